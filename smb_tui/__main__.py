@@ -1,0 +1,3 @@
+from smb_tui.cli import main
+
+raise SystemExit(main())

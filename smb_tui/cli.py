@@ -1,0 +1,102 @@
+"""The `smb-tui` command: parses arguments and picks what to start."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    local = commands.add_parser(
+        "local", help="run a local State Backed-compatible server with demo machines"
+    )
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=8787)
+    local.add_argument("--db", type=Path, help="SQLite database (default: in the user data dir)")
+    local.add_argument(
+        "--machines",
+        type=Path,
+        metavar="DIR",
+        help="a folder of machine definition modules to load too",
+    )
+    local.add_argument("--no-demo", action="store_true", help="leave out the demo machines")
+    local.add_argument("--key-id", help="the API key id tokens must name (default: generated)")
+    local.add_argument("--secret", help="the API key's secret (default: generated)")
+    local.add_argument(
+        "--org-id",
+        action="append",
+        dest="org_ids",
+        metavar="ORG",
+        help="an org id anonymous sessions may use (repeatable)",
+    )
+    local.add_argument("--page-size", type=int, default=100)
+    local.add_argument("--settle-timeout", type=float, default=10.0, metavar="SECONDS")
+
+
+def run_local(args: argparse.Namespace) -> int:
+    from smb_tui.local.auth import LocalKey
+    from smb_tui.local.server import LocalServer, ServerOptions, data_dir
+
+    if bool(args.key_id) != bool(args.secret):
+        print("smb-tui local: give --key-id and --secret together", file=sys.stderr)
+        return 2
+    if args.page_size < 1 or args.settle_timeout <= 0:
+        print("smb-tui local: --page-size and --settle-timeout must be positive", file=sys.stderr)
+        return 2
+    options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        db=args.db or data_dir() / "local.db",
+        machines_dir=args.machines,
+        demo=not args.no_demo,
+        key=LocalKey(args.key_id, args.secret) if args.key_id else None,
+        page_size=args.page_size,
+        settle_timeout=args.settle_timeout,
+    )
+    if args.org_ids:
+        options.org_ids = tuple(args.org_ids)
+    try:
+        server = LocalServer(options)
+    except (OSError, ValueError, SyntaxError, ImportError) as error:
+        print(f"smb-tui local: {error}", file=sys.stderr)
+        return 1
+
+    async def announce() -> None:
+        await asyncio.to_thread(server.started.wait)
+        print(f"State Backed API on {server.base_url}", flush=True)
+        print(f"  database: {options.db}", flush=True)
+        print(f"  key id:   {server.key.key_id}", flush=True)
+        if args.key_id is None:
+            print(f"  secret:   in {options.key_path} (mode 0600)", flush=True)
+        print(f"  org id:   {', '.join(options.org_ids)}", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+
+    async def main() -> None:
+        announcer = asyncio.create_task(announce())
+        try:
+            await server.serve()
+        finally:
+            announcer.cancel()
+
+    try:
+        asyncio.run(main())
+    except OSError as error:
+        print(f"smb-tui local: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smb-tui", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    _local_parser(commands)
+    args = parser.parse_args(argv)
+    if args.command == "local":
+        return run_local(args)
+    parser.print_help()
+    return 0

@@ -1,0 +1,496 @@
+"""The local server's HTTP and WebSocket surface, shaped as `statebacked-api.md` says.
+
+FastAPI earns its place here by writing `/openapi.json` from the routes; every error,
+its own validation errors included, leaves as State Backed's `{error, code, parameter}`.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocketDisconnect
+
+from smb_tui.local.auth import AuthError, LocalKey, Principal, exchange_anonymous, verify_token
+from smb_tui.local.definitions import JSON, SLUG_PATTERN
+from smb_tui.local.service import ApiError, LocalService
+from smb_tui.local.store import BadCursor, decode_cursor, iso
+
+log = logging.getLogger(__name__)
+
+MachineSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="The machine's slug")]
+InstanceSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="The instance's slug")]
+Cursor = Annotated[str | None, Query(description="A cursor from the previous page")]
+MAX_LOGS = 100
+
+
+class CreateInstance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slug: str = Field(pattern=SLUG_PATTERN)
+    context: dict[str, Any] | None = None
+    machineVersionId: str | None = None
+
+
+class EventObject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(min_length=1)
+
+
+class SendEvent(BaseModel):
+    event: str | EventObject
+
+
+class SetStatus(BaseModel):
+    status: Literal["running", "paused"]
+
+
+class SetDesiredVersion(BaseModel):
+    targetMachineVersionId: str = Field(min_length=1)
+
+
+class DeleteInstance(BaseModel):
+    dangerDataWillBeDeletedForever: Literal[True]
+    hmacSha256OfMachineInstanceNameWithMachineNameKey: str
+
+
+def _error(
+    status: int, error: str, code: str | None = None, parameter: str | None = None
+) -> JSONResponse:
+    return JSONResponse(ApiError(status, error, code, parameter).body(), status_code=status)
+
+
+def _cursor_key(cursor: str | None) -> Any:
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor)
+    except BadCursor as error:
+        raise ApiError(400, str(error), "invalid-parameter", "cursor") from error
+
+
+def _page(name: str, items: list[dict[str, JSON]], cursor: str | None) -> dict[str, JSON]:
+    body: dict[str, JSON] = {name: items}
+    if cursor:
+        body["cursor"] = cursor
+    return body
+
+
+def _timestamp(value: str, parameter: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ApiError(
+            400, f"{parameter} must be an ISO-8601 time", "invalid-parameter", parameter
+        ) from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return iso(moment.astimezone(UTC))
+
+
+def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timers = asyncio.create_task(service.run_timers())
+        yield
+        timers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timers
+
+    app = FastAPI(
+        title="smb-tui local State Backed server",
+        version="1",
+        description="A local server speaking the State Backed HTTP API.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        location = [str(part) for part in first.get("loc", ()) if not isinstance(part, int)]
+        if first.get("type") == "json_invalid":
+            return _error(400, "the request body is not valid JSON", "invalid-parameter", "body")
+        parameter = location[-1] if location else "body"
+        if parameter in {"EventObject", "str"}:
+            parameter = "event"
+        return _error(
+            400, f"{parameter}: {first.get('msg', 'invalid')}", "invalid-parameter", parameter
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return _error(500, "the local server failed; see its output")
+
+    def principal_from(token: str, org_header: str | None, act_header: str | None) -> Principal:
+        try:
+            principal = verify_token(token, key)
+        except AuthError as error:
+            raise ApiError(403, str(error)) from error
+        if org_header is not None and org_header not in org_ids:
+            raise ApiError(403, f"the token has no access to org {org_header!r}", "missing-org")
+        if principal.anonymous and principal.org_id not in org_ids:
+            raise ApiError(
+                403, "the anonymous token names no org this server serves", "missing-org"
+            )
+        if org_header is None and len(org_ids) > 1 and not principal.anonymous:
+            raise ApiError(
+                400, "this key can act in several orgs: send x-statebacked-org-id", "specify-org"
+            )
+        if act_header is not None:
+            if principal.anonymous:
+                raise ApiError(
+                    403, "an anonymous token cannot act as another user", "missing-scope"
+                )
+            try:
+                acting = json.loads(act_header)
+            except ValueError as error:
+                raise ApiError(
+                    400,
+                    "x-statebacked-act must be a JSON object",
+                    "invalid-parameter",
+                    "x-statebacked-act",
+                ) from error
+            if not isinstance(acting, dict):
+                raise ApiError(
+                    400,
+                    "x-statebacked-act must be a JSON object",
+                    "invalid-parameter",
+                    "x-statebacked-act",
+                )
+            principal = Principal(acting, principal.scopes, False, principal.org_id)
+        return principal
+
+    def authenticate(
+        authorization: Annotated[str | None, Header()] = None,
+        x_statebacked_org_id: Annotated[str | None, Header()] = None,
+        x_statebacked_act: Annotated[str | None, Header()] = None,
+    ) -> Principal:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise ApiError(403, "send Authorization: Bearer <token>")
+        return principal_from(authorization[7:].strip(), x_statebacked_org_id, x_statebacked_act)
+
+    def scoped(scope: str) -> Callable[..., Principal]:
+        def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+            if scope not in principal.scopes:
+                raise ApiError(403, f"this token lacks the {scope} scope", "missing-scope")
+            return principal
+
+        return check
+
+    User = Annotated[Principal, Depends(authenticate)]
+    Admin = Annotated[Principal, Depends(scoped("instances.admin"))]
+    MachinesReader = Annotated[Principal, Depends(scoped("machines.read"))]
+    LogsReader = Annotated[Principal, Depends(scoped("logs.read"))]
+
+    @app.get("/machines", summary="List machines")
+    async def list_machines(_: MachinesReader, cursor: Cursor = None) -> dict[str, JSON]:
+        page = service.list_machines(_cursor_key(cursor))
+        return _page("machines", page.items, page.cursor)
+
+    @app.get("/machines/{machineSlug}", summary="Read a machine")
+    async def read_machine(machineSlug: MachineSlug, _: MachinesReader) -> dict[str, JSON]:
+        return {"machine": service.machine_body(machineSlug)}
+
+    @app.get("/machines/{machineSlug}/v", summary="List a machine's versions")
+    async def list_versions(
+        machineSlug: MachineSlug, _: MachinesReader, cursor: Cursor = None
+    ) -> dict[str, JSON]:
+        service.machine(machineSlug)
+        page = service.store.list_versions(
+            machineSlug, _cursor_key(cursor), service.settings.page_size
+        )
+        return _page("versions", page.items, page.cursor)
+
+    @app.get("/machines/{machineSlug}/i", summary="List a machine's instances")
+    async def list_instances(
+        machineSlug: MachineSlug, _: Admin, cursor: Cursor = None
+    ) -> dict[str, JSON]:
+        service.machine(machineSlug)
+        page = service.store.list_instances(
+            machineSlug, _cursor_key(cursor), service.settings.page_size
+        )
+        return _page("instances", page.items, page.cursor)
+
+    @app.post("/machines/{machineSlug}", summary="Create an instance")
+    async def create_instance(
+        machineSlug: MachineSlug, body: CreateInstance, principal: User
+    ) -> dict[str, JSON]:
+        return await service.create_instance(
+            principal, machineSlug, body.slug, body.context or {}, body.machineVersionId
+        )
+
+    @app.get("/machines/{machineSlug}/i/{instanceSlug}", summary="Read an instance's state")
+    async def read_instance(
+        machineSlug: MachineSlug, instanceSlug: InstanceSlug, principal: User
+    ) -> dict[str, JSON]:
+        return service.read_instance(principal, machineSlug, instanceSlug)
+
+    @app.get("/machines/{machineSlug}/i/{instanceSlug}/admin", summary="Admin read")
+    async def admin_read(
+        machineSlug: MachineSlug, instanceSlug: InstanceSlug, _: Admin
+    ) -> dict[str, JSON]:
+        definition, row = service.instance(machineSlug, instanceSlug)
+        return service.admin_body(definition, row)
+
+    @app.post("/machines/{machineSlug}/i/{instanceSlug}/events", summary="Send an event")
+    async def send_event(
+        machineSlug: MachineSlug, instanceSlug: InstanceSlug, body: SendEvent, principal: User
+    ) -> dict[str, JSON]:
+        event = {"type": body.event} if isinstance(body.event, str) else body.event.model_dump()
+        if not event["type"]:
+            raise ApiError(400, "event type must not be empty", "invalid-parameter", "event")
+        return await service.send_event(principal, machineSlug, instanceSlug, event)
+
+    @app.get("/machines/{machineSlug}/i/{instanceSlug}/events", summary="List transitions")
+    async def list_transitions(
+        machineSlug: MachineSlug,
+        instanceSlug: InstanceSlug,
+        principal: User,
+        cursor: Cursor = None,
+    ) -> dict[str, JSON]:
+        service.read_instance(principal, machineSlug, instanceSlug)
+        _, row = service.instance(machineSlug, instanceSlug)
+        before = _cursor_key(cursor)
+        if before is not None and not isinstance(before, int):
+            raise ApiError(
+                400, "the cursor is not one this server gave out", "invalid-parameter", "cursor"
+            )
+        page = service.store.list_transitions(row.id, before, service.settings.page_size)
+        return _page("transitions", page.items, page.cursor)
+
+    @app.put(
+        "/machines/{machineSlug}/i/{instanceSlug}/status",
+        status_code=204,
+        summary="Pause or resume an instance",
+    )
+    async def set_status(
+        machineSlug: MachineSlug, instanceSlug: InstanceSlug, body: SetStatus, _: Admin
+    ) -> Response:
+        await service.set_status(machineSlug, instanceSlug, body.status)
+        return Response(status_code=204)
+
+    @app.put(
+        "/machines/{machineSlug}/i/{instanceSlug}/v",
+        status_code=201,
+        summary="Set the desired version",
+    )
+    async def set_desired_version(
+        machineSlug: MachineSlug,
+        instanceSlug: InstanceSlug,
+        body: SetDesiredVersion,
+        _: Admin,
+    ) -> Response:
+        await service.set_desired_version(machineSlug, instanceSlug, body.targetMachineVersionId)
+        return Response(status_code=201)
+
+    @app.delete(
+        "/machines/{machineSlug}/i/{instanceSlug}", status_code=204, summary="Delete an instance"
+    )
+    async def delete_instance(
+        machineSlug: MachineSlug, instanceSlug: InstanceSlug, body: DeleteInstance, _: Admin
+    ) -> Response:
+        await service.delete_instance(
+            machineSlug, instanceSlug, body.hmacSha256OfMachineInstanceNameWithMachineNameKey
+        )
+        return Response(status_code=204)
+
+    @app.get("/machines/{machineSlug}/indexes/{index}/query", summary="Query an index")
+    async def query_index(
+        machineSlug: MachineSlug,
+        index: Annotated[str, Path(pattern=SLUG_PATTERN)],
+        _: Admin,
+        op: Literal["eq", "ne", "gt", "gte", "lt", "lte"] = "eq",
+        value: str | None = None,
+        dir: Literal["asc", "desc"] = "asc",
+        limit: Annotated[int, Query(ge=1, le=100)] = 100,
+        cursor: Cursor = None,
+    ) -> dict[str, JSON]:
+        definition = service.machine(machineSlug)
+        if index not in definition.indexes:
+            raise ApiError(404, f"machine {machineSlug!r} has no index {index!r}")
+        if value is None:
+            raise ApiError(400, "value is required", "invalid-parameter", "value")
+        after = _cursor_key(cursor)
+        page = service.store.query_index(
+            machineSlug,
+            index,
+            op,
+            _index_query_value(value),
+            dir == "desc",
+            tuple(after) if after is not None else None,
+            limit,
+        )
+        return _page("instances", page.items, page.cursor)
+
+    @app.get("/logs", summary="Read what machine code printed")
+    async def read_logs(
+        _: LogsReader,
+        from_: Annotated[str, Query(alias="from")],
+        to: str | None = None,
+        machine: str | None = None,
+        instance: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, JSON]:
+        start = _timestamp(from_, "from")
+        end = _timestamp(to, "to") if to is not None else None
+        rows = service.store.list_logs(start, end, machine, instance, version, MAX_LOGS)
+        logs = [
+            {
+                "timestamp": r["timestamp"],
+                "orgId": sorted(org_ids)[0],
+                "machineName": r["machine"],
+                "instanceName": r["instance"],
+                "machineVersionId": r["version_id"],
+                "outputType": r["output_type"],
+                "log": r["log"],
+            }
+            for r in rows
+        ]
+        return {"maxTimestamp": logs[-1]["timestamp"] if logs else start, "logs": logs}
+
+    @app.post("/tokens", summary="Exchange an anonymous session token")
+    async def tokens(request: Request) -> Response:
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            return JSONResponse(exchange_anonymous(fields, key, org_ids))
+        except AuthError as error:
+            status = 403 if error.code == "missing-org" else 400
+            return _error(status, str(error), error.code)
+
+    @app.websocket("/rt")
+    async def realtime(websocket: WebSocket, token: str = "") -> None:
+        await websocket.accept()
+        try:
+            principal = principal_from(
+                token, websocket.query_params.get("x-statebacked-org-id"), None
+            )
+        except ApiError as error:
+            await websocket.send_json(
+                {"type": "error", "status": error.status, "code": error.code, "error": error.error}
+            )
+            await websocket.close(code=1008)
+            return
+        await _realtime_session(websocket, service, principal)
+
+    return app
+
+
+def _index_query_value(value: str) -> JSON:
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+async def _realtime_session(
+    websocket: WebSocket, service: LocalService, principal: Principal
+) -> None:
+    outbox: asyncio.Queue[dict[str, JSON]] = asyncio.Queue()
+    subscriptions: dict[tuple[str, str], Callable[[dict[str, JSON]], None]] = {}
+
+    async def send_all() -> None:
+        while True:
+            await websocket.send_json(await outbox.get())
+
+    sender = asyncio.create_task(send_all())
+
+    async def subscribe(message: dict[str, Any]) -> None:
+        machine, instance = message.get("machineName"), message.get("machineInstanceName")
+        if not isinstance(machine, str) or not isinstance(instance, str):
+            raise ApiError(
+                400, "machineName and machineInstanceName are required", "invalid-parameter"
+            )
+        state = service.read_instance(principal, machine, instance)
+        if (machine, instance) not in subscriptions:
+            subscriptions[(machine, instance)] = outbox.put_nowait
+            service.subscribe(machine, instance, outbox.put_nowait)
+        outbox.put_nowait(
+            {
+                "type": "instance-update",
+                "machineName": machine,
+                "machineInstanceName": instance,
+                **state,
+            }
+        )
+
+    async def unsubscribe(message: dict[str, Any]) -> None:
+        key = (message.get("machineName"), message.get("machineInstanceName"))
+        subscriber = subscriptions.pop(key, None)  # type: ignore[arg-type]
+        if subscriber is not None:
+            service.unsubscribe(key[0], key[1], subscriber)  # type: ignore[arg-type]
+
+    async def ping(message: dict[str, Any]) -> None:
+        outbox.put_nowait({"type": "pong"})
+
+    handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+        "subscribe-to-instance": subscribe,
+        "unsubscribe-from-instance": unsubscribe,
+        "ping": ping,
+    }
+    try:
+        while True:
+            try:
+                message = json.loads(await websocket.receive_text())
+            except ValueError:
+                outbox.put_nowait(
+                    {
+                        "type": "error",
+                        "status": 400,
+                        "code": "invalid-parameter",
+                        "error": "messages must be JSON",
+                    }
+                )
+                continue
+            if not isinstance(message, dict):
+                continue
+            handler = handlers.get(str(message.get("type")))
+            if handler is None:
+                outbox.put_nowait(
+                    {
+                        "type": "error",
+                        "requestId": message.get("requestId"),
+                        "status": 400,
+                        "code": "invalid-parameter",
+                        "error": f"unknown message type {message.get('type')!r}",
+                    }
+                )
+                continue
+            try:
+                await handler(message)
+            except ApiError as error:
+                outbox.put_nowait(
+                    {
+                        "type": "error",
+                        "requestId": message.get("requestId"),
+                        "status": error.status,
+                        "code": error.code,
+                        "error": error.error,
+                    }
+                )
+    except WebSocketDisconnect:
+        pass
+    finally:
+        for (machine, instance), subscriber in subscriptions.items():
+            service.unsubscribe(machine, instance, subscriber)
+        sender.cancel()

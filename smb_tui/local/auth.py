@@ -1,0 +1,171 @@
+"""Auth as State Backed does it: HS256 JWTs signed with an API key, and anonymous sessions.
+
+A key token carries the end-user claims under `act` (older token libraries put them at
+the top level); those claims are the `authContext` the machine's authorizers see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from smb_tui.local.definitions import JSON
+
+AUDIENCE = "https://api.statebacked.dev/"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+REGISTERED_CLAIMS = {"aud", "iss", "iat", "exp", "nbf", "jti", "scope"}
+ANONYMOUS_SCOPES = frozenset({"instances.read", "instances.write", "instances.create"})
+ALL_SCOPES = ANONYMOUS_SCOPES | {"machines.read", "instances.admin", "logs.read"}
+
+
+class AuthError(Exception):
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class LocalKey:
+    """The local server's one API key. Its secret never appears in a repr."""
+
+    key_id: str
+    secret: str = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> LocalKey:
+        return cls(f"sbk_{secrets.token_hex(12)}", secrets.token_urlsafe(32))
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write a file only its owner can read: created 0600, never loosened."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
+def load_or_create_key(path: Path) -> LocalKey:
+    if path.exists():
+        data = json.loads(path.read_text())
+        return LocalKey(data["keyId"], data["secret"])
+    key = LocalKey.generate()
+    write_private_file(path, json.dumps({"keyId": key.key_id, "secret": key.secret}))
+    return key
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: the end-user claims, what they may do, and whether anonymous."""
+
+    auth_context: Mapping[str, JSON]
+    scopes: frozenset[str]
+    anonymous: bool = False
+    org_id: str | None = None
+
+
+def sign_key_token(
+    key: LocalKey,
+    auth_context: Mapping[str, JSON],
+    expires_in: float = 3600,
+    **extra: Any,
+) -> str:
+    """The token `@statebacked/token` 0.2 makes for this key and end user."""
+    now = int(time.time())
+    claims = {
+        "act": dict(auth_context),
+        "aud": AUDIENCE,
+        "iss": f"https://{key.key_id}.client.statebacked.dev/",
+        "iat": now,
+        "exp": now + int(expires_in),
+        **extra,
+    }
+    return jwt.encode(claims, key.secret.encode(), algorithm="HS256", headers={"kid": key.key_id})
+
+
+def verify_token(token: str, key: LocalKey) -> Principal:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as error:
+        raise AuthError(f"the bearer token is not a JWT ({error})") from error
+    if header.get("alg") != "HS256":
+        raise AuthError("the bearer token must be signed with HS256")
+    if header.get("kid") != key.key_id:
+        raise AuthError("the bearer token was signed with a key this server does not know")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.secret.encode(),
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            options={"require": ["exp", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise AuthError("the bearer token has expired; sign a new one") from error
+    except jwt.InvalidAudienceError as error:
+        raise AuthError(f"the bearer token's audience must be {AUDIENCE}") from error
+    except jwt.InvalidTokenError as error:
+        raise AuthError(f"the bearer token is not valid: {error}") from error
+    act = claims.get("act")
+    if isinstance(act, dict):
+        auth_context: dict[str, JSON] = act
+    else:
+        auth_context = {k: v for k, v in claims.items() if k not in REGISTERED_CLAIMS}
+    anonymous = claims.get("scope") == "anonymous"
+    return Principal(
+        auth_context=auth_context,
+        scopes=ANONYMOUS_SCOPES if anonymous else ALL_SCOPES,
+        anonymous=anonymous,
+        org_id=claims.get("org") if anonymous else None,
+    )
+
+
+def anonymous_audience(org_id: str) -> str:
+    return f"https://tokens.statebacked.dev/{org_id}/anonymous-statebacked-dev"
+
+
+def exchange_anonymous(
+    form: Mapping[str, str], key: LocalKey, org_ids: frozenset[str]
+) -> dict[str, str]:
+    """Turn a client-made anonymous session JWT into an access token for this server."""
+    if form.get("grant_type") != TOKEN_EXCHANGE_GRANT:
+        raise AuthError(f"grant_type must be {TOKEN_EXCHANGE_GRANT}", "invalid-parameter")
+    audience = form.get("audience", "")
+    org_id = next((o for o in org_ids if anonymous_audience(o) == audience), None)
+    if org_id is None:
+        raise AuthError("the audience names no org this server serves", "missing-org")
+    issuer = f"https://{org_id}.anonymous.auth.statebacked.dev"
+    try:
+        claims = jwt.decode(
+            form.get("subject_token", ""),
+            org_id.encode(),
+            algorithms=["HS256"],
+            audience=issuer,
+            issuer=issuer,
+            options={"require": ["exp", "iat"]},
+        )
+    except jwt.InvalidTokenError as error:
+        raise AuthError(f"the subject token is not valid: {error}") from error
+    session_id = str(claims.get("sid") or uuid.uuid4())
+    device_id = str(claims.get("did") or session_id)
+    access_token = sign_key_token(
+        key,
+        {"sub": f"anonymous:{device_id}", "sid": session_id, "did": device_id},
+        expires_in=86400,
+        scope="anonymous",
+        org=org_id,
+    )
+    return {
+        "access_token": access_token,
+        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "token_type": "Bearer",
+    }

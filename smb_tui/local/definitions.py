@@ -1,0 +1,139 @@
+"""How a machine is defined for the local server: a Python module per machine.
+
+A definition module holds a python-statemachine `StateChart` and, beside it, what
+State Backed keeps next to an XState machine: the `allowRead` / `allowWrite`
+authorizers, tags, delayed transitions (`after`), index selectors and versions with
+migrations. The module exposes one `MachineDefinition` named `machine`:
+
+    machine = MachineDefinition(
+        slug="toggle",
+        versions=[MachineVersion("v1", Toggle, allow_write=owner_only)],
+    )
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from statemachine import StateChart
+
+JSON = Any
+SLUG_PATTERN = r"^[a-zA-Z0-9_-]{1,128}$"
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """What an authorizer is asked: may `auth_context` read or write this instance?"""
+
+    type: Literal["initialization", "event", "read"]
+    machine_name: str
+    machine_instance_name: str
+    auth_context: Mapping[str, JSON]
+    context: Mapping[str, JSON]
+    state: JSON = None
+    event: JSON = None
+
+
+Authorizer = Callable[[AuthRequest], bool]
+
+
+def allow_all(request: AuthRequest) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The persisted part of an instance: its active state ids and its whole context."""
+
+    state_ids: tuple[str, ...]
+    context: dict[str, JSON]
+
+
+Migration = Callable[[Snapshot], Snapshot]
+
+
+@dataclass(frozen=True)
+class MachineVersion:
+    """One version of a machine: the chart and what runs beside it.
+
+    `tags` maps a state id to its tags; `after` maps a state id to the delayed
+    transitions it starts on entry, as (seconds, event type) pairs; `migrate`
+    turns a snapshot of the previous version into one of this version.
+    """
+
+    label: str
+    chart: type[StateChart]
+    allow_read: Authorizer = allow_all
+    allow_write: Authorizer = allow_all
+    tags: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    after: Mapping[str, Sequence[tuple[float, str]]] = field(default_factory=dict)
+    migrate: Migration | None = None
+
+
+@dataclass(frozen=True)
+class MachineDefinition:
+    """A machine: its slug, its versions (oldest first; the last is current) and indexes."""
+
+    slug: str
+    versions: Sequence[MachineVersion]
+    indexes: Mapping[str, Callable[[Mapping[str, JSON]], str | int | float | None]] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            raise ValueError(f"machine {self.slug!r} has no versions")
+        labels = [v.label for v in self.versions]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"machine {self.slug!r} repeats a version label: {labels}")
+
+    @property
+    def current(self) -> MachineVersion:
+        return self.versions[-1]
+
+    def version_id(self, version: MachineVersion) -> str:
+        """A stable id, so a restarted server keeps pointing instances at their version."""
+        digest = hashlib.sha256(f"{self.slug}\0{version.label}".encode()).hexdigest()[:16]
+        return f"mv_{digest}"
+
+    def version_by_id(self, version_id: str) -> MachineVersion | None:
+        return next((v for v in self.versions if self.version_id(v) == version_id), None)
+
+    def migration_path(self, from_id: str, to_id: str) -> list[MachineVersion] | None:
+        """The versions to migrate through, in order, or None when there is no path."""
+        ids = [self.version_id(v) for v in self.versions]
+        if from_id not in ids or to_id not in ids:
+            return None
+        start, end = ids.index(from_id), ids.index(to_id)
+        if end < start:
+            return None
+        path = list(self.versions[start + 1 : end + 1])
+        if any(v.migrate is None for v in path):
+            return None
+        return path
+
+
+def load_definitions(directory: Path) -> list[MachineDefinition]:
+    """Every `machine` defined by the `*.py` modules in `directory`, sorted by file name."""
+    found: list[MachineDefinition] = []
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module_name = f"smb_tui_user_machines.{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        definition = getattr(module, "machine", None)
+        if not isinstance(definition, MachineDefinition):
+            raise ValueError(f"{path} defines no `machine = MachineDefinition(...)`")
+        found.append(definition)
+    return found

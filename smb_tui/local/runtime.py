@@ -1,0 +1,321 @@
+"""Running a machine version: the engine interface and the python-statemachine engine.
+
+The server knows machines only through `Engine`: start an instance, apply events to
+a snapshot until it settles, and describe a snapshot as State Backed shows it. The
+statechart algorithm itself is python-statemachine's; a second engine (real XState
+bundles) can implement the same interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import io
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol, TextIO
+
+from statemachine import State, StateChart
+from statemachine.event import Event
+from statemachine.orderedset import OrderedSet
+
+from smb_tui.local.definitions import JSON, MachineVersion, Snapshot
+
+INIT_EVENT = {"type": "xstate.init"}
+
+
+class MachineError(Exception):
+    """The machine's own code failed in a way the statechart could not absorb."""
+
+
+@dataclass(frozen=True)
+class StateView:
+    """A snapshot as the API shows it."""
+
+    value: JSON
+    tags: list[str]
+    done: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """One applied event and the snapshot it led to: one row of transition history."""
+
+    event: dict[str, JSON]
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class LogLine:
+    timestamp: float
+    output_type: str
+    text: str
+
+
+@dataclass
+class Outcome:
+    """What applying events did, for the server to persist in one transaction."""
+
+    steps: list[Step] = field(default_factory=list)
+    entered: list[str] = field(default_factory=list)
+    exited: list[str] = field(default_factory=list)
+    stopped_services: list[str] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+
+    @property
+    def final(self) -> Snapshot:
+        return self.steps[-1].snapshot
+
+
+class Engine(Protocol):
+    async def start(
+        self, version: MachineVersion, context: dict[str, JSON], settle_timeout: float
+    ) -> Outcome: ...
+
+    async def apply(
+        self,
+        version: MachineVersion,
+        snapshot: Snapshot,
+        events: Sequence[dict[str, JSON]],
+        settle_timeout: float,
+    ) -> Outcome: ...
+
+    def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView: ...
+
+
+class InstanceModel:
+    """The chart's model: `self.model.context` in machine code is the instance's context."""
+
+    def __init__(self, snapshot: Snapshot | None, context: dict[str, JSON]) -> None:
+        self.context = context
+        self.state: Any = OrderedSet(snapshot.state_ids) if snapshot else None
+
+
+class _Recorder:
+    """Listens to the chart: which states it entered and left, and each settled event."""
+
+    def __init__(self) -> None:
+        self.outcome = Outcome()
+
+    # Async callbacks also put the chart on python-statemachine's async engine,
+    # which runs invoked services as tasks we can wait for.
+    async def on_enter_state(self, state: State) -> None:
+        self.outcome.entered.append(state.id)
+
+    async def on_exit_state(self, state: State) -> None:
+        self.outcome.exited.append(state.id)
+
+
+def _event_record(event_type: str, kwargs: dict[str, Any]) -> dict[str, JSON]:
+    """The event as history shows it: `{type, ...payload}`."""
+    if event_type.startswith("done.invoke."):
+        # python-statemachine suffixes a random invocation id; the state id is what matters.
+        return {"type": event_type.rsplit(".", 1)[0], "data": _jsonable(kwargs.get("data"))}
+    if event_type == "error.execution":
+        return {"type": event_type, "error": str(kwargs.get("error"))}
+    payload = kwargs.get("payload")
+    return payload if isinstance(payload, dict) else {"type": event_type}
+
+
+def _jsonable(value: Any) -> JSON:
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+@cache
+def _recording_chart(chart: type[StateChart]) -> type[StateChart]:
+    """A subclass of `chart` that records a step each time an event has been processed.
+
+    Invoked services deliver `done.invoke.*` by calling the chart's `send`, so this is
+    the one place that sees every event the chart processes.
+    """
+
+    def send(self: StateChart, event: str, *args: Any, **kwargs: Any) -> Any:
+        result = StateChart.send(self, event, *args, **kwargs)
+
+        async def record() -> Any:
+            value = await result
+            recorder: _Recorder = self._smb_recorder  # type: ignore[attr-defined]
+            model: InstanceModel = self.model  # type: ignore[assignment]
+            snapshot = Snapshot(tuple(self.configuration_values), _copy(model.context))
+            recorder.outcome.steps.append(Step(_event_record(event, kwargs), snapshot))
+            return value
+
+        return record()
+
+    return type(chart.__name__, (chart,), {"send": send, "__module__": chart.__module__})
+
+
+def _copy(context: dict[str, JSON]) -> dict[str, JSON]:
+    try:
+        return json.loads(json.dumps(context))
+    except (TypeError, ValueError) as error:
+        raise MachineError(
+            f"the machine put a value that is not JSON in its context: {error}"
+        ) from error
+
+
+class StatechartEngine:
+    """Runs python-statemachine `StateChart`s."""
+
+    async def start(
+        self, version: MachineVersion, context: dict[str, JSON], settle_timeout: float
+    ) -> Outcome:
+        return await self._run(version, None, _copy(context), [], settle_timeout)
+
+    async def apply(
+        self,
+        version: MachineVersion,
+        snapshot: Snapshot,
+        events: Sequence[dict[str, JSON]],
+        settle_timeout: float,
+    ) -> Outcome:
+        return await self._run(
+            version, snapshot, _copy(snapshot.context), list(events), settle_timeout
+        )
+
+    def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
+        chart = version.chart
+        active = set(snapshot.state_ids)
+        states = chart.states_map
+        tags: list[str] = []
+        for state_id in snapshot.state_ids:
+            for tag in version.tags.get(state_id, ()):
+                if tag not in tags:
+                    tags.append(tag)
+        done = any(states[s].final and states[s].parent is None for s in active if s in states)
+        return StateView(_state_value(list(chart.states), active, False), tags, done)
+
+    async def _run(
+        self,
+        version: MachineVersion,
+        snapshot: Snapshot | None,
+        context: dict[str, JSON],
+        events: list[dict[str, JSON]],
+        settle_timeout: float,
+    ) -> Outcome:
+        recorder = _Recorder()
+        model = InstanceModel(snapshot, context)
+        chart_class = _recording_chart(version.chart)
+        with capture_prints(recorder.outcome.logs):
+            try:
+                machine = chart_class(model=model, listeners=[recorder])
+                machine._smb_recorder = recorder  # type: ignore[attr-defined]
+                await machine.activate_initial_state()
+                if snapshot is None:
+                    recorder.outcome.steps.append(
+                        Step(
+                            dict(INIT_EVENT),
+                            Snapshot(tuple(machine.configuration_values), _copy(model.context)),
+                        )
+                    )
+                for event in events:
+                    event_type = str(event["type"])
+                    if _is_event(version.chart, event_type):
+                        await machine.send(event_type, payload=event)
+                    else:
+                        # XState takes an event no state handles and stays put; so do we.
+                        recorder.outcome.steps.append(
+                            Step(
+                                event,
+                                Snapshot(tuple(machine.configuration_values), _copy(model.context)),
+                            )
+                        )
+                await _settle(machine, recorder.outcome, settle_timeout)
+            except MachineError:
+                raise
+            except Exception as error:
+                raise MachineError(
+                    f"the machine's code raised {type(error).__name__}: {error}"
+                ) from error
+        return recorder.outcome
+
+
+def _is_event(chart: type[StateChart], event_type: str) -> bool:
+    # Event types that name something else on the chart (`send`, `model`) are no events.
+    return isinstance(getattr(chart, event_type, None), Event) or "." in event_type
+
+
+async def _settle(machine: StateChart, outcome: Outcome, timeout: float) -> None:
+    """Wait until no invoked service runs; past `timeout`, stop those still running."""
+    # python-statemachine has no public view of running invocations; its manager does.
+    manager = machine._engine._invoke_manager
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        running = {
+            invocation.invokeid: invocation.task
+            for invocation in manager._active.values()
+            if not invocation.terminated and invocation.task is not None
+        }
+        if not running:
+            return
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            outcome.stopped_services.extend(sorted(running))
+            manager.cancel_all()
+            await asyncio.wait(running.values(), timeout=1)
+            return
+        await asyncio.wait(running.values(), timeout=remaining)
+
+
+def _state_value(children: list[State], active: set[str], parallel: bool) -> JSON:
+    """XState's state value: a leaf id, or {parent: child value}; parallel: several keys."""
+    if parallel:
+        return {
+            child.id: _state_value(list(child.states), active, child.parallel)
+            if child.states
+            else {}
+            for child in children
+        }
+    for child in children:
+        if child.id in active:
+            if not child.states:
+                return child.id
+            return {child.id: _state_value(list(child.states), active, child.parallel)}
+    return {}
+
+
+# What machine code prints becomes the instance's logs, as on State Backed.
+_log_sink: contextvars.ContextVar[list[LogLine] | None] = contextvars.ContextVar(
+    "smb_log_sink", default=None
+)
+
+
+class _RoutedStream(io.TextIOBase):
+    """Stands in for stdout/stderr: writes from machine code go to its instance's logs."""
+
+    def __init__(self, target: TextIO, output_type: str) -> None:
+        self.target = target
+        self.output_type = output_type
+
+    def write(self, text: str) -> int:
+        sink = _log_sink.get()
+        if sink is None:
+            return self.target.write(text)
+        if text.strip():
+            sink.append(LogLine(time.time(), self.output_type, text.rstrip("\n")))
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+@contextlib.contextmanager
+def capture_prints(sink: list[LogLine]) -> Iterator[None]:
+    if not isinstance(sys.stdout, _RoutedStream):
+        sys.stdout = _RoutedStream(sys.stdout, "stdout")
+    if not isinstance(sys.stderr, _RoutedStream):
+        sys.stderr = _RoutedStream(sys.stderr, "stderr")
+    token = _log_sink.set(sink)
+    try:
+        yield
+    finally:
+        _log_sink.reset(token)

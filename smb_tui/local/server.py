@@ -1,0 +1,150 @@
+"""Starting the local server: from the command line, or in a thread beside the app or tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+import uvicorn
+
+from smb_tui.local.app import create_app
+from smb_tui.local.auth import LocalKey, load_or_create_key
+from smb_tui.local.definitions import MachineDefinition, load_definitions
+from smb_tui.local.demo import DEMO_MACHINES, seed
+from smb_tui.local.service import LocalService, Settings
+from smb_tui.local.store import Store
+
+DEFAULT_ORG_ID = "org_local"
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("smb-tui"))
+
+
+def default_key_path() -> Path:
+    return data_dir() / "local-key.json"
+
+
+@dataclass
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    db: Path = field(default_factory=lambda: data_dir() / "local.db")
+    machines_dir: Path | None = None
+    demo: bool = True
+    key: LocalKey | None = None
+    key_path: Path = field(default_factory=default_key_path)
+    org_ids: tuple[str, ...] = (DEFAULT_ORG_ID,)
+    page_size: int = 100
+    settle_timeout: float = 10.0
+    busy_history: int = 10_000
+
+
+class LocalServer:
+    """One local server: its store, service and ASGI app, served by uvicorn."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.key = options.key or load_or_create_key(options.key_path)
+        definitions: list[MachineDefinition] = list(DEMO_MACHINES) if options.demo else []
+        if options.machines_dir is not None:
+            definitions.extend(load_definitions(options.machines_dir))
+        options.db.parent.mkdir(parents=True, exist_ok=True)
+        self.definitions = definitions
+        self.store: Store | None = None
+        self.service: LocalService | None = None
+        self.base_url = ""
+        self.started = threading.Event()
+        self._server: uvicorn.Server | None = None
+
+    async def serve(self, sock: socket.socket | None = None) -> None:
+        """Serve until stopped (Ctrl-C, SIGTERM or `stop()`)."""
+        store = Store(self.options.db)
+        self.store = store
+        service = LocalService(
+            store,
+            self.definitions,
+            Settings(settle_timeout=self.options.settle_timeout, page_size=self.options.page_size),
+        )
+        self.service = service
+        if self.options.demo and not store.has_instances():
+            await seed(service, self.options.busy_history)
+        app = create_app(service, self.key, frozenset(self.options.org_ids))
+        if sock is None:
+            sock = bind(self.options.host, self.options.port)
+        host, port = sock.getsockname()[:2]
+        self.base_url = f"http://{host}:{port}"
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", ws="websockets-sansio", ws_ping_interval=None
+        )
+        self._server = uvicorn.Server(config)
+        self._server.config.load()
+        try:
+            startup = asyncio.create_task(self._server.serve(sockets=[sock]))
+            while not self._server.started and not startup.done():
+                await asyncio.sleep(0.01)
+            self.started.set()
+            await startup
+        finally:
+            store.close()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+
+def bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+class ServerThread:
+    """A local server on a free port in a thread of its own, for the demo and for tests."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        options.port = 0
+        self.server = LocalServer(options)
+        self._thread = threading.Thread(target=self._run, name="smb-local-server", daemon=True)
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def key(self) -> LocalKey:
+        return self.server.key
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.serve(bind(self.server.options.host, 0)))
+        except BaseException as error:  # reported to the starting thread
+            self._error = error
+            self.server.started.set()
+
+    def start(self, timeout: float = 60) -> ServerThread:
+        self._thread.start()
+        if not self.server.started.wait(timeout):
+            raise RuntimeError("the local server did not start in time")
+        if self._error is not None:
+            raise RuntimeError(f"the local server failed to start: {self._error}")
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+        with contextlib.suppress(RuntimeError):
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

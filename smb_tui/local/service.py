@@ -1,0 +1,495 @@
+"""What the local server does, apart from HTTP: instances, events, timers, realtime.
+
+Events to one instance run one at a time under that instance's lock; everything one
+event changes (history, state, timers, logs, index values) is written in one SQLite
+transaction before the client hears back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from smb_tui.local.auth import Principal
+from smb_tui.local.definitions import (
+    JSON,
+    Authorizer,
+    AuthRequest,
+    MachineDefinition,
+    MachineVersion,
+    Snapshot,
+)
+from smb_tui.local.runtime import Engine, MachineError, Outcome, StatechartEngine
+from smb_tui.local.store import InstanceRow, Page, Store, iso
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXT_BYTES = 400 * 1024
+TIMER_RETRY_SECONDS = 30.0
+TIMER_MAX_TRIES = 5
+
+Subscriber = Callable[[dict[str, JSON]], None]
+
+
+class ApiError(Exception):
+    """An error the API answers with: status, `code`, `error` and maybe `parameter`."""
+
+    def __init__(
+        self, status: int, error: str, code: str | None = None, parameter: str | None = None
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.code = code
+        self.parameter = parameter
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.code:
+            body["code"] = self.code
+        if self.parameter:
+            body["parameter"] = self.parameter
+        return body
+
+
+def delete_confirmation(machine: str, instance: str) -> str:
+    """base64url(HMAC-SHA256(key = machine name, message = instance name)), unpadded."""
+    digest = hmac.new(machine.encode(), instance.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Settings:
+    settle_timeout: float = 10.0
+    page_size: int = 100
+
+
+class LocalService:
+    def __init__(
+        self,
+        store: Store,
+        definitions: Sequence[MachineDefinition],
+        settings: Settings | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or Settings()
+        self.engine: Engine = engine or StatechartEngine()
+        self.definitions = {d.slug: d for d in definitions}
+        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._subscribers: defaultdict[tuple[str, str], set[Subscriber]] = defaultdict(set)
+        self._timer_wake = asyncio.Event()
+        for definition in definitions:
+            store.ensure_machine(
+                definition.slug,
+                [(definition.version_id(v), v.label) for v in definition.versions],
+            )
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def machine(self, slug: str) -> MachineDefinition:
+        definition = self.definitions.get(slug)
+        if definition is None:
+            raise ApiError(404, f"there is no machine named {slug!r}")
+        return definition
+
+    def instance(self, machine: str, slug: str) -> tuple[MachineDefinition, InstanceRow]:
+        definition = self.machine(machine)
+        row = self.store.get_instance(machine, slug)
+        if row is None:
+            raise ApiError(404, f"machine {machine!r} has no instance named {slug!r}")
+        return definition, row
+
+    def _version(self, definition: MachineDefinition, version_id: str) -> MachineVersion:
+        version = definition.version_by_id(version_id)
+        if version is None:
+            raise ApiError(500, f"instance refers to unknown version {version_id!r}")
+        return version
+
+    def state_body(self, definition: MachineDefinition, row: InstanceRow) -> dict[str, JSON]:
+        view = self.engine.view(self._version(definition, row.version_id), row.snapshot)
+        public = row.snapshot.context.get("public")
+        return {
+            "ts": row.ts,
+            "state": view.value,
+            "publicContext": public if isinstance(public, dict) else {},
+            "tags": view.tags,
+            "done": view.done,
+        }
+
+    def admin_body(self, definition: MachineDefinition, row: InstanceRow) -> dict[str, JSON]:
+        view = self.engine.view(self._version(definition, row.version_id), row.snapshot)
+        body: dict[str, JSON] = {
+            "ts": row.ts,
+            "state": view.value,
+            "context": row.snapshot.context,
+            "status": row.status,
+            "tags": view.tags,
+            "done": view.done,
+            "machineVersion": self.store.version_info(row.version_id),
+            "createdAt": row.created_at,
+        }
+        if row.desired_version_id:
+            body["desiredMachineVersion"] = self.store.version_info(row.desired_version_id)
+        return body
+
+    # -- machines ----------------------------------------------------------------------
+
+    def list_machines(self, after: str | None) -> Page:
+        return self.store.list_machines(list(self.definitions), after, self.settings.page_size)
+
+    def machine_body(self, slug: str) -> dict[str, JSON]:
+        definition = self.machine(slug)
+        return {
+            "createdAt": self.store.machine_created_at(slug),
+            "currentVersion": self.store.current_version(slug),
+            "indexes": sorted(definition.indexes),
+        }
+
+    # -- instances ---------------------------------------------------------------------
+
+    async def create_instance(
+        self,
+        principal: Principal,
+        machine: str,
+        slug: str,
+        context: dict[str, JSON],
+        version_id: str | None,
+    ) -> dict[str, JSON]:
+        definition = self.machine(machine)
+        if version_id is None:
+            version = definition.current
+        else:
+            found = definition.version_by_id(version_id)
+            if found is None:
+                raise ApiError(
+                    400,
+                    f"machine {machine!r} has no version {version_id!r}",
+                    "invalid-parameter",
+                    "machineVersionId",
+                )
+            version = found
+        async with self._locks[(machine, slug)]:
+            if self.store.get_instance(machine, slug) is not None:
+                raise ApiError(
+                    409,
+                    f"machine {machine!r} already has an instance named {slug!r}",
+                    "invalid-state",
+                )
+            self._authorize(
+                version.allow_write,
+                AuthRequest("initialization", machine, slug, principal.auth_context, context),
+            )
+            outcome = await self._run(
+                lambda: self.engine.start(version, context, self.settings.settle_timeout)
+            )
+            row = self._commit(definition, version, None, slug, outcome)
+        return self.state_body(definition, row)
+
+    def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
+        definition, row = self.instance(machine, slug)
+        version = self._version(definition, row.version_id)
+        view = self.engine.view(version, row.snapshot)
+        self._authorize(
+            version.allow_read,
+            AuthRequest(
+                "read", machine, slug, principal.auth_context, row.snapshot.context, view.value
+            ),
+        )
+        return self.state_body(definition, row)
+
+    async def send_event(
+        self, principal: Principal | None, machine: str, slug: str, event: dict[str, JSON]
+    ) -> dict[str, JSON]:
+        """Apply one event and wait for the instance to settle. `principal` None: the system."""
+        definition, row = self.instance(machine, slug)
+        async with self._locks[(machine, slug)]:
+            _, row = self.instance(machine, slug)
+            if row.status == "paused":
+                raise ApiError(
+                    409,
+                    f"instance {slug!r} is paused; resume it before sending events",
+                    "invalid-state",
+                )
+            version = self._version(definition, row.version_id)
+            if principal is not None:
+                view = self.engine.view(version, row.snapshot)
+                self._authorize(
+                    version.allow_write,
+                    AuthRequest(
+                        "event",
+                        machine,
+                        slug,
+                        principal.auth_context,
+                        row.snapshot.context,
+                        view.value,
+                        event,
+                    ),
+                )
+            events = [*row.pending_events, event]
+            outcome = await self._run(
+                lambda: self.engine.apply(
+                    version, row.snapshot, events, self.settings.settle_timeout
+                )
+            )
+            row = self._commit(definition, version, row, slug, outcome)
+        return self.state_body(definition, row)
+
+    async def apply_events(
+        self, machine: str, slug: str, events: Sequence[dict[str, JSON]]
+    ) -> None:
+        """Apply many events as the system in one run and one transaction (demo seeding)."""
+        definition, row = self.instance(machine, slug)
+        async with self._locks[(machine, slug)]:
+            version = self._version(definition, row.version_id)
+            outcome = await self._run(
+                lambda: self.engine.apply(
+                    version, row.snapshot, events, self.settings.settle_timeout
+                )
+            )
+            self._commit(definition, version, row, slug, outcome)
+
+    async def _run(self, run: Callable[[], object]) -> Outcome:
+        try:
+            outcome = await run()  # type: ignore[misc]
+        except MachineError as error:
+            raise ApiError(500, str(error)) from error
+        assert isinstance(outcome, Outcome)
+        size = len(json.dumps(outcome.final.context).encode())
+        if size > MAX_CONTEXT_BYTES:
+            raise ApiError(
+                400,
+                f"the event would make the context {size} bytes, over the 400 kB limit;"
+                " the instance is unchanged",
+                "invalid-parameter",
+                "event",
+            )
+        return outcome
+
+    def _authorize(self, authorizer: Authorizer, request: AuthRequest) -> None:
+        if not request.auth_context.get("sub"):
+            raise ApiError(
+                403,
+                "the token names no end user: sign it with an auth context that has `sub`",
+                "missing-user",
+            )
+        try:
+            allowed = authorizer(request)
+        except Exception as error:
+            allowed = False
+            log.warning("authorizer of %s raised %r", request.machine_name, error)
+        if not allowed:
+            verb = "read" if request.type == "read" else "write"
+            raise ApiError(
+                403,
+                f"the machine's allow{verb.title()} rejected this request for this auth context",
+                "rejected-by-machine-authorizer",
+            )
+
+    def _commit(
+        self,
+        definition: MachineDefinition,
+        version: MachineVersion,
+        row: InstanceRow | None,
+        slug: str,
+        outcome: Outcome,
+    ) -> InstanceRow:
+        """Persist everything the outcome changed, in one transaction; then tell listeners."""
+        snapshot = outcome.final
+        version_id = definition.version_id(version)
+        desired = row.desired_version_id if row else None
+        if desired and desired != version_id:
+            snapshot, version = self._migrate(definition, version_id, desired, snapshot)
+            version_id, desired = definition.version_id(version), None
+        now = time.time()
+        ts = int(now * 1000)
+        created = iso()
+        pending = [
+            {
+                "type": "error.execution",
+                "error": f"service {service} was stopped: the instance did not settle in time",
+            }
+            for service in outcome.stopped_services
+        ]
+        active = set(snapshot.state_ids)
+        new_timers = [
+            (state, event, now + seconds)
+            for state in dict.fromkeys(outcome.entered)
+            if state in active
+            for seconds, event in version.after.get(state, ())
+        ]
+        store = self.store
+        with store.transaction() as db:
+            if row is None:
+                instance_id = store.insert_instance(
+                    db, definition.slug, slug, version_id, snapshot, ts
+                )
+            else:
+                instance_id = row.id
+                store.update_instance(db, instance_id, snapshot, ts, version_id, desired, pending)
+            store.add_transitions(
+                db,
+                instance_id,
+                [
+                    (created, step.event, self.engine.view(version, step.snapshot).value)
+                    for step in outcome.steps
+                ],
+            )
+            store.replace_timers(db, instance_id, outcome.exited, new_timers)
+            store.add_logs(
+                db,
+                [
+                    (
+                        iso(datetime.fromtimestamp(line.timestamp, UTC)),
+                        definition.slug,
+                        slug,
+                        version_id,
+                        line.output_type,
+                        line.text,
+                    )
+                    for line in outcome.logs
+                ],
+            )
+            store.set_index_values(
+                db,
+                definition.slug,
+                instance_id,
+                slug,
+                {
+                    name: _index_value(selector, snapshot.context)
+                    for name, selector in definition.indexes.items()
+                },
+            )
+        if new_timers:
+            self._timer_wake.set()
+        saved = store.get_instance_by_id(instance_id)
+        assert saved is not None
+        self._publish(definition, saved)
+        return saved
+
+    def _migrate(
+        self, definition: MachineDefinition, from_id: str, to_id: str, snapshot: Snapshot
+    ) -> tuple[Snapshot, MachineVersion]:
+        path = definition.migration_path(from_id, to_id)
+        if not path:
+            raise ApiError(400, "no migrations lead to the desired version", "no-migration-path")
+        for step in path:
+            assert step.migrate is not None
+            snapshot = step.migrate(snapshot)
+        return snapshot, path[-1]
+
+    # -- admin -------------------------------------------------------------------------
+
+    async def set_status(self, machine: str, slug: str, status: str) -> None:
+        async with self._locks[(machine, slug)]:
+            _, row = self.instance(machine, slug)
+            self.store.set_status(row.id, status)
+
+    async def set_desired_version(self, machine: str, slug: str, version_id: str) -> None:
+        definition, row = self.instance(machine, slug)
+        if definition.version_by_id(version_id) is None:
+            raise ApiError(
+                400,
+                f"machine {machine!r} has no version {version_id!r}",
+                "invalid-parameter",
+                "targetMachineVersionId",
+            )
+        if definition.migration_path(row.version_id, version_id) is None:
+            raise ApiError(
+                400,
+                f"no migrations lead from version {row.version_id} to {version_id}",
+                "no-migration-path",
+            )
+        self.store.set_desired_version(row.id, version_id)
+
+    async def delete_instance(self, machine: str, slug: str, confirmation: str) -> None:
+        async with self._locks[(machine, slug)]:
+            _, row = self.instance(machine, slug)
+            if not hmac.compare_digest(confirmation, delete_confirmation(machine, slug)):
+                raise ApiError(
+                    400,
+                    "the confirmation must be base64url(HMAC-SHA256(key=machine name,"
+                    " message=instance name)) without padding",
+                    "invalid-parameter",
+                    "hmacSha256OfMachineInstanceNameWithMachineNameKey",
+                )
+            self.store.delete_instance(row.id)
+
+    # -- delayed transitions -----------------------------------------------------------
+
+    async def run_timers(self) -> None:
+        """Fire delayed transitions when they fall due, with no client connected."""
+        while True:
+            timer = self.store.next_timer()
+            wait = timer.fire_at - time.time() if timer else 3600.0
+            if wait > 0:
+                self._timer_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._timer_wake.wait(), wait)
+                continue
+            assert timer is not None
+            await self._fire(timer.id)
+
+    async def _fire(self, timer_id: int) -> None:
+        timer = self.store.timer(timer_id)
+        if timer is None:
+            return
+        row = self.store.get_instance_by_id(timer.instance_id)
+        if row is None:
+            return
+        try:
+            await self.send_event(None, row.machine, row.slug, {"type": timer.event})
+        except ApiError as error:
+            log.warning(
+                "delayed %s on %s/%s failed: %s", timer.event, row.machine, row.slug, error.error
+            )
+            if self.store.timer(timer_id) is not None:
+                if timer.tries + 1 >= TIMER_MAX_TRIES:
+                    with self.store.transaction() as db:
+                        self.store.delete_timer(db, timer_id)
+                else:
+                    self.store.postpone_timer(timer_id, time.time() + TIMER_RETRY_SECONDS)
+
+    # -- realtime ----------------------------------------------------------------------
+
+    def subscribe(self, machine: str, slug: str, subscriber: Subscriber) -> None:
+        self._subscribers[(machine, slug)].add(subscriber)
+
+    def unsubscribe(self, machine: str, slug: str, subscriber: Subscriber) -> None:
+        subscribers = self._subscribers.get((machine, slug))
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self._subscribers[(machine, slug)]
+
+    def _publish(self, definition: MachineDefinition, row: InstanceRow) -> None:
+        subscribers = self._subscribers.get((row.machine, row.slug))
+        if not subscribers:
+            return
+        update = {
+            "type": "instance-update",
+            "machineName": row.machine,
+            "machineInstanceName": row.slug,
+            **self.state_body(definition, row),
+        }
+        for subscriber in list(subscribers):
+            subscriber(update)
+
+
+def _index_value(
+    selector: Callable[[Mapping[str, JSON]], str | int | float | None], context: dict[str, JSON]
+) -> JSON:
+    try:
+        return selector(context)
+    except Exception:
+        return None

@@ -1,0 +1,504 @@
+"""SQLite storage for the local server: machines, versions, instances, history, timers, logs.
+
+One connection, used from the server's event loop thread only. WAL mode: a commit is
+durable once `commit()` returns, also if the process is killed right after.
+Lists page by keyset (`WHERE key < ?`), never OFFSET, so a deep page costs what the
+first page costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smb_tui.local.definitions import JSON, Snapshot
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS machines (
+    slug TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS machine_versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    machine TEXT NOT NULL REFERENCES machines(slug),
+    label TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS instances (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    machine TEXT NOT NULL REFERENCES machines(slug),
+    slug TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'running',
+    version_id TEXT NOT NULL,
+    desired_version_id TEXT,
+    state_ids TEXT NOT NULL,
+    context TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    pending_events TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (machine, slug)
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transitions_by_instance ON transitions (instance_id, id);
+CREATE TABLE IF NOT EXISTS timers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+    state_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    fire_at REAL NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS timers_by_time ON timers (fire_at);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    output_type TEXT NOT NULL,
+    log TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_time ON logs (timestamp, id);
+CREATE TABLE IF NOT EXISTS index_values (
+    machine TEXT NOT NULL,
+    name TEXT NOT NULL,
+    instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+    instance_slug TEXT NOT NULL,
+    value,
+    PRIMARY KEY (machine, name, instance_id)
+);
+CREATE INDEX IF NOT EXISTS index_values_by_value
+    ON index_values (machine, name, value, instance_slug);
+"""
+
+
+def iso(moment: datetime | None = None) -> str:
+    """Millisecond ISO-8601 in UTC, which also sorts as text."""
+    moment = moment or datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def encode_cursor(key: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def decode_cursor(cursor: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as error:
+        raise BadCursor("the cursor is not one this server gave out") from error
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    id: int
+    machine: str
+    slug: str
+    created_at: str
+    status: str
+    version_id: str
+    desired_version_id: str | None
+    snapshot: Snapshot
+    ts: int
+    pending_events: list[dict[str, JSON]]
+
+
+@dataclass(frozen=True)
+class TimerRow:
+    id: int
+    instance_id: int
+    state_id: str
+    event: str
+    fire_at: float
+    tries: int
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, JSON]]
+    cursor: str | None
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.connection.row_factory = sqlite3.Row
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (not a power cut) and is much faster.
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute("PRAGMA foreign_keys=ON")
+        self.connection.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return self.connection.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.connection.execute(sql, args).fetchone()
+        return row
+
+    # -- machines and versions --------------------------------------------------------
+
+    def ensure_machine(self, slug: str, version_ids: Sequence[tuple[str, str]]) -> None:
+        """Record a machine and its versions (id, label), oldest first, once."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO machines (slug, created_at) VALUES (?, ?)", (slug, iso())
+            )
+            for version_id, label in version_ids:
+                db.execute(
+                    "INSERT OR IGNORE INTO machine_versions (id, machine, label, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (version_id, slug, label, iso()),
+                )
+
+    def machine_created_at(self, slug: str) -> str | None:
+        row = self._one("SELECT created_at FROM machines WHERE slug = ?", slug)
+        return row["created_at"] if row else None
+
+    def version_info(self, version_id: str) -> dict[str, JSON] | None:
+        row = self._one("SELECT * FROM machine_versions WHERE id = ?", version_id)
+        return _version_info(row) if row else None
+
+    def current_version(self, machine: str) -> dict[str, JSON] | None:
+        row = self._one(
+            "SELECT * FROM machine_versions WHERE machine = ? ORDER BY seq DESC LIMIT 1", machine
+        )
+        return _version_info(row) if row else None
+
+    def list_machines(self, known: Sequence[str], after: str | None, limit: int) -> Page:
+        """Machines that are loaded now, by slug."""
+        slugs = sorted(s for s in known if after is None or s > after)
+        page = slugs[:limit]
+        items = [
+            {
+                "slug": slug,
+                "createdAt": self.machine_created_at(slug),
+                "currentVersion": self.current_version(slug),
+            }
+            for slug in page
+        ]
+        return Page(items, encode_cursor(page[-1]) if len(slugs) > limit else None)
+
+    def list_versions(self, machine: str, before: int | None, limit: int) -> Page:
+        rows = self._all(
+            "SELECT * FROM machine_versions WHERE machine = ? AND seq < ? ORDER BY seq DESC"
+            " LIMIT ?",
+            machine,
+            before if before is not None else 2**62,
+            limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(
+            [_version_info(r) for r in rows], encode_cursor(rows[-1]["seq"]) if more else None
+        )
+
+    # -- instances -------------------------------------------------------------------
+
+    def has_instances(self) -> bool:
+        return self._one("SELECT 1 FROM instances LIMIT 1") is not None
+
+    def get_instance(self, machine: str, slug: str) -> InstanceRow | None:
+        row = self._one("SELECT * FROM instances WHERE machine = ? AND slug = ?", machine, slug)
+        return _instance(row) if row else None
+
+    def get_instance_by_id(self, instance_id: int) -> InstanceRow | None:
+        row = self._one("SELECT * FROM instances WHERE id = ?", instance_id)
+        return _instance(row) if row else None
+
+    def list_instances(self, machine: str, after: str | None, limit: int) -> Page:
+        rows = self._all(
+            "SELECT slug, created_at, status, version_id FROM instances"
+            " WHERE machine = ? AND slug > ? ORDER BY slug LIMIT ?",
+            machine,
+            after or "",
+            limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [
+            {
+                "slug": r["slug"],
+                "createdAt": r["created_at"],
+                "status": r["status"],
+                "machineVersion": self.version_info(r["version_id"]),
+            }
+            for r in rows
+        ]
+        return Page(items, encode_cursor(rows[-1]["slug"]) if more else None)
+
+    def insert_instance(
+        self,
+        db: sqlite3.Connection,
+        machine: str,
+        slug: str,
+        version_id: str,
+        snapshot: Snapshot,
+        ts: int,
+    ) -> int:
+        cursor = db.execute(
+            "INSERT INTO instances (machine, slug, created_at, version_id, state_ids, context, ts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                machine,
+                slug,
+                iso(),
+                version_id,
+                json.dumps(snapshot.state_ids),
+                json.dumps(snapshot.context),
+                ts,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def update_instance(
+        self,
+        db: sqlite3.Connection,
+        instance_id: int,
+        snapshot: Snapshot,
+        ts: int,
+        version_id: str,
+        desired_version_id: str | None,
+        pending_events: list[dict[str, JSON]],
+    ) -> None:
+        db.execute(
+            "UPDATE instances SET state_ids = ?, context = ?, ts = ?, version_id = ?,"
+            " desired_version_id = ?, pending_events = ? WHERE id = ?",
+            (
+                json.dumps(snapshot.state_ids),
+                json.dumps(snapshot.context),
+                ts,
+                version_id,
+                desired_version_id,
+                json.dumps(pending_events),
+                instance_id,
+            ),
+        )
+
+    def set_status(self, instance_id: int, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE instances SET status = ? WHERE id = ?", (status, instance_id))
+
+    def set_desired_version(self, instance_id: int, version_id: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE instances SET desired_version_id = ? WHERE id = ?",
+                (version_id, instance_id),
+            )
+
+    def delete_instance(self, instance_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM instances WHERE id = ?", (instance_id,))
+
+    # -- history -----------------------------------------------------------------------
+
+    def add_transitions(
+        self, db: sqlite3.Connection, instance_id: int, rows: Sequence[tuple[str, JSON, JSON]]
+    ) -> None:
+        db.executemany(
+            "INSERT INTO transitions (instance_id, created_at, event, state) VALUES (?, ?, ?, ?)",
+            [(instance_id, at, json.dumps(event), json.dumps(state)) for at, event, state in rows],
+        )
+
+    def list_transitions(self, instance_id: int, before: int | None, limit: int) -> Page:
+        """Newest first."""
+        rows = self._all(
+            "SELECT id, created_at, event, state FROM transitions"
+            " WHERE instance_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            instance_id,
+            before if before is not None else 2**62,
+            limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [
+            {
+                "createdAt": r["created_at"],
+                "state": json.loads(r["state"]),
+                "event": json.loads(r["event"]),
+            }
+            for r in rows
+        ]
+        return Page(items, encode_cursor(rows[-1]["id"]) if more else None)
+
+    def event_types(self, instance_id: int) -> list[str]:
+        rows = self._all(
+            "SELECT DISTINCT json_extract(event, '$.type') AS type FROM transitions"
+            " WHERE instance_id = ?",
+            instance_id,
+        )
+        return [r["type"] for r in rows]
+
+    # -- timers ------------------------------------------------------------------------
+
+    def replace_timers(
+        self,
+        db: sqlite3.Connection,
+        instance_id: int,
+        exited: Sequence[str],
+        new: Sequence[tuple[str, str, float]],
+    ) -> None:
+        """Drop the timers of states that were left; add those of states entered."""
+        db.executemany(
+            "DELETE FROM timers WHERE instance_id = ? AND state_id = ?",
+            [(instance_id, s) for s in set(exited) | {state for state, _, _ in new}],
+        )
+        db.executemany(
+            "INSERT INTO timers (instance_id, state_id, event, fire_at) VALUES (?, ?, ?, ?)",
+            [(instance_id, state, event, at) for state, event, at in new],
+        )
+
+    def next_timer(self) -> TimerRow | None:
+        row = self._one("SELECT * FROM timers ORDER BY fire_at, id LIMIT 1")
+        return TimerRow(**dict(row)) if row else None
+
+    def timer(self, timer_id: int) -> TimerRow | None:
+        row = self._one("SELECT * FROM timers WHERE id = ?", timer_id)
+        return TimerRow(**dict(row)) if row else None
+
+    def postpone_timer(self, timer_id: int, fire_at: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE timers SET fire_at = ?, tries = tries + 1 WHERE id = ?", (fire_at, timer_id)
+            )
+
+    def delete_timer(self, db: sqlite3.Connection, timer_id: int) -> None:
+        db.execute("DELETE FROM timers WHERE id = ?", (timer_id,))
+
+    # -- logs and indexes --------------------------------------------------------------
+
+    def add_logs(
+        self, db: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str, str, str]]
+    ) -> None:
+        db.executemany(
+            "INSERT INTO logs (timestamp, machine, instance, version_id, output_type, log)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def list_logs(
+        self,
+        start: str,
+        end: str | None,
+        machine: str | None,
+        instance: str | None,
+        version: str | None,
+        limit: int,
+    ) -> list[sqlite3.Row]:
+        sql = "SELECT * FROM logs WHERE timestamp >= ?"
+        args: list[Any] = [start]
+        for column, value in (
+            ("machine", machine),
+            ("instance", instance),
+            ("version_id", version),
+        ):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        if end is not None:
+            sql += " AND timestamp <= ?"
+            args.append(end)
+        return self._all(sql + " ORDER BY timestamp, id LIMIT ?", *args, limit)
+
+    def set_index_values(
+        self,
+        db: sqlite3.Connection,
+        machine: str,
+        instance_id: int,
+        slug: str,
+        values: dict[str, JSON],
+    ) -> None:
+        db.execute("DELETE FROM index_values WHERE instance_id = ?", (instance_id,))
+        db.executemany(
+            "INSERT INTO index_values (machine, name, instance_id, instance_slug, value)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (machine, name, instance_id, slug, value)
+                for name, value in values.items()
+                if value is not None
+            ],
+        )
+
+    def query_index(
+        self,
+        machine: str,
+        name: str,
+        op: str,
+        value: JSON,
+        descending: bool,
+        after: tuple[JSON, str] | None,
+        limit: int,
+    ) -> Page:
+        comparison = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        order = "DESC" if descending else "ASC"
+        keyset = "<" if descending else ">"
+        sql = (
+            "SELECT instance_slug, value FROM index_values WHERE machine = ? AND name = ?"
+            f" AND value {comparison} ?"
+        )
+        args: list[Any] = [machine, name, value]
+        if after is not None:
+            sql += f" AND (value, instance_slug) {keyset} (?, ?)"
+            args.extend(after)
+        sql += f" ORDER BY value {order}, instance_slug {order} LIMIT ?"
+        rows = self._all(sql, *args, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [{"slug": r["instance_slug"], "indexValue": r["value"]} for r in rows]
+        cursor = encode_cursor([rows[-1]["value"], rows[-1]["instance_slug"]]) if more else None
+        return Page(items, cursor)
+
+
+def _version_info(row: sqlite3.Row) -> dict[str, JSON]:
+    return {
+        "id": row["id"],
+        "createdAt": row["created_at"],
+        "clientInfo": row["label"],
+    }
+
+
+def _instance(row: sqlite3.Row) -> InstanceRow:
+    return InstanceRow(
+        id=row["id"],
+        machine=row["machine"],
+        slug=row["slug"],
+        created_at=row["created_at"],
+        status=row["status"],
+        version_id=row["version_id"],
+        desired_version_id=row["desired_version_id"],
+        snapshot=Snapshot(tuple(json.loads(row["state_ids"])), json.loads(row["context"])),
+        ts=row["ts"],
+        pending_events=json.loads(row["pending_events"]),
+    )

@@ -1,0 +1,58 @@
+"""Shared fixtures: real local servers on free ports of 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smb_tui.local import ServerOptions, ServerThread
+from smb_tui.local.auth import LocalKey, sign_key_token
+
+MACHINES = Path(__file__).parent / "machines"
+_slugs = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """An instance slug no other test uses."""
+    return f"{prefix}-{os.getpid()}-{next(_slugs)}"
+
+
+def client(server: ServerThread, sub: str | None = "demo-user", **headers: str) -> httpx.Client:
+    context = {"sub": sub} if sub else {}
+    token = sign_key_token(server.key, context)
+    return httpx.Client(
+        base_url=server.base_url,
+        headers={"authorization": f"Bearer {token}", **headers},
+        timeout=30,
+    )
+
+
+def start_server(tmp: Path, **options: object) -> ServerThread:
+    settings = ServerOptions(
+        db=tmp / "local.db",
+        key=LocalKey.generate(),
+        machines_dir=MACHINES,
+        settle_timeout=1.0,
+    )
+    for name, value in options.items():
+        setattr(settings, name, value)
+    return ServerThread(settings).start()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """The demo server (with the 10,000-transition history) and the test machines."""
+    running = start_server(tmp_path_factory.mktemp("server"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def http(server: ServerThread) -> Iterator[httpx.Client]:
+    with client(server) as session:
+        yield session

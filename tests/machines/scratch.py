@@ -1,0 +1,43 @@
+"""Test machine: a context to write into, a slow service, and code that prints."""
+
+import asyncio
+from typing import Any
+
+from statemachine import State, StateChart
+
+from smb_tui.local import MachineDefinition, MachineVersion
+
+
+async def slow_job(machine: StateChart, **_: Any) -> str:
+    await asyncio.sleep(float(machine.model.context.get("job_seconds", 5)))
+    return "finished"
+
+
+class Scratch(StateChart):
+    ready = State(initial=True)
+    working = State(invoke=slow_job)
+    failed = State()
+
+    put = ready.to.itself(on="store")
+    grow = ready.to.itself(on="inflate")
+    work = ready.to(working, on="plan")
+    done_invoke_working = working.to(ready)
+    error_execution = working.to(failed)
+    reset = failed.to(ready)
+
+    def store(self, payload: dict[str, Any]) -> None:
+        self.model.context.setdefault("public", {})[str(payload.get("key"))] = payload.get("value")
+        print(f"stored {payload.get('key')}")
+
+    def inflate(self, payload: dict[str, Any]) -> None:
+        self.model.context["blob"] = "x" * int(payload.get("size", 0))
+
+    def plan(self, payload: dict[str, Any]) -> None:
+        self.model.context["job_seconds"] = payload.get("seconds", 5)
+
+
+machine = MachineDefinition(
+    slug="scratch",
+    versions=[MachineVersion("v1", Scratch)],
+    indexes={"rank": lambda context: context.get("public", {}).get("rank")},
+)
