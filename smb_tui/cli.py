@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +82,9 @@ def run_local(args: argparse.Namespace) -> int:
         finally:
             announcer.cancel()
 
+    # uvicorn stops on SIGTERM, then raises it again for the old handler: make that a no-op,
+    # so that SIGTERM ends the server with status 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         asyncio.run(main())
     except OSError as error:

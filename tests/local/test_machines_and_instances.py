@@ -67,8 +67,11 @@ def test_create_with_context_and_older_version(http: httpx.Client) -> None:
     v1 = http.get("/machines/order/v").json()["versions"][-1]["id"]
     response = http.post(
         "/machines/order",
-        json={"slug": slug, "context": {"public": {"item": "pen"}, "secret": 1},
-              "machineVersionId": v1},
+        json={
+            "slug": slug,
+            "context": {"public": {"item": "pen"}, "secret": 1},
+            "machineVersionId": v1,
+        },
     )
     assert response.status_code == 200
     assert response.json()["publicContext"] == {"item": "pen"}
@@ -118,12 +121,17 @@ def test_admin_read_shows_private_context(http: httpx.Client) -> None:
 def test_pause_rejects_events_and_resume_accepts_them(http: httpx.Client) -> None:
     slug = unique("paused")
     http.post("/machines/counter", json={"slug": slug})
-    assert http.put(f"/machines/counter/i/{slug}/status", json={"status": "paused"}).status_code == 204
+    assert (
+        http.put(f"/machines/counter/i/{slug}/status", json={"status": "paused"}).status_code == 204
+    )
     assert http.get(f"/machines/counter/i/{slug}/admin").json()["status"] == "paused"
     refused = http.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
     assert refused.status_code == 409
     assert refused.json()["code"] == "invalid-state"
-    assert http.put(f"/machines/counter/i/{slug}/status", json={"status": "running"}).status_code == 204
+    assert (
+        http.put(f"/machines/counter/i/{slug}/status", json={"status": "running"}).status_code
+        == 204
+    )
     sent = http.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
     assert sent.json()["publicContext"] == {"count": 1}
 
@@ -138,10 +146,14 @@ def test_desired_version_upgrades_at_the_next_event(http: httpx.Client) -> None:
     slug = unique("upgrade")
     versions = http.get("/machines/order/v").json()["versions"]
     v2, v1 = versions[0]["id"], versions[1]["id"]
-    http.post("/machines/order", json={"slug": slug, "machineVersionId": v1,
-                                       "context": {"public": {"item": "cup"}}})
-    assert http.put(f"/machines/order/i/{slug}/v",
-                    json={"targetMachineVersionId": v2}).status_code == 201
+    http.post(
+        "/machines/order",
+        json={"slug": slug, "machineVersionId": v1, "context": {"public": {"item": "cup"}}},
+    )
+    assert (
+        http.put(f"/machines/order/i/{slug}/v", json={"targetMachineVersionId": v2}).status_code
+        == 201
+    )
     admin = http.get(f"/machines/order/i/{slug}/admin").json()
     assert admin["desiredMachineVersion"]["id"] == v2
     assert admin["machineVersion"]["id"] == v1
@@ -166,22 +178,38 @@ def test_no_migration_path_back_to_an_older_version(http: httpx.Client) -> None:
 def test_delete_needs_the_hmac_confirmation(http: httpx.Client) -> None:
     slug = unique("doomed")
     http.post("/machines/counter", json={"slug": slug})
-    wrong = http.request("DELETE", f"/machines/counter/i/{slug}", json={
-        "dangerDataWillBeDeletedForever": True,
-        "hmacSha256OfMachineInstanceNameWithMachineNameKey": "bogus",
-    })
+    wrong = http.request(
+        "DELETE",
+        f"/machines/counter/i/{slug}",
+        json={
+            "dangerDataWillBeDeletedForever": True,
+            "hmacSha256OfMachineInstanceNameWithMachineNameKey": "bogus",
+        },
+    )
     assert wrong.status_code == 400
     assert wrong.json()["parameter"] == "hmacSha256OfMachineInstanceNameWithMachineNameKey"
-    not_sure = http.request("DELETE", f"/machines/counter/i/{slug}", json={
-        "dangerDataWillBeDeletedForever": False,
-        "hmacSha256OfMachineInstanceNameWithMachineNameKey": delete_confirmation("counter", slug),
-    })
+    not_sure = http.request(
+        "DELETE",
+        f"/machines/counter/i/{slug}",
+        json={
+            "dangerDataWillBeDeletedForever": False,
+            "hmacSha256OfMachineInstanceNameWithMachineNameKey": delete_confirmation(
+                "counter", slug
+            ),
+        },
+    )
     assert not_sure.status_code == 400
     assert http.get(f"/machines/counter/i/{slug}").status_code == 200
-    deleted = http.request("DELETE", f"/machines/counter/i/{slug}", json={
-        "dangerDataWillBeDeletedForever": True,
-        "hmacSha256OfMachineInstanceNameWithMachineNameKey": delete_confirmation("counter", slug),
-    })
+    deleted = http.request(
+        "DELETE",
+        f"/machines/counter/i/{slug}",
+        json={
+            "dangerDataWillBeDeletedForever": True,
+            "hmacSha256OfMachineInstanceNameWithMachineNameKey": delete_confirmation(
+                "counter", slug
+            ),
+        },
+    )
     assert deleted.status_code == 204
     assert http.get(f"/machines/counter/i/{slug}").status_code == 404
     assert http.get(f"/machines/counter/i/{slug}/events").status_code == 404
@@ -193,9 +221,11 @@ def test_delete_confirmation_matches_the_contract() -> None:
     import hashlib
     import hmac
 
-    expected = base64.urlsafe_b64encode(
-        hmac.new(b"my-machine", b"user-1234", hashlib.sha256).digest()
-    ).rstrip(b"=").decode()
+    expected = (
+        base64.urlsafe_b64encode(hmac.new(b"my-machine", b"user-1234", hashlib.sha256).digest())
+        .rstrip(b"=")
+        .decode()
+    )
     assert delete_confirmation("my-machine", "user-1234") == expected
     assert "=" not in expected
 
@@ -211,12 +241,14 @@ def test_index_query_filters_orders_and_pages(http: httpx.Client) -> None:
     assert [i["indexValue"] for i in desc] == sorted((i["indexValue"] for i in desc), reverse=True)
     first = http.get(query, params={"op": "gte", "value": "5", "limit": 2}).json()
     assert len(first["instances"]) == 2 and first["cursor"]
-    second = http.get(query, params={"op": "gte", "value": "5", "limit": 2,
-                                     "cursor": first["cursor"]}).json()
+    second = http.get(
+        query, params={"op": "gte", "value": "5", "limit": 2, "cursor": first["cursor"]}
+    ).json()
     assert not {i["slug"] for i in first["instances"]} & {i["slug"] for i in second["instances"]}
     assert http.get(query, params={"op": "between", "value": "1"}).json()["parameter"] == "op"
-    assert http.get("/machines/scratch/indexes/nope/query",
-                    params={"value": "1"}).status_code == 404
+    assert (
+        http.get("/machines/scratch/indexes/nope/query", params={"value": "1"}).status_code == 404
+    )
 
 
 def test_unknown_route_and_bad_cursor(http: httpx.Client) -> None:
@@ -229,6 +261,11 @@ def test_unknown_route_and_bad_cursor(http: httpx.Client) -> None:
 def test_serves_its_openapi_document(http: httpx.Client) -> None:
     document = http.get("/openapi.json").json()
     paths = document["paths"]
-    for path in ("/machines", "/machines/{machineSlug}/i/{instanceSlug}/events", "/logs",
-                 "/tokens", "/machines/{machineSlug}/indexes/{index}/query"):
+    for path in (
+        "/machines",
+        "/machines/{machineSlug}/i/{instanceSlug}/events",
+        "/logs",
+        "/tokens",
+        "/machines/{machineSlug}/indexes/{index}/query",
+    ):
         assert path in paths

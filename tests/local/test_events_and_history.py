@@ -1,0 +1,246 @@
+"""Sending events, settling, delayed transitions, and paging through history."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from smb_tui.local.demo import BUSY_HISTORY
+from tests.conftest import unique
+
+
+def history(http: httpx.Client, machine: str, slug: str) -> list[dict[str, object]]:
+    items: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        params = {"cursor": cursor} if cursor else {}
+        body = http.get(f"/machines/{machine}/i/{slug}/events", params=params).json()
+        items.extend(body["transitions"])
+        cursor = body.get("cursor")
+        if not cursor:
+            return items
+
+
+def test_nested_and_parallel_state_values_tags_and_done(http: httpx.Client) -> None:
+    slug = unique("cart")
+    http.post("/machines/checkout", json={"slug": slug})
+    send = lambda event: http.post(  # noqa: E731
+        f"/machines/checkout/i/{slug}/events", json={"event": event}
+    ).json()
+    after_item = send({"type": "add_item", "item": "mug", "price": 8})
+    assert after_item["publicContext"] == {"items": ["mug"], "total": 8}
+    in_checkout = send("start_checkout")
+    assert in_checkout["state"] == {
+        "shopping": {"checkout": {"payment": "unpaid", "shipping": "no_address"}}
+    }
+    assert in_checkout["tags"] == ["in-checkout"]
+    too_little = send({"type": "pay", "amount": 1})
+    assert too_little["state"]["shopping"]["checkout"]["payment"] == "unpaid"
+    paid = send({"type": "pay", "amount": 8, "card": "4000000000000002"})
+    assert paid["state"]["shopping"]["checkout"]["payment"] == "paid"
+    assert set(paid["tags"]) == {"in-checkout", "paid"}
+    send({"type": "set_address", "address": "2 Side St"})
+    placed = send("place_order")
+    assert placed["state"] == "placed"
+    assert placed["done"] is True
+    assert placed["tags"] == ["order-placed"]
+
+
+def test_an_event_no_state_handles_leaves_the_state_and_is_recorded(http: httpx.Client) -> None:
+    slug = unique("idle")
+    http.post("/machines/counter", json={"slug": slug})
+    response = http.post(f"/machines/counter/i/{slug}/events", json={"event": "send"})
+    assert response.status_code == 200
+    assert response.json()["state"] == "counting"
+    assert history(http, "counter", slug)[0]["event"] == {"type": "send"}
+
+
+def test_history_is_newest_first_with_the_event_and_resulting_state(http: httpx.Client) -> None:
+    slug = unique("doc")
+    http.post("/machines/document", json={"slug": slug, "context": {"owner": "demo-user"}})
+    http.post(f"/machines/document/i/{slug}/events", json={"event": {"type": "edit", "title": "T"}})
+    http.post(f"/machines/document/i/{slug}/events", json={"event": "submit"})
+    items = history(http, "document", slug)
+    assert [t["event"] for t in items] == [
+        {"type": "submit"},
+        {"type": "edit", "title": "T"},
+        {"type": "xstate.init"},
+    ]
+    assert [t["state"] for t in items] == ["in_review", "draft", "draft"]
+    assert all(str(t["createdAt"]).endswith("Z") for t in items)
+
+
+def test_pages_the_runtime_made_history_with_no_repeat_and_no_gap(http: httpx.Client) -> None:
+    first = http.get("/machines/counter/i/busy/events").json()
+    assert len(first["transitions"]) == 100 and first["cursor"]
+    items = history(http, "counter", "busy")
+    assert len(items) == BUSY_HISTORY
+    expected = [{"type": "xstate.init"}] + [
+        {"type": "increment", "by": 1 + n % 3} if n % 5 else {"type": "decrement"}
+        for n in range(BUSY_HISTORY - 1)
+    ]
+    assert [t["event"] for t in reversed(items)] == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "parameter"),
+    [
+        (b"{not json", "body"),
+        (b'{"event": 5}', "event"),
+        (b'{"event": {"payload": 1}}', "event"),
+        (b'{"event": {"type": ""}}', "event"),
+        (b'{"event": {"type": 7}}', "event"),
+        (b"{}", "event"),
+        (b"[]", "body"),
+    ],
+)
+def test_bad_event_is_400_and_changes_nothing(
+    http: httpx.Client, content: bytes, parameter: str
+) -> None:
+    before = len(history(http, "counter", "small"))
+    response = http.post(
+        "/machines/counter/i/small/events",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid-parameter"
+    assert response.json()["parameter"] == parameter
+    assert len(history(http, "counter", "small")) == before
+
+
+def test_event_to_unknown_instance_is_404(http: httpx.Client) -> None:
+    response = http.post("/machines/counter/i/ghost/events", json={"event": "increment"})
+    assert response.status_code == 404
+
+
+def test_context_over_400kb_fails_and_leaves_the_instance_as_it_was(http: httpx.Client) -> None:
+    slug = unique("big")
+    http.post("/machines/scratch", json={"slug": slug})
+    http.post(
+        f"/machines/scratch/i/{slug}/events",
+        json={"event": {"type": "put", "key": "k", "value": 1}},
+    )
+    before = http.get(f"/machines/scratch/i/{slug}/admin").json()
+    count = len(history(http, "scratch", slug))
+    response = http.post(
+        f"/machines/scratch/i/{slug}/events", json={"event": {"type": "grow", "size": 500_000}}
+    )
+    assert response.status_code == 400
+    assert "400 kB" in response.json()["error"]
+    assert http.get(f"/machines/scratch/i/{slug}/admin").json() == before
+    assert len(history(http, "scratch", slug)) == count
+    ok = http.post(
+        f"/machines/scratch/i/{slug}/events", json={"event": {"type": "grow", "size": 300_000}}
+    )
+    assert ok.status_code == 200
+
+
+def test_send_waits_for_an_async_service_to_settle(http: httpx.Client) -> None:
+    slug = unique("quote")
+    http.post("/machines/quote", json={"slug": slug})
+    started = time.monotonic()
+    settled = http.post(
+        f"/machines/quote/i/{slug}/events",
+        json={"event": {"type": "request_quote", "car": "van", "delay": 0.4}},
+    )
+    assert time.monotonic() - started >= 0.4
+    assert settled.json()["state"] == "quoted"
+    assert settled.json()["publicContext"]["quote"] == {"premium": 36}
+    events = [t["event"]["type"] for t in history(http, "quote", slug)]
+    assert events == ["done.invoke.fetching", "request_quote", "xstate.init"]
+
+
+def test_unsettled_service_is_stopped_and_its_error_comes_before_the_next_event(
+    http: httpx.Client,
+) -> None:
+    slug = unique("slow")
+    http.post("/machines/scratch", json={"slug": slug})
+    started = time.monotonic()
+    response = http.post(
+        f"/machines/scratch/i/{slug}/events", json={"event": {"type": "work", "seconds": 30}}
+    )
+    # The session server's settle time-out is 1 s.
+    assert 1.0 <= time.monotonic() - started < 10
+    assert response.status_code == 200
+    assert response.json()["state"] == "working"
+    after = http.post(f"/machines/scratch/i/{slug}/events", json={"event": "reset"}).json()
+    assert after["state"] == "ready"
+    events = [t["event"]["type"] for t in history(http, "scratch", slug)]
+    assert events[:3] == ["reset", "error.execution", "work"]
+
+
+def test_delayed_transition_fires_on_the_server_by_itself(http: httpx.Client) -> None:
+    slug = unique("blink")
+    http.post("/machines/blink", json={"slug": slug})
+    on = http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"}).json()
+    assert on["state"] == "on"
+    deadline = time.monotonic() + 5
+    while http.get(f"/machines/blink/i/{slug}").json()["state"] != "off":
+        assert time.monotonic() < deadline, "the delayed transition never fired"
+        time.sleep(0.05)
+    assert history(http, "blink", slug)[0]["event"] == {"type": "timeout"}
+
+
+def test_leaving_a_state_cancels_its_delayed_transition(http: httpx.Client) -> None:
+    slug = unique("blink-cancel")
+    http.post("/machines/blink", json={"slug": slug})
+    http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
+    http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_off"})
+    time.sleep(0.6)
+    events = [t["event"]["type"] for t in history(http, "blink", slug)]
+    assert events == ["switch_off", "switch_on", "xstate.init"]
+
+
+def test_logs_hold_what_machine_code_printed(http: httpx.Client) -> None:
+    slug = unique("printer")
+    http.post("/machines/scratch", json={"slug": slug})
+    http.post(
+        f"/machines/scratch/i/{slug}/events",
+        json={"event": {"type": "put", "key": "colour", "value": "red"}},
+    )
+    body = http.get(
+        "/logs", params={"from": "2000-01-01T00:00:00Z", "machine": "scratch", "instance": slug}
+    ).json()
+    assert [entry["log"] for entry in body["logs"]] == ["stored colour"]
+    entry = body["logs"][0]
+    assert entry["outputType"] == "stdout" and entry["machineName"] == "scratch"
+    assert body["maxTimestamp"] == entry["timestamp"]
+    later = http.get("/logs", params={"from": "2999-01-01T00:00:00Z"}).json()
+    assert later["logs"] == []
+    missing = http.get("/logs")
+    assert missing.status_code == 400 and missing.json()["parameter"] == "from"
+    bad = http.get("/logs", params={"from": "yesterday"})
+    assert bad.status_code == 400 and bad.json()["parameter"] == "from"
+
+
+def test_logs_page_at_100_entries(http: httpx.Client) -> None:
+    slug = unique("chatty")
+    http.post("/machines/scratch", json={"slug": slug})
+    for n in range(105):
+        http.post(
+            f"/machines/scratch/i/{slug}/events",
+            json={"event": {"type": "put", "key": f"k{n}", "value": n}},
+        )
+    params = {"from": "2000-01-01T00:00:00Z", "instance": slug}
+    first = http.get("/logs", params=params).json()
+    assert len(first["logs"]) == 100
+    rest = http.get("/logs", params={**params, "from": first["maxTimestamp"]}).json()
+    seen = {e["log"] for e in first["logs"]} | {e["log"] for e in rest["logs"]}
+    assert len(seen) == 105
+
+
+def test_event_payload_round_trips_as_json(http: httpx.Client) -> None:
+    slug = unique("payload")
+    http.post("/machines/scratch", json={"slug": slug})
+    value = {"nested": [1, 2.5, None, True, "[bold red]x[/]"], "unicode": "żółw"}
+    http.post(
+        f"/machines/scratch/i/{slug}/events",
+        json={"event": {"type": "put", "key": "v", "value": value}},
+    )
+    state = http.get(f"/machines/scratch/i/{slug}").json()
+    assert state["publicContext"]["v"] == value
+    assert json.loads(json.dumps(history(http, "scratch", slug)[0]["event"]))["value"] == value

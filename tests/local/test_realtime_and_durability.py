@@ -1,0 +1,254 @@
+"""Realtime updates over /rt, concurrent senders, paging cursors, and surviving SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import websockets
+
+from smb_tui.local import ServerThread
+from smb_tui.local.auth import LocalKey, sign_key_token
+from tests.conftest import MACHINES, client, start_server, unique
+
+
+def ws_url(server: ServerThread, token: str) -> str:
+    return server.base_url.replace("http://", "ws://") + f"/rt?token={token}"
+
+
+async def next_message(connection: websockets.ClientConnection) -> dict[str, object]:
+    message: dict[str, object] = json.loads(await asyncio.wait_for(connection.recv(), 5))
+    return message
+
+
+async def test_realtime_update_arrives_after_a_send(server: ServerThread) -> None:
+    slug = unique("live")
+    with client(server) as http:
+        http.post("/machines/counter", json={"slug": slug})
+    token = sign_key_token(server.key, {"sub": "demo-user"})
+    async with websockets.connect(ws_url(server, token)) as connection:
+        await connection.send(
+            json.dumps(
+                {
+                    "type": "subscribe-to-instance",
+                    "requestId": "r1",
+                    "machineName": "counter",
+                    "machineInstanceName": slug,
+                }
+            )
+        )
+        current = await next_message(connection)
+        assert current["type"] == "instance-update"
+        assert current["publicContext"] == {}
+        async with httpx.AsyncClient(base_url=server.base_url) as http_async:
+            await http_async.post(
+                f"/machines/counter/i/{slug}/events",
+                headers={"authorization": f"Bearer {token}"},
+                json={"event": {"type": "increment", "by": 2}},
+            )
+        update = await next_message(connection)
+        assert update == {
+            "type": "instance-update",
+            "machineName": "counter",
+            "machineInstanceName": slug,
+            "ts": update["ts"],
+            "state": "counting",
+            "publicContext": {"count": 2},
+            "tags": [],
+            "done": False,
+        }
+        await connection.send(json.dumps({"type": "ping"}))
+        assert (await next_message(connection))["type"] == "pong"
+
+
+async def test_realtime_follows_delayed_transitions(server: ServerThread) -> None:
+    slug = unique("live-blink")
+    token = sign_key_token(server.key, {"sub": "demo-user"})
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
+        await http.post("/machines/blink", json={"slug": slug})
+        async with websockets.connect(ws_url(server, token)) as connection:
+            await connection.send(
+                json.dumps(
+                    {
+                        "type": "subscribe-to-instance",
+                        "requestId": "r1",
+                        "machineName": "blink",
+                        "machineInstanceName": slug,
+                    }
+                )
+            )
+            await next_message(connection)
+            await http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
+            assert (await next_message(connection))["state"] == "on"
+            assert (await next_message(connection))["state"] == "off"
+
+
+async def test_realtime_errors_name_the_request(server: ServerThread) -> None:
+    token = sign_key_token(server.key, {"sub": "mallory"})
+    async with websockets.connect(ws_url(server, token)) as connection:
+        await connection.send(
+            json.dumps(
+                {
+                    "type": "subscribe-to-instance",
+                    "requestId": "missing",
+                    "machineName": "counter",
+                    "machineInstanceName": "ghost",
+                }
+            )
+        )
+        error = await next_message(connection)
+        assert error == {
+            "type": "error",
+            "requestId": "missing",
+            "status": 404,
+            "code": None,
+            "error": error["error"],
+        }
+        await connection.send("not json")
+        assert (await next_message(connection))["status"] == 400
+
+
+async def test_realtime_with_a_bad_token_is_refused(server: ServerThread) -> None:
+    async with websockets.connect(ws_url(server, "junk")) as connection:
+        error = await next_message(connection)
+        assert error["type"] == "error" and error["status"] == 403
+
+
+def test_concurrent_senders_lose_nothing(server: ServerThread) -> None:
+    slug = unique("contended")
+    with client(server) as http:
+        http.post("/machines/counter", json={"slug": slug})
+
+    def send_ten(_: int) -> list[int]:
+        with client(server) as http:
+            return [
+                http.post(
+                    f"/machines/counter/i/{slug}/events", json={"event": "increment"}
+                ).status_code
+                for _ in range(10)
+            ]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [s for batch in pool.map(send_ten, range(8)) for s in batch]
+    assert statuses == [200] * 80
+    with client(server) as http:
+        assert http.get(f"/machines/counter/i/{slug}").json()["publicContext"] == {"count": 80}
+        items, cursor = [], None
+        while True:
+            body = http.get(
+                f"/machines/counter/i/{slug}/events", params={"cursor": cursor} if cursor else {}
+            ).json()
+            items += body["transitions"]
+            cursor = body.get("cursor")
+            if not cursor:
+                break
+    assert len(items) == 81  # one per applied event, and the initial one
+
+
+def test_small_pages_walk_every_list(tmp_path: Path) -> None:
+    with start_server(tmp_path, page_size=3, busy_history=20) as small, client(small) as http:
+        for n in range(7):
+            http.post("/machines/scratch", json={"slug": f"c{n}"})
+        for n in range(9):
+            http.post(
+                "/machines/scratch/i/c0/events",
+                json={"event": {"type": "put", "key": "n", "value": n}},
+            )
+        for path, key, expected in (
+            ("/machines", "machines", 8),
+            ("/machines/scratch/i", "instances", 7),
+            ("/machines/scratch/i/c0/events", "transitions", 10),
+            ("/machines/order/v", "versions", 2),
+        ):
+            seen, cursors, cursor = [], [], None
+            while True:
+                body = http.get(path, params={"cursor": cursor} if cursor else {}).json()
+                assert len(body[key]) <= 3
+                seen += body[key]
+                cursor = body.get("cursor")
+                if not cursor:
+                    break
+                cursors.append(cursor)
+            assert len(seen) == expected, path
+            assert len(set(cursors)) == len(cursors)
+            assert len({json.dumps(item, sort_keys=True) for item in seen}) == expected
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_process(db: Path, key: LocalKey, port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smb_tui",
+            "local",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            "--no-demo",
+            "--machines",
+            str(MACHINES),
+            "--key-id",
+            key.key_id,
+            "--secret",
+            key.secret,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the server process did not start")
+
+
+def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
+    key, port, db = LocalKey.generate(), free_port(), tmp_path / "kill.db"
+    token = sign_key_token(key, {"sub": "demo-user"})
+    headers = {"authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{port}"
+    process = start_process(db, key, port)
+    try:
+        httpx.post(f"{base}/machines/scratch", json={"slug": "durable"}, headers=headers)
+        for n in range(50):
+            response = httpx.post(
+                f"{base}/machines/scratch/i/durable/events",
+                json={"event": {"type": "put", "key": "n", "value": n}},
+                headers=headers,
+            )
+            assert response.status_code == 200
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    process = start_process(db, key, port)
+    try:
+        state = httpx.get(f"{base}/machines/scratch/i/durable", headers=headers).json()
+        assert state["publicContext"] == {"n": 49}
+        events = httpx.get(f"{base}/machines/scratch/i/durable/events", headers=headers).json()
+        assert len(events["transitions"]) == 51
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0, "SIGTERM should end the server cleanly"
