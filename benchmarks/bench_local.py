@@ -9,7 +9,6 @@ throw-away database.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -17,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from common import fill_history, instance_id
 
-from smb_tui.local import ServerOptions, ServerThread
 from smb_tui.local.auth import LocalKey, sign_key_token
-from smb_tui.local.store import Store, encode_cursor, iso
+from smb_tui.local.server import ServerOptions, ServerThread
+from smb_tui.local.store import Store, encode_cursor
 
 
 def events_per_second(http: httpx.Client, count: int, senders: int) -> float:
@@ -37,21 +37,6 @@ def events_per_second(http: httpx.Client, count: int, senders: int) -> float:
     with ThreadPoolExecutor(senders) as pool:
         list(pool.map(send, range(senders)))
     return per_sender * senders / (time.perf_counter() - started)
-
-
-def fill_history(db: Path, instance_id: int, count: int) -> None:
-    store = Store(db)
-    created = iso()
-    batch = 50_000
-    event = json.dumps({"type": "increment"})
-    with store.transaction() as connection:
-        for start in range(0, count, batch):
-            connection.executemany(
-                "INSERT INTO transitions (instance_id, created_at, event, state)"
-                " VALUES (?, ?, ?, ?)",
-                [(instance_id, created, event, '"counting"')] * min(batch, count - start),
-            )
-    store.close()
 
 
 def timed_get(http: httpx.Client, path: str, params: dict[str, str], rounds: int) -> float:
@@ -71,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="smb-bench-"))
     key = LocalKey.generate()
-    options = ServerOptions(db=folder / "bench.db", key=key, busy_history=10)
+    options = ServerOptions(db=folder / "bench.db", key=key, busy_history=10, port=0)
     with ServerThread(options) as server:
         headers = {"authorization": f"Bearer {sign_key_token(key, {'sub': 'bench'})}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=120) as http:
@@ -81,12 +66,9 @@ def main() -> None:
                     f"events applied per second on one instance, {senders} sender(s): {rate:,.0f}"
                 )
             http.post("/machines/counter", json={"slug": "huge"})
-            store = Store(options.db)
-            row = store.get_instance("counter", "huge")
-            store.close()
-            assert row is not None
+            huge = instance_id(options.db, "counter", "huge")
             started = time.perf_counter()
-            fill_history(options.db, row.id, args.history)
+            fill_history(options.db, huge, args.history)
             print(
                 f"filled a {args.history:,}-transition history in "
                 f"{time.perf_counter() - started:.1f} s"
@@ -95,9 +77,7 @@ def main() -> None:
             first = timed_get(http, path, {}, 20)
             # The oldest page: keyset cursors make it cost what the first page costs.
             store = Store(options.db)
-            oldest = store._one(
-                "SELECT MIN(id) AS id FROM transitions WHERE instance_id = ?", row.id
-            )
+            oldest = store._one("SELECT MIN(id) AS id FROM transitions WHERE instance_id = ?", huge)
             store.close()
             assert oldest is not None
             last = timed_get(http, path, {"cursor": encode_cursor(oldest["id"] + 100)}, 20)

@@ -39,7 +39,8 @@ def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
 
 def run_local(args: argparse.Namespace) -> int:
     from smb_tui.local.auth import LocalKey
-    from smb_tui.local.server import LocalServer, ServerOptions, data_dir
+    from smb_tui.local.server import LocalServer, ServerOptions
+    from smb_tui.paths import data_dir
 
     if bool(args.key_id) != bool(args.secret):
         print("smb-tui local: give --key-id and --secret together", file=sys.stderr)

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smb_tui.local import ServerOptions, ServerThread
 from smb_tui.local.auth import LocalKey, sign_key_token
+from smb_tui.local.server import ServerOptions, ServerThread
 
 MACHINES = Path(__file__).parent / "machines"
 _slugs = itertools.count()
@@ -38,6 +38,7 @@ def start_server(tmp: Path, **options: object) -> ServerThread:
         key=LocalKey.generate(),
         machines_dir=MACHINES,
         settle_timeout=1.0,
+        port=0,
     )
     for name, value in options.items():
         setattr(settings, name, value)

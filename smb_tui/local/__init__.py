@@ -1,4 +1,8 @@
-"""A local State Backed-compatible server: HTTP API, SQLite store, statechart runtime."""
+"""A local State Backed-compatible server: HTTP API, SQLite store, statechart runtime.
+
+What a machine definition module needs is importable from here; the server itself
+lives in `smb_tui.local.server`.
+"""
 
 from smb_tui.local.definitions import (
     AuthRequest,
@@ -7,15 +11,5 @@ from smb_tui.local.definitions import (
     Snapshot,
     allow_all,
 )
-from smb_tui.local.server import LocalServer, ServerOptions, ServerThread
 
-__all__ = [
-    "AuthRequest",
-    "LocalServer",
-    "MachineDefinition",
-    "MachineVersion",
-    "ServerOptions",
-    "ServerThread",
-    "Snapshot",
-    "allow_all",
-]
+__all__ = ["AuthRequest", "MachineDefinition", "MachineVersion", "Snapshot", "allow_all"]

@@ -7,7 +7,6 @@ the top level); those claims are the `authContext` the machine's authorizers see
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 import uuid
@@ -20,6 +19,7 @@ from typing import Any
 import jwt
 
 from smb_tui.local.definitions import JSON
+from smb_tui.paths import write_private_file
 
 AUDIENCE = "https://api.statebacked.dev/"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -44,15 +44,6 @@ class LocalKey:
     @classmethod
     def generate(cls) -> LocalKey:
         return cls(f"sbk_{secrets.token_hex(12)}", secrets.token_urlsafe(32))
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Write a file only its owner can read: created 0600, never loosened."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
 
 
 def load_or_create_key(path: Path) -> LocalKey:

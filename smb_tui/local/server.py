@@ -8,7 +8,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
 import uvicorn
 
 from smb_tui.local.app import create_app
@@ -17,16 +16,9 @@ from smb_tui.local.definitions import MachineDefinition, load_definitions
 from smb_tui.local.demo import DEMO_MACHINES, seed
 from smb_tui.local.service import LocalService, Settings
 from smb_tui.local.store import Store
+from smb_tui.paths import data_dir, default_key_path
 
 DEFAULT_ORG_ID = "org_local"
-
-
-def data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("smb-tui"))
-
-
-def default_key_path() -> Path:
-    return data_dir() / "local-key.json"
 
 
 @dataclass
@@ -105,10 +97,9 @@ class LocalServer:
 
 
 class ServerThread:
-    """A local server on a free port in a thread of its own, for the demo and for tests."""
+    """A local server in a thread of its own, for the demo and for tests (port 0: any free)."""
 
     def __init__(self, options: ServerOptions) -> None:
-        options.port = 0
         self.server = LocalServer(options)
         self._thread = threading.Thread(target=self._run, name="smb-local-server", daemon=True)
         self._error: BaseException | None = None

@@ -8,9 +8,7 @@ transaction before the client hears back.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -20,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from smb_tui.api.client import delete_confirmation
 from smb_tui.local.auth import Principal
 from smb_tui.local.definitions import (
     JSON,
@@ -60,12 +59,6 @@ class ApiError(Exception):
         if self.parameter:
             body["parameter"] = self.parameter
         return body
-
-
-def delete_confirmation(machine: str, instance: str) -> str:
-    """base64url(HMAC-SHA256(key = machine name, message = instance name)), unpadded."""
-    digest = hmac.new(machine.encode(), instance.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import httpx
 import jwt
 import pytest
 
-from smb_tui.local import ServerThread
 from smb_tui.local.auth import AUDIENCE, LocalKey, anonymous_audience, sign_key_token
+from smb_tui.local.server import ServerThread
 from tests.conftest import client, start_server, unique
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import websockets
 
-from smb_tui.local import ServerThread
 from smb_tui.local.auth import LocalKey, sign_key_token
+from smb_tui.local.server import ServerThread
 from tests.conftest import MACHINES, client, start_server, unique
 
 

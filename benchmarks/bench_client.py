@@ -1,0 +1,50 @@
+"""Benchmark the client: paging through 10,000 and 100,000 transitions.
+
+    python benchmarks/bench_client.py
+
+Prints figures; asserts nothing. Runs a local server on a free port of 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from common import fill_history, instance_id
+
+from smb_tui.api import KeyCredentials, StateBackedClient
+from smb_tui.local.auth import LocalKey
+from smb_tui.local.server import ServerOptions, ServerThread
+
+
+async def page_through(client: StateBackedClient, slug: str) -> tuple[int, int, float]:
+    started = time.perf_counter()
+    pages = items = 0
+    async for page in client.transition_pages("counter", slug):
+        pages += 1
+        items += len(page.items)
+    return pages, items, time.perf_counter() - started
+
+
+async def main() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="smb-bench-"))
+    key = LocalKey.generate()
+    options = ServerOptions(db=folder / "bench.db", key=key, busy_history=10, port=0)
+    with ServerThread(options) as server:
+        credentials = KeyCredentials(key.key_id, key.secret, {"sub": "bench"})
+        async with StateBackedClient(credentials, server.base_url) as client:
+            for size in (10_000, 100_000):
+                slug = f"history-{size}"
+                await client.create_instance("counter", slug)
+                fill_history(options.db, instance_id(options.db, "counter", slug), size - 1)
+                pages, items, seconds = await page_through(client, slug)
+                print(
+                    f"{items:,} transitions in {pages:,} pages: {seconds:.2f} s, "
+                    f"{pages / seconds:,.0f} pages/s, {items / seconds:,.0f} transitions/s"
+                )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,547 @@
+"""The typed async State Backed client: one method per endpoint of the contract.
+
+Where `statebacked-api.md` is silent this does what the official JavaScript client
+(statebacked/client-js) does. No Textual here: scripts use it as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import hashlib
+import hmac
+import json
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlencode
+
+import httpx
+import websockets
+from pydantic import BaseModel, ValidationError
+
+from smb_tui.api.auth import TokenSource
+from smb_tui.api.errors import (
+    ApiError,
+    ConnectionFailed,
+    OutcomeUnknown,
+    ProtocolError,
+    RepeatedCursor,
+    StateBackedError,
+    TimedOut,
+    TlsError,
+    error_for,
+)
+from smb_tui.api.models import (
+    AdministrativeInstanceState,
+    Event,
+    IndexEntry,
+    InstanceSummary,
+    InstanceUpdate,
+    Logs,
+    Machine,
+    MachineSummary,
+    MachineVersionInfo,
+    Page,
+    State,
+    TokenResponse,
+    Transition,
+    check_slug,
+    event_json,
+)
+
+PRODUCTION_URL = "https://api.statebacked.dev"
+# Reads answer fast or not at all; sending an event waits for the instance to settle,
+# which State Backed allows 90 s, so those calls wait well past that.
+READ_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+SETTLE_TIMEOUT = httpx.Timeout(15.0, connect=5.0, read=120.0)
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_TRIES = 3
+MAX_RETRY_AFTER = 30.0
+PING_INTERVAL = 60.0
+
+T = TypeVar("T", bound=BaseModel)
+M = TypeVar("M", bound=BaseModel)
+
+
+class Reconnected:
+    """Yielded by `subscribe` after the connection dropped and came back:
+    updates may have been missed, so re-read the instance."""
+
+    def __repr__(self) -> str:
+        return "Reconnected()"
+
+
+def delete_confirmation(machine: str, instance: str) -> str:
+    """base64url(HMAC-SHA256(key = machine name, message = instance name)), unpadded."""
+    digest = hmac.new(machine.encode(), instance.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.25 * 2 ** (attempt - 1), 5.0) + random.uniform(0, 0.25)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        moment = email.utils.parsedate_to_datetime(value)
+        if moment is None:
+            return None
+        seconds = moment.timestamp() - time.time()
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+
+def _is_tls(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "ssl" in str(error).lower() or "certificate" in str(error).lower()
+
+
+class StateBackedClient:
+    """An async client for one State Backed API (production, or any other base URL)."""
+
+    def __init__(
+        self,
+        auth: TokenSource,
+        base_url: str = PRODUCTION_URL,
+        *,
+        org_id: str | None = None,
+        act: Mapping[str, Any] | None = None,
+        timeout: httpx.Timeout = READ_TIMEOUT,
+        settle_timeout: httpx.Timeout = SETTLE_TIMEOUT,
+        tries: int = MAX_TRIES,
+    ) -> None:
+        self.auth = auth
+        self.base_url = base_url.rstrip("/")
+        self.org_id = org_id
+        self.act = dict(act) if act is not None else None
+        self.settle_timeout = settle_timeout
+        self.tries = max(1, tries)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, headers={"user-agent": "smb-tui"}
+        )
+
+    def __repr__(self) -> str:
+        return f"StateBackedClient(base_url={self.base_url!r}, auth={self.auth!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> StateBackedClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- requests ----------------------------------------------------------------------
+
+    async def _headers(self) -> dict[str, str]:
+        headers = {"authorization": f"Bearer {await self.auth.token(self._exchange)}"}
+        if self.org_id:
+            headers["x-statebacked-org-id"] = self.org_id
+        if self.act is not None:
+            headers["x-statebacked-act"] = json.dumps(self.act)
+        return headers
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        settles: bool = False,
+    ) -> Any:
+        """One call: GETs retry on connection errors, 429 and 502-504; nothing else does."""
+        retry = method == "GET"
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        for attempt in range(1, self.tries + 1):
+            last = attempt == self.tries or not retry
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    params=query,
+                    json=body,
+                    headers=await self._headers(),
+                    timeout=self.settle_timeout if settles else httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.ConnectError as error:
+                if _is_tls(error):
+                    raise TlsError() from None
+                if last:
+                    raise ConnectionFailed(
+                        f"could not reach {self.base_url}; check the URL and that the server"
+                        " is running"
+                    ) from None
+            except httpx.ConnectTimeout:
+                if last:
+                    raise TimedOut(
+                        f"{self.base_url} did not accept a connection in time;"
+                        " check the URL and the network"
+                    ) from None
+            except httpx.TimeoutException:
+                if settles:
+                    raise OutcomeUnknown() from None
+                raise TimedOut(f"{self.base_url} did not answer in time; try again") from None
+            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as error:
+                if settles:
+                    raise OutcomeUnknown() from None
+                if last:
+                    raise ConnectionFailed(
+                        f"the connection to {self.base_url} broke ({type(error).__name__});"
+                        " try again"
+                    ) from None
+            else:
+                if not (retry and not last and response.status_code in RETRY_STATUSES):
+                    return self._parse(response)
+                await asyncio.sleep(_retry_after(response) or _backoff(attempt))
+                continue
+            await asyncio.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _parse(self, response: httpx.Response) -> Any:
+        if response.is_success:
+            if response.status_code == 204 or not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise ProtocolError(
+                    f"the server answered HTTP {response.status_code} with a body that is"
+                    " not JSON; check that the URL points at a State Backed API"
+                ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            message = body.get("error") if isinstance(body.get("error"), str) else None
+            code = body.get("code") if isinstance(body.get("code"), str) else None
+            parameter = body.get("parameter") if isinstance(body.get("parameter"), str) else None
+            raise error_for(response.status_code, message, code, parameter)
+        snippet = " ".join(response.text.split())[:120] or response.reason_phrase
+        raise error_for(response.status_code, f"non-JSON answer: {snippet}", None)
+
+    async def _exchange(self, form: Mapping[str, str]) -> str:
+        """POST /tokens: the anonymous token exchange (no bearer token of its own)."""
+        try:
+            response = await self._http.post("/tokens", data=dict(form))
+        except httpx.TimeoutException:
+            raise TimedOut("the token exchange did not answer in time; try again") from None
+        except httpx.TransportError:
+            raise ConnectionFailed(
+                f"could not reach {self.base_url} to exchange a token; check the URL"
+            ) from None
+        return _model(TokenResponse, self._parse(response)).access_token
+
+    # -- machines ----------------------------------------------------------------------
+
+    async def list_machines(self, cursor: str | None = None) -> Page[MachineSummary]:
+        return _page(
+            await self._request("GET", "/machines", params={"cursor": cursor}),
+            "machines",
+            MachineSummary,
+        )
+
+    async def get_machine(self, machine: str) -> Machine:
+        body = await self._request("GET", f"/machines/{check_slug(machine, 'machine')}")
+        return _model(Machine, body.get("machine") if isinstance(body, dict) else None)
+
+    async def list_versions(
+        self, machine: str, cursor: str | None = None
+    ) -> Page[MachineVersionInfo]:
+        path = f"/machines/{check_slug(machine, 'machine')}/v"
+        return _page(
+            await self._request("GET", path, params={"cursor": cursor}),
+            "versions",
+            MachineVersionInfo,
+        )
+
+    # -- instances ---------------------------------------------------------------------
+
+    async def list_instances(
+        self, machine: str, cursor: str | None = None
+    ) -> Page[InstanceSummary]:
+        path = f"/machines/{check_slug(machine, 'machine')}/i"
+        return _page(
+            await self._request("GET", path, params={"cursor": cursor}),
+            "instances",
+            InstanceSummary,
+        )
+
+    async def create_instance(
+        self,
+        machine: str,
+        slug: str,
+        context: Mapping[str, Any] | None = None,
+        machine_version_id: str | None = None,
+    ) -> State:
+        """Create and wait for it to settle. Never retried: a time-out is OutcomeUnknown."""
+        body: dict[str, Any] = {"slug": check_slug(slug, "instance")}
+        if context is not None:
+            body["context"] = dict(context)
+        if machine_version_id is not None:
+            body["machineVersionId"] = machine_version_id
+        path = f"/machines/{check_slug(machine, 'machine')}"
+        return _model(State, await self._request("POST", path, body=body, settles=True))
+
+    async def get_instance(self, machine: str, instance: str) -> State:
+        return _model(State, await self._request("GET", _instance_path(machine, instance)))
+
+    async def get_instance_admin(self, machine: str, instance: str) -> AdministrativeInstanceState:
+        path = _instance_path(machine, instance) + "/admin"
+        return _model(AdministrativeInstanceState, await self._request("GET", path))
+
+    async def send_event(
+        self, machine: str, instance: str, event: Event | Mapping[str, Any]
+    ) -> State:
+        """Send and wait for the instance to settle. Never retried: a second send is a
+        second event, so a time-out raises OutcomeUnknown."""
+        payload = dict(event) if isinstance(event, Mapping) else event_json(event)
+        path = _instance_path(machine, instance) + "/events"
+        return _model(
+            State, await self._request("POST", path, body={"event": payload}, settles=True)
+        )
+
+    async def list_transitions(
+        self, machine: str, instance: str, cursor: str | None = None
+    ) -> Page[Transition]:
+        path = _instance_path(machine, instance) + "/events"
+        return _page(
+            await self._request("GET", path, params={"cursor": cursor}), "transitions", Transition
+        )
+
+    async def set_instance_status(
+        self, machine: str, instance: str, status: Literal["running", "paused"]
+    ) -> None:
+        path = _instance_path(machine, instance) + "/status"
+        await self._request("PUT", path, body={"status": status})
+
+    async def set_desired_version(
+        self, machine: str, instance: str, machine_version_id: str
+    ) -> None:
+        path = _instance_path(machine, instance) + "/v"
+        await self._request("PUT", path, body={"targetMachineVersionId": machine_version_id})
+
+    async def delete_instance(self, machine: str, instance: str) -> None:
+        """Delete an instance and its history forever."""
+        body = {
+            "dangerDataWillBeDeletedForever": True,
+            "hmacSha256OfMachineInstanceNameWithMachineNameKey": delete_confirmation(
+                machine, instance
+            ),
+        }
+        await self._request("DELETE", _instance_path(machine, instance), body=body)
+
+    # -- indexes and logs --------------------------------------------------------------
+
+    async def query_index(
+        self,
+        machine: str,
+        index: str,
+        value: str | int | float,
+        *,
+        op: Literal["eq", "ne", "gt", "gte", "lt", "lte"] = "eq",
+        direction: Literal["asc", "desc"] = "asc",
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[IndexEntry]:
+        path = (
+            f"/machines/{check_slug(machine, 'machine')}/indexes/{check_slug(index, 'index')}/query"
+        )
+        params = {"op": op, "value": value, "dir": direction, "limit": limit, "cursor": cursor}
+        return _page(await self._request("GET", path, params=params), "instances", IndexEntry)
+
+    async def get_logs(
+        self,
+        start: str,
+        end: str | None = None,
+        *,
+        machine: str | None = None,
+        instance: str | None = None,
+        version: str | None = None,
+    ) -> Logs:
+        """At most 100 entries; call again with `start=logs.max_timestamp` for more."""
+        params = {
+            "from": start,
+            "to": end,
+            "machine": machine,
+            "instance": instance,
+            "version": version,
+        }
+        return _model(Logs, await self._request("GET", "/logs", params=params))
+
+    # -- paging ------------------------------------------------------------------------
+
+    async def pages(
+        self, fetch: Callable[[str | None], Awaitable[Page[T]]]
+    ) -> AsyncIterator[Page[T]]:
+        """Every page, following cursors; a cursor seen before raises RepeatedCursor."""
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page = await fetch(cursor)
+            yield page
+            if not page.cursor:
+                return
+            if page.cursor in seen:
+                raise RepeatedCursor()
+            seen.add(page.cursor)
+            cursor = page.cursor
+
+    async def items(self, fetch: Callable[[str | None], Awaitable[Page[T]]]) -> AsyncIterator[T]:
+        async for page in self.pages(fetch):
+            for item in page.items:
+                yield item
+
+    def machines(self) -> AsyncIterator[MachineSummary]:
+        return self.items(self.list_machines)
+
+    def instances(self, machine: str) -> AsyncIterator[InstanceSummary]:
+        return self.items(lambda cursor: self.list_instances(machine, cursor))
+
+    def versions(self, machine: str) -> AsyncIterator[MachineVersionInfo]:
+        return self.items(lambda cursor: self.list_versions(machine, cursor))
+
+    def transition_pages(self, machine: str, instance: str) -> AsyncIterator[Page[Transition]]:
+        return self.pages(lambda cursor: self.list_transitions(machine, instance, cursor))
+
+    def transitions(self, machine: str, instance: str) -> AsyncIterator[Transition]:
+        return self.items(lambda cursor: self.list_transitions(machine, instance, cursor))
+
+    # -- realtime ----------------------------------------------------------------------
+
+    def realtime_url(self, token: str) -> str:
+        scheme = "wss" if self.base_url.startswith("https") else "ws"
+        rest = self.base_url.split("://", 1)[-1]
+        query = {"token": token}
+        if self.org_id:
+            query["x-statebacked-org-id"] = self.org_id
+        return f"{scheme}://{rest}/rt?{urlencode(query)}"
+
+    async def subscribe(
+        self,
+        machine: str,
+        instance: str,
+        *,
+        ping_interval: float = PING_INTERVAL,
+        max_backoff: float = 10.0,
+    ) -> AsyncIterator[InstanceUpdate | Reconnected]:
+        """Updates of one instance, for as long as you iterate.
+
+        Pings well within State Backed's 5 minutes, reconnects with backoff, subscribes
+        again and then yields `Reconnected`: updates may have been missed meanwhile.
+        A refusal (403, 404) ends the iteration with its error.
+        """
+        check_slug(machine, "machine")
+        check_slug(instance, "instance")
+        subscribe = json.dumps(
+            {
+                "type": "subscribe-to-instance",
+                "requestId": f"smb-{machine}-{instance}",
+                "machineName": machine,
+                "machineInstanceName": instance,
+            }
+        )
+        connected_before = False
+        attempt = 0
+        while True:
+            try:
+                url = self.realtime_url(await self.auth.token(self._exchange))
+                async with websockets.connect(
+                    url, open_timeout=10, ping_interval=None, max_size=2**23
+                ) as connection:
+                    await connection.send(subscribe)
+                    if connected_before:
+                        yield Reconnected()
+                    connected_before, attempt = True, 0
+                    pinger = asyncio.create_task(_ping(connection, ping_interval))
+                    try:
+                        async for raw in connection:
+                            update = _realtime_message(raw)
+                            if update is not None:
+                                yield update
+                    finally:
+                        pinger.cancel()
+            except StateBackedError:
+                raise
+            except (
+                OSError,
+                TimeoutError,
+                websockets.ConnectionClosed,
+                websockets.InvalidHandshake,
+            ):
+                pass
+            attempt += 1
+            await asyncio.sleep(min(_backoff(attempt), max_backoff))
+
+
+async def _ping(connection: websockets.ClientConnection, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        await connection.send(json.dumps({"type": "ping"}))
+
+
+def _realtime_message(raw: str | bytes) -> InstanceUpdate | None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    if message.get("type") == "instance-update":
+        try:
+            return InstanceUpdate.model_validate(message)
+        except ValidationError:
+            return None
+    if message.get("type") == "error":
+        status = message.get("status")
+        error = message.get("error") if isinstance(message.get("error"), str) else None
+        code = message.get("code") if isinstance(message.get("code"), str) else None
+        raise error_for(status if isinstance(status, int) else 400, error, code)
+    return None
+
+
+def _instance_path(machine: str, instance: str) -> str:
+    return f"/machines/{check_slug(machine, 'machine')}/i/{check_slug(instance, 'instance')}"
+
+
+def _model(kind: type[M], body: Any) -> M:
+    try:
+        return kind.model_validate(body)
+    except ValidationError as error:
+        raise ProtocolError(
+            f"the server's answer is not a {kind.__name__} as the State Backed API sends it"
+            f" ({error.error_count()} problem(s)); check the URL"
+        ) from None
+
+
+def _page(body: Any, key: str, kind: type[T]) -> Page[T]:
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        raise ProtocolError(f"the server's answer has no {key!r} list; check the URL")
+    cursor = body.get("cursor")
+    return Page[kind](  # type: ignore[valid-type]
+        items=[_model(kind, item) for item in body[key]],
+        cursor=cursor if isinstance(cursor, str) and cursor else None,
+    )
+
+
+__all__ = ["ApiError", "Reconnected", "StateBackedClient", "delete_confirmation"]

@@ -1,0 +1,155 @@
+"""The API's shapes as pydantic models. Unknown fields are kept, never refused."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+from smb_tui.api.errors import InvalidSlug
+
+SLUG = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+
+# A leaf state's name, or {parent: child value}; a parallel state has several keys.
+StateValue = TypeAliasType("StateValue", "str | dict[str, StateValue]")  # type: ignore[misc]
+JSONValue: TypeAlias = Any
+
+
+def check_slug(value: str, what: str = "slug") -> str:
+    """A slug State Backed accepts, or InvalidSlug before any request is built."""
+    if not isinstance(value, str) or not SLUG.fullmatch(value):
+        raise InvalidSlug(
+            f"{what} {value!r} is not a valid name: use 1 to 128 letters, digits, '-' or '_'"
+        )
+    return value
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class EventObject(Model):
+    """An event with a payload: `{type, ...payload}`."""
+
+    type: str
+
+
+Event: TypeAlias = str | EventObject
+
+
+def event_type(event: Event | dict[str, Any]) -> str:
+    if isinstance(event, str):
+        return event
+    if isinstance(event, dict):
+        return str(event.get("type", ""))
+    return event.type
+
+
+def event_json(event: Event | dict[str, Any]) -> JSONValue:
+    if isinstance(event, EventObject):
+        return event.model_dump()
+    return event
+
+
+class MachineVersionInfo(Model):
+    id: str
+    created_at: str = Field(alias="createdAt")
+    client_info: JSONValue = Field(default=None, alias="clientInfo")
+
+
+class MachineSummary(Model):
+    slug: str
+    created_at: str = Field(alias="createdAt")
+    current_version: MachineVersionInfo | None = Field(default=None, alias="currentVersion")
+
+
+class Machine(Model):
+    created_at: str = Field(alias="createdAt")
+    current_version: MachineVersionInfo | None = Field(default=None, alias="currentVersion")
+    indexes: list[str] = Field(default_factory=list)
+
+
+class InstanceSummary(Model):
+    slug: str
+    created_at: str = Field(alias="createdAt")
+    status: Literal["running", "paused"] | str = "running"
+    machine_version: MachineVersionInfo | None = Field(default=None, alias="machineVersion")
+
+
+class State(Model):
+    ts: int | float
+    state: StateValue
+    public_context: dict[str, JSONValue] = Field(default_factory=dict, alias="publicContext")
+    tags: list[str] = Field(default_factory=list)
+    done: bool = False
+
+
+class AdministrativeInstanceState(Model):
+    state: StateValue
+    context: dict[str, JSONValue] = Field(default_factory=dict)
+    status: str = "running"
+    tags: list[str] = Field(default_factory=list)
+    done: bool = False
+    machine_version: MachineVersionInfo | None = Field(default=None, alias="machineVersion")
+    desired_machine_version: MachineVersionInfo | None = Field(
+        default=None, alias="desiredMachineVersion"
+    )
+    created_at: str | None = Field(default=None, alias="createdAt")
+    ts: int | float | None = None
+
+
+class Transition(Model):
+    created_at: str = Field(alias="createdAt")
+    state: StateValue
+    event: str | dict[str, JSONValue]
+
+
+class IndexEntry(Model):
+    slug: str
+    index_value: JSONValue = Field(default=None, alias="indexValue")
+
+
+class LogEntry(Model):
+    timestamp: str
+    org_id: str | None = Field(default=None, alias="orgId")
+    machine_name: str = Field(alias="machineName")
+    instance_name: str = Field(alias="instanceName")
+    machine_version_id: str | None = Field(default=None, alias="machineVersionId")
+    output_type: str = Field(default="stdout", alias="outputType")
+    log: str
+
+
+class Logs(Model):
+    max_timestamp: str = Field(alias="maxTimestamp")
+    logs: list[LogEntry] = Field(default_factory=list)
+
+
+class TokenResponse(Model):
+    access_token: str = Field(repr=False)
+    issued_token_type: str | None = None
+    token_type: str = "Bearer"
+
+
+class InstanceUpdate(Model):
+    """A realtime update: the latest known state of a subscribed instance."""
+
+    type: Literal["instance-update"] = "instance-update"
+    machine_name: str = Field(alias="machineName")
+    machine_instance_name: str = Field(alias="machineInstanceName")
+    public_context: dict[str, JSONValue] = Field(default_factory=dict, alias="publicContext")
+    ts: int | float | None = None
+    state: StateValue
+    tags: list[str] = Field(default_factory=list)
+    done: bool = False
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, and the cursor of the next (None on the last page)."""
+
+    items: list[T]
+    cursor: str | None = None

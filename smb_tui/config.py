@@ -1,0 +1,225 @@
+"""Connection settings: named profiles in config.toml, the environment, and flags.
+
+Precedence: command-line flags, then STATEBACKED_* variables, then the profile. The
+profile `local` needs no set-up: it points at `smb-tui local` and its generated key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from smb_tui.api.auth import AnonymousSession, KeyCredentials, StaticToken, TokenSource
+from smb_tui.api.client import PRODUCTION_URL
+from smb_tui.local.auth import load_or_create_key
+from smb_tui.paths import config_path, default_key_path, write_private_file
+
+LOCAL_PROFILE = "local"
+LOCAL_URL = "http://127.0.0.1:8787"
+DEFAULT_AUTH_CONTEXT = {"sub": "smb-tui"}
+SECRET_FIELDS = ("token", "secret")
+ENVIRONMENT = {
+    "api_url": "STATEBACKED_API_URL",
+    "token": "STATEBACKED_TOKEN",
+    "key_id": "STATEBACKED_KEY_ID",
+    "secret": "STATEBACKED_SECRET_KEY",
+    "org_id": "STATEBACKED_ORG_ID",
+}
+
+
+class ConfigError(Exception):
+    """The settings do not add up to a connection; the message says what to set."""
+
+
+@dataclass
+class Profile:
+    """One way to connect: a base URL, an org, and one kind of auth with its values."""
+
+    api_url: str | None = None
+    org_id: str | None = None
+    token: str | None = field(default=None, repr=False)
+    key_id: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    auth_context: dict[str, Any] | None = None
+    anonymous: bool = False
+
+    @property
+    def auth_kind(self) -> Literal["token", "key", "anonymous"] | None:
+        if self.token:
+            return "token"
+        if self.key_id or self.secret:
+            return "key"
+        if self.anonymous:
+            return "anonymous"
+        return None
+
+    def over(self, base: Profile) -> Profile:
+        """These values where set, `base`'s elsewhere; one auth kind wins whole."""
+        auth = self if self.auth_kind else base
+        return Profile(
+            api_url=self.api_url or base.api_url,
+            org_id=self.org_id or base.org_id,
+            token=auth.token,
+            key_id=auth.key_id,
+            secret=auth.secret,
+            auth_context=self.auth_context or base.auth_context,
+            anonymous=auth.anonymous,
+        )
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What the client needs: where, which org, and a token source."""
+
+    base_url: str
+    auth: TokenSource
+    org_id: str | None
+    profile: str | None
+    can_act_as: bool  # key credentials: may mint tokens for any end user
+
+
+def read_profiles(path: Path | None = None) -> dict[str, Profile]:
+    path = path or config_path()
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from error
+    profiles: dict[str, Profile] = {}
+    holds_secret = False
+    for name, values in data.get("profiles", {}).items():
+        if not isinstance(values, dict):
+            continue
+        context = values.get("auth_context")
+        profiles[name] = Profile(
+            api_url=values.get("api_url"),
+            org_id=values.get("org_id"),
+            token=values.get("token"),
+            key_id=values.get("key_id"),
+            secret=values.get("secret"),
+            auth_context=json.loads(context) if isinstance(context, str) else context,
+            anonymous=bool(values.get("anonymous", False)),
+        )
+        holds_secret = holds_secret or any(values.get(f) for f in SECRET_FIELDS)
+    if holds_secret and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        warnings.warn(
+            f"{path} holds secrets but others may read it; run: chmod 600 {path}",
+            stacklevel=2,
+        )
+    return profiles
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    # A JSON string is a valid TOML basic string.
+    return json.dumps(value if isinstance(value, str) else json.dumps(value))
+
+
+def write_profiles(profiles: Mapping[str, Profile], path: Path | None = None) -> Path:
+    """Write all profiles; the file is created 0600, as it may hold secrets."""
+    path = path or config_path()
+    lines: list[str] = []
+    for name, profile in profiles.items():
+        lines.append(f"[profiles.{json.dumps(name)}]")
+        for key in ("api_url", "org_id", "token", "key_id", "secret", "auth_context"):
+            value = getattr(profile, key)
+            if value:
+                lines.append(f"{key} = {_toml_value(value)}")
+        if profile.anonymous:
+            lines.append("anonymous = true")
+        lines.append("")
+    write_private_file(path, "\n".join(lines))
+    return path
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> Profile:
+    environ = os.environ if environ is None else environ
+    value = {key: environ.get(name) or None for key, name in ENVIRONMENT.items()}.get
+    return Profile(
+        api_url=value("api_url"),
+        org_id=value("org_id"),
+        token=value("token"),
+        key_id=value("key_id"),
+        secret=value("secret"),
+    )
+
+
+def local_profile() -> Profile:
+    """The local server with its generated key (made now if it has not started yet)."""
+    key = load_or_create_key(default_key_path())
+    return Profile(api_url=LOCAL_URL, org_id=None, key_id=key.key_id, secret=key.secret)
+
+
+def resolve(
+    flags: Profile | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> Connection:
+    """Flags over the environment over the named (or only, or `default`) profile."""
+    profiles = read_profiles(path)
+    name = profile
+    if name is None:
+        name = "default" if "default" in profiles else None
+    if name == LOCAL_PROFILE and LOCAL_PROFILE not in profiles:
+        chosen = local_profile()
+    elif name is not None:
+        if name not in profiles:
+            known = ", ".join(sorted([*profiles, LOCAL_PROFILE]))
+            raise ConfigError(f"there is no profile {name!r} (known: {known})")
+        chosen = profiles[name]
+    else:
+        chosen = Profile()
+    merged = (flags or Profile()).over(from_environment(environ).over(chosen))
+    return _connection(merged, name)
+
+
+def _connection(profile: Profile, name: str | None) -> Connection:
+    base_url = profile.api_url or PRODUCTION_URL
+    kind = profile.auth_kind
+    auth: TokenSource
+    if kind == "token":
+        assert profile.token is not None
+        auth = StaticToken(profile.token)
+    elif kind == "key":
+        if not (profile.key_id and profile.secret):
+            raise ConfigError(
+                "key credentials need both a key id and a secret"
+                " (--key-id and --secret, or STATEBACKED_KEY_ID and"
+                " STATEBACKED_SECRET_KEY)"
+            )
+        auth = KeyCredentials(
+            profile.key_id, profile.secret, profile.auth_context or DEFAULT_AUTH_CONTEXT
+        )
+    elif kind == "anonymous":
+        if not profile.org_id:
+            raise ConfigError("an anonymous session needs an org id (--org-id)")
+        auth = AnonymousSession(profile.org_id)
+    else:
+        raise ConfigError(
+            "no credentials: pass --token, or --key-id and --secret, or --org-id with"
+            " --anonymous; set STATEBACKED_TOKEN or STATEBACKED_KEY_ID and"
+            " STATEBACKED_SECRET_KEY; or use --profile local with `smb-tui local` running"
+        )
+    org_id = profile.org_id if kind != "anonymous" else None
+    return Connection(base_url, auth, org_id, name, kind == "key")
+
+
+__all__ = [
+    "ConfigError",
+    "Connection",
+    "Profile",
+    "config_path",
+    "read_profiles",
+    "resolve",
+    "write_profiles",
+]

@@ -1,0 +1,30 @@
+"""Where smb-tui keeps things, and how it writes files that hold secrets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("smb-tui"))
+
+
+def config_path() -> Path:
+    return Path(platformdirs.user_config_dir("smb-tui")) / "config.toml"
+
+
+def default_key_path() -> Path:
+    """The local server's generated key id and secret."""
+    return data_dir() / "local-key.json"
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write a file only its owner can read: created 0600, and tightened if it was not."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)

@@ -1,0 +1,212 @@
+"""The client against a real HTTP server on 127.0.0.1 that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from smb_tui.api import (
+    ConnectionFailed,
+    OutcomeUnknown,
+    ProtocolError,
+    RateLimited,
+    RepeatedCursor,
+    ServerError,
+    StateBackedClient,
+    StaticToken,
+    TimedOut,
+)
+
+OK_MACHINES = (200, {}, json.dumps({"machines": []}))
+
+
+@dataclass
+class Misbehaving:
+    """Answers each request with the next scripted action: a response, "hang" or "reset"."""
+
+    script: list[object] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    base_url: str = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                length = next(
+                    (
+                        int(line.split(":", 1)[1])
+                        for line in lines
+                        if line.lower().startswith("content-length:")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                self.requests.append(lines[0])
+                action = self.script.pop(0) if self.script else OK_MACHINES
+                if action == "hang":
+                    await asyncio.sleep(30)
+                    return
+                if action == "reset":
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
+                status, headers, body = action  # type: ignore[misc]
+                payload = body.encode()
+                extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\ncontent-length: {len(payload)}\r\n{extra}\r\n".encode()
+                    + payload
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def bad() -> AsyncIterator[Misbehaving]:
+    server = Misbehaving()
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    server.base_url = f"http://127.0.0.1:{port}"
+    yield server
+    listener.close()
+
+
+def client_for(server: Misbehaving) -> StateBackedClient:
+    return StateBackedClient(
+        StaticToken("test-token"),
+        server.base_url,
+        timeout=httpx.Timeout(0.5),
+        settle_timeout=httpx.Timeout(0.5),
+    )
+
+
+def error(status: int, body: str = '{"error": "boom"}', **headers: str) -> object:
+    return (status, headers, body)
+
+
+async def test_500_is_a_server_error_and_is_not_retried(bad: Misbehaving) -> None:
+    bad.script = [error(500)]
+    async with client_for(bad) as client:
+        with pytest.raises(ServerError, match="boom"):
+            await client.list_machines()
+    assert len(bad.requests) == 1
+
+
+async def test_503_then_success_is_retried(bad: Misbehaving) -> None:
+    bad.script = [error(503), OK_MACHINES]
+    async with client_for(bad) as client:
+        page = await client.list_machines()
+    assert page.items == [] and len(bad.requests) == 2
+
+
+async def test_three_503s_give_up_after_three_tries(bad: Misbehaving) -> None:
+    bad.script = [error(503), error(502), error(504)]
+    async with client_for(bad) as client:
+        with pytest.raises(ServerError) as failed:
+            await client.list_machines()
+    assert failed.value.status == 504 and len(bad.requests) == 3
+
+
+async def test_429_waits_for_retry_after(bad: Misbehaving) -> None:
+    bad.script = [error(429, **{"retry-after": "1"}), OK_MACHINES]
+    started = time.monotonic()
+    async with client_for(bad) as client:
+        await client.list_machines()
+    assert time.monotonic() - started >= 1.0
+    assert len(bad.requests) == 2
+
+
+async def test_429_every_time_is_rate_limited(bad: Misbehaving) -> None:
+    bad.script = [error(429, **{"retry-after": "0"})] * 3
+    async with client_for(bad) as client:
+        with pytest.raises(RateLimited):
+            await client.list_machines()
+
+
+async def test_a_hang_times_out(bad: Misbehaving) -> None:
+    bad.script = ["hang"]
+    async with client_for(bad) as client:
+        with pytest.raises(TimedOut, match="did not answer in time"):
+            await client.list_machines()
+
+
+async def test_a_reset_connection_is_retried_for_reads(bad: Misbehaving) -> None:
+    bad.script = ["reset", OK_MACHINES]
+    async with client_for(bad) as client:
+        await client.list_machines()
+    assert len(bad.requests) == 2
+    bad.script = ["reset"] * 3
+    async with client_for(bad) as client:
+        with pytest.raises(ConnectionFailed, match="broke"):
+            await client.list_machines()
+
+
+async def test_a_non_json_body(bad: Misbehaving) -> None:
+    bad.script = [(200, {}, "<html>hello</html>")]
+    async with client_for(bad) as client:
+        with pytest.raises(ProtocolError, match="not JSON"):
+            await client.list_machines()
+    bad.script = [error(404, "<html>Not here</html>")]
+    async with client_for(bad) as client:
+        with pytest.raises(Exception, match="Not here") as missing:
+            await client.get_instance("m", "i")
+    assert getattr(missing.value, "status", None) == 404
+
+
+async def test_a_body_of_the_wrong_shape(bad: Misbehaving) -> None:
+    bad.script = [(200, {}, json.dumps({"machines": "nope"}))]
+    async with client_for(bad) as client:
+        with pytest.raises(ProtocolError, match="'machines'"):
+            await client.list_machines()
+
+
+async def test_a_repeated_cursor_ends_paging_with_an_error(bad: Misbehaving) -> None:
+    page = json.dumps({"transitions": [], "cursor": "same"})
+    bad.script = [(200, {}, page)] * 5
+    async with client_for(bad) as client:
+        with pytest.raises(RepeatedCursor):
+            async for _ in client.transitions("m", "i"):
+                pass
+    assert len(bad.requests) == 2
+
+
+async def test_a_post_that_times_out_is_not_retried(bad: Misbehaving) -> None:
+    bad.script = ["hang"]
+    async with client_for(bad) as client:
+        with pytest.raises(OutcomeUnknown, match="re-read"):
+            await client.send_event("m", "i", "go")
+    assert len(bad.requests) == 1
+
+
+async def test_a_post_that_gets_503_is_not_retried(bad: Misbehaving) -> None:
+    bad.script = [error(503), OK_MACHINES]
+    async with client_for(bad) as client:
+        with pytest.raises(ServerError):
+            await client.create_instance("m", "i")
+    assert len(bad.requests) == 1
+
+
+async def test_a_post_whose_connection_resets_has_an_unknown_outcome(bad: Misbehaving) -> None:
+    bad.script = ["reset"]
+    async with client_for(bad) as client:
+        with pytest.raises(OutcomeUnknown):
+            await client.send_event("m", "i", "go")
+    assert len(bad.requests) == 1
+
+
+def test_send_waits_well_past_the_90_second_settle() -> None:
+    client = StateBackedClient(StaticToken("t"))
+    assert client.settle_timeout.read is not None and client.settle_timeout.read >= 100

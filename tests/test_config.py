@@ -1,0 +1,110 @@
+"""Profiles, the environment and flags: which connection smb-tui makes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from smb_tui.api import AnonymousSession, KeyCredentials, StaticToken
+from smb_tui.config import ConfigError, Profile, read_profiles, resolve, write_profiles
+
+
+@pytest.fixture(autouse=True)
+def own_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def test_flags_beat_environment_beat_profile(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    write_profiles(
+        {
+            "default": Profile(
+                api_url="https://profile", token="profile-token", org_id="org_profile"
+            )
+        },
+        path,
+    )
+    only_profile = resolve(environ={}, path=path)
+    assert only_profile.base_url == "https://profile"
+    assert isinstance(only_profile.auth, StaticToken)
+    environ = {
+        "STATEBACKED_API_URL": "https://env",
+        "STATEBACKED_KEY_ID": "sbk_env",
+        "STATEBACKED_SECRET_KEY": "env-secret",
+    }
+    from_env = resolve(environ=environ, path=path)
+    assert from_env.base_url == "https://env"
+    assert isinstance(from_env.auth, KeyCredentials) and from_env.auth.key_id == "sbk_env"
+    assert from_env.org_id == "org_profile"
+    flags = Profile(api_url="https://flag", token="flag-token")
+    from_flags = resolve(flags, environ=environ, path=path)
+    assert from_flags.base_url == "https://flag"
+    assert isinstance(from_flags.auth, StaticToken)
+
+
+def test_named_profiles_and_unknown_names(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    write_profiles(
+        {
+            "staging": Profile(
+                api_url="https://staging",
+                key_id="sbk_s",
+                secret="s3cr3t",
+                auth_context={"sub": "ops", "roles": ["admin"]},
+            ),
+            "kiosk": Profile(org_id="org_kiosk", anonymous=True),
+        },
+        path,
+    )
+    staging = resolve(profile="staging", environ={}, path=path)
+    assert isinstance(staging.auth, KeyCredentials)
+    assert staging.auth.auth_context == {"sub": "ops", "roles": ["admin"]}
+    assert staging.can_act_as
+    kiosk = resolve(profile="kiosk", environ={}, path=path)
+    assert isinstance(kiosk.auth, AnonymousSession) and kiosk.auth.org_id == "org_kiosk"
+    with pytest.raises(ConfigError, match="no profile 'prod'"):
+        resolve(profile="prod", environ={}, path=path)
+
+
+def test_the_local_profile_needs_no_setup(tmp_path: Path) -> None:
+    local = resolve(profile="local", environ={}, path=tmp_path / "none.toml")
+    assert local.base_url == "http://127.0.0.1:8787"
+    assert isinstance(local.auth, KeyCredentials) and local.auth.key_id.startswith("sbk_")
+    key_file = tmp_path / "data" / "smb-tui" / "local-key.json"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    again = resolve(profile="local", environ={}, path=tmp_path / "none.toml")
+    assert isinstance(again.auth, KeyCredentials) and again.auth.key_id == local.auth.key_id
+
+
+def test_nothing_configured_says_how_to_connect(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--profile local"):
+        resolve(environ={}, path=tmp_path / "none.toml")
+    with pytest.raises(ConfigError, match="both a key id and a secret"):
+        resolve(Profile(key_id="sbk_only"), environ={}, path=tmp_path / "none.toml")
+    with pytest.raises(ConfigError, match="org id"):
+        resolve(Profile(anonymous=True), environ={}, path=tmp_path / "none.toml")
+
+
+def test_files_with_secrets_are_0600_and_looser_ones_warn(tmp_path: Path) -> None:
+    path = write_profiles({"p": Profile(token="t0ken")}, tmp_path / "c" / "config.toml")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_profiles(path)["p"].token == "t0ken"
+    os.chmod(path, 0o644)
+    with pytest.warns(UserWarning, match="chmod 600"):
+        read_profiles(path)
+
+
+def test_profile_repr_hides_secrets() -> None:
+    profile = Profile(token="tok-123", key_id="sbk_1", secret="sec-456")
+    assert "tok-123" not in repr(profile) and "sec-456" not in repr(profile)
+
+
+def test_a_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[profiles.x\nnope")
+    with pytest.raises(ConfigError, match="cannot read"):
+        resolve(environ={}, path=path)
