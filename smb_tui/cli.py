@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,12 +98,90 @@ def run_local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="a profile in config.toml ('local': smb-tui local)")
+    parser.add_argument("--api-url", help="the API's base URL (default: production)")
+    parser.add_argument("--token", help="a bearer token")
+    parser.add_argument(
+        "--key-id", dest="dash_key_id", metavar="KEY_ID", help="an API key id (sbk_...)"
+    )
+    parser.add_argument(
+        "--secret", dest="dash_secret", metavar="SECRET", help="the API key's secret"
+    )
+    parser.add_argument(
+        "--auth-context",
+        metavar="JSON",
+        help='the end user a key acts as, e.g. \'{"sub": "user-1"}\'',
+    )
+    parser.add_argument("--org-id", dest="dash_org_id", metavar="ORG", help="the org id")
+    parser.add_argument("--anonymous", action="store_true", help="an anonymous session of --org-id")
+    parser.add_argument("--machine", help="open on this machine")
+    parser.add_argument("--instance", help="open on this instance (with --machine)")
+
+
+def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui.config import ConfigError, Profile, resolve
+    from smb_tui.tui.app import SmbTui
+
+    context = None
+    if args.auth_context:
+        try:
+            context = json.loads(args.auth_context)
+        except ValueError:
+            context = None
+        if not isinstance(context, dict):
+            parser.error('--auth-context must be a JSON object, like \'{"sub": "user-1"}\'')
+    flags = Profile(
+        api_url=args.api_url,
+        org_id=args.dash_org_id,
+        token=args.token,
+        key_id=args.dash_key_id,
+        secret=args.dash_secret,
+        auth_context=context,
+        anonymous=args.anonymous,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            connection = resolve(flags, args.profile)
+            reason = ""
+        except ConfigError as error:
+            connection, reason = None, str(error)
+    for warning in caught:
+        print(f"smb-tui: {warning.message}", file=sys.stderr)
+    SmbTui(connection, reason=reason, machine=args.machine, instance=args.instance).run()
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.demo import start_demo
+
+    server, connection = start_demo()
+    try:
+        SmbTui(connection, machine=args.machine, instance=args.instance, demo_server=server).run()
+    finally:
+        server.stop()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="smb-tui", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="smb-tui",
+        description="A terminal dashboard for State Backed. With no command, it opens the"
+        " dashboard on the API your flags, STATEBACKED_* variables or profile name.",
+    )
+    _dashboard_options(parser)
     commands = parser.add_subparsers(dest="command")
     _local_parser(commands)
+    demo = commands.add_parser(
+        "demo", help="the dashboard on a built-in local server with demo machines"
+    )
+    demo.add_argument("--machine", help="open on this machine")
+    demo.add_argument("--instance", help="open on this instance (with --machine)")
     args = parser.parse_args(argv)
     if args.command == "local":
         return run_local(args)
-    parser.print_help()
-    return 0
+    if args.command == "demo":
+        return run_demo(args)
+    return run_dashboard(args, parser)

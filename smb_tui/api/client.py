@@ -444,12 +444,14 @@ class StateBackedClient:
         *,
         ping_interval: float = PING_INTERVAL,
         max_backoff: float = 10.0,
+        on_status: Callable[[Literal["live", "reconnecting"]], None] | None = None,
     ) -> AsyncIterator[InstanceUpdate | Reconnected]:
         """Updates of one instance, for as long as you iterate.
 
         Pings well within State Backed's 5 minutes, reconnects with backoff, subscribes
         again and then yields `Reconnected`: updates may have been missed meanwhile.
-        A refusal (403, 404) ends the iteration with its error.
+        A refusal (403, 404) ends the iteration with its error. `on_status` hears
+        "live" once subscribed and "reconnecting" while the connection is down.
         """
         check_slug(machine, "machine")
         check_slug(instance, "instance")
@@ -470,6 +472,8 @@ class StateBackedClient:
                     url, open_timeout=10, ping_interval=None, max_size=2**23
                 ) as connection:
                     await connection.send(subscribe)
+                    if on_status is not None:
+                        on_status("live")
                     if connected_before:
                         yield Reconnected()
                     connected_before, attempt = True, 0
@@ -490,6 +494,8 @@ class StateBackedClient:
                 websockets.InvalidHandshake,
             ):
                 pass
+            if on_status is not None:
+                on_status("reconnecting")
             attempt += 1
             await asyncio.sleep(min(_backoff(attempt), max_backoff))
 

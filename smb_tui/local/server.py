@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from smb_tui.local.store import Store
 from smb_tui.paths import data_dir, default_key_path
 
 DEFAULT_ORG_ID = "org_local"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class LocalServer:
         self.service: LocalService | None = None
         self.base_url = ""
         self.started = threading.Event()
+        self.seeded = threading.Event()
         self._server: uvicorn.Server | None = None
 
     async def serve(self) -> None:
@@ -63,8 +66,13 @@ class LocalServer:
             Settings(settle_timeout=self.options.settle_timeout, page_size=self.options.page_size),
         )
         self.service = service
+        seeding = None
         if self.options.demo and not store.has_instances():
-            await seed(service, self.options.busy_history)
+            # Serve at once; the demo instances appear as they are made.
+            seeding = asyncio.create_task(seed(service, self.options.busy_history))
+            seeding.add_done_callback(self._seeded)
+        else:
+            self.seeded.set()
         app = create_app(service, self.key, frozenset(self.options.org_ids))
         config = uvicorn.Config(
             app,
@@ -89,7 +97,16 @@ class LocalServer:
             self.started.set()
             await startup
         finally:
+            if seeding is not None and not seeding.done():
+                seeding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await seeding
             store.close()
+
+    def _seeded(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("seeding the demo data failed: %r", task.exception())
+        self.seeded.set()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -118,11 +135,14 @@ class ServerThread:
         except BaseException as error:  # reported to the starting thread
             self._error = error
             self.server.started.set()
+            self.server.seeded.set()
 
-    def start(self, timeout: float = 60) -> ServerThread:
+    def start(self, timeout: float = 60, wait_for_seed: bool = True) -> ServerThread:
         self._thread.start()
         if not self.server.started.wait(timeout):
             raise RuntimeError("the local server did not start in time")
+        if wait_for_seed and not self.server.seeded.wait(timeout):
+            raise RuntimeError("the local server did not seed its demo data in time")
         if self._error is not None:
             raise RuntimeError(f"the local server failed to start: {self._error}")
         return self

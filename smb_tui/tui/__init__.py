@@ -1,0 +1,1 @@
+"""The Textual dashboard. `smb_tui.tui.app.SmbTui` is the app."""

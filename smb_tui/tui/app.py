@@ -1,0 +1,68 @@
+"""The app: composes the screens and routes between them. Behaviour lives in the widgets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from smb_tui.api.client import StateBackedClient
+from smb_tui.config import Connection
+from smb_tui.local.server import ServerThread
+from smb_tui.tui.demo import start_demo
+from smb_tui.tui.screens.dashboard import DashboardScreen
+from smb_tui.tui.screens.not_connected import NotConnected
+
+
+class SmbTui(App[None]):
+    TITLE = "smb-tui"
+    BINDINGS = [Binding("q", "quit", "Quit")]
+
+    def __init__(
+        self,
+        connection: Connection | None,
+        *,
+        reason: str = "nothing is configured",
+        machine: str | None = None,
+        instance: str | None = None,
+        demo_server: ServerThread | None = None,
+    ) -> None:
+        super().__init__()
+        self.connection = connection
+        self.reason = reason
+        self.open_at_start = (machine, instance)
+        self.demo_server = demo_server
+
+    def on_mount(self) -> None:
+        if self.connection is None:
+            self.push_screen(NotConnected(self.reason))
+        else:
+            self.push_screen(self._dashboard(self.connection))
+
+    def _dashboard(self, connection: Connection) -> DashboardScreen:
+        client = StateBackedClient(connection.auth, connection.base_url, org_id=connection.org_id)
+        machine, instance = self.open_at_start
+        return DashboardScreen(client, connection, machine, instance)
+
+    @on(NotConnected.DemoRequested)
+    def _start_demo(self) -> None:
+        self.demo_server, self.connection = start_demo()
+        self.switch_screen(self._dashboard(self.connection))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in screen.BINDINGS:
+            if isinstance(binding, Binding) and binding.description:
+                yield SystemCommand(
+                    binding.description,
+                    f"key: {binding.key}",
+                    partial(screen.run_action, binding.action),
+                )
+
+    def on_unmount(self) -> None:
+        if self.demo_server is not None:
+            self.demo_server.stop()

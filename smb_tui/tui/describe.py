@@ -1,0 +1,110 @@
+"""Plain functions that turn API values into short text for the screen. No Textual here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from smb_tui.api.models import StateValue
+
+
+def active_leaves(value: StateValue) -> list[str]:
+    """The active leaf states as dotted paths: {"a": {"b": "c"}} -> ["a.b.c"]."""
+    if isinstance(value, str):
+        return [value]
+    leaves: list[str] = []
+    for key, child in value.items():
+        if isinstance(child, dict) and not child:
+            leaves.append(key)
+        else:
+            leaves.extend(f"{key}.{leaf}" for leaf in active_leaves(child))
+    return leaves
+
+
+def state_summary(value: StateValue) -> str:
+    """One line: "a.b" for nested states, "a.{b.x, c.y}" for parallel ones."""
+    if isinstance(value, str):
+        return value
+    parts = []
+    for key, child in value.items():
+        if isinstance(child, dict) and len(child) > 1:
+            inner = ", ".join(state_summary({k: v}) for k, v in child.items())
+            parts.append(f"{key}.{{{inner}}}")
+        elif isinstance(child, dict) and not child:
+            parts.append(key)
+        else:
+            parts.append(f"{key}.{state_summary(child)}")
+    return ", ".join(parts)
+
+
+def event_type(event: Any) -> str:
+    if isinstance(event, str):
+        return event
+    if isinstance(event, dict):
+        return str(event.get("type", "?"))
+    return "?"
+
+
+def payload_summary(event: Any, limit: int = 80) -> str:
+    """The event's payload (everything but `type`) as compact JSON, cut to `limit`."""
+    if not isinstance(event, dict):
+        return ""
+    payload = {k: v for k, v in event.items() if k != "type"}
+    if not payload:
+        return ""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_time(value: str) -> float:
+    """Seconds since the epoch for an ISO-8601 time; 0 when it cannot be read."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def relative_time(seconds_ago: float) -> str:
+    seconds = max(0, int(seconds_ago))
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600}h ago"
+    if seconds < 86400 * 365:
+        return f"{seconds // 86400}d ago"
+    return f"{seconds // (86400 * 365)}y ago"
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    kind: str  # "added", "removed" or "changed"
+    before: Any = None
+    after: Any = None
+
+
+def context_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+    """The top-level context keys that an event added, removed or changed."""
+    changes = [Change(k, "removed", before[k], None) for k in before if k not in after]
+    for key, value in after.items():
+        if key not in before:
+            changes.append(Change(key, "added", None, value))
+        elif before[key] != value:
+            changes.append(Change(key, "changed", before[key], value))
+    return changes
+
+
+def short_json(value: Any, limit: int = 40) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,150 @@
+"""A list that loads itself page by page as you move down it, with errors shown in place."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from smb_tui.api.errors import StateBackedError
+from smb_tui.api.models import Page
+
+T = TypeVar("T", bound=BaseModel)
+LOAD_MORE_ID = "__load_more__"
+ERROR_ID = "__error__"
+
+
+class PagedList(OptionList, Generic[T]):
+    """Options made from `T`s, fetched with `fetch(cursor)` one page at a time."""
+
+    BINDINGS = [Binding("r", "retry", "Retry", show=False)]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.items: list[T] = []
+        self._fetch: Callable[[str | None], Awaitable[Page[T]]] | None = None
+        self._cursor: str | None = None
+        self._more = False
+        self._loading = False
+        self._error: str | None = None
+        self._generation = 0
+        self.filter_text = ""
+
+    # -- what subclasses say -------------------------------------------------------------
+
+    def item_id(self, item: T) -> str:
+        raise NotImplementedError
+
+    def item_prompt(self, item: T) -> Text:
+        raise NotImplementedError
+
+    def matches(self, item: T, text: str) -> bool:
+        return text.lower() in self.item_id(item).lower()
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, fetch: Callable[[str | None], Awaitable[Page[T]]] | None) -> None:
+        self._generation += 1
+        self._fetch = fetch
+        self.items, self._cursor, self._more, self._error = [], None, fetch is not None, None
+        self._loading = False
+        self._rebuild()
+        if fetch is not None:
+            self._load_next()
+
+    def _load_next(self) -> None:
+        if self._fetch is None or self._loading or not self._more:
+            return
+        self._loading = True
+        self._rebuild()
+        self._load_page(self._fetch, self._cursor, self._generation)
+
+    @work(group="page", exit_on_error=False)
+    async def _load_page(
+        self, fetch: Callable[[str | None], Awaitable[Page[T]]], cursor: str | None, generation: int
+    ) -> None:
+        try:
+            page = await fetch(cursor)
+        except StateBackedError as error:
+            if generation == self._generation:
+                self._loading, self._error = False, str(error)
+                self._rebuild()
+            return
+        if generation != self._generation:
+            return
+        self.items.extend(page.items)
+        self._cursor, self._more, self._loading = page.cursor, page.cursor is not None, False
+        self._rebuild()
+        self.loaded()
+
+    def loaded(self) -> None:
+        """A page arrived (subclasses may react)."""
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        highlighted = self.highlighted_id
+        options = [
+            Option(self.item_prompt(item), id=self.item_id(item))
+            for item in self.items
+            if not self.filter_text or self.matches(item, self.filter_text)
+        ]
+        if self._error:
+            options.append(
+                Option(
+                    Text(f"⚠ {self._error} (r to retry)", style="red"), id=ERROR_ID, disabled=True
+                )
+            )
+        elif self._loading:
+            options.append(
+                Option(Text("Loading…", style="italic dim"), id=LOAD_MORE_ID, disabled=True)
+            )
+        elif self._more:
+            options.append(Option(Text("More… (Enter)", style="italic dim"), id=LOAD_MORE_ID))
+        elif not self.items and self._fetch is not None:
+            options.append(Option(Text("(none)", style="italic dim"), disabled=True))
+        self.set_options(options)
+        if highlighted is not None and highlighted in self._ids():
+            self.highlighted = self.get_option_index(highlighted)
+
+    def _ids(self) -> set[str]:
+        return {option.id for option in self.options if option.id is not None}
+
+    @property
+    def highlighted_id(self) -> str | None:
+        if self.highlighted is None or self.highlighted >= self.option_count:
+            return None
+        return self.get_option_at_index(self.highlighted).id
+
+    def watch_highlighted(self, highlighted: int | None) -> None:
+        super().watch_highlighted(highlighted)
+        if highlighted is not None and highlighted >= self.option_count - 3:
+            self._load_next()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if new + self.size.height * 2 >= self.virtual_size.height:
+            self._load_next()
+
+    def action_retry(self) -> None:
+        if self._error:
+            self._error = None
+            self._load_next()
+
+    def chosen(self, item_id: str) -> None:
+        """Enter or a click on an item (subclasses may say so)."""
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_id in (LOAD_MORE_ID, ERROR_ID):
+            event.stop()
+            self._load_next()
+        elif event.option_id is not None:
+            self.chosen(event.option_id)
