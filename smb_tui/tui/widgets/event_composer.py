@@ -213,7 +213,12 @@ class EventComposer(Vertical):
 
     @work(group="send", exit_on_error=False)
     async def _send(
-        self, machine: str, instance: str, event: dict[str, Any], acting: dict[str, Any] | None
+        self,
+        machine: str,
+        instance: str,
+        event: dict[str, Any],
+        acting: dict[str, Any] | None,
+        before: State | None,
     ) -> None:
         assert self.client_for is not None
         client = self.client_for(acting)
@@ -242,6 +247,8 @@ class EventComposer(Vertical):
         if event["type"] not in self.sent_types:
             self.sent_types.append(event["type"])
             self._update_suggester()
-        self._status(describe_outcome(self.before, state, time.monotonic() - started))
+        # `before` is the state when the user pressed send: live updates may have moved
+        # `self.before` on already.
+        self._status(describe_outcome(before, state, time.monotonic() - started))
         self.before = state
         self.post_message(self.Settled(machine, instance, state))
