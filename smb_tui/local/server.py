@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,7 @@ class ServerOptions:
     page_size: int = 100
     settle_timeout: float = 10.0
     busy_history: int = 10_000
+    clock: Callable[[], float] = time.time  # the time stamped on transitions and states
 
 
 class LocalServer:
@@ -58,7 +61,7 @@ class LocalServer:
 
     async def serve(self) -> None:
         """Serve until stopped (Ctrl-C, SIGTERM or `stop()`)."""
-        store = Store(self.options.db)
+        store = Store(self.options.db, self.options.clock)
         self.store = store
         service = LocalService(
             store,

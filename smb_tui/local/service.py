@@ -305,8 +305,8 @@ class LocalService:
             snapshot, version = self._migrate(definition, version_id, desired, snapshot)
             version_id, desired = definition.version_id(version), None
         now = time.time()
-        ts = int(now * 1000)
-        created = iso()
+        ts = int(self.store.clock() * 1000)
+        created = self.store.now()
         pending = [
             {
                 "type": "error.execution",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,7 +139,9 @@ class Page:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
+        # Timestamps come from `clock` (tests and screenshots freeze it); timers do not.
+        self.clock = clock
         self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.connection.row_factory = sqlite3.Row
         self.connection.execute("PRAGMA journal_mode=WAL")
@@ -149,6 +152,9 @@ class Store:
 
     def close(self) -> None:
         self.connection.close()
+
+    def now(self) -> str:
+        return iso(datetime.fromtimestamp(self.clock(), UTC))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -173,13 +179,14 @@ class Store:
         """Record a machine and its versions (id, label), oldest first, once."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO machines (slug, created_at) VALUES (?, ?)", (slug, iso())
+                "INSERT OR IGNORE INTO machines (slug, created_at) VALUES (?, ?)",
+                (slug, self.now()),
             )
             for version_id, label in version_ids:
                 db.execute(
                     "INSERT OR IGNORE INTO machine_versions (id, machine, label, created_at)"
                     " VALUES (?, ?, ?, ?)",
-                    (version_id, slug, label, iso()),
+                    (version_id, slug, label, self.now()),
                 )
 
     def machine_created_at(self, slug: str) -> str | None:
@@ -273,7 +280,7 @@ class Store:
             (
                 machine,
                 slug,
-                iso(),
+                self.now(),
                 version_id,
                 json.dumps(snapshot.state_ids),
                 json.dumps(snapshot.context),

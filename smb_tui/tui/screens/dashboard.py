@@ -52,7 +52,7 @@ class DashboardScreen(Screen[None]):
         Binding("p", "pause_resume", "Pause/resume"),
         Binding("d", "delete_instance", "Delete"),
         Binding("u", "desired_version", "Upgrade"),
-        Binding("r", "reload", "Reload"),
+        Binding("r", "reload", "Reload/retry"),
         Binding("a", "toggle_context", "Full context", show=False),
         Binding("c", "copy_state", "Copy state", show=False),
         Binding("x", "copy_context", "Copy context", show=False),
@@ -233,7 +233,7 @@ class DashboardScreen(Screen[None]):
         self._show_status()
 
     def _show_status(self) -> None:
-        where = self.connection.base_url
+        where = self.connection.profile or self.connection.base_url
         live = STATUS_TEXT[self.live] if self.instance else ""
         self.app.sub_title = f"{where}  {live}".strip()
 
@@ -256,11 +256,17 @@ class DashboardScreen(Screen[None]):
         return True
 
     def action_reload(self) -> None:
-        if self.instance is not None:
-            self.read_instance()
-            self.query_one(TransitionHistory).action_retry()
+        """Retry what failed and re-read what is open."""
+        machines = self.query_one(MachineList)
+        if machines.failed:
+            machines.retry()
         if self.machine is not None:
             self.choose_machine(self.machine)
+        if self.instance is not None:
+            self.read_instance()
+            history = self.query_one(TransitionHistory)
+            history.retry()
+            history.refresh_newest()
 
     def action_toggle_context(self) -> None:
         view = self.query_one(InstanceView)
@@ -280,14 +286,13 @@ class DashboardScreen(Screen[None]):
             self.notify("Context copied as JSON", markup=False)
 
     def action_help(self) -> None:
-        from smb_tui.tui.widgets.paged_list import PagedList
 
         send = Binding("enter", "", "Send (in the event type box)")
         sections: list[tuple[str, Sequence[BindingType]]] = [
             ("Everywhere", [*self.BINDINGS, *self.app.BINDINGS]),
             ("History", TransitionHistory.BINDINGS),
             ("Composer", [*EventComposer.BINDINGS, send]),
-            ("Lists", [*PagedList.BINDINGS, *InstanceList.BINDINGS, Binding("enter", "", "Open")]),
+            ("Lists", [*InstanceList.BINDINGS, Binding("enter", "", "Open")]),
         ]
         self.app.push_screen(HelpScreen(sections))
 

@@ -8,7 +8,6 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 from rich.text import Text
 from textual import work
-from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -22,8 +21,6 @@ ERROR_ID = "__error__"
 
 class PagedList(OptionList, Generic[T]):
     """Options made from `T`s, fetched with `fetch(cursor)` one page at a time."""
-
-    BINDINGS = [Binding("r", "retry", "Retry", show=False)]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -112,8 +109,11 @@ class PagedList(OptionList, Generic[T]):
         elif not self.items and self._fetch is not None:
             options.append(Option(Text("(none)", style="italic dim"), disabled=True))
         self.set_options(options)
+        # set_options forgets the highlight: keep it on the same item, or start at the top.
         if highlighted is not None and highlighted in self._ids():
             self.highlighted = self.get_option_index(highlighted)
+        elif self.items and options:
+            self.highlighted = 0
 
     def _ids(self) -> set[str]:
         return {option.id for option in self.options if option.id is not None}
@@ -134,7 +134,12 @@ class PagedList(OptionList, Generic[T]):
         if new + self.size.height * 2 >= self.virtual_size.height:
             self._load_next()
 
-    def action_retry(self) -> None:
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def retry(self) -> None:
+        """Ask again for the page that failed."""
         if self._error:
             self._error = None
             self._load_next()

@@ -105,10 +105,10 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("end,G", "last", "Oldest loaded", show=False),
         Binding("enter", "open", "Details"),
         Binding("y", "copy", "Copy transition"),
-        Binding("r", "retry", "Retry", show=False),
     ]
 
     cursor: reactive[int] = reactive(0, repaint=False)
+    clock: Callable[[], float] = staticmethod(time.time)  # what "5m ago" counts from
 
     class Loaded(Message):
         """A page arrived; the event types in it (for the composer's suggestions)."""
@@ -290,7 +290,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         if index < self.row_count:
             row = self.row(index)
             selected = index == self.cursor
-            age = relative_time(time.time() - row.at) if row.at else "?"
+            age = relative_time(self.clock() - row.at) if row.at else "?"
             key = (row, width, selected, self.has_focus, age)
             strip = self._lines.get(key)
             if strip is None:
@@ -379,7 +379,8 @@ class TransitionHistory(ScrollView, can_focus=True):
             self.app.copy_to_clipboard(json.dumps(self.row(self.cursor).as_json(), indent=2))
             self.notify("Transition copied as JSON", markup=False)
 
-    def action_retry(self) -> None:
+    def retry(self) -> None:
+        """Ask again for the page that failed."""
         if self._error and self._fetch is not None:
             self._error = None
             self._request(self._next_cursor if self.row_count else None)

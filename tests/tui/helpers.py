@@ -1,0 +1,38 @@
+"""Driving the real app against a real local server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from smb_tui.api.auth import KeyCredentials
+from smb_tui.config import Connection
+from smb_tui.local.server import ServerThread
+from smb_tui.tui.app import SmbTui
+
+
+def connection(server: ServerThread, sub: str = "demo-user", profile: str = "test") -> Connection:
+    auth = KeyCredentials(server.key.key_id, server.key.secret, {"sub": sub})
+    return Connection(server.base_url, auth, None, profile, can_act_as=True)
+
+
+def make_app(
+    server: ServerThread, machine: str | None = None, instance: str | None = None
+) -> SmbTui:
+    return SmbTui(connection(server), machine=machine, instance=instance)
+
+
+async def wait_for(
+    pilot: Pilot[None],
+    condition: Callable[[], object],
+    timeout: float = 8,
+    what: str = "the condition",
+) -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+    waited = 0.0
+    while not condition():
+        if waited > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+        waited += 0.05

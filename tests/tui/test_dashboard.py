@@ -1,0 +1,345 @@
+"""The dashboard through Textual's Pilot, against the local server over real HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rich.text import Text
+from textual.widgets import Input, Static, TextArea, Tree
+
+from smb_tui.local.server import ServerThread
+from smb_tui.tui.screens.modals import NewInstance, TransitionDetail, TypedConfirm
+from smb_tui.tui.widgets.event_composer import EventComposer
+from smb_tui.tui.widgets.instance_list import InstanceOptions
+from smb_tui.tui.widgets.instance_view import InstanceView
+from smb_tui.tui.widgets.machine_list import MachineList
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+from tests.conftest import client, start_server, unique
+from tests.tui.helpers import make_app, wait_for
+
+
+def tree_text(tree: Tree[Any]) -> str:
+    lines: list[str] = []
+
+    def walk(node: Any) -> None:
+        for child in node.children:
+            label = child.label
+            lines.append(label.plain if isinstance(label, Text) else str(label))
+            walk(child)
+
+    walk(tree.root)
+    return "\n".join(lines)
+
+
+def static_text(widget: Static) -> str:
+    content = widget.render()
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+def composer_status(app: Any) -> str:
+    return static_text(app.screen.query_one("#composer-status", Static))
+
+
+async def test_choose_a_machine_then_an_instance(server: ServerThread) -> None:
+    app = make_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: len(machines.items) >= 6, what="machines")
+        assert machines.has_focus
+        slugs = [m.slug for m in machines.items]
+        for _ in range(slugs.index("checkout")):
+            await pilot.press("down")
+        await pilot.press("enter")
+        options = app.screen.query_one(InstanceOptions)
+        await wait_for(
+            pilot, lambda: "cart-bob" in [i.slug for i in options.items], what="instances"
+        )
+        assert options.has_focus
+        for _ in range([i.slug for i in options.items].index("cart-bob")):
+            await pilot.press("down")
+        await pilot.press("enter")
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.state is not None, what="the instance")
+        state_tree = tree_text(view.query_one("#state-tree", Tree))
+        assert "● paid" in state_tree and "● no_address" in state_tree
+        assert "checkout (parallel)" in state_tree
+        summary = static_text(view.query_one("#instance-summary", Static))
+        assert "running" in summary and "in-checkout" in summary
+        assert '"socks"' in tree_text(view.query_one("#context-tree", Tree))
+        await pilot.press("a")  # the admin view: the whole context
+        assert "card_last4" in tree_text(view.query_one("#context-tree", Tree))
+        await wait_for(pilot, lambda: "live" in app.sub_title, what="live updates")
+
+
+async def test_history_fetches_cursor_pages_as_you_scroll(server: ServerThread) -> None:
+    app = make_app(server, "counter", "busy")
+    async with app.run_test(size=(100, 30)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100, what="the first page")
+        assert history.requested_cursors == [None]
+        await pilot.press("5")
+        assert history.has_focus
+        for _ in range(40):
+            await pilot.press("pagedown")
+        await wait_for(pilot, lambda: not history.loading_page, what="pages")
+        asked = history.requested_cursors
+        assert len(asked) >= 4, asked
+        assert len(set(asked)) == len(asked), "a page was asked for twice"
+        assert history.row_count == 100 * len(asked)
+        # The next page is asked for before the cursor reaches the end of what is loaded.
+        assert history.cursor < history.row_count
+        await pilot.press("enter")
+        assert isinstance(app.screen, TransitionDetail)
+        detail = app.screen.query_one("#detail-event", TextArea).text
+        assert '"type"' in detail
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TransitionDetail)
+
+
+async def test_history_reaches_the_real_end_with_a_marker(tmp_path: Path) -> None:
+    with start_server(tmp_path, busy_history=250) as small:
+        app = make_app(small, "counter", "busy")
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 100)
+            history.focus()
+            await pilot.press("end")
+            for _ in range(10):
+                await pilot.press("end")
+                await pilot.pause(0.1)
+            await wait_for(pilot, lambda: history.at_end, what="the end of history")
+            assert history.row_count == 250
+            assert len(history.requested_cursors) == 3
+            assert (
+                "start of history: 250 transitions"
+                in history.render_line(history.row_count - history.scroll_offset.y).text
+            )
+
+
+async def test_send_an_event_and_see_the_settled_state_and_diff(server: ServerThread) -> None:
+    slug = unique("tui-send")
+    with client(server) as http:
+        http.post("/machines/checkout", json={"slug": slug})
+    app = make_app(server, "checkout", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 1)
+        await pilot.press("4")
+        assert app.screen.query_one("#event-type", Input).has_focus
+        await pilot.press(*"add_item")
+        payload = app.screen.query_one("#payload", TextArea)
+        payload.text = '{"item": "lamp", "price": 40}'
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "settled" in composer_status(app), what="the send")
+        status = composer_status(app)
+        assert "+public=" in status or "~public" in status or "+" in status
+        await wait_for(pilot, lambda: history.row_count == 2, what="the new transition")
+        assert history.row(0).event_type == "add_item"
+        # The next event changes the state: the diff shows before and after.
+        app.screen.query_one("#event-type", Input).value = "start_checkout"
+        payload.text = ""
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: "start_checkout" in [history.row(0).event_type],
+            what="the second transition",
+        )
+        await wait_for(pilot, lambda: "→" in composer_status(app))
+        status = composer_status(app)
+        assert "shopping.browsing → shopping.checkout" in status
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: "● unpaid" in tree_text(view.query_one("#state-tree", Tree)))
+
+
+async def test_invalid_json_is_never_sent(server: ServerThread) -> None:
+    slug = unique("tui-invalid")
+    with client(server) as http:
+        http.post("/machines/counter", json={"slug": slug})
+    app = make_app(server, "counter", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 1)
+        app.screen.query_one("#event-type", Input).value = "increment"
+        app.screen.query_one("#payload", TextArea).text = '{"by": 2,'
+        await pilot.pause()
+        assert "nothing will be sent" in composer_status(app)
+        assert app.screen.query_one("#payload", TextArea).has_class("invalid")
+        await pilot.press("4", "enter")
+        await pilot.pause(0.3)
+        assert "nothing was sent" in composer_status(app)
+        app.screen.query_one("#payload", TextArea).text = "[1, 2]"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert "must be a JSON object" in composer_status(app)
+    with client(server) as http:
+        events = http.get(f"/machines/counter/i/{slug}/events").json()["transitions"]
+    assert [e["event"]["type"] for e in events] == ["xstate.init"]
+
+
+async def test_the_authorizer_refusal_is_said_plainly(server: ServerThread) -> None:
+    app = make_app(server, "document", "handbook")
+    async with app.run_test(size=(120, 40)) as pilot:
+        composer = app.screen.query_one(EventComposer)
+        await wait_for(pilot, lambda: composer.machine == "document")
+        app.screen.query_one("#event-type", Input).value = "submit"
+        await pilot.press("4", "enter")
+        await wait_for(pilot, lambda: "Refused" in composer_status(app), what="the refusal")
+        status = composer_status(app)
+        assert "allowWrite" in status and "403" in status
+        # The same event, sent as the document's owner, goes through.
+        app.screen.query_one("#send-as", Input).value = '{"sub": "alice"}'
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "settled" in composer_status(app), what="send as alice")
+        assert "draft → in_review" in composer_status(app)
+        with client(server, "alice") as http:
+            http.post("/machines/document/i/handbook/events", json={"event": "reject"})
+
+
+async def test_a_delayed_transition_appears_live(server: ServerThread) -> None:
+    slug = unique("tui-blink")
+    with client(server) as http:
+        http.post("/machines/blink", json={"slug": slug})
+    app = make_app(server, "blink", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.screen.query_one(InstanceView)
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: "live" in app.sub_title, what="the subscription")
+        with client(server) as http:
+            http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
+        await wait_for(
+            pilot,
+            lambda: history.row_count >= 3 and history.row(0).event_type == "timeout",
+            what="the delayed transition",
+        )
+        assert [history.row(i).event_type for i in range(3)] == [
+            "timeout",
+            "switch_on",
+            "xstate.init",
+        ]
+        await wait_for(pilot, lambda: "● off" in tree_text(view.query_one("#state-tree", Tree)))
+
+
+async def test_new_transitions_do_not_move_what_you_are_looking_at(
+    server: ServerThread,
+) -> None:
+    app = make_app(server, "counter", "busy")
+    async with app.run_test(size=(100, 30)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100)
+        history.focus()
+        for _ in range(30):
+            await pilot.press("down")
+        looked_at = history.row(history.cursor)
+        top = history.row(history.scroll_offset.y)
+        with client(server) as http:
+            http.post("/machines/counter/i/busy/events", json={"event": "decrement"})
+        await wait_for(
+            pilot,
+            lambda: history.row(0).event_type == "decrement" and history.row(0).at > top.at,
+            what="the new transition",
+        )
+        assert history.row(history.cursor) == looked_at
+        assert history.row(history.scroll_offset.y) == top
+
+
+async def test_create_pause_resume_and_delete(server: ServerThread) -> None:
+    slug = unique("tui-life")
+    app = make_app(server, "scratch")
+    async with app.run_test(size=(120, 40)) as pilot:
+        options = app.screen.query_one(InstanceOptions)
+        await wait_for(pilot, lambda: options.items is not None and not options._loading)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewInstance))
+        app.screen.query_one("#new-slug", Input).value = slug
+        app.screen.query_one("#new-context", TextArea).text = '{"public": {"rank": 3}}'
+        await pilot.click("#create")
+        view = app.screen.query_one(InstanceView)
+        await wait_for(
+            pilot, lambda: view.instance == slug and view.state is not None, what="the new instance"
+        )
+        assert view.state is not None and view.state.public_context == {"rank": 3}
+
+        async def confirm() -> None:
+            await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirm))
+            app.screen.query_one(Input).value = "not-it"
+            await pilot.press("enter")
+            assert isinstance(app.screen, TypedConfirm), "a wrong name must not confirm"
+            app.screen.query_one(Input).value = slug
+            await pilot.press("enter")
+
+        await pilot.press("p")
+        await confirm()
+        await wait_for(
+            pilot, lambda: view.admin is not None and view.admin.status == "paused", what="paused"
+        )
+        await pilot.press("p")
+        await confirm()
+        await wait_for(
+            pilot, lambda: view.admin is not None and view.admin.status == "running", what="resumed"
+        )
+        await pilot.press("d")
+        await confirm()
+        await wait_for(pilot, lambda: view.instance is None, what="deleted")
+    with client(server) as http:
+        assert http.get(f"/machines/scratch/i/{slug}").status_code == 404
+
+
+async def test_server_text_is_shown_as_text_never_as_markup(server: ServerThread) -> None:
+    slug = unique("tui-markup")
+    evil = {"public": {"a": "[bold red]x[/]", "b": "[@click=app.quit]quit[/]", "[c]": "[/]"}}
+    with client(server) as http:
+        http.post("/machines/scratch", json={"slug": slug, "context": evil})
+        http.post(
+            f"/machines/scratch/i/{slug}/events",
+            json={"event": {"type": "put", "key": "[link=x]k", "value": "[b]v"}},
+        )
+    app = make_app(server, "scratch", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.screen.query_one(InstanceView)
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: view.state is not None and history.row_count == 2)
+        context = tree_text(view.query_one("#context-tree", Tree))
+        assert '"[bold red]x[/]"' in context
+        assert '"[@click=app.quit]quit[/]"' in context
+        assert "[c]" in context
+        await pilot.click("#context-tree")
+        await pilot.pause(0.2)
+        assert app.is_running
+        assert "[link=x]k" in history.render_line(0).text
+
+
+async def test_a_server_that_goes_away_shows_in_the_panes(tmp_path: Path) -> None:
+    running = start_server(tmp_path, busy_history=20)
+    app = make_app(running, "counter", "small")
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.state is not None and "live" in app.sub_title)
+        running.stop()
+        await wait_for(pilot, lambda: "reconnecting" in app.sub_title, what="reconnecting")
+        await pilot.press("r")
+        error = view.query_one("#instance-error", Static)
+        await wait_for(pilot, lambda: "could not reach" in static_text(error), what="error")
+        assert "r to retry" in static_text(error)
+        app.screen.query_one("#event-type", Input).value = "increment"
+        await pilot.press("4", "enter")
+        await wait_for(pilot, lambda: "could not reach" in composer_status(app))
+        assert app.is_running
+
+
+def test_nothing_leaks_server_port_in_profile_header(server: ServerThread) -> None:
+    # The header names the profile when there is one (screenshots stay the same).
+    assert make_app(server).connection is not None
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_usable_at_small_and_large_sizes(server: ServerThread, size: tuple[int, int]) -> None:
+    app = make_app(server, "counter", "busy")
+    async with app.run_test(size=size) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100)
+        assert history.size.height >= (4 if size[1] == 24 else 20)
+        assert app.screen.query_one("#event-type", Input).size.height == 1
+        httpx.get(server.base_url + "/openapi.json")
