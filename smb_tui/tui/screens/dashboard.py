@@ -43,11 +43,11 @@ STATUS_TEXT = {"live": "● live", "reconnecting": "↻ reconnecting", "offline"
 class DashboardScreen(Screen[None]):
     CSS_PATH = "dashboard.tcss"
     BINDINGS = [
-        Binding("1", "focus_pane('machines')", "Machines", show=False),
-        Binding("2", "focus_pane('instances')", "Instances", show=False),
-        Binding("3", "focus_pane('state')", "State", show=False),
-        Binding("4", "focus_pane('composer')", "Composer", show=False),
-        Binding("5", "focus_pane('history')", "History", show=False),
+        Binding("1", "focus_pane('machines')", "Focus machines", show=False),
+        Binding("2", "focus_pane('instances')", "Focus instances", show=False),
+        Binding("3", "focus_pane('state')", "Focus state", show=False),
+        Binding("4", "focus_pane('composer')", "Focus composer", show=False),
+        Binding("5", "focus_pane('history')", "Focus history", show=False),
         Binding("n", "new_instance", "New"),
         Binding("p", "pause_resume", "Pause/resume"),
         Binding("d", "delete_instance", "Delete"),
@@ -289,7 +289,15 @@ class DashboardScreen(Screen[None]):
 
         send = Binding("enter", "", "Send (in the event type box)")
         sections: list[tuple[str, Sequence[BindingType]]] = [
-            ("Everywhere", [*self.BINDINGS, *self.app.BINDINGS]),
+            (
+                "Everywhere",
+                [
+                    *self.BINDINGS,
+                    *self.app.BINDINGS,
+                    Binding("tab,shift+tab", "", "Next / previous pane"),
+                    Binding("ctrl+p", "", "Command palette: every action by name"),
+                ],
+            ),
             ("History", TransitionHistory.BINDINGS),
             ("Composer", [*EventComposer.BINDINGS, send]),
             ("Lists", [*InstanceList.BINDINGS, Binding("enter", "", "Open")]),

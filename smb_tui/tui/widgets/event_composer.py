@@ -72,13 +72,23 @@ def describe_outcome(before: State | None, after: State, seconds: float) -> Text
 
 
 class EventComposer(Vertical):
+    # One line each while you are elsewhere; the payload grows while you type in it.
     DEFAULT_CSS = """
     EventComposer { height: auto; padding: 0 1; }
     EventComposer Horizontal { height: auto; }
+    EventComposer Input { border: none; height: 1; padding: 0 1; background: $boost; }
+    EventComposer Input:focus { border: none; background: $accent 25%; }
+    EventComposer #event-type { width: 1fr; max-width: 32; }
+    EventComposer #payload {
+        width: 2fr; height: 1; border: none; padding: 0 1; margin: 0 1;
+        background: $boost;
+    }
+    EventComposer #payload:focus { height: 4; border: none; background: $accent 15%; }
+    EventComposer #payload.invalid, EventComposer #payload.invalid:focus {
+        background: $error 35%;
+    }
+    EventComposer #send { width: 11; min-width: 8; height: 1; border: none; }
     EventComposer #send-as { width: 1fr; }
-    EventComposer #send { width: 11; }
-    EventComposer #payload { height: 3; }
-    EventComposer #payload.invalid { border: tall $error; }
     EventComposer #composer-status { height: auto; max-height: 3; }
     """
     BINDINGS = [Binding("ctrl+s", "send", "Send event", priority=True)]
@@ -103,22 +113,23 @@ class EventComposer(Vertical):
         self.sent_count = 0
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="event type (→ takes a suggestion)", id="event-type")
-        yield TextArea.code_editor(
-            "",
-            language="json",
-            id="payload",
-            soft_wrap=True,
-            show_line_numbers=False,
-            placeholder='payload: a JSON object, e.g. {"amount": 12}',
-        )
         with Horizontal():
-            yield Input(placeholder='send as {"sub": "user-1"}; blank: you', id="send-as")
+            yield Input(placeholder="event type", id="event-type")
+            yield TextArea.code_editor(
+                "",
+                language="json",
+                id="payload",
+                soft_wrap=True,
+                show_line_numbers=False,
+                theme="css",  # colours from our CSS, so that an invalid payload shows red
+                placeholder='payload {"amount": 12}',
+            )
             yield Button("Send ^s", id="send", variant="primary")
+        yield Input(placeholder='send as {"sub": "user-1"}  (blank: you)', id="send-as")
         yield Static(Text("Open an instance to send it events.", style="dim"), id="composer-status")
 
     def on_mount(self) -> None:
-        self.query_one("#send-as", Input).disabled = True
+        self.query_one("#send-as", Input).display = False
 
     def target(
         self,
@@ -132,10 +143,8 @@ class EventComposer(Vertical):
             self._status(Text(f"Send an event to {machine}/{instance}.", style="dim"))
         self.machine, self.instance, self.before = machine, instance, state
         self.client_for, self.can_act_as = client_for, can_act_as
-        send_as = self.query_one("#send-as", Input)
-        send_as.disabled = not can_act_as
-        if not can_act_as:
-            send_as.placeholder = "send as: needs key credentials"
+        # Only key credentials can mint a token for another end user.
+        self.query_one("#send-as", Input).display = can_act_as
 
     def follow(self, state: State) -> None:
         """The instance moved on (live or re-read): diff the next send against this."""

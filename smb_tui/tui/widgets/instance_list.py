@@ -33,7 +33,6 @@ class InstanceList(Vertical):
 
     DEFAULT_CSS = """
     InstanceList { height: 1fr; }
-    InstanceList > Input { height: 1; border: none; padding: 0 1; background: $boost; }
     InstanceList > InstanceOptions { height: 1fr; border: none; }
     """
     BINDINGS = [Binding("slash", "filter", "Filter", show=False)]

@@ -104,25 +104,27 @@ class InstanceView(Vertical, can_focus=False):
     def _draw(self) -> None:
         state, admin = self.state, self.admin
         assert state is not None
-        summary = Text()
-        summary.append(f"{self.machine}/{self.instance}", style="bold")
+        # The pane's title names the instance; this line says how it is.
+        parts: list[Text] = []
         if admin is not None:
             paused = admin.status == "paused"
-            summary.append(
-                f"  {'‖ paused' if paused else '● running'}",
-                style="bold yellow" if paused else "bold green",
-            )
-            summary.append(f"  version {version_label(admin.machine_version)}", style="dim")
-            if admin.desired_machine_version is not None:
-                summary.append(
-                    f" → {version_label(admin.desired_machine_version)} at next event",
-                    style="yellow",
+            parts.append(
+                Text(
+                    "‖ paused" if paused else "● running",
+                    style="bold yellow" if paused else "bold green",
                 )
+            )
+            version = Text(f"version {version_label(admin.machine_version)}", style="dim")
+            if admin.desired_machine_version is not None:
+                version.append(
+                    f" → {version_label(admin.desired_machine_version)} next event", style="yellow"
+                )
+            parts.append(version)
         if state.done:
-            summary.append("  ✔ done", style="bold magenta")
+            parts.append(Text("✔ done", style="bold magenta"))
         if state.tags:
-            summary.append("  tags: ", style="dim")
-            summary.append(", ".join(state.tags), style="cyan")
+            parts.append(Text("tags: ", style="dim") + Text(", ".join(state.tags), style="cyan"))
+        summary = Text("  ").join(parts)
         if admin is None and self.admin_note:
             summary.append(f"\n{self.admin_note}", style="dim italic")
         self.query_one("#instance-summary", Static).update(summary)

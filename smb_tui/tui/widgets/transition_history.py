@@ -309,9 +309,13 @@ class TransitionHistory(ScrollView, can_focus=True):
         event_width = max(8, min(28, width // 4))
         line.append(f"{age:>8} ", self._style("time"))
         line.append(f"{row.event_type[:event_width]:<{event_width}} ", self._style("event"))
-        state_width = max(10, min(40, width // 3))
-        state = row.state if len(row.state) <= state_width else row.state[: state_width - 1] + "…"
-        payload_width = max(0, width - 9 - event_width - 1 - len(state) - 3)
+        # The state gets what it needs unless the payload needs it more.
+        room = max(0, width - 9 - event_width - 1 - 3)
+        state_width = min(len(row.state), max(room // 2, room - len(row.payload)))
+        state = row.state
+        if len(state) > state_width:
+            state = state[: max(0, state_width - 1)] + "…"
+        payload_width = max(0, room - len(state))
         payload = row.payload
         if len(payload) > payload_width:
             payload = payload[: max(0, payload_width - 1)] + "…" if payload_width else ""

@@ -1,0 +1,106 @@
+"""Snapshots (SVG) of every screen that matters, at 80x24 and 160x50.
+
+Run `pytest tests/tui/test_snapshots.py --snapshot-update` after a deliberate change
+of look, and check the report it writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
+
+from smb_tui.local.server import ServerThread
+from smb_tui.tui.app import SmbTui
+from smb_tui.tui.widgets.instance_view import InstanceView
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+from tests.conftest import start_server
+from tests.tui.helpers import make_app, wait_for
+
+FROZEN = 1767225600.0  # 2026-01-01T00:00:00Z: every timestamp the server writes
+SIZES = [(80, 24), (160, 50)]
+
+
+@pytest.fixture(scope="module")
+def frozen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    running = start_server(tmp_path_factory.mktemp("frozen"), busy_history=300,
+                           clock=lambda: FROZEN)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+def five_minutes_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TransitionHistory, "clock", staticmethod(lambda: FROZEN + 300))
+
+
+async def ready(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    view = app.screen.query_one(InstanceView)
+    history = app.screen.query_one(TransitionHistory)
+    await wait_for(pilot, lambda: view.state is not None and history.row_count > 0
+                   and not history.loading_page and "live" in app.sub_title)
+    history.focus()
+    await pilot.pause(0.2)
+
+
+def run(steps: Callable[[Pilot[Any]], Awaitable[None]] | None = None
+        ) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def before(pilot: Pilot[Any]) -> None:
+        await ready(pilot)
+        if steps is not None:
+            await steps(pilot)
+        await pilot.pause(0.2)
+
+    return before
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_main_screen(snap_compare: Any, frozen_server: ServerThread,
+                     size: tuple[int, int]) -> None:
+    app = make_app(frozen_server, "checkout", "cart-bob")
+    assert snap_compare(app, terminal_size=size, run_before=run())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_composer_with_an_error(snap_compare: Any, frozen_server: ServerThread,
+                                size: tuple[int, int]) -> None:
+    async def bad_payload(pilot: Pilot[Any]) -> None:
+        await pilot.press("4")
+        pilot.app.screen.query_one("#event-type", Input).value = "pay"
+        pilot.app.screen.query_one("#payload", TextArea).text = '{"amount": 12,'
+        await pilot.press("enter")
+
+    app = make_app(frozen_server, "checkout", "cart-bob")
+    assert snap_compare(app, terminal_size=size, run_before=run(bad_payload))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_transition_detail(snap_compare: Any, frozen_server: ServerThread,
+                           size: tuple[int, int]) -> None:
+    async def open_detail(pilot: Pilot[Any]) -> None:
+        await pilot.press("enter")
+
+    app = make_app(frozen_server, "checkout", "cart-bob")
+    assert snap_compare(app, terminal_size=size, run_before=run(open_detail))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare: Any, frozen_server: ServerThread,
+                     size: tuple[int, int]) -> None:
+    async def open_help(pilot: Pilot[Any]) -> None:
+        await pilot.press("question_mark")
+
+    app = make_app(frozen_server, "counter", "busy")
+    assert snap_compare(app, terminal_size=size, run_before=run(open_help))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_not_connected_screen(snap_compare: Any, size: tuple[int, int],
+                              tmp_path: Path) -> None:
+    app = SmbTui(None, reason="no credentials: pass --token, or --key-id and --secret")
+    assert snap_compare(app, terminal_size=size)
