@@ -193,6 +193,10 @@ class TransitionHistory(ScrollView, can_focus=True):
             return
         if generation != self._generation or get_current_worker().is_cancelled:
             return
+        self.add_page(page)
+
+    def add_page(self, page: Page[Transition]) -> None:
+        """Append a fetched page: work in proportion to the page, not to the rows held."""
         rows = [Row.of(t) for t in page.items]
         self._older.extend(rows)
         self.post_message(self.Loaded(list(dict.fromkeys(r.event_type for r in rows))))

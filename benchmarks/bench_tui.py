@@ -1,0 +1,201 @@
+"""Benchmark the dashboard on a 1,000,000-transition history, headless, on a local server.
+
+    python benchmarks/bench_tui.py [--history 1000000] [--rows 100000]
+
+Prints: time from opening an instance to its first history page painted; the time to
+append a page with 1,000 and with 100,000 rows loaded; process RSS growth over
+100,000 rows; key-press-to-repaint latency (p50, p95) while pages load. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common import fill_history, instance_id
+from textual import events
+
+from smb_tui.api.auth import KeyCredentials
+from smb_tui.api.models import Page, Transition
+from smb_tui.config import Connection
+from smb_tui.local.auth import LocalKey, sign_key_token
+from smb_tui.tui.app import SmbTui
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+
+TARGETS = {"first": 300.0, "append_ratio": 1.5, "rss_mb": 150.0, "p95": 50.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def page_of(count: int) -> Page[Transition]:
+    items = [
+        Transition.model_validate(
+            {
+                "createdAt": "2026-01-01T00:00:00.000Z",
+                "state": "counting",
+                "event": {"type": "increment", "by": n % 7},
+            }
+        )
+        for n in range(count)
+    ]
+    return Page[Transition](items=items, cursor="synthetic")
+
+
+def time_append(history: TransitionHistory, rounds: int = 30) -> float:
+    """Median ms to take in one 100-row page, at the current size."""
+    page = page_of(100)
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        history.add_page(page)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="smb-bench-"))
+    # The server runs in its own process, as a real one would: the app's timings are its own.
+    key, db, port = LocalKey.generate(), folder / "bench.db", free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smb_tui",
+            "local",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            "--key-id",
+            key.key_id,
+            "--secret",
+            key.secret,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        token = sign_key_token(key, {"sub": "bench"})
+        for _ in range(300):
+            try:
+                httpx.post(
+                    f"{base_url}/machines/counter",
+                    json={"slug": "huge"},
+                    headers={"authorization": f"Bearer {token}"},
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        fill_history(db, instance_id(db, "counter", "huge"), args.history - 1)
+        print(f"history: {args.history:,} transitions")
+        auth = KeyCredentials(key.key_id, key.secret, {"sub": "bench"})
+        await measure(Connection(base_url, auth, None, "bench", True), args.rows)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def key_latencies(history: TransitionHistory, presses: int) -> list[float]:
+    """From posting a key to the history's lines being drawn anew, as the compositor does.
+
+    Pilot.press waits for the whole process to go idle (about 40 ms), so it cannot
+    measure this; a wrapper on render_lines sees the repaint itself.
+    """
+    painted = [0.0]
+    render_lines = history.render_lines
+
+    def timed(crop: Any) -> Any:
+        lines = render_lines(crop)
+        painted[0] = time.perf_counter()
+        return lines
+
+    history.render_lines = timed  # type: ignore[method-assign]
+    latencies = []
+    for _ in range(presses):
+        before = history.cursor
+        started = time.perf_counter()
+        history.app.post_message(events.Key("pagedown", None))
+        while painted[0] < started or history.cursor == before:
+            await asyncio.sleep(0)
+        latencies.append((painted[0] - started) * 1000)
+        await asyncio.sleep(0.005)  # a fast typist, not a flood
+    history.render_lines = render_lines  # type: ignore[method-assign]
+    return sorted(latencies)
+
+
+async def measure(target: Connection, rows: int) -> None:
+    app = SmbTui(target, machine="counter")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)
+        history = app.screen.query_one(TransitionHistory)
+        started = time.perf_counter()
+        app.screen.open_instance("huge")  # type: ignore[attr-defined]
+        while history.row_count < 100:
+            await pilot.pause(0.001)
+        await pilot.pause(0)  # the paint that follows the page
+        first = (time.perf_counter() - started) * 1000
+        print(
+            f"open instance -> first history page painted: {first:.0f} ms "
+            f"(target < {TARGETS['first']:.0f})"
+        )
+
+        history.focus()
+        latencies = await key_latencies(history, 300)
+        p50 = latencies[len(latencies) // 2]
+        p95 = latencies[int(len(latencies) * 0.95)]
+        print(
+            f"key press -> repaint while pages load: p50 {p50:.1f} ms, p95 {p95:.1f} ms "
+            f"(target p95 < {TARGETS['p95']:.0f}); {len(history.requested_cursors)} pages "
+            "asked for meanwhile"
+        )
+
+        # Appending: the same page, at 1,000 rows and at `rows` rows loaded.
+        history.load(None)
+        for _ in range(10):
+            history.add_page(page_of(100))
+        small = time_append(history)
+        before = rss_mb()
+        page = page_of(100)
+        while history.row_count < rows:
+            history.add_page(page_of(100) if history.row_count % 10_000 == 0 else page)
+        grown = rss_mb() - before
+        large = time_append(history)
+        print(
+            f"append a page at 1,000 rows: {small:.2f} ms; at {history.row_count:,} rows: "
+            f"{large:.2f} ms; ratio {large / small:.2f} (target < "
+            f"{TARGETS['append_ratio']})"
+        )
+        print(
+            f"RSS growth for {rows:,} rows: {grown:.0f} MB "
+            f"(target < {TARGETS['rss_mb']:.0f}); RSS now {rss_mb():.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
