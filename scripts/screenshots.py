@@ -1,6 +1,6 @@
 """Make the README's screenshots: SVGs of the real app on the demo machines.
 
-    python scripts/screenshots.py   # writes screenshots/*.svg
+python scripts/screenshots.py   # writes screenshots/*.svg
 """
 
 from __future__ import annotations

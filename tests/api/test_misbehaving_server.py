@@ -23,6 +23,7 @@ from smb_tui.api import (
     StateBackedClient,
     StaticToken,
     TimedOut,
+    TlsError,
 )
 
 OK_MACHINES = (200, {}, json.dumps({"machines": []}))
@@ -210,3 +211,19 @@ async def test_a_post_whose_connection_resets_has_an_unknown_outcome(bad: Misbeh
 def test_send_waits_well_past_the_90_second_settle() -> None:
     client = StateBackedClient(StaticToken("t"))
     assert client.settle_timeout.read is not None and client.settle_timeout.read >= 100
+
+
+async def test_https_to_a_plain_http_server_is_a_tls_error() -> None:
+    async def plain_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(plain_http, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with StateBackedClient(StaticToken("t"), f"https://127.0.0.1:{port}") as client:
+            with pytest.raises(TlsError, match="TLS"):
+                await client.list_machines()
+    finally:
+        listener.close()

@@ -343,3 +343,42 @@ async def test_usable_at_small_and_large_sizes(server: ServerThread, size: tuple
         assert history.size.height >= (4 if size[1] == 24 else 20)
         assert app.screen.query_one("#event-type", Input).size.height == 1
         httpx.get(server.base_url + "/openapi.json")
+
+
+async def test_copy_state_and_transition_as_json(server: ServerThread) -> None:
+    app = make_app(server, "counter", "small")
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.state is not None and history.row_count > 0)
+        history.focus()
+        await pilot.press("c")
+        assert '"publicContext"' in app.clipboard and '"count"' in app.clipboard
+        await pilot.press("y")
+        assert '"createdAt"' in app.clipboard and '"event"' in app.clipboard
+
+
+async def test_every_action_is_in_the_command_palette(server: ServerThread) -> None:
+    app = make_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in ("New", "Pause/resume", "Delete", "Upgrade", "Keys", "Focus history"):
+            assert title in titles
+
+
+async def test_not_connected_offers_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.screens.not_connected import NotConnected
+
+    app = SmbTui(None, reason="no credentials")
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert isinstance(app.screen, NotConnected)
+        await pilot.press("d")
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: len(machines.items) >= 6, what="the demo's machines")
+        assert app.demo_server is not None
+    assert (tmp_path / "smb-tui" / "demo.db").exists()

@@ -27,8 +27,9 @@ SIZES = [(80, 24), (160, 50)]
 
 @pytest.fixture(scope="module")
 def frozen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    running = start_server(tmp_path_factory.mktemp("frozen"), busy_history=300,
-                           clock=lambda: FROZEN)
+    running = start_server(
+        tmp_path_factory.mktemp("frozen"), busy_history=300, clock=lambda: FROZEN
+    )
     yield running
     running.stop()
 
@@ -42,14 +43,22 @@ async def ready(pilot: Pilot[Any]) -> None:
     app = pilot.app
     view = app.screen.query_one(InstanceView)
     history = app.screen.query_one(TransitionHistory)
-    await wait_for(pilot, lambda: view.state is not None and history.row_count > 0
-                   and not history.loading_page and "live" in app.sub_title)
+    await wait_for(
+        pilot,
+        lambda: (
+            view.state is not None
+            and history.row_count > 0
+            and not history.loading_page
+            and "live" in app.sub_title
+        ),
+    )
     history.focus()
     await pilot.pause(0.2)
 
 
-def run(steps: Callable[[Pilot[Any]], Awaitable[None]] | None = None
-        ) -> Callable[[Pilot[Any]], Awaitable[None]]:
+def run(
+    steps: Callable[[Pilot[Any]], Awaitable[None]] | None = None,
+) -> Callable[[Pilot[Any]], Awaitable[None]]:
     async def before(pilot: Pilot[Any]) -> None:
         await ready(pilot)
         if steps is not None:
@@ -60,15 +69,15 @@ def run(steps: Callable[[Pilot[Any]], Awaitable[None]] | None = None
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_main_screen(snap_compare: Any, frozen_server: ServerThread,
-                     size: tuple[int, int]) -> None:
+def test_main_screen(snap_compare: Any, frozen_server: ServerThread, size: tuple[int, int]) -> None:
     app = make_app(frozen_server, "checkout", "cart-bob")
     assert snap_compare(app, terminal_size=size, run_before=run())
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_composer_with_an_error(snap_compare: Any, frozen_server: ServerThread,
-                                size: tuple[int, int]) -> None:
+def test_composer_with_an_error(
+    snap_compare: Any, frozen_server: ServerThread, size: tuple[int, int]
+) -> None:
     async def bad_payload(pilot: Pilot[Any]) -> None:
         await pilot.press("4")
         pilot.app.screen.query_one("#event-type", Input).value = "pay"
@@ -80,8 +89,9 @@ def test_composer_with_an_error(snap_compare: Any, frozen_server: ServerThread,
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_transition_detail(snap_compare: Any, frozen_server: ServerThread,
-                           size: tuple[int, int]) -> None:
+def test_transition_detail(
+    snap_compare: Any, frozen_server: ServerThread, size: tuple[int, int]
+) -> None:
     async def open_detail(pilot: Pilot[Any]) -> None:
         await pilot.press("enter")
 
@@ -90,8 +100,7 @@ def test_transition_detail(snap_compare: Any, frozen_server: ServerThread,
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_help_screen(snap_compare: Any, frozen_server: ServerThread,
-                     size: tuple[int, int]) -> None:
+def test_help_screen(snap_compare: Any, frozen_server: ServerThread, size: tuple[int, int]) -> None:
     async def open_help(pilot: Pilot[Any]) -> None:
         await pilot.press("question_mark")
 
@@ -100,7 +109,6 @@ def test_help_screen(snap_compare: Any, frozen_server: ServerThread,
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_not_connected_screen(snap_compare: Any, size: tuple[int, int],
-                              tmp_path: Path) -> None:
+def test_not_connected_screen(snap_compare: Any, size: tuple[int, int], tmp_path: Path) -> None:
     app = SmbTui(None, reason="no credentials: pass --token, or --key-id and --secret")
     assert snap_compare(app, terminal_size=size)
