@@ -27,27 +27,25 @@ def test_the_readme_example_definition_works(tmp_path: Path) -> None:
     (machines / "door.py").write_text(readme_example())
     [door] = load_definitions(machines)
     assert door.slug == "door"
-    with start_server(tmp_path, demo=False, machines_dir=machines) as server:
-        with client(server, "ann") as ann, client(server, "bob") as bob:
-            created = ann.post(
-                "/machines/door", json={"slug": "front", "context": {"owner": "ann"}}
-            )
-            assert created.json()["state"] == "closed"
-            wrong_key = ann.post(
-                "/machines/door/i/front/events", json={"event": {"type": "opening", "key": "0000"}}
-            )
-            assert wrong_key.json()["state"] == "closed"
-            opened = ann.post(
-                "/machines/door/i/front/events", json={"event": {"type": "opening", "key": "1234"}}
-            )
-            assert opened.json()["state"] == "open"
-            assert opened.json()["tags"] == ["open"]
-            assert opened.json()["publicContext"] == {"opened": 1}
-            refused = bob.post("/machines/door/i/front/events", json={"event": "closing"})
-            assert refused.json()["code"] == "rejected-by-machine-authorizer"
+    server = start_server(tmp_path, demo=False, machines_dir=machines)
+    with server, client(server, "ann") as ann, client(server, "bob") as bob:
+        created = ann.post("/machines/door", json={"slug": "front", "context": {"owner": "ann"}})
+        assert created.json()["state"] == "closed"
+        wrong_key = ann.post(
+            "/machines/door/i/front/events", json={"event": {"type": "opening", "key": "0000"}}
+        )
+        assert wrong_key.json()["state"] == "closed"
+        opened = ann.post(
+            "/machines/door/i/front/events", json={"event": {"type": "opening", "key": "1234"}}
+        )
+        assert opened.json()["state"] == "open"
+        assert opened.json()["tags"] == ["open"]
+        assert opened.json()["publicContext"] == {"opened": 1}
+        refused = bob.post("/machines/door/i/front/events", json={"event": "closing"})
+        assert refused.json()["code"] == "rejected-by-machine-authorizer"
 
 
 def test_a_folder_with_a_broken_definition_says_which_file(tmp_path: Path) -> None:
     (tmp_path / "nothing.py").write_text("x = 1\n")
-    with pytest.raises(ValueError, match="nothing.py defines no"):
+    with pytest.raises(ValueError, match=r"nothing\.py defines no"):
         load_definitions(tmp_path)
