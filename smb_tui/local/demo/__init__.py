@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from smb_tui.local.auth import ALL_SCOPES, Principal
 from smb_tui.local.definitions import JSON, MachineDefinition
 from smb_tui.local.demo import checkout, counter, document, order, quote, traffic_light
@@ -17,6 +19,7 @@ DEMO_MACHINES: list[MachineDefinition] = [
 ]
 DEMO_USER = "demo-user"
 BUSY_HISTORY = 10_000
+SEED_SLICE = 250
 
 
 def _as(sub: str) -> Principal:
@@ -98,7 +101,10 @@ async def seed(service: LocalService, busy_history: int = BUSY_HISTORY) -> None:
         {"type": "increment", "by": 1 + n % 3} if n % 5 else {"type": "decrement"}
         for n in range(busy_history - 1)
     ]
-    await service.apply_events("counter", "busy", events)
+    # In slices, so that the server answers requests meanwhile (the demo starts at once).
+    for start in range(0, len(events), SEED_SLICE):
+        await service.apply_events("counter", "busy", events[start : start + SEED_SLICE])
+        await asyncio.sleep(0.02)
     await create(
         "quote", "car-1", events=[{"type": "request_quote", "car": "hatchback", "delay": 0.05}]
     )
