@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,14 @@ from smb_tui.local.server import ServerOptions, ServerThread
 
 MACHINES = Path(__file__).parent / "machines"
 _slugs = itertools.count()
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for servers that must come back on the same one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def unique(prefix: str) -> str:

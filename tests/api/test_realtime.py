@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from smb_tui.api import (
 )
 from smb_tui.local.auth import LocalKey
 from smb_tui.local.server import ServerThread
-from tests.conftest import start_server, unique
+from tests.conftest import free_port, start_server, unique
 
 
 async def test_an_update_arrives_after_a_send(server: ServerThread) -> None:
@@ -41,13 +40,6 @@ async def test_subscribing_to_a_missing_instance_raises(server: ServerThread) ->
     async with StateBackedClient(credentials, server.base_url) as client:
         with pytest.raises(NotFound):
             await asyncio.wait_for(anext(client.subscribe("counter", "ghost")), 5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_reconnects_and_says_so_after_the_server_restarts(tmp_path: Path) -> None:

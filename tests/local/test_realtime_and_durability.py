@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import websockets
 
 from smb_tui.local.auth import LocalKey, sign_key_token
 from smb_tui.local.server import ServerThread
-from tests.conftest import MACHINES, client, start_server, unique
+from tests.conftest import MACHINES, client, free_port, start_server, unique
 
 
 def ws_url(server: ServerThread, token: str) -> str:
@@ -182,13 +181,6 @@ def test_small_pages_walk_every_list(tmp_path: Path) -> None:
             assert len(seen) == expected, path
             assert len(set(cursors)) == len(cursors)
             assert len({json.dumps(item, sort_keys=True) for item in seen}) == expected
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_process(db: Path, key: LocalKey, port: int) -> subprocess.Popen[bytes]:
