@@ -244,3 +244,14 @@ def test_event_payload_round_trips_as_json(http: httpx.Client) -> None:
     state = http.get(f"/machines/scratch/i/{slug}").json()
     assert state["publicContext"]["v"] == value
     assert json.loads(json.dumps(history(http, "scratch", slug)[0]["event"]))["value"] == value
+
+
+def test_machine_code_that_breaks_the_context_is_a_500_and_changes_nothing(
+    http: httpx.Client,
+) -> None:
+    slug = unique("corrupt")
+    http.post("/machines/scratch", json={"slug": slug})
+    response = http.post(f"/machines/scratch/i/{slug}/events", json={"event": "corrupt"})
+    assert response.status_code == 500
+    assert "not JSON" in response.json()["error"]
+    assert len(history(http, "scratch", slug)) == 1

@@ -24,6 +24,7 @@ class Scratch(StateChart):
     done_invoke_working = working.to(ready)
     error_execution = working.to(failed)
     reset = failed.to(ready)
+    corrupt = ready.to.itself(on="break_context")
 
     def store(self, payload: dict[str, Any]) -> None:
         self.model.context.setdefault("public", {})[str(payload.get("key"))] = payload.get("value")
@@ -31,6 +32,9 @@ class Scratch(StateChart):
 
     def inflate(self, payload: dict[str, Any]) -> None:
         self.model.context["blob"] = "x" * int(payload.get("size", 0))
+
+    def break_context(self) -> None:
+        self.model.context["not_json"] = {1, 2}  # the server must refuse to store this
 
     def plan(self, payload: dict[str, Any]) -> None:
         self.model.context["job_seconds"] = payload.get("seconds", 5)

@@ -382,3 +382,76 @@ async def test_not_connected_offers_the_demo(
         await wait_for(pilot, lambda: len(machines.items) >= 6, what="the demo's machines")
         assert app.demo_server is not None
     assert (tmp_path / "smb-tui" / "demo.db").exists()
+
+
+async def test_enter_on_a_slug_not_loaded_opens_it(server: ServerThread) -> None:
+    app = make_app(server, "counter")
+    async with app.run_test(size=(120, 40)) as pilot:
+        options = app.screen.query_one(InstanceOptions)
+        await wait_for(pilot, lambda: "small" in [i.slug for i in options.items])
+        slug = unique("tui-late")
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": slug})
+        assert slug not in [i.slug for i in options.items]
+        await pilot.press("2", "slash")
+        assert app.screen.query_one("#instance-filter", Input).has_focus
+        await pilot.press(*slug, "enter")
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.instance == slug and view.state is not None)
+        app.screen.query_one("#instance-filter", Input).value = "bad slug!"
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert view.instance == slug  # a bad slug opens nothing
+
+
+async def test_suggestions_come_from_history_and_this_session(server: ServerThread) -> None:
+    app = make_app(server, "counter", "small")
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count > 0)
+        await pilot.press("4", "i", "n")
+        event_type = app.screen.query_one("#event-type", Input)
+        await wait_for(pilot, lambda: event_type._suggestion == "increment")
+        await pilot.press("right")
+        assert event_type.value == "increment"
+
+
+async def test_set_the_desired_version(server: ServerThread) -> None:
+    slug = unique("tui-upgrade")
+    with client(server) as http:
+        v1 = http.get("/machines/order/v").json()["versions"][-1]["id"]
+        http.post("/machines/order", json={"slug": slug, "machineVersionId": v1})
+    app = make_app(server, "order", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.admin is not None)
+        await pilot.press("u")
+        from smb_tui.tui.screens.modals import ChooseVersion
+
+        await wait_for(pilot, lambda: isinstance(app.screen, ChooseVersion))
+        await pilot.press("enter")  # the first listed: v2, the newest
+        await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirm))
+        app.screen.query_one(Input).value = slug
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: view.admin is not None and view.admin.desired_machine_version is not None,
+            what="desired",
+        )
+        summary = static_text(view.query_one("#instance-summary", Static))
+        assert "v1 → v2 next event" in summary
+
+
+async def test_a_500_shows_in_the_composer(server: ServerThread) -> None:
+    slug = unique("tui-500")
+    with client(server) as http:
+        http.post("/machines/scratch", json={"slug": slug})
+    app = make_app(server, "scratch", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        composer = app.screen.query_one(EventComposer)
+        await wait_for(pilot, lambda: composer.machine == "scratch")
+        app.screen.query_one("#event-type", Input).value = "corrupt"
+        await pilot.press("4", "enter")
+        await wait_for(pilot, lambda: "HTTP 500" in composer_status(app), what="the 500")
+        assert "not JSON" in composer_status(app)
+        assert app.is_running

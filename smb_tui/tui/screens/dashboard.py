@@ -247,7 +247,9 @@ class DashboardScreen(Screen[None]):
             "composer": "#event-type",
             "history": "#history",
         }
-        self.query_one(targets[pane]).focus()
+        # At once, not later as Widget.focus does: keys typed right after "4" must
+        # reach the composer, not the screen's bindings (where "q" quits).
+        self.set_focus(self.query_one(targets[pane]))
 
     def _need_instance(self) -> bool:
         if self.machine is None or self.instance is None:

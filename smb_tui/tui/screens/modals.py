@@ -17,10 +17,10 @@ from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from smb_tui.api.models import SLUG, MachineVersionInfo
-from smb_tui.tui.describe import pretty_json
+from smb_tui.tui.describe import pretty_json, relative_time
 from smb_tui.tui.widgets.event_composer import parse_object
 from smb_tui.tui.widgets.machine_list import version_label
-from smb_tui.tui.widgets.transition_history import Row
+from smb_tui.tui.widgets.transition_history import Row, TransitionHistory
 
 MODAL_CSS = """
 ModalScreen { align: center middle; }
@@ -52,7 +52,12 @@ class TransitionDetail(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         at = datetime.fromtimestamp(self.row.at, UTC).isoformat(timespec="milliseconds")
         with Vertical():
-            yield Static(Text(f"Transition at {at}", style="bold"), classes="title")
+            title = Text(self.row.event_type, style="bold")
+            title.append(f"  at {at}  ", style="dim")
+            title.append(relative_time(TransitionHistory.clock() - self.row.at), style="dim")
+            title.append("  → ")
+            title.append(self.row.state, style="green")
+            yield Static(title, classes="title")
             yield Label("event")
             yield TextArea.code_editor(
                 pretty_json(json.loads(self.row.event_json)),
