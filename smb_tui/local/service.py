@@ -481,8 +481,15 @@ class LocalService:
 
 def _index_value(
     selector: Callable[[Mapping[str, JSON]], str | int | float | None], context: dict[str, JSON]
-) -> JSON:
+) -> str | int | float | None:
+    """What SQLite can index: a string or a number; anything else is no value."""
     try:
-        return selector(context)
+        value = selector(context)
     except Exception:
         return None
+    if isinstance(value, bool) or value is None:
+        return None if value is None else int(value)
+    if isinstance(value, int):
+        # Beyond 64 bits SQLite cannot store an integer; the number still sorts as a float.
+        return value if -(2**63) <= value < 2**63 else float(value)
+    return value if isinstance(value, str | float) else None
