@@ -260,10 +260,12 @@ def test_machine_code_that_breaks_the_context_is_a_500_and_changes_nothing(
 def test_huge_and_odd_values_are_stored_not_a_500(http: httpx.Client) -> None:
     slug = unique("huge")
     http.post("/machines/counter", json={"slug": slug})
-    response = http.post(f"/machines/counter/i/{slug}/events",
-                         json={"event": {"type": "increment", "by": 10**30}})
+    response = http.post(
+        f"/machines/counter/i/{slug}/events", json={"event": {"type": "increment", "by": 10**30}}
+    )
     assert response.status_code == 200
     assert response.json()["publicContext"] == {"count": 10**30}
-    ranked = http.get("/machines/counter/indexes/count/query",
-                      params={"op": "gt", "value": "1e29"}).json()["instances"]
+    ranked = http.get(
+        "/machines/counter/indexes/count/query", params={"op": "gt", "value": "1e29"}
+    ).json()["instances"]
     assert slug in [entry["slug"] for entry in ranked]

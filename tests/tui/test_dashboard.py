@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from rich.text import Text
 from textual.widgets import Input, Static, TextArea, Tree
@@ -329,9 +328,11 @@ async def test_a_server_that_goes_away_shows_in_the_panes(tmp_path: Path) -> Non
         assert app.is_running
 
 
-def test_nothing_leaks_server_port_in_profile_header(server: ServerThread) -> None:
-    # The header names the profile when there is one (screenshots stay the same).
-    assert make_app(server).connection is not None
+async def test_the_header_names_the_profile_and_the_live_status(server: ServerThread) -> None:
+    app = make_app(server, "counter", "small")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "live" in app.sub_title)
+        assert app.sub_title == "test  ● live"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
@@ -342,7 +343,6 @@ async def test_usable_at_small_and_large_sizes(server: ServerThread, size: tuple
         await wait_for(pilot, lambda: history.row_count >= 100)
         assert history.size.height >= (4 if size[1] == 24 else 20)
         assert app.screen.query_one("#event-type", Input).size.height == 1
-        httpx.get(server.base_url + "/openapi.json")
 
 
 async def test_copy_state_and_transition_as_json(server: ServerThread) -> None:

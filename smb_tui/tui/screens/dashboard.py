@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -411,7 +410,7 @@ class DashboardScreen(Screen[None]):
         except StateBackedError as error:
             self.notify(f"Could not set the version: {error}", severity="error", markup=False)
             return
-        self.notify(Text(f"{instance} moves to {version} at its next event").plain, markup=False)
+        self.notify(f"{instance} moves to {version} at its next event", markup=False)
         self.read_instance()
 
     async def on_unmount(self) -> None:
