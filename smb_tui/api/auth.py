@@ -28,10 +28,6 @@ class TokenSource(Protocol):
         """A token valid for a while yet; `exchange` POSTs a form to /tokens."""
         ...
 
-    def invalidate(self) -> None:
-        """Forget the current token, e.g. after a 403, so the next call makes a new one."""
-        ...
-
 
 def token_expiry(token: str) -> float | None:
     try:
@@ -53,9 +49,6 @@ class StaticToken:
         if expiry is not None and expiry < time.time():
             raise Forbidden(403, "the configured token has expired; get a new one")
         return self._token
-
-    def invalidate(self) -> None:
-        pass
 
     def __repr__(self) -> str:
         return "StaticToken(<hidden>)"
@@ -107,9 +100,6 @@ class KeyCredentials:
             self._expiry = time.time() + self.expires_in
         return self._token
 
-    def invalidate(self) -> None:
-        self._token = None
-
     def __repr__(self) -> str:
         return f"KeyCredentials(key_id={self.key_id!r}, auth_context={self.auth_context!r})"
 
@@ -156,9 +146,6 @@ class AnonymousSession:
                 self._token = token
                 self._expiry = token_expiry(token) or time.time() + 3600
             return self._token
-
-    def invalidate(self) -> None:
-        self._token = None
 
     def __repr__(self) -> str:
         return f"AnonymousSession(org_id={self.org_id!r})"

@@ -360,14 +360,6 @@ class Store:
         ]
         return Page(items, encode_cursor(rows[-1]["id"]) if more else None)
 
-    def event_types(self, instance_id: int) -> list[str]:
-        rows = self._all(
-            "SELECT DISTINCT json_extract(event, '$.type') AS type FROM transitions"
-            " WHERE instance_id = ?",
-            instance_id,
-        )
-        return [r["type"] for r in rows]
-
     # -- timers ------------------------------------------------------------------------
 
     def replace_timers(

@@ -110,7 +110,6 @@ class EventComposer(Vertical):
         self.sent_types: list[str] = []
         self.history_types: list[str] = []
         self.sending = False
-        self.sent_count = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -252,7 +251,6 @@ class EventComposer(Vertical):
             self.query_one("#send", Button).disabled = False
             if client is not self.client_for(None):
                 await client.aclose()
-        self.sent_count += 1
         if event["type"] not in self.sent_types:
             self.sent_types.append(event["type"])
             self._update_suggester()

@@ -78,10 +78,6 @@ class PagedList(OptionList, Generic[T]):
         self.items.extend(page.items)
         self._cursor, self._more, self._loading = page.cursor, page.cursor is not None, False
         self._rebuild()
-        self.loaded()
-
-    def loaded(self) -> None:
-        """A page arrived (subclasses may react)."""
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
