@@ -455,3 +455,36 @@ async def test_a_500_shows_in_the_composer(server: ServerThread) -> None:
         await wait_for(pilot, lambda: "HTTP 500" in composer_status(app), what="the 500")
         assert "not JSON" in composer_status(app)
         assert app.is_running
+
+
+async def test_a_large_context_unfolds_on_demand(server: ServerThread) -> None:
+    slug = unique("tui-large")
+    big = {f"k{i}": {f"j{j}": j for j in range(50)} for i in range(300)}
+    with client(server) as http:
+        assert (
+            http.post(
+                "/machines/scratch", json={"slug": slug, "context": {"public": {"big": big}}}
+            ).status_code
+            == 200
+        )
+    app = make_app(server, "scratch", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.state is not None)
+        tree = view.query_one("#context-tree", Tree)
+        shown = tree_text(tree)
+        assert "k299 {…} 50" in shown
+        assert "j49" not in shown  # 15,000 values, none built until asked for
+        big_node = next(n for n in tree.root.children[0].children if "big" in str(n.label))
+        first = big_node.children[0]
+        first.expand()
+        await pilot.pause(0.1)
+        assert "j49: 49" in tree_text(tree)
+        # A live update redraws the tree; what was opened stays open.
+        with client(server) as http:
+            http.post(
+                f"/machines/scratch/i/{slug}/events",
+                json={"event": {"type": "put", "key": "extra", "value": 1}},
+            )
+        await wait_for(pilot, lambda: "extra: 1" in tree_text(tree), what="the update")
+        assert "j49: 49" in tree_text(tree)

@@ -12,7 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import Static, Tree
 
 from smb_tui.api.models import AdministrativeInstanceState, State, StateValue
-from smb_tui.tui.widgets.json_tree import show_json
+from smb_tui.tui.widgets.json_tree import JsonTree
 from smb_tui.tui.widgets.machine_list import version_label
 
 
@@ -66,7 +66,7 @@ class InstanceView(Vertical, can_focus=False):
             state_tree: Tree[Any] = Tree(Text("state"), id="state-tree")
             state_tree.show_root = False
             yield state_tree
-            context_tree: Tree[Any] = Tree(Text("context"), id="context-tree")
+            context_tree = JsonTree(Text("context"), id="context-tree")
             context_tree.show_root = False
             yield context_tree
 
@@ -78,10 +78,17 @@ class InstanceView(Vertical, can_focus=False):
         admin: AdministrativeInstanceState | None,
         admin_note: str | None,
     ) -> None:
+        unchanged = (machine, instance, state, admin) == (
+            self.machine,
+            self.instance,
+            self.state,
+            self.admin,
+        )
         self.machine, self.instance, self.state = machine, instance, state
         self.admin, self.admin_note = admin, admin_note
         self.show_error(None)
-        self._draw()
+        if not unchanged:  # a redraw would fold what the user opened
+            self._draw()
 
     def clear(self) -> None:
         self.machine = self.instance = None
@@ -129,12 +136,11 @@ class InstanceView(Vertical, can_focus=False):
             summary.append(f"\n{self.admin_note}", style="dim italic")
         self.query_one("#instance-summary", Static).update(summary)
         show_state_value(self.query_one("#state-tree", Tree), state.state)
-        context_tree = self.query_one("#context-tree", Tree)
+        context_tree = self.query_one("#context-tree", JsonTree)
         if self.full_context and admin is not None:
-            context_tree.root.set_label(Text("context (full)"))
-            show_json(context_tree, {"context (full)": admin.context}, expand=3)
+            context_tree.show({"context (full)": admin.context}, expand=2)
         else:
-            show_json(context_tree, {"publicContext": state.public_context}, expand=3)
+            context_tree.show({"publicContext": state.public_context}, expand=2)
 
     def state_json(self) -> str | None:
         if self.state is None:
