@@ -153,7 +153,7 @@ class StateBackedClient:
     # -- requests ----------------------------------------------------------------------
 
     async def _headers(self) -> dict[str, str]:
-        headers = {"authorization": f"Bearer {await self.auth.token(self._exchange)}"}
+        headers = {"authorization": f"Bearer {await self.auth.token(self.exchange_token)}"}
         if self.org_id:
             headers["x-statebacked-org-id"] = self.org_id
         if self.act is not None:
@@ -240,8 +240,11 @@ class StateBackedClient:
         snippet = " ".join(response.text.split())[:120] or response.reason_phrase
         raise error_for(response.status_code, f"non-JSON answer: {snippet}", None)
 
-    async def _exchange(self, form: Mapping[str, str]) -> str:
-        """POST /tokens: the anonymous token exchange (no bearer token of its own)."""
+    async def exchange_token(self, form: Mapping[str, str]) -> str:
+        """POST /tokens: exchange a form (an anonymous session's JWT) for an access token.
+
+        Sends no bearer token of its own; AnonymousSession calls it for you.
+        """
         try:
             response = await self._http.post("/tokens", data=dict(form))
         except httpx.TimeoutException:
@@ -467,7 +470,7 @@ class StateBackedClient:
         attempt = 0
         while True:
             try:
-                url = self.realtime_url(await self.auth.token(self._exchange))
+                url = self.realtime_url(await self.auth.token(self.exchange_token))
                 async with websockets.connect(
                     url, open_timeout=10, ping_interval=None, max_size=2**23
                 ) as connection:

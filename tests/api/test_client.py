@@ -165,12 +165,12 @@ async def test_key_credentials_refresh_before_expiry(server: ServerThread) -> No
     source = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "x"}, expires_in=62)
     async with StateBackedClient(source, server.base_url) as client:
         await client.list_machines()
-        first = await source.token(client._exchange)
+        first = await source.token(client.exchange_token)
         # Within the refresh margin of `exp`, the next call mints a new token.
         source._expiry = time.time() + 30
         await asyncio.sleep(1.1)
         await client.list_machines()
-        assert await source.token(client._exchange) != first
+        assert await source.token(client.exchange_token) != first
 
 
 async def test_anonymous_session_exchanges_and_acts_as_an_end_user(
@@ -189,7 +189,7 @@ async def test_anonymous_session_exchanges_and_acts_as_an_end_user(
 
         async def counted(form: Mapping[str, str]) -> str:
             exchanges.append(form["subject_token"])
-            return await client._exchange(form)
+            return await client.exchange_token(form)
 
         await session.token(counted)
         assert exchanges == []  # still valid: no new exchange
