@@ -242,6 +242,9 @@ async def test_new_transitions_do_not_move_what_you_are_looking_at(
         )
         assert history.row(history.cursor) == looked_at
         assert history.row(history.scroll_offset.y) == top
+        assert history.border_subtitle == "↑ 1 new (Home)"
+        await pilot.press("home")
+        assert history.border_subtitle == ""
 
 
 async def test_create_pause_resume_and_delete(server: ServerThread) -> None:

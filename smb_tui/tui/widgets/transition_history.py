@@ -108,6 +108,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     ]
 
     cursor: reactive[int] = reactive(0, repaint=False)
+    unseen: reactive[int] = reactive(0)  # new rows above the view, not yet looked at
     clock: Callable[[], float] = staticmethod(time.time)  # what "5m ago" counts from
 
     class Loaded(Message):
@@ -167,6 +168,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.requested_cursors = []
         self._lines.clear()
         self.cursor = 0
+        self.unseen = 0
         self.scroll_to(0, 0, animate=False, immediate=True)
         self._resize()
         if fetch is not None:
@@ -223,6 +225,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._newer.extend(reversed(rows))
         self._resize()
         if not following:
+            self.unseen += len(rows)
             self.cursor += len(rows)
             self.scroll_to(y=self.scroll_offset.y + len(rows), animate=False, immediate=True)
         self.refresh()
@@ -284,8 +287,13 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.prefetch()
 
     def watch_cursor(self, old: int, new: int) -> None:
+        if new < self.unseen:
+            self.unseen = new
         self.refresh()
         self.prefetch()
+
+    def watch_unseen(self, unseen: int) -> None:
+        self.border_subtitle = f"↑ {unseen} new (Home)" if unseen else ""
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
