@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -39,6 +40,24 @@ class ServerOptions:
     settle_timeout: float = 10.0
     busy_history: int = 10_000
     clock: Callable[[], float] = time.time  # the time stamped on transitions and states
+    timer_retry: float = 30.0  # seconds between tries of a delayed event that failed
+    log_file: Path | None = None  # where warnings go instead of the terminal
+
+
+def log_to_file(path: Path) -> dict[str, Any]:
+    """A logging config that sends uvicorn's and our warnings to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = {"class": "logging.FileHandler", "filename": str(path), "formatter": "plain"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"file": handler},
+        "loggers": {
+            name: {"handlers": ["file"], "level": "WARNING", "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "smb_tui")
+        },
+    }
 
 
 class LocalServer:
@@ -66,7 +85,11 @@ class LocalServer:
         service = LocalService(
             store,
             self.definitions,
-            Settings(settle_timeout=self.options.settle_timeout, page_size=self.options.page_size),
+            Settings(
+                settle_timeout=self.options.settle_timeout,
+                page_size=self.options.page_size,
+                timer_retry=self.options.timer_retry,
+            ),
         )
         self.service = service
         seeding = None
@@ -77,10 +100,15 @@ class LocalServer:
         else:
             self.seeded.set()
         app = create_app(service, self.key, frozenset(self.options.org_ids))
+        log_config = uvicorn.config.LOGGING_CONFIG
+        if self.options.log_file is not None:
+            # Beside a full-screen app, the terminal is not ours to write to.
+            log_config = log_to_file(self.options.log_file)
         config = uvicorn.Config(
             app,
             host=self.options.host,
             port=self.options.port,
+            log_config=log_config,
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",

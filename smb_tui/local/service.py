@@ -34,8 +34,7 @@ from smb_tui.local.store import InstanceRow, Page, Store, iso
 log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 400 * 1024
-TIMER_RETRY_SECONDS = 30.0
-TIMER_MAX_TRIES = 5
+TIMER_MAX_TRIES = 5  # as State Backed: a delayed event is tried 5 times, ~30 s apart
 
 Subscriber = Callable[[dict[str, JSON]], None]
 
@@ -65,6 +64,7 @@ class ApiError(Exception):
 class Settings:
     settle_timeout: float = 10.0
     page_size: int = 100
+    timer_retry: float = 30.0  # seconds between tries of a delayed event that failed
 
 
 class LocalService:
@@ -451,7 +451,7 @@ class LocalService:
                     with self.store.transaction() as db:
                         self.store.delete_timer(db, timer_id)
                 else:
-                    self.store.postpone_timer(timer_id, time.time() + TIMER_RETRY_SECONDS)
+                    self.store.postpone_timer(timer_id, time.time() + self.settings.timer_retry)
 
     # -- realtime ----------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from smb_tui.paths import data_dir
 
 def start_demo(options: ServerOptions | None = None) -> tuple[ServerThread, Connection]:
     """Start serving at once; a new database is seeded in the background."""
-    options = options or ServerOptions(db=data_dir() / "demo.db")
+    options = options or ServerOptions(db=data_dir() / "demo.db", log_file=data_dir() / "demo.log")
     options.port = 0
     server = ServerThread(options).start(wait_for_seed=False)
     auth = KeyCredentials(server.key.key_id, server.key.secret, {"sub": DEMO_USER})

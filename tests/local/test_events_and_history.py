@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from smb_tui.local.demo import BUSY_HISTORY
-from tests.conftest import unique
+from tests.conftest import client, start_server, unique
 
 
 def history(http: httpx.Client, machine: str, slug: str) -> list[dict[str, object]]:
@@ -269,3 +270,22 @@ def test_huge_and_odd_values_are_stored_not_a_500(http: httpx.Client) -> None:
         "/machines/counter/indexes/count/query", params={"op": "gt", "value": "1e29"}
     ).json()["instances"]
     assert slug in [entry["slug"] for entry in ranked]
+
+
+def test_a_delayed_event_on_a_paused_instance_is_tried_again(tmp_path: Path) -> None:
+    with start_server(tmp_path, demo=False, timer_retry=0.3) as quick, client(quick) as http:
+        for slug in ("later", "never"):
+            http.post("/machines/blink", json={"slug": slug})
+            http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
+            http.put(f"/machines/blink/i/{slug}/status", json={"status": "paused"})
+        time.sleep(0.5)  # due at 0.3 s: tried once, refused, postponed
+        assert http.get("/machines/blink/i/later").json()["state"] == "on"
+        http.put("/machines/blink/i/later/status", json={"status": "running"})
+        deadline = time.monotonic() + 5
+        while http.get("/machines/blink/i/later").json()["state"] != "off":
+            assert time.monotonic() < deadline, "the retried delayed event never fired"
+            time.sleep(0.05)
+        time.sleep(0.3 * 5 + 0.5)  # five tries in all, then the event is dropped
+        http.put("/machines/blink/i/never/status", json={"status": "running"})
+        time.sleep(0.8)
+        assert http.get("/machines/blink/i/never").json()["state"] == "on"
