@@ -12,12 +12,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return port
+
+
 def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     local = commands.add_parser(
         "local", help="run a local State Backed-compatible server with demo machines"
     )
     local.add_argument("--host", default="127.0.0.1")
-    local.add_argument("--port", type=int, default=8787)
+    local.add_argument("--port", type=_port, default=8787)
     local.add_argument("--db", type=Path, help="SQLite database (default: in the user data dir)")
     local.add_argument(
         "--machines",
@@ -70,6 +77,8 @@ def run_local(args: argparse.Namespace) -> int:
 
     async def announce() -> None:
         await asyncio.to_thread(server.started.wait)
+        if not server.base_url:
+            return  # it did not start; uvicorn said why
         print(f"State Backed API on {server.base_url}", flush=True)
         print(f"  database: {options.db}", flush=True)
         print(f"  key id:   {server.key.key_id}", flush=True)
@@ -85,9 +94,9 @@ def run_local(args: argparse.Namespace) -> int:
         finally:
             announcer.cancel()
 
-    # uvicorn stops on SIGTERM, then raises it again for the old handler: make that a no-op,
-    # so that SIGTERM ends the server with status 0.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it
+    # found: this one ends the process with status 0 (also if SIGTERM comes at start-up).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         asyncio.run(main())
     except OSError as error:
@@ -95,7 +104,7 @@ def run_local(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         pass
-    return 0
+    return 0 if server.base_url else 1
 
 
 def _dashboard_options(parser: argparse.ArgumentParser) -> None:

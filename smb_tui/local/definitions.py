@@ -121,6 +121,8 @@ class MachineDefinition:
 
 def load_definitions(directory: Path) -> list[MachineDefinition]:
     """Every `machine` defined by the `*.py` modules in `directory`, sorted by file name."""
+    if not directory.is_dir():
+        raise ValueError(f"{directory} is not a folder of machine definitions")
     found: list[MachineDefinition] = []
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):

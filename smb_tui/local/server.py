@@ -128,6 +128,8 @@ class LocalServer:
             self.started.set()
             await startup
         finally:
+            # Also when uvicorn could not bind and exits: nobody may wait on us forever.
+            self.started.set()
             if seeding is not None and not seeding.done():
                 seeding.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

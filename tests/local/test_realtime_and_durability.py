@@ -244,3 +244,30 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0, "SIGTERM should end the server cleanly"
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    key, port = LocalKey.generate(), free_port()
+    first = start_process(tmp_path / "a.db", key, port)
+    try:
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "smb_tui",
+                "local",
+                "--port",
+                str(port),
+                "--db",
+                str(tmp_path / "b.db"),
+                "--no-demo",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode != 0
+        assert "address already in use" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(10) == 0
