@@ -58,7 +58,7 @@ class SmbTui(App[None]):
         for binding in screen.BINDINGS:
             if isinstance(binding, Binding) and binding.description:
                 yield SystemCommand(
-                    binding.description,
+                    binding.tooltip or binding.description,
                     f"key: {binding.key}",
                     partial(screen.run_action, binding.action),
                 )

@@ -366,7 +366,15 @@ async def test_every_action_is_in_the_command_palette(server: ServerThread) -> N
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        for title in ("New", "Pause/resume", "Delete", "Upgrade", "Keys", "Focus history"):
+        for title in (
+            "Create an instance of this machine",
+            "Pause or resume the instance",
+            "Delete the instance and history",
+            "Set the desired version",
+            "Focus history",
+            "Focus instances",
+            "All keys",
+        ):
             assert title in titles
 
 

@@ -41,21 +41,28 @@ STATUS_TEXT = {"live": "● live", "reconnecting": "↻ reconnecting", "offline"
 
 class DashboardScreen(Screen[None]):
     CSS_PATH = "dashboard.tcss"
+    # Short descriptions fit the footer at 80 columns; the help screen adds the tooltips.
     BINDINGS = [
-        Binding("1", "focus_pane('machines')", "Focus machines", show=False),
+        Binding("question_mark", "help", "Keys", tooltip="All keys"),  # first: 80 columns
+        Binding("n", "new_instance", "New", tooltip="Create an instance of this machine"),
+        Binding("p", "pause_resume", "Pause", tooltip="Pause or resume the instance"),
+        Binding("d", "delete_instance", "Delete", tooltip="Delete the instance and history"),
+        Binding("u", "desired_version", "Upgrade", tooltip="Set the desired version"),
+        Binding("r", "reload", "Reload", tooltip="Retry what failed; re-read what is open"),
+        Binding("c", "copy_state", "Copy", tooltip="Copy the state as JSON"),
+        Binding("x", "copy_context", "Copy ctx", tooltip="Copy the context as JSON"),
+        Binding("a", "toggle_context", "Full ctx", tooltip="Public or full (admin) context"),
+        Binding(
+            "1",
+            "focus_pane('machines')",
+            "Panes",
+            key_display="1-5",
+            tooltip="Focus machines (2-5: instances, state, composer, history)",
+        ),
         Binding("2", "focus_pane('instances')", "Focus instances", show=False),
         Binding("3", "focus_pane('state')", "Focus state", show=False),
         Binding("4", "focus_pane('composer')", "Focus composer", show=False),
         Binding("5", "focus_pane('history')", "Focus history", show=False),
-        Binding("n", "new_instance", "New"),
-        Binding("p", "pause_resume", "Pause/resume"),
-        Binding("d", "delete_instance", "Delete"),
-        Binding("u", "desired_version", "Upgrade"),
-        Binding("r", "reload", "Reload/retry"),
-        Binding("a", "toggle_context", "Full context", show=False),
-        Binding("c", "copy_state", "Copy state", show=False),
-        Binding("x", "copy_context", "Copy context", show=False),
-        Binding("question_mark", "help", "Keys"),
     ]
 
     def __init__(
@@ -86,7 +93,7 @@ class DashboardScreen(Screen[None]):
                 yield InstanceView(id="instance")
                 yield EventComposer(id="composer")
                 yield TransitionHistory(id="history")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         titles = {

@@ -231,7 +231,10 @@ class HelpScreen(ModalScreen[None]):
                     self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
                 )
                 text.append(f"  {keys:<22}", style="bold cyan")
-                text.append(f"{binding.description}\n")
+                text.append(binding.description)
+                if binding.tooltip:
+                    text.append(f": {binding.tooltip}", style="dim")
+                text.append("\n")
             text.append("\n")
         with Vertical():
             yield Static(Text("Keys", style="bold"), classes="title")

@@ -103,8 +103,8 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("pagedown,space", "page_down", "Page down", show=False),
         Binding("home,g", "first", "Newest", show=False),
         Binding("end,G", "last", "Oldest loaded", show=False),
-        Binding("enter", "open", "Details"),
-        Binding("y", "copy", "Copy transition"),
+        Binding("enter", "open", "Open", tooltip="The transition's full event and state"),
+        Binding("y", "copy", "Copy row", tooltip="Copy the transition as JSON"),
     ]
 
     cursor: reactive[int] = reactive(0, repaint=False)
