@@ -6,7 +6,7 @@ messages, and this screen turns them into client calls in workers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from textual import on, work
@@ -337,6 +337,20 @@ class DashboardScreen(Screen[None]):
         self.choose_machine(machine)
         self.open_instance(slug)
 
+    async def _confirmed(
+        self, action: str, instance: str, call: Callable[[], Awaitable[None]], done: str
+    ) -> bool:
+        """Ask for the instance's name to be typed, make the call, and say how it went."""
+        if not await self.app.push_screen_wait(TypedConfirm(action, instance)):
+            return False
+        try:
+            await call()
+        except StateBackedError as error:
+            self.notify(f"{action}: failed: {error}", severity="error", markup=False)
+            return False
+        self.notify(done, markup=False)
+        return True
+
     def action_pause_resume(self) -> None:
         if self._need_instance():
             self._pause_resume()
@@ -347,18 +361,14 @@ class DashboardScreen(Screen[None]):
         assert machine is not None and instance is not None
         paused = self.admin is not None and self.admin.status == "paused"
         verb = "Resume" if paused else "Pause"
-        if not await self.app.push_screen_wait(
-            TypedConfirm(f"{verb} {machine}/{instance}", instance)
+        status: Literal["running", "paused"] = "running" if paused else "paused"
+        if not await self._confirmed(
+            f"{verb} {machine}/{instance}",
+            instance,
+            lambda: self.client.set_instance_status(machine, instance, status),
+            f"{verb}d {machine}/{instance}",
         ):
             return
-        try:
-            await self.client.set_instance_status(
-                machine, instance, "running" if paused else "paused"
-            )
-        except StateBackedError as error:
-            self.notify(f"{verb} failed: {error}", severity="error", markup=False)
-            return
-        self.notify(f"{verb}d {machine}/{instance}", markup=False)
         self.read_instance()
         self.query_one(InstanceList).options.load(
             lambda cursor: self.client.list_instances(machine, cursor)
@@ -372,16 +382,13 @@ class DashboardScreen(Screen[None]):
     async def _delete(self) -> None:
         machine, instance = self.machine, self.instance
         assert machine is not None and instance is not None
-        if not await self.app.push_screen_wait(
-            TypedConfirm(f"Delete {machine}/{instance} and its history forever", instance)
+        if not await self._confirmed(
+            f"Delete {machine}/{instance} and its history forever",
+            instance,
+            lambda: self.client.delete_instance(machine, instance),
+            f"Deleted {machine}/{instance}",
         ):
             return
-        try:
-            await self.client.delete_instance(machine, instance)
-        except StateBackedError as error:
-            self.notify(f"Delete failed: {error}", severity="error", markup=False)
-            return
-        self.notify(f"Deleted {machine}/{instance}", markup=False)
         if self._live_worker is not None:
             self._live_worker.cancel()
         self.instance, self.state, self.admin = None, None, None
@@ -406,18 +413,13 @@ class DashboardScreen(Screen[None]):
         version = await self.app.push_screen_wait(ChooseVersion(instance, versions))
         if version is None:
             return
-        if not await self.app.push_screen_wait(
-            TypedConfirm(
-                f"Move {machine}/{instance} to version {version} at its next event", instance
-            )
+        if not await self._confirmed(
+            f"Move {machine}/{instance} to version {version} at its next event",
+            instance,
+            lambda: self.client.set_desired_version(machine, instance, version),
+            f"{instance} moves to {version} at its next event",
         ):
             return
-        try:
-            await self.client.set_desired_version(machine, instance, version)
-        except StateBackedError as error:
-            self.notify(f"Could not set the version: {error}", severity="error", markup=False)
-            return
-        self.notify(f"{instance} moves to {version} at its next event", markup=False)
         self.read_instance()
 
     async def on_unmount(self) -> None:
