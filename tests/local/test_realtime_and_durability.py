@@ -24,6 +24,21 @@ def ws_url(server: ServerThread, token: str) -> str:
     return server.base_url.replace("http://", "ws://") + f"/rt?token={token}"
 
 
+async def subscribe(
+    connection: websockets.ClientConnection, machine: str, instance: str, request_id: str
+) -> None:
+    await connection.send(
+        json.dumps(
+            {
+                "type": "subscribe-to-instance",
+                "requestId": request_id,
+                "machineName": machine,
+                "machineInstanceName": instance,
+            }
+        )
+    )
+
+
 async def next_message(connection: websockets.ClientConnection) -> dict[str, object]:
     message: dict[str, object] = json.loads(await asyncio.wait_for(connection.recv(), 5))
     return message
@@ -35,16 +50,7 @@ async def test_realtime_update_arrives_after_a_send(server: ServerThread) -> Non
         http.post("/machines/counter", json={"slug": slug})
     token = sign_key_token(server.key, {"sub": "demo-user"})
     async with websockets.connect(ws_url(server, token)) as connection:
-        await connection.send(
-            json.dumps(
-                {
-                    "type": "subscribe-to-instance",
-                    "requestId": "r1",
-                    "machineName": "counter",
-                    "machineInstanceName": slug,
-                }
-            )
-        )
+        await subscribe(connection, "counter", slug, "r1")
         current = await next_message(connection)
         assert current["type"] == "instance-update"
         assert current["publicContext"] == {}
@@ -76,16 +82,7 @@ async def test_realtime_follows_delayed_transitions(server: ServerThread) -> Non
     async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
         await http.post("/machines/blink", json={"slug": slug})
         async with websockets.connect(ws_url(server, token)) as connection:
-            await connection.send(
-                json.dumps(
-                    {
-                        "type": "subscribe-to-instance",
-                        "requestId": "r1",
-                        "machineName": "blink",
-                        "machineInstanceName": slug,
-                    }
-                )
-            )
+            await subscribe(connection, "blink", slug, "r1")
             await next_message(connection)
             await http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
             assert (await next_message(connection))["state"] == "on"
@@ -95,16 +92,7 @@ async def test_realtime_follows_delayed_transitions(server: ServerThread) -> Non
 async def test_realtime_errors_name_the_request(server: ServerThread) -> None:
     token = sign_key_token(server.key, {"sub": "mallory"})
     async with websockets.connect(ws_url(server, token)) as connection:
-        await connection.send(
-            json.dumps(
-                {
-                    "type": "subscribe-to-instance",
-                    "requestId": "missing",
-                    "machineName": "counter",
-                    "machineInstanceName": "ghost",
-                }
-            )
-        )
+        await subscribe(connection, "counter", "ghost", "missing")
         error = await next_message(connection)
         assert error == {
             "type": "error",

@@ -10,6 +10,7 @@ from smb_tui.api.auth import KeyCredentials
 from smb_tui.config import Connection
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
+from tests.conftest import client, unique
 
 
 def connection(server: ServerThread, sub: str = "demo-user", profile: str = "test") -> Connection:
@@ -21,6 +22,14 @@ def make_app(
     server: ServerThread, machine: str | None = None, instance: str | None = None
 ) -> SmbTui:
     return SmbTui(connection(server), machine=machine, instance=instance)
+
+
+def app_on_new_instance(server: ServerThread, machine: str, prefix: str) -> tuple[SmbTui, str]:
+    """A fresh instance of `machine` (made over HTTP) and the app opened on it."""
+    slug = unique(prefix)
+    with client(server) as http:
+        assert http.post(f"/machines/{machine}", json={"slug": slug}).status_code == 200
+    return make_app(server, machine, slug), slug
 
 
 async def wait_for(

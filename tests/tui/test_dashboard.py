@@ -17,7 +17,7 @@ from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.machine_list import MachineList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, start_server, unique
-from tests.tui.helpers import make_app, wait_for
+from tests.tui.helpers import app_on_new_instance, make_app, wait_for
 
 
 def tree_text(tree: Tree[Any]) -> str:
@@ -119,10 +119,7 @@ async def test_history_reaches_the_real_end_with_a_marker(tmp_path: Path) -> Non
 
 
 async def test_send_an_event_and_see_the_settled_state_and_diff(server: ServerThread) -> None:
-    slug = unique("tui-send")
-    with client(server) as http:
-        http.post("/machines/checkout", json={"slug": slug})
-    app = make_app(server, "checkout", slug)
+    app, _ = app_on_new_instance(server, "checkout", "tui-send")
     async with app.run_test(size=(120, 40)) as pilot:
         history = app.screen.query_one(TransitionHistory)
         await wait_for(pilot, lambda: history.row_count == 1)
@@ -154,10 +151,7 @@ async def test_send_an_event_and_see_the_settled_state_and_diff(server: ServerTh
 
 
 async def test_invalid_json_is_never_sent(server: ServerThread) -> None:
-    slug = unique("tui-invalid")
-    with client(server) as http:
-        http.post("/machines/counter", json={"slug": slug})
-    app = make_app(server, "counter", slug)
+    app, slug = app_on_new_instance(server, "counter", "tui-invalid")
     async with app.run_test(size=(120, 40)) as pilot:
         history = app.screen.query_one(TransitionHistory)
         await wait_for(pilot, lambda: history.row_count == 1)
@@ -198,10 +192,7 @@ async def test_the_authorizer_refusal_is_said_plainly(server: ServerThread) -> N
 
 
 async def test_a_delayed_transition_appears_live(server: ServerThread) -> None:
-    slug = unique("tui-blink")
-    with client(server) as http:
-        http.post("/machines/blink", json={"slug": slug})
-    app = make_app(server, "blink", slug)
+    app, slug = app_on_new_instance(server, "blink", "tui-blink")
     async with app.run_test(size=(120, 40)) as pilot:
         view = app.screen.query_one(InstanceView)
         history = app.screen.query_one(TransitionHistory)
@@ -454,10 +445,7 @@ async def test_set_the_desired_version(server: ServerThread) -> None:
 
 
 async def test_a_500_shows_in_the_composer(server: ServerThread) -> None:
-    slug = unique("tui-500")
-    with client(server) as http:
-        http.post("/machines/scratch", json={"slug": slug})
-    app = make_app(server, "scratch", slug)
+    app, _ = app_on_new_instance(server, "scratch", "tui-500")
     async with app.run_test(size=(120, 40)) as pilot:
         composer = app.screen.query_one(EventComposer)
         await wait_for(pilot, lambda: composer.machine == "scratch")
