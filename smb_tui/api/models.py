@@ -39,14 +39,6 @@ class EventObject(Model):
 Event: TypeAlias = str | EventObject
 
 
-def event_type(event: Event | dict[str, Any]) -> str:
-    if isinstance(event, str):
-        return event
-    if isinstance(event, dict):
-        return str(event.get("type", ""))
-    return event.type
-
-
 def event_json(event: Event | dict[str, Any]) -> JSONValue:
     if isinstance(event, EventObject):
         return event.model_dump()

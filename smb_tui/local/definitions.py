@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 from statemachine import StateChart
 
+from smb_tui.api.models import SLUG
+
 JSON = Any
-SLUG_PATTERN = r"^[a-zA-Z0-9_-]{1,128}$"
+SLUG_PATTERN = SLUG.pattern  # the client checks slugs with the same expression
 
 
 @dataclass(frozen=True)

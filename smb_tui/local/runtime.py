@@ -143,14 +143,18 @@ def _recording_chart(chart: type[StateChart]) -> type[StateChart]:
         async def record() -> Any:
             value = await result
             recorder: _Recorder = self._smb_recorder  # type: ignore[attr-defined]
-            model: InstanceModel = self.model  # type: ignore[assignment]
-            snapshot = Snapshot(tuple(self.configuration_values), _copy(model.context))
+            snapshot = _snapshot(self)
             recorder.outcome.steps.append(Step(_event_record(event, kwargs), snapshot))
             return value
 
         return record()
 
     return type(chart.__name__, (chart,), {"send": send, "__module__": chart.__module__})
+
+
+def _snapshot(machine: StateChart) -> Snapshot:
+    model: InstanceModel = machine.model  # type: ignore[assignment]
+    return Snapshot(tuple(machine.configuration_values), _copy(model.context))
 
 
 def _copy(context: dict[str, JSON]) -> dict[str, JSON]:
@@ -213,7 +217,7 @@ class StatechartEngine:
                     recorder.outcome.steps.append(
                         Step(
                             dict(INIT_EVENT),
-                            Snapshot(tuple(machine.configuration_values), _copy(model.context)),
+                            _snapshot(machine),
                         )
                     )
                 for event in events:
@@ -225,7 +229,7 @@ class StatechartEngine:
                         recorder.outcome.steps.append(
                             Step(
                                 event,
-                                Snapshot(tuple(machine.configuration_values), _copy(model.context)),
+                                _snapshot(machine),
                             )
                         )
                 await _settle(machine, recorder.outcome, settle_timeout)

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -252,12 +252,11 @@ class LocalService:
             )
             self._commit(definition, version, row, slug, outcome)
 
-    async def _run(self, run: Callable[[], object]) -> Outcome:
+    async def _run(self, run: Callable[[], Awaitable[Outcome]]) -> Outcome:
         try:
-            outcome = await run()  # type: ignore[misc]
+            outcome = await run()
         except MachineError as error:
             raise ApiError(500, str(error)) from error
-        assert isinstance(outcome, Outcome)
         size = len(json.dumps(outcome.final.context).encode())
         if size > MAX_CONTEXT_BYTES:
             raise ApiError(
