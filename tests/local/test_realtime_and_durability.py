@@ -171,27 +171,29 @@ def test_small_pages_walk_every_list(tmp_path: Path) -> None:
             assert len({json.dumps(item, sort_keys=True) for item in seen}) == expected
 
 
+def local_command(db: Path, port: int, *extra: str) -> list[str]:
+    """`smb-tui local` on `port` over `db`, with only the test machines."""
+    return [
+        sys.executable,
+        "-m",
+        "smb_tui",
+        "local",
+        "--port",
+        str(port),
+        "--db",
+        str(db),
+        "--no-demo",
+        *extra,
+    ]
+
+
 def start_process(db: Path, key: LocalKey, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "smb_tui",
-            "local",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--no-demo",
-            "--machines",
-            str(MACHINES),
-            "--key-id",
-            key.key_id,
-            "--secret",
-            key.secret,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        local_command(
+            db, port, "--machines", str(MACHINES), "--key-id", key.key_id, "--secret", key.secret
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 30
@@ -239,17 +241,7 @@ def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     first = start_process(tmp_path / "a.db", key, port)
     try:
         second = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "smb_tui",
-                "local",
-                "--port",
-                str(port),
-                "--db",
-                str(tmp_path / "b.db"),
-                "--no-demo",
-            ],
+            local_command(tmp_path / "b.db", port),
             capture_output=True,
             text=True,
             timeout=30,
