@@ -487,3 +487,17 @@ async def test_a_large_context_unfolds_on_demand(server: ServerThread) -> None:
             )
         await wait_for(pilot, lambda: "extra: 1" in tree_text(tree), what="the update")
         assert "j49: 49" in tree_text(tree)
+
+
+async def test_escape_leaves_the_composer_so_keys_are_keys_again(server: ServerThread) -> None:
+    app = make_app(server, "counter", "busy")
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100)
+        await pilot.press("4", "i", "tab")
+        payload = app.screen.query_one("#payload", TextArea)
+        assert payload.has_focus
+        await pilot.press("5", "tab")  # a digit in a text box is a digit; tab moves on
+        assert payload.text == "5" and not payload.has_focus
+        await pilot.press("escape", "5", "pagedown")
+        assert history.has_focus and history.cursor > 0

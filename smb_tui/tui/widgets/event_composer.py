@@ -91,7 +91,12 @@ class EventComposer(Vertical):
     EventComposer #send-as { width: 1fr; }
     EventComposer #composer-status { height: auto; max-height: 3; }
     """
-    BINDINGS = [Binding("ctrl+s", "send", "Send event", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+s", "send", "Send event", priority=True),
+        Binding(
+            "escape", "leave", "Done typing", tooltip="Leave the composer: keys are keys again"
+        ),
+    ]
 
     class Settled(Message):
         """An event was applied: the instance's state after it settled."""
@@ -121,6 +126,7 @@ class EventComposer(Vertical):
                 soft_wrap=True,
                 show_line_numbers=False,
                 theme="css",  # colours from our CSS, so that an invalid payload shows red
+                tab_behavior="focus",  # Tab moves on, as everywhere else; JSON needs no tabs
                 placeholder='payload {"amount": 12}',
             )
             yield Button("Send ^s", id="send", variant="primary")
@@ -196,6 +202,10 @@ class EventComposer(Vertical):
     @on(Button.Pressed, "#send")
     def _submit(self) -> None:
         self.action_send()
+
+    def action_leave(self) -> None:
+        # With nothing focused, 1-5 and the other screen keys work again.
+        self.screen.set_focus(None)
 
     def action_send(self) -> None:
         if self.sending:

@@ -35,7 +35,10 @@ class InstanceList(Vertical):
     InstanceList { height: 1fr; }
     InstanceList > InstanceOptions { height: 1fr; border: none; }
     """
-    BINDINGS = [Binding("slash", "filter", "Filter", show=False)]
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("escape", "leave_filter", "Done filtering", show=False),
+    ]
 
     class Opened(Message):
         def __init__(self, instance: str) -> None:
@@ -52,6 +55,9 @@ class InstanceList(Vertical):
 
     def action_filter(self) -> None:
         self.query_one(Input).focus()
+
+    def action_leave_filter(self) -> None:
+        self.screen.set_focus(self.options)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
