@@ -11,6 +11,9 @@ from typing_extensions import TypeAliasType
 from smb_tui.api.errors import InvalidSlug
 
 SLUG = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+# Not in State Backed's API, which does not say whether a send settled: the local server
+# names the services it stopped at its settle time-out (empty: it settled).
+STOPPED_SERVICES_HEADER = "x-smb-stopped-services"
 
 # A leaf state's name, or {parent: child value}; a parallel state has several keys.
 StateValue = TypeAliasType("StateValue", "str | dict[str, StateValue]")  # type: ignore[misc]
@@ -76,6 +79,21 @@ class State(Model):
     public_context: dict[str, JSONValue] = Field(default_factory=dict, alias="publicContext")
     tags: list[str] = Field(default_factory=list)
     done: bool = False
+
+
+class Sent(BaseModel):
+    """What a send (or a create) came back with, and whether the instance settled.
+
+    `settled` is None when the server does not say (State Backed): then an answer
+    that took as long as its settle time-out may have been given with services still
+    running, which were then stopped.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    state: State
+    seconds: float
+    settled: bool | None
+    stopped_services: tuple[str, ...] = ()
 
 
 class AdministrativeInstanceState(Model):

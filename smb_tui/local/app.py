@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketDisconnect
 
+from smb_tui.api.models import STOPPED_SERVICES_HEADER
 from smb_tui.local.auth import AuthError, LocalKey, Principal, exchange_anonymous, verify_token
 from smb_tui.local.definitions import JSON, SLUG_PATTERN
 from smb_tui.local.service import ApiError, LocalService
@@ -235,11 +236,13 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
 
     @app.post("/machines/{machineSlug}", summary="Create an instance")
     async def create_instance(
-        machineSlug: MachineSlug, body: CreateInstance, principal: User
+        machineSlug: MachineSlug, body: CreateInstance, principal: User, response: Response
     ) -> dict[str, JSON]:
-        return await service.create_instance(
+        answer = await service.create_instance(
             principal, machineSlug, body.slug, body.context or {}, body.machineVersionId
         )
+        response.headers[STOPPED_SERVICES_HEADER] = ",".join(answer.stopped_services)
+        return answer.body
 
     @app.get("/machines/{machineSlug}/i/{instanceSlug}", summary="Read an instance's state")
     async def read_instance(
@@ -256,12 +259,18 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
 
     @app.post("/machines/{machineSlug}/i/{instanceSlug}/events", summary="Send an event")
     async def send_event(
-        machineSlug: MachineSlug, instanceSlug: InstanceSlug, body: SendEvent, principal: User
+        machineSlug: MachineSlug,
+        instanceSlug: InstanceSlug,
+        body: SendEvent,
+        principal: User,
+        response: Response,
     ) -> dict[str, JSON]:
         event = {"type": body.event} if isinstance(body.event, str) else body.event.model_dump()
         if not event["type"]:
             raise ApiError(400, "event type must not be empty", "invalid-parameter", "event")
-        return await service.send_event(principal, machineSlug, instanceSlug, event)
+        answer = await service.send_event(principal, machineSlug, instanceSlug, event)
+        response.headers[STOPPED_SERVICES_HEADER] = ",".join(answer.stopped_services)
+        return answer.body
 
     @app.get("/machines/{machineSlug}/i/{instanceSlug}/events", summary="List transitions")
     async def list_transitions(

@@ -61,6 +61,14 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A create or send: the State body, and the services stopped at the settle time-out."""
+
+    body: dict[str, JSON]
+    stopped_services: list[str]
+
+
+@dataclass(frozen=True)
 class Settings:
     settle_timeout: float = 10.0
     page_size: int = 100
@@ -158,7 +166,7 @@ class LocalService:
         slug: str,
         context: dict[str, JSON],
         version_id: str | None,
-    ) -> dict[str, JSON]:
+    ) -> Answer:
         definition = self.machine(machine)
         if version_id is None:
             version = definition.current
@@ -187,7 +195,7 @@ class LocalService:
                 lambda: self.engine.start(version, context, self.settings.settle_timeout)
             )
             row = self._commit(definition, version, None, slug, outcome)
-        return self.state_body(definition, row)
+        return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
         definition, row = self.instance(machine, slug)
@@ -203,7 +211,7 @@ class LocalService:
 
     async def send_event(
         self, principal: Principal | None, machine: str, slug: str, event: dict[str, JSON]
-    ) -> dict[str, JSON]:
+    ) -> Answer:
         """Apply one event and wait for the instance to settle. `principal` None: the system."""
         definition, row = self.instance(machine, slug)
         async with self._locks[(machine, slug)]:
@@ -236,7 +244,7 @@ class LocalService:
                 )
             )
             row = self._commit(definition, version, row, slug, outcome)
-        return self.state_body(definition, row)
+        return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def apply_events(
         self, machine: str, slug: str, events: Sequence[dict[str, JSON]]

@@ -12,9 +12,8 @@ from textual.screen import Screen
 
 from smb_tui.api.client import StateBackedClient
 from smb_tui.config import Connection
-from smb_tui.local.server import ServerThread
-from smb_tui.tui.demo import start_demo
-from smb_tui.tui.screens.dashboard import DashboardScreen
+from smb_tui.tui.demo import DemoServer, start_demo
+from smb_tui.tui.screens.dashboard import DashboardScreen, typing_in
 from smb_tui.tui.screens.not_connected import NotConnected
 
 
@@ -29,7 +28,7 @@ class SmbTui(App[None]):
         reason: str = "nothing is configured",
         machine: str | None = None,
         instance: str | None = None,
-        demo_server: ServerThread | None = None,
+        demo_server: DemoServer | None = None,
     ) -> None:
         super().__init__()
         self.connection = connection
@@ -53,13 +52,22 @@ class SmbTui(App[None]):
         self.demo_server, self.connection = start_demo()
         self.switch_screen(self._dashboard(self.connection))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "q" on a button or in a text box is not a request to quit.
+        if action == "quit" and typing_in(self.focused):
+            return False
+        return True
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in screen.BINDINGS:
             if isinstance(binding, Binding) and binding.description:
+                keys = ", ".join(
+                    self.get_key_display(Binding(key.strip(), "")) for key in binding.key.split(",")
+                )
                 yield SystemCommand(
                     binding.tooltip or binding.description,
-                    f"key: {binding.key}",
+                    f"key: {binding.key_display or keys}",
                     partial(screen.run_action, binding.action),
                 )
 

@@ -10,6 +10,15 @@ from typing import Any
 from smb_tui.api.models import StateValue
 
 
+def version_label(info: object) -> str:
+    """A version as people name it: its client info (`v2`), else the start of its id."""
+    client_info = getattr(info, "client_info", None)
+    if isinstance(client_info, str) and client_info:
+        return client_info
+    version_id = getattr(info, "id", None)
+    return str(version_id)[:10] if version_id else "no version"
+
+
 def active_leaves(value: StateValue) -> list[str]:
     """The active leaf states as dotted paths: {"a": {"b": "c"}} -> ["a.b.c"]."""
     if isinstance(value, str):
@@ -108,3 +117,16 @@ def context_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Chang
 def short_json(value: Any, limit: int = 40) -> str:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_object(text: str, what: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the object, None), or (None, a message saying where the JSON is wrong)."""
+    if not text.strip():
+        return {}, None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, f"{what}: line {error.lineno}, column {error.colno}: {error.msg}"
+    if not isinstance(value, dict):
+        return None, f'{what} must be a JSON object, like {{"key": 1}}'
+    return value, None

@@ -1,7 +1,8 @@
 """The main screen: machines, instances, the open instance, the composer, the history.
 
-Data comes down from the client into the panes; what the user does comes up as
-messages, and this screen turns them into client calls in workers.
+The open instance is an `InstanceSession` (no Textual); its snapshot is bound into the
+instance pane and the composer, so they say the same thing. What the user does comes
+up as messages and actions, and this screen turns them into calls in workers.
 """
 
 from __future__ import annotations
@@ -9,19 +10,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header
-from textual.worker import Worker
+from textual.widget import Widget
+from textual.widgets import Button, Header, Input, TextArea
 
 from smb_tui.api.auth import KeyCredentials
-from smb_tui.api.client import Reconnected, StateBackedClient
-from smb_tui.api.errors import MissingScope, StateBackedError
-from smb_tui.api.models import AdministrativeInstanceState, InstanceUpdate, State
+from smb_tui.api.client import StateBackedClient
+from smb_tui.api.errors import OutcomeUnknown, StateBackedError
 from smb_tui.config import Connection
+from smb_tui.tui.describe import version_label
+from smb_tui.tui.instance_session import InstanceSession, InstanceSnapshot
+from smb_tui.tui.safe_text import safe
 from smb_tui.tui.screens.modals import (
     ChooseVersion,
     HelpScreen,
@@ -30,28 +35,60 @@ from smb_tui.tui.screens.modals import (
     TypedConfirm,
 )
 from smb_tui.tui.widgets.event_composer import EventComposer
-from smb_tui.tui.widgets.instance_list import InstanceList, InstanceOptions
+from smb_tui.tui.widgets.filtered_list import FilteredList
+from smb_tui.tui.widgets.instance_list import InstanceList
 from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.machine_list import MachineList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
+from smb_tui.tui.widgets.whole_footer import WholeFooter
 
-LiveStatus = Literal["live", "reconnecting", "offline"]
 STATUS_TEXT = {"live": "● live", "reconnecting": "↻ reconnecting", "offline": "○ offline"}
+PANES = {
+    "machines": ("#machines", "#machine-options", "Machines"),
+    "instances": ("#instances", "#instance-options", "Instances"),
+    "state": ("#instance", "#state-tree", "Instance"),
+    "composer": ("#composer", "#event-type", "Send event"),
+    "history": ("#history", "#history", "History"),
+}
+PANE_NUMBERS = {name: str(number) for number, name in enumerate(PANES, 1)}
+# Actions that need an open instance, and actions bound to one key that must not fire
+# while the user is typing in a box or sitting on a button.
+INSTANCE_ACTIONS = {"pause_resume", "delete_instance", "desired_version", "copy_state"}
+KEY_ACTIONS = {
+    "help",
+    "new_instance",
+    "pause_resume",
+    "delete_instance",
+    "desired_version",
+    "reload",
+    "copy_state",
+    "copy_context",
+    "toggle_context",
+    "maximize",
+    "focus_pane",
+}
+
+
+def typing_in(widget: Widget | None) -> bool:
+    return isinstance(widget, Input | TextArea | Button)
 
 
 class DashboardScreen(Screen[None]):
     CSS_PATH = "dashboard.tcss"
     # Short descriptions fit the footer at 80 columns; the help screen adds the tooltips.
+    # Destructive actions are capitals, and each still asks for the instance's name.
     BINDINGS = [
         Binding("question_mark", "help", "Keys", tooltip="All keys"),  # first: 80 columns
+        Binding("escape", "back", "Back", show=False, tooltip="Back out one level"),
         Binding("n", "new_instance", "New", tooltip="Create an instance of this machine"),
-        Binding("p", "pause_resume", "Pause", tooltip="Pause or resume the instance"),
-        Binding("d", "delete_instance", "Delete", tooltip="Delete the instance and history"),
-        Binding("u", "desired_version", "Upgrade", tooltip="Set the desired version"),
         Binding("r", "reload", "Reload", tooltip="Retry what failed; re-read what is open"),
+        Binding("a", "toggle_context", "Full ctx", tooltip="Public or full (admin) context"),
         Binding("c", "copy_state", "Copy", tooltip="Copy the state as JSON"),
         Binding("x", "copy_context", "Copy ctx", tooltip="Copy the context as JSON"),
-        Binding("a", "toggle_context", "Full ctx", tooltip="Public or full (admin) context"),
+        Binding("z", "maximize", "Zoom", tooltip="Let the focused pane fill the screen"),
+        Binding("P", "pause_resume", "Pause", tooltip="Pause or resume the instance"),
+        Binding("U", "desired_version", "Upgrade", tooltip="Set the desired version"),
+        Binding("D", "delete_instance", "Delete", tooltip="Delete the instance and history"),
         Binding(
             "1",
             "focus_pane('machines')",
@@ -65,6 +102,8 @@ class DashboardScreen(Screen[None]):
         Binding("5", "focus_pane('history')", "Focus history", show=False),
     ]
 
+    snapshot: reactive[InstanceSnapshot] = reactive(InstanceSnapshot, always_update=True)
+
     def __init__(
         self,
         client: StateBackedClient,
@@ -76,12 +115,20 @@ class DashboardScreen(Screen[None]):
         self.client = client
         self.connection = connection
         self.machine: str | None = None
-        self.instance: str | None = None
-        self.state: State | None = None
-        self.admin: AdministrativeInstanceState | None = None
-        self.live: LiveStatus = "offline"
+        self.session: InstanceSession | None = None
         self._open_at_start = (open_machine, open_instance)
-        self._live_worker: Worker[None] | None = None
+
+    @property
+    def instance(self) -> str | None:
+        return self.snapshot.instance
+
+    @property
+    def state(self) -> Any:
+        return self.snapshot.state
+
+    @property
+    def admin(self) -> Any:
+        return self.snapshot.admin
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -90,85 +137,117 @@ class DashboardScreen(Screen[None]):
                 yield MachineList(id="machines")
                 yield InstanceList(id="instances")
             with Vertical(id="right"):
-                yield InstanceView(id="instance")
-                yield EventComposer(id="composer")
+                yield InstanceView(id="instance").data_bind(DashboardScreen.snapshot)
+                yield EventComposer(id="composer").data_bind(DashboardScreen.snapshot)
                 yield TransitionHistory(id="history")
-        yield Footer(compact=True)
+        yield WholeFooter(compact=True)
 
     def on_mount(self) -> None:
-        titles = {
-            "#machines": "Machines [1]",
-            "#instances": "Instances [2]",
-            "#instance": "Instance [3]",
-            "#composer": "Send event [4]",
-            "#history": "History [5]",
-        }
-        for selector, title in titles.items():
-            self.query_one(selector).border_title = title
+        for name in PANES:
+            self._title(name)
+        self.query_one(EventComposer).allow_acting_as(self.connection.can_act_as)
         self.query_one(MachineList).load(self.client.list_machines)
         machine, instance = self._open_at_start
         if machine:
             self.choose_machine(machine)
             if instance:
                 self.open_instance(instance)
+        self.set_interval(1, self._show_status)
         self._show_status()
-        self.query_one(MachineList).focus()
+        self.set_focus(self.query_one("#machine-options"))
+
+    def _title(self, pane: str, what: str | None = None) -> None:
+        """`[n] Title`: the number first, so that a narrow pane keeps it."""
+        selector, _, title = PANES[pane]
+        text = Text(f"[{PANE_NUMBERS[pane]}] ")
+        text.append(safe(what) if what else title)
+        self.query_one(selector).border_title = text
 
     # -- panes ---------------------------------------------------------------------------
 
     @on(MachineList.Chosen)
     def _machine_chosen(self, event: MachineList.Chosen) -> None:
         self.choose_machine(event.machine)
-        self.query_one(InstanceOptions).focus()
+        self.set_focus(self.query_one("#instance-options"))
 
     def choose_machine(self, machine: str) -> None:
         self.machine = machine
         instances = self.query_one(InstanceList)
-        instances.border_title = f"Instances of {machine} [2]"
+        self._title("instances", f"Instances of {machine}")
+        instances.show_machine(machine)
         instances.options.load(lambda cursor: self.client.list_instances(machine, cursor))
 
     @on(InstanceList.Opened)
     def _instance_opened(self, event: InstanceList.Opened) -> None:
         self.open_instance(event.instance)
+        # Keys typed next are for the instance, not the filter box.
+        self.set_focus(self.query_one("#state-tree"))
 
     def open_instance(self, instance: str) -> None:
         if self.machine is None:
             return
         machine = self.machine
-        self.instance, self.state, self.admin = instance, None, None
-        history = self.query_one(TransitionHistory)
-        history.load(lambda cursor: self.client.list_transitions(machine, instance, cursor))
-        self.query_one(InstanceView).border_title = f"{machine}/{instance} [3]"
-        self.query_one(EventComposer).target(
-            machine, instance, None, self._client_for, self.connection.can_act_as
+        self._close_session()
+        self.session = InstanceSession(
+            self.client,
+            machine,
+            instance,
+            on_change=self._session_changed,
+            on_transitions=self._new_transitions,
+            on_reconnected=self._reconnected,
+            client_for=self._client_for,
         )
-        self.read_instance()
-        self._subscribe(machine, instance)
+        self.session.full_context = self.query_one(InstanceView).full_context
+        self.snapshot = self.session.snapshot
+        self._title("state", f"{machine}/{instance}")
+        self.query_one(TransitionHistory).load(
+            lambda cursor: self.client.list_transitions(machine, instance, cursor)
+        )
+        self._read(self.session)
+        self._follow(self.session)
 
-    @work(group="read", exclusive=True, exit_on_error=False)
-    async def read_instance(self) -> None:
-        machine, instance = self.machine, self.instance
-        if machine is None or instance is None:
-            return
-        view = self.query_one(InstanceView)
+    def _close_session(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.workers.cancel_group(self, "live")
+        self.workers.cancel_group(self, "read")
+        self.session = None
+
+    def _session_changed(self, snapshot: InstanceSnapshot) -> None:
+        previous = self.snapshot
+        self.snapshot = snapshot
+        if snapshot.phase == "not-found" and previous.phase != "not-found":
+            self.query_one(TransitionHistory).load(
+                None, f"  ✖ no such instance: {safe(snapshot.name)}"
+            )
+        if self.session is not None and self.session.admin_wanted:
+            self._read_admin(self.session)
+        self._show_status()
+
+    def _new_transitions(self) -> None:
+        self.query_one(TransitionHistory).refresh_newest()
+
+    def _reconnected(self) -> None:
+        """Live updates are back: every pane reads again what it may have missed."""
+        self.action_reload(read_instance=False)
+
+    @work(group="read", exit_on_error=False)
+    async def _read(self, session: InstanceSession) -> None:
+        await session.read()
+
+    @work(group="read-admin", exclusive=True, exit_on_error=False)
+    async def _read_admin(self, session: InstanceSession) -> None:
+        await session.read_admin()
+
+    @work(group="live", exit_on_error=False)
+    async def _follow(self, session: InstanceSession) -> None:
         try:
-            state = await self.client.get_instance(machine, instance)
+            await session.follow()
         except StateBackedError as error:
-            view.show_error(str(error))
-            return
-        admin: AdministrativeInstanceState | None = None
-        note: str | None = None
-        try:
-            admin = await self.client.get_instance_admin(machine, instance)
-        except MissingScope:
-            note = "The admin view (status, version, full context) needs an admin key."
-        except StateBackedError as error:
-            note = f"Admin view unavailable: {error}"
-        if (machine, instance) != (self.machine, self.instance):
-            return
-        self.state, self.admin = state, admin
-        view.show(machine, instance, state, admin, note)
-        self.query_one(EventComposer).follow(state)
+            if not session.closed:
+                self.notify(
+                    f"Live updates stopped: {safe(error)}", severity="warning", markup=False
+                )
 
     def _client_for(self, acting: dict[str, Any] | None) -> StateBackedClient:
         """The client for a send: ours, or one minting tokens as another end user."""
@@ -179,13 +258,21 @@ class DashboardScreen(Screen[None]):
             auth.with_auth_context(acting), self.connection.base_url, org_id=self.connection.org_id
         )
 
-    @on(EventComposer.Settled)
-    def _settled(self, event: EventComposer.Settled) -> None:
-        if (event.machine, event.instance) != (self.machine, self.instance):
+    @on(EventComposer.SendRequested)
+    def _send_requested(self, event: EventComposer.SendRequested) -> None:
+        if self.session is not None:
+            self._send(self.session, event.event, event.acting)
+
+    @work(group="send", exit_on_error=False)
+    async def _send(
+        self, session: InstanceSession, event: dict[str, Any], acting: dict[str, Any] | None
+    ) -> None:
+        report = await session.send(event, acting)
+        if session is not self.session:
             return
-        self.state = event.state
-        self.query_one(TransitionHistory).refresh_newest()
-        self.read_instance()
+        self.query_one(EventComposer).show_report(report)
+        if isinstance(report.error, OutcomeUnknown):
+            await session.read()
 
     @on(TransitionHistory.Opened)
     def _transition_opened(self, event: TransitionHistory.Opened) -> None:
@@ -195,93 +282,118 @@ class DashboardScreen(Screen[None]):
     def _history_loaded(self, event: TransitionHistory.Loaded) -> None:
         self.query_one(EventComposer).suggest(event.event_types)
 
-    # -- live ----------------------------------------------------------------------------
+    # -- status --------------------------------------------------------------------------
 
-    def _subscribe(self, machine: str, instance: str) -> None:
-        if self._live_worker is not None:
-            self._live_worker.cancel()
-        self._set_live("reconnecting")
-        self._live_worker = self._follow(machine, instance)
-
-    @work(group="live", exit_on_error=False)
-    async def _follow(self, machine: str, instance: str) -> None:
-        try:
-            async for update in self.client.subscribe(machine, instance, on_status=self._set_live):
-                if (machine, instance) != (self.machine, self.instance):
-                    return
-                if isinstance(update, Reconnected):
-                    self.read_instance()
-                    self.query_one(TransitionHistory).refresh_newest()
-                elif isinstance(update, InstanceUpdate):
-                    self._apply_update(update)
-        except StateBackedError as error:
-            self._set_live("offline")
-            self.notify(f"Live updates stopped: {error}", severity="warning", markup=False)
-
-    def _apply_update(self, update: InstanceUpdate) -> None:
-        state = State(
-            ts=update.ts or 0,
-            state=update.state,
-            publicContext=update.public_context,
-            tags=update.tags,
-            done=update.done,
-        )
-        if self.state is not None and state.ts and state.ts == self.state.ts:
-            return
-        self.state = state
-        assert self.machine is not None and self.instance is not None
-        self.query_one(InstanceView).show(self.machine, self.instance, state, self.admin, None)
-        self.query_one(EventComposer).follow(state)
-        self.query_one(TransitionHistory).refresh_newest()
-
-    def _set_live(self, status: LiveStatus) -> None:
-        self.live = status
-        self._show_status()
+    def _failing_panes(self) -> list[str]:
+        failing = []
+        if self.query_one(MachineList).failed:
+            failing.append("machines")
+        if self.query_one(InstanceList).options.failed:
+            failing.append("instances")
+        if self.snapshot.phase in ("error", "stale"):
+            failing.append("instance")
+        if self.query_one(TransitionHistory).buffer.error:
+            failing.append("history")
+        return failing
 
     def _show_status(self) -> None:
         where = self.connection.profile or self.connection.base_url
-        live = STATUS_TEXT[self.live] if self.instance else ""
-        self.app.sub_title = f"{where}  {live}".strip()
+        snapshot = self.snapshot
+        if snapshot.name is None:
+            live = ""
+        elif snapshot.phase == "not-found":
+            live = "✖ no such instance"
+        elif failing := self._failing_panes():
+            # Never "live" while a pane shows an error.
+            live = f"⚠ {', '.join(failing)} failed (r retries)"
+        elif snapshot.phase == "loading":
+            live = "⧗ loading"
+        else:
+            live = STATUS_TEXT[snapshot.live]
+        sub_title = f"{where}  {live}".strip()
+        if self.app.sub_title != sub_title:
+            self.app.sub_title = sub_title
 
-    # -- actions -------------------------------------------------------------------------
+    # -- keys ----------------------------------------------------------------------------
 
-    def action_focus_pane(self, pane: str) -> None:
-        targets = {
-            "machines": "#machines",
-            "instances": "#instance-options",
-            "state": "#state-tree",
-            "composer": "#event-type",
-            "history": "#history",
-        }
-        # At once, not later as Widget.focus does: keys typed right after "4" must
-        # reach the composer, not the screen's bindings (where "q" quits).
-        self.set_focus(self.query_one(targets[pane]))
-
-    def _need_instance(self) -> bool:
-        if self.machine is None or self.instance is None:
-            self.notify("Open an instance first.", markup=False)
-            return False
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in KEY_ACTIONS and typing_in(self.focused):
+            return False  # the key is the user's text, or the button's
+        if action in INSTANCE_ACTIONS and not self.snapshot.can_send:
+            return None  # shown, dimmed: open an instance first
+        if action == "toggle_context" and self.snapshot.admin is None:
+            return None
+        if action == "new_instance" and self.machine is None:
+            return None
         return True
 
-    def action_reload(self) -> None:
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
+
+    def action_focus_pane(self, pane: str) -> None:
+        # At once, not later as Widget.focus does: keys typed right after "4" must
+        # reach the composer, not the screen's bindings (where "q" quits).
+        self.set_focus(self.query_one(PANES[pane][1]))
+
+    def _pane_of(self, widget: Widget | None) -> str | None:
+        for name, (selector, _, _) in PANES.items():
+            pane = self.query_one(selector)
+            if widget is pane or (widget is not None and pane in widget.ancestors):
+                return name
+        return None
+
+    def action_back(self) -> None:
+        """Esc: out of a zoomed pane, a filter, a page hunt, or one pane up the way in."""
+        if self.maximized is not None:
+            self.minimize()
+            return
+        focused = self.focused
+        pane = self._pane_of(focused)
+        if pane in ("machines", "instances"):
+            filtered = self.query_one(PANES[pane][0], FilteredList)
+            if isinstance(focused, Input) or filtered.filter_box.value:
+                filtered.clear_filter()
+                return
+        if pane == "history" and self.query_one(TransitionHistory).stop_seeking():
+            return
+        up = {
+            "history": "state",
+            "composer": "state",
+            "state": "instances",
+            "instances": "machines",
+        }
+        if pane in up:
+            self.action_focus_pane(up[pane])
+
+    def action_maximize(self) -> None:
+        if self.focused is not None:
+            self.maximize(self.focused)
+
+    def action_reload(self, read_instance: bool = True) -> None:
         """Retry what failed and re-read what is open."""
         machines = self.query_one(MachineList)
         if machines.failed:
             machines.retry()
         if self.machine is not None:
             self.choose_machine(self.machine)
-        if self.instance is not None:
-            self.read_instance()
+        if self.session is not None:
+            if read_instance:
+                self._read(self.session)
             history = self.query_one(TransitionHistory)
             history.retry()
             history.refresh_newest()
+        self._show_status()
 
     def action_toggle_context(self) -> None:
         view = self.query_one(InstanceView)
-        if view.admin is None:
-            self.notify("The full context needs an admin key.", markup=False)
-            return
         view.full_context = not view.full_context
+        if self.session is not None:
+            self.session.full_context = view.full_context
+            if self.session.admin_wanted:
+                self._read_admin(self.session)
 
     def action_copy_state(self) -> None:
         if (text := self.query_one(InstanceView).state_json()) is not None:
@@ -294,7 +406,6 @@ class DashboardScreen(Screen[None]):
             self.notify("Context copied as JSON", markup=False)
 
     def action_help(self) -> None:
-
         send = Binding("enter", "", "Send (in the event type box)")
         sections: list[tuple[str, Sequence[BindingType]]] = [
             (
@@ -308,30 +419,40 @@ class DashboardScreen(Screen[None]):
             ),
             ("History", TransitionHistory.BINDINGS),
             ("Composer", [*EventComposer.BINDINGS, send]),
-            ("Lists", [*InstanceList.BINDINGS, Binding("enter", "", "Open")]),
+            (
+                "Lists",
+                [
+                    *MachineList.BINDINGS,
+                    Binding("j,k,g,G", "", "Down, up, first, last"),
+                    Binding("enter", "", "Open"),
+                ],
+            ),
         ]
         self.app.push_screen(HelpScreen(sections))
 
+    # -- admin actions -------------------------------------------------------------------
+
     def action_new_instance(self) -> None:
-        if self.machine is None:
-            self.notify("Choose a machine first.", markup=False)
-            return
-        self._new_instance(self.machine)
+        if self.machine is not None:
+            self._new_instance(self.machine)
 
     @work(group="admin", exit_on_error=False)
     async def _new_instance(self, machine: str) -> None:
         try:
             versions = [v async for v in self.client.versions(machine)]
+            current = (await self.client.get_machine(machine)).current_version
         except StateBackedError:
-            versions = []
-        answer = await self.app.push_screen_wait(NewInstance(machine, versions))
+            versions, current = [], None
+        answer = await self.app.push_screen_wait(
+            NewInstance(machine, versions, current.id if current else None)
+        )
         if answer is None:
             return
         slug, context, version = answer
         try:
             await self.client.create_instance(machine, slug, context, version)
         except StateBackedError as error:
-            self.notify(f"Could not create {slug}: {error}", severity="error", markup=False)
+            self.notify(f"Could not create {slug}: {safe(error)}", severity="error", markup=False)
             return
         self.notify(f"Created {machine}/{slug}", markup=False)
         self.choose_machine(machine)
@@ -346,20 +467,20 @@ class DashboardScreen(Screen[None]):
         try:
             await call()
         except StateBackedError as error:
-            self.notify(f"{action}: failed: {error}", severity="error", markup=False)
+            self.notify(f"{action}: failed: {safe(error)}", severity="error", markup=False)
             return False
         self.notify(done, markup=False)
         return True
 
     def action_pause_resume(self) -> None:
-        if self._need_instance():
-            self._pause_resume()
+        if self.session is not None:
+            self._pause_resume(self.session)
 
     @work(group="admin", exit_on_error=False)
-    async def _pause_resume(self) -> None:
-        machine, instance = self.machine, self.instance
-        assert machine is not None and instance is not None
-        paused = self.admin is not None and self.admin.status == "paused"
+    async def _pause_resume(self, session: InstanceSession) -> None:
+        machine, instance = session.machine, session.instance
+        admin = session.snapshot.admin
+        paused = admin is not None and admin.status == "paused"
         verb = "Resume" if paused else "Pause"
         status: Literal["running", "paused"] = "running" if paused else "paused"
         if not await self._confirmed(
@@ -369,19 +490,16 @@ class DashboardScreen(Screen[None]):
             f"{verb}d {machine}/{instance}",
         ):
             return
-        self.read_instance()
-        self.query_one(InstanceList).options.load(
-            lambda cursor: self.client.list_instances(machine, cursor)
-        )
+        await session.read_admin()
+        self.choose_machine(machine)
 
     def action_delete_instance(self) -> None:
-        if self._need_instance():
-            self._delete()
+        if self.session is not None:
+            self._delete(self.session)
 
     @work(group="admin", exit_on_error=False)
-    async def _delete(self) -> None:
-        machine, instance = self.machine, self.instance
-        assert machine is not None and instance is not None
+    async def _delete(self, session: InstanceSession) -> None:
+        machine, instance = session.machine, session.instance
         if not await self._confirmed(
             f"Delete {machine}/{instance} and its history forever",
             instance,
@@ -389,38 +507,45 @@ class DashboardScreen(Screen[None]):
             f"Deleted {machine}/{instance}",
         ):
             return
-        if self._live_worker is not None:
-            self._live_worker.cancel()
-        self.instance, self.state, self.admin = None, None, None
-        self.query_one(InstanceView).clear()
-        self.query_one(TransitionHistory).load(None)
-        self._set_live("offline")
+        if session is self.session:
+            # Nothing may still point at the deleted instance.
+            self._close_session()
+            self.snapshot = InstanceSnapshot()
+            self._title("state")
+            self.query_one(TransitionHistory).load(None)
         self.choose_machine(machine)
 
     def action_desired_version(self) -> None:
-        if self._need_instance():
-            self._desired_version()
+        if self.session is not None:
+            self._desired_version(self.session)
 
     @work(group="admin", exit_on_error=False)
-    async def _desired_version(self) -> None:
-        machine, instance = self.machine, self.instance
-        assert machine is not None and instance is not None
+    async def _desired_version(self, session: InstanceSession) -> None:
+        machine, instance = session.machine, session.instance
         try:
             versions = [v async for v in self.client.versions(machine)]
+            current = (await self.client.get_machine(machine)).current_version
         except StateBackedError as error:
-            self.notify(f"Could not list versions: {error}", severity="error", markup=False)
+            self.notify(f"Could not list versions: {safe(error)}", severity="error", markup=False)
             return
-        version = await self.app.push_screen_wait(ChooseVersion(instance, versions))
-        if version is None:
+        admin = session.snapshot.admin
+        running = admin.machine_version.id if admin and admin.machine_version else None
+        version_id = await self.app.push_screen_wait(
+            ChooseVersion(instance, versions, current.id if current else None, running)
+        )
+        if version_id is None:
             return
+        chosen = next((v for v in versions if v.id == version_id), None)
+        label = safe(version_label(chosen)) if chosen else version_id
         if not await self._confirmed(
-            f"Move {machine}/{instance} to version {version} at its next event",
+            f"Move {machine}/{instance} to version {label} at its next event",
             instance,
-            lambda: self.client.set_desired_version(machine, instance, version),
-            f"{instance} moves to {version} at its next event",
+            lambda: self.client.set_desired_version(machine, instance, version_id),
+            f"{instance} moves to {label} at its next event",
         ):
             return
-        self.read_instance()
+        await session.read_admin()
 
     async def on_unmount(self) -> None:
+        self._close_session()
         await self.client.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -17,29 +17,23 @@ from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from smb_tui.api.models import SLUG, MachineVersionInfo
-from smb_tui.tui.describe import pretty_json, relative_time
-from smb_tui.tui.widgets.event_composer import parse_object
-from smb_tui.tui.widgets.machine_list import version_label
-from smb_tui.tui.widgets.transition_history import Row, TransitionHistory
+from smb_tui.tui.describe import parse_object, pretty_json, relative_time, version_label
+from smb_tui.tui.history_buffer import Row
+from smb_tui.tui.safe_text import safe
+from smb_tui.tui.widgets.transition_history import TransitionHistory
 
-MODAL_CSS = """
-ModalScreen { align: center middle; }
-ModalScreen > Vertical {
-    width: 90%; max-width: 100; height: auto; max-height: 90%;
-    border: thick $accent; background: $surface; padding: 0 1;
-}
-ModalScreen .title { text-style: bold; padding: 0 0 1 0; }
-ModalScreen .error { color: $text-error; height: auto; }
-ModalScreen Horizontal { height: auto; align-horizontal: right; }
-ModalScreen Button { margin: 0 0 0 1; }
-ModalScreen TextArea { height: 8; }
-"""
+T = TypeVar("T")
 
 
-class TransitionDetail(ModalScreen[None]):
+class Modal(ModalScreen[T]):
+    """The look every dialog shares: one stylesheet, `modals.tcss`."""
+
+    CSS_PATH = "modals.tcss"
+
+
+class TransitionDetail(Modal[None]):
     """One transition: its absolute time, the whole event and the whole resulting state."""
 
-    DEFAULT_CSS = MODAL_CSS + "TransitionDetail TextArea { height: 1fr; min-height: 6; }"
     BINDINGS = [
         Binding("escape,q,enter", "dismiss", "Close"),
         Binding("y", "copy", "Copy as JSON"),
@@ -52,7 +46,7 @@ class TransitionDetail(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         at = datetime.fromtimestamp(self.row.at, UTC).isoformat(timespec="milliseconds")
         with Vertical():
-            title = Text(self.row.event_type, style="bold")
+            title = Text(self.row.event_type, style="bold")  # Row holds safe text
             title.append(f"  at {at}  ", style="dim")
             title.append(relative_time(TransitionHistory.clock() - self.row.at), style="dim")
             title.append("  → ")
@@ -60,14 +54,14 @@ class TransitionDetail(ModalScreen[None]):
             yield Static(title, classes="title")
             yield Label("event")
             yield TextArea.code_editor(
-                pretty_json(json.loads(self.row.event_json)),
+                safe_json(self.row.event_json),
                 language="json",
                 read_only=True,
                 id="detail-event",
             )
             yield Label("resulting state")
             yield TextArea.code_editor(
-                pretty_json(json.loads(self.row.state_json)),
+                safe_json(self.row.state_json),
                 language="json",
                 read_only=True,
                 id="detail-state",
@@ -79,10 +73,14 @@ class TransitionDetail(ModalScreen[None]):
         self.notify("Transition copied as JSON", markup=False)
 
 
-class TypedConfirm(ModalScreen[bool]):
+def safe_json(text: str) -> str:
+    """Pretty JSON that is still valid JSON: what `safe` escapes sits inside strings."""
+    return "\n".join(safe(line) for line in pretty_json(json.loads(text)).splitlines())
+
+
+class TypedConfirm(Modal[bool]):
     """Confirm a dangerous action by typing the instance's name."""
 
-    DEFAULT_CSS = MODAL_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, action: str, expected: str) -> None:
@@ -92,9 +90,9 @@ class TypedConfirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(self.action_text, style="bold"), classes="title")
+            yield Static(Text(safe(self.action_text), style="bold"), classes="title")
             prompt = Text("Type the instance name ")
-            prompt.append(self.expected, style="bold")
+            prompt.append(safe(self.expected), style="bold")
             prompt.append(" to confirm:")
             yield Static(prompt)
             yield Input(id="confirm-input")
@@ -118,43 +116,55 @@ class TypedConfirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class NewInstance(ModalScreen[tuple[str, dict[str, Any], str | None] | None]):
+class NewInstance(Modal[tuple[str, dict[str, Any], str | None] | None]):
     """Slug, initial context as JSON, and version of a new instance."""
 
-    DEFAULT_CSS = MODAL_CSS + "NewInstance OptionList { height: auto; max-height: 5; }"
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "create", "Create", priority=True),
+    ]
 
-    def __init__(self, machine: str, versions: list[MachineVersionInfo]) -> None:
+    def __init__(
+        self, machine: str, versions: list[MachineVersionInfo], current: str | None = None
+    ) -> None:
         super().__init__()
         self.machine = machine
         self.versions = versions
+        self.current = current
+        self._asked_to_discard = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(f"New instance of {self.machine}", style="bold"), classes="title")
+            yield Static(
+                Text(f"New instance of {safe(self.machine)}", style="bold"), classes="title"
+            )
             yield Input(placeholder="slug, e.g. user-1234", id="new-slug")
             yield Label("initial context (JSON object)")
-            yield TextArea.code_editor("{}", language="json", id="new-context")
+            yield TextArea.code_editor(
+                "{}", language="json", id="new-context", tab_behavior="focus"
+            )
             yield Label("version (the current one unless you pick another)")
             yield OptionList(
-                *[
-                    Option(Text(version_label(v)) + Text(f"  {v.id}", style="dim"), id=v.id)
-                    for v in self.versions
-                ],
+                *[version_option(v, self.versions, self.current) for v in self.versions],
                 id="new-version",
             )
             yield Static("", classes="error", id="new-error")
+            yield Static(
+                Text("Enter (in the slug) or Ctrl+S creates · Tab moves · Esc cancels", "dim")
+            )
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Create", id="create", variant="primary")
 
     def on_mount(self) -> None:
         if self.versions:
-            self.query_one(OptionList).highlighted = 0
+            options = self.query_one(OptionList)
+            ids = [v.id for v in self.versions]
+            options.highlighted = ids.index(self.current) if self.current in ids else 0
 
     @on(Button.Pressed, "#create")
     @on(Input.Submitted, "#new-slug")
-    def _create(self) -> None:
+    def action_create(self) -> None:
         slug = self.query_one("#new-slug", Input).value.strip()
         context, error = parse_object(self.query_one("#new-context", TextArea).text, "context")
         if not SLUG.fullmatch(slug):
@@ -164,37 +174,79 @@ class NewInstance(ModalScreen[tuple[str, dict[str, Any], str | None] | None]):
             return
         options = self.query_one(OptionList)
         version = None
-        if options.highlighted is not None and options.highlighted > 0:
-            version = options.get_option_at_index(options.highlighted).id
+        if options.highlighted is not None and self.versions:
+            chosen = self.versions[options.highlighted].id
+            version = None if chosen == self.current else chosen
         self.dismiss((slug, context or {}, version))
+
+    def _typed(self) -> bool:
+        slug = self.query_one("#new-slug", Input).value.strip()
+        context = self.query_one("#new-context", TextArea).text.strip()
+        return bool(slug) or context not in ("", "{}")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
+        # What was typed is not thrown away on one key press.
+        if self._typed() and not self._asked_to_discard:
+            self._asked_to_discard = True
+            self.query_one("#new-error", Static).update(
+                Text("Esc again throws away what you typed; anything else keeps it.")
+            )
+            return
         self.dismiss(None)
 
+    def on_key(self, event: object) -> None:
+        if getattr(event, "key", None) != "escape":
+            self._asked_to_discard = False
 
-class ChooseVersion(ModalScreen[str | None]):
+
+def version_option(
+    version: MachineVersionInfo,
+    versions: Sequence[MachineVersionInfo],
+    current: str | None,
+    running: str | None = None,
+) -> Option:
+    """A version by its label, with its id, and marked current, newest or running."""
+    text = Text(safe(version_label(version)), style="bold")
+    marks = []
+    if version.id == current:
+        marks.append("current")
+    if versions and max(versions, key=lambda v: v.created_at).id == version.id:
+        marks.append("newest")
+    if version.id == running:
+        marks.append("this instance runs it")
+    if marks:
+        text.append(f"  ({', '.join(marks)})", style="green")
+    text.append(f"  {safe(version.id)}  {safe(version.created_at)}", style="dim")
+    return Option(text, id=version.id)
+
+
+class ChooseVersion(Modal[str | None]):
     """The version an instance should move to at its next settled event."""
 
-    DEFAULT_CSS = MODAL_CSS + "ChooseVersion OptionList { height: auto; max-height: 12; }"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, instance: str, versions: list[MachineVersionInfo]) -> None:
+    def __init__(
+        self,
+        instance: str,
+        versions: list[MachineVersionInfo],
+        current: str | None = None,
+        running: str | None = None,
+    ) -> None:
         super().__init__()
         self.instance = instance
         self.versions = versions
+        self.current = current
+        self.running = running
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(
-                Text(f"Desired version for {self.instance}", style="bold"), classes="title"
+                Text(f"Desired version for {safe(self.instance)}", style="bold"), classes="title"
             )
             yield OptionList(
                 *[
-                    Option(
-                        Text(version_label(v)) + Text(f"  {v.id}  {v.created_at}", style="dim"),
-                        id=v.id,
-                    )
+                    version_option(v, self.versions, self.current, self.running)
                     for v in self.versions
                 ]
             )
@@ -207,10 +259,9 @@ class ChooseVersion(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Modal[None]):
     """Every key, gathered from the bindings themselves so that it cannot drift."""
 
-    DEFAULT_CSS = MODAL_CSS + "HelpScreen VerticalScroll { height: auto; max-height: 30; }"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
     def __init__(self, sections: Sequence[tuple[str, Sequence[BindingType]]]) -> None:
@@ -220,24 +271,37 @@ class HelpScreen(ModalScreen[None]):
             for title, bindings in sections
         ]
 
-    def compose(self) -> ComposeResult:
+    def _section(self, title: str, bindings: Sequence[Binding]) -> Text:
         text = Text()
-        for title, bindings in self.sections:
-            text.append(f"{title}\n", style="bold underline")
-            for binding in bindings:
-                if not binding.description:
-                    continue
-                keys = ", ".join(
-                    self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
-                )
-                text.append(f"  {keys:<22}", style="bold cyan")
-                text.append(binding.description)
-                if binding.tooltip:
-                    text.append(f": {binding.tooltip}", style="dim")
-                text.append("\n")
+        text.append(f"{title}\n", style="bold underline")
+        for binding in bindings:
+            if not binding.description:
+                continue
+            keys = ", ".join(
+                self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
+            )
+            text.append(f"  {keys:<14}", style="bold cyan")
+            text.append(binding.description)
+            if binding.tooltip:
+                text.append(f": {binding.tooltip}", style="dim")
             text.append("\n")
+        return text
+
+    def compose(self) -> ComposeResult:
+        # Two columns where there is room, so that every key fits without scrolling.
+        first, *rest = self.sections
         with Vertical():
             yield Static(Text("Keys", style="bold"), classes="title")
             with VerticalScroll():
-                yield Static(text)
+                if self.app.size.width >= 120:
+                    with Horizontal(id="help-columns"):
+                        yield Static(self._section(*first), classes="help-column")
+                        yield Static(
+                            Text("\n").join(self._section(*section) for section in rest),
+                            classes="help-column",
+                        )
+                else:
+                    yield Static(
+                        Text("\n").join(self._section(*section) for section in self.sections)
+                    )
             yield Static(Text("Esc closes · Ctrl+P finds any action by name", style="dim"))

@@ -3,68 +3,90 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import reactive
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Static, TextArea
 
-from smb_tui.api.client import StateBackedClient
-from smb_tui.api.errors import RejectedByAuthorizer, StateBackedError
-from smb_tui.api.models import State
-from smb_tui.tui.describe import context_changes, short_json, state_summary
-
-ClientFor = Callable[[dict[str, Any] | None], StateBackedClient]
+from smb_tui.api.errors import OutcomeUnknown, RejectedByAuthorizer
+from smb_tui.tui.describe import context_changes, parse_object, short_json, state_summary
+from smb_tui.tui.instance_session import InstanceSnapshot, SendReport, refusal
+from smb_tui.tui.safe_text import safe
 
 
-def parse_object(text: str, what: str) -> tuple[dict[str, Any] | None, str | None]:
-    """(the object, None), or (None, a message saying where the JSON is wrong)."""
-    if not text.strip():
-        return {}, None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        return None, f"{what}: line {error.lineno}, column {error.colno}: {error.msg}"
-    if not isinstance(value, dict):
-        return None, f'{what} must be a JSON object, like {{"key": 1}}'
-    return value, None
-
-
-def describe_outcome(before: State | None, after: State, seconds: float) -> Text:
+def describe_outcome(report: SendReport) -> Text:
+    """The result line of a send: settled or not, what changed, and as whom it was sent."""
+    event_type = safe(report.event["type"])
+    who = f" as {safe(report.acting_as)}"
+    error = report.error
+    if isinstance(error, RejectedByAuthorizer):
+        return Text(f"✖ Refused (403): {safe(refusal(report))}. Nothing changed.", style="bold red")
+    if isinstance(error, OutcomeUnknown):
+        return Text(
+            f"⚠ {event_type}{who}: no answer in time, so it may or may not have been applied."
+            " The state is read again; look at the history before sending it again.",
+            style="bold yellow",
+        )
+    if error is not None:
+        return Text(f"✖ {event_type}{who}: {safe(error)}", style="bold red")
+    before, after = report.before, report.after
+    assert after is not None
     text = Text()
-    text.append(f"✔ settled in {seconds:.2f} s  ", style="bold green")
+    if report.settled is False:
+        services = ", ".join(safe(name) for name in report.stopped_services)
+        text.append(
+            f"⚠ {event_type}{who}: answered at the settle time-out after {report.seconds:.2f} s;"
+            f" running services were stopped ({services}). Their error events are delivered"
+            " before the next event.\n",
+            style="bold yellow",
+        )
+    elif report.settled is None:
+        text.append(
+            f"⚠ {event_type}{who}: answered after {report.seconds:.2f} s; State Backed answers"
+            " at its settle time-out while services still run, so it may not have settled.\n",
+            style="bold yellow",
+        )
+    elif report.changed_nothing:
+        text.append(
+            f"○ {event_type}{who}: no transition matched; nothing changed"
+            f" ({report.seconds:.2f} s)  ",
+            style="bold",
+        )
+    else:
+        text.append(f"✔ {event_type}{who} settled in {report.seconds:.2f} s  ", style="bold green")
+    text.append("state: ", style="dim")
     if before is None or before.state == after.state:
-        text.append("state: ", style="dim")
-        text.append(state_summary(after.state), style="bold")
+        text.append(safe(state_summary(after.state)), style="bold")
         text.append(" (unchanged)" if before is not None else "", style="dim")
     else:
-        text.append("state: ", style="dim")
-        text.append(state_summary(before.state), style="red")
+        text.append(safe(state_summary(before.state)), style="red")
         text.append(" → ", style="dim")
-        text.append(state_summary(after.state), style="bold green")
+        text.append(safe(state_summary(after.state)), style="bold green")
     changes = context_changes(before.public_context if before else {}, after.public_context)
     if changes:
         text.append("\ncontext: ", style="dim")
         for index, change in enumerate(changes):
             if index:
                 text.append(", ", style="dim")
+            key = safe(change.key)
             if change.kind == "added":
-                text.append(f"+{change.key}={short_json(change.after)}", style="green")
+                text.append(f"+{key}={safe(short_json(change.after))}", style="green")
             elif change.kind == "removed":
-                text.append(f"-{change.key}", style="red")
+                text.append(f"-{key}", style="red")
             else:
-                text.append(
-                    f"~{change.key}: {short_json(change.before)} → {short_json(change.after)}",
-                    style="yellow",
+                before_value, after_value = (
+                    safe(short_json(change.before)),
+                    safe(short_json(change.after)),
                 )
-    elif before is not None:
+                text.append(f"~{key}: {before_value} → {after_value}", style="yellow")
+    elif before is not None and not report.changed_nothing:
         text.append("\ncontext: no public changes", style="dim")
     if after.done:
         text.append("  ✔ done", style="bold magenta")
@@ -72,6 +94,7 @@ def describe_outcome(before: State | None, after: State, seconds: float) -> Text
 
 
 class EventComposer(Vertical):
+    ALLOW_MAXIMIZE = True
     # One line each while you are elsewhere; the payload grows while you type in it.
     DEFAULT_CSS = """
     EventComposer { height: auto; padding: 0 1; }
@@ -88,6 +111,10 @@ class EventComposer(Vertical):
         background: $error 35%;
     }
     EventComposer #send { width: 11; min-width: 8; height: 1; border: none; }
+    EventComposer #send-as-row { display: none; }
+    EventComposer.-can-act-as #send-as-row { display: block; }
+    EventComposer #send-as-label { width: auto; color: $text-muted; padding: 0 1 0 0; }
+    EventComposer #send-as-label.-filled { color: $text-warning; text-style: bold; }
     EventComposer #send-as { width: 1fr; }
     EventComposer #composer-status { height: auto; max-height: 3; }
     """
@@ -98,23 +125,24 @@ class EventComposer(Vertical):
         ),
     ]
 
-    class Settled(Message):
-        """An event was applied: the instance's state after it settled."""
+    snapshot: reactive[InstanceSnapshot] = reactive(InstanceSnapshot, always_update=True)
 
-        def __init__(self, machine: str, instance: str, state: State) -> None:
+    class SendRequested(Message):
+        """Send this event to the open instance, as `acting` (None: as you)."""
+
+        def __init__(self, event: dict[str, Any], acting: dict[str, Any] | None) -> None:
             super().__init__()
-            self.machine, self.instance, self.state = machine, instance, state
+            self.event, self.acting = event, acting
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.machine: str | None = None
-        self.instance: str | None = None
-        self.before: State | None = None
-        self.client_for: ClientFor | None = None
         self.can_act_as = False
         self.sent_types: list[str] = []
         self.history_types: list[str] = []
         self.sending = False
+        self._target: str | None = None
+        # What the status line says about: a state it no longer holds must go.
+        self._status_about: str = "none"
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -129,41 +157,54 @@ class EventComposer(Vertical):
                 tab_behavior="focus",  # Tab moves on, as everywhere else; JSON needs no tabs
                 placeholder='payload {"amount": 12}',
             )
-            yield Button("Send ^s", id="send", variant="primary")
-        yield Input(placeholder='send as {"sub": "user-1"}  (blank: you)', id="send-as")
+            yield Button("Send ^s", id="send", variant="primary", compact=True)
+        with Horizontal(id="send-as-row"):
+            yield Static("send as", id="send-as-label")
+            yield Input(placeholder='{"sub": "user-1"}  (blank: as you)', id="send-as")
         yield Static(Text("Open an instance to send it events.", style="dim"), id="composer-status")
 
-    def on_mount(self) -> None:
-        self.query_one("#send-as", Input).display = False
+    def allow_acting_as(self, can_act_as: bool) -> None:
+        """Only key credentials can mint a token for another end user."""
+        self.can_act_as = can_act_as
+        self.set_class(can_act_as, "-can-act-as")
 
-    def target(
-        self,
-        machine: str,
-        instance: str,
-        state: State | None,
-        client_for: ClientFor,
-        can_act_as: bool,
-    ) -> None:
-        if (machine, instance) != (self.machine, self.instance):
-            self._status(Text(f"Send an event to {machine}/{instance}.", style="dim"))
-        self.machine, self.instance, self.before = machine, instance, state
-        self.client_for, self.can_act_as = client_for, can_act_as
-        # Only key credentials can mint a token for another end user.
-        self.query_one("#send-as", Input).display = can_act_as
-
-    def follow(self, state: State) -> None:
-        """The instance moved on (live or re-read): diff the next send against this."""
-        self.before = state
+    def watch_snapshot(self, snapshot: InstanceSnapshot) -> None:
+        if not self.is_mounted:
+            return
+        name = snapshot.name
+        if name != self._target:
+            self._target = name
+            # Another instance: nothing typed as somebody else carries over to it.
+            self.query_one("#send-as", Input).value = ""
+            if name is None:
+                self._status(Text("Open an instance to send it events.", style="dim"), "none")
+            else:
+                self._status(Text(f"Send an event to {safe(name)}.", style="dim"), "target")
+            return
+        if snapshot.phase in ("not-found", "error") and not self.sending:
+            self._status(
+                Text(f"✖ Nothing can be sent to {safe(name)}: see the instance pane.", "bold red"),
+                "unavailable",
+            )
+        elif snapshot.phase == "ready" and self._status_about in ("unavailable", "failed"):
+            # What the line said no longer holds: the instance is back.
+            self._status(Text(f"Ready to send to {safe(name)}.", style="dim"), "target")
 
     def suggest(self, history_types: list[str]) -> None:
         self.history_types = history_types
         self._update_suggester()
 
     def _update_suggester(self) -> None:
-        types = list(dict.fromkeys([*reversed(self.sent_types), *self.history_types]))
+        # A type that would show escaped cannot be typed back as it is: not suggested.
+        types = [
+            t
+            for t in dict.fromkeys([*reversed(self.sent_types), *self.history_types])
+            if safe(t) == t
+        ]
         self.query_one("#event-type", Input).suggester = SuggestFromList(types, case_sensitive=True)
 
-    def _status(self, text: Text) -> None:
+    def _status(self, text: Text, about: str) -> None:
+        self._status_about = about
         self.query_one("#composer-status", Static).update(text)
 
     def validate(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
@@ -193,10 +234,15 @@ class EventComposer(Vertical):
         _, _, error = self.validate()
         payload_error = error is not None and error.startswith("payload")
         self.query_one("#payload", TextArea).set_class(payload_error, "invalid")
+        self.query_one("#send-as-label").set_class(
+            bool(self.query_one("#send-as", Input).value.strip()), "-filled"
+        )
         if error and (payload_error or error.startswith("send as")):
-            self._status(Text(f"✖ {error}; nothing will be sent", style="bold red"))
-        elif not self.sending and self.machine:
-            self._status(Text(f"Ready to send to {self.machine}/{self.instance}.", style="dim"))
+            self._status(Text(f"✖ {error}; nothing will be sent", style="bold red"), "invalid")
+        elif not self.sending and self.snapshot.name and self._status_about == "invalid":
+            self._status(
+                Text(f"Ready to send to {safe(self.snapshot.name)}.", style="dim"), "target"
+            )
 
     @on(Input.Submitted, "#event-type")
     @on(Button.Pressed, "#send")
@@ -210,62 +256,38 @@ class EventComposer(Vertical):
     def action_send(self) -> None:
         if self.sending:
             return
-        if self.machine is None or self.instance is None or self.client_for is None:
-            self._status(Text("Open an instance first.", style="bold red"))
+        snapshot = self.snapshot
+        if snapshot.name is None:
+            self._status(Text("Open an instance first.", style="bold red"), "invalid")
+            return
+        if not snapshot.can_send:
+            self._status(
+                Text(f"✖ Nothing can be sent to {safe(snapshot.name)} now.", "bold red"),
+                "unavailable",
+            )
             return
         event, acting, error = self.validate()
         if error:
-            self._status(Text(f"✖ {error}; nothing was sent", style="bold red"))
+            self._status(Text(f"✖ {error}; nothing was sent", style="bold red"), "invalid")
             return
         assert event is not None
         self.sending = True
         self.query_one("#send", Button).disabled = True
-        who = f" as {json.dumps(acting)}" if acting else ""
+        who = f" as {safe(json.dumps(acting, ensure_ascii=False))}" if acting else ""
         self._status(
             Text(
-                f"⧗ sending {event['type']}{who}… waiting for the instance to settle",
+                f"⧗ sending {safe(event['type'])}{who}… waiting for the instance to settle",
                 style="bold yellow",
-            )
+            ),
+            "sending",
         )
-        self._send(self.machine, self.instance, event, acting, self.before)
+        self.post_message(self.SendRequested(event, acting))
 
-    @work(group="send", exit_on_error=False)
-    async def _send(
-        self,
-        machine: str,
-        instance: str,
-        event: dict[str, Any],
-        acting: dict[str, Any] | None,
-        before: State | None,
-    ) -> None:
-        assert self.client_for is not None
-        client = self.client_for(acting)
-        started = time.monotonic()
-        try:
-            state = await client.send_event(machine, instance, event)
-        except RejectedByAuthorizer:
-            context = json.dumps(acting) if acting else "your token's auth context"
-            self._status(
-                Text(
-                    f"✖ Refused (403): the machine's allowWrite rejected {event['type']!r} for "
-                    f"auth context {context}. Nothing changed.",
-                    style="bold red",
-                )
-            )
-            return
-        except StateBackedError as error:
-            self._status(Text(f"✖ {error}", style="bold red"))
-            return
-        finally:
-            self.sending = False
-            self.query_one("#send", Button).disabled = False
-            if client is not self.client_for(None):
-                await client.aclose()
-        if event["type"] not in self.sent_types:
-            self.sent_types.append(event["type"])
+    def show_report(self, report: SendReport) -> None:
+        """The outcome of the send this composer asked for."""
+        self.sending = False
+        self.query_one("#send", Button).disabled = False
+        if report.error is None and report.event["type"] not in self.sent_types:
+            self.sent_types.append(report.event["type"])
             self._update_suggester()
-        # `before` is the state when the user pressed send: live updates may have moved
-        # `self.before` on already.
-        self._status(describe_outcome(before, state, time.monotonic() - started))
-        self.before = state
-        self.post_message(self.Settled(machine, instance, state))
+        self._status(describe_outcome(report), "failed" if report.error else "outcome")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, OptionList
 
 from smb_tui.api.models import SLUG, InstanceSummary
+from smb_tui.tui.safe_text import safe
+from smb_tui.tui.widgets.filtered_list import FilteredList
 from smb_tui.tui.widgets.paged_list import ERROR_ID, LOAD_MORE_ID, PagedList
 
 
@@ -22,46 +21,41 @@ class InstanceOptions(PagedList[InstanceSummary]):
             text = Text("‖ ", style="bold yellow")
         else:
             text = Text("● ", style="bold green")
-        text.append(item.slug)
+        text.append(safe(item.slug))
         if item.status not in ("running", "paused"):
-            text.append(f" ({item.status})", style="dim")
+            text.append(f" ({safe(item.status)})", style="dim")
         return text
 
 
-class InstanceList(Vertical):
-    """A filter box over the loaded instances; Enter on a slug not loaded opens it."""
+class InstanceList(FilteredList):
+    """A filter box over the loaded instances, one per machine; Enter on a slug not
+    loaded opens it."""
 
-    DEFAULT_CSS = """
-    InstanceList { height: 1fr; }
-    InstanceList > InstanceOptions { height: 1fr; border: none; }
-    """
-    BINDINGS = [
-        Binding("slash", "filter", "Filter", show=False),
-        Binding("escape", "leave_filter", "Done filtering", show=False),
-    ]
+    placeholder = "filter, or a slug + Enter"
 
     class Opened(Message):
         def __init__(self, instance: str) -> None:
             super().__init__()
             self.instance = instance
 
-    def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter, or a slug + Enter", id="instance-filter")
-        yield InstanceOptions(id="instance-options")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.machine: str | None = None
+        self._filters: dict[str, str] = {}  # each machine keeps its own filter
+
+    def list_widget(self) -> InstanceOptions:
+        return InstanceOptions(id="instance-options")
 
     @property
     def options(self) -> InstanceOptions:
         return self.query_one(InstanceOptions)
 
-    def action_filter(self) -> None:
-        self.query_one(Input).focus()
-
-    def action_leave_filter(self) -> None:
-        self.screen.set_focus(self.options)
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.options.set_filter(event.value.strip())
+    def show_machine(self, machine: str) -> None:
+        """The instances of `machine` from now on, with the filter it had."""
+        if self.machine is not None:
+            self._filters[self.machine] = self.filter_box.value
+        self.machine = machine
+        self.set_filter(self._filters.get(machine, ""))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -72,7 +66,9 @@ class InstanceList(Vertical):
         # A unique partial match opens that instance; anything else opens what was typed.
         target = slug if slug in visible or len(visible) != 1 else visible[0]
         if not SLUG.fullmatch(target):
-            self.notify(f"{target!r} is not a valid instance name", severity="error", markup=False)
+            self.notify(
+                f"{safe(target)!r} is not a valid instance name", severity="error", markup=False
+            )
             return
         self.post_message(self.Opened(target))
 

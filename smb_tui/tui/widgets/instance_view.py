@@ -1,8 +1,13 @@
-"""The instance pane: state value as a tree, tags, done, context, and the admin view."""
+"""The instance pane: state value as a tree, tags, done, context, and the admin view.
+
+It draws the open instance's `InstanceSnapshot` (bound from the dashboard) and says
+when what it shows is loading, stale, gone or failed.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -11,57 +16,84 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static, Tree
 
-from smb_tui.api.models import AdministrativeInstanceState, State, StateValue
+from smb_tui.api.models import StateValue
+from smb_tui.tui.describe import version_label
+from smb_tui.tui.instance_session import InstanceSnapshot
+from smb_tui.tui.safe_text import safe
 from smb_tui.tui.widgets.json_tree import JsonTree
-from smb_tui.tui.widgets.machine_list import version_label
+
+NOTHING_OPEN = "No instance open. Pick a machine, then an instance."
 
 
-def show_state_value(tree: Tree[Any], value: StateValue) -> None:
+def show_state_value(tree: Tree[Any], value: StateValue | None) -> None:
     """The state value as nested states; active leaves marked ●."""
     tree.clear()
     tree.root.expand()
+    if value is None:
+        return
 
     def add(node: Any, value: StateValue) -> None:
         if isinstance(value, str):
-            node.add_leaf(Text("● ", style="bold green") + Text(value, style="bold"))
+            node.add_leaf(Text("● ", style="bold green") + Text(safe(value), style="bold"))
             return
         for key, child in value.items():
             if isinstance(child, dict) and not child:
-                node.add_leaf(Text("● ", style="bold green") + Text(key, style="bold"))
+                node.add_leaf(Text("● ", style="bold green") + Text(safe(key), style="bold"))
                 continue
             parallel = isinstance(child, dict) and len(child) > 1
-            label = Text(key) + (Text(" (parallel)", style="dim") if parallel else Text())
+            label = Text(safe(key)) + (Text(" (parallel)", style="dim") if parallel else Text())
             add(node.add(label, expand=True), child)
 
     add(tree.root, value)
 
 
+def describe_phase(snapshot: InstanceSnapshot) -> Text | None:
+    """What the pane says about how current it is; None when it is simply current."""
+    name = safe(snapshot.name or "")
+    if snapshot.phase == "loading":
+        return Text(f"⧗ loading {name}…", style="italic yellow")
+    if snapshot.phase == "not-found":
+        return Text(f"✖ no such instance: {name} (deleted, or a wrong name)", style="bold red")
+    if snapshot.phase == "error":
+        return Text(f"⚠ {safe(snapshot.error)} (r to retry)", style="bold red")
+    if snapshot.phase == "stale":
+        at = ""
+        if snapshot.state is not None and snapshot.state.ts:
+            at = f" from {datetime.fromtimestamp(snapshot.state.ts / 1000):%H:%M:%S}"
+        return Text(
+            f"⚠ stale: showing the state read{at}; {safe(snapshot.error)} (r to retry)",
+            style="bold yellow",
+        )
+    return None
+
+
 class InstanceView(Vertical, can_focus=False):
+    ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
     InstanceView { height: 1fr; }
     InstanceView > #instance-summary { height: auto; max-height: 3; padding: 0 1; }
-    InstanceView > #instance-error { height: auto; color: $text-error; padding: 0 1; }
     InstanceView Horizontal { height: 1fr; }
     InstanceView Tree { width: 1fr; height: 1fr; border: none; padding: 0 1; }
     InstanceView #state-tree { width: 2fr; }
     InstanceView #context-tree { width: 3fr; }
     """
     full_context: reactive[bool] = reactive(False)
+    snapshot: reactive[InstanceSnapshot] = reactive(InstanceSnapshot, always_update=True)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.machine: str | None = None
-        self.instance: str | None = None
-        self.state: State | None = None
-        self.admin: AdministrativeInstanceState | None = None
-        self.admin_note: str | None = None
+        self._drawn: tuple[object, ...] | None = None
+
+    @property
+    def state(self) -> Any:
+        return self.snapshot.state
+
+    @property
+    def admin(self) -> Any:
+        return self.snapshot.admin
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            Text("No instance open. Pick a machine, then an instance.", style="dim"),
-            id="instance-summary",
-        )
-        yield Static("", id="instance-error")
+        yield Static(Text(NOTHING_OPEN, style="dim"), id="instance-summary")
         with Horizontal():
             state_tree: Tree[Any] = Tree(Text("state"), id="state-tree")
             state_tree.show_root = False
@@ -70,50 +102,50 @@ class InstanceView(Vertical, can_focus=False):
             context_tree.show_root = False
             yield context_tree
 
-    def show(
-        self,
-        machine: str,
-        instance: str,
-        state: State,
-        admin: AdministrativeInstanceState | None,
-        admin_note: str | None,
-    ) -> None:
-        unchanged = (machine, instance, state, admin) == (
-            self.machine,
-            self.instance,
-            self.state,
-            self.admin,
-        )
-        self.machine, self.instance, self.state = machine, instance, state
-        self.admin, self.admin_note = admin, admin_note
-        self.show_error(None)
-        if not unchanged:  # a redraw would fold what the user opened
-            self._draw()
-
-    def clear(self) -> None:
-        self.machine = self.instance = None
-        self.state, self.admin = None, None
-        self.query_one("#state-tree", Tree).clear()
-        self.query_one("#context-tree", Tree).clear()
-        self.query_one("#instance-summary", Static).update(
-            Text("No instance open. Pick a machine, then an instance.", style="dim")
-        )
-
-    def show_error(self, message: str | None) -> None:
-        error = self.query_one("#instance-error", Static)
-        error.update(Text(f"⚠ {message} (r to retry)") if message else Text())
-        error.display = message is not None
+    def watch_snapshot(self) -> None:
+        self._draw()
 
     def watch_full_context(self) -> None:
-        if self.state is not None:
-            self._draw()
+        self._draw()
 
     def _draw(self) -> None:
-        state, admin = self.state, self.admin
-        assert state is not None
-        # The pane's title names the instance; this line says how it is.
+        if not self.is_mounted:
+            return
+        snapshot, full = self.snapshot, self.full_context
+        self.query_one("#instance-summary", Static).update(self._summary(snapshot))
+        # Redrawing the trees would fold what the user opened: only when they change.
+        context = self._shown_context(snapshot, full)
+        drawn = (snapshot.name, snapshot.state, context)
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
+        state = snapshot.state
+        show_state_value(self.query_one("#state-tree", Tree), state.state if state else None)
+        context_tree = self.query_one("#context-tree", JsonTree)
+        if context is None:
+            context_tree.clear()
+        else:
+            context_tree.show(context, expand=2)
+
+    @staticmethod
+    def _shown_context(snapshot: InstanceSnapshot, full: bool) -> dict[str, Any] | None:
+        state, admin = snapshot.state, snapshot.admin
+        if state is None:
+            return None
+        if full and admin is not None:
+            key = "context (full)" if snapshot.admin_current else "context (full, re-reading…)"
+            return {key: admin.context}
+        return {"publicContext": state.public_context}
+
+    def _summary(self, snapshot: InstanceSnapshot) -> Text:
+        if snapshot.name is None:
+            return Text(NOTHING_OPEN, style="dim")
         parts: list[Text] = []
-        if admin is not None:
+        phase = describe_phase(snapshot)
+        if phase is not None:
+            parts.append(phase)
+        admin, state = snapshot.admin, snapshot.state
+        if admin is not None and state is not None:
             paused = admin.status == "paused"
             parts.append(
                 Text(
@@ -121,35 +153,29 @@ class InstanceView(Vertical, can_focus=False):
                     style="bold yellow" if paused else "bold green",
                 )
             )
-            version = Text(f"version {version_label(admin.machine_version)}", style="dim")
+            version = Text(f"version {safe(version_label(admin.machine_version))}", style="dim")
             if admin.desired_machine_version is not None:
-                version.append(
-                    f" → {version_label(admin.desired_machine_version)} next event", style="yellow"
-                )
+                label = safe(version_label(admin.desired_machine_version))
+                version.append(f" → {label} next event", style="yellow")
             parts.append(version)
-        if state.done:
+        if state is not None and state.done:
             parts.append(Text("✔ done", style="bold magenta"))
-        if state.tags:
-            parts.append(Text("tags: ", style="dim") + Text(", ".join(state.tags), style="cyan"))
+        if state is not None and state.tags:
+            tags = Text(", ".join(safe(tag) for tag in state.tags), style="cyan")
+            parts.append(Text("tags: ", style="dim") + tags)
         summary = Text("  ").join(parts)
-        if admin is None and self.admin_note:
-            summary.append(f"\n{self.admin_note}", style="dim italic")
-        self.query_one("#instance-summary", Static).update(summary)
-        show_state_value(self.query_one("#state-tree", Tree), state.state)
-        context_tree = self.query_one("#context-tree", JsonTree)
-        if self.full_context and admin is not None:
-            context_tree.show({"context (full)": admin.context}, expand=2)
-        else:
-            context_tree.show({"publicContext": state.public_context}, expand=2)
+        if admin is None and snapshot.admin_note and state is not None:
+            summary.append(f"\n{safe(snapshot.admin_note)}", style="dim italic")
+        return summary
 
     def state_json(self) -> str | None:
-        if self.state is None:
+        if self.snapshot.state is None:
             return None
-        return json.dumps(self.state.model_dump(by_alias=True), indent=2, ensure_ascii=False)
+        state = self.snapshot.state.model_dump(by_alias=True)
+        return json.dumps(state, indent=2, ensure_ascii=False)
 
     def context_json(self) -> str | None:
-        if self.state is None:
+        context = self._shown_context(self.snapshot, self.full_context)
+        if context is None:
             return None
-        if self.full_context and self.admin is not None:
-            return json.dumps(self.admin.context, indent=2, ensure_ascii=False)
-        return json.dumps(self.state.public_context, indent=2, ensure_ascii=False)
+        return json.dumps(next(iter(context.values())), indent=2, ensure_ascii=False)

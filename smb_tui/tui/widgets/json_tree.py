@@ -14,6 +14,8 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from smb_tui.tui.safe_text import safe
+
 MAX_CHILDREN = 500
 MAX_SCALAR = 200  # characters of one value shown; copying gives all of it
 
@@ -26,7 +28,7 @@ class Folded:
 
 
 def _scalar(value: Any) -> Text:
-    text = json.dumps(value, ensure_ascii=False)
+    text = safe(json.dumps(value, ensure_ascii=False))
     if len(text) > MAX_SCALAR:
         text = text[: MAX_SCALAR - 1] + "…"
     if isinstance(value, str):
@@ -65,7 +67,7 @@ class JsonTree(Tree[Any]):
 
     def _add(self, node: TreeNode[Any], path: tuple[str, ...], value: Any, expand: int) -> None:
         key = path[-1] if path else None
-        label = Text(key, style="bold") if key is not None else Text()
+        label = Text(safe(key), style="bold") if key is not None else Text()
         if isinstance(value, dict | list):
             brackets = "{…}" if isinstance(value, dict) else "[…]"
             if key is None:

@@ -4,32 +4,66 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.message import Message
+from textual.widgets import Input, OptionList
 
 from smb_tui.api.models import MachineSummary
-from smb_tui.tui.widgets.paged_list import PagedList
+from smb_tui.tui.describe import version_label
+from smb_tui.tui.safe_text import safe
+from smb_tui.tui.widgets.filtered_list import FilteredList
+from smb_tui.tui.widgets.paged_list import ERROR_ID, LOAD_MORE_ID, PagedList
 
 
-def version_label(info: object) -> str:
-    client_info = getattr(info, "client_info", None)
-    if isinstance(client_info, str) and client_info:
-        return client_info
-    version_id = getattr(info, "id", None)
-    return str(version_id)[:10] if version_id else "no version"
+class MachineOptions(PagedList[MachineSummary]):
+    def item_id(self, item: MachineSummary) -> str:
+        return item.slug
+
+    def item_prompt(self, item: MachineSummary) -> Text:
+        text = Text(safe(item.slug), style="bold")
+        text.append(f"  {safe(version_label(item.current_version))}", style="dim")
+        return text
 
 
-class MachineList(PagedList[MachineSummary]):
+class MachineList(FilteredList):
+    """Machines; `/` filters them, Enter chooses one."""
+
+    placeholder = "filter machines"
+
     class Chosen(Message):
         def __init__(self, machine: str) -> None:
             super().__init__()
             self.machine = machine
 
-    def item_id(self, item: MachineSummary) -> str:
-        return item.slug
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="-hide-empty-filter")
 
-    def item_prompt(self, item: MachineSummary) -> Text:
-        text = Text(item.slug, style="bold")
-        text.append(f"  {version_label(item.current_version)}", style="dim")
-        return text
+    def list_widget(self) -> MachineOptions:
+        return MachineOptions(id="machine-options")
 
-    def chosen(self, item_id: str) -> None:
-        self.post_message(self.Chosen(item_id))
+    @property
+    def options(self) -> MachineOptions:
+        return self.query_one(MachineOptions)
+
+    @property
+    def items(self) -> list[MachineSummary]:
+        return self.options.items
+
+    @property
+    def failed(self) -> bool:
+        return self.options.failed
+
+    def load(self, fetch: object) -> None:
+        self.options.load(fetch)  # type: ignore[arg-type]
+
+    def retry(self) -> None:
+        self.options.retry()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        shown = [m.slug for m in self.items if self.options.matches(m, event.value.strip())]
+        if shown:
+            self.post_message(self.Chosen(shown[0]))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_id not in (None, LOAD_MORE_ID, ERROR_ID):
+            event.stop()
+            self.post_message(self.Chosen(event.option_id))

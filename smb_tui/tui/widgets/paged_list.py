@@ -8,11 +8,13 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page
+from smb_tui.tui.safe_text import safe
 
 T = TypeVar("T", bound=BaseModel)
 LOAD_MORE_ID = "__load_more__"
@@ -21,6 +23,13 @@ ERROR_ID = "__error__"
 
 class PagedList(OptionList, Generic[T]):
     """Options made from `T`s, fetched with `fetch(cursor)` one page at a time."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "first", "First", show=False),
+        Binding("G", "last", "Last", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -70,7 +79,7 @@ class PagedList(OptionList, Generic[T]):
             page = await fetch(cursor)
         except StateBackedError as error:
             if generation == self._generation:
-                self._loading, self._error = False, str(error)
+                self._loading, self._error = False, safe(error)
                 self._rebuild()
             return
         if generation != self._generation:
@@ -90,6 +99,13 @@ class PagedList(OptionList, Generic[T]):
             for item in self.items
             if not self.filter_text or self.matches(item, self.filter_text)
         ]
+        if self.filter_text and not options and self.items:
+            options.append(
+                Option(
+                    Text(f"no match for {safe(self.filter_text)!r}", style="italic dim"),
+                    disabled=True,
+                )
+            )
         if self._error:
             options.append(
                 Option(

@@ -1,18 +1,17 @@
 """The transition history: a million rows without a widget per row (after Toolong).
 
-Rows live in two plain lists (newer ones prepended, older pages appended), so adding
-a page or a new transition costs the same at 1,000 rows as at 1,000,000. Only the
-visible lines are rendered, through an LRU cache of strips. The next cursor page is
-fetched when the cursor or the view comes within a screen of the end; each cursor is
-asked for once.
+The rows are a `HistoryBuffer` (no Textual); this widget draws only the visible lines,
+through an LRU cache of strips, and runs the fetches. The next cursor page is fetched
+when the cursor or the view comes within a screen of the end; each cursor is asked for
+once. The line after the last row says what the history is doing (loading, failed,
+the real start) and is reachable with the keys.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 from rich.style import Style
 from rich.text import Text
@@ -28,47 +27,11 @@ from textual.worker import get_current_worker
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
-from smb_tui.tui.describe import (
-    event_type,
-    parse_time,
-    payload_summary,
-    relative_time,
-    state_summary,
-)
+from smb_tui.tui.describe import relative_time
+from smb_tui.tui.history_buffer import FetchPage, HistoryBuffer, Row
+from smb_tui.tui.safe_text import safe
 
-FetchPage = Callable[[str | None], Awaitable[Page[Transition]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One transition, kept as the few strings the screen needs."""
-
-    at: float
-    created_at: str
-    event_type: str
-    payload: str
-    state: str
-    event_json: str
-    state_json: str
-
-    @classmethod
-    def of(cls, transition: Transition) -> Row:
-        return cls(
-            at=parse_time(transition.created_at),
-            created_at=transition.created_at,
-            event_type=event_type(transition.event),
-            payload=payload_summary(transition.event, 200),
-            state=state_summary(transition.state),
-            event_json=json.dumps(transition.event, ensure_ascii=False),
-            state_json=json.dumps(transition.state, ensure_ascii=False),
-        )
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "createdAt": self.created_at,
-            "event": json.loads(self.event_json),
-            "state": json.loads(self.state_json),
-        }
+__all__ = ["Row", "TransitionHistory"]
 
 
 class TransitionHistory(ScrollView, can_focus=True):
@@ -102,7 +65,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown,space", "page_down", "Page down", show=False),
         Binding("home,g", "first", "Newest", show=False),
-        Binding("end,G", "last", "Oldest loaded", show=False),
+        Binding("end,G", "last", "Start of history", tooltip="Loads every page to the start"),
         Binding("enter", "open", "Open", tooltip="The transition's full event and state"),
         Binding("y", "copy", "Copy row", tooltip="Copy the transition as JSON"),
     ]
@@ -129,58 +92,65 @@ class TransitionHistory(ScrollView, can_focus=True):
         self, *, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._fetch: FetchPage | None = None
-        self._newer: list[Row] = []  # newest last: prepending is an append
-        self._older: list[Row] = []  # in the server's order
-        self._next_cursor: str | None = None
-        self._at_end = False
-        self._loading = False
-        self._error: str | None = None
+        self.buffer = HistoryBuffer()
+        self.blank_note = "  Open an instance to see its transitions."
         self._generation = 0
-        self.requested_cursors: list[str | None] = []
+        self._seeking_start = False  # End was pressed: load to the real start of history
+        self._refreshing = False
+        self._refresh_again = False
+        self.requests = 0  # pages asked for since the last load, for the benchmark
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
 
     # -- data ----------------------------------------------------------------------------
 
     @property
     def row_count(self) -> int:
-        return len(self._newer) + len(self._older)
+        return len(self.buffer)
 
     def row(self, index: int) -> Row:
-        newer = len(self._newer)
-        return self._newer[newer - 1 - index] if index < newer else self._older[index - newer]
+        return self.buffer.row(index)
 
     @property
     def at_end(self) -> bool:
-        return self._at_end
+        return self.buffer.at_end
 
     @property
     def loading_page(self) -> bool:
-        return self._loading
+        return self.buffer.loading
 
-    def load(self, fetch: FetchPage | None) -> None:
-        """Show another instance's history (None: none), from its first page."""
+    @property
+    def requested_cursors(self) -> list[str | None]:
+        return self.buffer.requested_cursors
+
+    @property
+    def seeking_start(self) -> bool:
+        return self._seeking_start
+
+    def load(self, fetch: FetchPage | None, blank_note: str | None = None) -> None:
+        """Show another instance's history (None: none, with `blank_note`), from the top."""
         self._generation += 1
         self.workers.cancel_group(self, "history")
-        self._fetch = fetch
-        self._newer, self._older = [], []
-        self._next_cursor, self._at_end, self._loading, self._error = None, False, False, None
-        self.requested_cursors = []
+        self.workers.cancel_group(self, "history-newest")
+        self.buffer = HistoryBuffer(fetch)
+        self.blank_note = blank_note or "  Open an instance to see its transitions."
+        self._seeking_start = self._refreshing = self._refresh_again = False
+        self.requests = 0
         self._lines.clear()
         self.cursor = 0
         self.unseen = 0
         self.scroll_to(0, 0, animate=False, immediate=True)
         self._resize()
-        if fetch is not None:
-            self._request(None)
+        self._request()
 
-    def _request(self, cursor: str | None) -> None:
-        if self._fetch is None or self._loading or cursor in self.requested_cursors:
+    def _request(self) -> None:
+        cursor = self.buffer.next_request()
+        if cursor is False:
             return
-        self.requested_cursors.append(cursor)
-        self._loading, self._error = True, None
+        assert self.buffer.fetch is not None and not isinstance(cursor, bool)
+        self.buffer.started(cursor)
+        self.requests += 1
         self._resize()
-        self._fetch_page(self._fetch, cursor, self._generation)
+        self._fetch_page(self.buffer.fetch, cursor, self._generation)
 
     @work(group="history", exit_on_error=False)
     async def _fetch_page(self, fetch: FetchPage, cursor: str | None, generation: int) -> None:
@@ -188,9 +158,8 @@ class TransitionHistory(ScrollView, can_focus=True):
             page = await fetch(cursor)
         except StateBackedError as error:
             if generation == self._generation:
-                self._loading, self._error = False, str(error)
-                # Retrying may ask for this cursor again.
-                self.requested_cursors.remove(cursor)
+                self.buffer.failed(cursor, safe(error))
+                self._seeking_start = False
                 self._resize()
             return
         if generation != self._generation or get_current_worker().is_cancelled:
@@ -198,31 +167,30 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.add_page(page)
 
     def add_page(self, page: Page[Transition]) -> None:
-        """Append a fetched page: work in proportion to the page, not to the rows held."""
-        rows = [Row.of(t) for t in page.items]
-        self._older.extend(rows)
+        rows = self.buffer.add_page(page)
         self.post_message(self.Loaded(list(dict.fromkeys(r.event_type for r in rows))))
-        self._next_cursor = page.cursor
-        self._at_end = page.cursor is None
-        self._loading = False
         self._resize()
+        if self._seeking_start:
+            self._move(self.row_count if self.at_end else self.row_count - 1)
+            if self.at_end:
+                self._seeking_start = False
+            else:
+                self._request()
         self.prefetch()
 
     def prefetch(self) -> None:
         """Ask for the next page when the view or the cursor is within a screen of the end."""
-        if self._next_cursor is None or self._loading or self._error:
-            return
         height = max(self.size.height, 1)
         nearest = max(self.scroll_offset.y + height, self.cursor)
         if nearest + height >= self.row_count:
-            self._request(self._next_cursor)
+            self._request()
 
     def add_newest(self, rows: Sequence[Row]) -> None:
         """New transitions at the top, newest first, without moving what is in view."""
         if not rows:
             return
         following = self.cursor == 0 and self.scroll_offset.y == 0
-        self._newer.extend(reversed(rows))
+        self.buffer.add_newest(rows)
         self._resize()
         if not following:
             self.unseen += len(rows)
@@ -231,46 +199,47 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.refresh()
 
     def newest(self, count: int) -> list[Row]:
-        return [self.row(i) for i in range(min(count, self.row_count))]
-
-    def merge_newest(self, rows: Sequence[Row]) -> bool:
-        """Given the server's first page again, add the transitions that are new.
-
-        Transitions carry no id, so the rows we hold are found in the page by a run of
-        them. False when they are not there (over a page of news): reload instead.
-        """
-        top = self.newest(5)
-        if not top:
-            return False
-        for start in range(len(rows)):
-            window = list(rows[start : start + len(top)])
-            if window == top[: len(window)]:
-                self.add_newest(rows[:start])
-                return True
-        return False
+        return self.buffer.newest(count)
 
     def refresh_newest(self) -> None:
-        """Fetch the first page again and show what is new (after a send, or live)."""
-        if self._fetch is not None:
-            self._fetch_newest(self._fetch, self._generation)
+        """Fetch the first page again and show what is new. Calls while one runs collapse
+        into one more fetch after it, so a burst of news costs two requests, not one each."""
+        if self.buffer.fetch is None:
+            return
+        if self._refreshing:
+            self._refresh_again = True
+            return
+        self._refreshing = True
+        self.requests += 1
+        self._fetch_newest(self.buffer.fetch, self._generation)
 
-    @work(group="history-newest", exclusive=True, exit_on_error=False)
+    @work(group="history-newest", exit_on_error=False)
     async def _fetch_newest(self, fetch: FetchPage, generation: int) -> None:
         try:
             page = await fetch(None)
         except StateBackedError:
-            return  # the next update tries again; the pane keeps what it has
+            page = None  # the next update tries again; the pane keeps what it has
         if generation != self._generation:
             return
-        rows = [Row.of(t) for t in page.items]
-        if not self.merge_newest(rows) and not self._loading:
-            self.load(fetch)
+        self._refreshing = False
+        if page is not None:
+            rows = [Row.of(t) for t in page.items]
+            new = self.buffer.new_rows_in(rows)
+            if new is None:
+                if not self.buffer.loading:
+                    self.load(fetch)
+                return
+            self.add_newest(new)
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh_newest()
 
     # -- drawing -------------------------------------------------------------------------
 
     def _resize(self) -> None:
         # Rows fit the width, so no horizontal scrolling: only the height is virtual.
         self.virtual_size = Size(0, self.row_count + 1)
+        self._show_position()
         self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -289,11 +258,23 @@ class TransitionHistory(ScrollView, can_focus=True):
     def watch_cursor(self, old: int, new: int) -> None:
         if new < self.unseen:
             self.unseen = new
+        self._show_position()
         self.refresh()
         self.prefetch()
 
-    def watch_unseen(self, unseen: int) -> None:
-        self.border_subtitle = f"↑ {unseen} new (Home)" if unseen else ""
+    def watch_unseen(self) -> None:
+        self._show_position()
+
+    def _show_position(self) -> None:
+        """`4,210 / 10,000+` in the border: where the cursor is, of how many."""
+        count = self.row_count
+        parts = []
+        if self.unseen:
+            parts.append(f"↑ {self.unseen} new (Home)")
+        if count:
+            more = "" if self.at_end else "+"
+            parts.append(f"{min(self.cursor + 1, count):,} / {count:,}{more}")
+        self.border_subtitle = "  ".join(parts)
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
@@ -310,57 +291,68 @@ class TransitionHistory(ScrollView, can_focus=True):
                 self._lines[key] = strip
             return strip
         if index == self.row_count:
-            return self._render_note(width)
+            return self._render_note(width, self.cursor == index)
         return Strip.blank(width, base)
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"transition-history--{name}")
 
     def _render_row(self, row: Row, width: int, selected: bool, age: str) -> Strip:
-        line = Text(no_wrap=True, overflow="ellipsis", end="")
+        line = Text(no_wrap=True, end="")
         event_width = max(8, min(28, width // 4))
         line.append(f"{age:>8} ", self._style("time"))
-        line.append(f"{row.event_type[:event_width]:<{event_width}} ", self._style("event"))
-        # The state gets what it needs unless the payload needs it more.
+        event = Text(row.event_type, self._style("event"))
+        event.truncate(event_width, overflow="ellipsis", pad=True)
+        line.append_text(event)
+        line.append(" ")
+        # The state gets what it needs unless the payload needs it more (widths in cells).
         room = max(0, width - 9 - event_width - 1 - 3)
-        state_width = min(len(row.state), max(room // 2, room - len(row.payload)))
-        state = row.state
-        if len(state) > state_width:
-            state = state[: max(0, state_width - 1)] + "…"
-        payload_width = max(0, room - len(state))
-        payload = row.payload
-        if len(payload) > payload_width:
-            payload = payload[: max(0, payload_width - 1)] + "…" if payload_width else ""
-        line.append(f"{payload:<{payload_width}}", self._style("payload"))
+        state = Text(row.state, self._style("state"))
+        payload = Text(row.payload, self._style("payload"))
+        state.truncate(
+            min(state.cell_len, max(room // 2, room - payload.cell_len)), overflow="ellipsis"
+        )
+        payload.truncate(max(0, room - state.cell_len), overflow="ellipsis", pad=True)
+        line.append_text(payload)
         line.append(" → ", self._style("time"))
-        line.append(state, self._style("state"))
+        line.append_text(state)
         if selected:
             line.stylize(self._style("cursor"))
         line.stylize_before(self.rich_style)
         return Strip(line.render(self.app.console)).crop_extend(0, width, self.rich_style)
 
-    def _render_note(self, width: int) -> Strip:
-        if self._error:
-            text = Text(f"⚠ {self._error} (r to retry)", self._style("error"), no_wrap=True)
-        elif self._loading:
+    def _render_note(self, width: int, selected: bool) -> Strip:
+        buffer = self.buffer
+        if buffer.error:
+            text = Text(f"⚠ {buffer.error} (r or Enter: retry)", self._style("error"))
+        elif buffer.loading and self._seeking_start:
+            text = Text(
+                f"  Loading page {buffer.pages + 1}, {self.row_count:,} of ? rows… (Esc stops)",
+                self._style("note"),
+            )
+        elif buffer.loading:
             text = Text("  Loading more transitions…", self._style("note"))
-        elif self._at_end:
+        elif buffer.at_end:
             count = self.row_count
             text = Text(
                 f"  ── start of history: {count:,} transition{'s' if count != 1 else ''} ──",
                 self._style("note"),
             )
-        elif self._fetch is None:
-            text = Text("  Open an instance to see its transitions.", self._style("note"))
+        elif buffer.fetch is None:
+            text = Text(self.blank_note, self._style("note"))
         else:
-            text = Text("  …", self._style("note"))
+            text = Text("  … more (Enter loads)", self._style("note"))
+        text.no_wrap = True
+        if selected:
+            text.stylize(self._style("cursor"))
         text.stylize_before(self.rich_style)
         return Strip(text.render(self.app.console)).crop_extend(0, width, self.rich_style)
 
     # -- actions -------------------------------------------------------------------------
 
     def _move(self, to: int) -> None:
-        self.cursor = max(0, min(to, self.row_count - 1))
+        # The line after the last row (loading, error, start of history) is a stop too.
+        self.cursor = max(0, min(to, self.row_count))
         height = max(self.size.height, 1)
         top = self.scroll_offset.y
         if self.cursor < top:
@@ -368,38 +360,61 @@ class TransitionHistory(ScrollView, can_focus=True):
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
+    def _step(self, to: int) -> None:
+        self._seeking_start = False
+        self._move(to)
+
     def action_cursor_up(self) -> None:
-        self._move(self.cursor - 1)
+        self._step(self.cursor - 1)
 
     def action_cursor_down(self) -> None:
-        self._move(self.cursor + 1)
+        self._step(self.cursor + 1)
 
     def action_page_up(self) -> None:
-        self._move(self.cursor - max(self.size.height - 1, 1))
+        self._step(self.cursor - max(self.size.height - 1, 1))
 
     def action_page_down(self) -> None:
-        self._move(self.cursor + max(self.size.height - 1, 1))
+        self._step(self.cursor + max(self.size.height - 1, 1))
 
     def action_first(self) -> None:
-        self._move(0)
+        self._step(0)
 
     def action_last(self) -> None:
-        self._move(self.row_count - 1)
+        """To the real start of history, loading every page on the way."""
+        if self.at_end or self.buffer.fetch is None:
+            self._step(self.row_count)
+            return
+        self._seeking_start = True
+        self._move(max(self.row_count - 1, 0))
+        self._request()
+        self.refresh()
+
+    def stop_seeking(self) -> bool:
+        """Esc while End loads pages: stop there. True when there was something to stop."""
+        if not self._seeking_start:
+            return False
+        self._seeking_start = False
+        self.refresh()
+        return True
 
     def action_open(self) -> None:
-        if self.row_count:
+        if self.cursor < self.row_count:
             self.post_message(self.Opened(self.row(self.cursor)))
+        elif self.buffer.error:
+            self.retry()
+        else:
+            self._request()
 
     def action_copy(self) -> None:
-        if self.row_count:
+        if self.cursor < self.row_count:
             self.app.copy_to_clipboard(json.dumps(self.row(self.cursor).as_json(), indent=2))
             self.notify("Transition copied as JSON", markup=False)
 
     def retry(self) -> None:
         """Ask again for the page that failed."""
-        if self._error and self._fetch is not None:
-            self._error = None
-            self._request(self._next_cursor if self.row_count else None)
+        if self.buffer.retry():
+            self._request()
+            self._resize()
 
     def on_click(self, event: events.Click) -> None:
         index = self.scroll_offset.y + event.y

@@ -1,0 +1,287 @@
+"""The open instance: its state, admin view and live status, and every call made for it.
+
+No Textual here (as Toolong keeps `LogFile` apart from its view). The dashboard owns one
+`InstanceSession` at a time and binds its `InstanceSnapshot` into the instance pane, the
+composer and the header, so they all say the same thing about the same instance.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from smb_tui.api.auth import KeyCredentials
+from smb_tui.api.client import Reconnected, StateBackedClient
+from smb_tui.api.errors import (
+    MissingScope,
+    NotFound,
+    RejectedByAuthorizer,
+    StateBackedError,
+    TransportError,
+)
+from smb_tui.api.models import AdministrativeInstanceState, InstanceUpdate, State
+
+# loading: nothing read yet; ready: state is current; stale: state is what was last
+# read, and the last try to read or follow failed; not-found: 404; error: no state.
+Phase = Literal["idle", "loading", "ready", "stale", "not-found", "error"]
+LiveStatus = Literal["live", "reconnecting", "offline"]
+
+
+@dataclass(frozen=True)
+class InstanceSnapshot:
+    """What is known of the open instance, all of it from the same moment."""
+
+    machine: str | None = None
+    instance: str | None = None
+    phase: Phase = "idle"
+    state: State | None = None
+    admin: AdministrativeInstanceState | None = None
+    admin_note: str | None = None
+    # The admin view was read at this state's ts; older than `state.ts`: being re-read.
+    admin_ts: float | None = None
+    error: str | None = None
+    live: LiveStatus = "offline"
+
+    @property
+    def name(self) -> str | None:
+        return f"{self.machine}/{self.instance}" if self.machine and self.instance else None
+
+    @property
+    def can_send(self) -> bool:
+        return self.phase in ("ready", "stale") and self.state is not None
+
+    @property
+    def admin_current(self) -> bool:
+        return self.admin is not None and self.state is not None and self.admin_ts == self.state.ts
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """One send as the composer says it: what was sent, as whom, and what came of it."""
+
+    event: dict[str, Any]
+    acting_as: str  # the auth context the event was sent as, as JSON or a phrase
+    before: State | None
+    after: State | None = None
+    seconds: float = 0.0
+    settled: bool | None = True
+    stopped_services: tuple[str, ...] = ()
+    error: StateBackedError | None = None
+
+    @property
+    def changed_nothing(self) -> bool:
+        """XState's `changed` is false: no transition matched (or it did nothing)."""
+        before, after = self.before, self.after
+        return (
+            before is not None
+            and after is not None
+            and (before.state, before.public_context, before.tags, before.done)
+            == (after.state, after.public_context, after.tags, after.done)
+        )
+
+
+ClientFor = Callable[[dict[str, Any] | None], StateBackedClient]
+
+
+class InstanceSession:
+    """The one owner of an open instance. Tells `on_change` of every new snapshot.
+
+    `on_transitions` hears that the instance moved on (a newer `ts` arrived, from a send
+    or a live update; each `ts` once), so the history fetches the new rows once.
+    `on_reconnected` hears that live updates came back after a break.
+    """
+
+    def __init__(
+        self,
+        client: StateBackedClient,
+        machine: str,
+        instance: str,
+        *,
+        on_change: Callable[[InstanceSnapshot], None],
+        on_transitions: Callable[[], None] = lambda: None,
+        on_reconnected: Callable[[], None] = lambda: None,
+        client_for: ClientFor | None = None,
+    ) -> None:
+        self.client = client
+        self.snapshot = InstanceSnapshot(machine, instance, "loading")
+        self._on_change = on_change
+        self._on_transitions = on_transitions
+        self._on_reconnected = on_reconnected
+        self._client_for = client_for or (lambda acting: client)
+        self.full_context = False  # the admin view's context is shown: keep it current
+        self.closed = False
+        self._admin_reading = False
+        self.requests = 0  # calls this session made, for the benchmark
+
+    @property
+    def machine(self) -> str:
+        assert self.snapshot.machine is not None
+        return self.snapshot.machine
+
+    @property
+    def instance(self) -> str:
+        assert self.snapshot.instance is not None
+        return self.snapshot.instance
+
+    def _set(self, **changes: Any) -> None:
+        if self.closed:
+            return
+        self.snapshot = replace(self.snapshot, **changes)
+        self._on_change(self.snapshot)
+
+    def close(self) -> None:
+        self.closed = True
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def read(self) -> None:
+        """Read the state (and the admin view): after opening, `r`, or a reconnect."""
+        self.requests += 1
+        try:
+            state = await self.client.get_instance(self.machine, self.instance)
+        except StateBackedError as error:
+            self._failed(error)
+            return
+        self._take(state)
+        await self.read_admin()
+
+    async def read_admin(self) -> None:
+        """The admin view (status, version, full context), if the key allows it."""
+        state = self.snapshot.state
+        self.requests += 1
+        self._admin_reading = True
+        try:
+            admin = await self.client.get_instance_admin(self.machine, self.instance)
+        except MissingScope:
+            self._set(admin=None, admin_note="status, version and full context need an admin key")
+            return
+        except NotFound as error:
+            self._failed(error)
+            return
+        except StateBackedError as error:
+            self._set(admin_note=f"admin view unavailable: {error}")
+            return
+        finally:
+            self._admin_reading = False
+        if state is not None and admin.ts is not None and admin.ts < state.ts:
+            return  # an answer from before what we hold; the next read brings it
+        self._set(admin=admin, admin_note=None, admin_ts=state.ts if state else None)
+
+    @property
+    def admin_wanted(self) -> bool:
+        """The admin view shown is older than the state: read it again."""
+        snapshot = self.snapshot
+        if snapshot.admin is None or snapshot.admin_current or snapshot.phase != "ready":
+            return False
+        if self._admin_reading:
+            return False
+        pending_upgrade = snapshot.admin.desired_machine_version is not None
+        return self.full_context or pending_upgrade
+
+    def _failed(self, error: StateBackedError) -> None:
+        if isinstance(error, NotFound):
+            # Never the old instance's data under this name.
+            self._set(phase="not-found", state=None, admin=None, admin_ts=None, error=str(error))
+        elif isinstance(error, TransportError) and self.snapshot.state is not None:
+            self._set(phase="stale", error=str(error))
+        else:
+            self._set(phase="error", state=None, admin=None, admin_ts=None, error=str(error))
+
+    def _take(self, state: State) -> bool:
+        """Hold `state` if it is newer than what is held; say whether it was."""
+        held = self.snapshot.state
+        if held is not None and self.snapshot.phase == "ready" and state.ts <= held.ts:
+            return False  # a duplicate (the send's answer and its live update) or older
+        newer = held is not None and state.ts > held.ts
+        self._set(phase="ready", state=state, error=None)
+        if newer:
+            self._on_transitions()
+        return True
+
+    # -- live ----------------------------------------------------------------------------
+
+    def apply_update(self, update: InstanceUpdate) -> bool:
+        held = self.snapshot.state
+        state = State(
+            ts=update.ts if update.ts is not None else (held.ts + 1 if held else 0),
+            state=update.state,
+            publicContext=update.public_context,
+            tags=update.tags,
+            done=update.done,
+        )
+        return self._take(state)
+
+    def set_live(self, status: LiveStatus) -> None:
+        if status != self.snapshot.live:
+            self._set(live=status)
+
+    async def follow(self) -> None:
+        """Live updates until closed; on a reconnect, read again what may have been missed."""
+        try:
+            async for update in self.client.subscribe(
+                self.machine, self.instance, on_status=self.set_live
+            ):
+                if self.closed:
+                    return
+                if isinstance(update, Reconnected):
+                    await self.read()
+                    self._on_reconnected()
+                elif isinstance(update, InstanceUpdate):
+                    self.apply_update(update)
+        except StateBackedError as error:
+            self.set_live("offline")
+            if isinstance(error, NotFound):
+                self._failed(error)
+            raise
+
+    # -- sending -------------------------------------------------------------------------
+
+    def acting_as(self, acting: dict[str, Any] | None) -> str:
+        if acting is not None:
+            return json.dumps(acting, ensure_ascii=False)
+        auth = self.client.auth
+        if isinstance(auth, KeyCredentials):
+            return json.dumps(auth.auth_context, ensure_ascii=False)
+        return "your token's auth context"
+
+    async def send(self, event: dict[str, Any], acting: dict[str, Any] | None) -> SendReport:
+        """POST the event; the answer becomes the state. One request; no reads after it."""
+        before = self.snapshot.state
+        report = SendReport(event, self.acting_as(acting), before)
+        client = self._client_for(acting)
+        self.requests += 1
+        try:
+            sent = await client.send_event_report(self.machine, self.instance, event)
+        except StateBackedError as error:
+            if isinstance(error, NotFound):
+                self._failed(error)
+            return replace(report, error=error)
+        finally:
+            if client is not self.client:
+                await client.aclose()
+        self._take(sent.state)
+        return replace(
+            report,
+            after=sent.state,
+            seconds=sent.seconds,
+            settled=sent.settled,
+            stopped_services=sent.stopped_services,
+        )
+
+
+def refusal(report: SendReport) -> str:
+    """The 403 of an authorizer, naming what was refused and for whom."""
+    assert isinstance(report.error, RejectedByAuthorizer)
+    return f"allowWrite refused {report.event['type']!r} for {report.acting_as}"
+
+
+__all__ = [
+    "InstanceSession",
+    "InstanceSnapshot",
+    "LiveStatus",
+    "Phase",
+    "SendReport",
+    "refusal",
+]
