@@ -54,9 +54,7 @@ class SmbTui(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # "q" on a button or in a text box is not a request to quit.
-        if action == "quit" and typing_in(self.focused):
-            return False
-        return True
+        return not (action == "quit" and typing_in(self.focused))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

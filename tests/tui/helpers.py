@@ -36,12 +36,12 @@ async def wait_for(
     pilot: Pilot[None],
     condition: Callable[[], object],
     timeout: float = 8,
-    what: str = "the condition",
+    what: str | Callable[[], str] = "the condition",
 ) -> None:
     """Let the app run until `condition()` holds; fail after `timeout` seconds."""
     waited = 0.0
     while not condition():
         if waited > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
         await pilot.pause(0.05)
         waited += 0.05

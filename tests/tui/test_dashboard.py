@@ -251,7 +251,9 @@ async def test_create_pause_resume_and_delete(server: ServerThread) -> None:
         await pilot.click("#create")
         view = app.screen.query_one(InstanceView)
         await wait_for(
-            pilot, lambda: view.snapshot.instance == slug and view.state is not None, what="the new instance"
+            pilot,
+            lambda: view.snapshot.instance == slug and view.state is not None,
+            what="the new instance",
         )
         assert view.state is not None and view.state.public_context == {"rank": 3}
 
@@ -320,8 +322,8 @@ async def test_a_server_that_goes_away_shows_in_the_panes(tmp_path: Path) -> Non
         await wait_for(pilot, lambda: "reconnecting" in app.sub_title, what="reconnecting")
         await pilot.press("r")
         error = view.query_one("#instance-summary", Static)
-        await wait_for(pilot, lambda: "could not reach" in static_text(error), what="error")
-        assert "r to retry" in static_text(error)
+        await wait_for(pilot, lambda: "stale" in static_text(error), what="error")
+        assert "could not reach" in static_text(error) and "r to retry" in static_text(error)
         app.screen.query_one("#event-type", Input).value = "increment"
         await pilot.press("4", "enter")
         await wait_for(pilot, lambda: "could not reach" in composer_status(app))

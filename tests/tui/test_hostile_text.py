@@ -44,8 +44,10 @@ ROUTES: dict[tuple[str, str], tuple[int, Any]] = {
     ("GET", "/machines"): (
         200,
         {
-            "machines": [{"slug": "m1", "createdAt": NOW, "currentVersion": VERSION}]
-            + [{"slug": HOSTILE, "createdAt": NOW, "currentVersion": VERSION}]
+            "machines": [
+                {"slug": "m1", "createdAt": NOW, "currentVersion": VERSION},
+                {"slug": HOSTILE, "createdAt": NOW, "currentVersion": VERSION},
+            ]
         },
     ),
     ("GET", "/machines/m1"): (200, {"machine": {"createdAt": NOW, "indexes": []}}),
