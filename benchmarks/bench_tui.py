@@ -4,7 +4,10 @@
 
 Prints: time from opening an instance to its first history page painted; the time to
 append a page with 1,000 and with 100,000 rows loaded; process RSS growth over
-100,000 rows; key-press-to-repaint latency (p50, p95) while pages load. Asserts nothing.
+100,000 rows; key-press-to-repaint latency (p50, p95) while pages load; requests per
+sent event; the time for one End press to reach the start of a 10,000- and a
+100,000-row history, next to the client's own paging time for the same rows.
+Asserts nothing, and never waits for ever: every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -25,13 +28,23 @@ from common import fill_history, instance_id
 from textual import events
 
 from smb_tui.api.auth import KeyCredentials
+from smb_tui.api.client import StateBackedClient
 from smb_tui.api.models import Page, Transition
 from smb_tui.config import Connection
 from smb_tui.local.auth import LocalKey, sign_key_token
 from smb_tui.tui.app import SmbTui
+from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 
-TARGETS = {"first": 300.0, "append_ratio": 1.5, "rss_mb": 150.0, "p95": 50.0}
+TARGETS = {
+    "first": 300.0,
+    "append_ratio": 1.5,
+    "rss_mb": 150.0,
+    "p95": 50.0,
+    "requests_per_send": 1.0,
+    "end_ratio": 1.5,
+}
+DEADLINE = 120.0  # seconds any one wait may take before the figure is reported missing
 
 
 def free_port() -> int:
@@ -104,15 +117,22 @@ async def main() -> None:
         token = sign_key_token(key, {"sub": "bench"})
         for _ in range(300):
             try:
-                httpx.post(
-                    f"{base_url}/machines/counter",
-                    json={"slug": "huge"},
-                    headers={"authorization": f"Bearer {token}"},
-                )
+                httpx.get(f"{base_url}/machines", headers={"authorization": f"Bearer {token}"})
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        fill_history(db, instance_id(db, "counter", "huge"), args.history - 1)
+        for slug, size in (("huge", args.history), ("ten-k", 10_000), ("hundred-k", 100_000)):
+            httpx.post(
+                f"{base_url}/machines/counter",
+                json={"slug": slug},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            fill_history(db, instance_id(db, "counter", slug), size - 1)
+        httpx.post(
+            f"{base_url}/machines/counter",
+            json={"slug": "sends"},
+            headers={"authorization": f"Bearer {token}"},
+        )
         print(f"history: {args.history:,} transitions")
         auth = KeyCredentials(key.key_id, key.secret, {"sub": "bench"})
         await measure(Connection(base_url, auth, None, "bench", True), args.rows)
@@ -141,9 +161,13 @@ async def key_latencies(history: TransitionHistory, presses: int) -> list[float]
         before = history.cursor
         started = time.perf_counter()
         history.app.post_message(events.Key("pagedown", None))
+        # A key that moves nothing (the end of what is loaded) must not hang the run.
         while painted[0] < started or history.cursor == before:
+            if time.perf_counter() - started > 2:
+                break
             await asyncio.sleep(0)
-        latencies.append((painted[0] - started) * 1000)
+        else:
+            latencies.append((painted[0] - started) * 1000)
         await asyncio.sleep(0.005)  # a fast typist, not a flood
     history.render_lines = render_lines  # type: ignore[method-assign]
     return sorted(latencies)
@@ -166,7 +190,7 @@ async def measure(target: Connection, rows: int) -> None:
         )
 
         history.focus()
-        latencies = await key_latencies(history, 300)
+        latencies = await key_latencies(history, 300) or [float("nan")]
         p50 = latencies[len(latencies) // 2]
         p95 = latencies[int(len(latencies) * 0.95)]
         print(
@@ -176,6 +200,10 @@ async def measure(target: Connection, rows: int) -> None:
         )
 
         # Appending: the same page, at 1,000 rows and at `rows` rows loaded.
+        await requests_per_send(app, pilot)
+        for slug, rows_there in (("ten-k", 10_000), ("hundred-k", 100_000)):
+            await end_press(app, pilot, target, slug, rows_there)
+
         history.load(None)
         for _ in range(10):
             history.add_page(page_of(100))
@@ -195,6 +223,69 @@ async def measure(target: Connection, rows: int) -> None:
             f"RSS growth for {rows:,} rows: {grown:.0f} MB "
             f"(target < {TARGETS['rss_mb']:.0f}); RSS now {rss_mb():.0f} MB"
         )
+
+
+async def until(pilot: Any, condition: Any) -> bool:
+    """Let the app run until `condition()` holds; False when DEADLINE passed first."""
+    started = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - started > DEADLINE:
+            return False
+        await pilot.pause(0.001)
+    return True
+
+
+async def requests_per_send(app: SmbTui, pilot: Any, sends: int = 20) -> None:
+    """Requests the dashboard makes for one sent event, with no admin view shown."""
+    screen: Any = app.screen
+    screen.open_instance("sends")
+    history = screen.query_one(TransitionHistory)
+    if not await until(pilot, lambda: screen.snapshot.admin is not None and history.row_count):
+        print("requests per send: the instance did not open in time")
+        return
+    session = screen.session
+    calls, pages = session.requests, history.requests
+    for n in range(sends):
+        screen.post_message(EventComposer.SendRequested({"type": "increment"}, None))
+        if not await until(pilot, lambda n=n: history.row_count >= n + 2):
+            print("requests per send: a send did not show in time")
+            return
+    await pilot.pause(0.5)  # late live updates, which must cost nothing
+    per_send = (session.requests - calls) / sends
+    per_page = (history.requests - pages) / sends
+    print(
+        f"requests per sent event: {per_send:.2f} to the instance (target "
+        f"{TARGETS['requests_per_send']:.0f}), plus {per_page:.2f} history pages for the new rows"
+    )
+
+
+async def end_press(app: SmbTui, pilot: Any, target: Connection, slug: str, rows: int) -> None:
+    """One End press to the real start of history, next to the client paging alone."""
+    client = StateBackedClient(target.auth, target.base_url)
+    started = time.perf_counter()
+    async for _ in client.transition_pages("counter", slug):
+        pass
+    paging = time.perf_counter() - started
+    await client.aclose()
+    screen: Any = app.screen
+    screen.open_instance(slug)
+    history = screen.query_one(TransitionHistory)
+    if not await until(pilot, lambda: history.row_count >= 100):
+        print(f"End on {rows:,} rows: the first page did not come in time")
+        return
+    history.focus()
+    started = time.perf_counter()
+    await pilot.press("end")
+    reached = await until(pilot, lambda: history.at_end and history.cursor == history.row_count)
+    taken = time.perf_counter() - started
+    if not reached:
+        print(f"End on {rows:,} rows: not at the start after {DEADLINE:.0f} s")
+        return
+    print(
+        f"one End press to the start of {history.row_count:,} rows: {taken:.2f} s; the client "
+        f"pages them in {paging:.2f} s; ratio {taken / paging:.2f} "
+        f"(target < {TARGETS['end_ratio']})"
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ was reached, and what went wrong; the widget draws it and runs the fetches.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from smb_tui.api.models import Page, Transition
 from smb_tui.tui.describe import event_type, parse_time, payload_summary, state_summary
@@ -19,17 +19,20 @@ from smb_tui.tui.safe_text import safe
 FetchPage = Callable[[str | None], Awaitable[Page[Transition]]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, unsafe_hash=False)
 class Row:
-    """One transition, kept as the few strings the screen needs, already made safe."""
+    """One transition: the few strings a history line needs, already made safe, and the
+    event and state as the server sent them (for the detail view and copying)."""
 
     at: float
     created_at: str
     event_type: str
     payload: str
     state: str
-    event_json: str
-    state_json: str
+    event: Any
+    state_value: Any
+
+    __hash__ = object.__hash__  # rows are the same row, not equal values, for caching
 
     @classmethod
     def of(cls, transition: Transition) -> Row:
@@ -39,16 +42,12 @@ class Row:
             event_type=safe(event_type(transition.event)),
             payload=safe(payload_summary(transition.event, 200)),
             state=safe(state_summary(transition.state)),
-            event_json=json.dumps(transition.event, ensure_ascii=False),
-            state_json=json.dumps(transition.state, ensure_ascii=False),
+            event=transition.event,
+            state_value=transition.state,
         )
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "createdAt": self.created_at,
-            "event": json.loads(self.event_json),
-            "state": json.loads(self.state_json),
-        }
+        return {"createdAt": self.created_at, "event": self.event, "state": self.state_value}
 
 
 class HistoryBuffer:

@@ -54,14 +54,14 @@ class TransitionDetail(Modal[None]):
             yield Static(title, classes="title")
             yield Label("event")
             yield TextArea.code_editor(
-                safe_json(self.row.event_json),
+                safe_json(self.row.event),
                 language="json",
                 read_only=True,
                 id="detail-event",
             )
             yield Label("resulting state")
             yield TextArea.code_editor(
-                safe_json(self.row.state_json),
+                safe_json(self.row.state_value),
                 language="json",
                 read_only=True,
                 id="detail-state",
@@ -73,9 +73,9 @@ class TransitionDetail(Modal[None]):
         self.notify("Transition copied as JSON", markup=False)
 
 
-def safe_json(text: str) -> str:
+def safe_json(value: Any) -> str:
     """Pretty JSON that is still valid JSON: what `safe` escapes sits inside strings."""
-    return "\n".join(safe(line) for line in pretty_json(json.loads(text)).splitlines())
+    return "\n".join(safe(line) for line in pretty_json(value).splitlines())
 
 
 class TypedConfirm(Modal[bool]):

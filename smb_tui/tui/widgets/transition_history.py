@@ -9,6 +9,7 @@ the real start) and is reachable with the keys.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -170,13 +171,8 @@ class TransitionHistory(ScrollView, can_focus=True):
         rows = self.buffer.add_page(page)
         self.post_message(self.Loaded(list(dict.fromkeys(r.event_type for r in rows))))
         self._resize()
-        if self._seeking_start:
-            self._move(self.row_count if self.at_end else self.row_count - 1)
-            if self.at_end:
-                self._seeking_start = False
-            else:
-                self._request()
-        self.prefetch()
+        if not self._seeking_start:
+            self.prefetch()
 
     def prefetch(self) -> None:
         """Ask for the next page when the view or the cursor is within a screen of the end."""
@@ -385,9 +381,46 @@ class TransitionHistory(ScrollView, can_focus=True):
             self._step(self.row_count)
             return
         self._seeking_start = True
-        self._move(max(self.row_count - 1, 0))
-        self._request()
-        self.refresh()
+        self._move(self.row_count)  # onto the "loading page N" line
+        self._seek_start(self._generation)
+
+    @work(group="history", exit_on_error=False)
+    async def _seek_start(self, generation: int) -> None:
+        """Fetch page after page, back to back as the client does, until the start."""
+        drawn = time.monotonic()
+        types: dict[str, None] = {}
+        while self._seeking_start and generation == self._generation:
+            if self.buffer.loading:  # a page asked for by scrolling: let it land first
+                await asyncio.sleep(0.01)
+                continue
+            cursor = self.buffer.next_request()
+            if cursor is False or self.buffer.fetch is None:
+                break
+            assert not isinstance(cursor, bool)
+            self.buffer.started(cursor)
+            self.requests += 1
+            try:
+                page = await self.buffer.fetch(cursor)
+            except StateBackedError as error:
+                if generation == self._generation:
+                    self.buffer.failed(cursor, safe(error))
+                break
+            if generation != self._generation:
+                return
+            types.update(dict.fromkeys(r.event_type for r in self.buffer.add_page(page)))
+            # Redraw (and lay out, and tell the composer) a few times a second, not once
+            # a page: the screen shows progress, and the pages come as fast as the client
+            # alone gets them.
+            if time.monotonic() - drawn > 0.25:
+                drawn = time.monotonic()
+                self._resize()
+                self._move(self.row_count)
+        if types:
+            self.post_message(self.Loaded(list(types)))
+        if generation == self._generation:
+            self._seeking_start = False
+            self._move(self.row_count)
+            self._resize()
 
     def stop_seeking(self) -> bool:
         """Esc while End loads pages: stop there. True when there was something to stop."""
