@@ -63,16 +63,45 @@ class HistoryBuffer:
         self.error: str | None = None
         self.pages = 0
         self.requested_cursors: list[str | None] = []
+        # A filter on event types shows only the rows that match: their positions in
+        # the two lists, kept up to date as rows arrive (work per page, not per row held).
+        self.filter_text = ""
+        self._newer_hits: list[int] = []
+        self._older_hits: list[int] = []
 
-    def __len__(self) -> int:
+    @property
+    def loaded(self) -> int:
+        """Every row fetched, whatever the filter."""
         return len(self._newer) + len(self._older)
 
+    def __len__(self) -> int:
+        """The rows shown: all of them, or those the filter lets through."""
+        if not self.filter_text:
+            return self.loaded
+        return len(self._newer_hits) + len(self._older_hits)
+
     def row(self, index: int) -> Row:
+        if self.filter_text:
+            hits = len(self._newer_hits)
+            if index < hits:
+                return self._newer[self._newer_hits[hits - 1 - index]]
+            return self._older[self._older_hits[index - hits]]
         newer = len(self._newer)
         return self._newer[newer - 1 - index] if index < newer else self._older[index - newer]
 
+    def _matches(self, row: Row) -> bool:
+        return self.filter_text.lower() in row.event_type.lower()
+
+    def set_filter(self, text: str) -> None:
+        """Show only the rows whose event type contains `text` (any case); "" shows all."""
+        self.filter_text = text
+        self._newer_hits = [i for i, row in enumerate(self._newer) if text and self._matches(row)]
+        self._older_hits = [i for i, row in enumerate(self._older) if text and self._matches(row)]
+
     def newest(self, count: int) -> list[Row]:
-        return [self.row(i) for i in range(min(count, len(self)))]
+        """The newest rows fetched, whatever the filter."""
+        newer, older = self._newer[::-1][:count], self._older[: max(0, count - len(self._newer))]
+        return newer + older
 
     # -- paging --------------------------------------------------------------------------
 
@@ -98,6 +127,9 @@ class HistoryBuffer:
     def add_page(self, page: Page[Transition]) -> list[Row]:
         """Append a fetched page: work in proportion to the page, not to the rows held."""
         rows = [Row.of(t) for t in page.items]
+        if self.filter_text:
+            start = len(self._older)
+            self._older_hits.extend(start + i for i, row in enumerate(rows) if self._matches(row))
         self._older.extend(rows)
         self.pages += 1
         self.next_cursor = page.cursor
@@ -115,6 +147,11 @@ class HistoryBuffer:
 
     def add_newest(self, rows: Sequence[Row]) -> None:
         """New transitions at the top, given newest first."""
+        if self.filter_text:
+            start = len(self._newer)
+            self._newer_hits.extend(
+                start + i for i, row in enumerate(reversed(rows)) if self._matches(row)
+            )
         self._newer.extend(reversed(rows))
 
     def new_rows_in(self, first_page: Sequence[Row]) -> list[Row] | None:

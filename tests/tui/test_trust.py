@@ -381,3 +381,24 @@ async def test_help_fits_at_160x50_and_the_palette_names_keys(server: ServerThre
         commands = list(app.get_system_commands(app.screen))
         keys = {c.help for c in commands}
         assert "key: ?" in keys and "key: question_mark" not in keys
+
+
+async def test_slash_filters_the_history_by_event_type(server: ServerThread) -> None:
+    app, slug = app_on_new_instance(server, "counter", "trust-filter")
+    with client(server) as http:
+        for event in ["increment", "decrement", "increment", "reset"]:
+            http.post(f"/machines/counter/i/{slug}/events", json={"event": event})
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        history = screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 5 and history.at_end)
+        await pilot.press("5", "slash", *"incr")
+        await pilot.pause()
+        assert [history.row(i).event_type for i in range(history.row_count)] == ["increment"] * 2
+        assert "2 of 5" in str(history.border_subtitle)
+        with client(server) as http:
+            http.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
+            http.post(f"/machines/counter/i/{slug}/events", json={"event": "decrement"})
+        await wait_for(pilot, lambda: history.row_count == 3, what="the new match")
+        await pilot.press("escape")
+        assert history.row_count == 7 and history.has_focus

@@ -139,6 +139,7 @@ class DashboardScreen(Screen[None]):
             with Vertical(id="right"):
                 yield InstanceView(id="instance").data_bind(DashboardScreen.snapshot)
                 yield EventComposer(id="composer").data_bind(DashboardScreen.snapshot)
+                yield Input(placeholder="filter history by event type", id="history-filter")
                 yield TransitionHistory(id="history")
         yield WholeFooter(compact=True)
 
@@ -200,6 +201,10 @@ class DashboardScreen(Screen[None]):
         self.session.full_context = self.query_one(InstanceView).full_context
         self.snapshot = self.session.snapshot
         self._title("state", f"{machine}/{instance}")
+        history_filter = self.query_one("#history-filter", Input)
+        with history_filter.prevent(Input.Changed):
+            history_filter.value = ""
+        history_filter.display = False
         self.query_one(TransitionHistory).load(
             lambda cursor: self.client.list_transitions(machine, instance, cursor)
         )
@@ -278,6 +283,27 @@ class DashboardScreen(Screen[None]):
     def _transition_opened(self, event: TransitionHistory.Opened) -> None:
         self.app.push_screen(TransitionDetail(event.row))
 
+    @on(TransitionHistory.FilterRequested)
+    def _filter_history(self) -> None:
+        box = self.query_one("#history-filter", Input)
+        box.display = True
+        self.set_focus(box)
+
+    @on(Input.Changed, "#history-filter")
+    def _history_filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(TransitionHistory).set_filter(event.value)
+
+    @on(Input.Submitted, "#history-filter")
+    def _history_filter_done(self) -> None:
+        self.set_focus(self.query_one(TransitionHistory))
+
+    def _clear_history_filter(self) -> None:
+        box = self.query_one("#history-filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one(TransitionHistory).set_filter("")
+        self.set_focus(self.query_one(TransitionHistory))
+
     @on(TransitionHistory.Loaded)
     def _history_loaded(self, event: TransitionHistory.Loaded) -> None:
         self.query_one(EventComposer).suggest(event.event_types)
@@ -351,6 +377,12 @@ class DashboardScreen(Screen[None]):
             self.minimize()
             return
         focused = self.focused
+        history_filter = self.query_one("#history-filter", Input)
+        if focused is history_filter or (
+            focused is self.query_one(TransitionHistory) and history_filter.value
+        ):
+            self._clear_history_filter()
+            return
         pane = self._pane_of(focused)
         if pane in ("machines", "instances"):
             filtered = self.query_one(PANES[pane][0], FilteredList)

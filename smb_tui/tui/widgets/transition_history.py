@@ -69,6 +69,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("end,G", "last", "Start of history", tooltip="Loads every page to the start"),
         Binding("enter", "open", "Open", tooltip="The transition's full event and state"),
         Binding("y", "copy", "Copy row", tooltip="Copy the transition as JSON"),
+        Binding("slash", "filter", "Filter", tooltip="Show only event types that contain…"),
     ]
 
     cursor: reactive[int] = reactive(0, repaint=False)
@@ -81,6 +82,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         def __init__(self, event_types: list[str]) -> None:
             super().__init__()
             self.event_types = event_types
+
+    class FilterRequested(Message):
+        """`/`: the user wants to filter the history by event type."""
 
     class Opened(Message):
         """Enter on a transition: show all of it."""
@@ -186,16 +190,31 @@ class TransitionHistory(ScrollView, can_focus=True):
         if not rows:
             return
         following = self.cursor == 0 and self.scroll_offset.y == 0
+        shown = self.row_count
         self.buffer.add_newest(rows)
+        added = self.row_count - shown  # under a filter, only the rows that match
         self._resize()
-        if not following:
-            self.unseen += len(rows)
-            self.cursor += len(rows)
-            self.scroll_to(y=self.scroll_offset.y + len(rows), animate=False, immediate=True)
+        if added and not following:
+            self.unseen += added
+            self.cursor += added
+            self.scroll_to(y=self.scroll_offset.y + added, animate=False, immediate=True)
         self.refresh()
 
     def newest(self, count: int) -> list[Row]:
         return self.buffer.newest(count)
+
+    def set_filter(self, text: str) -> None:
+        """Show only transitions whose event type contains `text`; "" shows all again."""
+        self.buffer.set_filter(text.strip())
+        self._lines.clear()
+        self.cursor = 0
+        self.unseen = 0
+        self.scroll_to(0, 0, animate=False, immediate=True)
+        self._resize()
+        self.prefetch()
+
+    def action_filter(self) -> None:
+        self.post_message(self.FilterRequested())
 
     def refresh_newest(self) -> None:
         """Fetch the first page again and show what is new. Calls while one runs collapse
@@ -265,6 +284,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         """`4,210 / 10,000+` in the border: where the cursor is, of how many."""
         count = self.row_count
         parts = []
+        if self.buffer.filter_text:
+            loaded = self.buffer.loaded
+            parts.append(f"filter {self.buffer.filter_text!r}: {count:,} of {loaded:,}")
         if self.unseen:
             parts.append(f"↑ {self.unseen} new (Home)")
         if count:
@@ -323,15 +345,17 @@ class TransitionHistory(ScrollView, can_focus=True):
             text = Text(f"⚠ {buffer.error} (r or Enter: retry)", self._style("error"))
         elif buffer.loading and self._seeking_start:
             text = Text(
-                f"  Loading page {buffer.pages + 1}, {self.row_count:,} of ? rows… (Esc stops)",
+                f"  Loading page {buffer.pages + 1}, {buffer.loaded:,} of ? rows… (Esc stops)",
                 self._style("note"),
             )
         elif buffer.loading:
             text = Text("  Loading more transitions…", self._style("note"))
         elif buffer.at_end:
-            count = self.row_count
+            count = buffer.loaded
+            matching = f"{self.row_count:,} match, of " if buffer.filter_text else ""
             text = Text(
-                f"  ── start of history: {count:,} transition{'s' if count != 1 else ''} ──",
+                f"  ── start of history: {matching}{count:,} transition{'s' if count != 1 else ''}"
+                " ──",
                 self._style("note"),
             )
         elif buffer.fetch is None:
