@@ -11,7 +11,13 @@ from textual.widgets import Button, Input, OptionList, Static, TextArea
 
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.dashboard import DashboardScreen
-from smb_tui.tui.screens.modals import ChooseVersion, HelpScreen, NewInstance, TransitionDetail
+from smb_tui.tui.screens.modals import (
+    ChooseVersion,
+    HelpScreen,
+    NewInstance,
+    TransitionDetail,
+    TypedConfirm,
+)
 from smb_tui.tui.widgets.instance_list import InstanceList, InstanceOptions
 from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.machine_list import MachineList
@@ -260,6 +266,8 @@ async def test_end_goes_to_the_real_start_of_history_in_one_press(tmp_path: Path
             await wait_for(pilot, lambda: history.row_count == 100)
             assert "1 / 100+" in str(history.border_subtitle)
             await pilot.press("5", "end")
+            progress = history.render_line(history.cursor - history.scroll_offset.y).text
+            assert history.at_end or "Loading page" in progress, progress
             await wait_for(pilot, lambda: history.at_end, what="the start of history")
             await pilot.pause(0.2)
             assert history.row_count == 450
@@ -316,7 +324,10 @@ async def test_the_new_instance_dialog_keeps_what_was_typed(server: ServerThread
         assert "Enter" in "".join(text_of(s) for s in dialog.query(Static))
         options = dialog.query_one(OptionList)
         assert "current" in str(options.get_option_at_index(options.highlighted or 0).prompt)
-        await pilot.press(*"half-typed")
+        await pilot.press(*"half-typed", "tab")
+        assert dialog.query_one("#new-context", TextArea).has_focus
+        await pilot.press("tab")
+        assert not dialog.query_one("#new-context", TextArea).has_focus, "Tab stayed in the box"
         await pilot.press("escape")
         assert app.screen is dialog, "one Esc threw typed text away"
         await pilot.press("escape")
@@ -336,6 +347,13 @@ async def test_the_version_picker_marks_current_and_newest(server: ServerThread)
         prompts = [str(o.prompt) for o in app.screen.query_one(OptionList).options]
         assert any("current" in p and "newest" in p for p in prompts), prompts
         assert any("this instance runs it" in p for p in prompts), prompts
+        picker = app.screen.query_one(OptionList)
+        picker.highlighted = next(i for i, p in enumerate(prompts) if p.startswith("v2"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirm))
+        title = text_of(app.screen.query_one(".title", Static))
+        assert "to version v2 at its next event" in title, title
+        await pilot.press("escape")
 
 
 # -- small terminals ---------------------------------------------------------------------

@@ -410,35 +410,55 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     @work(group="history", exit_on_error=False)
     async def _seek_start(self, generation: int) -> None:
-        """Fetch page after page, back to back as the client does, until the start."""
+        """Fetch page after page until the start, each request sent before the page
+        before it is taken in, so that the server and the drawing work at once."""
         drawn = time.monotonic()
         types: dict[str, None] = {}
-        while self._seeking_start and generation == self._generation:
-            if self.buffer.loading:  # a page asked for by scrolling: let it land first
-                await asyncio.sleep(0.01)
-                continue
-            cursor = self.buffer.next_request()
-            if cursor is False or self.buffer.fetch is None:
-                break
-            assert not isinstance(cursor, bool)
-            self.buffer.started(cursor)
-            self.requests += 1
-            try:
-                page = await self.buffer.fetch(cursor)
-            except StateBackedError as error:
+        fetch = self.buffer.fetch
+        pending: tuple[str | None, asyncio.Future[Page[Transition]]] | None = None
+        try:
+            while self._seeking_start and generation == self._generation and fetch is not None:
+                if pending is None:
+                    if self.buffer.loading:  # a page asked for by scrolling: let it land first
+                        await asyncio.sleep(0.01)
+                        continue
+                    cursor = self.buffer.next_request()
+                    if cursor is False:
+                        break
+                    assert not isinstance(cursor, bool)
+                    self.buffer.started(cursor)
+                    self.requests += 1
+                    pending = (cursor, asyncio.ensure_future(fetch(cursor)))
+                cursor, request = pending
+                pending = None
+                try:
+                    page = await request
+                except StateBackedError as error:
+                    if generation == self._generation:
+                        self.buffer.failed(cursor, safe(error))
+                    break
+                if generation != self._generation:
+                    return
+                if page.cursor is not None and page.cursor not in self.buffer.requested_cursors:
+                    self.buffer.requested_cursors.append(page.cursor)
+                    self.requests += 1
+                    pending = (page.cursor, asyncio.ensure_future(fetch(page.cursor)))
+                    await asyncio.sleep(0)  # let it go out before the rows are made
+                types.update(dict.fromkeys(r.event_type for r in self.buffer.add_page(page)))
+                self.buffer.loading = pending is not None
+                # Redraw (and lay out, and tell the composer) a few times a second, not once
+                # a page: the screen shows progress, and the pages come as fast as the client
+                # alone gets them.
+                if time.monotonic() - drawn > 0.25:
+                    drawn = time.monotonic()
+                    self._resize()
+                    self._move(self.row_count)
+        finally:
+            if pending is not None:  # stopped with a page on its way: forget it
+                pending[1].cancel()
                 if generation == self._generation:
-                    self.buffer.failed(cursor, safe(error))
-                break
-            if generation != self._generation:
-                return
-            types.update(dict.fromkeys(r.event_type for r in self.buffer.add_page(page)))
-            # Redraw (and lay out, and tell the composer) a few times a second, not once
-            # a page: the screen shows progress, and the pages come as fast as the client
-            # alone gets them.
-            if time.monotonic() - drawn > 0.25:
-                drawn = time.monotonic()
-                self._resize()
-                self._move(self.row_count)
+                    self.buffer.requested_cursors.remove(pending[0])
+                    self.buffer.loading = False
         if types:
             self.post_message(self.Loaded(list(types)))
         if generation == self._generation:
