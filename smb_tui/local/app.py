@@ -23,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 from smb_tui.api.models import STOPPED_SERVICES_HEADER
 from smb_tui.local.auth import AuthError, LocalKey, Principal, exchange_anonymous, verify_token
 from smb_tui.local.definitions import JSON, SLUG_PATTERN
+from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.service import ApiError, LocalService
 from smb_tui.local.store import BadCursor, decode_cursor, iso
 
@@ -137,10 +138,20 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI could not parse the body (too deep, say)
+            message = f"the request body could not be read: {error.detail}"
+            return _error(400, message, "invalid-parameter", "body")
         return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(NotPlainJson)
+    async def not_plain_json(request: Request, error: NotPlainJson) -> JSONResponse:
+        parameter = error.path.split(".")[0].split("[")[0]
+        return _error(400, f"{error}; nothing was changed", "invalid-parameter", parameter)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, RecursionError):  # JSON nested thousands deep, before any check
+            return _error(400, "the request is nested too deeply", "invalid-parameter", "body")
         log.exception("unexpected error")
         return _error(500, "the local server failed; see its output")
 
@@ -165,8 +176,10 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
                     403, "an anonymous token cannot act as another user", "missing-scope"
                 )
             try:
-                acting = json.loads(act_header)
-            except ValueError as error:
+                acting = plain_json(json.loads(act_header), "x-statebacked-act")
+            except NotPlainJson:
+                raise
+            except (ValueError, RecursionError) as error:
                 raise ApiError(
                     400,
                     "x-statebacked-act must be a JSON object",
@@ -238,8 +251,9 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
     async def create_instance(
         machineSlug: MachineSlug, body: CreateInstance, principal: User, response: Response
     ) -> dict[str, JSON]:
+        context = plain_json(body.context or {}, "context")
         answer = await service.create_instance(
-            principal, machineSlug, body.slug, body.context or {}, body.machineVersionId
+            principal, machineSlug, body.slug, context, body.machineVersionId
         )
         response.headers[STOPPED_SERVICES_HEADER] = ",".join(answer.stopped_services)
         return answer.body
@@ -266,6 +280,7 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
         response: Response,
     ) -> dict[str, JSON]:
         event = {"type": body.event} if isinstance(body.event, str) else body.event.model_dump()
+        event = plain_json(event, "event")
         if not event["type"]:
             raise ApiError(400, "event type must not be empty", "invalid-parameter", "event")
         answer = await service.send_event(principal, machineSlug, instanceSlug, event)

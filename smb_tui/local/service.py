@@ -28,6 +28,7 @@ from smb_tui.local.definitions import (
     MachineVersion,
     Snapshot,
 )
+from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.runtime import Engine, MachineError, Outcome, StatechartEngine
 from smb_tui.local.store import InstanceRow, Page, Store, iso
 
@@ -304,7 +305,20 @@ class LocalService:
         slug: str,
         outcome: Outcome,
     ) -> InstanceRow:
-        """Persist everything the outcome changed, in one transaction; then tell listeners."""
+        """Persist everything the outcome changed, in one transaction; then tell listeners.
+
+        What the machine made is checked as plain JSON first: what is stored can always
+        be read and answered again, so no 500 can follow the commit.
+        """
+        try:
+            for step in outcome.steps:
+                plain_json(step.event, "event")
+                plain_json(step.snapshot.context, "context")
+        except NotPlainJson as error:
+            raise ApiError(
+                500,
+                f"the machine made a value that is not plain JSON ({error}); nothing was stored",
+            ) from error
         snapshot = outcome.final
         version_id = definition.version_id(version)
         desired = row.desired_version_id if row else None

@@ -1,0 +1,83 @@
+"""Input that used to break an instance for good is refused before anything runs."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from smb_tui.local.server import ServerThread
+from tests.conftest import unique
+
+EVENTS = "/machines/scratch/i/{}/events"
+
+
+def new_instance(http: httpx.Client) -> str:
+    slug = unique("hostile")
+    assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
+    return slug
+
+
+def still_usable(http: httpx.Client, slug: str, transitions: int) -> None:
+    """Reads answer, the history holds nothing of the refused write, and a good event goes."""
+    assert http.get(f"/machines/scratch/i/{slug}").status_code == 200
+    assert http.get(f"/machines/scratch/i/{slug}/admin").status_code == 200
+    history = http.get(EVENTS.format(slug))
+    assert history.status_code == 200
+    assert len(history.json()["transitions"]) == transitions
+    good = {"event": {"type": "put", "key": "k", "value": 1}}
+    assert http.post(EVENTS.format(slug), json=good).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"event": {"type": "put", "key": "k", "value": "\\ud800"}}',  # a lone surrogate
+        '{"event": {"type": "put", "key": "\\udfff", "value": 1}}',  # in a key
+        '{"event": {"type": "put", "key": "k", "value": NaN}}',
+        '{"event": {"type": "put", "key": "k", "value": -Infinity}}',
+        '{"event": {"type": "put", "key": "k", "value": ' + "[" * 900 + "]" * 900 + "}}",
+        '{"event": {"type": "put", "key": "k", "value": ' + "[" * 5000 + "]" * 5000 + "}}",
+    ],
+    ids=["surrogate", "surrogate-key", "nan", "infinity", "900-deep", "5000-deep"],
+)
+def test_an_event_that_is_not_plain_json_is_refused(
+    server: ServerThread, http: httpx.Client, body: str
+) -> None:
+    slug = new_instance(http)
+    answer = http.post(
+        EVENTS.format(slug), content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json().get("code") == "invalid-parameter", answer.text
+    still_usable(http, slug, transitions=1)
+
+
+def test_a_context_that_is_not_plain_json_is_refused(http: httpx.Client) -> None:
+    slug = unique("hostile-ctx")
+    body = '{"slug": "' + slug + '", "context": {"public": {"a": "\\ud800"}}}'
+    answer = http.post(
+        "/machines/scratch", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 400 and "lone surrogate" in answer.json()["error"]
+    assert http.get(f"/machines/scratch/i/{slug}").status_code == 404
+
+
+def test_numbers_are_kept_as_javascript_sees_them(http: httpx.Client) -> None:
+    slug = new_instance(http)
+    event = {"type": "put", "key": "big", "value": 2**70}
+    assert http.post(EVENTS.format(slug), json={"event": event}).status_code == 200
+    assert http.get(f"/machines/scratch/i/{slug}").json()["publicContext"]["big"] == float(2**70)
+
+
+def test_an_auth_context_nested_thousands_deep_is_a_400(http: httpx.Client) -> None:
+    answer = http.get("/machines", headers={"x-statebacked-act": "[" * 5000 + "]" * 5000})
+    assert answer.status_code == 400 and answer.json()["parameter"] == "x-statebacked-act"
+
+
+def test_a_machine_that_makes_a_value_json_cannot_hold_stores_nothing(
+    http: httpx.Client,
+) -> None:
+    slug = new_instance(http)
+    answer = http.post(EVENTS.format(slug), json={"event": "corrupt"})
+    assert answer.status_code == 500 and "not JSON" in answer.json()["error"]
+    still_usable(http, slug, transitions=1)
