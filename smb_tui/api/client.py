@@ -27,7 +27,9 @@ from pydantic import BaseModel, ValidationError
 from smb_tui.api.auth import TokenSource
 from smb_tui.api.errors import (
     ApiError,
+    ConfigurationError,
     ConnectionFailed,
+    EmptyPages,
     OutcomeUnknown,
     ProtocolError,
     RepeatedCursor,
@@ -64,6 +66,9 @@ SETTLE_TIMEOUT = httpx.Timeout(15.0, connect=5.0, read=120.0)
 # The shortest settle time-out State Backed documents (the reference says 10 s, the
 # guides 90 s): an answer slower than this may have come before the instance settled.
 SETTLE_LIMIT = 10.0
+# A page may be empty and still have a cursor (State Backed does not say it cannot),
+# but a server that does so again and again would be followed for ever.
+MAX_EMPTY_PAGES = 10
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_TRIES = 3
 MAX_RETRY_AFTER = 30.0
@@ -129,7 +134,7 @@ class StateBackedClient:
         tries: int = MAX_TRIES,
     ) -> None:
         self.auth = auth
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _checked_base_url(base_url)
         self.org_id = org_id
         self.act = dict(act) if act is not None else None
         self.settle_timeout = settle_timeout
@@ -252,10 +257,13 @@ class StateBackedClient:
             body = None
         if isinstance(body, dict):
             message = body.get("error") if isinstance(body.get("error"), str) else None
+            if message is not None:
+                message = _redact(message, response)
             code = body.get("code") if isinstance(body.get("code"), str) else None
             parameter = body.get("parameter") if isinstance(body.get("parameter"), str) else None
             raise error_for(response.status_code, message, code, parameter)
-        snippet = " ".join(response.text.split())[:120] or response.reason_phrase
+        snippet = " ".join(_redact(response.text, response).split())[:120]
+        snippet = snippet or response.reason_phrase
         raise error_for(response.status_code, f"non-JSON answer: {snippet}", None)
 
     async def exchange_token(self, form: Mapping[str, str]) -> str:
@@ -433,9 +441,11 @@ class StateBackedClient:
     async def pages(
         self, fetch: Callable[[str | None], Awaitable[Page[T]]]
     ) -> AsyncIterator[Page[T]]:
-        """Every page, following cursors; a cursor seen before raises RepeatedCursor."""
+        """Every page, following cursors; a cursor seen before raises RepeatedCursor, and
+        more than MAX_EMPTY_PAGES empty pages in a row raise EmptyPages."""
         seen: set[str] = set()
         cursor: str | None = None
+        empty = 0
         while True:
             page = await fetch(cursor)
             yield page
@@ -443,6 +453,9 @@ class StateBackedClient:
                 return
             if page.cursor in seen:
                 raise RepeatedCursor()
+            empty = 0 if page.items else empty + 1
+            if empty > MAX_EMPTY_PAGES:
+                raise EmptyPages()
             seen.add(page.cursor)
             cursor = page.cursor
 
@@ -563,6 +576,28 @@ def _realtime_message(raw: str | bytes) -> InstanceUpdate | None:
         code = message.get("code") if isinstance(message.get("code"), str) else None
         raise error_for(status if isinstance(status, int) else 400, error, code)
     return None
+
+
+def _redact(text: str, response: httpx.Response) -> str:
+    """A server's text without our bearer token in it, should the server echo it."""
+    token = response.request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    return text.replace(token, "<token>") if len(token) >= 8 else text
+
+
+def _checked_base_url(base_url: str) -> str:
+    """The base URL without a trailing slash, or ConfigurationError (never holding a token)."""
+    try:
+        url = httpx.URL(base_url)
+        port = url.port  # a port that is not a number raises here
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise ConfigurationError(f"{base_url!r} is not a URL; use https://host[:port]") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"{base_url!r} is not an http(s) URL with a host")
+    if url.query or url.fragment or "#" in base_url or "?" in base_url:
+        raise ConfigurationError(f"{base_url!r} has a query or fragment; give only the base URL")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigurationError(f"{base_url!r} has a port out of range")
+    return base_url.rstrip("/")
 
 
 def _instance_path(machine: str, instance: str) -> str:

@@ -140,6 +140,17 @@ class RepeatedCursor(ProtocolError):
     hint = "the server returned a cursor it returned before; stopped paging to avoid a loop"
 
 
+class EmptyPages(ProtocolError):
+    hint = (
+        "the server sent page after page with nothing in it, each with a new cursor;"
+        " stopped paging to avoid a loop"
+    )
+
+
+class ConfigurationError(StateBackedError, ValueError):
+    """A base URL or port that cannot be used; said before any request is made."""
+
+
 _BY_CODE: dict[tuple[int, str], type[ApiError]] = {
     (400, "specify-org"): SpecifyOrg,
     (400, "invalid-parameter"): InvalidParameter,

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from smb_tui.api.client import StateBackedClient
+from smb_tui.api.errors import ConfigurationError
 from smb_tui.config import Connection
 from smb_tui.tui.demo import DemoServer, start_demo
 from smb_tui.tui.screens.dashboard import DashboardScreen, typing_in
@@ -39,8 +40,13 @@ class SmbTui(App[None]):
     def on_mount(self) -> None:
         if self.connection is None:
             self.push_screen(NotConnected(self.reason))
-        else:
-            self.push_screen(self._dashboard(self.connection))
+            return
+        try:
+            dashboard = self._dashboard(self.connection)
+        except ConfigurationError as error:
+            self.push_screen(NotConnected(str(error)))
+            return
+        self.push_screen(dashboard)
 
     def _dashboard(self, connection: Connection) -> DashboardScreen:
         client = StateBackedClient(connection.auth, connection.base_url, org_id=connection.org_id)

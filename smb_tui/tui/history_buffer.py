@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smb_tui.api.client import MAX_EMPTY_PAGES
+from smb_tui.api.errors import EmptyPages
 from smb_tui.api.models import Page, Transition
 from smb_tui.tui.describe import event_type, parse_time, payload_summary, state_summary
 from smb_tui.tui.safe_text import safe
@@ -62,6 +64,7 @@ class HistoryBuffer:
         self.loading = False
         self.error: str | None = None
         self.pages = 0
+        self.empty_pages = 0  # in a row: a server that sends only these is not followed
         self.requested_cursors: list[str | None] = []
         # A filter on event types shows only the rows that match: their positions in
         # the two lists, kept up to date as rows arrive (work per page, not per row held).
@@ -135,6 +138,9 @@ class HistoryBuffer:
         self.next_cursor = page.cursor
         self.at_end = page.cursor is None
         self.loading = False
+        self.empty_pages = 0 if rows else self.empty_pages + 1
+        if self.empty_pages > MAX_EMPTY_PAGES and not self.at_end:
+            self.error = EmptyPages().message
         return rows
 
     def retry(self) -> bool:

@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 from smb_tui.api import (
+    ConfigurationError,
     ConnectionFailed,
+    EmptyPages,
     OutcomeUnknown,
     ProtocolError,
     RateLimited,
@@ -25,6 +27,7 @@ from smb_tui.api import (
     TimedOut,
     TlsError,
 )
+from smb_tui.tui.history_buffer import HistoryBuffer
 
 OK_MACHINES = (200, {}, json.dumps({"machines": []}))
 
@@ -227,3 +230,50 @@ async def test_https_to_a_plain_http_server_is_a_tls_error() -> None:
                 await client.list_machines()
     finally:
         listener.close()
+
+
+def empty_page(n: int, key: str = "machines") -> object:
+    return (200, {}, json.dumps({key: [], "cursor": f"next-{n}"}))
+
+
+async def test_endless_empty_pages_stop_with_a_typed_error(bad: Misbehaving) -> None:
+    bad.script = [empty_page(n) for n in range(100)]
+    async with client_for(bad) as client:
+        with pytest.raises(EmptyPages):
+            async for _ in client.pages(client.list_machines):
+                pass
+    assert len(bad.requests) == 11
+
+
+async def test_the_history_stops_following_endless_empty_pages(bad: Misbehaving) -> None:
+    bad.script = [empty_page(n, "transitions") for n in range(100)]
+    async with client_for(bad) as client:
+        buffer = HistoryBuffer(lambda cursor: client.list_transitions("m", "i", cursor))
+        while (cursor := buffer.next_request()) is not False:
+            assert not isinstance(cursor, bool) and buffer.fetch is not None
+            buffer.started(cursor)
+            buffer.add_page(await buffer.fetch(cursor))
+    assert buffer.error is not None and "nothing in it" in buffer.error
+    assert len(bad.requests) == 11
+
+
+async def test_a_token_the_server_echoes_never_reaches_the_error(bad: Misbehaving) -> None:
+    bad.script = [error(500, '{"error": "refused Authorization: Bearer test-token"}')]
+    bad.script.append(error(502, "<html>Bearer test-token</html>"))
+    async with client_for(bad) as client:
+        with pytest.raises(ServerError) as first:
+            await client.list_machines()
+        assert "test-token" not in str(first.value) and "<token>" in str(first.value)
+        client.tries = 1
+        with pytest.raises(ServerError) as second:
+            await client.list_machines()
+        assert "test-token" not in str(second.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/#x", "http://127.0.0.1:99999", "ftp://host", "http://h:port"]
+)
+def test_a_bad_base_url_is_a_configuration_error_without_the_token(url: str) -> None:
+    with pytest.raises(ConfigurationError) as failed:
+        StateBackedClient(StaticToken("very-secret-token"), url)
+    assert "very-secret-token" not in str(failed.value)
