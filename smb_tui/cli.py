@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import warnings
@@ -34,7 +35,14 @@ def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
     )
     local.add_argument("--no-demo", action="store_true", help="leave out the demo machines")
     local.add_argument("--key-id", help="the API key id tokens must name (default: generated)")
-    local.add_argument("--secret", help="the API key's secret (default: generated)")
+    local.add_argument(
+        "--secret",
+        help="the API key's secret (default: generated); shows in `ps`, so prefer"
+        " --secret-file or STATEBACKED_SECRET_KEY",
+    )
+    local.add_argument(
+        "--secret-file", type=Path, help="a file holding the API key's secret (one line)"
+    )
     local.add_argument(
         "--org-id",
         action="append",
@@ -51,8 +59,20 @@ def run_local(args: argparse.Namespace) -> int:
     from smb_tui.local.server import LocalServer, ServerOptions
     from smb_tui.paths import data_dir
 
+    if args.secret_file is not None:
+        try:
+            args.secret = args.secret_file.read_text().strip()
+        except OSError as error:
+            print(f"smb-tui local: cannot read --secret-file: {error.strerror}", file=sys.stderr)
+            return 2
+    elif args.secret is None and args.key_id:
+        args.secret = os.environ.get("STATEBACKED_SECRET_KEY") or None
     if bool(args.key_id) != bool(args.secret):
-        print("smb-tui local: give --key-id and --secret together", file=sys.stderr)
+        print(
+            "smb-tui local: give --key-id and a secret together (--secret-file,"
+            " STATEBACKED_SECRET_KEY or --secret)",
+            file=sys.stderr,
+        )
         return 2
     if args.page_size < 1 or args.settle_timeout <= 0:
         print("smb-tui local: --page-size and --settle-timeout must be positive", file=sys.stderr)

@@ -25,7 +25,7 @@ from smb_tui.local.auth import AuthError, LocalKey, Principal, exchange_anonymou
 from smb_tui.local.definitions import JSON, SLUG_PATTERN
 from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.service import ApiError, LocalService
-from smb_tui.local.store import BadCursor, decode_cursor, iso
+from smb_tui.local.store import BadCursor, decode_cursor, iso_us
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,13 @@ def _page(name: str, items: list[dict[str, JSON]], cursor: str | None) -> dict[s
 def _timestamp(value: str, parameter: str) -> str:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return iso_us(moment.astimezone(UTC))
+    except (ValueError, OverflowError) as error:
         raise ApiError(
             400, f"{parameter} must be an ISO-8601 time", "invalid-parameter", parameter
         ) from error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return iso(moment.astimezone(UTC))
 
 
 def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) -> FastAPI:

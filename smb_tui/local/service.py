@@ -30,7 +30,7 @@ from smb_tui.local.definitions import (
 )
 from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.runtime import Engine, MachineError, Outcome, StatechartEngine
-from smb_tui.local.store import InstanceRow, Page, Store, iso
+from smb_tui.local.store import InstanceRow, Page, Store
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ class LocalService:
                 db,
                 [
                     (
-                        iso(datetime.fromtimestamp(line.timestamp, UTC)),
+                        datetime.fromtimestamp(line.timestamp, UTC),
                         definition.slug,
                         slug,
                         version_id,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,11 @@ def iso(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def iso_us(moment: datetime) -> str:
+    """Microsecond ISO-8601 in UTC: log times, unique so that following them is exact."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
 def encode_cursor(key: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
@@ -142,6 +148,7 @@ class Store:
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
         # Timestamps come from `clock` (tests and screenshots freeze it); timers do not.
         self.clock = clock
+        _private_file(Path(path))
         self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.connection.row_factory = sqlite3.Row
         self.connection.execute("PRAGMA journal_mode=WAL")
@@ -149,6 +156,8 @@ class Store:
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute("PRAGMA foreign_keys=ON")
         self.connection.executescript(SCHEMA)
+        last = self.connection.execute("SELECT max(timestamp) FROM logs").fetchone()[0]
+        self._last_log = last or ""
 
     def close(self) -> None:
         self.connection.close()
@@ -399,12 +408,22 @@ class Store:
     # -- logs and indexes --------------------------------------------------------------
 
     def add_logs(
-        self, db: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str, str, str]]
+        self, db: sqlite3.Connection, rows: Sequence[tuple[datetime, str, str, str, str, str]]
     ) -> None:
+        """Store log lines, each at a time later than every one before (by a microsecond
+        where they would tie), so that `from = maxTimestamp` never repeats or skips one."""
+        stored = []
+        for moment, *rest in rows:
+            at = iso_us(moment)
+            if at <= self._last_log:
+                last = datetime.fromisoformat(self._last_log.replace("Z", "+00:00"))
+                at = iso_us(last + timedelta(microseconds=1))
+            self._last_log = at
+            stored.append((at, *rest))
         db.executemany(
             "INSERT INTO logs (timestamp, machine, instance, version_id, output_type, log)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
+            stored,
         )
 
     def list_logs(
@@ -416,7 +435,9 @@ class Store:
         version: str | None,
         limit: int,
     ) -> list[sqlite3.Row]:
-        sql = "SELECT * FROM logs WHERE timestamp >= ?"
+        # `from` is exclusive: following with `from = maxTimestamp` must not repeat the
+        # last entry, and log times are unique, so nothing is skipped either.
+        sql = "SELECT * FROM logs WHERE timestamp > ?"
         args: list[Any] = [start]
         for column, value in (
             ("machine", machine),
@@ -501,3 +522,15 @@ def _instance(row: sqlite3.Row) -> InstanceRow:
         ts=row["ts"],
         pending_events=json.loads(row["pending_events"]),
     )
+
+
+def _private_file(path: Path) -> None:
+    """The database holds private context: mode 0600 (SQLite gives its -wal and -shm
+    files the same), in a folder of mode 0700 when we make it."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if str(path) == ":memory:":
+        return
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)

@@ -81,3 +81,33 @@ def test_a_machine_that_makes_a_value_json_cannot_hold_stores_nothing(
     answer = http.post(EVENTS.format(slug), json={"event": "corrupt"})
     assert answer.status_code == 500 and "not JSON" in answer.json()["error"]
     still_usable(http, slug, transitions=1)
+
+
+def test_following_logs_by_the_rule_never_repeats_or_skips(http: httpx.Client) -> None:
+    slug = new_instance(http)
+    for n in range(230):
+        event = {"type": "put", "key": f"k{n}", "value": n}
+        http.post(EVENTS.format(slug), json={"event": event})
+    seen: list[str] = []
+    start = "2000-01-01T00:00:00Z"
+    for _ in range(10):  # State Backed's rule: call again with from = maxTimestamp
+        body = http.get("/logs", params={"from": start, "instance": slug}).json()
+        seen += [entry["log"] for entry in body["logs"]]
+        if not body["logs"]:
+            break
+        assert body["maxTimestamp"] == body["logs"][-1]["timestamp"]
+        start = body["maxTimestamp"]
+    assert seen == [f"stored k{n}" for n in range(230)]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_log_times_out_of_range_are_a_400(http: httpx.Client, moment: str) -> None:
+    answer = http.get("/logs", params={"from": moment})
+    assert answer.status_code == 400 and answer.json()["parameter"] == "from"
+
+
+def test_the_database_is_private(server: ServerThread) -> None:
+    db = server.server.options.db
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, path

@@ -187,15 +187,23 @@ def local_command(db: Path, port: int, *extra: str) -> list[str]:
     ]
 
 
-def start_process(db: Path, key: LocalKey, port: int) -> subprocess.Popen[bytes]:
+def start_process(
+    db: Path, key: LocalKey, port: int, secret_file: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The server in a process of its own; the secret from the environment or a file,
+    never on the command line, where `ps` would show it."""
+    where = ["--secret-file", str(secret_file)] if secret_file else []
     process = subprocess.Popen(
-        local_command(
-            db, port, "--machines", str(MACHINES), "--key-id", key.key_id, "--secret", key.secret
-        ),
+        local_command(db, port, "--machines", str(MACHINES), "--key-id", key.key_id, *where),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            **({} if secret_file else {"STATEBACKED_SECRET_KEY": key.secret}),
+        },
     )
+    assert key.secret not in " ".join(map(str, process.args))  # type: ignore[arg-type]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -251,3 +259,19 @@ def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(10) == 0
+
+
+def test_the_secret_comes_from_a_file(tmp_path: Path) -> None:
+    key, port = LocalKey.generate(), free_port()
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(key.secret + "\n")
+    process = start_process(tmp_path / "s.db", key, port, secret_file)
+    try:
+        token = sign_key_token(key, {"sub": "demo-user"})
+        answer = httpx.get(
+            f"http://127.0.0.1:{port}/machines", headers={"authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)

@@ -20,12 +20,16 @@ class Counter(StateChart):
         return self.model.context.setdefault("public", {"count": 0})
 
     def add(self, payload: dict[str, Any]) -> None:
-        by = payload.get("by", 1)
-        self._public()["count"] += by if isinstance(by, int) else 1
+        self._public()["count"] += _amount(payload)
 
     def subtract(self, payload: dict[str, Any]) -> None:
-        by = payload.get("by", 1)
-        self._public()["count"] -= by if isinstance(by, int) else 1
+        self._public()["count"] -= _amount(payload)
+
+
+def _amount(payload: dict[str, Any]) -> int | float:
+    """`by`, a JavaScript number (an int, or a float past 2^53); 1 when it is not one."""
+    by = payload.get("by", 1)
+    return by if isinstance(by, int | float) and not isinstance(by, bool) else 1
 
 
 machine = MachineDefinition(
