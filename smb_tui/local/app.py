@@ -5,13 +5,17 @@ its own validation errors included, leaves as State Backed's `{error, code, para
 """
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -70,13 +74,37 @@ def _error(
     return JSONResponse(ApiError(status, error, code, parameter).body(), status_code=status)
 
 
-def _cursor_key(cursor: str | None) -> Any:
-    if cursor is None:
-        return None
-    try:
-        return decode_cursor(cursor)
-    except BadCursor as error:
-        raise ApiError(400, str(error), "invalid-parameter", "cursor") from error
+class Cursors:
+    """Cursors are opaque and bound to the list they came from: signed with the server's
+    key over the path and the query, so a forged, foreign or reused-elsewhere cursor is
+    a 400, never a key the store was not made for."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"smb-tui cursors\n" + secret.encode()).digest()
+
+    def _signature(self, request: Request, inner: str) -> str:
+        query = sorted(
+            (k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "limit")
+        )
+        listing = f"{request.url.path}?{urlencode(query)}\n{inner}".encode()
+        digest = hmac.new(self._key, listing, hashlib.sha256).digest()[:12]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def seal(self, request: Request, inner: str | None) -> str | None:
+        return None if inner is None else f"{inner}.{self._signature(request, inner)}"
+
+    def open(self, request: Request, cursor: str | None) -> Any:
+        if cursor is None:
+            return None
+        inner, _, signature = cursor.rpartition(".")
+        if not inner or not hmac.compare_digest(signature, self._signature(request, inner)):
+            raise ApiError(
+                400, "the cursor is not one this list gave out", "invalid-parameter", "cursor"
+            )
+        try:
+            return decode_cursor(inner)
+        except BadCursor as error:
+            raise ApiError(400, str(error), "invalid-parameter", "cursor") from error
 
 
 def _page(name: str, items: list[dict[str, JSON]], cursor: str | None) -> dict[str, JSON]:
@@ -99,6 +127,8 @@ def _timestamp(value: str, parameter: str) -> str:
 
 
 def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) -> FastAPI:
+    cursors = Cursors(key.secret)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timers = asyncio.create_task(service.run_timers())
@@ -219,9 +249,11 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
     LogsReader = Annotated[Principal, Depends(scoped("logs.read"))]
 
     @app.get("/machines", summary="List machines")
-    async def list_machines(_: MachinesReader, cursor: Cursor = None) -> dict[str, JSON]:
-        page = service.list_machines(_cursor_key(cursor))
-        return _page("machines", page.items, page.cursor)
+    async def list_machines(
+        request: Request, _: MachinesReader, cursor: Cursor = None
+    ) -> dict[str, JSON]:
+        page = service.list_machines(cursors.open(request, cursor))
+        return _page("machines", page.items, cursors.seal(request, page.cursor))
 
     @app.get("/machines/{machineSlug}", summary="Read a machine")
     async def read_machine(machineSlug: MachineSlug, _: MachinesReader) -> dict[str, JSON]:
@@ -229,23 +261,23 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
 
     @app.get("/machines/{machineSlug}/v", summary="List a machine's versions")
     async def list_versions(
-        machineSlug: MachineSlug, _: MachinesReader, cursor: Cursor = None
+        request: Request, machineSlug: MachineSlug, _: MachinesReader, cursor: Cursor = None
     ) -> dict[str, JSON]:
         service.machine(machineSlug)
         page = service.store.list_versions(
-            machineSlug, _cursor_key(cursor), service.settings.page_size
+            machineSlug, cursors.open(request, cursor), service.settings.page_size
         )
-        return _page("versions", page.items, page.cursor)
+        return _page("versions", page.items, cursors.seal(request, page.cursor))
 
     @app.get("/machines/{machineSlug}/i", summary="List a machine's instances")
     async def list_instances(
-        machineSlug: MachineSlug, _: Admin, cursor: Cursor = None
+        request: Request, machineSlug: MachineSlug, _: Admin, cursor: Cursor = None
     ) -> dict[str, JSON]:
         service.machine(machineSlug)
         page = service.store.list_instances(
-            machineSlug, _cursor_key(cursor), service.settings.page_size
+            machineSlug, cursors.open(request, cursor), service.settings.page_size
         )
-        return _page("instances", page.items, page.cursor)
+        return _page("instances", page.items, cursors.seal(request, page.cursor))
 
     @app.post("/machines/{machineSlug}", summary="Create an instance")
     async def create_instance(
@@ -289,6 +321,7 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
 
     @app.get("/machines/{machineSlug}/i/{instanceSlug}/events", summary="List transitions")
     async def list_transitions(
+        request: Request,
         machineSlug: MachineSlug,
         instanceSlug: InstanceSlug,
         principal: User,
@@ -296,13 +329,9 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
     ) -> dict[str, JSON]:
         service.read_instance(principal, machineSlug, instanceSlug)
         _, row = service.instance(machineSlug, instanceSlug)
-        before = _cursor_key(cursor)
-        if before is not None and not isinstance(before, int):
-            raise ApiError(
-                400, "the cursor is not one this server gave out", "invalid-parameter", "cursor"
-            )
+        before = cursors.open(request, cursor)
         page = service.store.list_transitions(row.id, before, service.settings.page_size)
-        return _page("transitions", page.items, page.cursor)
+        return _page("transitions", page.items, cursors.seal(request, page.cursor))
 
     @app.put(
         "/machines/{machineSlug}/i/{instanceSlug}/status",
@@ -342,10 +371,11 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
 
     @app.get("/machines/{machineSlug}/indexes/{index}/query", summary="Query an index")
     async def query_index(
+        request: Request,
         machineSlug: MachineSlug,
         index: Annotated[str, Path(pattern=SLUG_PATTERN)],
         _: Admin,
-        op: Literal["eq", "ne", "gt", "gte", "lt", "lte"] = "eq",
+        op: Literal["eq", "ne", "gt", "gte", "lt", "lte"] | None = None,
         value: str | None = None,
         dir: Literal["asc", "desc"] = "asc",
         limit: Annotated[int, Query(ge=1, le=100)] = 100,
@@ -354,19 +384,20 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
         definition = service.machine(machineSlug)
         if index not in definition.indexes:
             raise ApiError(404, f"machine {machineSlug!r} has no index {index!r}")
-        if value is None:
-            raise ApiError(400, "value is required", "invalid-parameter", "value")
-        after = _cursor_key(cursor)
+        if (op is None) != (value is None):
+            # With neither, every instance in index order (as the official client says).
+            raise ApiError(400, "give op and value together", "invalid-parameter", "value")
+        after = cursors.open(request, cursor)
         page = service.store.query_index(
             machineSlug,
             index,
             op,
-            _index_query_value(value),
+            _index_query_value(value) if value is not None else None,
             dir == "desc",
             tuple(after) if after is not None else None,
             limit,
         )
-        return _page("instances", page.items, page.cursor)
+        return _page("instances", page.items, cursors.seal(request, page.cursor))
 
     @app.get("/logs", summary="Read what machine code printed")
     async def read_logs(
@@ -423,14 +454,21 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
 
 
 def _index_query_value(value: str) -> JSON:
+    """A number where the text is one (as a JavaScript machine holds it), else the text."""
     try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return float(value)
+        number = float(value)
     except ValueError:
         return value
+    if not math.isfinite(number):
+        return value
+    if (
+        number.is_integer()
+        and abs(number) <= 2**53
+        and "." not in value
+        and "e" not in value.lower()
+    ):
+        return int(number)
+    return number
 
 
 async def _realtime_session(

@@ -475,20 +475,21 @@ class Store:
         self,
         machine: str,
         name: str,
-        op: str,
+        op: str | None,
         value: JSON,
         descending: bool,
         after: tuple[JSON, str] | None,
         limit: int,
     ) -> Page:
-        comparison = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        """Instances by index value; with no `op`, every instance in index order."""
         order = "DESC" if descending else "ASC"
         keyset = "<" if descending else ">"
-        sql = (
-            "SELECT instance_slug, value FROM index_values WHERE machine = ? AND name = ?"
-            f" AND value {comparison} ?"
-        )
-        args: list[Any] = [machine, name, value]
+        sql = "SELECT instance_slug, value FROM index_values WHERE machine = ? AND name = ?"
+        args: list[Any] = [machine, name]
+        if op is not None:
+            comparison = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+            sql += f" AND value {comparison[op]} ?"
+            args.append(value)
         if after is not None:
             sql += f" AND (value, instance_slug) {keyset} (?, ?)"
             args.extend(after)
@@ -496,7 +497,8 @@ class Store:
         rows = self._all(sql, *args, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [{"slug": r["instance_slug"], "indexValue": r["value"]} for r in rows]
+        # On the wire an index value is a string, as State Backed sends it.
+        items = [{"slug": r["instance_slug"], "indexValue": _wire(r["value"])} for r in rows]
         cursor = encode_cursor([rows[-1]["value"], rows[-1]["instance_slug"]]) if more else None
         return Page(items, cursor)
 
@@ -534,3 +536,12 @@ def _private_file(path: Path) -> None:
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     os.chmod(path, 0o600)
+
+
+def _wire(value: JSON) -> str | None:
+    """An index value as State Backed sends it: text (numbers as JavaScript writes them)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return json.dumps(value)

@@ -111,3 +111,47 @@ def test_the_database_is_private(server: ServerThread) -> None:
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         if path.exists():
             assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/machines?cursor=MQ",  # the old unsigned form of page 1
+        "/machines/counter/i?cursor=MQ.AAAAAAAAAAAAAAAA",
+        "/machines/counter/indexes/count/query?op=gt&value=1&cursor=W10",
+        "/machines/counter/i/busy/events?cursor=MTE4MDU5MTYyMDcxNzQ0MTE1MTM2MA",  # 2^70
+    ],
+)
+def test_forged_cursors_are_a_400(http: httpx.Client, path: str) -> None:
+    answer = http.get(path)
+    assert answer.status_code == 400 and answer.json()["parameter"] == "cursor"
+
+
+def test_a_cursor_works_only_on_the_list_it_came_from(http: httpx.Client) -> None:
+    history = http.get("/machines/counter/i/busy/events").json()
+    cursor = history["cursor"]
+    assert http.get("/machines/counter/i/busy/events", params={"cursor": cursor}).is_success
+    elsewhere = http.get("/machines/counter/i", params={"cursor": cursor})
+    assert elsewhere.status_code == 400
+    other_instance = http.get("/machines/counter/i/small/events", params={"cursor": cursor})
+    assert other_instance.status_code == 400
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999999", "1e400", "-1e400", "NaN"])
+def test_index_values_past_what_sqlite_holds_are_no_500(http: httpx.Client, value: str) -> None:
+    answer = http.get("/machines/counter/indexes/count/query", params={"op": "gt", "value": value})
+    assert answer.status_code == 200
+
+
+def test_an_index_query_with_no_op_lists_every_instance_in_order(http: httpx.Client) -> None:
+    body = http.get("/machines/counter/indexes/count/query", params={"limit": 100}).json()
+    values = [float(entry["indexValue"]) for entry in body["instances"]]
+    assert len(values) >= 2 and values == sorted(values)
+    assert all(isinstance(entry["indexValue"], str) for entry in body["instances"])
+
+
+def test_locks_live_only_while_in_use(server: ServerThread, http: httpx.Client) -> None:
+    for n in range(200):
+        http.post("/machines/counter", json={"slug": "busy"})  # 409 every time
+        http.post(f"/machines/counter/i/gone-{n}/events", json={"event": "increment"})  # 404
+    assert server.server.service is not None and server.server.service.locks_held == 0
