@@ -154,7 +154,8 @@ def exchange_anonymous(
     device_id = str(claims.get("did") or session_id)
     access_token = sign_key_token(
         key,
-        {"sub": f"anonymous:{device_id}", "sid": session_id, "did": device_id},
+        # Exactly what State Backed gives a machine: no `sub` that could be trusted.
+        {"sid": session_id, "did": device_id, "auth": "anonymous"},
         expires_in=86400,
         scope="anonymous",
         org=org_id,

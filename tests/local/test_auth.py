@@ -180,6 +180,20 @@ def test_anonymous_session_reads_and_writes_but_is_no_admin(server: ServerThread
         assert refused.json()["code"] == "missing-scope"
 
 
+def test_a_machine_sees_an_anonymous_session_as_sid_did_and_auth(server: ServerThread) -> None:
+    token = anonymous_token(server, "org_local").json()["access_token"]
+    slug = unique("anon-guarded")
+    created = httpx.post(
+        server.base_url + "/machines/guarded",
+        json={"slug": slug},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert created.status_code == 200, created.text
+    with client(server, sub="anonymous:forged") as forger:
+        refused = forger.post(f"/machines/guarded/i/{slug}/events", json={"event": "poke"})
+    assert refused.status_code == 403
+
+
 def test_anonymous_exchange_rejects_bad_requests(server: ServerThread) -> None:
     unknown_org = anonymous_token(server, "org_other")
     assert unknown_org.status_code == 403 and unknown_org.json()["code"] == "missing-org"
