@@ -37,6 +37,10 @@ MachineSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="The machine
 InstanceSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="The instance's slug")]
 Cursor = Annotated[str | None, Query(description="A cursor from the previous page")]
 MAX_LOGS = 100
+# The first part of paths State Backed serves that the local server leaves out:
+# creating machines, versions and migrations, keys, orgs, users, identity and token
+# providers.
+STATE_BACKED_ONLY = frozenset({"machines", "keys", "orgs", "users", "idps", "token-providers"})
 
 
 class CreateInstance(BaseModel):
@@ -449,6 +453,22 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
             await websocket.close(code=1008)
             return
         await _realtime_session(websocket, service, principal)
+
+    @app.api_route(
+        "/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    async def elsewhere(path: str) -> JSONResponse:
+        """What State Backed has and this server does not: 501, said plainly."""
+        if path.split("/", 1)[0] in STATE_BACKED_ONLY:
+            return _error(
+                501,
+                f"/{path} is part of State Backed's API, but the local server does not"
+                " implement it (machines and versions come from --machines DIR)",
+                "not-supported-locally",
+            )
+        return _error(404, f"/{path} is no endpoint of the State Backed API")
 
     return app
 

@@ -155,3 +155,26 @@ def test_locks_live_only_while_in_use(server: ServerThread, http: httpx.Client) 
         http.post("/machines/counter", json={"slug": "busy"})  # 409 every time
         http.post(f"/machines/counter/i/gone-{n}/events", json={"event": "increment"})  # 404
     assert server.server.service is not None and server.server.service.locks_held == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/machines"),
+        ("POST", "/machines/counter/v"),
+        ("POST", "/machines/counter/migrations"),
+        ("GET", "/keys"),
+        ("POST", "/orgs"),
+        ("GET", "/idps"),
+        ("GET", "/token-providers"),
+    ],
+)
+def test_what_only_state_backed_does_is_a_501(http: httpx.Client, method: str, path: str) -> None:
+    answer = http.request(method, path, json={})
+    assert answer.status_code == 501, answer.text
+    assert answer.json()["code"] == "not-supported-locally"
+
+
+def test_an_unknown_path_is_a_json_404(http: httpx.Client) -> None:
+    answer = http.get("/no-such-thing")
+    assert answer.status_code == 404 and "error" in answer.json()
