@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import math
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -491,10 +492,47 @@ def _index_query_value(value: str) -> JSON:
     return number
 
 
+class Outbox:
+    """What a realtime connection has yet to send. Realtime delivers the latest state,
+    so pending updates of one instance collapse to the newest: a subscriber that stops
+    reading costs one update per subscription, not one per event. Other messages
+    (answers to the client's own) are bounded; past the bound the client is not reading
+    and is disconnected."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self._updates: dict[tuple[str, str], dict[str, JSON]] = {}
+        self._others: deque[dict[str, JSON]] = deque()
+        self._limit = limit
+        self._ready = asyncio.Event()
+        self.overflowed = False
+
+    def put(self, message: dict[str, JSON]) -> None:
+        if message.get("type") == "instance-update":
+            key = (str(message.get("machineName")), str(message.get("machineInstanceName")))
+            self._updates.pop(key, None)
+            self._updates[key] = message
+        elif len(self._others) >= self._limit:
+            self.overflowed = True
+        else:
+            self._others.append(message)
+        self._ready.set()
+
+    def __len__(self) -> int:
+        return len(self._updates) + len(self._others)
+
+    async def get(self) -> dict[str, JSON]:
+        while not self:
+            self._ready.clear()
+            await self._ready.wait()
+        if self._others:
+            return self._others.popleft()
+        return self._updates.pop(next(iter(self._updates)))
+
+
 async def _realtime_session(
     websocket: WebSocket, service: LocalService, principal: Principal
 ) -> None:
-    outbox: asyncio.Queue[dict[str, JSON]] = asyncio.Queue()
+    outbox = Outbox()
     subscriptions: dict[tuple[str, str], Callable[[dict[str, JSON]], None]] = {}
 
     async def send_all() -> None:
@@ -510,10 +548,18 @@ async def _realtime_session(
                 400, "machineName and machineInstanceName are required", "invalid-parameter"
             )
         state = service.read_instance(principal, machine, instance)
+        request_id = message.get("requestId")
+
+        def deliver(update: dict[str, JSON]) -> None:
+            if update.get("type") == "error":  # allowRead refused: the subscription ends
+                subscriptions.pop((machine, instance), None)
+                update = {**update, "requestId": request_id}
+            outbox.put(update)
+
         if (machine, instance) not in subscriptions:
-            subscriptions[(machine, instance)] = outbox.put_nowait
-            service.subscribe(machine, instance, outbox.put_nowait)
-        outbox.put_nowait(
+            subscriptions[(machine, instance)] = deliver
+            service.subscribe(machine, instance, deliver, principal)
+        outbox.put(
             {
                 "type": "instance-update",
                 "machineName": machine,
@@ -529,7 +575,7 @@ async def _realtime_session(
             service.unsubscribe(key[0], key[1], subscriber)  # type: ignore[arg-type]
 
     async def ping(message: dict[str, Any]) -> None:
-        outbox.put_nowait({"type": "pong"})
+        outbox.put({"type": "pong"})
 
     handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
         "subscribe-to-instance": subscribe,
@@ -541,7 +587,7 @@ async def _realtime_session(
             try:
                 message = json.loads(await websocket.receive_text())
             except ValueError:
-                outbox.put_nowait(
+                outbox.put(
                     {
                         "type": "error",
                         "status": 400,
@@ -554,7 +600,7 @@ async def _realtime_session(
                 continue
             handler = handlers.get(str(message.get("type")))
             if handler is None:
-                outbox.put_nowait(
+                outbox.put(
                     {
                         "type": "error",
                         "requestId": message.get("requestId"),
@@ -564,10 +610,13 @@ async def _realtime_session(
                     }
                 )
                 continue
+            if outbox.overflowed:
+                await websocket.close(1008, "the client does not read what it asked for")
+                return
             try:
                 await handler(message)
             except ApiError as error:
-                outbox.put_nowait(
+                outbox.put(
                     {
                         "type": "error",
                         "requestId": message.get("requestId"),

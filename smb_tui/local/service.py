@@ -92,7 +92,9 @@ class LocalService:
         # One lock per instance while anyone uses it: [lock, users]. Kept for every slug
         # ever named, they grew without bound (80,000 refused creates: +33 MB).
         self._locks: dict[tuple[str, str], list[Any]] = {}
-        self._subscribers: defaultdict[tuple[str, str], set[Subscriber]] = defaultdict(set)
+        self._subscribers: defaultdict[tuple[str, str], dict[Subscriber, Principal]] = defaultdict(
+            dict
+        )
         self._timer_wake = asyncio.Event()
         for definition in definitions:
             store.ensure_machine(
@@ -498,17 +500,21 @@ class LocalService:
 
     # -- realtime ----------------------------------------------------------------------
 
-    def subscribe(self, machine: str, slug: str, subscriber: Subscriber) -> None:
-        self._subscribers[(machine, slug)].add(subscriber)
+    def subscribe(
+        self, machine: str, slug: str, subscriber: Subscriber, principal: Principal
+    ) -> None:
+        self._subscribers[(machine, slug)][subscriber] = principal
 
     def unsubscribe(self, machine: str, slug: str, subscriber: Subscriber) -> None:
         subscribers = self._subscribers.get((machine, slug))
         if subscribers is not None:
-            subscribers.discard(subscriber)
+            subscribers.pop(subscriber, None)
             if not subscribers:
                 del self._subscribers[(machine, slug)]
 
     def _publish(self, definition: MachineDefinition, row: InstanceRow) -> None:
+        """Each subscriber gets the update if allowRead lets it read the instance as it is
+        now (a document may have changed owner); otherwise an error, and no more updates."""
         subscribers = self._subscribers.get((row.machine, row.slug))
         if not subscribers:
             return
@@ -518,7 +524,18 @@ class LocalService:
             "machineInstanceName": row.slug,
             **self.state_body(definition, row),
         }
-        for subscriber in list(subscribers):
+        version = self._version(definition, row.version_id)
+        value = self.engine.view(version, row.snapshot).value
+        for subscriber, principal in list(subscribers.items()):
+            request = AuthRequest(
+                "read", row.machine, row.slug, principal.auth_context, row.snapshot.context, value
+            )
+            try:
+                self._authorize(version.allow_read, request)
+            except ApiError as error:
+                self.unsubscribe(row.machine, row.slug, subscriber)
+                subscriber({"type": "error", **error.body(), "status": error.status})
+                continue
             subscriber(update)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -275,3 +277,51 @@ def test_the_secret_comes_from_a_file(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(10)
+
+
+async def test_allow_read_is_checked_for_every_update(server: ServerThread) -> None:
+    slug = unique("owned")
+    with client(server) as http:
+        assert http.post("/machines/guarded", json={"slug": slug}).status_code == 200
+    token = sign_key_token(server.key, {"sub": "alice"})
+    async with websockets.connect(ws_url(server, token)) as connection:
+        await subscribe(connection, "guarded", slug, "alice-1")
+        assert (await next_message(connection))["type"] == "instance-update"
+        with client(server) as http:  # the document changes hands
+            event = {"type": "give", "owner": "bob", "secret": "for bob only"}
+            assert http.post(f"/machines/guarded/i/{slug}/events", json={"event": event}).is_success
+            http.post(f"/machines/guarded/i/{slug}/events", json={"event": "poke"})
+        refused = await next_message(connection)
+        assert refused["type"] == "error" and refused["status"] == 403
+        assert refused["requestId"] == "alice-1"
+        assert "for bob only" not in json.dumps(refused)
+        await connection.send(json.dumps({"type": "ping"}))
+        assert (await next_message(connection))["type"] == "pong"  # and nothing else came
+
+
+async def test_a_subscriber_that_stops_reading_gets_the_latest_state(server: ServerThread) -> None:
+    slug = unique("flood")
+    with client(server) as http:
+        http.post("/machines/scratch", json={"slug": slug})
+    token = sign_key_token(server.key, {"sub": "demo-user"})
+    # A small receive buffer, as a slow client over a real network has: loopback's
+    # autotuned 32 MB would hide the backlog in the kernel.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.connect(("127.0.0.1", int(server.base_url.rsplit(":", 1)[1])))
+    async with websockets.connect(ws_url(server, token), sock=sock, max_queue=1) as connection:
+        await subscribe(connection, "scratch", slug, "slow")
+        with client(server) as http:
+            for n in range(120):  # 300 kB that do not compress: far more than buffers hold
+                value = f"{n:03d}" + base64.b64encode(os.urandom(225_000)).decode()
+                event = {"type": "put", "key": "v", "value": value}
+                http.post(f"/machines/scratch/i/{slug}/events", json={"event": event})
+        received = []
+        while True:
+            try:
+                message = json.loads(await asyncio.wait_for(connection.recv(), 2))
+            except TimeoutError:
+                break
+            received.append(message["publicContext"].get("v", "")[:3])
+        assert received[-1] == "119", "the newest state must arrive"
+        assert len(received) < 100, f"{len(received)} updates queued for a slow reader"

@@ -1,4 +1,6 @@
-"""Test machine: an allowWrite that tells anonymous sessions by their auth context."""
+"""Test machine: authorizers that tell anonymous sessions apart, and an owner to read."""
+
+from typing import Any
 
 from statemachine import State, StateChart
 
@@ -8,16 +10,27 @@ from smb_tui.local import AuthRequest, MachineDefinition, MachineVersion
 class Guarded(StateChart):
     idle = State(initial=True)
     poke = idle.to.itself()
+    give = idle.to.itself(on="set_owner")
+
+    def set_owner(self, payload: dict[str, Any]) -> None:
+        self.model.context.setdefault("public", {})["owner"] = payload.get("owner")
+        self.model.context.setdefault("public", {})["secret"] = payload.get("secret")
 
 
-def anonymous_or_demo_user(request: AuthRequest) -> bool:
+def writers(request: AuthRequest) -> bool:
     context = request.auth_context
     if context.get("auth") == "anonymous":  # exactly {sid, did, auth}, as State Backed says
         return sorted(context) == ["auth", "did", "sid"]
-    return context.get("sub") == "demo-user"
+    return context.get("sub") in ("demo-user", "alice")
+
+
+def owner_reads(request: AuthRequest) -> bool:
+    """Anyone reads an instance with no owner; once it has one, only the owner."""
+    owner = request.context.get("public", {}).get("owner")
+    return owner is None or owner == request.auth_context.get("sub")
 
 
 machine = MachineDefinition(
     slug="guarded",
-    versions=[MachineVersion("v1", Guarded, allow_write=anonymous_or_demo_user)],
+    versions=[MachineVersion("v1", Guarded, allow_write=writers, allow_read=owner_reads)],
 )
