@@ -47,6 +47,7 @@ async def ready(pilot: Pilot[Any]) -> None:
         pilot,
         lambda: (
             view.state is not None
+            and view.admin is not None
             and history.row_count > 0
             and not history.loading_page
             and "live" in app.sub_title

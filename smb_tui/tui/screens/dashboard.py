@@ -221,6 +221,7 @@ class DashboardScreen(Screen[None]):
     def _session_changed(self, snapshot: InstanceSnapshot) -> None:
         previous = self.snapshot
         self.snapshot = snapshot
+        self.refresh_bindings()  # what the footer offers depends on what is open
         if snapshot.phase == "not-found" and previous.phase != "not-found":
             self.query_one(TransitionHistory).load(
                 None, f"  ✖ no such instance: {safe(snapshot.name)}"
