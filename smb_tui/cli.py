@@ -50,6 +50,22 @@ def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
         metavar="ORG",
         help="an org id anonymous sessions may use (repeatable)",
     )
+    local.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a web origin that may call the server (repeatable; default: any, '*')",
+    )
+    local.add_argument(
+        "--max-connections", type=int, default=1000, help="beyond it, answer 503 (default 1000)"
+    )
+    local.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="close a connection idle this long (default 30)",
+    )
     local.add_argument("--page-size", type=int, default=100)
     local.add_argument("--settle-timeout", type=float, default=10.0, metavar="SECONDS")
 
@@ -74,8 +90,12 @@ def run_local(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.page_size < 1 or args.settle_timeout <= 0:
-        print("smb-tui local: --page-size and --settle-timeout must be positive", file=sys.stderr)
+    if min(args.page_size, args.settle_timeout, args.max_connections, args.idle_timeout) <= 0:
+        print(
+            "smb-tui local: --page-size, --settle-timeout, --max-connections and"
+            " --idle-timeout must be positive",
+            file=sys.stderr,
+        )
         return 2
     options = ServerOptions(
         host=args.host,
@@ -86,7 +106,11 @@ def run_local(args: argparse.Namespace) -> int:
         key=LocalKey(args.key_id, args.secret) if args.key_id else None,
         page_size=args.page_size,
         settle_timeout=args.settle_timeout,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
     )
+    if args.cors_origin:
+        options.cors_origins = tuple(args.cors_origin)
     if args.org_ids:
         options.org_ids = tuple(args.org_ids)
     try:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -131,7 +132,12 @@ def _timestamp(value: str, parameter: str) -> str:
         ) from error
 
 
-def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) -> FastAPI:
+def create_app(
+    service: LocalService,
+    key: LocalKey,
+    org_ids: frozenset[str],
+    cors_origins: tuple[str, ...] = ("*",),
+) -> FastAPI:
     cursors = Cursors(key.secret)
 
     @contextlib.asynccontextmanager
@@ -147,6 +153,15 @@ def create_app(service: LocalService, key: LocalKey, org_ids: frozenset[str]) ->
         version="1",
         description="A local server speaking the State Backed HTTP API.",
         lifespan=lifespan,
+    )
+    # The official client is made for web apps: a user's app in a browser may call us.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(cors_origins),
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=[STOPPED_SERVICES_HEADER],
+        max_age=600,
     )
 
     @app.exception_handler(ApiError)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from smb_tui.local.app import create_app
 from smb_tui.local.auth import LocalKey, load_or_create_key
@@ -42,6 +43,48 @@ class ServerOptions:
     clock: Callable[[], float] = time.time  # the time stamped on transitions and states
     timer_retry: float = 30.0  # seconds between tries of a delayed event that failed
     log_file: Path | None = None  # where warnings go instead of the terminal
+    cors_origins: tuple[str, ...] = ("*",)  # web apps on these origins may call the server
+    max_connections: int = 1000  # beyond it, new connections are answered 503
+    idle_timeout: float = 30.0  # seconds a connection may wait between requests
+
+
+class DeadlineH11(H11Protocol):
+    """HTTP/1.1 that closes a connection whose request headers have not all come within
+    the idle time-out: a client that connects and says nothing, or trickles its headers,
+    no longer holds a connection (and a descriptor) for ever. uvicorn's keep-alive
+    time-out only counts between complete requests."""
+
+    idle_timeout = 30.0
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._waiting_for_headers():
+            if self._deadline is None:
+                self._arm()
+        elif self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def _waiting_for_headers(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm(self) -> None:
+        self._deadline = self.loop.call_later(self.idle_timeout, self._expire)
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if self._waiting_for_headers() and not self.transport.is_closing():
+            self.transport.close()
 
 
 def log_to_file(path: Path) -> dict[str, Any]:
@@ -99,7 +142,9 @@ class LocalServer:
             seeding.add_done_callback(self._seeded)
         else:
             self.seeded.set()
-        app = create_app(service, self.key, frozenset(self.options.org_ids))
+        app = create_app(
+            service, self.key, frozenset(self.options.org_ids), self.options.cors_origins
+        )
         log_config = uvicorn.config.LOGGING_CONFIG
         if self.options.log_file is not None:
             # Beside a full-screen app, the terminal is not ours to write to.
@@ -113,6 +158,9 @@ class LocalServer:
             lifespan="on",
             ws="websockets-sansio",
             ws_ping_interval=None,
+            limit_concurrency=self.options.max_connections,
+            http=type("Http", (DeadlineH11,), {"idle_timeout": self.options.idle_timeout}),
+            timeout_keep_alive=max(1, round(self.options.idle_timeout)),
         )
         self._server = uvicorn.Server(config)
         self._server.config.load()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import httpx
 import pytest
 
 from smb_tui.local.server import ServerThread
-from tests.conftest import unique
+from tests.conftest import start_server, unique
 
 EVENTS = "/machines/scratch/i/{}/events"
 
@@ -178,3 +181,37 @@ def test_what_only_state_backed_does_is_a_501(http: httpx.Client, method: str, p
 def test_an_unknown_path_is_a_json_404(http: httpx.Client) -> None:
     answer = http.get("/no-such-thing")
     assert answer.status_code == 404 and "error" in answer.json()
+
+
+def test_a_web_app_may_call_the_server(http: httpx.Client) -> None:
+    preflight = http.options(
+        "/machines/counter/i/busy/events",
+        headers={
+            "origin": "http://localhost:5173",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] in ("*", "http://localhost:5173")
+    answer = http.get("/machines", headers={"origin": "http://localhost:5173"})
+    assert answer.headers["access-control-allow-origin"] == "*"
+
+
+def test_idle_connections_are_closed_and_connections_are_capped(tmp_path: Path) -> None:
+    with start_server(tmp_path, demo=False, idle_timeout=1.0, max_connections=3) as small:
+        port = int(small.base_url.rsplit(":", 1)[1])
+        idle = socket.create_connection(("127.0.0.1", port))
+        idle.settimeout(5)
+        assert idle.recv(1) == b"", "an idle connection was kept open"
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.settimeout(5)
+        slow.sendall(b"GET /machines HTTP/1.1\r\nhost: x\r\n")  # and the rest never comes
+        assert slow.recv(1) == b"", "a connection trickling its headers was kept open"
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        try:
+            with httpx.Client(base_url=small.base_url) as extra:
+                assert extra.get("/openapi.json").status_code == 503
+        finally:
+            for sock in held:
+                sock.close()
