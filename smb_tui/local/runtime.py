@@ -15,6 +15,7 @@ import io
 import json
 import sys
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,7 +31,15 @@ INIT_EVENT = {"type": "xstate.init"}
 
 
 class MachineError(Exception):
-    """The machine's own code failed in a way the statechart could not absorb."""
+    """The machine's own code failed in a way the statechart could not absorb.
+
+    `logs` is what the code printed before it failed, and the traceback (stderr): the
+    event is refused and nothing of it is stored, but these go to the instance's logs.
+    """
+
+    def __init__(self, message: str, logs: Sequence[LogLine] = ()) -> None:
+        super().__init__(message)
+        self.logs = list(logs)
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,7 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.outcome = Outcome()
+        self.unhandled: list[Exception] = []  # errors no state took as error.execution
 
     # Async callbacks also put the chart on python-statemachine's async engine,
     # which runs invoked services as tasks we can wait for.
@@ -212,6 +222,7 @@ class StatechartEngine:
             try:
                 machine = chart_class(model=model, listeners=[recorder])
                 machine._smb_recorder = recorder  # type: ignore[attr-defined]
+                _watch_errors(machine, recorder)
                 await machine.activate_initial_state()
                 if snapshot is None:
                     recorder.outcome.steps.append(
@@ -233,13 +244,64 @@ class StatechartEngine:
                             )
                         )
                 await _settle(machine, recorder.outcome, settle_timeout)
-            except MachineError:
-                raise
+            except MachineError as error:
+                raise MachineError(str(error), recorder.outcome.logs) from error
             except Exception as error:
-                raise MachineError(
-                    f"the machine's code raised {type(error).__name__}: {error}"
-                ) from error
+                raise _failed(error, recorder.outcome.logs) from error
+        if recorder.unhandled:
+            # An exception in an action becomes error.execution (SCXML); where no state
+            # takes that event, XState would have thrown: the event fails.
+            raise _failed(recorder.unhandled[0], recorder.outcome.logs)
         return recorder.outcome
+
+
+def _failed(error: BaseException, logs: list[LogLine]) -> MachineError:
+    trace = "".join(traceback.format_exception(error)).rstrip()
+    line = LogLine(time.time(), "stderr", trace)
+    return MachineError(f"the machine's code raised {type(error).__name__}: {error}", [*logs, line])
+
+
+def _takes_errors(machine: StateChart) -> bool:
+    """Whether an active state has a transition on error.execution."""
+    states = machine.states_map
+    return any(
+        transition.match("error.execution")
+        for state_id in machine.configuration_values
+        if state_id in states
+        for transition in states[state_id].transitions
+    )
+
+
+def _watch_errors(machine: StateChart, recorder: _Recorder) -> None:
+    """Note each exception the chart turns into error.execution that no state takes.
+
+    python-statemachine has no public hook for this; its engine's two error paths are
+    wrapped (check on every upgrade of that library, like `_settle`)."""
+    engine = machine._engine
+    send_error = engine._send_error_execution
+    make_handler = engine._on_error_handler
+
+    def noted(error: Exception) -> None:
+        if not _takes_errors(machine):
+            recorder.unhandled.append(error)
+
+    def send_error_execution(error: Exception, trigger_data: Any) -> None:
+        noted(error)
+        send_error(error, trigger_data)
+
+    def on_error_handler() -> Any:
+        handler = make_handler()
+        if handler is None:
+            return None
+
+        def handle(error: Exception) -> None:
+            noted(error)
+            handler(error)
+
+        return handle
+
+    engine._send_error_execution = send_error_execution  # type: ignore[method-assign]
+    engine._on_error_handler = on_error_handler  # type: ignore[method-assign]
 
 
 def _is_event(chart: type[StateChart], event_type: str) -> bool:

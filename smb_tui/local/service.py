@@ -30,7 +30,7 @@ from smb_tui.local.definitions import (
     Snapshot,
 )
 from smb_tui.local.plain_json import NotPlainJson, plain_json
-from smb_tui.local.runtime import Engine, MachineError, Outcome, StatechartEngine
+from smb_tui.local.runtime import Engine, LogLine, MachineError, Outcome, StatechartEngine
 from smb_tui.local.store import InstanceRow, Page, Store
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,10 @@ class LocalService:
                 AuthRequest("initialization", machine, slug, principal.auth_context, context),
             )
             outcome = await self._run(
-                lambda: self.engine.start(version, context, self.settings.settle_timeout)
+                definition,
+                version,
+                slug,
+                lambda: self.engine.start(version, context, self.settings.settle_timeout),
             )
             row = self._commit(definition, version, None, slug, outcome)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
@@ -263,9 +266,12 @@ class LocalService:
                 )
             events = [*row.pending_events, event]
             outcome = await self._run(
+                definition,
+                version,
+                slug,
                 lambda: self.engine.apply(
                     version, row.snapshot, events, self.settings.settle_timeout
-                )
+                ),
             )
             row = self._commit(definition, version, row, slug, outcome)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
@@ -278,17 +284,35 @@ class LocalService:
         async with self._instance_lock(machine, slug):
             version = self._version(definition, row.version_id)
             outcome = await self._run(
+                definition,
+                version,
+                slug,
                 lambda: self.engine.apply(
                     version, row.snapshot, events, self.settings.settle_timeout
-                )
+                ),
             )
             self._commit(definition, version, row, slug, outcome)
 
-    async def _run(self, run: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    async def _run(
+        self,
+        definition: MachineDefinition,
+        version: MachineVersion,
+        slug: str,
+        run: Callable[[], Awaitable[Outcome]],
+    ) -> Outcome:
         try:
             outcome = await run()
         except MachineError as error:
-            raise ApiError(500, str(error)) from error
+            # Nothing of the event is stored, but what the code printed and its
+            # traceback go to the instance's logs (stderr), where the user looks.
+            version_id = definition.version_id(version)
+            with self.store.transaction() as db:
+                self.store.add_logs(db, _log_rows(definition.slug, slug, version_id, error.logs))
+            raise ApiError(
+                500,
+                f"{error}; the event was refused and nothing was stored (see the logs)",
+                "machine-error",
+            ) from error
         size = len(json.dumps(outcome.final.context).encode())
         if size > MAX_CONTEXT_BYTES:
             raise ApiError(
@@ -384,20 +408,7 @@ class LocalService:
                 ],
             )
             store.replace_timers(db, instance_id, outcome.exited, new_timers)
-            store.add_logs(
-                db,
-                [
-                    (
-                        datetime.fromtimestamp(line.timestamp, UTC),
-                        definition.slug,
-                        slug,
-                        version_id,
-                        line.output_type,
-                        line.text,
-                    )
-                    for line in outcome.logs
-                ],
-            )
+            store.add_logs(db, _log_rows(definition.slug, slug, version_id, outcome.logs))
             store.set_index_values(
                 db,
                 definition.slug,
@@ -537,6 +548,22 @@ class LocalService:
                 subscriber({"type": "error", **error.body(), "status": error.status})
                 continue
             subscriber(update)
+
+
+def _log_rows(
+    machine: str, slug: str, version_id: str, logs: Sequence[LogLine]
+) -> list[tuple[datetime, str, str, str, str, str]]:
+    return [
+        (
+            datetime.fromtimestamp(line.timestamp, UTC),
+            machine,
+            slug,
+            version_id,
+            line.output_type,
+            line.text,
+        )
+        for line in logs
+    ]
 
 
 def _index_value(

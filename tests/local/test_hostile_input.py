@@ -215,3 +215,23 @@ def test_idle_connections_are_closed_and_connections_are_capped(tmp_path: Path) 
         finally:
             for sock in held:
                 sock.close()
+
+
+def test_an_action_that_raises_fails_the_event_and_logs_the_traceback(
+    http: httpx.Client,
+) -> None:
+    slug = unique("no-count")
+    # A public context without `count`: the counter's `add` raises KeyError.
+    created = http.post("/machines/counter", json={"slug": slug, "context": {"public": {}}})
+    assert created.status_code == 200
+    before = http.get(f"/machines/counter/i/{slug}").json()
+    answer = http.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
+    assert answer.status_code == 500, answer.text
+    assert "KeyError" in answer.json()["error"] and "nothing was stored" in answer.json()["error"]
+    after = http.get(f"/machines/counter/i/{slug}").json()
+    assert after == before
+    history = http.get(f"/machines/counter/i/{slug}/events").json()["transitions"]
+    assert [t["event"]["type"] for t in history] == ["xstate.init"]
+    logs = http.get("/logs", params={"from": "2000-01-01T00:00:00Z", "instance": slug}).json()
+    errors = [entry for entry in logs["logs"] if entry["outputType"] == "stderr"]
+    assert errors and "Traceback" in errors[0]["log"] and "KeyError" in errors[0]["log"]
