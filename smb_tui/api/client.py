@@ -69,6 +69,8 @@ SETTLE_LIMIT = 10.0
 # A page may be empty and still have a cursor (State Backed does not say it cannot),
 # but a server that does so again and again would be followed for ever.
 MAX_EMPTY_PAGES = 10
+READ_DEADLINE = 30.0  # seconds one read may take in all, however slowly bytes come
+MAX_RESPONSE_BYTES = 64_000_000  # a page of 100 contexts of 400 kB is 40 MB
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_TRIES = 3
 MAX_RETRY_AFTER = 30.0
@@ -132,6 +134,8 @@ class StateBackedClient:
         timeout: httpx.Timeout = READ_TIMEOUT,
         settle_timeout: httpx.Timeout = SETTLE_TIMEOUT,
         tries: int = MAX_TRIES,
+        deadline: float = READ_DEADLINE,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.auth = auth
         self.base_url = _checked_base_url(base_url)
@@ -139,6 +143,10 @@ class StateBackedClient:
         self.act = dict(act) if act is not None else None
         self.settle_timeout = settle_timeout
         self.tries = max(1, tries)
+        self.deadline = deadline
+        # Sending waits for the instance to settle: its deadline is the settle allowance.
+        self.settle_deadline = max(deadline, (settle_timeout.read or 0.0) + 30.0)
+        self.max_response_bytes = max_response_bytes
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, headers={"user-agent": "smb-tui"}
         )
@@ -197,15 +205,25 @@ class StateBackedClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         for attempt in range(1, self.tries + 1):
             last = attempt == self.tries or not retry
+            request = self._http.build_request(
+                method,
+                path,
+                params=query,
+                json=body,
+                headers=await self._headers(),
+                timeout=self.settle_timeout if settles else httpx.USE_CLIENT_DEFAULT,
+            )
             try:
-                response = await self._http.request(
-                    method,
-                    path,
-                    params=query,
-                    json=body,
-                    headers=await self._headers(),
-                    timeout=self.settle_timeout if settles else httpx.USE_CLIENT_DEFAULT,
-                )
+                # httpx's time-outs count per read, so a body trickling a byte at a time
+                # never trips them: the whole exchange also has a deadline.
+                async with asyncio.timeout(self.settle_deadline if settles else self.deadline):
+                    response = await self._receive(request)
+            except TimeoutError:
+                if settles:
+                    raise OutcomeUnknown() from None
+                raise TimedOut(
+                    f"{self.base_url} took over {self.deadline:.0f} s to answer; try again"
+                ) from None
             except httpx.ConnectError as error:
                 if _is_tls(error):
                     raise TlsError() from None
@@ -239,6 +257,40 @@ class StateBackedClient:
                 continue
             await asyncio.sleep(_backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _receive(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` and read its answer, refusing one larger than the cap."""
+        response = await self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_response_bytes:
+                raise self._too_large()
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():  # decoded, so the cap is what we hold
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise self._too_large()
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=b"".join(chunks),
+            request=request,
+            extensions=response.extensions,
+        )
+
+    def _too_large(self) -> ProtocolError:
+        return ProtocolError(
+            f"the server's answer is over {self.max_response_bytes // 1_000_000} MB;"
+            " stopped reading it"
+        )
 
     def _parse(self, response: httpx.Response) -> Any:
         if response.is_success:

@@ -59,6 +59,13 @@ class Misbehaving:
                 if action == "hang":
                     await asyncio.sleep(30)
                     return
+                if action == "trickle":  # headers, then a byte every 0.3 s
+                    writer.write(b"HTTP/1.1 200 X\r\ncontent-length: 100\r\n\r\n")
+                    for _ in range(100):
+                        writer.write(b" ")
+                        await writer.drain()
+                        await asyncio.sleep(0.3)
+                    return
                 if action == "reset":
                     sock = writer.get_extra_info("socket")
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -277,3 +284,25 @@ def test_a_bad_base_url_is_a_configuration_error_without_the_token(url: str) -> 
     with pytest.raises(ConfigurationError) as failed:
         StateBackedClient(StaticToken("very-secret-token"), url)
     assert "very-secret-token" not in str(failed.value)
+
+
+async def test_a_body_that_trickles_hits_the_deadline(bad: Misbehaving) -> None:
+    bad.script = ["trickle"]
+    client = StateBackedClient(
+        StaticToken("test-token"), bad.base_url, timeout=httpx.Timeout(0.5), deadline=1.0
+    )
+    async with client:
+        started = time.monotonic()
+        with pytest.raises(TimedOut):
+            await client.list_machines()
+        assert time.monotonic() - started < 3
+
+
+async def test_an_answer_over_the_cap_is_refused(bad: Misbehaving) -> None:
+    bad.script = [(200, {}, json.dumps({"machines": [], "pad": "x" * 5000}))]
+    bad.script.append((200, {}, json.dumps({"machines": [], "pad": "x" * 500})))
+    client = StateBackedClient(StaticToken("test-token"), bad.base_url, max_response_bytes=1000)
+    async with client:
+        with pytest.raises(ProtocolError, match="over"):
+            await client.list_machines()
+        assert (await client.list_machines()).items == []
