@@ -509,3 +509,9 @@ async def test_escape_leaves_the_composer_so_keys_are_keys_again(server: ServerT
         assert payload.text == "5" and not payload.has_focus
         await pilot.press("escape", "5", "pagedown")
         assert history.has_focus and history.cursor > 0
+        # Esc from the composer lands on the instance pane, and a dialog opened from
+        # there gives focus back to it: "q" then quits, it is typed into nothing.
+        await pilot.press("4", "escape")
+        assert app.screen.query_one("#state-tree").has_focus
+        await pilot.press("D", "escape")
+        assert app.screen.query_one("#state-tree").has_focus

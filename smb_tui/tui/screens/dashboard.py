@@ -440,6 +440,7 @@ class DashboardScreen(Screen[None]):
 
     def action_help(self) -> None:
         send = Binding("enter", "", "Send (in the event type box)")
+        leave = Binding("escape", "", "Back to the instance: keys are keys again")
         sections: list[tuple[str, Sequence[BindingType]]] = [
             (
                 "Everywhere",
@@ -451,7 +452,7 @@ class DashboardScreen(Screen[None]):
                 ],
             ),
             ("History", TransitionHistory.BINDINGS),
-            ("Composer", [*EventComposer.BINDINGS, send]),
+            ("Composer", [*EventComposer.BINDINGS, send, leave]),
             (
                 "Lists",
                 [

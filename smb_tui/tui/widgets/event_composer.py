@@ -120,9 +120,7 @@ class EventComposer(Vertical):
     """
     BINDINGS = [
         Binding("ctrl+s", "send", "Send event", priority=True),
-        Binding(
-            "escape", "leave", "Done typing", tooltip="Leave the composer: keys are keys again"
-        ),
+        # Esc is the screen's: back out to the instance pane, where keys are keys again.
     ]
 
     snapshot: reactive[InstanceSnapshot] = reactive(InstanceSnapshot, always_update=True)
@@ -248,10 +246,6 @@ class EventComposer(Vertical):
     @on(Button.Pressed, "#send")
     def _submit(self) -> None:
         self.action_send()
-
-    def action_leave(self) -> None:
-        # With nothing focused, 1-5 and the other screen keys work again.
-        self.screen.set_focus(None)
 
     def action_send(self) -> None:
         if self.sending:
