@@ -1,14 +1,22 @@
-"""Benchmark the local server: events applied per second, and paging a huge history.
+"""Benchmark the local server: events per second and p99 with 1 to 50 concurrent
+senders, paging a huge history, and memory under many events and a subscriber that
+does not read.
 
     python benchmarks/bench_local.py [--events 1000] [--history 1000000]
+                                     [--memory-events 100000] [--updates 2000]
 
 Prints figures; asserts nothing. Runs a server on a free port of 127.0.0.1 over a
-throw-away database.
+throw-away database, in this process (so RSS is the server's).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
+import gc
+import json
+import os
 import statistics
 import tempfile
 import time
@@ -16,27 +24,99 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import websockets
 from common import fill_history, instance_id
 
+from smb_tui.local.app import Cursors
 from smb_tui.local.auth import LocalKey, sign_key_token
 from smb_tui.local.server import ServerOptions, ServerThread
 from smb_tui.local.store import Store, encode_cursor
 
+SCRATCH = Path(__file__).resolve().parent.parent / "tests" / "machines"
 
-def events_per_second(http: httpx.Client, count: int, senders: int) -> float:
+
+def events_per_second(http: httpx.Client, count: int, senders: int) -> tuple[float, float]:
+    """Events per second on one instance, and the p99 of one send in ms."""
     slug = f"bench-{senders}"
     http.post("/machines/counter", json={"slug": slug})
-    per_sender = count // senders
+    per_sender = max(1, count // senders)
 
-    def send(_: int) -> None:
-        with httpx.Client(base_url=http.base_url, headers=http.headers) as own:
+    def send(_: int) -> list[float]:
+        times = []
+        with httpx.Client(base_url=http.base_url, headers=http.headers, timeout=120) as own:
             for _ in range(per_sender):
+                started = time.perf_counter()
                 own.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
+                times.append(time.perf_counter() - started)
+        return times
 
     started = time.perf_counter()
     with ThreadPoolExecutor(senders) as pool:
+        times = sorted(t for sender in pool.map(send, range(senders)) for t in sender)
+    rate = len(times) / (time.perf_counter() - started)
+    return rate, times[int(len(times) * 0.99) - 1] * 1000
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_under_events(http: httpx.Client, count: int) -> None:
+    """RSS before and after `count` events (on many instances, as a busy server has)."""
+    before = rss_mb()
+    senders, per_sender = 8, max(1, count // 8)
+
+    def send(sender: int) -> None:
+        with httpx.Client(base_url=http.base_url, headers=http.headers, timeout=120) as own:
+            for n in range(per_sender):
+                slug = f"mem-{sender}-{n // 100}"
+                if n % 100 == 0:
+                    own.post("/machines/counter", json={"slug": slug})
+                own.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
+
+    with ThreadPoolExecutor(senders) as pool:
         list(pool.map(send, range(senders)))
-    return per_sender * senders / (time.perf_counter() - started)
+    gc.collect()
+    after = rss_mb()
+    print(
+        f"server RSS before and after {per_sender * senders:,} events: {before:.0f} MB ->"
+        f" {after:.0f} MB ({(after - before) / before:+.0%}; target flat, within 10%)"
+    )
+
+
+async def memory_under_a_slow_subscriber(base_url: str, token: str, updates: int) -> None:
+    """RSS while a subscriber that never reads misses `updates` updates of 300 kB."""
+    http = httpx.AsyncClient(base_url=base_url, headers={"authorization": f"Bearer {token}"})
+    await http.post("/machines/scratch", json={"slug": "slow-reader"})
+    url = base_url.replace("http://", "ws://") + f"/rt?token={token}"
+    async with websockets.connect(url, max_queue=1) as connection:
+        await connection.send(
+            json.dumps(
+                {
+                    "type": "subscribe-to-instance",
+                    "requestId": "slow",
+                    "machineName": "scratch",
+                    "machineInstanceName": "slow-reader",
+                }
+            )
+        )
+        gc.collect()
+        before = rss_mb()
+        for n in range(updates):  # 300 kB that do not compress, and are never read
+            value = base64.b64encode(os.urandom(225_000)).decode()
+            event = {"type": "put", "key": "v", "value": f"{n}:{value}"}
+            await http.post("/machines/scratch/i/slow-reader/events", json={"event": event})
+        gc.collect()
+        after = rss_mb()
+    await http.aclose()
+    print(
+        f"server RSS while a subscriber that does not read misses {updates:,} updates of"
+        f" 300 kB: {before:.0f} MB -> {after:.0f} MB ({(after - before) / before:+.0%};"
+        " target flat, within 10%)"
+    )
 
 
 def timed_get(http: httpx.Client, path: str, params: dict[str, str], rounds: int) -> float:
@@ -53,18 +133,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--memory-events", type=int, default=100_000)
+    parser.add_argument("--updates", type=int, default=2000)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="smb-bench-"))
     key = LocalKey.generate()
-    options = ServerOptions(db=folder / "bench.db", key=key, busy_history=10, port=0)
+    options = ServerOptions(
+        db=folder / "bench.db", key=key, busy_history=10, port=0, machines_dir=SCRATCH
+    )
     with ServerThread(options) as server:
         headers = {"authorization": f"Bearer {sign_key_token(key, {'sub': 'bench'})}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=120) as http:
-            for senders in (1, 4):
-                rate = events_per_second(http, args.events, senders)
+            for senders in (1, 8, 50):
+                rate, p99 = events_per_second(http, args.events, senders)
                 print(
-                    f"events applied per second on one instance, {senders} sender(s): {rate:,.0f}"
+                    f"events applied per second on one instance, {senders} sender(s):"
+                    f" {rate:,.0f}; p99 of one send {p99:.0f} ms"
                 )
+            memory_under_events(http, args.memory_events)
+            token = sign_key_token(key, {"sub": "bench"})
+            asyncio.run(memory_under_a_slow_subscriber(server.base_url, token, args.updates))
             http.post("/machines/counter", json={"slug": "huge"})
             huge = instance_id(options.db, "counter", "huge")
             started = time.perf_counter()
@@ -80,8 +168,10 @@ def main() -> None:
             oldest = store._one("SELECT MIN(id) AS id FROM transitions WHERE instance_id = ?", huge)
             store.close()
             assert oldest is not None
-            last = timed_get(http, path, {"cursor": encode_cursor(oldest["id"] + 100)}, 20)
-            body = http.get(path, params={"cursor": encode_cursor(oldest["id"] + 100)}).json()
+            # Cursors are signed for their list: sign one as the server would.
+            cursor = Cursors(key.secret).sign(path, [], encode_cursor(oldest["id"] + 100))
+            last = timed_get(http, path, {"cursor": cursor}, 20)
+            body = http.get(path, params={"cursor": cursor}).json()
             assert "cursor" not in body, "the oldest page should be the last"
             print(f"first page of {args.history:,} transitions: {first:.2f} ms (median of 20)")
             print(f"last page of {args.history:,} transitions:  {last:.2f} ms (median of 20)")

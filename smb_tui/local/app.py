@@ -88,13 +88,18 @@ class Cursors:
     def __init__(self, secret: str) -> None:
         self._key = hashlib.sha256(b"smb-tui cursors\n" + secret.encode()).digest()
 
+    def sign(self, path: str, query: list[tuple[str, str]], inner: str) -> str:
+        """The cursor for `inner` on the list at `path` with `query` (cursor and limit
+        left out): also for benchmarks that jump to a page."""
+        listing = sorted((k, v) for k, v in query if k not in ("cursor", "limit"))
+        digest = hmac.new(
+            self._key, f"{path}?{urlencode(listing)}\n{inner}".encode(), hashlib.sha256
+        ).digest()[:12]
+        return f"{inner}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
     def _signature(self, request: Request, inner: str) -> str:
-        query = sorted(
-            (k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "limit")
-        )
-        listing = f"{request.url.path}?{urlencode(query)}\n{inner}".encode()
-        digest = hmac.new(self._key, listing, hashlib.sha256).digest()[:12]
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        query = request.query_params.multi_items()
+        return self.sign(request.url.path, query, inner).rpartition(".")[2]
 
     def seal(self, request: Request, inner: str | None) -> str | None:
         return None if inner is None else f"{inner}.{self._signature(request, inner)}"
