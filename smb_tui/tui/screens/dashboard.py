@@ -118,18 +118,6 @@ class DashboardScreen(Screen[None]):
         self.session: InstanceSession | None = None
         self._open_at_start = (open_machine, open_instance)
 
-    @property
-    def instance(self) -> str | None:
-        return self.snapshot.instance
-
-    @property
-    def state(self) -> Any:
-        return self.snapshot.state
-
-    @property
-    def admin(self) -> Any:
-        return self.snapshot.admin
-
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="panes"):
