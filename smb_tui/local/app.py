@@ -203,12 +203,21 @@ def create_app(
         parameter = error.path.split(".")[0].split("[")[0]
         return _error(400, f"{error}; nothing was changed", "invalid-parameter", parameter)
 
-    @app.exception_handler(Exception)
-    async def crashed(request: Request, error: Exception) -> JSONResponse:
-        if isinstance(error, RecursionError):  # JSON nested thousands deep, before any check
+    @app.middleware("http")
+    async def crashed(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Unexpected errors become JSON 500s here, inside the app. A handler for
+        Exception is Starlette's outermost middleware, which re-raises after answering,
+        and uvicorn then resets the keep-alive connection: the client's next POST on it
+        failed, and could not know whether it had been applied."""
+        try:
+            return await call_next(request)
+        except RecursionError:  # JSON nested thousands deep, before any check
             return _error(400, "the request is nested too deeply", "invalid-parameter", "body")
-        log.exception("unexpected error")
-        return _error(500, "the local server failed; see its output")
+        except Exception:
+            log.exception("unexpected error")
+            return _error(500, "the local server failed; see its output")
 
     def principal_from(token: str, org_header: str | None, act_header: str | None) -> Principal:
         try:

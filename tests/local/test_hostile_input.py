@@ -235,3 +235,13 @@ def test_an_action_that_raises_fails_the_event_and_logs_the_traceback(
     logs = http.get("/logs", params={"from": "2000-01-01T00:00:00Z", "instance": slug}).json()
     errors = [entry for entry in logs["logs"] if entry["outputType"] == "stderr"]
     assert errors and "Traceback" in errors[0]["log"] and "KeyError" in errors[0]["log"]
+
+
+def test_after_an_unexpected_500_the_connection_stays_usable(http: httpx.Client) -> None:
+    slug = unique("crash")
+    assert http.post("/machines/guarded", json={"slug": slug}).status_code == 200
+    for _ in range(20):
+        crashed = http.post(f"/machines/guarded/i/{slug}/events", json={"event": "crash"})
+        assert crashed.status_code == 500 and "error" in crashed.json()
+        # The same keep-alive connection takes the next POST: it was not reset.
+        assert http.post(f"/machines/guarded/i/{slug}/events", json={"event": "poke"}).is_success

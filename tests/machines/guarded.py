@@ -9,8 +9,10 @@ from smb_tui.local import AuthRequest, MachineDefinition, MachineVersion
 
 class Guarded(StateChart):
     idle = State(initial=True)
-    poke = idle.to.itself()
+    broken = State()
+    poke = idle.to.itself() | broken.to(idle)
     give = idle.to.itself(on="set_owner")
+    crash = idle.to(broken)  # the server's own code fails on this state: an unexpected 500
 
     def set_owner(self, payload: dict[str, Any]) -> None:
         self.model.context.setdefault("public", {})["owner"] = payload.get("owner")
@@ -30,7 +32,20 @@ def owner_reads(request: AuthRequest) -> bool:
     return owner is None or owner == request.auth_context.get("sub")
 
 
+class BrokenTags(dict[str, list[str]]):
+    """Tags whose look-up fails for one state: a bug where the server does not expect one."""
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        if key == "broken":
+            raise RuntimeError("tags of 'broken' cannot be read")
+        return super().get(key, default)
+
+
 machine = MachineDefinition(
     slug="guarded",
-    versions=[MachineVersion("v1", Guarded, allow_write=writers, allow_read=owner_reads)],
+    versions=[
+        MachineVersion(
+            "v1", Guarded, allow_write=writers, allow_read=owner_reads, tags=BrokenTags()
+        )
+    ],
 )
