@@ -103,8 +103,9 @@ class HistoryBuffer:
 
     def newest(self, count: int) -> list[Row]:
         """The newest rows fetched, whatever the filter."""
-        newer, older = self._newer[::-1][:count], self._older[: max(0, count - len(self._newer))]
-        return newer + older
+        # Slices from the ends: no copy of every row held on each refresh.
+        newer = self._newer[: -count - 1 : -1] if count else []
+        return newer + self._older[: max(0, count - len(newer))]
 
     # -- paging --------------------------------------------------------------------------
 

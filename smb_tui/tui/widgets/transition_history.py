@@ -34,6 +34,8 @@ from smb_tui.tui.safe_text import safe
 
 __all__ = ["Row", "TransitionHistory"]
 
+NOTHING_OPEN = "  Open an instance to see its transitions."
+
 
 class TransitionHistory(ScrollView, can_focus=True):
     """Transitions in the server's order, fetched page by page as you scroll."""
@@ -98,7 +100,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.buffer = HistoryBuffer()
-        self.blank_note = "  Open an instance to see its transitions."
+        self.blank_note = NOTHING_OPEN
         self._generation = 0
         self._seeking_start = False  # End was pressed: load to the real start of history
         self._refreshing = False
@@ -137,15 +139,19 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.workers.cancel_group(self, "history")
         self.workers.cancel_group(self, "history-newest")
         self.buffer = HistoryBuffer(fetch)
-        self.blank_note = blank_note or "  Open an instance to see its transitions."
+        self.blank_note = blank_note or NOTHING_OPEN
         self._seeking_start = self._refreshing = self._refresh_again = False
         self.requests = 0
+        self._to_top()
+        self._request()
+
+    def _to_top(self) -> None:
+        """Forget drawn lines and put the cursor and the view on the newest row."""
         self._lines.clear()
         self.cursor = 0
         self.unseen = 0
         self.scroll_to(0, 0, animate=False, immediate=True)
         self._resize()
-        self._request()
 
     def _request(self) -> None:
         cursor = self.buffer.next_request()
@@ -206,11 +212,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     def set_filter(self, text: str) -> None:
         """Show only transitions whose event type contains `text`; "" shows all again."""
         self.buffer.set_filter(text.strip())
-        self._lines.clear()
-        self.cursor = 0
-        self.unseen = 0
-        self.scroll_to(0, 0, animate=False, immediate=True)
-        self._resize()
+        self._to_top()
         self.prefetch()
 
     def action_filter(self) -> None:
