@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import io
 import json
+import re
 import sys
 import time
 import traceback
@@ -122,14 +123,39 @@ class _Recorder:
 
 
 def _event_record(event_type: str, kwargs: dict[str, Any]) -> dict[str, JSON]:
-    """The event as history shows it: `{type, ...payload}`."""
+    """The event as history shows it: `{type, ...payload}`.
+
+    An event a client sent is recorded exactly as sent (`payload`), whatever its type;
+    the chart's own events (a service's result, an action's error) are named as XState
+    names them.
+    """
+    payload = kwargs.get("payload")
+    if isinstance(payload, dict):
+        return payload
     if event_type.startswith("done.invoke."):
         # python-statemachine suffixes a random invocation id; the state id is what matters.
         return {"type": event_type.rsplit(".", 1)[0], "data": _jsonable(kwargs.get("data"))}
     if event_type == "error.execution":
         return {"type": event_type, "error": str(kwargs.get("error"))}
-    payload = kwargs.get("payload")
-    return payload if isinstance(payload, dict) else {"type": event_type}
+    return {"type": event_type}
+
+
+def _error_data(error: BaseException) -> dict[str, JSON]:
+    """A service's failure as `data` of its `error.platform` event: plain JSON."""
+    return {"name": type(error).__name__, "message": str(error)}
+
+
+def _failed_service(machine: StateChart) -> str | None:
+    """The state whose invoked service is failing, when called from that service's task.
+
+    python-statemachine reports a failed service as `error.execution` from the
+    service's own task; XState names that event `error.platform.<id>`."""
+    task = asyncio.current_task()
+    manager = machine._engine._invoke_manager
+    for invocation in manager._active.values():
+        if invocation.task is task:
+            return str(invocation.state_id)
+    return None
 
 
 def _jsonable(value: Any) -> JSON:
@@ -150,11 +176,21 @@ def _recording_chart(chart: type[StateChart]) -> type[StateChart]:
     def send(self: StateChart, event: str, *args: Any, **kwargs: Any) -> Any:
         result = StateChart.send(self, event, *args, **kwargs)
 
+        recorder: _Recorder = self._smb_recorder  # type: ignore[attr-defined]
+        record_as = _event_record(event, kwargs)
+        if event == "error.execution" and "payload" not in kwargs:
+            service = _failed_service(self)
+            if service is not None:
+                error = kwargs.get("error")
+                data = _error_data(error) if isinstance(error, BaseException) else None
+                record_as = {"type": f"error.platform.{service}", "data": data}
+                if not _takes_errors(self) and isinstance(error, Exception):
+                    # XState throws an error.platform event no state takes: it fails.
+                    recorder.unhandled.append(error)
+
         async def record() -> Any:
             value = await result
-            recorder: _Recorder = self._smb_recorder  # type: ignore[attr-defined]
-            snapshot = _snapshot(self)
-            recorder.outcome.steps.append(Step(_event_record(event, kwargs), snapshot))
+            recorder.outcome.steps.append(Step(record_as, _snapshot(self)))
             return value
 
         return record()
@@ -232,7 +268,7 @@ class StatechartEngine:
                         )
                     )
                 for event in events:
-                    event_type = str(event["type"])
+                    event_type = delayed_event(version, str(event["type"]))
                     if _is_event(version.chart, event_type):
                         await machine.send(event_type, payload=event)
                     else:
@@ -247,15 +283,43 @@ class StatechartEngine:
             except MachineError as error:
                 raise MachineError(str(error), recorder.outcome.logs) from error
             except Exception as error:
-                raise _failed(error, recorder.outcome.logs) from error
+                raise machine_failure(error, recorder.outcome.logs) from error
         if recorder.unhandled:
             # An exception in an action becomes error.execution (SCXML); where no state
             # takes that event, XState would have thrown: the event fails.
-            raise _failed(recorder.unhandled[0], recorder.outcome.logs)
+            raise machine_failure(recorder.unhandled[0], recorder.outcome.logs)
         return recorder.outcome
 
 
-def _failed(error: BaseException, logs: list[LogLine]) -> MachineError:
+_AFTER = re.compile(r"xstate\.after\((\d+)\)#[^.]+(?:\.[^.]+)*\.([^.]+)")
+
+
+def after_event_name(machine: str, version: MachineVersion, state_id: str, seconds: float) -> str:
+    """XState's name for a delayed transition: `xstate.after(8000)#machine.parent.state`."""
+    states = version.chart.states_map
+    path = [state_id]
+    parent = states[state_id].parent if state_id in states else None
+    while parent is not None:
+        path.append(parent.id)
+        parent = parent.parent
+    return f"xstate.after({round(seconds * 1000)})#{machine}.{'.'.join(reversed(path))}"
+
+
+def delayed_event(version: MachineVersion, event_type: str) -> str:
+    """The chart's event behind a delayed transition's XState name; other types as they are.
+
+    State ids are unique in a chart, so the last part of the XState id names the state."""
+    match = _AFTER.fullmatch(event_type)
+    if match is None:
+        return event_type
+    milliseconds, state_id = int(match[1]), match[2]
+    for seconds, chart_event in version.after.get(state_id, ()):
+        if round(seconds * 1000) == milliseconds:
+            return chart_event
+    return event_type
+
+
+def machine_failure(error: BaseException, logs: list[LogLine]) -> MachineError:
     trace = "".join(traceback.format_exception(error)).rstrip()
     line = LogLine(time.time(), "stderr", trace)
     return MachineError(f"the machine's code raised {type(error).__name__}: {error}", [*logs, line])

@@ -30,12 +30,22 @@ from smb_tui.local.definitions import (
     Snapshot,
 )
 from smb_tui.local.plain_json import NotPlainJson, plain_json
-from smb_tui.local.runtime import Engine, LogLine, MachineError, Outcome, StatechartEngine
+from smb_tui.local.runtime import (
+    Engine,
+    LogLine,
+    MachineError,
+    Outcome,
+    StatechartEngine,
+    Step,
+    after_event_name,
+    machine_failure,
+)
 from smb_tui.local.store import InstanceRow, Page, Store
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 400 * 1024
+UPGRADE_EVENT = "statebacked.upgrade"  # the history row of an upgrade
 TIMER_MAX_TRIES = 5  # as State Backed: a delayed event is tried 5 times, ~30 s apart
 
 Subscriber = Callable[[dict[str, JSON]], None]
@@ -250,8 +260,8 @@ class LocalService:
                     "invalid-state",
                 )
             version = self._version(definition, row.version_id)
+            view = self.engine.view(version, row.snapshot)
             if principal is not None:
-                view = self.engine.view(version, row.snapshot)
                 self._authorize(
                     version.allow_write,
                     AuthRequest(
@@ -264,15 +274,35 @@ class LocalService:
                         event,
                     ),
                 )
+            if view.done:
+                # A machine in a top-level final state is stopped: XState's interpreter
+                # takes no more events, so nothing changes and nothing is recorded.
+                return Answer(self.state_body(definition, row), [])
+            snapshot, upgrade = row.snapshot, None
+            if row.desired_version_id and row.desired_version_id != row.version_id:
+                # State Backed upgrades before the next event; the new version handles it.
+                snapshot, version = self._migrate(
+                    definition, slug, row.version_id, row.desired_version_id, snapshot
+                )
+                upgrade = Step(
+                    {
+                        "type": UPGRADE_EVENT,
+                        "fromMachineVersionId": row.version_id,
+                        "toMachineVersionId": definition.version_id(version),
+                    },
+                    snapshot,
+                )
             events = [*row.pending_events, event]
+            migrated = snapshot
+            target = version
             outcome = await self._run(
                 definition,
                 version,
                 slug,
-                lambda: self.engine.apply(
-                    version, row.snapshot, events, self.settings.settle_timeout
-                ),
+                lambda: self.engine.apply(target, migrated, events, self.settings.settle_timeout),
             )
+            if upgrade is not None:
+                outcome.steps.insert(0, upgrade)
             row = self._commit(definition, version, row, slug, outcome)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
@@ -370,9 +400,8 @@ class LocalService:
         snapshot = outcome.final
         version_id = definition.version_id(version)
         desired = row.desired_version_id if row else None
-        if desired and desired != version_id:
-            snapshot, version = self._migrate(definition, version_id, desired, snapshot)
-            version_id, desired = definition.version_id(version), None
+        if desired == version_id:
+            desired = None  # upgraded by this event
         now = time.time()
         ts = int(self.store.clock() * 1000)
         created = self.store.now()
@@ -385,10 +414,10 @@ class LocalService:
         ]
         active = set(snapshot.state_ids)
         new_timers = [
-            (state, event, now + seconds)
+            (state, after_event_name(definition.slug, version, state, seconds), now + seconds)
             for state in dict.fromkeys(outcome.entered)
             if state in active
-            for seconds, event in version.after.get(state, ())
+            for seconds, _ in version.after.get(state, ())
         ]
         store = self.store
         with store.transaction() as db:
@@ -427,14 +456,33 @@ class LocalService:
         return saved
 
     def _migrate(
-        self, definition: MachineDefinition, from_id: str, to_id: str, snapshot: Snapshot
+        self,
+        definition: MachineDefinition,
+        slug: str,
+        from_id: str,
+        to_id: str,
+        snapshot: Snapshot,
     ) -> tuple[Snapshot, MachineVersion]:
         path = definition.migration_path(from_id, to_id)
         if not path:
             raise ApiError(400, "no migrations lead to the desired version", "no-migration-path")
         for step in path:
             assert step.migrate is not None
-            snapshot = step.migrate(snapshot)
+            try:
+                snapshot = step.migrate(snapshot)
+            except Exception as error:
+                failure = machine_failure(error, [])
+                with self.store.transaction() as db:
+                    self.store.add_logs(
+                        db,
+                        _log_rows(definition.slug, slug, definition.version_id(step), failure.logs),
+                    )
+                raise ApiError(
+                    500,
+                    f"the migration to version {step.label!r} raised {type(error).__name__}:"
+                    f" {error}; the event was refused and nothing was stored (see the logs)",
+                    "machine-error",
+                ) from error
         return snapshot, path[-1]
 
     # -- admin -------------------------------------------------------------------------

@@ -183,7 +183,7 @@ def test_delayed_transition_fires_on_the_server_by_itself(http: httpx.Client) ->
     while http.get(f"/machines/blink/i/{slug}").json()["state"] != "off":
         assert time.monotonic() < deadline, "the delayed transition never fired"
         time.sleep(0.05)
-    assert history(http, "blink", slug)[0]["event"] == {"type": "timeout"}
+    assert history(http, "blink", slug)[0]["event"] == {"type": "xstate.after(300)#blink.on"}
 
 
 def test_leaving_a_state_cancels_its_delayed_transition(http: httpx.Client) -> None:

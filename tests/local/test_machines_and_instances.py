@@ -162,6 +162,29 @@ def test_desired_version_upgrades_at_the_next_event(http: httpx.Client) -> None:
     assert admin["machineVersion"]["id"] == v2
     assert "desiredMachineVersion" not in admin
     assert admin["context"]["public"]["status"] == "paid"
+    rows = http.get(f"/machines/order/i/{slug}/events").json()["transitions"]
+    # Upgraded before the event, recorded as a transition; v2 handled `pay`.
+    assert [row["event"]["type"] for row in rows] == ["pay", "statebacked.upgrade", "xstate.init"]
+    assert rows[1]["event"]["fromMachineVersionId"] == v1
+    assert rows[1]["event"]["toMachineVersionId"] == v2
+    assert rows[1]["state"] == "awaiting_payment"
+
+
+def test_the_new_version_handles_the_event_that_upgrades(http: httpx.Client) -> None:
+    """Only v2's `pay` tells the customer; what it prints is logged under v2."""
+    slug = unique("upgrade-first")
+    versions = http.get("/machines/order/v").json()["versions"]
+    v2, v1 = versions[0]["id"], versions[1]["id"]
+    http.post("/machines/order", json={"slug": slug, "machineVersionId": v1})
+    http.put(f"/machines/order/i/{slug}/v", json={"targetMachineVersionId": v2})
+    http.post(f"/machines/order/i/{slug}/events", json={"event": "pay"})
+    logs = http.get(
+        "/logs", params={"from": "2000-01-01T00:00:00Z", "machine": "order", "instance": slug}
+    ).json()["logs"]
+    assert [(entry["log"], entry["machineVersionId"]) for entry in logs] == [
+        ("payment recorded for None", v2),
+        ("customer told: paid", v2),
+    ]
 
 
 def test_no_migration_path_back_to_an_older_version(http: httpx.Client) -> None:

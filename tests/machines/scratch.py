@@ -13,17 +13,25 @@ async def slow_job(machine: StateChart, **_: Any) -> str:
     return "finished"
 
 
+async def failing_job(**_: Any) -> str:
+    raise ValueError("the quote service said no")
+
+
 class Scratch(StateChart):
     ready = State(initial=True)
     working = State(invoke=slow_job)
     failed = State()
+    doomed = State(invoke=failing_job)  # a failing service, taken by error_execution
+    unguarded = State(invoke=failing_job)  # a failing service no transition takes
 
     put = ready.to.itself(on="store")
     grow = ready.to.itself(on="inflate")
     work = ready.to(working, on="plan")
     done_invoke_working = working.to(ready)
-    error_execution = working.to(failed)
-    reset = failed.to(ready)
+    error_execution = working.to(failed) | doomed.to(failed)
+    try_doomed = ready.to(doomed)
+    try_unguarded = ready.to(unguarded)
+    reset = failed.to(ready) | unguarded.to(ready)
     corrupt = ready.to.itself(on="break_context")
 
     def store(self, payload: dict[str, Any]) -> None:

@@ -201,11 +201,13 @@ async def test_a_delayed_transition_appears_live(server: ServerThread) -> None:
             http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
         await wait_for(
             pilot,
-            lambda: history.row_count >= 3 and history.row(0).event_type == "timeout",
+            lambda: (
+                history.row_count >= 3 and history.row(0).event_type == "xstate.after(300)#blink.on"
+            ),
             what="the delayed transition",
         )
         assert [history.row(i).event_type for i in range(3)] == [
-            "timeout",
+            "xstate.after(300)#blink.on",
             "switch_on",
             "xstate.init",
         ]
