@@ -163,3 +163,44 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     cursor: str | None = None
+
+
+# -- The answers' envelopes, as the wire has them. The local server documents its routes
+# -- with these (`/openapi.json`); the client reads the same items page by page (`Page`).
+
+
+class ErrorBody(Model):
+    """Every error answer: `{error, code?, parameter?}`."""
+
+    error: str
+    code: str | None = None
+    parameter: str | None = None
+
+
+class MachinesPage(Model):
+    machines: list[MachineSummary]
+    cursor: str | None = None
+
+
+class MachineBody(Model):
+    machine: Machine
+
+
+class VersionsPage(Model):
+    versions: list[MachineVersionInfo]
+    cursor: str | None = None
+
+
+class InstancesPage(Model):
+    instances: list[InstanceSummary]
+    cursor: str | None = None
+
+
+class TransitionsPage(Model):
+    transitions: list[Transition]
+    cursor: str | None = None
+
+
+class IndexPage(Model):
+    instances: list[IndexEntry]
+    cursor: str | None = None

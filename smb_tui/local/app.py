@@ -21,13 +21,37 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketDisconnect
 
-from smb_tui.api.models import STOPPED_SERVICES_HEADER
-from smb_tui.local.auth import AuthError, LocalKey, Principal, exchange_anonymous, verify_token
+from smb_tui.api.models import (
+    STOPPED_SERVICES_HEADER,
+    AdministrativeInstanceState,
+    ErrorBody,
+    IndexPage,
+    InstancesPage,
+    Logs,
+    MachineBody,
+    MachinesPage,
+    State,
+    TokenResponse,
+    TransitionsPage,
+    VersionsPage,
+)
+from smb_tui.local.auth import (
+    TOKEN_EXCHANGE_GRANT,
+    AuthError,
+    LocalKey,
+    Principal,
+    anonymous_audience,
+    exchange_anonymous,
+    verify_token,
+)
 from smb_tui.local.definitions import JSON, SLUG_PATTERN
 from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.service import ApiError, LocalService
@@ -72,6 +96,85 @@ class SetDesiredVersion(BaseModel):
 class DeleteInstance(BaseModel):
     dangerDataWillBeDeletedForever: Literal[True]
     hmacSha256OfMachineInstanceNameWithMachineNameKey: str
+
+
+_ERRORS = {
+    400: "A parameter is wrong (`parameter` names it), or `specify-org`",
+    403: "No valid token, or `missing-scope`, `missing-user`, `missing-org`,"
+    " `rejected-by-machine-authorizer`",
+    404: "No such machine, instance or index",
+    409: "`invalid-state`: the instance exists already, or is paused",
+    500: "`machine-error`: the machine's code failed; nothing was stored",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route gives, each `{error, code?, parameter?}`."""
+    return {
+        status: {"model": ErrorBody, "description": _ERRORS[status]}
+        for status in (400, 403, *statuses)
+    }
+
+
+def _answers(model: type[BaseModel], *statuses: int, **success: Any) -> dict[str, Any]:
+    """FastAPI route arguments: what a route answers, documented, and bodies as built."""
+    return {
+        "response_model": None,
+        "responses": {200: {"model": model, **success}, **_errors(*statuses)},
+    }
+
+
+SETTLED = {
+    "headers": {
+        STOPPED_SERVICES_HEADER: {
+            "description": "Not in State Backed's API: the services stopped at the settle"
+            " time-out, comma-separated (empty: the instance settled)",
+            "schema": {"type": "string"},
+        }
+    }
+}
+
+
+TOKEN_FORM = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "required": ["grant_type", "audience", "subject_token"],
+                "properties": {
+                    "grant_type": {"type": "string", "enum": [TOKEN_EXCHANGE_GRANT]},
+                    "audience": {"type": "string", "description": anonymous_audience("<org id>")},
+                    "subject_token": {
+                        "type": "string",
+                        "description": "The anonymous session JWT the client made",
+                    },
+                    "subject_token_type": {"type": "string"},
+                    "requested_token_type": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document without its 422s: every invalid request is a 400 here."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for path in document["paths"].values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 def _error(
@@ -203,6 +306,8 @@ def create_app(
         max_age=600,
     )
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
         return JSONResponse(error.body(), status_code=error.status)
@@ -230,7 +335,9 @@ def create_app(
         if error.status_code == 400:  # FastAPI could not parse the body (too deep, say)
             message = f"the request body could not be read: {error.detail}"
             return _error(400, message, "invalid-parameter", "body")
-        return _error(error.status_code, str(error.detail))
+        answer = _error(error.status_code, str(error.detail))
+        answer.headers.update(error.headers or {})  # a 405's Allow
+        return answer
 
     @app.exception_handler(NotPlainJson)
     async def not_plain_json(request: Request, error: NotPlainJson) -> JSONResponse:
@@ -280,14 +387,25 @@ def create_app(
             principal = Principal(acting, principal.scopes, False, principal.org_id)
         return principal
 
+    bearer = HTTPBearer(
+        auto_error=False,
+        description="A HS256 JWT signed with the server's key (as `@statebacked/token` makes"
+        " them), or an access token from `POST /tokens`",
+    )
+
     def authenticate(
-        authorization: Annotated[str | None, Header()] = None,
-        x_statebacked_org_id: Annotated[str | None, Header()] = None,
-        x_statebacked_act: Annotated[str | None, Header()] = None,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        x_statebacked_org_id: Annotated[
+            str | None, Header(description="The org to act in, for keys of several orgs")
+        ] = None,
+        x_statebacked_act: Annotated[
+            str | None,
+            Header(description="An admin key acting as an end user: their auth context, JSON"),
+        ] = None,
     ) -> Principal:
-        if not authorization or not authorization.lower().startswith("bearer "):
+        if credentials is None:
             raise ApiError(403, "send Authorization: Bearer <token>")
-        return principal_from(authorization[7:].strip(), x_statebacked_org_id, x_statebacked_act)
+        return principal_from(credentials.credentials, x_statebacked_org_id, x_statebacked_act)
 
     def scoped(scope: str) -> Callable[..., Principal]:
         def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
@@ -302,18 +420,22 @@ def create_app(
     MachinesReader = Annotated[Principal, Depends(scoped("machines.read"))]
     LogsReader = Annotated[Principal, Depends(scoped("logs.read"))]
 
-    @app.get("/machines", summary="List machines")
+    @app.get("/machines", summary="List machines", **_answers(MachinesPage))
     async def list_machines(
         request: Request, _: MachinesReader, cursor: Cursor = None
     ) -> dict[str, JSON]:
         page = service.list_machines(cursors.open(request, cursor))
         return _page("machines", page.items, cursors.seal(request, page.cursor))
 
-    @app.get("/machines/{machineSlug}", summary="Read a machine")
+    @app.get("/machines/{machineSlug}", summary="Read a machine", **_answers(MachineBody, 404))
     async def read_machine(machineSlug: MachineSlug, _: MachinesReader) -> dict[str, JSON]:
         return {"machine": service.machine_body(machineSlug)}
 
-    @app.get("/machines/{machineSlug}/v", summary="List a machine's versions")
+    @app.get(
+        "/machines/{machineSlug}/v",
+        summary="List a machine's versions",
+        **_answers(VersionsPage, 404),
+    )
     async def list_versions(
         request: Request, machineSlug: MachineSlug, _: MachinesReader, cursor: Cursor = None
     ) -> dict[str, JSON]:
@@ -323,7 +445,11 @@ def create_app(
         )
         return _page("versions", page.items, cursors.seal(request, page.cursor))
 
-    @app.get("/machines/{machineSlug}/i", summary="List a machine's instances")
+    @app.get(
+        "/machines/{machineSlug}/i",
+        summary="List a machine's instances",
+        **_answers(InstancesPage, 404),
+    )
     async def list_instances(
         request: Request, machineSlug: MachineSlug, _: Admin, cursor: Cursor = None
     ) -> dict[str, JSON]:
@@ -333,7 +459,11 @@ def create_app(
         )
         return _page("instances", page.items, cursors.seal(request, page.cursor))
 
-    @app.post("/machines/{machineSlug}", summary="Create an instance")
+    @app.post(
+        "/machines/{machineSlug}",
+        summary="Create an instance",
+        **_answers(State, 404, 409, 500, **SETTLED),
+    )
     async def create_instance(
         machineSlug: MachineSlug, body: CreateInstance, principal: User, response: Response
     ) -> dict[str, JSON]:
@@ -344,20 +474,32 @@ def create_app(
         response.headers[STOPPED_SERVICES_HEADER] = ",".join(answer.stopped_services)
         return answer.body
 
-    @app.get("/machines/{machineSlug}/i/{instanceSlug}", summary="Read an instance's state")
+    @app.get(
+        "/machines/{machineSlug}/i/{instanceSlug}",
+        summary="Read an instance's state",
+        **_answers(State, 404),
+    )
     async def read_instance(
         machineSlug: MachineSlug, instanceSlug: InstanceSlug, principal: User
     ) -> dict[str, JSON]:
         return service.read_instance(principal, machineSlug, instanceSlug)
 
-    @app.get("/machines/{machineSlug}/i/{instanceSlug}/admin", summary="Admin read")
+    @app.get(
+        "/machines/{machineSlug}/i/{instanceSlug}/admin",
+        summary="Admin read",
+        **_answers(AdministrativeInstanceState, 404),
+    )
     async def admin_read(
         machineSlug: MachineSlug, instanceSlug: InstanceSlug, _: Admin
     ) -> dict[str, JSON]:
         definition, row = service.instance(machineSlug, instanceSlug)
         return service.admin_body(definition, row)
 
-    @app.post("/machines/{machineSlug}/i/{instanceSlug}/events", summary="Send an event")
+    @app.post(
+        "/machines/{machineSlug}/i/{instanceSlug}/events",
+        summary="Send an event",
+        **_answers(State, 404, 409, 500, **SETTLED),
+    )
     async def send_event(
         machineSlug: MachineSlug,
         instanceSlug: InstanceSlug,
@@ -373,7 +515,11 @@ def create_app(
         response.headers[STOPPED_SERVICES_HEADER] = ",".join(answer.stopped_services)
         return answer.body
 
-    @app.get("/machines/{machineSlug}/i/{instanceSlug}/events", summary="List transitions")
+    @app.get(
+        "/machines/{machineSlug}/i/{instanceSlug}/events",
+        summary="List transitions",
+        **_answers(TransitionsPage, 404),
+    )
     async def list_transitions(
         request: Request,
         machineSlug: MachineSlug,
@@ -391,6 +537,7 @@ def create_app(
         "/machines/{machineSlug}/i/{instanceSlug}/status",
         status_code=204,
         summary="Pause or resume an instance",
+        responses=_errors(404),
     )
     async def set_status(
         machineSlug: MachineSlug, instanceSlug: InstanceSlug, body: SetStatus, _: Admin
@@ -402,6 +549,7 @@ def create_app(
         "/machines/{machineSlug}/i/{instanceSlug}/v",
         status_code=201,
         summary="Set the desired version",
+        responses=_errors(404),
     )
     async def set_desired_version(
         machineSlug: MachineSlug,
@@ -413,7 +561,10 @@ def create_app(
         return Response(status_code=201)
 
     @app.delete(
-        "/machines/{machineSlug}/i/{instanceSlug}", status_code=204, summary="Delete an instance"
+        "/machines/{machineSlug}/i/{instanceSlug}",
+        status_code=204,
+        summary="Delete an instance",
+        responses=_errors(404),
     )
     async def delete_instance(
         machineSlug: MachineSlug, instanceSlug: InstanceSlug, body: DeleteInstance, _: Admin
@@ -423,7 +574,11 @@ def create_app(
         )
         return Response(status_code=204)
 
-    @app.get("/machines/{machineSlug}/indexes/{index}/query", summary="Query an index")
+    @app.get(
+        "/machines/{machineSlug}/indexes/{index}/query",
+        summary="Query an index",
+        **_answers(IndexPage, 404),
+    )
     async def query_index(
         request: Request,
         machineSlug: MachineSlug,
@@ -453,7 +608,7 @@ def create_app(
         )
         return _page("instances", page.items, cursors.seal(request, page.cursor))
 
-    @app.get("/logs", summary="Read what machine code printed")
+    @app.get("/logs", summary="Read what machine code printed", **_answers(Logs))
     async def read_logs(
         _: LogsReader,
         from_: Annotated[str, Query(alias="from")],
@@ -479,7 +634,13 @@ def create_app(
         ]
         return {"maxTimestamp": logs[-1]["timestamp"] if logs else start, "logs": logs}
 
-    @app.post("/tokens", summary="Exchange an anonymous session token")
+    @app.post(
+        "/tokens",
+        summary="Exchange an anonymous session token",
+        response_model=None,
+        responses={200: {"model": TokenResponse}, **_errors()},
+        openapi_extra={"requestBody": TOKEN_FORM},
+    )
     async def tokens(request: Request) -> Response:
         # Form-encoded, as OAuth token exchange is; parsed here to spare a dependency.
         fields = {k: v[0] for k, v in parse_qs((await request.body()).decode("latin-1")).items()}
@@ -504,20 +665,61 @@ def create_app(
             return
         await _realtime_session(websocket, service, principal)
 
+    def not_supported(what: str) -> JSONResponse:
+        return _error(
+            501,
+            f"{what} is part of State Backed's API, but the local server does not implement"
+            " it (machines and versions come from --machines DIR)",
+            "not-supported-locally",
+        )
+
+    # On paths the local server serves, so documented: a client sees them, and the 501.
+    not_here: dict[int | str, dict[str, Any]] = {
+        501: {"model": ErrorBody, "description": "`not-supported-locally`"}
+    }
+
+    @app.post(
+        "/machines",
+        summary="Create a machine (State Backed only)",
+        status_code=501,
+        responses=not_here,
+        response_model=None,
+    )
+    async def create_machine() -> JSONResponse:
+        return not_supported("creating a machine")
+
+    @app.post(
+        "/machines/{machineSlug}/v",
+        summary="Create a machine version (State Backed only)",
+        status_code=501,
+        responses=not_here,
+        response_model=None,
+    )
+    async def create_version(machineSlug: str) -> JSONResponse:
+        return not_supported("creating a machine version")
+
     @app.api_route(
         "/{path:path}",
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
         include_in_schema=False,
     )
-    async def elsewhere(path: str) -> JSONResponse:
-        """What State Backed has and this server does not: 501, said plainly."""
+    async def elsewhere(request: Request, path: str) -> JSONResponse:
+        """What State Backed has and this server does not: 501, said plainly. A method no
+        HTTP API route takes here (OPTIONS, TRACE) on a path we serve: 405 with Allow."""
+        allowed = sorted(
+            method
+            for route in app.routes
+            if isinstance(route, APIRoute)
+            and route.include_in_schema  # not this route
+            and route.path_regex.fullmatch(request.url.path)
+            for method in route.methods or ()
+        )
+        if allowed:
+            answer = _error(405, f"/{path} answers only {', '.join(allowed)}")
+            answer.headers["allow"] = ", ".join(allowed)
+            return answer
         if path.split("/", 1)[0] in STATE_BACKED_ONLY:
-            return _error(
-                501,
-                f"/{path} is part of State Backed's API, but the local server does not"
-                " implement it (machines and versions come from --machines DIR)",
-                "not-supported-locally",
-            )
+            return not_supported(f"{request.method} /{path}")
         return _error(404, f"/{path} is no endpoint of the State Backed API")
 
     return app
