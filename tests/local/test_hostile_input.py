@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from smb_tui.local.server import ServerThread
-from tests.conftest import start_server, unique
+from tests.conftest import free_port, start_server, unique
 
 EVENTS = "/machines/scratch/i/{}/events"
 
@@ -245,3 +249,38 @@ def test_after_an_unexpected_500_the_connection_stays_usable(http: httpx.Client)
         assert crashed.status_code == 500 and "error" in crashed.json()
         # The same keep-alive connection takes the next POST: it was not reset.
         assert http.post(f"/machines/guarded/i/{slug}/events", json={"event": "poke"}).is_success
+
+
+def test_running_out_of_descriptors_is_reported_once_not_per_accept(tmp_path: Path) -> None:
+    """Was a traceback for every failed accept: 800 kB of log a second."""
+    port = free_port()
+    launch = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (60, 60))\n"
+        "from smb_tui.cli import main\n"
+        f"sys.argv = ['smb-tui', 'local', '--port', '{port}', '--db', r'{tmp_path / 'db'}',"
+        " '--no-demo']\n"
+        "main()\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", launch], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not clients:
+            with contextlib.suppress(OSError):
+                clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        for _ in range(100):  # well past the 60 descriptors the server may hold
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+        time.sleep(3)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+        for client in clients:
+            client.close()
+    output = err.decode()
+    assert output.count("cannot accept connections: [Errno 24]") == 1, output[-3000:]
+    assert "out of system resource" not in output
