@@ -187,7 +187,8 @@ class StateBackedClient:
         body: Any = None,
         settles: bool = False,
     ) -> Any:
-        """One call: GETs retry on connection errors, 429 and 502-504; nothing else does."""
+        """One call: GETs retry on connection errors, 429 and 502-504. Writes are tried
+        once more only when they provably never left: no connection could be made."""
         return self._parse(
             await self._exchange(method, path, params=params, body=body, settles=settles)
         )
@@ -205,6 +206,8 @@ class StateBackedClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         for attempt in range(1, self.tries + 1):
             last = attempt == self.tries or not retry
+            # No connection, no request: a write is tried once more on a fresh connection.
+            never_left_last = attempt == self.tries if retry else attempt > 1
             request = self._http.build_request(
                 method,
                 path,
@@ -227,13 +230,13 @@ class StateBackedClient:
             except httpx.ConnectError as error:
                 if _is_tls(error):
                     raise TlsError() from None
-                if last:
+                if never_left_last:
                     raise ConnectionFailed(
                         f"could not reach {self.base_url}; check the URL and that the server"
                         " is running"
                     ) from None
             except httpx.ConnectTimeout:
-                if last:
+                if never_left_last:
                     raise TimedOut(
                         f"{self.base_url} did not accept a connection in time;"
                         " check the URL and the network"

@@ -30,6 +30,7 @@ from smb_tui.api import (
 from smb_tui.tui.history_buffer import HistoryBuffer
 
 OK_MACHINES = (200, {}, json.dumps({"machines": []}))
+STATE = {"ts": 1, "state": "on", "publicContext": {}, "tags": [], "done": False}
 
 
 @dataclass
@@ -306,3 +307,37 @@ async def test_an_answer_over_the_cap_is_refused(bad: Misbehaving) -> None:
         with pytest.raises(ProtocolError, match="over"):
             await client.list_machines()
         assert (await client.list_machines()).items == []
+
+
+async def test_a_post_that_could_not_connect_is_tried_once_more() -> None:
+    """No connection, so the request never left: one more try, on a fresh connection."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Misbehaving(script=[(200, {}, json.dumps(STATE))])
+    server.base_url = f"http://127.0.0.1:{port}"
+    listening: list[asyncio.Server] = []
+
+    async def listen_soon() -> None:
+        await asyncio.sleep(0.05)  # the client's first try is refused; it waits >= 0.25 s
+        listening.append(await asyncio.start_server(server.handle, "127.0.0.1", port))
+
+    opening = asyncio.create_task(listen_soon())
+    try:
+        async with client_for(server) as client:
+            state = await client.send_event("m", "i", "go")
+        assert state.state == "on"
+        assert len(server.requests) == 1
+    finally:
+        await opening
+        for listener in listening:
+            listener.close()
+
+
+async def test_a_post_that_cannot_connect_twice_is_a_connection_error_not_unknown() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with StateBackedClient(StaticToken("t"), f"http://127.0.0.1:{port}") as client:
+        with pytest.raises(ConnectionFailed):
+            await client.send_event("m", "i", "go")
