@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _port(text: str) -> int:
@@ -172,9 +173,9 @@ def _dashboard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instance", help="open on this instance (with --machine)")
 
 
-def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _connection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    """The connection the flags, STATEBACKED_* variables and profile name: (it, why not)."""
     from smb_tui.config import ConfigError, Profile, resolve
-    from smb_tui.tui.app import SmbTui
 
     context = None
     if args.auth_context:
@@ -196,13 +197,101 @@ def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            connection = resolve(flags, args.profile)
-            reason = ""
+            connection, reason = resolve(flags, args.profile), ""
         except ConfigError as error:
             connection, reason = None, str(error)
     for warning in caught:
         print(f"smb-tui: {warning.message}", file=sys.stderr)
+    return connection, reason
+
+
+def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui.tui.app import SmbTui
+
+    connection, reason = _connection(args, parser)
     SmbTui(connection, reason=reason, machine=args.machine, instance=args.instance).run()
+    return 0
+
+
+def _export_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    export = commands.add_parser(
+        "export", help="write an instance's whole history, or logs, as JSON lines or CSV"
+    )
+    kinds = export.add_subparsers(dest="what", required=True)
+    history = kinds.add_parser("history", help="every transition of an instance")
+    history.add_argument("machine_name", metavar="MACHINE")
+    history.add_argument("instance_name", metavar="INSTANCE")
+    history.add_argument(
+        "--oldest-first", action="store_true", help="oldest first (default: newest first)"
+    )
+    logs = kinds.add_parser("logs", help="log entries, oldest first")
+    logs.add_argument("--from", dest="start", default="1970-01-01T00:00:00Z", metavar="TIME")
+    logs.add_argument("--to", dest="end", metavar="TIME")
+    logs.add_argument("--of-machine", dest="log_machine", metavar="MACHINE")
+    logs.add_argument("--of-instance", dest="log_instance", metavar="INSTANCE")
+    logs.add_argument("--of-version", dest="log_version", metavar="VERSION_ID")
+    for kind in (history, logs):
+        kind.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+        kind.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
+
+
+def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui import export
+    from smb_tui.api import StateBackedClient
+    from smb_tui.api.errors import StateBackedError
+    from smb_tui.tui.safe_text import safe
+
+    connection, reason = _connection(args, parser)
+    if connection is None:
+        print(f"smb-tui export: {reason}", file=sys.stderr)
+        return 2
+    noun = "transitions" if args.what == "history" else "log entries"
+    show_progress = sys.stderr.isatty()
+
+    def progress(count: int) -> None:
+        if show_progress:
+            print(f"\r  exported {count:,} {noun}", end="", file=sys.stderr, flush=True)
+
+    async def main() -> int:
+        async with StateBackedClient(
+            connection.auth, connection.base_url, org_id=connection.org_id
+        ) as client:
+            with export.output(args.output, sys.stdout) as out:
+                if args.what == "history":
+                    items: Any = export.history(
+                        client, args.machine_name, args.instance_name, args.oldest_first
+                    )
+                    columns: tuple[str, ...] = export.HISTORY_COLUMNS
+                else:
+                    items = export.logs(
+                        client,
+                        args.start,
+                        args.end,
+                        args.log_machine,
+                        args.log_instance,
+                        args.log_version,
+                    )
+                    columns = export.LOG_COLUMNS
+                return await export.export(
+                    items, export.Writer(out, args.format, columns), progress
+                )
+
+    kept = f"; {args.output} was left as it was" if args.output is not None else ""
+    try:
+        count = asyncio.run(main())
+    except BrokenPipeError:
+        # The reader stopped (`| head`): fine. Quiet the flush Python tries at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except StateBackedError as error:
+        print(f"\nsmb-tui export: {safe(error)}{kept}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"\nsmb-tui export: {error.strerror or error}{kept}", file=sys.stderr)
+        return 1
+    if show_progress or args.output is not None:
+        where = f" to {args.output}" if args.output is not None else ""
+        print(f"\r  exported {count:,} {noun}{where}", file=sys.stderr)
     return 0
 
 
@@ -227,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _dashboard_options(parser)
     commands = parser.add_subparsers(dest="command")
     _local_parser(commands)
+    _export_parser(commands)
     demo = commands.add_parser(
         "demo", help="the dashboard on a built-in local server with demo machines"
     )
@@ -237,4 +327,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_local(args)
     if args.command == "demo":
         return run_demo(args)
+    if args.command == "export":
+        return run_export(args, parser)
     return run_dashboard(args, parser)

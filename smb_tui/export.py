@@ -1,0 +1,168 @@
+"""`smb-tui export`: an instance's whole history, or logs, as JSON lines or CSV.
+
+No Textual here. What a server sent is untrusted: JSON lines escape every character
+past ASCII (so a terminal shows `\\u001b`, never runs it), CSV cells have controls made
+visible by `safe` and cannot start a spreadsheet formula. A file is written beside its
+target and renamed at the end, so a failed export (server error, full disk) leaves any
+earlier file as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from smb_tui.api import StateBackedClient
+from smb_tui.api.models import LogEntry, Transition
+from smb_tui.tui.safe_text import safe
+
+Format = Literal["jsonl", "csv"]
+HISTORY_COLUMNS = ("createdAt", "eventType", "event", "state")
+LOG_COLUMNS = ("timestamp", "machineName", "instanceName", "machineVersionId", "outputType", "log")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+LOGS_PAGE = 100  # the most entries /logs answers at once
+
+
+@dataclass(frozen=True)
+class Exported:
+    count: int
+    path: Path | None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell that shows what it holds and that no spreadsheet runs as a formula."""
+    text = safe(value if isinstance(value, str) else _json(value))
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+def history_record(transition: Transition) -> dict[str, Any]:
+    return {
+        "createdAt": transition.created_at,
+        "event": transition.event,
+        "state": transition.state,
+    }
+
+
+def log_record(entry: LogEntry) -> dict[str, Any]:
+    return {
+        "timestamp": entry.timestamp,
+        "machineName": entry.machine_name,
+        "instanceName": entry.instance_name,
+        "machineVersionId": entry.machine_version_id,
+        "outputType": entry.output_type,
+        "log": entry.log,
+    }
+
+
+class Writer:
+    """Records out as JSON lines or CSV rows."""
+
+    def __init__(self, out: TextIO, fmt: Format, columns: tuple[str, ...]) -> None:
+        self.fmt = fmt
+        self.columns = columns
+        self._out = out
+        self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(columns)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._csv is None:
+            self._out.write(_json(record) + "\n")
+            return
+        row = dict(record)
+        if "event" in row and "eventType" in self.columns:
+            event = row["event"]
+            row["eventType"] = event if isinstance(event, str) else event.get("type", "")
+        self._csv.writerow(
+            ["" if row.get(name) is None else _cell(row[name]) for name in self.columns]
+        )
+
+
+@contextlib.contextmanager
+def output(path: Path | None, stdout: TextIO) -> Iterator[TextIO]:
+    """`stdout`, or a private temporary file renamed to `path` when all went well."""
+    if path is None:
+        yield stdout
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+            yield file
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+async def history(
+    client: StateBackedClient, machine: str, instance: str, oldest_first: bool
+) -> AsyncIterator[Transition]:
+    """Every transition, newest first as the API pages them, or oldest first."""
+    if not oldest_first:
+        async for transition in client.transitions(machine, instance):
+            yield transition
+        return
+    held = [transition async for transition in client.transitions(machine, instance)]
+    for transition in reversed(held):
+        yield transition
+
+
+async def logs(
+    client: StateBackedClient,
+    start: str,
+    end: str | None,
+    machine: str | None,
+    instance: str | None,
+    version: str | None,
+) -> AsyncIterator[LogEntry]:
+    """Every log entry from `start`, following `from = maxTimestamp` as the API says.
+
+    A server that includes `from` would repeat the entries at a page's last time: those
+    already given are left out. A page of fewer than 100 entries is the last."""
+    given: set[tuple[str, str, str, str]] = set()
+    while True:
+        page = await client.get_logs(
+            start, end, machine=machine, instance=instance, version=version
+        )
+        for entry in page.logs:
+            if _log_key(entry) not in given:
+                yield entry
+        if len(page.logs) < LOGS_PAGE or page.max_timestamp == start:
+            return  # the end, or a server that cannot move past one instant
+        given = {_log_key(e) for e in page.logs if e.timestamp == page.max_timestamp}
+        start = page.max_timestamp
+
+
+def _log_key(entry: LogEntry) -> tuple[str, str, str, str]:
+    return (entry.timestamp, entry.machine_name, entry.instance_name, entry.log)
+
+
+async def export(
+    items: AsyncIterator[Transition] | AsyncIterator[LogEntry],
+    writer: Writer,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    count = 0
+    async for item in items:
+        writer.write(
+            history_record(item) if isinstance(item, Transition) else log_record(item)  # type: ignore[arg-type]
+        )
+        count += 1
+        if progress is not None and count % 500 == 0:
+            progress(count)
+    if progress is not None:
+        progress(count)
+    return count

@@ -1,0 +1,94 @@
+"""`smb-tui export`: the whole history or logs, through the CLI, against the local server."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smb_tui.cli import main
+from smb_tui.local.server import ServerThread
+from tests.conftest import client, unique
+from tests.local.test_events_and_history import history
+
+
+def run(server: ServerThread, *command: str) -> int:
+    flags = ["--api-url", server.base_url, "--key-id", server.key.key_id]
+    return main([*flags, "--secret", server.key.secret, "export", *command])
+
+
+def test_history_to_a_file_is_every_transition_newest_first(
+    server: ServerThread, http: httpx.Client, tmp_path: Path
+) -> None:
+    target = tmp_path / "busy.jsonl"
+    assert run(server, "history", "counter", "busy", "-o", str(target)) == 0
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert lines == history(http, "counter", "busy")
+    assert target.stat().st_mode & 0o777 == 0o600  # events can hold private data
+
+
+def test_history_oldest_first_as_csv(
+    server: ServerThread, http: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slug = unique("export")
+    http.post("/machines/counter", json={"slug": slug})
+    for by in (1, 2, 3):
+        http.post(f"/machines/counter/i/{slug}/events", json={"event": {"type": "add", "by": by}})
+    assert run(server, "history", "counter", slug, "--format", "csv", "--oldest-first") == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["eventType"] for row in rows] == ["xstate.init", "add", "add", "add"]
+    assert json.loads(rows[2]["event"]) == {"type": "add", "by": 2}
+    assert rows[0]["state"] == "counting"
+
+
+def test_hostile_text_cannot_drive_a_terminal_or_a_spreadsheet(
+    server: ServerThread, http: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slug = unique("hostile-export")
+    http.post("/machines/counter", json={"slug": slug})
+    hostile = '=HYPERLINK("http://evil")\x1b]52;c;cm0gLXJmIH4=\x07\u202e\x9b'
+    http.post(f"/machines/counter/i/{slug}/events", json={"event": {"type": hostile}})
+
+    assert run(server, "history", "counter", slug, "--format", "csv") == 0
+    out = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0]["eventType"].startswith("'=HYPERLINK")  # no formula
+    assert "\\u001b]52" in rows[0]["eventType"]
+    assert run(server, "history", "counter", slug) == 0
+    jsonl = capsys.readouterr().out
+    assert json.loads(jsonl.splitlines()[0])["event"]["type"] == hostile  # exact data
+    for text in (out, jsonl):
+        assert not any(char in text for char in "\x1b\x07\u202e\x9b")
+
+
+def test_a_failed_export_leaves_the_file_as_it_was(
+    server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "keep.jsonl"
+    target.write_text("yesterday's export\n")
+    assert run(server, "history", "counter", "no-such-instance", "-o", str(target)) == 1
+    error = capsys.readouterr().err
+    assert "no-such-instance" in error and "left as it was" in error
+    assert target.read_text() == "yesterday's export\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["keep.jsonl"]
+
+
+def test_logs_follow_every_page_with_no_repeat(
+    server: ServerThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slug = unique("export-logs")
+    with client(server) as http:
+        http.post("/machines/scratch", json={"slug": slug})
+        for key in range(250):  # each prints one line: three pages of logs
+            http.post(
+                f"/machines/scratch/i/{slug}/events",
+                json={"event": {"type": "put", "key": key, "value": 1}},
+            )
+    assert run(server, "logs", "--of-machine", "scratch", "--of-instance", slug) == 0
+    entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [entry["log"] for entry in entries] == [f"stored {key}" for key in range(250)]
+    assert {entry["outputType"] for entry in entries} == {"stdout"}
