@@ -48,6 +48,44 @@ def state_summary(value: StateValue) -> str:
     return ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class StateChange:
+    """What one transition did to the state value: the leaves it left and entered."""
+
+    left: tuple[str, ...]
+    entered: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.left or self.entered)
+
+    def summary(self) -> str:
+        """`yellow → red`; under a shared parent `payment: unpaid → paid`; for parallel
+        regions `shopping: -browsing +checkout.payment.unpaid`; "no change" when none."""
+        if not self.changed:
+            return "no change"
+        paths = [leaf.split(".") for leaf in (*self.left, *self.entered)]
+        shared = 0
+        while all(len(path) > shared + 1 for path in paths) and (
+            len({path[shared] for path in paths}) == 1
+        ):
+            shared += 1
+        where = f"{paths[0][shared - 1]}: " if shared else ""
+        left = [".".join(leaf.split(".")[shared:]) for leaf in self.left]
+        entered = [".".join(leaf.split(".")[shared:]) for leaf in self.entered]
+        if len(left) == 1 and len(entered) == 1:
+            return f"{where}{left[0]} → {entered[0]}"
+        return where + " ".join([*(f"-{leaf}" for leaf in left), *(f"+{leaf}" for leaf in entered)])
+
+
+def state_change(before: StateValue, after: StateValue) -> StateChange:
+    old, new = active_leaves(before), active_leaves(after)
+    return StateChange(
+        tuple(leaf for leaf in old if leaf not in new),
+        tuple(leaf for leaf in new if leaf not in old),
+    )
+
+
 def event_type(event: Any) -> str:
     if isinstance(event, str):
         return event

@@ -92,6 +92,21 @@ class HistoryBuffer:
         newer = len(self._newer)
         return self._newer[newer - 1 - index] if index < newer else self._older[index - newer]
 
+    def before(self, index: int) -> Row | None:
+        """The transition just older than the one shown at `index`, whatever the filter:
+        the state it left. None when that row is not loaded (or there is none)."""
+        if self.filter_text:
+            hits = len(self._newer_hits)
+            if index < hits:
+                position = self._newer_hits[hits - 1 - index]  # _newer is oldest first
+                if position > 0:
+                    return self._newer[position - 1]
+                return self._older[0] if self._older else None
+            position = self._older_hits[index - hits] + 1
+            return self._older[position] if position < len(self._older) else None
+        following = index + 1
+        return self.row(following) if following < self.loaded else None
+
     def _matches(self, row: Row) -> bool:
         return self.filter_text.lower() in row.event_type.lower()
 

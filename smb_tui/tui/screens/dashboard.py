@@ -31,6 +31,7 @@ from smb_tui.tui.screens.modals import (
     ChooseVersion,
     HelpScreen,
     NewInstance,
+    Resend,
     TransitionDetail,
     TypedConfirm,
 )
@@ -270,7 +271,12 @@ class DashboardScreen(Screen[None]):
 
     @on(TransitionHistory.Opened)
     def _transition_opened(self, event: TransitionHistory.Opened) -> None:
-        self.app.push_screen(TransitionDetail(event.row))
+        def to_composer(answer: Resend | None) -> None:
+            if answer is not None:
+                self.query_one(EventComposer).fill(answer.event)
+                self.set_focus(self.query_one("#event-type"))
+
+        self.app.push_screen(TransitionDetail(event.row, event.before), to_composer)
 
     @on(TransitionHistory.FilterRequested)
     def _filter_history(self) -> None:

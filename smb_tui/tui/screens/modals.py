@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -17,7 +18,13 @@ from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from smb_tui.api.models import SLUG, MachineVersionInfo
-from smb_tui.tui.describe import parse_object, pretty_json, relative_time, version_label
+from smb_tui.tui.describe import (
+    parse_object,
+    pretty_json,
+    relative_time,
+    state_change,
+    version_label,
+)
 from smb_tui.tui.history_buffer import Row
 from smb_tui.tui.safe_text import safe
 from smb_tui.tui.widgets.transition_history import TransitionHistory
@@ -31,27 +38,53 @@ class Modal(ModalScreen[T]):
     CSS_PATH = "modals.tcss"
 
 
-class TransitionDetail(Modal[None]):
-    """One transition: its absolute time, the whole event and the whole resulting state."""
+@dataclass(frozen=True)
+class Resend:
+    """What `e` in a transition's detail answers: this event, to the composer."""
+
+    event: Any
+
+
+class TransitionDetail(Modal[Resend | None]):
+    """One transition: its time, the whole event, and the state before and after it side
+    by side, with what changed. `e` takes the event to the composer (nothing is sent)."""
 
     BINDINGS = [
-        Binding("escape,q,enter", "dismiss", "Close"),
+        Binding("escape,q,enter", "close", "Close"),
         Binding("y", "copy", "Copy as JSON"),
+        Binding("e", "resend", "To composer"),
     ]
 
-    def __init__(self, row: Row) -> None:
+    def __init__(self, row: Row, before: Row | None = None) -> None:
         super().__init__()
         self.row = row
+        self.before = before
 
     def compose(self) -> ComposeResult:
         at = datetime.fromtimestamp(self.row.at, UTC).isoformat(timespec="milliseconds")
+        change = (
+            state_change(self.before.state_value, self.row.state_value) if self.before else None
+        )
         with Vertical():
             title = Text(self.row.event_type, style="bold")  # Row holds safe text
             title.append(f"  at {at}  ", style="dim")
             title.append(relative_time(TransitionHistory.clock() - self.row.at), style="dim")
-            title.append("  → ")
-            title.append(self.row.state, style="green")
             yield Static(title, classes="title")
+            if change is None:
+                what = Text(
+                    "state before: not loaded (the first transition, or the page"
+                    " before it is still to come)",
+                    style="dim",
+                )
+            elif change.changed:
+                what = Text("changed: ")
+                for leaf in change.left:
+                    what.append(f" left {safe(leaf)} ", style="red")
+                for leaf in change.entered:
+                    what.append(f" entered {safe(leaf)} ", style="green")
+            else:
+                what = Text("changed nothing: the state is as it was", style="yellow")
+            yield Static(what, id="detail-change")
             yield Label("event")
             yield TextArea.code_editor(
                 safe_json(self.row.event),
@@ -59,18 +92,34 @@ class TransitionDetail(Modal[None]):
                 read_only=True,
                 id="detail-event",
             )
-            yield Label("resulting state")
-            yield TextArea.code_editor(
-                safe_json(self.row.state_value),
-                language="json",
-                read_only=True,
-                id="detail-state",
-            )
-            yield Static(Text("y copy · Esc close", style="dim"))
+            with Horizontal(id="detail-states"):
+                with Vertical():
+                    yield Label("state before")
+                    yield TextArea.code_editor(
+                        safe_json(self.before.state_value) if self.before else "",
+                        language="json",
+                        read_only=True,
+                        id="detail-before",
+                    )
+                with Vertical():
+                    yield Label("state after")
+                    yield TextArea.code_editor(
+                        safe_json(self.row.state_value),
+                        language="json",
+                        read_only=True,
+                        id="detail-state",
+                    )
+            yield Static(Text("e to composer · y copy · Esc close", style="dim"))
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(json.dumps(self.row.as_json(), indent=2, ensure_ascii=False))
         self.notify("Transition copied as JSON", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_resend(self) -> None:
+        self.dismiss(Resend(self.row.event))
 
 
 def safe_json(value: Any) -> str:

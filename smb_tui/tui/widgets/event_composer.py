@@ -188,6 +188,26 @@ class EventComposer(Vertical):
             # What the line said no longer holds: the instance is back.
             self._status(Text(f"Ready to send to {safe(name)}.", style="dim"), "target")
 
+    def fill(self, event: Any) -> None:
+        """Put `event` (from the history) in the boxes to edit and send; nothing is sent.
+        Its text is shown as it is, escapes and all: what is sent is what is seen."""
+        kind = (
+            event
+            if isinstance(event, str)
+            else event.get("type", "")
+            if isinstance(event, dict)
+            else ""
+        )
+        payload = {k: v for k, v in event.items() if k != "type"} if isinstance(event, dict) else {}
+        self.query_one("#event-type", Input).value = safe(kind)
+        self.query_one("#payload", TextArea).text = (
+            json.dumps(payload, indent=2, ensure_ascii=True) if payload else ""
+        )
+        self._status(
+            Text("An event from the history: edit it, then Enter or ^s sends it.", style="dim"),
+            "target",
+        )
+
     def suggest(self, history_types: list[str]) -> None:
         self.history_types = history_types
         self._update_suggester()

@@ -28,7 +28,7 @@ from textual.worker import get_current_worker
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
-from smb_tui.tui.describe import relative_time
+from smb_tui.tui.describe import StateChange, relative_time, state_change
 from smb_tui.tui.history_buffer import FetchPage, HistoryBuffer, Row
 from smb_tui.tui.safe_text import safe
 
@@ -46,6 +46,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         "transition-history--event",
         "transition-history--payload",
         "transition-history--state",
+        "transition-history--unchanged",
         "transition-history--note",
         "transition-history--error",
     }
@@ -59,6 +60,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     TransitionHistory > .transition-history--event { color: $text-accent; text-style: bold; }
     TransitionHistory > .transition-history--payload { color: $text; }
     TransitionHistory > .transition-history--state { color: $text-success; }
+    TransitionHistory > .transition-history--unchanged { color: $text-muted; }
     TransitionHistory > .transition-history--note { color: $text-muted; text-style: italic; }
     TransitionHistory > .transition-history--error { color: $text-error; }
     """
@@ -89,11 +91,12 @@ class TransitionHistory(ScrollView, can_focus=True):
         """`/`: the user wants to filter the history by event type."""
 
     class Opened(Message):
-        """Enter on a transition: show all of it."""
+        """Enter on a transition: show all of it, and the state before it (if loaded)."""
 
-        def __init__(self, row: Row) -> None:
+        def __init__(self, row: Row, before: Row | None) -> None:
             super().__init__()
             self.row = row
+            self.before = before
 
     def __init__(
         self, *, name: str | None = None, id: str | None = None, classes: str | None = None
@@ -304,20 +307,31 @@ class TransitionHistory(ScrollView, can_focus=True):
             row = self.row(index)
             selected = index == self.cursor
             age = relative_time(self.clock() - row.at) if row.at else "?"
-            key = (row, width, selected, self.has_focus, age)
+            change = self.change(index)
+            key = (row, width, selected, self.has_focus, age, change)
             strip = self._lines.get(key)
             if strip is None:
-                strip = self._render_row(row, width, selected, age)
+                strip = self._render_row(row, width, selected, age, change)
                 self._lines[key] = strip
             return strip
         if index == self.row_count:
             return self._render_note(width, self.cursor == index)
         return Strip.blank(width, base)
 
+    def change(self, index: int) -> StateChange | None:
+        """What the transition at `index` did to the state (None: the state before it is
+        not loaded, or it is the first)."""
+        before = self.buffer.before(index)
+        if before is None:
+            return None
+        return state_change(before.state_value, self.row(index).state_value)
+
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"transition-history--{name}")
 
-    def _render_row(self, row: Row, width: int, selected: bool, age: str) -> Strip:
+    def _render_row(
+        self, row: Row, width: int, selected: bool, age: str, change: StateChange | None
+    ) -> Strip:
         line = Text(no_wrap=True, end="")
         event_width = max(8, min(28, width // 4))
         line.append(f"{age:>8} ", self._style("time"))
@@ -326,15 +340,20 @@ class TransitionHistory(ScrollView, can_focus=True):
         line.append_text(event)
         line.append(" ")
         # The state gets what it needs unless the payload needs it more (widths in cells).
-        room = max(0, width - 9 - event_width - 1 - 3)
-        state = Text(row.state, self._style("state"))
+        room = max(0, width - 9 - event_width - 1 - 1)
+        if change is None:
+            state = Text(f"→ {row.state}", self._style("state"))
+        elif change.changed:
+            state = Text(safe(change.summary()), self._style("state"))
+        else:  # the event changed no state: say so, quietly
+            state = Text(f"= {row.state}", self._style("unchanged"))
         payload = Text(row.payload, self._style("payload"))
         state.truncate(
             min(state.cell_len, max(room // 2, room - payload.cell_len)), overflow="ellipsis"
         )
         payload.truncate(max(0, room - state.cell_len), overflow="ellipsis", pad=True)
         line.append_text(payload)
-        line.append(" → ", self._style("time"))
+        line.append(" ")
         line.append_text(state)
         if selected:
             line.stylize(self._style("cursor"))
@@ -478,7 +497,7 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def action_open(self) -> None:
         if self.cursor < self.row_count:
-            self.post_message(self.Opened(self.row(self.cursor)))
+            self.post_message(self.Opened(self.row(self.cursor), self.buffer.before(self.cursor)))
         elif self.buffer.error:
             self.retry()
         else:

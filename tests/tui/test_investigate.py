@@ -1,0 +1,112 @@
+"""Finding out what happened to an instance: what each transition changed, and sending
+an event from the history again."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Static, TextArea
+
+from smb_tui.api.models import Page, Transition
+from smb_tui.local.server import ServerThread
+from smb_tui.tui.describe import state_change
+from smb_tui.tui.history_buffer import HistoryBuffer, Row
+from smb_tui.tui.screens.modals import TransitionDetail
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+from tests.conftest import client
+from tests.tui.helpers import app_on_new_instance, wait_for
+
+
+def test_a_state_change_names_the_leaves_left_and_entered() -> None:
+    assert state_change("yellow", "red").summary() == "yellow → red"
+    assert not state_change("red", "red").changed
+    assert state_change("red", "red").summary() == "no change"
+    before = {"shopping": {"checkout": {"payment": "unpaid", "shipping": "no_address"}}}
+    after = {"shopping": {"checkout": {"payment": "paid", "shipping": "no_address"}}}
+    assert state_change(before, after).summary() == "payment: unpaid → paid"
+    both = {"shopping": {"checkout": {"payment": "paid", "shipping": "has_address"}}}
+    change = state_change(before, both)
+    assert change.left == (
+        "shopping.checkout.payment.unpaid",
+        "shopping.checkout.shipping.no_address",
+    )
+    assert change.summary() == (
+        "checkout: -payment.unpaid -shipping.no_address +payment.paid +shipping.has_address"
+    )
+    assert state_change("a", {"b": "c"}).summary() == "a → b.c"
+
+
+async def test_each_row_says_what_it_changed_and_marks_events_that_changed_nothing(
+    server: ServerThread,
+) -> None:
+    app, slug = app_on_new_instance(server, "order", "what-changed")
+    with client(server) as http:
+        for event in ("ship", "pay", "ship"):  # the first ship: not while awaiting payment
+            http.post(f"/machines/order/i/{slug}/events", json={"event": event})
+    async with app.run_test(size=(120, 36)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 4 and history.at_end, what="rows")
+        lines = [history.render_line(y).text for y in range(4)]
+        assert "paid → shipped" in lines[0]
+        assert "awaiting_payment → paid" in lines[1]
+        assert "= awaiting_payment" in lines[2]  # changed nothing
+        assert "→ awaiting_payment" in lines[3] and "xstate.init" in lines[3]
+
+        history.focus()
+        await pilot.press("down", "enter")  # the `pay` row
+        await wait_for(pilot, lambda: isinstance(app.screen, TransitionDetail), what="detail")
+        detail = app.screen
+        assert detail.query_one("#detail-before", TextArea).text == '"awaiting_payment"'
+        assert detail.query_one("#detail-state", TextArea).text == '"paid"'
+        change = detail.query_one("#detail-change", Static).render()
+        assert "left awaiting_payment" in str(change) and "entered paid" in str(change)
+
+        await pilot.press("e")  # to the composer: filled in, not sent
+        await wait_for(pilot, lambda: not isinstance(app.screen, TransitionDetail))
+        event_type = app.screen.query_one("#event-type", Input)
+        assert event_type.value == "pay"
+        assert event_type.has_focus
+        await pilot.pause(0.5)
+        with client(server) as http:
+            rows = http.get(f"/machines/order/i/{slug}/events").json()["transitions"]
+        assert len(rows) == 4  # nothing was sent
+
+
+async def test_a_new_transition_shows_what_it_changed(server: ServerThread) -> None:
+    app, slug = app_on_new_instance(server, "order", "live-change")
+    async with app.run_test(size=(120, 36)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 1, what="the first row")
+        assert history.change(0) is None  # xstate.init: nothing before it
+        with client(server) as http:
+            http.post(f"/machines/order/i/{slug}/events", json={"event": "pay"})
+        await wait_for(pilot, lambda: history.row_count == 2, what="the new row")
+        change = history.change(0)
+        assert change is not None and change.summary() == "awaiting_payment → paid"
+
+
+def test_the_state_before_is_the_older_row_whatever_the_filter() -> None:
+    """Under a filter the row shown next is not the one before: the buffer looks past it,
+    across new rows at the top and fetched pages below."""
+
+    def transition(kind: str, state: str) -> Transition:
+        return Transition.model_validate(
+            {"createdAt": "2026-11-23T10:00:00Z", "event": {"type": kind}, "state": state}
+        )
+
+    buffer = HistoryBuffer()
+    page = [transition("b", "s3"), transition("a", "s2"), transition("a", "s1")]
+    buffer.add_page(Page[Transition](items=page, cursor="next"))
+    buffer.add_newest([Row.of(transition("a", "s5")), Row.of(transition("b", "s4"))])
+    # newest first: a/s5, b/s4, b/s3, a/s2, a/s1 (and older pages still to come)
+    assert [buffer.row(i).state for i in range(5)] == ["s5", "s4", "s3", "s2", "s1"]
+    assert [getattr(buffer.before(i), "state", None) for i in range(5)] == [
+        "s4",
+        "s3",
+        "s2",
+        "s1",
+        None,
+    ]
+    buffer.set_filter("a")
+    assert [buffer.row(i).state for i in range(3)] == ["s5", "s2", "s1"]
+    assert [getattr(buffer.before(i), "state", None) for i in range(3)] == ["s4", "s1", None]
+    buffer.set_filter("b")
+    assert [getattr(buffer.before(i), "state", None) for i in range(2)] == ["s3", "s2"]
