@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from smb_tui.api import StateBackedClient
+from smb_tui.api.logs import LogsReader
 from smb_tui.api.models import LogEntry, Transition
 from smb_tui.tui.safe_text import safe
 
@@ -27,7 +28,6 @@ Format = Literal["jsonl", "csv"]
 HISTORY_COLUMNS = ("createdAt", "eventType", "event", "state")
 LOG_COLUMNS = ("timestamp", "machineName", "instanceName", "machineVersionId", "outputType", "log")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-LOGS_PAGE = 100  # the most entries /logs answers at once
 
 
 @dataclass(frozen=True)
@@ -128,26 +128,11 @@ async def logs(
     instance: str | None,
     version: str | None,
 ) -> AsyncIterator[LogEntry]:
-    """Every log entry from `start`, following `from = maxTimestamp` as the API says.
-
-    A server that includes `from` would repeat the entries at a page's last time: those
-    already given are left out. A page of fewer than 100 entries is the last."""
-    given: set[tuple[str, str, str, str]] = set()
-    while True:
-        page = await client.get_logs(
-            start, end, machine=machine, instance=instance, version=version
-        )
-        for entry in page.logs:
-            if _log_key(entry) not in given:
-                yield entry
-        if len(page.logs) < LOGS_PAGE or page.max_timestamp == start:
-            return  # the end, or a server that cannot move past one instant
-        given = {_log_key(e) for e in page.logs if e.timestamp == page.max_timestamp}
-        start = page.max_timestamp
-
-
-def _log_key(entry: LogEntry) -> tuple[str, str, str, str]:
-    return (entry.timestamp, entry.machine_name, entry.instance_name, entry.log)
+    """Every log entry from `start` to now (or `end`), oldest first."""
+    reader = LogsReader(client, start, end, machine, instance, version)
+    while not reader.caught_up:
+        for entry in await reader.next_page():
+            yield entry
 
 
 async def export(

@@ -27,6 +27,7 @@ from smb_tui.api import (
     TimedOut,
     TlsError,
 )
+from smb_tui.api.logs import LogsReader
 from smb_tui.tui.history_buffer import HistoryBuffer
 
 OK_MACHINES = (200, {}, json.dumps({"machines": []}))
@@ -341,3 +342,41 @@ async def test_a_post_that_cannot_connect_twice_is_a_connection_error_not_unknow
     async with StateBackedClient(StaticToken("t"), f"http://127.0.0.1:{port}") as client:
         with pytest.raises(ConnectionFailed):
             await client.send_event("m", "i", "go")
+
+
+def log_page(stamps: list[str], texts: list[str]) -> object:
+    entries = [
+        {
+            "timestamp": stamp,
+            "machineName": "m",
+            "instanceName": "i",
+            "outputType": "stdout",
+            "log": text,
+        }
+        for stamp, text in zip(stamps, texts, strict=True)
+    ]
+    return (200, {}, json.dumps({"maxTimestamp": stamps[-1], "logs": entries}))
+
+
+async def test_logs_from_a_server_whose_from_is_inclusive_neither_repeat_nor_skip(
+    bad: Misbehaving,
+) -> None:
+    """State Backed may give the entries at `from` again: the reader leaves them out."""
+    first = [f"2026-11-23T10:00:{n // 10:02d}.{n % 10}00Z" for n in range(98)]
+    first += ["2026-11-23T10:00:59.000Z"] * 2  # two entries at the page's last time
+    texts = [f"line {n}" for n in range(100)]
+    bad.script = [
+        log_page(first, texts),
+        log_page(
+            ["2026-11-23T10:00:59.000Z"] * 2 + ["2026-11-23T10:01:00.000Z"],
+            ["line 98", "line 99", "line 100"],
+        ),
+    ]
+    async with client_for(bad) as client:
+        reader = LogsReader(client, "2026-11-23T00:00:00Z")
+        given = await reader.next_page()
+        assert not reader.caught_up
+        given += await reader.next_page()
+        assert reader.caught_up
+    assert [entry.log for entry in given] == [f"line {n}" for n in range(101)]
+    assert "from=2026-11-23T10%3A00%3A59.000Z" in bad.requests[1]
