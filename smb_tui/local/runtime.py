@@ -17,7 +17,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol, TextIO
@@ -213,7 +213,11 @@ def _copy(context: dict[str, JSON]) -> dict[str, JSON]:
 
 
 class StatechartEngine:
-    """Runs python-statemachine `StateChart`s."""
+    """Runs python-statemachine `StateChart`s. What machine code prints is stamped with
+    `clock` (the server's: tests and screenshots freeze it)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
 
     async def start(
         self, version: MachineVersion, context: dict[str, JSON], settle_timeout: float
@@ -254,7 +258,7 @@ class StatechartEngine:
         recorder = _Recorder()
         model = InstanceModel(snapshot, context)
         chart_class = _recording_chart(version.chart)
-        with capture_prints(recorder.outcome.logs):
+        with capture_prints(recorder.outcome.logs, self.clock):
             try:
                 machine = chart_class(model=model, listeners=[recorder])
                 machine._smb_recorder = recorder  # type: ignore[attr-defined]
@@ -283,11 +287,11 @@ class StatechartEngine:
             except MachineError as error:
                 raise MachineError(str(error), recorder.outcome.logs) from error
             except Exception as error:
-                raise machine_failure(error, recorder.outcome.logs) from error
+                raise machine_failure(error, recorder.outcome.logs, self.clock) from error
         if recorder.unhandled:
             # An exception in an action becomes error.execution (SCXML); where no state
             # takes that event, XState would have thrown: the event fails.
-            raise machine_failure(recorder.unhandled[0], recorder.outcome.logs)
+            raise machine_failure(recorder.unhandled[0], recorder.outcome.logs, self.clock)
         return recorder.outcome
 
 
@@ -319,9 +323,11 @@ def delayed_event(version: MachineVersion, event_type: str) -> str:
     return event_type
 
 
-def machine_failure(error: BaseException, logs: list[LogLine]) -> MachineError:
+def machine_failure(
+    error: BaseException, logs: list[LogLine], clock: Callable[[], float] = time.time
+) -> MachineError:
     trace = "".join(traceback.format_exception(error)).rstrip()
-    line = LogLine(time.time(), "stderr", trace)
+    line = LogLine(clock(), "stderr", trace)
     return MachineError(f"the machine's code raised {type(error).__name__}: {error}", [*logs, line])
 
 
@@ -414,8 +420,8 @@ def _state_value(children: list[State], active: set[str], parallel: bool) -> JSO
 
 
 # What machine code prints becomes the instance's logs, as on State Backed.
-_log_sink: contextvars.ContextVar[list[LogLine] | None] = contextvars.ContextVar(
-    "smb_log_sink", default=None
+_log_sink: contextvars.ContextVar[tuple[list[LogLine], Callable[[], float]] | None] = (
+    contextvars.ContextVar("smb_log_sink", default=None)
 )
 
 
@@ -427,11 +433,12 @@ class _RoutedStream(io.TextIOBase):
         self.output_type = output_type
 
     def write(self, text: str) -> int:
-        sink = _log_sink.get()
-        if sink is None:
+        routed = _log_sink.get()
+        if routed is None:
             return self.target.write(text)
+        sink, clock = routed
         if text.strip():
-            sink.append(LogLine(time.time(), self.output_type, text.rstrip("\n")))
+            sink.append(LogLine(clock(), self.output_type, text.rstrip("\n")))
         return len(text)
 
     def flush(self) -> None:
@@ -439,12 +446,12 @@ class _RoutedStream(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def capture_prints(sink: list[LogLine]) -> Iterator[None]:
+def capture_prints(sink: list[LogLine], clock: Callable[[], float] = time.time) -> Iterator[None]:
     if not isinstance(sys.stdout, _RoutedStream):
         sys.stdout = _RoutedStream(sys.stdout, "stdout")
     if not isinstance(sys.stderr, _RoutedStream):
         sys.stderr = _RoutedStream(sys.stderr, "stderr")
-    token = _log_sink.set(sink)
+    token = _log_sink.set((sink, clock))
     try:
         yield
     finally:

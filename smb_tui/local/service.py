@@ -97,7 +97,7 @@ class LocalService:
     ) -> None:
         self.store = store
         self.settings = settings or Settings()
-        self.engine: Engine = engine or StatechartEngine()
+        self.engine: Engine = engine or StatechartEngine(store.clock)
         self.definitions = {d.slug: d for d in definitions}
         # One lock per instance while anyone uses it: [lock, users]. Kept for every slug
         # ever named, they grew without bound (80,000 refused creates: +33 MB).
@@ -471,7 +471,7 @@ class LocalService:
             try:
                 snapshot = step.migrate(snapshot)
             except Exception as error:
-                failure = machine_failure(error, [])
+                failure = machine_failure(error, [], self.store.clock)
                 with self.store.transaction() as db:
                     self.store.add_logs(
                         db,

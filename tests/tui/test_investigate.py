@@ -3,13 +3,20 @@ an event from the history again."""
 
 from __future__ import annotations
 
-from textual.widgets import Input, Static, TextArea
+from typing import Any
 
+from textual.widgets import Input, RichLog, Static, TextArea
+
+from smb_tui.api.auth import StaticToken
 from smb_tui.api.models import Page, Transition
+from smb_tui.config import Connection
+from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
+from smb_tui.tui.app import SmbTui
 from smb_tui.tui.describe import state_change
 from smb_tui.tui.history_buffer import HistoryBuffer, Row
 from smb_tui.tui.screens.modals import TransitionDetail
+from smb_tui.tui.widgets.logs_view import LogsView
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client
 from tests.tui.helpers import app_on_new_instance, wait_for
@@ -110,3 +117,104 @@ def test_the_state_before_is_the_older_row_whatever_the_filter() -> None:
     assert [getattr(buffer.before(i), "state", None) for i in range(3)] == ["s4", "s1", None]
     buffer.set_filter("b")
     assert [getattr(buffer.before(i), "state", None) for i in range(2)] == ["s3", "s2"]
+
+
+def log_texts(app: SmbTui) -> list[str]:
+    return [strip.text for strip in app.screen.query_one("#logs-log", RichLog).lines]
+
+
+async def test_logs_pane_shows_stdout_and_stderr_apart_and_hostile_text_made_safe(
+    server: ServerThread,
+) -> None:
+    app, slug = app_on_new_instance(server, "scratch", "logs-pane")
+    hostile = "\x1b[31mX\u202e[b]bold[/b]"
+    with client(server) as http:
+        put = {"type": "put", "key": hostile, "value": 1}
+        http.post(f"/machines/scratch/i/{slug}/events", json={"event": put})
+        failed = http.post(f"/machines/scratch/i/{slug}/events", json={"event": "try_unguarded"})
+        assert failed.status_code == 500
+    async with app.run_test(size=(120, 36)) as pilot:
+        logs = app.screen.query_one(LogsView)
+        await wait_for(pilot, lambda: app.screen.query_one(TransitionHistory).row_count >= 2)
+        await pilot.press("l")
+        assert logs.display and not app.screen.query_one(TransitionHistory).display
+        await wait_for(pilot, lambda: logs.lines == 2, what="two log entries")
+        texts = log_texts(app)
+        assert "out stored \\u001b[31mX\\u202e[b]bold[/b]" in texts[0]
+        assert " err Traceback" in texts[1]
+        assert any("ValueError: the quote service said no" in line for line in texts[2:])
+        assert not any(char in "".join(texts) for char in "\x1b\u202e")
+        status = str(app.screen.query_one("#logs-status", Static).render())
+        assert f"scratch/{slug}" in status and "2 lines" in status
+
+        await pilot.press("s")  # the whole machine: each line names its instance
+        await wait_for(
+            pilot,
+            lambda: "all of scratch" in str(app.screen.query_one("#logs-status", Static).render()),
+            what="machine scope",
+        )
+        await wait_for(pilot, lambda: not logs.loading and logs.lines >= 2)
+        assert any(f"out {slug} stored" in line for line in log_texts(app))
+
+        await pilot.press("l")  # and back to the history
+        assert app.screen.query_one(TransitionHistory).display and not logs.display
+
+
+async def test_following_logs_adds_lines_and_keeps_the_view_where_the_user_left_it(
+    server: ServerThread,
+) -> None:
+    app, slug = app_on_new_instance(server, "scratch", "logs-follow")
+
+    def put(http: Any, key: int) -> None:
+        event = {"type": "put", "key": key, "value": 1}
+        http.post(f"/machines/scratch/i/{slug}/events", json={"event": event})
+
+    with client(server) as http:
+        for key in range(80):
+            put(http, key)
+    async with app.run_test(size=(120, 36)) as pilot:
+        logs = app.screen.query_one(LogsView)
+        await pilot.press("6")
+        await wait_for(pilot, lambda: logs.lines == 80, what="80 lines")
+        log = app.screen.query_one("#logs-log", RichLog)
+        await wait_for(pilot, lambda: log.is_vertical_scroll_end and log.max_scroll_y > 0)
+        await pilot.press("f")
+        assert logs.following
+        await pilot.press("home")  # up, to read the first lines
+        await wait_for(pilot, lambda: log.scroll_y == 0, what="the top")
+        with client(server) as http:
+            for key in range(80, 83):
+                put(http, key)
+        await wait_for(pilot, lambda: logs.lines == 83, timeout=10, what="followed lines")
+        assert log.scroll_y == 0  # the view did not move
+        assert log_texts(app)[-1].endswith("stored 82")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: log.is_vertical_scroll_end)
+        with client(server) as http:
+            put(http, 83)
+        await wait_for(pilot, lambda: logs.lines == 84, timeout=10, what="one more")
+        await wait_for(pilot, lambda: log.is_vertical_scroll_end, what="still at the bottom")
+
+
+async def test_logs_refused_say_why_and_the_title_says_logs_failed(
+    server: ServerThread,
+) -> None:
+    """An anonymous session may not read logs (no logs.read scope): said, not blank."""
+    token = sign_key_token(
+        server.key,
+        {"sid": "s", "did": "d", "auth": "anonymous"},
+        scope="anonymous",
+        org="org_local",
+    )
+    app = SmbTui(
+        Connection(server.base_url, StaticToken(token), None, "anon", False),
+        machine="order",
+        instance="order-2001",
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        logs = app.screen.query_one(LogsView)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: logs.error is not None, what="the refusal")
+        status = str(app.screen.query_one("#logs-status", Static).render())
+        assert "logs.read" in status and "r retries" in status
+        await wait_for(pilot, lambda: "logs failed" in app.sub_title, what="the title")

@@ -17,8 +17,9 @@ from textual.widgets import Input, TextArea
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.widgets.instance_view import InstanceView
+from smb_tui.tui.widgets.logs_view import LogsView
 from smb_tui.tui.widgets.transition_history import TransitionHistory
-from tests.conftest import start_server
+from tests.conftest import client, start_server
 from tests.tui.helpers import make_app, wait_for
 
 FROZEN = 1767225600.0  # 2026-01-01T00:00:00Z: every timestamp the server writes
@@ -113,3 +114,26 @@ def test_help_screen(snap_compare: Any, frozen_server: ServerThread, size: tuple
 def test_not_connected_screen(snap_compare: Any, size: tuple[int, int], tmp_path: Path) -> None:
     app = SmbTui(None, reason="no credentials: pass --token, or --key-id and --secret")
     assert snap_compare(app, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_logs_pane(
+    snap_compare: Any,
+    frozen_server: ServerThread,
+    size: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Log lines are stamped with the server's clock, frozen here like everything else."""
+    monkeypatch.setattr(LogsView, "clock", staticmethod(lambda: FROZEN + 300))
+    slug = f"logs-{size[0]}"
+    with client(frozen_server) as http:
+        http.post("/machines/order", json={"slug": slug, "context": {"public": {"item": "lamp"}}})
+        http.post(f"/machines/order/i/{slug}/events", json={"event": "pay"})
+
+    async def open_logs(pilot: Pilot[Any]) -> None:
+        await pilot.press("l")
+        logs = pilot.app.screen.query_one(LogsView)
+        await wait_for(pilot, lambda: logs.lines == 2 and not logs.loading)
+
+    app = make_app(frozen_server, "order", slug)
+    assert snap_compare(app, terminal_size=size, run_before=run(open_logs))

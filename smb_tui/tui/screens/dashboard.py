@@ -39,6 +39,7 @@ from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.filtered_list import FilteredList
 from smb_tui.tui.widgets.instance_list import InstanceList
 from smb_tui.tui.widgets.instance_view import InstanceView
+from smb_tui.tui.widgets.logs_view import LogsTarget, LogsView
 from smb_tui.tui.widgets.machine_list import MachineList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from smb_tui.tui.widgets.whole_footer import WholeFooter
@@ -50,6 +51,7 @@ PANES = {
     "state": ("#instance", "#state-tree", "Instance"),
     "composer": ("#composer", "#event-type", "Send event"),
     "history": ("#history", "#history", "History"),
+    "logs": ("#logs", "#logs-log", "Logs"),
 }
 PANE_NUMBERS = {name: str(number) for number, name in enumerate(PANES, 1)}
 # Actions that need an open instance, and actions bound to one key that must not fire
@@ -67,6 +69,7 @@ KEY_ACTIONS = {
     "toggle_context",
     "maximize",
     "focus_pane",
+    "toggle_logs",
 }
 
 
@@ -90,17 +93,19 @@ class DashboardScreen(Screen[None]):
         Binding("P", "pause_resume", "Pause", tooltip="Pause or resume the instance"),
         Binding("U", "desired_version", "Upgrade", tooltip="Set the desired version"),
         Binding("D", "delete_instance", "Delete", tooltip="Delete the instance and history"),
+        Binding("l", "toggle_logs", "Logs", tooltip="Logs in place of the history, and back"),
         Binding(
             "1",
             "focus_pane('machines')",
             "Panes",
-            key_display="1-5",
-            tooltip="Focus machines (2-5: instances, state, composer, history)",
+            key_display="1-6",
+            tooltip="Focus machines (2-6: instances, state, composer, history, logs)",
         ),
         Binding("2", "focus_pane('instances')", "Focus instances", show=False),
         Binding("3", "focus_pane('state')", "Focus state", show=False),
         Binding("4", "focus_pane('composer')", "Focus composer", show=False),
         Binding("5", "focus_pane('history')", "Focus history", show=False),
+        Binding("6", "focus_pane('logs')", "Focus logs", show=False),
     ]
 
     snapshot: reactive[InstanceSnapshot] = reactive(InstanceSnapshot, always_update=True)
@@ -130,6 +135,7 @@ class DashboardScreen(Screen[None]):
                 yield EventComposer(id="composer").data_bind(DashboardScreen.snapshot)
                 yield Input(placeholder="filter history by event type", id="history-filter")
                 yield TransitionHistory(id="history")
+                yield LogsView(id="logs")
         yield WholeFooter(compact=True)
 
     def on_mount(self) -> None:
@@ -197,6 +203,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(TransitionHistory).load(
             lambda cursor: self.client.list_transitions(machine, instance, cursor)
         )
+        self.query_one(LogsView).show(self.client, LogsTarget(machine, instance))
         self._read(self.session)
         self._follow(self.session)
 
@@ -217,6 +224,8 @@ class DashboardScreen(Screen[None]):
             )
         if self.session is not None and self.session.admin_wanted:
             self._read_admin(self.session)
+        if snapshot.admin is not None and snapshot.admin.machine_version is not None:
+            self.query_one(LogsView).set_version(snapshot.admin.machine_version.id)
         self._show_status()
 
     def _new_transitions(self) -> None:
@@ -315,6 +324,9 @@ class DashboardScreen(Screen[None]):
             failing.append("instance")
         if self.query_one(TransitionHistory).buffer.error:
             failing.append("history")
+        logs = self.query_one(LogsView)
+        if logs.display and logs.error:
+            failing.append("logs")
         return failing
 
     def _show_status(self) -> None:
@@ -357,7 +369,22 @@ class DashboardScreen(Screen[None]):
     def action_focus_pane(self, pane: str) -> None:
         # At once, not later as Widget.focus does: keys typed right after "4" must
         # reach the composer, not the screen's bindings (where "q" quits).
+        if pane in ("history", "logs"):
+            self._show_logs(pane == "logs")
         self.set_focus(self.query_one(PANES[pane][1]))
+
+    def _show_logs(self, logs: bool) -> None:
+        """The logs and the history share their place: one is shown at a time."""
+        self.query_one(TransitionHistory).display = not logs
+        if not logs:
+            self.query_one("#history-filter", Input).display = False
+        view = self.query_one(LogsView)
+        view.display = logs
+        if logs:
+            view.activate()
+
+    def action_toggle_logs(self) -> None:
+        self.action_focus_pane("history" if self.query_one(LogsView).display else "logs")
 
     def _pane_of(self, widget: Widget | None) -> str | None:
         for name, (selector, _, _) in PANES.items():
@@ -388,6 +415,7 @@ class DashboardScreen(Screen[None]):
             return
         up = {
             "history": "state",
+            "logs": "state",
             "composer": "state",
             "state": "instances",
             "instances": "machines",
@@ -446,6 +474,7 @@ class DashboardScreen(Screen[None]):
                 ],
             ),
             ("History", TransitionHistory.BINDINGS),
+            ("Logs", LogsView.BINDINGS),
             ("Composer", [*EventComposer.BINDINGS, send, leave]),
             (
                 "Lists",
