@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -103,6 +104,46 @@ def payload_summary(event: Any, limit: int = 80) -> str:
         return ""
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_AGO = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|w|week)s?(?:\s+ago)?")
+_UNIT_SECONDS = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "hr": 3600,
+    "d": 86400,
+    "day": 86400,
+    "w": 604800,
+    "week": 604800,
+}
+
+
+def parse_when(text: str, now: float) -> float:
+    """A moment people type: `2026-11-20 14:05` (UTC unless it names an offset),
+    `2026-11-20T14:05:00+01:00`, `3h ago`, `90m`, `2d`, `now`. ValueError says why not."""
+    value = text.strip().lower()
+    if value == "now":
+        return now
+    if match := _AGO.fullmatch(value):
+        return now - float(match[1]) * _UNIT_SECONDS[match[2]]
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text.strip()!r} is not a time: try 2026-11-20 14:05 (UTC), 3h ago, 90m"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def clock_time(seconds: float, local: bool = False) -> str:
+    """`11-23 14:05:03` in UTC (or local time), for a time column."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return (moment.astimezone() if local else moment).strftime("%m-%d %H:%M:%S")
 
 
 def parse_time(value: str) -> float:

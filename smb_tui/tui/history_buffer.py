@@ -33,19 +33,22 @@ class Row:
     state: str
     event: Any
     state_value: Any
+    haystack: str  # what a search looks in: the event type and the whole payload, lower case
 
     __hash__ = object.__hash__  # rows are the same row, not equal values, for caching
 
     @classmethod
     def of(cls, transition: Transition) -> Row:
+        kind = event_type(transition.event)
         return cls(
             at=parse_time(transition.created_at),
             created_at=transition.created_at,
-            event_type=safe(event_type(transition.event)),
+            event_type=safe(kind),
             payload=safe(payload_summary(transition.event, 200)),
             state=safe(state_summary(transition.state)),
             event=transition.event,
             state_value=transition.state,
+            haystack=f"{kind}\n{payload_summary(transition.event, 1 << 20)}".lower(),
         )
 
     def as_json(self) -> dict[str, object]:
@@ -69,6 +72,7 @@ class HistoryBuffer:
         # A filter on event types shows only the rows that match: their positions in
         # the two lists, kept up to date as rows arrive (work per page, not per row held).
         self.filter_text = ""
+        self.search_text = ""
         self._newer_hits: list[int] = []
         self._older_hits: list[int] = []
 
@@ -107,14 +111,40 @@ class HistoryBuffer:
         following = index + 1
         return self.row(following) if following < self.loaded else None
 
-    def _matches(self, row: Row) -> bool:
-        return self.filter_text.lower() in row.event_type.lower()
+    def _matches(self, row: Row, text: str | None = None) -> bool:
+        return (text or self.filter_text).lower() in row.haystack
 
     def set_filter(self, text: str) -> None:
-        """Show only the rows whose event type contains `text` (any case); "" shows all."""
+        """Show only the rows whose event type or payload contains `text` (any case); ""
+        shows all. The last text searched stays `search_text`, for n and N."""
         self.filter_text = text
+        if text:
+            self.search_text = text
         self._newer_hits = [i for i, row in enumerate(self._newer) if text and self._matches(row)]
         self._older_hits = [i for i, row in enumerate(self._older) if text and self._matches(row)]
+
+    def unfiltered_index(self, index: int) -> int:
+        """Where the row shown at `index` under the filter is in the whole history."""
+        if not self.filter_text:
+            return index
+        hits, newer = len(self._newer_hits), len(self._newer)
+        if index < hits:
+            return newer - 1 - self._newer_hits[hits - 1 - index]
+        if index - hits < len(self._older_hits):
+            return newer + self._older_hits[index - hits]
+        return self.loaded
+
+    def next_match(self, index: int, step: int) -> int | None:
+        """The nearest row after `index` (step 1: older; -1: newer) that the last search
+        matches, among the rows loaded; None when there is none."""
+        if not self.search_text:
+            return None
+        at = index + step
+        while 0 <= at < len(self):
+            if self._matches(self.row(at), self.search_text):
+                return at
+            at += step
+        return None
 
     def newest(self, count: int) -> list[Row]:
         """The newest rows fetched, whatever the filter."""

@@ -3,6 +3,8 @@ an event from the history again."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from textual.widgets import Input, RichLog, Static, TextArea
@@ -15,11 +17,11 @@ from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.describe import state_change
 from smb_tui.tui.history_buffer import HistoryBuffer, Row
-from smb_tui.tui.screens.modals import TransitionDetail
+from smb_tui.tui.screens.modals import JumpToTime, TransitionDetail
 from smb_tui.tui.widgets.logs_view import LogsView
 from smb_tui.tui.widgets.transition_history import TransitionHistory
-from tests.conftest import client
-from tests.tui.helpers import app_on_new_instance, wait_for
+from tests.conftest import client, start_server
+from tests.tui.helpers import app_on_new_instance, make_app, wait_for
 
 
 def test_a_state_change_names_the_leaves_left_and_entered() -> None:
@@ -218,3 +220,78 @@ async def test_logs_refused_say_why_and_the_title_says_logs_failed(
         status = str(app.screen.query_one("#logs-status", Static).render())
         assert "logs.read" in status and "r retries" in status
         await wait_for(pilot, lambda: "logs failed" in app.sub_title, what="the title")
+
+
+async def test_search_finds_a_payload_50_pages_deep_and_escape_keeps_the_row(
+    tmp_path: Path,
+) -> None:
+    with start_server(tmp_path, page_size=10, busy_history=10) as small:
+        with client(small) as http:
+            http.post("/machines/counter", json={"slug": "haystack"})
+            send = "/machines/counter/i/haystack/events"
+            http.post(send, json={"event": {"type": "increment", "note": "the-needle"}})
+            for _ in range(500):
+                http.post(send, json={"event": {"type": "increment", "by": 1}})
+        app = make_app(small, "counter", "haystack")
+        async with app.run_test(size=(120, 36)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 10, what="the first page")
+            await pilot.press("5", "slash", *"NEEDLE", "enter")  # any case
+            await wait_for(
+                pilot,
+                lambda: history.at_end and not history.searching,
+                timeout=30,
+                what="the search to reach the start",
+            )
+            assert len(history.requested_cursors) == 51  # 502 transitions, 10 a page
+            assert history.row_count == 1
+            assert "the-needle" in history.row(0).payload
+            assert "1 of 502" in str(history.border_subtitle)
+            assert "1 match, of 502" in history.render_line(1).text
+            assert history.has_focus
+            await pilot.press("escape")  # the filter goes; the cursor stays on the row
+            assert history.row_count == 502
+            assert history.cursor == 500 and "the-needle" in history.row(500).payload
+            assert history.scroll_offset.y <= 500 < history.scroll_offset.y + history.size.height
+            await pilot.press("g", "n")  # n: the next match of the last search
+            assert history.cursor == 500
+            await pilot.press("N")  # none newer: said, the cursor stays
+            assert history.cursor == 500
+
+
+async def test_t_jumps_to_a_time_across_pages_and_a_bad_time_moves_nothing(
+    tmp_path: Path,
+) -> None:
+    start = 1_795_000_000.0  # 2026-11-18T...Z
+    now = [start]
+    with start_server(tmp_path, page_size=10, busy_history=10, clock=lambda: now[0]) as small:
+        with client(small) as http:
+            http.post("/machines/counter", json={"slug": "timeline"})
+            for minute in range(1, 101):
+                now[0] = start + minute * 60
+                http.post(
+                    "/machines/counter/i/timeline/events",
+                    json={"event": {"type": "increment", "minute": minute}},
+                )
+        app = make_app(small, "counter", "timeline")
+        async with app.run_test(size=(120, 36)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count >= 10, what="the first pages")
+            await pilot.press("5", "t", *"yesterday-ish", "enter")
+            assert isinstance(app.screen, JumpToTime)
+            error = str(app.screen.query_one("#jump-error", Static).render())
+            assert "not a time" in error and "nothing moved" in error
+            assert history.cursor == 0
+            target = datetime.fromtimestamp(start + 30 * 60 + 30, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            app.screen.query_one("#jump-input", Input).value = target
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: history.cursor == 70, timeout=15, what="the jump")
+            assert history.row(70).event == {"type": "increment", "minute": 30}
+            assert 8 <= len(history.requested_cursors) < 11  # only the pages it needed
+            assert not history.at_end
+            assert history.scroll_offset.y <= 70 < history.scroll_offset.y + history.size.height
+
+            await pilot.press("u")  # the time column in UTC
+            stamp = datetime.fromtimestamp(start + 30 * 60, UTC).strftime("%m-%d %H:%M:%S")
+            row_line = 70 - history.scroll_offset.y
+            assert stamp in history.render_line(row_line).text

@@ -30,6 +30,7 @@ from smb_tui.tui.safe_text import safe
 from smb_tui.tui.screens.modals import (
     ChooseVersion,
     HelpScreen,
+    JumpToTime,
     NewInstance,
     Resend,
     TransitionDetail,
@@ -133,7 +134,10 @@ class DashboardScreen(Screen[None]):
             with Vertical(id="right"):
                 yield InstanceView(id="instance").data_bind(DashboardScreen.snapshot)
                 yield EventComposer(id="composer").data_bind(DashboardScreen.snapshot)
-                yield Input(placeholder="filter history by event type", id="history-filter")
+                yield Input(
+                    placeholder="search event types and payloads (Esc stops, again clears)",
+                    id="history-filter",
+                )
                 yield TransitionHistory(id="history")
                 yield LogsView(id="logs")
         yield WholeFooter(compact=True)
@@ -287,6 +291,17 @@ class DashboardScreen(Screen[None]):
 
         self.app.push_screen(TransitionDetail(event.row, event.before), to_composer)
 
+    @on(TransitionHistory.JumpRequested)
+    def _jump_requested(self) -> None:
+        history = self.query_one(TransitionHistory)
+
+        def jump(moment: float | None) -> None:
+            if moment is not None:
+                history.jump_to(moment)
+            self.set_focus(history)
+
+        self.app.push_screen(JumpToTime(TransitionHistory.clock), jump)
+
     @on(TransitionHistory.FilterRequested)
     def _filter_history(self) -> None:
         box = self.query_one("#history-filter", Input)
@@ -400,9 +415,12 @@ class DashboardScreen(Screen[None]):
             return
         focused = self.focused
         history_filter = self.query_one("#history-filter", Input)
-        if focused is history_filter or (
-            focused is self.query_one(TransitionHistory) and history_filter.value
-        ):
+        if focused is history_filter and self.query_one(TransitionHistory).stop_seeking():
+            return  # a search loading pages: stopped; the next Esc clears it
+        history = self.query_one(TransitionHistory)
+        if focused is history and history.stop_seeking():
+            return  # a search, a time jump or End loading pages: stopped
+        if focused is history_filter or (focused is history and history_filter.value):
             self._clear_history_filter()
             return
         pane = self._pane_of(focused)
@@ -411,8 +429,6 @@ class DashboardScreen(Screen[None]):
             if isinstance(focused, Input) or filtered.filter_box.value:
                 filtered.clear_filter()
                 return
-        if pane == "history" and self.query_one(TransitionHistory).stop_seeking():
-            return
         up = {
             "history": "state",
             "logs": "state",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 from smb_tui.api.models import SLUG, MachineVersionInfo
 from smb_tui.tui.describe import (
     parse_object,
+    parse_when,
     pretty_json,
     relative_time,
     state_change,
@@ -163,6 +164,35 @@ class TypedConfirm(Modal[bool]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class JumpToTime(Modal[float | None]):
+    """Ask for a time to jump the history to; a time that cannot be read is said."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        super().__init__()
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text("Jump to a time", style="bold"), classes="title")
+            yield Static("The first transition at or before it: 2026-11-20 14:05 (UTC), 3h ago")
+            yield Input(placeholder="3h ago", id="jump-input")
+            yield Static("", classes="error", id="jump-error")
+
+    @on(Input.Submitted)
+    def _jump(self) -> None:
+        try:
+            moment = parse_when(self.query_one(Input).value, self.now())
+        except ValueError as error:
+            self.query_one("#jump-error", Static).update(Text(f"{safe(error)}; nothing moved"))
+            return
+        self.dismiss(moment)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class NewInstance(Modal[tuple[str, dict[str, Any], str | None] | None]):

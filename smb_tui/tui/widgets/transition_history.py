@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from rich.style import Style
 from rich.text import Text
@@ -28,13 +29,14 @@ from textual.worker import get_current_worker
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
-from smb_tui.tui.describe import StateChange, relative_time, state_change
+from smb_tui.tui.describe import StateChange, clock_time, relative_time, state_change
 from smb_tui.tui.history_buffer import FetchPage, HistoryBuffer, Row
 from smb_tui.tui.safe_text import safe
 
 __all__ = ["Row", "TransitionHistory"]
 
 NOTHING_OPEN = "  Open an instance to see its transitions."
+TimeMode = Literal["age", "utc", "local"]
 
 
 class TransitionHistory(ScrollView, can_focus=True):
@@ -73,10 +75,15 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("end,G", "last", "Start of history", tooltip="Loads every page to the start"),
         Binding("enter", "open", "Open", tooltip="The transition's full event and state"),
         Binding("y", "copy", "Copy row", tooltip="Copy the transition as JSON"),
-        Binding("slash", "filter", "Filter", tooltip="Show only event types that contain…"),
+        Binding("slash", "filter", "Search", tooltip="Event types and payloads, all pages"),
+        Binding("t", "jump", "Time", tooltip="Jump to a time: 2026-11-20 14:05, 3h ago"),
+        Binding("u", "time_mode", "Ages/UTC", tooltip="Times as ages, UTC or local time"),
+        Binding("n", "next_match", "Next match", show=False, tooltip="The next older match"),
+        Binding("N", "previous_match", "Prev match", show=False, tooltip="The next newer match"),
     ]
 
     cursor: reactive[int] = reactive(0, repaint=False)
+    time_mode: reactive[TimeMode] = reactive("age")
     unseen: reactive[int] = reactive(0)  # new rows above the view, not yet looked at
     clock: Callable[[], float] = staticmethod(time.time)  # what "5m ago" counts from
 
@@ -89,6 +96,9 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     class FilterRequested(Message):
         """`/`: the user wants to filter the history by event type."""
+
+    class JumpRequested(Message):
+        """`t`: the user wants to jump to a time."""
 
     class Opened(Message):
         """Enter on a transition: show all of it, and the state before it (if loaded)."""
@@ -106,6 +116,8 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.blank_note = NOTHING_OPEN
         self._generation = 0
         self._seeking_start = False  # End was pressed: load to the real start of history
+        self._searching = False  # the pages loading are a search's (`/`)
+        self._jump_target: float | None = None  # the pages loading are a time jump's (`t`)
         self._refreshing = False
         self._refresh_again = False
         self.requests = 0  # pages asked for since the last load, for the benchmark
@@ -144,6 +156,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.buffer = HistoryBuffer(fetch)
         self.blank_note = blank_note or NOTHING_OPEN
         self._seeking_start = self._refreshing = self._refresh_again = False
+        self._searching = False
         self.requests = 0
         self._to_top()
         self._request()
@@ -213,10 +226,84 @@ class TransitionHistory(ScrollView, can_focus=True):
         return self.buffer.newest(count)
 
     def set_filter(self, text: str) -> None:
-        """Show only transitions whose event type contains `text`; "" shows all again."""
-        self.buffer.set_filter(text.strip())
+        """Show only transitions whose event type or payload contains `text`, and search
+        older pages in the background until the start of history or Esc. "" shows all
+        again, with the cursor still on the row it was on."""
+        text = text.strip()
+        if not text:
+            whole = self.buffer.unfiltered_index(self.cursor) if self.row_count else 0
+            self._searching = False
+            self.stop_seeking()
+            self.buffer.set_filter("")
+            self._lines.clear()
+            self._resize()
+            self._move(whole, middle=True)
+            return
+        self.buffer.set_filter(text)
         self._to_top()
-        self.prefetch()
+        if not self.at_end and self.buffer.fetch is not None and not self._seeking_start:
+            self._searching = self._seeking_start = True
+            self._seek_start(self._generation, follow_cursor=False)
+        else:
+            self.prefetch()
+
+    @property
+    def searching(self) -> bool:
+        return self._searching and self._seeking_start
+
+    def jump_to(self, moment: float) -> None:
+        """The cursor on the first transition at or before `moment`, loading older pages
+        (with progress, Esc stops) until one is loaded or the history starts."""
+        self._jump_target = moment
+        if self._reached(moment) or self.buffer.fetch is None:
+            self._land(moment)
+            return
+        if self._seeking_start:
+            return  # pages are loading already; they land the cursor when done
+        self._seeking_start = True
+        self._seek_start(self._generation, follow_cursor=False, until=lambda: self._reached(moment))
+
+    def _reached(self, moment: float) -> bool:
+        count = self.row_count
+        return self.at_end or (count > 0 and self.row(count - 1).at <= moment)
+
+    def _land(self, moment: float) -> None:
+        self._jump_target = None
+        count = self.row_count
+        low, high = 0, count  # rows are newest first: find the first at or before
+        while low < high:
+            middle = (low + high) // 2
+            if self.row(middle).at <= moment:
+                high = middle
+            else:
+                low = middle + 1
+        if low == count and count:
+            self.notify(
+                "The history starts after that time: here is its first transition",
+                markup=False,
+            )
+            low = count - 1
+        self._step(low)
+        self._move(low, middle=True)
+
+    def action_jump(self) -> None:
+        self.post_message(self.JumpRequested())
+
+    def action_next_match(self) -> None:
+        self._to_match(1)
+
+    def action_previous_match(self) -> None:
+        self._to_match(-1)
+
+    def _to_match(self, step: int) -> None:
+        found = self.buffer.next_match(self.cursor, step)
+        if found is None:
+            where = "older" if step > 0 else "newer"
+            more = "" if self.at_end or step < 0 else " (End loads older pages)"
+            text = safe(self.buffer.search_text)
+            self.notify(f"No {where} match for {text!r} among what is loaded{more}", markup=False)
+            return
+        self._step(found)
 
     def action_filter(self) -> None:
         self.post_message(self.FilterRequested())
@@ -306,7 +393,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         if index < self.row_count:
             row = self.row(index)
             selected = index == self.cursor
-            age = relative_time(self.clock() - row.at) if row.at else "?"
+            age = self._when(row)
             change = self.change(index)
             key = (row, width, selected, self.has_focus, age, change)
             strip = self._lines.get(key)
@@ -317,6 +404,28 @@ class TransitionHistory(ScrollView, can_focus=True):
         if index == self.row_count:
             return self._render_note(width, self.cursor == index)
         return Strip.blank(width, base)
+
+    def _when(self, row: Row) -> str:
+        """The time column: how long ago, or the time in UTC or local time (`u`)."""
+        if not row.at:
+            return "?"
+        if self.time_mode == "age":
+            return relative_time(self.clock() - row.at)
+        return clock_time(row.at, local=self.time_mode == "local")
+
+    def action_time_mode(self) -> None:
+        modes: list[TimeMode] = ["age", "utc", "local"]
+        self.time_mode = modes[(modes.index(self.time_mode) + 1) % len(modes)]
+        self.notify(
+            {"age": "Times: how long ago", "utc": "Times: UTC", "local": "Times: local time"}[
+                self.time_mode
+            ],
+            markup=False,
+        )
+
+    def watch_time_mode(self) -> None:
+        self._lines.clear()
+        self.refresh()
 
     def change(self, index: int) -> StateChange | None:
         """What the transition at `index` did to the state (None: the state before it is
@@ -334,13 +443,14 @@ class TransitionHistory(ScrollView, can_focus=True):
     ) -> Strip:
         line = Text(no_wrap=True, end="")
         event_width = max(8, min(28, width // 4))
-        line.append(f"{age:>8} ", self._style("time"))
+        time_width = max(8, len(age))
+        line.append(f"{age:>{time_width}} ", self._style("time"))
         event = Text(row.event_type, self._style("event"))
         event.truncate(event_width, overflow="ellipsis", pad=True)
         line.append_text(event)
         line.append(" ")
         # The state gets what it needs unless the payload needs it more (widths in cells).
-        room = max(0, width - 9 - event_width - 1 - 1)
+        room = max(0, width - time_width - 1 - event_width - 1 - 1)
         if change is None:
             state = Text(f"→ {row.state}", self._style("state"))
         elif change.changed:
@@ -364,6 +474,20 @@ class TransitionHistory(ScrollView, can_focus=True):
         buffer = self.buffer
         if buffer.error:
             text = Text(f"⚠ {buffer.error} (r or Enter: retry)", self._style("error"))
+        elif self.searching:
+            matches = len(self.buffer)
+            text = Text(
+                f"  Searched {buffer.loaded:,} transitions, {matches:,}"
+                f" match{'es' if matches != 1 else ''}; searching older… (Esc stops)",
+                self._style("note"),
+            )
+        elif self._jump_target is not None and self._seeking_start:
+            target = clock_time(self._jump_target)
+            text = Text(
+                f"  Loading page {buffer.pages + 1} to reach {target} UTC: {buffer.loaded:,}"
+                " transitions so far… (Esc stops)",
+                self._style("note"),
+            )
         elif buffer.loading and self._seeking_start:
             text = Text(
                 f"  Loading page {buffer.pages + 1}, {buffer.loaded:,} of ? rows… (Esc stops)",
@@ -391,12 +515,14 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     # -- actions -------------------------------------------------------------------------
 
-    def _move(self, to: int) -> None:
+    def _move(self, to: int, middle: bool = False) -> None:
         # The line after the last row (loading, error, start of history) is a stop too.
         self.cursor = max(0, min(to, self.row_count))
         height = max(self.size.height, 1)
         top = self.scroll_offset.y
-        if self.cursor < top:
+        if middle and not top <= self.cursor < top + height:
+            self.scroll_to(y=max(0, self.cursor - height // 2), animate=False, immediate=True)
+        elif self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
@@ -430,9 +556,15 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._seek_start(self._generation)
 
     @work(group="history", exit_on_error=False)
-    async def _seek_start(self, generation: int) -> None:
+    async def _seek_start(
+        self,
+        generation: int,
+        follow_cursor: bool = True,
+        until: Callable[[], bool] | None = None,
+    ) -> None:
         """Fetch page after page until the start, each request sent before the page
-        before it is taken in, so that the server and the drawing work at once."""
+        before it is taken in, so that the server and the drawing work at once. A
+        search (`follow_cursor` False) leaves the cursor where the user put it."""
         drawn = time.monotonic()
         types: dict[str, None] = {}
         fetch = self.buffer.fetch
@@ -467,13 +599,16 @@ class TransitionHistory(ScrollView, can_focus=True):
                     await asyncio.sleep(0)  # let it go out before the rows are made
                 types.update(dict.fromkeys(r.event_type for r in self.buffer.add_page(page)))
                 self.buffer.loading = pending is not None
+                if until is not None and until():
+                    break
                 # Redraw (and lay out, and tell the composer) a few times a second, not once
                 # a page: the screen shows progress, and the pages come as fast as the client
                 # alone gets them.
                 if time.monotonic() - drawn > 0.25:
                     drawn = time.monotonic()
                     self._resize()
-                    self._move(self.row_count)
+                    if follow_cursor:
+                        self._move(self.row_count)
         finally:
             if pending is not None:  # stopped with a page on its way: forget it
                 pending[1].cancel()
@@ -483,15 +618,20 @@ class TransitionHistory(ScrollView, can_focus=True):
         if types:
             self.post_message(self.Loaded(list(types)))
         if generation == self._generation:
-            self._seeking_start = False
-            self._move(self.row_count)
+            stopped = not self._seeking_start
+            self._seeking_start = self._searching = False
+            if follow_cursor:
+                self._move(self.row_count)
             self._resize()
+            if self._jump_target is not None and not stopped:
+                self._land(self._jump_target)
+            self._jump_target = None
 
     def stop_seeking(self) -> bool:
         """Esc while End loads pages: stop there. True when there was something to stop."""
         if not self._seeking_start:
             return False
-        self._seeking_start = False
+        self._seeking_start = self._searching = False
         self.refresh()
         return True
 
