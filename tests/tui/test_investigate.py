@@ -17,7 +17,7 @@ from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.describe import state_change
 from smb_tui.tui.history_buffer import HistoryBuffer, Row
-from smb_tui.tui.screens.modals import JumpToTime, TransitionDetail
+from smb_tui.tui.screens.modals import JumpToTime, StateGraphScreen, TransitionDetail
 from smb_tui.tui.widgets.logs_view import LogsView
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, start_server
@@ -295,3 +295,30 @@ async def test_t_jumps_to_a_time_across_pages_and_a_bad_time_moves_nothing(
             stamp = datetime.fromtimestamp(start + 30 * 60, UTC).strftime("%m-%d %H:%M:%S")
             row_line = 70 - history.scroll_offset.y
             assert stamp in history.render_line(row_line).text
+
+
+async def test_the_state_map_counts_states_and_events_and_marks_loops(
+    server: ServerThread,
+) -> None:
+    app, slug = app_on_new_instance(server, "traffic-light", "map")
+    with client(server) as http:
+        for event in ["timer", "timer", "timer", "repair", "timer", "fault", "repair"]:
+            http.post(f"/machines/traffic-light/i/{slug}/events", json={"event": event})
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 8 and history.at_end)
+        await pilot.press("5", "m")
+        await wait_for(pilot, lambda: isinstance(app.screen, StateGraphScreen), what="map")
+        lines = [str(static.render()) for static in app.screen.query("#graph-lines Static")]
+        # green -> yellow -> red -> green; repair on green stays; yellow -> fault -> blinking
+        # -> repair -> red: now red.
+        assert lines[0].startswith("● red  (now)  2 times")
+        text = "\n".join(lines)
+        assert "○ green  3 times" in text  # the start, back from red, and repair stayed
+        assert "    repair x1 ↺ stays" in text
+        assert "    timer x2 → yellow" in text
+        assert "    fault x1 → blinking" in text
+        header = str(app.screen.query_one("Static").render())
+        assert "traffic-light" in header
+        await pilot.press("escape")
+        assert not isinstance(app.screen, StateGraphScreen)

@@ -33,9 +33,11 @@ from smb_tui.tui.screens.modals import (
     JumpToTime,
     NewInstance,
     Resend,
+    StateGraphScreen,
     TransitionDetail,
     TypedConfirm,
 )
+from smb_tui.tui.state_graph import graph_of
 from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.filtered_list import FilteredList
 from smb_tui.tui.widgets.instance_list import InstanceList
@@ -301,6 +303,17 @@ class DashboardScreen(Screen[None]):
             self.set_focus(history)
 
         self.app.push_screen(JumpToTime(TransitionHistory.clock), jump)
+
+    @on(TransitionHistory.GraphRequested)
+    def _graph_requested(self) -> None:
+        history = self.query_one(TransitionHistory)
+        session = self.session
+        if session is None or not history.buffer.loaded:
+            self.notify("Open an instance with a history first", markup=False)
+            return
+        rows = history.buffer.newest(history.buffer.loaded)
+        title = f"States of {safe(session.machine)}/{safe(session.instance)}"
+        self.app.push_screen(StateGraphScreen(title, graph_of(rows), history.at_end))
 
     @on(TransitionHistory.FilterRequested)
     def _filter_history(self) -> None:

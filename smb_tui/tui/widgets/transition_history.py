@@ -78,6 +78,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("slash", "filter", "Search", tooltip="Event types and payloads, all pages"),
         Binding("t", "jump", "Time", tooltip="Jump to a time: 2026-11-20 14:05, 3h ago"),
         Binding("u", "time_mode", "Ages/UTC", tooltip="Times as ages, UTC or local time"),
+        Binding("m", "graph", "Map", tooltip="The states it went through and what moved it"),
         Binding("n", "next_match", "Next match", show=False, tooltip="The next older match"),
         Binding("N", "previous_match", "Prev match", show=False, tooltip="The next newer match"),
     ]
@@ -99,6 +100,9 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     class JumpRequested(Message):
         """`t`: the user wants to jump to a time."""
+
+    class GraphRequested(Message):
+        """`m`: the user wants the map of states and events from what is loaded."""
 
     class Opened(Message):
         """Enter on a transition: show all of it, and the state before it (if loaded)."""
@@ -285,6 +289,9 @@ class TransitionHistory(ScrollView, can_focus=True):
             low = count - 1
         self._step(low)
         self._move(low, middle=True)
+
+    def action_graph(self) -> None:
+        self.post_message(self.GraphRequested())
 
     def action_jump(self) -> None:
         self.post_message(self.JumpRequested())
