@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Input, RichLog, Static, TextArea
+from textual.widgets import Input, OptionList, RichLog, Static, TextArea
 
 from smb_tui.api.auth import StaticToken
 from smb_tui.api.models import Page, Transition
@@ -17,10 +17,16 @@ from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.describe import state_change
 from smb_tui.tui.history_buffer import HistoryBuffer, Row
-from smb_tui.tui.screens.modals import JumpToTime, StateGraphScreen, TransitionDetail
+from smb_tui.tui.screens.modals import (
+    JumpToTime,
+    StateGraphScreen,
+    TransitionDetail,
+    VersionsScreen,
+)
+from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.logs_view import LogsView
 from smb_tui.tui.widgets.transition_history import TransitionHistory
-from tests.conftest import client, start_server
+from tests.conftest import client, start_server, unique
 from tests.tui.helpers import app_on_new_instance, make_app, wait_for
 
 
@@ -322,3 +328,29 @@ async def test_the_state_map_counts_states_and_events_and_marks_loops(
         assert "traffic-light" in header
         await pilot.press("escape")
         assert not isinstance(app.screen, StateGraphScreen)
+
+
+async def test_versions_are_listed_with_what_the_instance_runs_now_and_next(
+    server: ServerThread,
+) -> None:
+    slug = unique("versions")
+    with client(server) as http:
+        listed = http.get("/machines/order/v").json()["versions"]
+        v2, v1 = listed[0]["id"], listed[1]["id"]
+        http.post("/machines/order", json={"slug": slug, "machineVersionId": v1})
+        http.put(f"/machines/order/i/{slug}/v", json={"targetMachineVersionId": v2})
+    app = make_app(server, "order", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.admin is not None, what="the admin view")
+        await pilot.press("5", "V")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="versions")
+        options = app.screen.query_one("#versions", OptionList)
+        texts = {
+            str(options.get_option_at_index(i).id): str(options.get_option_at_index(i).prompt)
+            for i in range(options.option_count)
+        }
+        assert "current" in texts[v2] and "it runs this from its next event" in texts[v2]
+        assert "this instance runs it" in texts[v1] and "current" not in texts[v1]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, VersionsScreen)

@@ -36,6 +36,7 @@ from smb_tui.tui.screens.modals import (
     StateGraphScreen,
     TransitionDetail,
     TypedConfirm,
+    VersionsScreen,
 )
 from smb_tui.tui.state_graph import graph_of
 from smb_tui.tui.widgets.event_composer import EventComposer
@@ -73,6 +74,7 @@ KEY_ACTIONS = {
     "maximize",
     "focus_pane",
     "toggle_logs",
+    "versions",
 }
 
 
@@ -95,6 +97,7 @@ class DashboardScreen(Screen[None]):
         Binding("z", "maximize", "Zoom", tooltip="Let the focused pane fill the screen"),
         Binding("P", "pause_resume", "Pause", tooltip="Pause or resume the instance"),
         Binding("U", "desired_version", "Upgrade", tooltip="Set the desired version"),
+        Binding("V", "versions", "Versions", tooltip="The machine's versions, marked"),
         Binding("D", "delete_instance", "Delete", tooltip="Delete the instance and history"),
         Binding("l", "toggle_logs", "Logs", tooltip="Logs in place of the history, and back"),
         Binding(
@@ -384,7 +387,7 @@ class DashboardScreen(Screen[None]):
             return None  # shown, dimmed: open an instance first
         if action == "toggle_context" and self.snapshot.admin is None:
             return None
-        if action == "new_instance" and self.machine is None:
+        if action in ("new_instance", "versions") and self.machine is None:
             return None
         return True
 
@@ -600,6 +603,27 @@ class DashboardScreen(Screen[None]):
             self._title("state")
             self.query_one(TransitionHistory).load(None)
         self.choose_machine(machine)
+
+    def action_versions(self) -> None:
+        if self.machine is not None:
+            self._versions(self.machine, self.session)
+
+    @work(group="admin", exit_on_error=False)
+    async def _versions(self, machine: str, session: InstanceSession | None) -> None:
+        try:
+            versions = [v async for v in self.client.versions(machine)]
+            current = (await self.client.get_machine(machine)).current_version
+        except StateBackedError as error:
+            self.notify(f"Could not list versions: {safe(error)}", severity="error", markup=False)
+            return
+        admin = session.snapshot.admin if session is not None else None
+        running = admin.machine_version.id if admin and admin.machine_version else None
+        desired = (
+            admin.desired_machine_version.id if admin and admin.desired_machine_version else None
+        )
+        await self.app.push_screen_wait(
+            VersionsScreen(machine, versions, current.id if current else None, running, desired)
+        )
 
     def action_desired_version(self) -> None:
         if self.session is not None:

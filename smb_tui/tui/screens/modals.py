@@ -311,8 +311,9 @@ def version_option(
     versions: Sequence[MachineVersionInfo],
     current: str | None,
     running: str | None = None,
+    desired: str | None = None,
 ) -> Option:
-    """A version by its label, with its id, and marked current, newest or running."""
+    """A version by its label, with its id, and marked current, newest, running or next."""
     text = Text(safe(version_label(version)), style="bold")
     marks = []
     if version.id == current:
@@ -321,6 +322,8 @@ def version_option(
         marks.append("newest")
     if version.id == running:
         marks.append("this instance runs it")
+    if version.id == desired:
+        marks.append("it runs this from its next event")
     if marks:
         text.append(f"  ({', '.join(marks)})", style="green")
     text.append(f"  {safe(version.id)}  {safe(version.created_at)}", style="dim")
@@ -363,6 +366,42 @@ class ChooseVersion(Modal[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class VersionsScreen(Modal[None]):
+    """A machine's versions, newest first: which is current, which the open instance runs
+    and which it will run from its next event."""
+
+    BINDINGS = [Binding("escape,q,V", "dismiss", "Close")]
+
+    def __init__(
+        self,
+        machine: str,
+        versions: list[MachineVersionInfo],
+        current: str | None,
+        running: str | None = None,
+        desired: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.machine = machine
+        self.versions = versions
+        self.marks = (current, running, desired)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            count = len(self.versions)
+            title = Text(f"Versions of {safe(self.machine)}", style="bold")
+            title.append(f"  {count} version{'s' if count != 1 else ''}", style="dim")
+            yield Static(title, classes="title")
+            current, running, desired = self.marks
+            yield OptionList(
+                *[
+                    version_option(v, self.versions, current, running, desired)
+                    for v in self.versions
+                ],
+                id="versions",
+            )
+            yield Static(Text("U moves the instance to another version · Esc close", style="dim"))
 
 
 class HelpScreen(Modal[None]):
