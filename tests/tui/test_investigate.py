@@ -3,6 +3,7 @@ an event from the history again."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from smb_tui.tui.app import SmbTui
 from smb_tui.tui.describe import state_change
 from smb_tui.tui.history_buffer import HistoryBuffer, Row
 from smb_tui.tui.screens.modals import (
+    ExportHistory,
     JumpToTime,
     StateGraphScreen,
     TransitionDetail,
@@ -354,3 +356,28 @@ async def test_versions_are_listed_with_what_the_instance_runs_now_and_next(
         assert "this instance runs it" in texts[v1] and "current" not in texts[v1]
         await pilot.press("escape")
         assert not isinstance(app.screen, VersionsScreen)
+
+
+async def test_e_exports_the_whole_history_from_what_is_loaded_when_complete(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    app, slug = app_on_new_instance(server, "order", "export-key")
+    with client(server) as http:
+        http.post(f"/machines/order/i/{slug}/events", json={"event": "pay"})
+        expected = http.get(f"/machines/order/i/{slug}/events").json()["transitions"]
+    target = tmp_path / "order.jsonl"
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 2 and history.at_end)
+        asked = history.requests
+        await pilot.press("5", "E")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportHistory), what="the form")
+        app.screen.query_one("#export-path", Input).value = str(tmp_path / "no" / "such.csv")
+        await pilot.press("enter")
+        assert "nothing written" in str(app.screen.query_one("#export-error", Static).render())
+        app.screen.query_one("#export-path", Input).value = str(target)
+        await pilot.click("#oldest")
+        await wait_for(pilot, target.exists, what="the file")
+        lines = [json.loads(line) for line in target.read_text().splitlines()]
+        assert lines == list(reversed(expected))  # oldest first
+        assert history.requests == asked  # from the rows it held, no new requests

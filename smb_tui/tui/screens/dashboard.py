@@ -7,7 +7,9 @@ up as messages and actions, and this screen turns them into calls in workers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from rich.text import Text
@@ -20,15 +22,20 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Header, Input, TextArea
 
+from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import OutcomeUnknown, StateBackedError
+from smb_tui.api.models import Transition
 from smb_tui.config import Connection
 from smb_tui.tui.describe import version_label
+from smb_tui.tui.history_buffer import Row
 from smb_tui.tui.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.tui.safe_text import safe
 from smb_tui.tui.screens.modals import (
     ChooseVersion,
+    ExportChoice,
+    ExportHistory,
     HelpScreen,
     JumpToTime,
     NewInstance,
@@ -76,6 +83,12 @@ KEY_ACTIONS = {
     "toggle_logs",
     "versions",
 }
+
+
+async def _held(rows: Sequence[Row], oldest_first: bool) -> AsyncIterator[Transition]:
+    """Rows already loaded, as the transitions they came from."""
+    for row in reversed(rows) if oldest_first else rows:
+        yield Transition.model_validate(row.as_json())
 
 
 def typing_in(widget: Widget | None) -> bool:
@@ -306,6 +319,49 @@ class DashboardScreen(Screen[None]):
             self.set_focus(history)
 
         self.app.push_screen(JumpToTime(TransitionHistory.clock), jump)
+
+    @on(TransitionHistory.ExportRequested)
+    def _export_requested(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        default = Path.cwd() / f"{session.machine}-{session.instance}-history.jsonl"
+
+        def chosen(choice: ExportChoice | None) -> None:
+            if choice is not None:
+                self._export(session.machine, session.instance, choice)
+
+        self.app.push_screen(ExportHistory(default), chosen)
+
+    @work(group="export", exclusive=True, exit_on_error=False)
+    async def _export(self, machine: str, instance: str, choice: ExportChoice) -> None:
+        """The rows already loaded when they are the whole history; else every page."""
+        history = self.query_one(TransitionHistory)
+        fmt: export.Format = "csv" if choice.path.suffix.lower() == ".csv" else "jsonl"
+        items: AsyncIterator[Transition]
+        if history.at_end and history.buffer.fetch is not None and not history.buffer.error:
+            rows = history.buffer.newest(history.buffer.loaded)
+            items = _held(rows, choice.oldest_first)
+        else:
+            items = export.history(self.client, machine, instance, choice.oldest_first)
+        self.notify(f"Exporting the history of {machine}/{instance}…", markup=False)
+        try:
+            with export.output(choice.path, io.StringIO()) as out:
+                writer = export.Writer(out, fmt, export.HISTORY_COLUMNS)
+                count = await export.export(items, writer)
+        except StateBackedError as error:
+            self.notify(
+                f"Export failed: {safe(error)}; nothing written", severity="error", markup=False
+            )
+            return
+        except OSError as error:
+            self.notify(
+                f"Export failed: {safe(error.strerror or error)}; nothing written",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.notify(f"Exported {count:,} transitions to {safe(choice.path)}", markup=False)
 
     @on(TransitionHistory.GraphRequested)
     def _graph_requested(self) -> None:

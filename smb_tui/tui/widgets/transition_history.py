@@ -79,6 +79,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("t", "jump", "Time", tooltip="Jump to a time: 2026-11-20 14:05, 3h ago"),
         Binding("u", "time_mode", "Ages/UTC", tooltip="Times as ages, UTC or local time"),
         Binding("m", "graph", "Map", tooltip="The states it went through and what moved it"),
+        Binding("E", "export", "Export", tooltip="The whole history to a file (JSONL, CSV)"),
         Binding("n", "next_match", "Next match", show=False, tooltip="The next older match"),
         Binding("N", "previous_match", "Prev match", show=False, tooltip="The next newer match"),
     ]
@@ -100,6 +101,9 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     class JumpRequested(Message):
         """`t`: the user wants to jump to a time."""
+
+    class ExportRequested(Message):
+        """`E`: the user wants the whole history in a file."""
 
     class GraphRequested(Message):
         """`m`: the user wants the map of states and events from what is loaded."""
@@ -289,6 +293,9 @@ class TransitionHistory(ScrollView, can_focus=True):
             low = count - 1
         self._step(low)
         self._move(low, middle=True)
+
+    def action_export(self) -> None:
+        self.post_message(self.ExportRequested())
 
     def action_graph(self) -> None:
         self.post_message(self.GraphRequested())
