@@ -459,16 +459,21 @@ class StateBackedClient:
         self,
         machine: str,
         index: str,
-        value: str | int | float,
+        value: str | int | float | None = None,
         *,
-        op: Literal["eq", "ne", "gt", "gte", "lt", "lte"] = "eq",
+        op: Literal["eq", "ne", "gt", "gte", "lt", "lte"] | None = None,
         direction: Literal["asc", "desc"] = "asc",
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[IndexEntry]:
+        """Instances by an index value; with no value, every instance in index order."""
         path = (
             f"/machines/{check_slug(machine, 'machine')}/indexes/{check_slug(index, 'index')}/query"
         )
+        if value is not None and op is None:
+            op = "eq"
+        if value is None:
+            op = None
         params = {"op": op, "value": value, "dir": direction, "limit": limit, "cursor": cursor}
         return _page(await self._request("GET", path, params=params), "instances", IndexEntry)
 

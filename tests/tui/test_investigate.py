@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Input, OptionList, RichLog, Static, TextArea
+from textual.widgets import Input, OptionList, RichLog, Select, Static, TextArea
 
 from smb_tui.api.auth import StaticToken
 from smb_tui.api.models import Page, Transition
@@ -21,6 +21,7 @@ from smb_tui.tui.history_buffer import HistoryBuffer, Row
 from smb_tui.tui.screens.modals import (
     ExportHistory,
     JumpToTime,
+    QueryIndex,
     StateGraphScreen,
     TransitionDetail,
     VersionsScreen,
@@ -381,3 +382,37 @@ async def test_e_exports_the_whole_history_from_what_is_loaded_when_complete(
         lines = [json.loads(line) for line in target.read_text().splitlines()]
         assert lines == list(reversed(expected))  # oldest first
         assert history.requests == asked  # from the rows it held, no new requests
+
+
+async def test_an_index_query_lists_matching_instances_and_enter_opens_one(
+    server: ServerThread,
+) -> None:
+    slugs = [unique("ranked") for _ in range(3)]
+    with client(server) as http:
+        for rank, slug in enumerate(slugs, 1_000_001):
+            http.post("/machines/scratch", json={"slug": slug})
+            event = {"type": "put", "key": "rank", "value": rank}
+            http.post(f"/machines/scratch/i/{slug}/events", json={"event": event})
+    app = make_app(server, "scratch")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("I")
+        await wait_for(pilot, lambda: isinstance(app.screen, QueryIndex), what="the form")
+        form = app.screen
+        form.query_one("#query-op", Select).value = "gte"
+        value = form.query_one("#query-value", Input)
+        value.focus()
+        await pilot.press("enter")  # no value: said, nothing asked
+        assert "give a value" in str(form.query_one("#query-error", Static).render())
+        value.value = "1000002"
+        await pilot.press("enter")
+        results = form.query_one("#query-results", OptionList)
+        await wait_for(pilot, lambda: results.option_count >= 2, what="the matches")
+        found = [str(results.get_option_at_index(i).id) for i in range(results.option_count)]
+        assert found == [f"i:{slugs[1]}", f"i:{slugs[2]}"]
+        assert "1000002" in str(results.get_option_at_index(0).prompt)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, QueryIndex))
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.state is not None, what="the instance")
+        assert f"scratch/{slugs[2]}" in str(app.screen.query_one("#instance").border_title)

@@ -26,7 +26,7 @@ from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import OutcomeUnknown, StateBackedError
-from smb_tui.api.models import Transition
+from smb_tui.api.models import IndexEntry, Page, Transition
 from smb_tui.config import Connection
 from smb_tui.tui.describe import version_label
 from smb_tui.tui.history_buffer import Row
@@ -39,6 +39,7 @@ from smb_tui.tui.screens.modals import (
     HelpScreen,
     JumpToTime,
     NewInstance,
+    QueryIndex,
     Resend,
     StateGraphScreen,
     TransitionDetail,
@@ -82,6 +83,7 @@ KEY_ACTIONS = {
     "focus_pane",
     "toggle_logs",
     "versions",
+    "query_index",
 }
 
 
@@ -111,6 +113,7 @@ class DashboardScreen(Screen[None]):
         Binding("P", "pause_resume", "Pause", tooltip="Pause or resume the instance"),
         Binding("U", "desired_version", "Upgrade", tooltip="Set the desired version"),
         Binding("V", "versions", "Versions", tooltip="The machine's versions, marked"),
+        Binding("I", "query_index", "Index", tooltip="Find instances by an index value"),
         Binding("D", "delete_instance", "Delete", tooltip="Delete the instance and history"),
         Binding("l", "toggle_logs", "Logs", tooltip="Logs in place of the history, and back"),
         Binding(
@@ -443,7 +446,7 @@ class DashboardScreen(Screen[None]):
             return None  # shown, dimmed: open an instance first
         if action == "toggle_context" and self.snapshot.admin is None:
             return None
-        if action in ("new_instance", "versions") and self.machine is None:
+        if action in ("new_instance", "versions", "query_index") and self.machine is None:
             return None
         return True
 
@@ -680,6 +683,38 @@ class DashboardScreen(Screen[None]):
         await self.app.push_screen_wait(
             VersionsScreen(machine, versions, current.id if current else None, running, desired)
         )
+
+    def action_query_index(self) -> None:
+        if self.machine is not None:
+            self._query_index(self.machine)
+
+    @work(group="admin", exit_on_error=False)
+    async def _query_index(self, machine: str) -> None:
+        try:
+            indexes = (await self.client.get_machine(machine)).indexes
+        except StateBackedError as error:
+            self.notify(f"Could not read {machine}: {safe(error)}", severity="error", markup=False)
+            return
+        if not indexes:
+            self.notify(f"{machine} has no indexes", markup=False)
+            return
+
+        async def query(
+            index: str, op: str | None, value: str | None, direction: str, cursor: str | None
+        ) -> Page[IndexEntry]:
+            return await self.client.query_index(
+                machine,
+                index,
+                value,
+                op=op,  # type: ignore[arg-type]  # one of OPS, from the form
+                direction="desc" if direction == "desc" else "asc",
+                cursor=cursor,
+            )
+
+        slug = await self.app.push_screen_wait(QueryIndex(machine, indexes, query))
+        if slug is not None and self.machine == machine:
+            self.open_instance(slug)
+            self.set_focus(self.query_one("#state-tree"))
 
     def action_desired_version(self) -> None:
         if self.session is not None:
