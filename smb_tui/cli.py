@@ -207,9 +207,28 @@ def _connection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
 
 def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.history_buffer import CacheUnavailable
+    from smb_tui.tui.history_cache import HistoryCache, default_cache_path
 
     connection, reason = _connection(args, parser)
-    SmbTui(connection, reason=reason, machine=args.machine, instance=args.instance).run()
+    cache_path = None if args.no_cache else default_cache_path()
+    if args.clear_cache:
+        try:
+            cache = HistoryCache(default_cache_path())
+            cache.clear()
+            cache.close()
+            print(f"smb-tui: cleared the history cache {default_cache_path()}", file=sys.stderr)
+        except CacheUnavailable:
+            for suffix in ("", "-wal", "-shm"):  # unreadable: start a new one
+                Path(f"{default_cache_path()}{suffix}").unlink(missing_ok=True)
+            print(f"smb-tui: removed the unreadable cache {default_cache_path()}", file=sys.stderr)
+    SmbTui(
+        connection,
+        reason=reason,
+        machine=args.machine,
+        instance=args.instance,
+        cache_path=cache_path,
+    ).run()
     return 0
 
 

@@ -16,6 +16,10 @@ def config_path() -> Path:
     return Path(platformdirs.user_config_dir("smb-tui")) / "config.toml"
 
 
+def cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("smb-tui"))
+
+
 def default_key_path() -> Path:
     """The local server's generated key id and secret."""
     return data_dir() / "local-key.json"
@@ -28,3 +32,15 @@ def write_private_file(path: Path, text: str) -> None:
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
+
+
+def private_file(path: Path) -> None:
+    """Make `path` (a database) a file only its owner reads: mode 0600 (SQLite gives its
+    -wal and -shm files the same), in a folder of mode 0700 when we make it."""
+    if str(path) == ":memory:":
+        return
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from smb_tui.local.definitions import JSON, Snapshot
+from smb_tui.paths import private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS machines (
@@ -148,7 +148,7 @@ class Store:
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
         # Timestamps come from `clock` (tests and screenshots freeze it); timers do not.
         self.clock = clock
-        _private_file(Path(path))
+        private_file(Path(path))
         self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.connection.row_factory = sqlite3.Row
         self.connection.execute("PRAGMA journal_mode=WAL")
@@ -524,18 +524,6 @@ def _instance(row: sqlite3.Row) -> InstanceRow:
         ts=row["ts"],
         pending_events=json.loads(row["pending_events"]),
     )
-
-
-def _private_file(path: Path) -> None:
-    """The database holds private context: mode 0600 (SQLite gives its -wal and -shm
-    files the same), in a folder of mode 0700 when we make it."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    if str(path) == ":memory:":
-        return
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    os.chmod(path, 0o600)
 
 
 def _wire(value: JSON) -> str | None:

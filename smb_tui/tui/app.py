@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 
 from textual import on
 from textual.app import App, SystemCommand
@@ -14,6 +15,8 @@ from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import ConfigurationError
 from smb_tui.config import Connection
 from smb_tui.tui.demo import DemoServer, start_demo
+from smb_tui.tui.history_buffer import CacheUnavailable
+from smb_tui.tui.history_cache import HistoryCache
 from smb_tui.tui.screens.dashboard import DashboardScreen, typing_in
 from smb_tui.tui.screens.not_connected import NotConnected
 
@@ -30,8 +33,11 @@ class SmbTui(App[None]):
         machine: str | None = None,
         instance: str | None = None,
         demo_server: DemoServer | None = None,
+        cache_path: Path | None = None,
     ) -> None:
+        """`cache_path`: where to keep fetched history (None: nowhere)."""
         super().__init__()
+        self.cache_path = cache_path
         self.connection = connection
         self.reason = reason
         self.open_at_start = (machine, instance)
@@ -51,7 +57,13 @@ class SmbTui(App[None]):
     def _dashboard(self, connection: Connection) -> DashboardScreen:
         client = StateBackedClient(connection.auth, connection.base_url, org_id=connection.org_id)
         machine, instance = self.open_at_start
-        return DashboardScreen(client, connection, machine, instance)
+        cache = None
+        if self.cache_path is not None:
+            try:
+                cache = HistoryCache(self.cache_path)
+            except CacheUnavailable as error:
+                self.notify(str(error), severity="warning", timeout=10, markup=False)
+        return DashboardScreen(client, connection, machine, instance, cache)
 
     @on(NotConnected.DemoRequested)
     def _start_demo(self) -> None:

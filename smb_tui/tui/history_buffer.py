@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smb_tui.api.client import MAX_EMPTY_PAGES
 from smb_tui.api.errors import EmptyPages
@@ -18,7 +18,14 @@ from smb_tui.api.models import Page, Transition
 from smb_tui.tui.describe import event_type, parse_time, payload_summary, state_summary
 from smb_tui.tui.safe_text import safe
 
+if TYPE_CHECKING:
+    from smb_tui.tui.history_cache import CachedHistory
+
 FetchPage = Callable[[str | None], Awaitable[Page[Transition]]]
+
+
+class CacheUnavailable(Exception):
+    """The history cache cannot be read or written: the app goes on without it."""
 
 
 @dataclass(frozen=True, slots=True, unsafe_hash=False)
@@ -54,12 +61,19 @@ class Row:
     def as_json(self) -> dict[str, object]:
         return {"createdAt": self.created_at, "event": self.event, "state": self.state_value}
 
+    def transition(self) -> Transition:
+        return Transition.model_construct(
+            created_at=self.created_at, event=self.event, state=self.state_value
+        )
+
 
 class HistoryBuffer:
     """What is loaded of one instance's history, in the server's order (newest first)."""
 
-    def __init__(self, fetch: FetchPage | None = None) -> None:
+    def __init__(self, fetch: FetchPage | None = None, cache: CachedHistory | None = None) -> None:
         self.fetch = fetch
+        self.cache = cache  # where fetched pages are kept on disk, if anywhere
+        self.cache_error: str | None = None
         self._newer: list[Row] = []  # newest last: prepending is an append
         self._older: list[Row] = []  # in the server's order
         self.next_cursor: str | None = None
@@ -173,8 +187,19 @@ class HistoryBuffer:
         self.loading, self.error = False, error
         self.requested_cursors.remove(cursor)  # retrying asks for it again
 
-    def add_page(self, page: Page[Transition]) -> list[Row]:
+    def _keep(self, write: Callable[[CachedHistory], None]) -> None:
+        """Write to the cache; if it fails, say why once and go on without it."""
+        if self.cache is None:
+            return
+        try:
+            write(self.cache)
+        except CacheUnavailable as error:
+            self.cache, self.cache_error = None, str(error)
+
+    def add_page(self, page: Page[Transition], from_cache: bool = False) -> list[Row]:
         """Append a fetched page: work in proportion to the page, not to the rows held."""
+        if not from_cache:
+            self._keep(lambda cache: cache.add_older(page.items, page.cursor))
         rows = [Row.of(t) for t in page.items]
         if self.filter_text:
             start = len(self._older)
@@ -199,6 +224,7 @@ class HistoryBuffer:
 
     def add_newest(self, rows: Sequence[Row]) -> None:
         """New transitions at the top, given newest first."""
+        self._keep(lambda cache: cache.add_newer([row.transition() for row in rows]))
         if self.filter_text:
             start = len(self._newer)
             self._newer_hits.extend(

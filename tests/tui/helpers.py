@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.pilot import Pilot
 
@@ -19,9 +20,12 @@ def connection(server: ServerThread, sub: str = "demo-user", profile: str = "tes
 
 
 def make_app(
-    server: ServerThread, machine: str | None = None, instance: str | None = None
+    server: ServerThread,
+    machine: str | None = None,
+    instance: str | None = None,
+    cache_path: Path | None = None,
 ) -> SmbTui:
-    return SmbTui(connection(server), machine=machine, instance=instance)
+    return SmbTui(connection(server), machine=machine, instance=instance, cache_path=cache_path)
 
 
 def app_on_new_instance(server: ServerThread, machine: str, prefix: str) -> tuple[SmbTui, str]:

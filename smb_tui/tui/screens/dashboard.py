@@ -29,7 +29,8 @@ from smb_tui.api.errors import OutcomeUnknown, StateBackedError
 from smb_tui.api.models import IndexEntry, Page, Transition
 from smb_tui.config import Connection
 from smb_tui.tui.describe import version_label
-from smb_tui.tui.history_buffer import Row
+from smb_tui.tui.history_buffer import CacheUnavailable, Row
+from smb_tui.tui.history_cache import CachedHistory, HistoryCache
 from smb_tui.tui.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.tui.safe_text import safe
 from smb_tui.tui.screens.modals import (
@@ -138,10 +139,12 @@ class DashboardScreen(Screen[None]):
         connection: Connection,
         open_machine: str | None = None,
         open_instance: str | None = None,
+        cache: HistoryCache | None = None,
     ) -> None:
         super().__init__()
         self.client = client
         self.connection = connection
+        self.cache = cache
         self.machine: str | None = None
         self.session: InstanceSession | None = None
         self._open_at_start = (open_machine, open_instance)
@@ -226,11 +229,30 @@ class DashboardScreen(Screen[None]):
             history_filter.value = ""
         history_filter.display = False
         self.query_one(TransitionHistory).load(
-            lambda cursor: self.client.list_transitions(machine, instance, cursor)
+            lambda cursor: self.client.list_transitions(machine, instance, cursor),
+            cache=self._cached(machine, instance),
         )
         self.query_one(LogsView).show(self.client, LogsTarget(machine, instance))
         self._read(self.session)
         self._follow(self.session)
+
+    def _cached(self, machine: str, instance: str) -> CachedHistory | None:
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.history(
+                self.connection.base_url, self.connection.org_id, machine, instance
+            )
+        except CacheUnavailable as error:
+            self._cache_failed(TransitionHistory.CacheFailed(str(error)))
+            return None
+
+    @on(TransitionHistory.CacheFailed)
+    def _cache_failed(self, event: TransitionHistory.CacheFailed) -> None:
+        """Said once; the app goes on without the cache."""
+        if self.cache is not None:
+            self.cache = None
+            self.notify(safe(event.why), severity="warning", timeout=10, markup=False)
 
     def _close_session(self) -> None:
         if self.session is not None:

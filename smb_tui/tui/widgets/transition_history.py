@@ -30,13 +30,26 @@ from textual.worker import get_current_worker
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
 from smb_tui.tui.describe import StateChange, clock_time, relative_time, state_change
-from smb_tui.tui.history_buffer import FetchPage, HistoryBuffer, Row
+from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage, HistoryBuffer, Row
+from smb_tui.tui.history_cache import CachedHistory
 from smb_tui.tui.safe_text import safe
 
 __all__ = ["Row", "TransitionHistory"]
 
 NOTHING_OPEN = "  Open an instance to see its transitions."
 TimeMode = Literal["age", "utc", "local"]
+
+
+class _Counted:
+    """A fetch that counts its calls (for `requests`, which the benchmark reads)."""
+
+    def __init__(self, fetch: FetchPage) -> None:
+        self.fetch = fetch
+        self.calls = 0
+
+    async def __call__(self, cursor: str | None) -> Page[Transition]:
+        self.calls += 1
+        return await self.fetch(cursor)
 
 
 class TransitionHistory(ScrollView, can_focus=True):
@@ -80,6 +93,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("u", "time_mode", "Ages/UTC", tooltip="Times as ages, UTC or local time"),
         Binding("m", "graph", "Map", tooltip="The states it went through and what moved it"),
         Binding("E", "export", "Export", tooltip="The whole history to a file (JSONL, CSV)"),
+        Binding("K", "forget_cache", "Uncache", tooltip="Forget the cached history; fetch anew"),
         Binding("n", "next_match", "Next match", show=False, tooltip="The next older match"),
         Binding("N", "previous_match", "Prev match", show=False, tooltip="The next newer match"),
     ]
@@ -88,6 +102,13 @@ class TransitionHistory(ScrollView, can_focus=True):
     time_mode: reactive[TimeMode] = reactive("age")
     unseen: reactive[int] = reactive(0)  # new rows above the view, not yet looked at
     clock: Callable[[], float] = staticmethod(time.time)  # what "5m ago" counts from
+
+    class CacheFailed(Message):
+        """The history cache could not be used; the history goes on without it."""
+
+        def __init__(self, why: str) -> None:
+            super().__init__()
+            self.why = why
 
     class Loaded(Message):
         """A page arrived; the event types in it (for the composer's suggestions)."""
@@ -129,6 +150,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._refreshing = False
         self._refresh_again = False
         self.requests = 0  # pages asked for since the last load, for the benchmark
+        self.from_cache = 0  # rows shown from the cache at the last load
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
 
     # -- data ----------------------------------------------------------------------------
@@ -156,18 +178,79 @@ class TransitionHistory(ScrollView, can_focus=True):
     def seeking_start(self) -> bool:
         return self._seeking_start
 
-    def load(self, fetch: FetchPage | None, blank_note: str | None = None) -> None:
-        """Show another instance's history (None: none, with `blank_note`), from the top."""
+    def load(
+        self,
+        fetch: FetchPage | None,
+        blank_note: str | None = None,
+        cache: CachedHistory | None = None,
+    ) -> None:
+        """Show another instance's history (None: none, with `blank_note`), from the top:
+        what `cache` holds at once, then only the pages newer than it."""
         self._generation += 1
         self.workers.cancel_group(self, "history")
         self.workers.cancel_group(self, "history-newest")
-        self.buffer = HistoryBuffer(fetch)
+        self.buffer = HistoryBuffer(fetch, cache)
         self.blank_note = blank_note or NOTHING_OPEN
         self._seeking_start = self._refreshing = self._refresh_again = False
         self._searching = False
         self.requests = 0
         self._to_top()
-        self._request()
+        cached = self._cached_page(cache) if fetch is not None else None
+        if cached is None:
+            self._request()
+            return
+        self.buffer.add_page(cached, from_cache=True)
+        self.from_cache = len(cached.items)
+        self._resize()
+        assert fetch is not None and cache is not None
+        self._refreshing = True  # live news waits until the cache has caught up
+        self._catch_up(fetch, cache, blank_note, self._generation)
+
+    def _cached_page(self, cache: CachedHistory | None) -> Page[Transition] | None:
+        self.from_cache = 0
+        if cache is None:
+            return None
+        try:
+            return cache.page()
+        except CacheUnavailable as error:
+            self.buffer.cache = None
+            self._cache_failed(str(error))
+            return None
+
+    def _cache_failed(self, why: str) -> None:
+        self.post_message(self.CacheFailed(why))
+
+    @work(group="history-newest", exit_on_error=False)
+    async def _catch_up(
+        self, fetch: FetchPage, cache: CachedHistory, note: str | None, generation: int
+    ) -> None:
+        """Fetch only the pages newer than the cached ones; if they never meet them, the
+        cache is not this history's any more: drop it and load from the server."""
+        counted = _Counted(fetch)
+        try:
+            new = await cache.newer_than_cached(counted)
+        except StateBackedError:
+            new = []  # the server is away: show what is cached; the next update tries again
+        except CacheUnavailable as error:
+            self._cache_failed(str(error))
+            new = None
+        finally:
+            self.requests += counted.calls
+        if generation != self._generation:
+            return
+        self._refreshing = False
+        if new is None:
+            try:
+                cache.drop()
+            except CacheUnavailable as error:
+                self._cache_failed(str(error))
+            self.load(fetch, note, self.buffer.cache)
+            return
+        self.add_newest([Row.of(t) for t in new])
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh_newest()
+        self.prefetch()
 
     def _to_top(self) -> None:
         """Forget drawn lines and put the cursor and the view on the newest row."""
@@ -203,6 +286,9 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def add_page(self, page: Page[Transition]) -> None:
         rows = self.buffer.add_page(page)
+        if self.buffer.cache_error:
+            self._cache_failed(self.buffer.cache_error)
+            self.buffer.cache_error = None
         self.post_message(self.Loaded(list(dict.fromkeys(r.event_type for r in rows))))
         self._resize()
         if not self._seeking_start:
@@ -293,6 +379,19 @@ class TransitionHistory(ScrollView, can_focus=True):
             low = count - 1
         self._step(low)
         self._move(low, middle=True)
+
+    def action_forget_cache(self) -> None:
+        cache, fetch = self.buffer.cache, self.buffer.fetch
+        if cache is None or fetch is None:
+            self.notify("No cached history here", markup=False)
+            return
+        try:
+            cache.drop()
+        except CacheUnavailable as error:
+            self._cache_failed(str(error))
+            return
+        self.load(fetch, self.blank_note, cache)
+        self.notify("Cached history forgotten; fetching it anew", markup=False)
 
     def action_export(self) -> None:
         self.post_message(self.ExportRequested())

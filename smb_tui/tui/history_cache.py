@@ -1,0 +1,247 @@
+"""Fetched transition pages kept on disk: an instance's history only grows, so a page
+once fetched need not be fetched again. No Textual here.
+
+One SQLite file in the user cache folder holds, per API URL, org, machine and instance,
+the transitions fetched (newest first, by a sequence number that grows at the top and
+shrinks at the bottom), the cursor of the next older page, and whether the start of
+history was reached. No token or key is ever written to it. Over the size cap, the
+histories used longest ago go first.
+
+Re-opening an instance shows what is cached at once and then fetches the newest pages
+until it meets what it has (`newer_than`). If it never does (the instance was deleted
+and made again, or its history replaced), the cache of that instance is dropped, not
+trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smb_tui.api.models import Page, Transition
+from smb_tui.paths import cache_dir, private_file
+from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage
+
+DEFAULT_CAP_BYTES = 256 * 1024 * 1024
+MAX_CATCH_UP_PAGES = 50  # newer pages to fetch looking for the cached ones before giving up
+MATCH_ROWS = 5  # a run this long of the newest cached rows identifies where they are
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS histories (
+    id INTEGER PRIMARY KEY,
+    api_url TEXT NOT NULL, org TEXT NOT NULL, machine TEXT NOT NULL, instance TEXT NOT NULL,
+    next_cursor TEXT, complete INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0, used REAL NOT NULL,
+    UNIQUE (api_url, org, machine, instance)
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    history_id INTEGER NOT NULL REFERENCES histories (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (history_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+def default_cache_path() -> Path:
+    return cache_dir() / "history.sqlite3"
+
+
+def _key(transition: Transition) -> str:
+    return _data(transition)
+
+
+def _data(transition: Transition) -> str:
+    body = {"createdAt": transition.created_at, "event": transition.event}
+    return json.dumps({**body, "state": transition.state}, separators=(",", ":"))
+
+
+def _transition(data: str) -> Transition:
+    body: dict[str, Any] = json.loads(data)
+    # Validated when it was first fetched; built without validating again.
+    return Transition.model_construct(
+        created_at=body["createdAt"], event=body["event"], state=body["state"]
+    )
+
+
+class HistoryCache:
+    """The cache file. Every method raises CacheUnavailable, never sqlite3's errors."""
+
+    def __init__(self, path: Path | None = None, cap_bytes: int = DEFAULT_CAP_BYTES) -> None:
+        self.path = path or default_cache_path()
+        self.cap_bytes = cap_bytes
+        try:
+            private_file(self.path)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise CacheUnavailable(self._why(error)) from error
+
+    def _why(self, error: Exception) -> str:
+        return (
+            f"the history cache {self.path} cannot be used ({error}); going on without it"
+            " (smb-tui --clear-cache starts a new one)"
+        )
+
+    def _run(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, args)
+        except sqlite3.Error as error:
+            raise CacheUnavailable(self._why(error)) from error
+
+    def close(self) -> None:
+        self._db.close()
+
+    def history(self, api_url: str, org: str | None, machine: str, instance: str) -> CachedHistory:
+        key = (api_url, org or "", machine, instance)
+        self._run(
+            "INSERT INTO histories (api_url, org, machine, instance, used) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET used = excluded.used",
+            *key,
+            time.time(),
+        )
+        row = self._run(
+            "SELECT id FROM histories WHERE api_url = ? AND org = ? AND machine = ?"
+            " AND instance = ?",
+            *key,
+        ).fetchone()
+        return CachedHistory(self, int(row[0]))
+
+    def total_bytes(self) -> int:
+        return int(self._run("SELECT coalesce(sum(bytes), 0) FROM histories").fetchone()[0])
+
+    def evict(self, keep: int | None = None) -> None:
+        """Over the cap, drop the histories used longest ago (never `keep`)."""
+        total = self.total_bytes()
+        if total <= self.cap_bytes:
+            return
+        rows = self._run("SELECT id, bytes FROM histories ORDER BY used").fetchall()
+        for history_id, size in rows:
+            if total <= self.cap_bytes:
+                break
+            if history_id == keep:
+                continue
+            self._run("DELETE FROM histories WHERE id = ?", history_id)
+            total -= size
+
+    def clear(self) -> None:
+        self._run("DELETE FROM histories")
+        self._run("VACUUM")
+
+
+@dataclass
+class CachedHistory:
+    """One instance's cached transitions."""
+
+    cache: HistoryCache
+    id: int
+
+    def _state(self) -> tuple[str | None, bool, int, int]:
+        next_cursor, complete = self.cache._run(
+            "SELECT next_cursor, complete FROM histories WHERE id = ?", self.id
+        ).fetchone() or (None, 0)
+        low, high = self.cache._run(
+            "SELECT min(seq), max(seq) FROM transitions WHERE history_id = ?", self.id
+        ).fetchone()
+        return next_cursor, bool(complete), low or 0, high if high is not None else -1
+
+    def page(self) -> Page[Transition] | None:
+        """Everything cached, newest first, with the cursor of the next older page (None:
+        the cache reaches the start of history); None when nothing is cached."""
+        next_cursor, complete, _, _ = self._state()
+        rows = self.cache._run(
+            "SELECT data FROM transitions WHERE history_id = ? ORDER BY seq DESC", self.id
+        ).fetchall()
+        if not rows or (not complete and next_cursor is None):
+            return None
+        return Page[Transition](
+            items=[_transition(data) for (data,) in rows],
+            cursor=None if complete else next_cursor,
+        )
+
+    def newest(self, count: int) -> list[str]:
+        rows = self.cache._run(
+            "SELECT data FROM transitions WHERE history_id = ? ORDER BY seq DESC LIMIT ?",
+            self.id,
+            count,
+        ).fetchall()
+        return [data for (data,) in rows]
+
+    def add_older(self, transitions: Sequence[Transition], next_cursor: str | None) -> None:
+        """A page fetched below what is cached (or the first page of an empty cache)."""
+        _, _, low, high = self._state()
+        start = low - 1 if high >= low else 0
+        self._insert([(start - i, _data(t)) for i, t in enumerate(transitions)])
+        self.cache._run(
+            "UPDATE histories SET next_cursor = ?, complete = ? WHERE id = ?",
+            next_cursor,
+            int(next_cursor is None),
+            self.id,
+        )
+
+    def add_newer(self, transitions: Sequence[Transition]) -> None:
+        """Transitions newer than any cached, newest first."""
+        _, _, low, high = self._state()
+        if high < low:
+            return  # nothing cached to put them above: the next page fetched starts it
+        self._insert([(high + len(transitions) - i, _data(t)) for i, t in enumerate(transitions)])
+
+    def _insert(self, rows: list[tuple[int, str]]) -> None:
+        if not rows:
+            return
+        size = sum(len(data) for _, data in rows)
+        try:
+            with self.cache._db:
+                self.cache._db.executemany(
+                    "INSERT OR REPLACE INTO transitions (history_id, seq, data) VALUES (?, ?, ?)",
+                    [(self.id, seq, data) for seq, data in rows],
+                )
+                self.cache._db.execute(
+                    "UPDATE histories SET bytes = bytes + ?, used = ? WHERE id = ?",
+                    (size, time.time(), self.id),
+                )
+        except sqlite3.Error as error:
+            raise CacheUnavailable(self.cache._why(error)) from error
+        self.cache.evict(keep=self.id)
+
+    def drop(self) -> None:
+        """Forget this instance's cached transitions (they cannot be trusted)."""
+        self.cache._run("DELETE FROM transitions WHERE history_id = ?", self.id)
+        self.cache._run(
+            "UPDATE histories SET next_cursor = NULL, complete = 0, bytes = 0 WHERE id = ?",
+            self.id,
+        )
+
+    async def newer_than_cached(
+        self, fetch: FetchPage, max_pages: int = MAX_CATCH_UP_PAGES
+    ) -> list[Transition] | None:
+        """The transitions newer than the cached ones, newest first, fetching newest
+        pages until it meets the newest cached run. None: it never did (the history was
+        replaced, or too much is new): drop the cache and fetch anew."""
+        top = self.newest(MATCH_ROWS)
+        if not top:
+            return None
+        new: list[Transition] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page = await fetch(cursor)
+            keys = [_key(t) for t in page.items]
+            for start in range(len(keys)):
+                window = keys[start : start + len(top)]
+                if window == top[: len(window)]:
+                    return new + list(page.items[:start])
+            new.extend(page.items)
+            if page.cursor is None:
+                return None  # the start of history, and the cached rows were not in it
+            cursor = page.cursor
+        return None
+
+
+__all__ = ["CacheUnavailable", "CachedHistory", "HistoryCache", "default_cache_path"]

@@ -1,0 +1,157 @@
+"""The history cache: painted at once on re-opening, topped up with only the newer pages,
+and dropped, not trusted, when the server's history is not the one it kept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+from textual.pilot import Pilot
+
+from smb_tui.api.client import delete_confirmation
+from smb_tui.local.auth import LocalKey
+from smb_tui.local.server import ServerThread
+from smb_tui.tui.history_cache import HistoryCache
+from smb_tui.tui.screens.dashboard import DashboardScreen
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+from tests.conftest import client, free_port, start_server
+from tests.local.test_events_and_history import history as fetch_all
+from tests.tui.helpers import make_app, wait_for
+
+
+def rows_of(history: TransitionHistory) -> list[dict[str, object]]:
+    return [history.row(i).as_json() for i in range(history.row_count)]
+
+
+async def settled(pilot: Pilot[None], history: TransitionHistory) -> None:
+    await wait_for(
+        pilot,
+        lambda: history.at_end and not history.loading_page and not history._refreshing,
+        timeout=15,
+        what="the history to settle",
+    )
+
+
+def send(http: httpx.Client, slug: str, count: int) -> None:
+    for n in range(count):
+        event = {"type": "increment", "n": n}
+        http.post(f"/machines/counter/i/{slug}/events", json={"event": event})
+
+
+async def test_cached_history_equals_a_fresh_fetch_through_news_recreation_and_replacement(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache" / "history.sqlite3"
+    port, key = free_port(), LocalKey.generate()
+    with start_server(tmp_path / "one", port=port, key=key, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": "kept"})
+            send(http, "kept", 60)  # 61 transitions: four pages of 20
+
+        # First opening: End loads every page, and they are kept.
+        app = make_app(server, "counter", "kept", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count >= 20)
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history)
+            assert history.from_cache == 0
+        assert oct(cache.stat().st_mode & 0o777) == "0o600"
+
+        # New transitions: painted from the cache, then only the newest page fetched.
+        with client(server) as http:
+            send(http, "kept", 3)
+            fresh = fetch_all(http, "counter", "kept")
+        app = make_app(server, "counter", "kept", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await settled(pilot, history)
+            assert history.from_cache == 61
+            assert history.requests == 1
+            assert rows_of(history) == fresh
+            history.focus()
+            await pilot.press("K")  # forget it: fetched anew from the server
+            await wait_for(pilot, lambda: history.requests >= 1 and history.row_count >= 20)
+            assert history.from_cache == 0
+            await pilot.press("end")
+            await settled(pilot, history)
+            assert rows_of(history) == fresh
+
+        # Deleted and made again under the same name: the cache is not its history.
+        with client(server) as http:
+            http.request(
+                "DELETE",
+                "/machines/counter/i/kept",
+                json={
+                    "dangerDataWillBeDeletedForever": True,
+                    "hmacSha256OfMachineInstanceNameWithMachineNameKey": delete_confirmation(
+                        "counter", "kept"
+                    ),
+                },
+            )
+            http.post("/machines/counter", json={"slug": "kept"})
+            send(http, "kept", 2)
+            fresh = fetch_all(http, "counter", "kept")
+        app = make_app(server, "counter", "kept", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await settled(pilot, history)
+            assert rows_of(history) == fresh
+            assert len(fresh) == 3
+
+    # The same URL, another server whose history of that instance is another one.
+    with start_server(tmp_path / "two", port=port, key=key, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": "kept"})
+            send(http, "kept", 30)
+            fresh = fetch_all(http, "counter", "kept")
+        app = make_app(server, "counter", "kept", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history)
+            assert rows_of(history) == fresh
+        kept = HistoryCache(cache).history(server.base_url, None, "counter", "kept").page()
+        assert kept is not None
+        assert [t.event for t in kept.items] == [row["event"] for row in fresh]
+
+
+async def test_a_corrupt_cache_is_said_and_the_history_still_shows(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    cache = tmp_path / "history.sqlite3"
+    cache.write_bytes(os.urandom(4096))  # not a database
+    app = make_app(server, "counter", "busy", cache_path=cache)
+    async with app.run_test(size=(100, 30)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100, what="the history, uncached")
+        notes = [n.message for n in app._notifications]
+        assert any("cannot be used" in note and str(cache) in note for note in notes), notes
+    assert cache.read_bytes()[:16] != b"SQLite format 3\x00"  # left as it was: nothing lost
+
+
+async def test_a_full_disk_turns_the_cache_off_and_keeps_the_app_running(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    app = make_app(server, "counter", cache_path=tmp_path / "history.sqlite3")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen) and screen.cache is not None
+        database = screen.cache._db
+        pages = database.execute("PRAGMA page_count").fetchone()[0]
+        database.execute(f"PRAGMA max_page_count = {pages}")  # SQLite: disk full from now
+        screen.open_instance("busy")
+        history = screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100, what="the history")
+        await wait_for(
+            pilot,
+            lambda: any("full" in n.message for n in app._notifications),
+            what="the warning",
+        )
+        assert history.buffer.cache is None and screen.cache is None
+        history.focus()
+        await pilot.press(*["pagedown"] * 10)
+        await wait_for(pilot, lambda: history.row_count >= 200, what="paging, uncached")
