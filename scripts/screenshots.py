@@ -67,6 +67,32 @@ async def history(pilot: Pilot[None]) -> None:
     await pilot.pause(0.5)
 
 
+async def logs(pilot: Pilot[None]) -> None:
+    await pilot.press("l", "s")  # the logs of every order, not only this one
+    await pilot.pause(1.0)
+
+
+async def search(pilot: Pilot[None]) -> None:
+    await pilot.press("5", "slash", *'"by":3', "enter")
+    history = pilot.app.screen.query_one(TransitionHistory)
+    for _ in range(200):
+        if history.at_end and not history.searching:
+            break
+        await pilot.pause(0.05)
+    await pilot.press("down", "down")
+    await pilot.pause(0.3)
+
+
+async def state_map(pilot: Pilot[None]) -> None:
+    screen = pilot.app.screen
+    client = screen.client  # type: ignore[attr-defined]
+    for event in ["timer", "timer", "timer", "repair", "timer", "fault", "repair", "timer"]:
+        await client.send_event("traffic-light", "main-street", event)
+    await pilot.pause(1.0)
+    await pilot.press("5", "m")
+    await pilot.pause(0.5)
+
+
 SHOTS: list[tuple[str, str, str, tuple[int, int], Callable[[Pilot[None]], Awaitable[None]]]] = [
     ("dashboard", "checkout", "cart-alice", (140, 40), send),
     ("history", "counter", "busy", (140, 40), history),
@@ -74,6 +100,9 @@ SHOTS: list[tuple[str, str, str, tuple[int, int], Callable[[Pilot[None]], Awaita
     ("transition", "checkout", "order-1001", (100, 30), detail),
     ("keys", "counter", "small", (100, 30), keys),
     ("small-terminal", "checkout", "cart-bob", (80, 24), settle),
+    ("logs", "order", "order-2003", (120, 32), logs),
+    ("search", "counter", "busy", (120, 32), search),
+    ("state-map", "traffic-light", "main-street", (120, 32), state_map),
 ]
 
 
