@@ -10,6 +10,7 @@ import httpx
 from textual.pilot import Pilot
 
 from smb_tui.api.client import delete_confirmation
+from smb_tui.api.models import Transition
 from smb_tui.local.auth import LocalKey
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.history_cache import HistoryCache
@@ -155,3 +156,30 @@ async def test_a_full_disk_turns_the_cache_off_and_keeps_the_app_running(
         history.focus()
         await pilot.press(*["pagedown"] * 10)
         await wait_for(pilot, lambda: history.row_count >= 200, what="paging, uncached")
+
+
+def test_over_the_cap_the_histories_used_longest_ago_go_first(tmp_path: Path) -> None:
+    cache = HistoryCache(tmp_path / "history.sqlite3", cap_bytes=4000)
+
+    def page(n: int) -> list[Transition]:
+        return [
+            Transition.model_validate(
+                {
+                    "createdAt": f"2026-11-23T10:00:{i:02d}Z",
+                    "event": {"type": "x" * 90},
+                    "state": "s",
+                }
+            )
+            for i in range(n)
+        ]
+
+    old = cache.history("http://a", None, "m", "old")
+    old.add_older(page(10), None)  # ~1,560 bytes
+    newer = cache.history("http://a", None, "m", "newer")
+    newer.add_older(page(10), None)
+    assert old.page() is not None and newer.page() is not None
+    third = cache.history("http://a", "org", "m", "third")
+    third.add_older(page(10), None)  # over 4,000: the one used longest ago goes
+    assert old.page() is None
+    assert newer.page() is not None and third.page() is not None
+    assert cache.total_bytes() <= 4000

@@ -137,3 +137,23 @@ def test_logs_pane(
 
     app = make_app(frozen_server, "order", slug)
     assert snap_compare(app, terminal_size=size, run_before=run(open_logs))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search(snap_compare: Any, frozen_server: ServerThread, size: tuple[int, int]) -> None:
+    async def search(pilot: Pilot[Any]) -> None:
+        await pilot.press("slash", *'"by":3', "enter")
+        history = pilot.app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.at_end and not history.searching)
+
+    app = make_app(frozen_server, "counter", "busy")
+    assert snap_compare(app, terminal_size=size, run_before=run(search))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_state_map(snap_compare: Any, frozen_server: ServerThread, size: tuple[int, int]) -> None:
+    async def state_map(pilot: Pilot[Any]) -> None:
+        await pilot.press("m")
+
+    app = make_app(frozen_server, "checkout", "cart-bob")
+    assert snap_compare(app, terminal_size=size, run_before=run(state_map))
