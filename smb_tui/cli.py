@@ -171,6 +171,14 @@ def _dashboard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anonymous", action="store_true", help="an anonymous session of --org-id")
     parser.add_argument("--machine", help="open on this machine")
     parser.add_argument("--instance", help="open on this instance (with --machine)")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="keep no fetched history on disk this time"
+    )
+    parser.add_argument(
+        "--clear-cache",
+        action="store_true",
+        help="forget all fetched history kept on disk (in the user cache folder) first",
+    )
 
 
 def _connection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
@@ -254,6 +262,21 @@ def _export_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
         kind.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
 
 
+def _cached(connection: Any, args: argparse.Namespace) -> Any:
+    """The dashboard's history cache of this instance, if it can be read."""
+    from smb_tui.tui.history_buffer import CacheUnavailable
+    from smb_tui.tui.history_cache import HistoryCache, default_cache_path
+
+    if not default_cache_path().exists():
+        return None
+    try:
+        return HistoryCache(default_cache_path()).history(
+            connection.base_url, connection.org_id, args.machine_name, args.instance_name
+        )
+    except CacheUnavailable:
+        return None
+
+
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from smb_tui import export
     from smb_tui.api import StateBackedClient
@@ -278,7 +301,11 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             with export.output(args.output, sys.stdout) as out:
                 if args.what == "history":
                     items: Any = export.history(
-                        client, args.machine_name, args.instance_name, args.oldest_first
+                        client,
+                        args.machine_name,
+                        args.instance_name,
+                        args.oldest_first,
+                        None if args.no_cache else _cached(connection, args),
                     )
                     columns: tuple[str, ...] = export.HISTORY_COLUMNS
                 else:

@@ -21,7 +21,9 @@ from typing import Any, Literal, TextIO
 
 from smb_tui.api import StateBackedClient
 from smb_tui.api.logs import LogsReader
-from smb_tui.api.models import LogEntry, Transition
+from smb_tui.api.models import LogEntry, Page, Transition
+from smb_tui.tui.history_buffer import CacheUnavailable
+from smb_tui.tui.history_cache import CachedHistory
 from smb_tui.tui.safe_text import safe
 
 Format = Literal["jsonl", "csv"]
@@ -108,16 +110,44 @@ def output(path: Path | None, stdout: TextIO) -> Iterator[TextIO]:
 
 
 async def history(
-    client: StateBackedClient, machine: str, instance: str, oldest_first: bool
+    client: StateBackedClient,
+    machine: str,
+    instance: str,
+    oldest_first: bool,
+    cache: CachedHistory | None = None,
 ) -> AsyncIterator[Transition]:
-    """Every transition, newest first as the API pages them, or oldest first."""
-    if not oldest_first:
+    """Every transition, newest first as the API pages them, or oldest first. From the
+    history cache when it holds all of it (then only the newer pages are fetched)."""
+    held = await _cached(client, machine, instance, cache)
+    if held is None and not oldest_first:
         async for transition in client.transitions(machine, instance):
             yield transition
         return
-    held = [transition async for transition in client.transitions(machine, instance)]
-    for transition in reversed(held):
+    if held is None:
+        held = [transition async for transition in client.transitions(machine, instance)]
+    for transition in reversed(held) if oldest_first else held:
         yield transition
+
+
+async def _cached(
+    client: StateBackedClient, machine: str, instance: str, cache: CachedHistory | None
+) -> list[Transition] | None:
+    """The whole history from the cache and the pages newer than it; None: not cached
+    to the start, or the cache is not this history's."""
+    if cache is None:
+        return None
+    try:
+        page = cache.page()
+        if page is None or page.cursor is not None:
+            return None
+
+        async def fetch(cursor: str | None) -> Page[Transition]:
+            return await client.list_transitions(machine, instance, cursor)
+
+        newer = await cache.newer_than_cached(fetch)
+    except CacheUnavailable:
+        return None
+    return None if newer is None else [*newer, *page.items]
 
 
 async def logs(

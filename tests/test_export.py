@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smb_tui.api.models import Transition
 from smb_tui.cli import main
 from smb_tui.local.server import ServerThread
+from smb_tui.tui.history_cache import HistoryCache, default_cache_path
 from tests.conftest import client, unique
 from tests.local.test_events_and_history import history
 
@@ -92,3 +94,51 @@ def test_logs_follow_every_page_with_no_repeat(
     entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [entry["log"] for entry in entries] == [f"stored {key}" for key in range(250)]
     assert {entry["outputType"] for entry in entries} == {"stdout"}
+
+
+def test_history_comes_from_the_dashboards_cache_when_it_holds_all_of_it(
+    server: ServerThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    slug = unique("cached-export")
+    with client(server) as http:
+        http.post("/machines/counter", json={"slug": slug})
+        for _ in range(8):  # more than the run of newest rows the cache is found by
+            http.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
+        fetched = history(http, "counter", slug)
+    cached = HistoryCache(default_cache_path()).history(server.base_url, None, "counter", slug)
+    marked = [Transition.model_validate(row) for row in fetched]
+    marked[-1] = marked[-1].model_copy(update={"event": {"type": "xstate.init", "mark": 1}})
+    cached.add_older(marked, None)  # the whole history, the oldest row marked
+    with client(server) as http:
+        http.post(f"/machines/counter/i/{slug}/events", json={"event": "decrement"})
+        fresh = history(http, "counter", slug)
+
+    assert run(server, "history", "counter", slug) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["event"] for line in lines] == [
+        {"type": "decrement"},  # the page newer than the cache, fetched
+        *[{"type": "increment"}] * 8,
+        {"type": "xstate.init", "mark": 1},  # from the cache: it was used
+    ]
+    flags = ["--api-url", server.base_url, "--key-id", server.key.key_id]
+    assert (
+        main(
+            [
+                *flags,
+                "--secret",
+                server.key.secret,
+                "--no-cache",
+                "export",
+                "history",
+                "counter",
+                slug,
+            ]
+        )
+        == 0
+    )
+    uncached = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert uncached == fresh
