@@ -19,8 +19,16 @@ from tests.local.test_events_and_history import history
 
 
 def run(server: ServerThread, *command: str) -> int:
-    flags = ["--api-url", server.base_url, "--key-id", server.key.key_id]
-    return main([*flags, "--secret", server.key.secret, "export", *command])
+    return main([*flags(server), "export", *command])
+
+
+def flags(server: ServerThread) -> list[str]:
+    # "=": a generated secret may start with "-", which argparse would take for an option.
+    return [
+        f"--api-url={server.base_url}",
+        f"--key-id={server.key.key_id}",
+        f"--secret={server.key.secret}",
+    ]
 
 
 def test_history_to_a_file_is_every_transition_newest_first(
