@@ -26,7 +26,7 @@ from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import OutcomeUnknown, StateBackedError
-from smb_tui.api.models import IndexEntry, Page, Transition
+from smb_tui.api.models import IndexEntry, MachineVersionInfo, Page, Transition
 from smb_tui.config import Connection
 from smb_tui.tui.describe import version_label
 from smb_tui.tui.history_buffer import CacheUnavailable, Row
@@ -602,6 +602,12 @@ class DashboardScreen(Screen[None]):
 
     # -- admin actions -------------------------------------------------------------------
 
+    async def _versions_of(self, machine: str) -> tuple[list[MachineVersionInfo], str | None]:
+        """Every version of `machine` (all pages) and the id of its current one."""
+        versions = [v async for v in self.client.versions(machine)]
+        current = (await self.client.get_machine(machine)).current_version
+        return versions, current.id if current else None
+
     def action_new_instance(self) -> None:
         if self.machine is not None:
             self._new_instance(self.machine)
@@ -609,13 +615,10 @@ class DashboardScreen(Screen[None]):
     @work(group="admin", exit_on_error=False)
     async def _new_instance(self, machine: str) -> None:
         try:
-            versions = [v async for v in self.client.versions(machine)]
-            current = (await self.client.get_machine(machine)).current_version
+            versions, current = await self._versions_of(machine)
         except StateBackedError:
             versions, current = [], None
-        answer = await self.app.push_screen_wait(
-            NewInstance(machine, versions, current.id if current else None)
-        )
+        answer = await self.app.push_screen_wait(NewInstance(machine, versions, current))
         if answer is None:
             return
         slug, context, version = answer
@@ -692,8 +695,7 @@ class DashboardScreen(Screen[None]):
     @work(group="admin", exit_on_error=False)
     async def _versions(self, machine: str, session: InstanceSession | None) -> None:
         try:
-            versions = [v async for v in self.client.versions(machine)]
-            current = (await self.client.get_machine(machine)).current_version
+            versions, current = await self._versions_of(machine)
         except StateBackedError as error:
             self.notify(f"Could not list versions: {safe(error)}", severity="error", markup=False)
             return
@@ -703,7 +705,7 @@ class DashboardScreen(Screen[None]):
             admin.desired_machine_version.id if admin and admin.desired_machine_version else None
         )
         await self.app.push_screen_wait(
-            VersionsScreen(machine, versions, current.id if current else None, running, desired)
+            VersionsScreen(machine, versions, current, running, desired)
         )
 
     def action_query_index(self) -> None:
@@ -746,15 +748,14 @@ class DashboardScreen(Screen[None]):
     async def _desired_version(self, session: InstanceSession) -> None:
         machine, instance = session.machine, session.instance
         try:
-            versions = [v async for v in self.client.versions(machine)]
-            current = (await self.client.get_machine(machine)).current_version
+            versions, current = await self._versions_of(machine)
         except StateBackedError as error:
             self.notify(f"Could not list versions: {safe(error)}", severity="error", markup=False)
             return
         admin = session.snapshot.admin
         running = admin.machine_version.id if admin and admin.machine_version else None
         version_id = await self.app.push_screen_wait(
-            ChooseVersion(instance, versions, current.id if current else None, running)
+            ChooseVersion(instance, versions, current, running)
         )
         if version_id is None:
             return
