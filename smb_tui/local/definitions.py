@@ -51,9 +51,11 @@ def allow_all(request: AuthRequest) -> bool:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The persisted part of an instance: its active state ids and its whole context."""
+    """The persisted part of an instance: the engine's own record of where it is (plain
+    JSON only its engine reads: python-statemachine's active state ids, XState's state
+    JSON) and its whole context."""
 
-    state_ids: tuple[str, ...]
+    state: JSON
     context: dict[str, JSON]
 
 
@@ -62,7 +64,8 @@ Migration = Callable[[Snapshot], Snapshot]
 
 @dataclass(frozen=True)
 class MachineVersion:
-    """One version of a machine: the chart and what runs beside it.
+    """One version of a machine: what its engine runs (`chart`: a python-statemachine
+    `StateChart` class for the default engine) and what runs beside it.
 
     `tags` maps a state id to its tags; `after` maps a state id to the delayed
     transitions it starts on entry, as (seconds, event type) pairs; `migrate`
@@ -70,7 +73,7 @@ class MachineVersion:
     """
 
     label: str
-    chart: type[StateChart]
+    chart: type[StateChart] | Any
     allow_read: Authorizer = allow_all
     allow_write: Authorizer = allow_all
     tags: Mapping[str, Sequence[str]] = field(default_factory=dict)

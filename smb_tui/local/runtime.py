@@ -26,7 +26,7 @@ from statemachine import State, StateChart
 from statemachine.event import Event
 from statemachine.orderedset import OrderedSet
 
-from smb_tui.local.definitions import JSON, MachineVersion, Snapshot
+from smb_tui.local.definitions import JSON, AuthRequest, MachineVersion, Snapshot
 
 INIT_EVENT = {"type": "xstate.init"}
 
@@ -67,6 +67,16 @@ class LogLine:
     text: str
 
 
+@dataclass(frozen=True)
+class Timer:
+    """A delayed event the engine set: under `key` (what cancels it), `event` after
+    `seconds`. The server fires it durably, also across restarts."""
+
+    key: str
+    event: str
+    seconds: float
+
+
 @dataclass
 class Outcome:
     """What applying events did, for the server to persist in one transaction."""
@@ -74,6 +84,8 @@ class Outcome:
     steps: list[Step] = field(default_factory=list)
     entered: list[str] = field(default_factory=list)
     exited: list[str] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)  # set by these events
+    cancelled: list[str] = field(default_factory=list)  # keys of timers they cancelled
     stopped_services: list[str] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
 
@@ -83,8 +95,15 @@ class Outcome:
 
 
 class Engine(Protocol):
+    """What the server asks of the code that runs machines. `machine` is the machine's
+    name, for the names an engine gives delayed events."""
+
     async def start(
-        self, version: MachineVersion, context: dict[str, JSON], settle_timeout: float
+        self,
+        version: MachineVersion,
+        context: dict[str, JSON],
+        settle_timeout: float,
+        machine: str,
     ) -> Outcome: ...
 
     async def apply(
@@ -93,9 +112,19 @@ class Engine(Protocol):
         snapshot: Snapshot,
         events: Sequence[dict[str, JSON]],
         settle_timeout: float,
+        machine: str,
     ) -> Outcome: ...
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView: ...
+
+    def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+        """The version's allowRead (request.type "read") or allowWrite answer; raising
+        counts as no."""
+        ...
+
+    def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+        """`snapshot` of the version before `to`, as a snapshot of `to`."""
+        ...
 
 
 class InstanceModel:
@@ -103,7 +132,7 @@ class InstanceModel:
 
     def __init__(self, snapshot: Snapshot | None, context: dict[str, JSON]) -> None:
         self.context = context
-        self.state: Any = OrderedSet(snapshot.state_ids) if snapshot else None
+        self.state: Any = OrderedSet(snapshot.state) if snapshot else None
 
 
 class _Recorder:
@@ -200,7 +229,7 @@ def _recording_chart(chart: type[StateChart]) -> type[StateChart]:
 
 def _snapshot(machine: StateChart) -> Snapshot:
     model: InstanceModel = machine.model  # type: ignore[assignment]
-    return Snapshot(tuple(machine.configuration_values), _copy(model.context))
+    return Snapshot(list(machine.configuration_values), _copy(model.context))
 
 
 def _copy(context: dict[str, JSON]) -> dict[str, JSON]:
@@ -220,9 +249,14 @@ class StatechartEngine:
         self.clock = clock
 
     async def start(
-        self, version: MachineVersion, context: dict[str, JSON], settle_timeout: float
+        self,
+        version: MachineVersion,
+        context: dict[str, JSON],
+        settle_timeout: float,
+        machine: str,
     ) -> Outcome:
-        return await self._run(version, None, _copy(context), [], settle_timeout)
+        outcome = await self._run(version, None, _copy(context), [], settle_timeout)
+        return _with_timers(outcome, version, machine)
 
     async def apply(
         self,
@@ -230,17 +264,28 @@ class StatechartEngine:
         snapshot: Snapshot,
         events: Sequence[dict[str, JSON]],
         settle_timeout: float,
+        machine: str,
     ) -> Outcome:
-        return await self._run(
+        outcome = await self._run(
             version, snapshot, _copy(snapshot.context), list(events), settle_timeout
         )
+        return _with_timers(outcome, version, machine)
+
+    def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+        authorizer = version.allow_read if request.type == "read" else version.allow_write
+        return bool(authorizer(request))
+
+    def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+        if to.migrate is None:
+            raise MachineError(f"version {to.label!r} has no migration")
+        return to.migrate(snapshot)
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
         chart = version.chart
-        active = set(snapshot.state_ids)
+        active = set(snapshot.state)
         states = chart.states_map
         tags: list[str] = []
-        for state_id in snapshot.state_ids:
+        for state_id in snapshot.state:
             for tag in version.tags.get(state_id, ()):
                 if tag not in tags:
                     tags.append(tag)
@@ -321,6 +366,20 @@ def delayed_event(version: MachineVersion, event_type: str) -> str:
         if round(seconds * 1000) == milliseconds:
             return chart_event
     return event_type
+
+
+def _with_timers(outcome: Outcome, version: MachineVersion, machine: str) -> Outcome:
+    """The delayed transitions of the states entered and still active, under the state's
+    id; those of the states left are cancelled."""
+    active = set(outcome.final.state)
+    outcome.timers = [
+        Timer(state, after_event_name(machine, version, state, seconds), seconds)
+        for state in dict.fromkeys(outcome.entered)
+        if state in active
+        for seconds, _ in version.after.get(state, ())
+    ]
+    outcome.cancelled = list(dict.fromkeys(outcome.exited))
+    return outcome
 
 
 def machine_failure(

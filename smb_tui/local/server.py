@@ -19,6 +19,7 @@ from smb_tui.local.app import create_app
 from smb_tui.local.auth import LocalKey, load_or_create_key
 from smb_tui.local.definitions import MachineDefinition, load_definitions
 from smb_tui.local.demo import DEMO_MACHINES, seed
+from smb_tui.local.runtime import Engine
 from smb_tui.local.service import LocalService, Settings
 from smb_tui.local.store import Store
 from smb_tui.paths import data_dir, default_key_path
@@ -46,6 +47,7 @@ class ServerOptions:
     cors_origins: tuple[str, ...] = ("*",)  # web apps on these origins may call the server
     max_connections: int = 1000  # beyond it, new connections are answered 503
     idle_timeout: float = 30.0  # seconds a connection may wait between requests
+    engine: Engine | None = None  # what runs the machines (default: python-statemachine)
 
 
 class AcceptErrors:
@@ -161,6 +163,7 @@ class LocalServer:
                 page_size=self.options.page_size,
                 timer_retry=self.options.timer_retry,
             ),
+            self.options.engine,
         )
         self.service = service
         seeding = None

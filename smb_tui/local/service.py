@@ -23,7 +23,6 @@ from smb_tui.api.client import delete_confirmation
 from smb_tui.local.auth import Principal
 from smb_tui.local.definitions import (
     JSON,
-    Authorizer,
     AuthRequest,
     MachineDefinition,
     MachineVersion,
@@ -37,7 +36,6 @@ from smb_tui.local.runtime import (
     Outcome,
     StatechartEngine,
     Step,
-    after_event_name,
     machine_failure,
 )
 from smb_tui.local.store import InstanceRow, Page, Store
@@ -222,14 +220,14 @@ class LocalService:
                     "invalid-state",
                 )
             self._authorize(
-                version.allow_write,
+                version,
                 AuthRequest("initialization", machine, slug, principal.auth_context, context),
             )
             outcome = await self._run(
                 definition,
                 version,
                 slug,
-                lambda: self.engine.start(version, context, self.settings.settle_timeout),
+                lambda: self.engine.start(version, context, self.settings.settle_timeout, machine),
             )
             row = self._commit(definition, version, None, slug, outcome)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
@@ -239,7 +237,7 @@ class LocalService:
         version = self._version(definition, row.version_id)
         view = self.engine.view(version, row.snapshot)
         self._authorize(
-            version.allow_read,
+            version,
             AuthRequest(
                 "read", machine, slug, principal.auth_context, row.snapshot.context, view.value
             ),
@@ -263,7 +261,7 @@ class LocalService:
             view = self.engine.view(version, row.snapshot)
             if principal is not None:
                 self._authorize(
-                    version.allow_write,
+                    version,
                     AuthRequest(
                         "event",
                         machine,
@@ -299,7 +297,9 @@ class LocalService:
                 definition,
                 version,
                 slug,
-                lambda: self.engine.apply(target, migrated, events, self.settings.settle_timeout),
+                lambda: self.engine.apply(
+                    target, migrated, events, self.settings.settle_timeout, machine
+                ),
             )
             if upgrade is not None:
                 outcome.steps.insert(0, upgrade)
@@ -318,7 +318,7 @@ class LocalService:
                 version,
                 slug,
                 lambda: self.engine.apply(
-                    version, row.snapshot, events, self.settings.settle_timeout
+                    version, row.snapshot, events, self.settings.settle_timeout, machine
                 ),
             )
             self._commit(definition, version, row, slug, outcome)
@@ -354,7 +354,7 @@ class LocalService:
             )
         return outcome
 
-    def _authorize(self, authorizer: Authorizer, request: AuthRequest) -> None:
+    def _authorize(self, version: MachineVersion, request: AuthRequest) -> None:
         anonymous = request.auth_context.get("auth") == "anonymous"
         if not request.auth_context.get("sub") and not anonymous:
             raise ApiError(
@@ -363,7 +363,7 @@ class LocalService:
                 "missing-user",
             )
         try:
-            allowed = authorizer(request)
+            allowed = self.engine.authorize(version, request)
         except Exception as error:
             allowed = False
             log.warning("authorizer of %s raised %r", request.machine_name, error)
@@ -412,13 +412,7 @@ class LocalService:
             }
             for service in outcome.stopped_services
         ]
-        active = set(snapshot.state_ids)
-        new_timers = [
-            (state, after_event_name(definition.slug, version, state, seconds), now + seconds)
-            for state in dict.fromkeys(outcome.entered)
-            if state in active
-            for seconds, _ in version.after.get(state, ())
-        ]
+        new_timers = [(timer.key, timer.event, now + timer.seconds) for timer in outcome.timers]
         store = self.store
         with store.transaction() as db:
             if row is None:
@@ -436,7 +430,7 @@ class LocalService:
                     for step in outcome.steps
                 ],
             )
-            store.replace_timers(db, instance_id, outcome.exited, new_timers)
+            store.replace_timers(db, instance_id, outcome.cancelled, new_timers)
             store.add_logs(db, _log_rows(definition.slug, slug, version_id, outcome.logs))
             store.set_index_values(
                 db,
@@ -467,9 +461,8 @@ class LocalService:
         if not path:
             raise ApiError(400, "no migrations lead to the desired version", "no-migration-path")
         for step in path:
-            assert step.migrate is not None
             try:
-                snapshot = step.migrate(snapshot)
+                snapshot = self.engine.migrate(step, snapshot)
             except Exception as error:
                 failure = machine_failure(error, [], self.store.clock)
                 with self.store.transaction() as db:
@@ -590,7 +583,7 @@ class LocalService:
                 "read", row.machine, row.slug, principal.auth_context, row.snapshot.context, value
             )
             try:
-                self._authorize(version.allow_read, request)
+                self._authorize(version, request)
             except ApiError as error:
                 self.unsubscribe(row.machine, row.slug, subscriber)
                 subscriber({"type": "error", **error.body(), "status": error.status})

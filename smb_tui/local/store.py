@@ -291,7 +291,7 @@ class Store:
                 slug,
                 self.now(),
                 version_id,
-                json.dumps(snapshot.state_ids),
+                json.dumps(snapshot.state),
                 json.dumps(snapshot.context),
                 ts,
             ),
@@ -313,7 +313,7 @@ class Store:
             "UPDATE instances SET state_ids = ?, context = ?, ts = ?, version_id = ?,"
             " desired_version_id = ?, pending_events = ? WHERE id = ?",
             (
-                json.dumps(snapshot.state_ids),
+                json.dumps(snapshot.state),
                 json.dumps(snapshot.context),
                 ts,
                 version_id,
@@ -375,13 +375,15 @@ class Store:
         self,
         db: sqlite3.Connection,
         instance_id: int,
-        exited: Sequence[str],
+        cancelled: Sequence[str],
         new: Sequence[tuple[str, str, float]],
     ) -> None:
-        """Drop the timers of states that were left; add those of states entered."""
+        """Drop the timers the engine cancelled and add those it set, each under the
+        engine's key for it (the `state_id` column: a state id, or a delayed send's id);
+        a timer set again under a key replaces the one there."""
         db.executemany(
             "DELETE FROM timers WHERE instance_id = ? AND state_id = ?",
-            [(instance_id, s) for s in set(exited) | {state for state, _, _ in new}],
+            [(instance_id, key) for key in set(cancelled) | {key for key, _, _ in new}],
         )
         db.executemany(
             "INSERT INTO timers (instance_id, state_id, event, fire_at) VALUES (?, ?, ?, ?)",
@@ -520,7 +522,8 @@ def _instance(row: sqlite3.Row) -> InstanceRow:
         status=row["status"],
         version_id=row["version_id"],
         desired_version_id=row["desired_version_id"],
-        snapshot=Snapshot(tuple(json.loads(row["state_ids"])), json.loads(row["context"])),
+        # The column keeps its first name; it holds the engine's state JSON.
+        snapshot=Snapshot(json.loads(row["state_ids"]), json.loads(row["context"])),
         ts=row["ts"],
         pending_events=json.loads(row["pending_events"]),
     )

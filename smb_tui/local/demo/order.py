@@ -35,8 +35,8 @@ class OrderV2(Order):
 
 def add_status(snapshot: Any) -> Any:
     public = dict(snapshot.context.get("public", {}))
-    public["status"] = snapshot.state_ids[-1] if snapshot.state_ids else "unknown"
-    return type(snapshot)(snapshot.state_ids, {**snapshot.context, "public": public})
+    public["status"] = snapshot.state[-1] if snapshot.state else "unknown"  # active ids
+    return type(snapshot)(snapshot.state, {**snapshot.context, "public": public})
 
 
 machine = MachineDefinition(

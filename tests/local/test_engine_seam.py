@@ -1,0 +1,93 @@
+"""The server knows machines only through the `Engine` interface: a second engine, with
+its own snapshot JSON and its own timer keys, runs behind the same HTTP API. This is the
+seam an XState engine plugs into."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from smb_tui.local.definitions import AuthRequest, MachineVersion, Snapshot
+from smb_tui.local.runtime import Outcome, StateView, Step, Timer
+from tests.conftest import client, start_server
+
+MACHINES = Path(__file__).parent.parent / "engine_machines"
+
+
+class TallyEngine:
+    """Counts: `add` adds one, a `tick` timer adds ten every 0.3 s until `stop`. Its state
+    is a JSON object no python-statemachine code could read."""
+
+    async def start(
+        self, version: MachineVersion, context: dict[str, Any], settle_timeout: float, machine: str
+    ) -> Outcome:
+        snapshot = Snapshot({"n": 0, "engine": "tally"}, {**context, "public": {"n": 0}})
+        return Outcome(
+            steps=[Step({"type": "xstate.init"}, snapshot)],
+            timers=[Timer("every-tick", f"tick#{machine}", 0.3)],
+        )
+
+    async def apply(
+        self,
+        version: MachineVersion,
+        snapshot: Snapshot,
+        events: Sequence[dict[str, Any]],
+        settle_timeout: float,
+        machine: str,
+    ) -> Outcome:
+        outcome = Outcome()
+        n = int(snapshot.state["n"])
+        for event in events:
+            kind = str(event["type"])
+            if kind == "add":
+                n += 1
+            elif kind.startswith("tick#"):
+                n += 10
+                outcome.timers.append(Timer("every-tick", kind, 0.3))
+            elif kind == "stop":
+                outcome.cancelled.append("every-tick")
+            state = Snapshot({"n": n, "engine": "tally"}, {"public": {"n": n}})
+            outcome.steps.append(Step(event, state))
+        return outcome
+
+    def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
+        n = int(snapshot.state["n"])
+        return StateView("odd" if n % 2 else "even", ["big"] if n >= 10 else [], False)
+
+    def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+        return request.type == "read" or request.auth_context.get("sub") == "tallier"
+
+    def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+        return snapshot
+
+
+def test_another_engine_runs_behind_the_same_api_with_its_own_state_and_timers(
+    tmp_path: Path,
+) -> None:
+    with start_server(tmp_path, machines_dir=MACHINES, demo=False, engine=TallyEngine()) as server:
+        with client(server, sub="tallier") as http:
+            created = http.post("/machines/tally", json={"slug": "t"}).json()
+            assert created["state"] == "even" and created["publicContext"] == {"n": 0}
+            answer = http.post("/machines/tally/i/t/events", json={"event": "add"}).json()
+            assert answer["state"] == "odd" and answer["publicContext"] == {"n": 1}
+            deadline = time.monotonic() + 10
+            while http.get("/machines/tally/i/t").json()["publicContext"]["n"] < 21:
+                assert time.monotonic() < deadline, "the engine's timer never fired twice"
+                time.sleep(0.05)
+            http.post("/machines/tally/i/t/events", json={"event": "stop"})
+            stopped = http.get("/machines/tally/i/t").json()["publicContext"]["n"]
+            time.sleep(0.8)  # no tick after stop: the engine cancelled its timer
+            assert http.get("/machines/tally/i/t").json()["publicContext"]["n"] == stopped
+            events = [
+                row["event"]["type"]
+                for row in http.get("/machines/tally/i/t/events").json()["transitions"]
+            ]
+            assert events[0] == "stop" and "tick#tally" in events and events[-1] == "xstate.init"
+            admin = http.get("/machines/tally/i/t/admin").json()
+            assert "big" in admin["tags"]
+        with client(server, sub="someone-else") as http:
+            refused = http.post("/machines/tally/i/t/events", json={"event": "add"})
+            assert refused.status_code == 403
+            assert refused.json()["code"] == "rejected-by-machine-authorizer"
