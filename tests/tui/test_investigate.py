@@ -244,7 +244,7 @@ async def test_search_finds_a_payload_50_pages_deep_and_escape_keeps_the_row(
         app = make_app(small, "counter", "haystack")
         async with app.run_test(size=(120, 36)) as pilot:
             history = app.screen.query_one(TransitionHistory)
-            await wait_for(pilot, lambda: history.row_count == 10, what="the first page")
+            await wait_for(pilot, lambda: history.row_count >= 10, what="the first pages")
             await pilot.press("5", "slash", *"NEEDLE", "enter")  # any case
             await wait_for(
                 pilot,
