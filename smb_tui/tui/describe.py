@@ -87,6 +87,21 @@ def state_change(before: StateValue, after: StateValue) -> StateChange:
     )
 
 
+_XSTATE_AFTER = re.compile(r"xstate\.after\((\d+)\)#[^.]*\.(.+)")
+
+
+def short_event(kind: str) -> str:
+    """An event type for a narrow column: XState's `xstate.after(8000)#light.green`
+    reads `after 8s green`; any other type as it is."""
+    match = _XSTATE_AFTER.fullmatch(kind)
+    if match is None:
+        return kind
+    milliseconds = int(match[1])
+    seconds = milliseconds / 1000
+    delay = f"{milliseconds}ms" if milliseconds < 1000 else f"{seconds:g}s"
+    return f"after {delay} {match[2]}"
+
+
 def event_type(event: Any) -> str:
     if isinstance(event, str):
         return event

@@ -16,7 +16,7 @@ from smb_tui.config import Connection
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
-from smb_tui.tui.describe import state_change
+from smb_tui.tui.describe import short_event, state_change
 from smb_tui.tui.history_buffer import HistoryBuffer, Row
 from smb_tui.tui.screens.modals import (
     ExportHistory,
@@ -31,6 +31,13 @@ from smb_tui.tui.widgets.logs_view import LogsView
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, start_server, unique
 from tests.tui.helpers import app_on_new_instance, make_app, wait_for
+
+
+def test_xstate_delayed_events_read_short_in_the_history() -> None:
+    assert short_event("xstate.after(8000)#traffic-light.green") == "after 8s green"
+    assert short_event("xstate.after(300)#blink.on") == "after 300ms on"
+    assert short_event("xstate.after(1500)#m.a.b") == "after 1.5s a.b"
+    assert short_event("increment") == "increment"
 
 
 def test_a_state_change_names_the_leaves_left_and_entered() -> None:

@@ -29,7 +29,13 @@ from textual.worker import get_current_worker
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
-from smb_tui.tui.describe import StateChange, clock_time, relative_time, state_change
+from smb_tui.tui.describe import (
+    StateChange,
+    clock_time,
+    relative_time,
+    short_event,
+    state_change,
+)
 from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage, HistoryBuffer, Row
 from smb_tui.tui.history_cache import CachedHistory
 from smb_tui.tui.safe_text import safe
@@ -558,7 +564,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         event_width = max(8, min(28, width // 4))
         time_width = max(8, len(age))
         line.append(f"{age:>{time_width}} ", self._style("time"))
-        event = Text(row.event_type, self._style("event"))
+        event = Text(short_event(row.event_type), self._style("event"))
         event.truncate(event_width, overflow="ellipsis", pad=True)
         line.append_text(event)
         line.append(" ")
