@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from smb_tui.api.models import Page, Transition
 from smb_tui.paths import cache_dir, private_file
@@ -50,6 +51,14 @@ CREATE TABLE IF NOT EXISTS transitions (
 
 def default_cache_path() -> Path:
     return cache_dir() / "history.sqlite3"
+
+
+def _without_credentials(url: str) -> str:
+    """The API URL as a cache key: a `user:password@` in it is never written down."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _key(transition: Transition) -> str:
@@ -100,7 +109,7 @@ class HistoryCache:
         self._db.close()
 
     def history(self, api_url: str, org: str | None, machine: str, instance: str) -> CachedHistory:
-        key = (api_url, org or "", machine, instance)
+        key = (_without_credentials(api_url), org or "", machine, instance)
         self._run(
             "INSERT INTO histories (api_url, org, machine, instance, used) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT DO UPDATE SET used = excluded.used",

@@ -183,3 +183,24 @@ def test_over_the_cap_the_histories_used_longest_ago_go_first(tmp_path: Path) ->
     assert old.page() is None
     assert newer.page() is not None and third.page() is not None
     assert cache.total_bytes() <= 4000
+
+
+def test_credentials_in_the_api_url_never_reach_the_cache_file(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    cache = HistoryCache(path)
+    with_secret = cache.history("https://me:s3cret-token@api.example:8443/v1", None, "m", "i")
+    with_secret.add_older(
+        [
+            Transition.model_validate(
+                {"createdAt": "2026-11-23T10:00:00Z", "event": "e", "state": "s"}
+            )
+        ],
+        None,
+    )
+    cache.close()
+    for name in ("history.sqlite3", "history.sqlite3-wal"):
+        file = tmp_path / name
+        if file.exists():
+            assert b"s3cret-token" not in file.read_bytes()
+    again = HistoryCache(path).history("https://api.example:8443/v1", None, "m", "i")
+    assert again.page() is not None  # the same history, found without the credentials
