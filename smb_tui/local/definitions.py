@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from statemachine import StateChart
 from smb_tui.api.models import SLUG
 
 JSON = Any
-SLUG_PATTERN = SLUG.pattern  # the client checks slugs with the same expression
+SLUG_PATTERN = SLUG.pattern
+log = logging.getLogger(__name__)  # the client checks slugs with the same expression
 
 
 @dataclass(frozen=True)
@@ -125,22 +127,57 @@ class MachineDefinition:
 
 
 def load_definitions(directory: Path) -> list[MachineDefinition]:
-    """Every `machine` defined by the `*.py` modules in `directory`, sorted by file name."""
+    """The machines in `directory`, sorted by name: every `*.py` that defines `machine`;
+    every `NAME.js` / `NAME.mjs` (an XState module: machine NAME, one version); every
+    folder `NAME/` of such modules (one version each, sorted by file name: the last is
+    current). A module that does not load is logged, naming the file and the error, and
+    the other machines still load."""
     if not directory.is_dir():
         raise ValueError(f"{directory} is not a folder of machine definitions")
     found: list[MachineDefinition] = []
-    for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_"):
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith(("_", ".")):
             continue
-        module_name = f"smb_tui_user_machines.{path.stem}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-        definition = getattr(module, "machine", None)
-        if not isinstance(definition, MachineDefinition):
-            raise ValueError(f"{path} defines no `machine = MachineDefinition(...)`")
-        found.append(definition)
+        if path.suffix == ".py":
+            found.append(_python_definition(path))
+        elif path.suffix in MODULE_SUFFIXES and path.is_file():
+            versions = _module_versions([path])
+            if versions:
+                found.append(MachineDefinition(slug=path.stem, versions=versions))
+        elif path.is_dir():
+            files = sorted(f for f in path.iterdir() if f.suffix in MODULE_SUFFIXES)
+            versions = _module_versions(files)
+            if versions:
+                found.append(MachineDefinition(slug=path.name, versions=versions))
     return found
+
+
+MODULE_SUFFIXES = (".js", ".mjs")
+
+
+def _module_versions(files: Sequence[Path]) -> list[MachineVersion]:
+    from smb_tui.local.xstate_engine import load_module
+
+    versions = []
+    for file in files:
+        try:
+            module = load_module(file)
+        except Exception as error:
+            log.error("cannot load the machine module %s: %s", file, str(error).strip())
+            continue
+        versions.append(MachineVersion(file.stem, module))
+    return versions
+
+
+def _python_definition(path: Path) -> MachineDefinition:
+    module_name = f"smb_tui_user_machines.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    definition = getattr(module, "machine", None)
+    if not isinstance(definition, MachineDefinition):
+        raise ValueError(f"{path} defines no `machine = MachineDefinition(...)`")
+    return definition

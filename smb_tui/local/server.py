@@ -150,11 +150,28 @@ class LocalServer:
         self.seeded = threading.Event()
         self._server: uvicorn.Server | None = None
 
+    def _modules(self) -> list[Any]:
+        """The XState modules loaded (each holds a V8 context, closed at the end)."""
+        from smb_tui.local.xstate_engine import XStateModule
+
+        return [
+            version.chart
+            for definition in self.definitions
+            for version in definition.versions
+            if isinstance(version.chart, XStateModule)
+        ]
+
     async def serve(self) -> None:
         """Serve until stopped (Ctrl-C, SIGTERM or `stop()`)."""
         asyncio.get_running_loop().set_exception_handler(AcceptErrors())
         store = Store(self.options.db, self.options.clock)
         self.store = store
+        engine = self.options.engine
+        if engine is None and self._modules():
+            from smb_tui.local.runtime import StatechartEngine
+            from smb_tui.local.xstate_engine import MixedEngine, XStateEngine
+
+            engine = MixedEngine(StatechartEngine(store.clock), XStateEngine(store.clock))
         service = LocalService(
             store,
             self.definitions,
@@ -163,7 +180,7 @@ class LocalServer:
                 page_size=self.options.page_size,
                 timer_retry=self.options.timer_retry,
             ),
-            self.options.engine,
+            engine,
         )
         self.service = service
         seeding = None
@@ -214,6 +231,8 @@ class LocalServer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await seeding
             store.close()
+            for module in self._modules():
+                module.close()  # a V8 context left open keeps the process from exiting
 
     def _seeded(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
