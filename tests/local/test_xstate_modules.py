@@ -26,13 +26,15 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed to build XState modules")
     work = tmp_path_factory.mktemp("xstate-build")
-    subprocess.run(
+    installed = subprocess.run(
         ["npm", "install", "--silent", "--no-audit", "--no-fund", "xstate@4", "esbuild"],
         cwd=work,
-        check=True,
+        check=False,
         capture_output=True,
         timeout=300,
     )
+    if installed.returncode != 0:
+        pytest.skip(f"npm could not install xstate@4 and esbuild: {installed.stderr[-300:]!r}")
     out = tmp_path_factory.mktemp("machines")
     for source in SOURCES.glob("*.ts"):
         copy = work / source.name  # beside node_modules, where esbuild finds xstate
