@@ -9,7 +9,6 @@ Prints figures; asserts nothing. Runs a local server on a free port of 127.0.0.1
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,7 +49,7 @@ async def main() -> None:
                 for fmt in ("jsonl", "csv"):
                     target = folder / f"{slug}.{fmt}"
                     started = time.perf_counter()
-                    with export.output(target, sys.stdout) as out:
+                    with export.atomic_file(target) as out:
                         writer = export.Writer(out, fmt, export.HISTORY_COLUMNS)
                         count = await export.export(
                             export.history(client, "counter", slug, False), writer

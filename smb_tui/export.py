@@ -92,11 +92,8 @@ class Writer:
 
 
 @contextlib.contextmanager
-def output(path: Path | None, stdout: TextIO) -> Iterator[TextIO]:
-    """`stdout`, or a private temporary file renamed to `path` when all went well."""
-    if path is None:
-        yield stdout
-        return
+def atomic_file(path: Path) -> Iterator[TextIO]:
+    """A private temporary file beside `path`, renamed to it when all went well."""
     folder = path.parent if str(path.parent) else Path(".")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     try:
@@ -107,6 +104,11 @@ def output(path: Path | None, stdout: TextIO) -> Iterator[TextIO]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def output(path: Path | None, stdout: TextIO) -> contextlib.AbstractContextManager[TextIO]:
+    """`path` written atomically, or `stdout` when there is none."""
+    return atomic_file(path) if path is not None else contextlib.nullcontext(stdout)
 
 
 async def history(

@@ -47,11 +47,11 @@ GLUE = r"""
     try { return JSON.stringify(a); } catch (e) { return String(a); }
   }).join(" ");
   globalThis.console = {
-    log: (...a) => logs.push(["stdout", Date.now(), text(a)]),
-    info: (...a) => logs.push(["stdout", Date.now(), text(a)]),
-    debug: (...a) => logs.push(["stdout", Date.now(), text(a)]),
-    warn: (...a) => logs.push(["stderr", Date.now(), text(a)]),
-    error: (...a) => logs.push(["stderr", Date.now(), text(a)]),
+    log: (...a) => logs.push(["stdout", text(a)]),
+    info: (...a) => logs.push(["stdout", text(a)]),
+    debug: (...a) => logs.push(["stdout", text(a)]),
+    warn: (...a) => logs.push(["stderr", text(a)]),
+    error: (...a) => logs.push(["stderr", text(a)]),
   };
   const module = globalThis.__module;
   // XState v4 adds a state's delayed sends to its entry actions only once something asks
@@ -99,8 +99,7 @@ GLUE = r"""
     return state;
   };
   const answer = (steps, timers, cancelled) => {
-    const out = JSON.stringify({ steps, timers, cancelled, logs: logs.splice(0) });
-    return out;
+    return JSON.stringify({ steps, timers, cancelled, logs: logs.splice(0) });
   };
   globalThis.__smb = {
     start(contextJson) {
@@ -202,7 +201,7 @@ class XStateEngine:
             entries = json.loads(module.call("logs"))
         except Exception:
             return []
-        return [LogLine(self.clock(), kind, text) for kind, _, text in entries]
+        return [LogLine(self.clock(), kind, text) for kind, text in entries]
 
     def _outcome(self, answer: dict[str, Any]) -> Outcome:
         outcome = Outcome()
@@ -212,7 +211,7 @@ class XStateEngine:
             outcome.steps.append(Step(record, Snapshot(_without(state, "context"), context)))
         outcome.timers = [Timer(key, event, seconds) for key, event, seconds in answer["timers"]]
         outcome.cancelled = list(answer["cancelled"])
-        outcome.logs = [LogLine(self.clock(), kind, text) for kind, _, text in answer["logs"]]
+        outcome.logs = [LogLine(self.clock(), kind, text) for kind, text in answer["logs"]]
         return outcome
 
     async def start(

@@ -7,7 +7,6 @@ up as messages and actions, and this screen turns them into calls in workers.
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -371,7 +370,7 @@ class DashboardScreen(Screen[None]):
             items = export.history(self.client, machine, instance, choice.oldest_first)
         self.notify(f"Exporting the history of {machine}/{instance}…", markup=False)
         try:
-            with export.output(choice.path, io.StringIO()) as out:
+            with export.atomic_file(choice.path) as out:
                 writer = export.Writer(out, fmt, export.HISTORY_COLUMNS)
                 count = await export.export(items, writer)
         except StateBackedError as error:
