@@ -296,6 +296,10 @@ class QueryIndex(Modal[str | None]):
                 )
             )
 
+    def on_mount(self) -> None:
+        # Keys typed at once are the value; Tab reaches the index, op and direction.
+        self.query_one("#query-value", Input).focus()
+
     @on(Input.Submitted, "#query-value")
     def _submit(self) -> None:
         index = str(self.query_one("#query-index", Select).value)
