@@ -32,7 +32,12 @@ def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
         "--machines",
         type=Path,
         metavar="DIR",
-        help="a folder of machine definition modules to load too",
+        help="a folder of machines to load too: XState modules (NAME.js, NAME/*.js) and *.py",
+    )
+    local.add_argument(
+        "--allow-fetch",
+        action="store_true",
+        help="let XState machine code use fetch (off: it fails, with a line in the logs)",
     )
     local.add_argument("--no-demo", action="store_true", help="leave out the demo machines")
     local.add_argument("--key-id", help="the API key id tokens must name (default: generated)")
@@ -103,6 +108,7 @@ def run_local(args: argparse.Namespace) -> int:
         port=args.port,
         db=args.db or data_dir() / "local.db",
         machines_dir=args.machines,
+        allow_fetch=args.allow_fetch,
         demo=not args.no_demo,
         key=LocalKey(args.key_id, args.secret) if args.key_id else None,
         page_size=args.page_size,

@@ -38,9 +38,12 @@ class MachineError(Exception):
     event is refused and nothing of it is stored, but these go to the instance's logs.
     """
 
-    def __init__(self, message: str, logs: Sequence[LogLine] = ()) -> None:
+    def __init__(
+        self, message: str, logs: Sequence[LogLine] = (), code: str = "machine-error"
+    ) -> None:
         super().__init__(message)
         self.logs = list(logs)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class Timer:
     `seconds`. The server fires it durably, also across restarts."""
 
     key: str
-    event: str
+    event: dict[str, JSON]
     seconds: float
 
 
@@ -87,6 +90,7 @@ class Outcome:
     timers: list[Timer] = field(default_factory=list)  # set by these events
     cancelled: list[str] = field(default_factory=list)  # keys of timers they cancelled
     stopped_services: list[str] = field(default_factory=list)
+    pending: list[dict[str, JSON]] = field(default_factory=list)  # before the next event
     logs: list[LogLine] = field(default_factory=list)
 
     @property
@@ -373,7 +377,7 @@ def _with_timers(outcome: Outcome, version: MachineVersion, machine: str) -> Out
     id; those of the states left are cancelled."""
     active = set(outcome.final.state)
     outcome.timers = [
-        Timer(state, after_event_name(machine, version, state, seconds), seconds)
+        Timer(state, {"type": after_event_name(machine, version, state, seconds)}, seconds)
         for state in dict.fromkeys(outcome.entered)
         if state in active
         for seconds, _ in version.after.get(state, ())
@@ -455,6 +459,13 @@ async def _settle(machine: StateChart, outcome: Outcome, timeout: float) -> None
         remaining = deadline - loop.time()
         if remaining <= 0:
             outcome.stopped_services.extend(sorted(running))
+            outcome.pending.extend(
+                {
+                    "type": "error.execution",
+                    "error": f"service {service} was stopped: the instance did not settle in time",
+                }
+                for service in sorted(running)
+            )
             manager.cancel_all()
             await asyncio.wait(running.values(), timeout=1)
             return

@@ -17,8 +17,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from smb_tui.local.app import create_app
 from smb_tui.local.auth import LocalKey, load_or_create_key
-from smb_tui.local.definitions import MachineDefinition, load_definitions
-from smb_tui.local.demo import DEMO_MACHINES, seed
+from smb_tui.local.definitions import MachineDefinition, ModuleLoader, load_definitions
+from smb_tui.local.demo import DEMO_MACHINES, DEMO_MODULES, seed
 from smb_tui.local.runtime import Engine
 from smb_tui.local.service import LocalService, Settings
 from smb_tui.local.store import Store
@@ -34,6 +34,7 @@ class ServerOptions:
     port: int = 8787
     db: Path = field(default_factory=lambda: data_dir() / "local.db")
     machines_dir: Path | None = None
+    allow_fetch: bool = False  # may XState machine code reach the network with fetch
     demo: bool = True
     key: LocalKey | None = None
     key_path: Path = field(default_factory=default_key_path)
@@ -138,9 +139,13 @@ class LocalServer:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.key = options.key or load_or_create_key(options.key_path)
-        definitions: list[MachineDefinition] = list(DEMO_MACHINES) if options.demo else []
+        definitions: list[MachineDefinition] = []
+        loader = ModuleLoader(options.allow_fetch)  # one V8 worker for every XState module
+        if options.demo:
+            definitions.extend(DEMO_MACHINES)
+            definitions.extend(load_definitions(DEMO_MODULES, loader=loader))
         if options.machines_dir is not None:
-            definitions.extend(load_definitions(options.machines_dir))
+            definitions.extend(load_definitions(options.machines_dir, loader=loader))
         options.db.parent.mkdir(parents=True, exist_ok=True)
         self.definitions = definitions
         self.store: Store | None = None
@@ -151,7 +156,7 @@ class LocalServer:
         self._server: uvicorn.Server | None = None
 
     def _modules(self) -> list[Any]:
-        """The XState modules loaded (each holds a V8 context, closed at the end)."""
+        """The XState modules loaded (their worker holds a V8 isolate, closed at the end)."""
         from smb_tui.local.xstate_engine import XStateModule
 
         return [
@@ -231,8 +236,8 @@ class LocalServer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await seeding
             store.close()
-            for module in self._modules():
-                module.close()  # a V8 context left open keeps the process from exiting
+            for worker in {module.worker for module in self._modules()}:
+                worker.close()  # a V8 isolate left open keeps the process from exiting
 
     def _seeded(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:

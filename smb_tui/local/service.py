@@ -341,7 +341,7 @@ class LocalService:
             raise ApiError(
                 500,
                 f"{error}; the event was refused and nothing was stored (see the logs)",
-                "machine-error",
+                error.code,
             ) from error
         size = len(json.dumps(outcome.final.context).encode())
         if size > MAX_CONTEXT_BYTES:
@@ -405,14 +405,10 @@ class LocalService:
         now = time.time()
         ts = int(self.store.clock() * 1000)
         created = self.store.now()
-        pending = [
-            {
-                "type": "error.execution",
-                "error": f"service {service} was stopped: the instance did not settle in time",
-            }
-            for service in outcome.stopped_services
+        pending = outcome.pending
+        new_timers = [
+            (timer.key, _timer_event(timer.event), now + timer.seconds) for timer in outcome.timers
         ]
-        new_timers = [(timer.key, timer.event, now + timer.seconds) for timer in outcome.timers]
         store = self.store
         with store.transaction() as db:
             if row is None:
@@ -538,7 +534,7 @@ class LocalService:
         if row is None:
             return
         try:
-            await self.send_event(None, row.machine, row.slug, {"type": timer.event})
+            await self.send_event(None, row.machine, row.slug, _fired_event(timer.event))
         except ApiError as error:
             log.warning(
                 "delayed %s on %s/%s failed: %s", timer.event, row.machine, row.slug, error.error
@@ -605,6 +601,20 @@ def _log_rows(
         )
         for line in logs
     ]
+
+
+def _timer_event(event: dict[str, JSON]) -> str:
+    """How the timers table keeps an event: its type when that is all it has (the
+    column predates event payloads), else its JSON."""
+    return str(event["type"]) if set(event) == {"type"} else json.dumps(event)
+
+
+def _fired_event(stored: str) -> dict[str, JSON]:
+    if stored.startswith("{"):
+        event = json.loads(stored)
+        if isinstance(event, dict):
+            return event
+    return {"type": stored}
 
 
 def _index_value(

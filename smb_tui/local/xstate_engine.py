@@ -2,27 +2,41 @@
 
 A module is what `smply machine-versions create` uploads: an ES module bundled by esbuild
 (xstate inside) exporting `default` (a machine made with `createMachine`) and maybe
-`allowRead` and `allowWrite`. V8 runs it as a script, not as a module (measured: a
-script cannot hold `export`), so the bundle's closing `export{...}` becomes the value a
-function returns, in a scope of its own. Each version gets one V8 context, made once.
+`allowRead` and `allowWrite`; a migration module exports `upgradeState` and/or
+`upgradeContext`. V8 runs it as a script, not as a module (measured: a script cannot
+hold `export`), so the bundle's closing `export{...}` becomes the value a function
+returns, in a scope of its own.
 
-The persisted state is XState's own state JSON (without its `history`), restored with
-`machine.resolveState`. Events go through XState's pure `machine.transition`: guards,
-`always`, `assign` and tags as XState does them; other actions run after it; a delayed
-`send` (XState's `after`) is a timer the server fires durably, its `cancel` cancels it.
-What this first engine leaves out: invoked services (promises, callbacks), the web APIs
-beyond `console`, and migrations between module versions.
+One `Worker` holds one V8 isolate for every version loaded, each compiled once, and
+the thread whose asyncio loop drives it: the machine code's `setTimeout`, `fetch` and
+`crypto.subtle.digest` run there. `xstate/engine.js` applies events with XState's pure
+`machine.transition` and performs what XState's interpreter would (custom actions,
+sends, cancels, invoked promises and callbacks); `xstate/web.js` is the web APIs. A
+delayed send (XState's `after`) is a timer the server fires durably.
+
+Limits per event: each call into machine code may run 1 s (past it the worker is
+restarted: V8 cannot stop a runaway promise callback otherwise) and may grow the heap
+by 128 MB; past either, the event is refused and nothing is stored.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import base64
+import contextlib
+import hashlib
+import itertools
 import json
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from smb_tui.local.definitions import JSON, AuthRequest, MachineVersion, Snapshot
 from smb_tui.local.runtime import (
@@ -36,98 +50,17 @@ from smb_tui.local.runtime import (
 )
 
 CPU_SECONDS = 1.0  # per call into machine code
-MEMORY_BYTES = 128 * 1024 * 1024
-_EXPORTS = re.compile(r"export\s*\{([^}]*)\}\s*;?\s*(?:/\*[\s\S]*?\*/\s*)*$")
+MEMORY_BYTES = 128 * 1024 * 1024  # heap growth per event
+LOAD_SECONDS = 10.0
+ENTROPY_BYTES = 4096  # crypto.getRandomValues' pool, topped up before each call
+FETCH_MAX_BYTES = 10 * 1024 * 1024
+SETTLE_ERROR = "SettleTimeout"  # data.name of the error event a stopped service leaves
 
-GLUE = r"""
-(() => {
-  const logs = [];
-  const text = (args) => args.map((a) => {
-    if (typeof a === "string") return a;
-    try { return JSON.stringify(a); } catch (e) { return String(a); }
-  }).join(" ");
-  globalThis.console = {
-    log: (...a) => logs.push(["stdout", text(a)]),
-    info: (...a) => logs.push(["stdout", text(a)]),
-    debug: (...a) => logs.push(["stdout", text(a)]),
-    warn: (...a) => logs.push(["stderr", text(a)]),
-    error: (...a) => logs.push(["stderr", text(a)]),
-  };
-  const module = globalThis.__module;
-  // XState v4 adds a state's delayed sends to its entry actions only once something asks
-  // for that state's `after`: ask for every state's up front, or entering a state first
-  // reached by a transition would start no timer.
-  const ready = (m) => {
-    for (const id of m.stateIds) m.getStateNodeById(id).after;
-    return m;
-  };
-  const machine = ready(module.default);
-  // What is kept of a state: what resolveState needs, not the last step's actions and
-  // the previous state, which would grow every row.
-  const plain = (state) => {
-    const json = JSON.parse(JSON.stringify(state));
-    delete json.history;
-    delete json.actions;
-    return json;
-  };
-  // Actions XState leaves to an interpreter: custom ones run here; a delayed send to
-  // the machine itself is a timer, a send without delay is the next event.
-  const perform = (state, queue, timers, cancelled) => {
-    for (const action of state.actions) {
-      if (action.type === "xstate.send") {
-        if (action.to !== undefined) continue;
-        if (action.delay !== undefined && action.delay !== null) {
-          timers.push([String(action.id), action.event.type, Number(action.delay) / 1000]);
-        } else {
-          queue.push(action._event ? action._event.data : action.event);
-        }
-      } else if (action.type === "xstate.cancel") {
-        cancelled.push(String(action.sendId));
-      } else if (typeof action.exec === "function") {
-        action.exec(state.context, state.event, { action, state, _event: state._event });
-      }
-    }
-  };
-  const run = (m, state, events, steps, timers, cancelled) => {
-    const queue = [...events];
-    while (queue.length) {
-      const event = queue.shift();
-      state = m.transition(state, event);
-      perform(state, queue, timers, cancelled);
-      steps.push([event, plain(state)]);
-    }
-    return state;
-  };
-  const answer = (steps, timers, cancelled) => {
-    return JSON.stringify({ steps, timers, cancelled, logs: logs.splice(0) });
-  };
-  globalThis.__smb = {
-    start(contextJson) {
-      const context = JSON.parse(contextJson);
-      const m = ready(machine.withContext({ ...(machine.context || {}), ...context }));
-      const steps = [], timers = [], cancelled = [];
-      let state = m.initialState;
-      perform(state, [], timers, cancelled);
-      steps.push([{ type: "xstate.init" }, plain(state)]);
-      return answer(steps, timers, cancelled);
-    },
-    apply(stateJson, contextJson, eventsJson) {
-      const json = JSON.parse(stateJson);
-      json.context = JSON.parse(contextJson);
-      const state = machine.resolveState(json);
-      const steps = [], timers = [], cancelled = [];
-      run(machine, state, JSON.parse(eventsJson), steps, timers, cancelled);
-      return answer(steps, timers, cancelled);
-    },
-    authorize(kind, requestJson) {
-      const check = kind === "read" ? module.allowRead : module.allowWrite;
-      if (typeof check !== "function") return true;
-      return Boolean(check(JSON.parse(requestJson)));
-    },
-    logs() { return JSON.stringify(logs.splice(0)); },
-  };
-})();
-"""
+_HERE = Path(__file__).parent / "xstate"
+_EXPORTS = re.compile(r"export\s*\{([^}]*)\}\s*;?\s*(?:/\*[\s\S]*?\*/\s*)*$")
+_keys = itertools.count(1)
+_workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+T = TypeVar("T")
 
 
 def wrap_module(source: str) -> str:
@@ -144,36 +77,266 @@ def wrap_module(source: str) -> str:
     return f"globalThis.__module = (function () {{\n{body}\n;return {{{', '.join(names)}}};\n}})();"
 
 
-class XStateModule:
-    """One machine version from a bundle: its V8 context, made once, used one call at a
-    time."""
+class LimitReached(Exception):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
-    def __init__(self, path: Path) -> None:
+
+class Worker:
+    """One V8 isolate for every module loaded, and the thread whose loop drives it."""
+
+    def __init__(self, allow_fetch: bool = False) -> None:
         from py_mini_racer import MiniRacer
 
-        self.path = path
-        self.lock = threading.Lock()
-        self.context = MiniRacer()
-        self.context.set_hard_memory_limit(MEMORY_BYTES)
-        try:
-            self.context.eval(wrap_module(path.read_text()), timeout_sec=10)
-            if not self.context.eval("typeof globalThis.__module.default") == "object":
-                raise ValueError("its `default` export is not an XState machine")
-            self.context.eval(GLUE)
-        except Exception:
-            self.close()
-            raise
+        self.allow_fetch = allow_fetch
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="smb-v8", daemon=True)
+        self.thread.start()
+        self.racer: MiniRacer | None = None
+        self._maker: contextlib.AbstractContextManager[MiniRacer] | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._modules: list[tuple[str, str, str]] = []  # key, kind, wrapped source
+        self._wanted = ENTROPY_BYTES
+        self.restarts = 0
+        self.heap_bytes = 0
+        self.closed = False
+        self._lock = asyncio.Lock()
+        self.wait(self._open())
+        _workers.add(self)
 
-    def call(self, function: str, *args: str) -> Any:
-        with self.lock:
-            return self.context.call(f"__smb.{function}", *args, timeout_sec=CPU_SECONDS)
+    # --- running things on the worker's loop
+    def wait(self, work: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run `work` on the worker's loop from another thread, waiting for it."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
+
+    async def submit(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` on the worker's loop from another loop, awaiting it."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+
+    async def _open(self) -> None:
+        from py_mini_racer import mini_racer
+
+        self._maker = mini_racer(self.loop)
+        racer = self.racer = self._maker.__enter__()
+        self._stack = contextlib.AsyncExitStack()
+        digest = await self._stack.enter_async_context(racer.wrap_py_function(_digest))
+        fetch = await self._stack.enter_async_context(racer.wrap_py_function(self._fetch))
+        install = racer.eval(
+            "(digest, fetch, allowed) => {"
+            " globalThis.__host = {digest, fetch, fetchAllowed: allowed}; return 0; }"
+        )
+        install(digest, fetch, self.allow_fetch)  # type: ignore[operator,misc]
+        racer.eval((_HERE / "engine.js").read_text())
+        racer.eval((_HERE / "web.js").read_text())
+        self._wanted = ENTROPY_BYTES
+        for key, kind, source in self._modules:
+            await self._register(key, kind, source)
+        self._limit_memory()
+
+    def _limit_memory(self) -> None:
+        """The heap may grow 128 MB past what the loaded modules hold. (Measured when the
+        isolate is idle: heap_stats blocks the loop while a script runs.)"""
+        assert self.racer is not None
+        self.heap_bytes = int(self.racer.heap_stats()["used_heap_size"])
+        self.racer.set_hard_memory_limit(self.heap_bytes + MEMORY_BYTES)
+
+    async def _close(self) -> None:
+        if self._stack is not None:
+            with contextlib.suppress(Exception):
+                await self._stack.aclose()
+        if self._maker is not None:
+            self._maker.__exit__(None, None, None)  # also stops a runaway script
+        self._maker = self._stack = self.racer = None
+
+    async def _restart(self) -> None:
+        self.restarts += 1
+        await self._close()
+        await self._open()
 
     def close(self) -> None:
-        self.context.close()  # without it the process cannot exit
+        """Free the isolate and stop the thread (an open isolate keeps the process alive)."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.wait(self._close(), timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+    # --- loading
+    def load(self, source: str, kind: str = "machine") -> tuple[str, list[str]]:
+        """Compile a module once; its key and what it exports. Raises ValueError with the
+        JavaScript error when it does not load."""
+        key = f"m{next(_keys)}"
+        wrapped = wrap_module(source)
+        exports = self.wait(self._register(key, kind, wrapped))
+        self._modules.append((key, kind, wrapped))
+        self.wait(self._limit_memory_soon())
+        return key, exports
+
+    async def _limit_memory_soon(self) -> None:
+        self._limit_memory()
+
+    async def _register(self, key: str, kind: str, wrapped: str) -> list[str]:
+        from py_mini_racer import JSEvalException
+
+        assert self.racer is not None
+        try:
+            await asyncio.wait_for(self.racer.eval_cancelable(wrapped), LOAD_SECONDS)
+            names = await self.racer.eval_cancelable(
+                f"__smb.register({json.dumps(key)}, {json.dumps(kind)})"
+            )
+        except TimeoutError as error:
+            raise ValueError(f"it ran for more than {LOAD_SECONDS:g} s when loaded") from error
+        except JSEvalException as error:
+            raise ValueError(_first_line(error)) from error
+        return str(names).split(",") if names else []
+
+    # --- calls into machine code (on the worker's loop)
+    async def call(self, function: str, *args: JSON) -> Any:
+        """`__smb.<function>(entropy, *args)` within the CPU limit; its answer's value."""
+        from py_mini_racer import JSOOMException, JSTimeoutException
+
+        # One call in the isolate at a time, so that its time limit counts its own time,
+        # not that of the calls queued before it.
+        async with self._lock:
+            assert self.racer is not None
+            entropy = os.urandom(self._wanted).hex() if self._wanted else ""
+            code = f"__smb.{function}({', '.join(json.dumps(a) for a in (entropy, *args))})"
+            try:
+                raw = await asyncio.wait_for(self.racer.eval_cancelable(code), CPU_SECONDS)
+            except (TimeoutError, JSTimeoutException) as error:
+                await self._restart()
+                raise _cpu_limit() from error
+            except JSOOMException as error:
+                self.racer.low_memory_notification()
+                raise LimitReached(
+                    f"the machine's code went past its {MEMORY_BYTES // 2**20} MB memory limit",
+                    "machine-memory-limit",
+                ) from error
+        answer = json.loads(str(raw))
+        self._wanted = min(int(answer["wanted"]), ENTROPY_BYTES)
+        return answer["value"]
+
+    async def stray_logs(self) -> list[tuple[str, str]]:
+        assert self.racer is not None
+        with contextlib.suppress(Exception):
+            raw = await asyncio.wait_for(self.racer.eval_cancelable("__smb.logs()"), CPU_SECONDS)
+            return [(stream, text) for stream, text in json.loads(str(raw))]
+        return []
+
+    async def run(
+        self, key: str, state: JSON | None, context: JSON, events: JSON, settle_timeout: float
+    ) -> dict[str, Any]:
+        """Apply `events` (or start, when `state` is None) and wait until the run settles:
+        no invoked service running, or `settle_timeout` passed (those running stop)."""
+        state_json = None if state is None else json.dumps(state)
+        summary = await self.call("begin", key, state_json, json.dumps(context), json.dumps(events))
+        run_id = summary["id"]
+        if summary["running"]:
+            assert self.racer is not None
+            racer = self.racer
+            async with self._lock:
+                try:
+                    settled = await asyncio.wait_for(
+                        racer.eval_cancelable(f"__smb.settled({run_id})"), CPU_SECONDS
+                    )
+                except TimeoutError as error:  # a promise callback that does not return
+                    await self._restart()
+                    raise _cpu_limit() from error
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_awaited(settled), settle_timeout)
+            if racer is not self.racer:
+                raise LimitReached(
+                    "the machine's worker was restarted while this event settled",
+                    "machine-error",
+                )
+        answer: dict[str, Any] = await self.call("finish", run_id)
+        return answer
+
+    async def _fetch(self, url: Any, method: Any, headers: Any, body: Any) -> str:
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
+                response = await client.request(
+                    str(method),
+                    str(url),
+                    headers=[tuple(pair) for pair in json.loads(str(headers))],
+                    content=None if body is None else str(body).encode(),
+                )
+            if len(response.content) > FETCH_MAX_BYTES:
+                return json.dumps({"error": f"the answer is over {FETCH_MAX_BYTES} bytes"})
+            return json.dumps(
+                {
+                    "status": response.status_code,
+                    "statusText": response.reason_phrase,
+                    "headers": list(response.headers.multi_items()),
+                    "body": base64.b64encode(response.content).decode(),
+                }
+            )
+        except Exception as error:
+            return json.dumps({"error": f"{type(error).__name__}: {error}"})
 
 
-def load_module(path: Path) -> XStateModule:
-    return XStateModule(path)
+def _cpu_limit() -> LimitReached:
+    return LimitReached(
+        f"the machine's code ran past its {CPU_SECONDS:g} s CPU limit for one event",
+        "machine-cpu-limit",
+    )
+
+
+async def _awaited(promise: Any) -> Any:
+    return await promise
+
+
+async def _digest(name: Any, data: Any) -> str:
+    return hashlib.new(str(name).replace("-", "").lower(), bytes.fromhex(str(data))).hexdigest()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^\w*Error\b", line.strip())]
+    return (errors or lines or [type(error).__name__])[0].strip()
+
+
+@atexit.register
+def _close_workers() -> None:
+    for worker in list(_workers):
+        worker.close()
+
+
+@dataclass(frozen=True)
+class XStateModule:
+    """One machine version's module, compiled into a worker."""
+
+    path: Path
+    worker: Worker
+    key: str
+    exports: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class XStateMigration:
+    """A migration module: from the version before to the one it is attached to."""
+
+    path: Path
+    worker: Worker
+    key: str
+
+    def __call__(self, snapshot: Snapshot) -> Snapshot:
+        raise MachineError("an XState migration runs in its engine")
+
+
+def load_module(path: Path, worker: Worker, kind: str = "machine") -> XStateModule:
+    key, exports = worker.load(path.read_text(), kind)
+    return XStateModule(path, worker, key, tuple(exports))
+
+
+def load_migration(path: Path, worker: Worker) -> XStateMigration:
+    key, _ = worker.load(path.read_text(), "migration")
+    return XStateMigration(path, worker, key)
 
 
 class XStateEngine:
@@ -182,42 +345,71 @@ class XStateEngine:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
 
-    def _call(self, version: MachineVersion, function: str, *args: str) -> dict[str, Any]:
-        module = _module(version)
-        try:
-            answer = module.call(function, *args)
-        except Exception as error:
-            logs = self._drain(module)
-            trace = getattr(error, "args", [str(error)])[0]
-            line = LogLine(self.clock(), "stderr", str(trace))
-            raise MachineError(
-                f"the machine's code failed: {str(error).splitlines()[0]}", [*logs, line]
-            ) from error
-        result: dict[str, Any] = json.loads(answer)
-        return result
+    def _lines(self, entries: Sequence[Sequence[str]]) -> list[LogLine]:
+        now = self.clock()
+        return [LogLine(now, stream, text) for stream, text in entries]
 
-    def _drain(self, module: XStateModule) -> list[LogLine]:
+    async def _run(
+        self,
+        version: MachineVersion,
+        state: JSON | None,
+        context: dict[str, JSON],
+        events: list[dict[str, JSON]],
+        settle_timeout: float,
+    ) -> Outcome:
+        module = _module(version)
+        worker = module.worker
         try:
-            entries = json.loads(module.call("logs"))
-        except Exception:
-            return []
-        return [LogLine(self.clock(), kind, text) for kind, text in entries]
+            answer = await worker.submit(
+                worker.run(module.key, state, context, events, settle_timeout)
+            )
+        except LimitReached as error:
+            logs = await worker.submit(worker.stray_logs())
+            line = LogLine(self.clock(), "stderr", f"{error}; the event was refused")
+            raise MachineError(str(error), [*self._lines(logs), line], error.code) from error
+        except Exception as error:
+            logs = await worker.submit(worker.stray_logs())
+            trace = str(error).strip() or type(error).__name__
+            raise MachineError(
+                f"the machine's code failed: {_first_line(error)}",
+                [*self._lines(logs), LogLine(self.clock(), "stderr", trace)],
+            ) from error
+        if "failure" in answer:
+            trace = answer["failure"]
+            raise MachineError(
+                f"the machine's code failed: {trace.splitlines()[0] if trace else 'an error'}",
+                [*self._lines(answer["logs"]), LogLine(self.clock(), "stderr", trace)],
+            )
+        return self._outcome(answer)
 
     def _outcome(self, answer: dict[str, Any]) -> Outcome:
         outcome = Outcome()
         for event, state in answer["steps"]:
             context = state.get("context") or {}
-            record = {"type": event} if isinstance(event, str) else event
-            outcome.steps.append(Step(record, Snapshot(_without(state, "context"), context)))
-        outcome.timers = [Timer(key, event, seconds) for key, event, seconds in answer["timers"]]
+            outcome.steps.append(Step(event, Snapshot(_without(state, "context"), context)))
+        for key, event, seconds in answer["timers"]:
+            plain = event if isinstance(event, dict) else {"type": str(event)}
+            outcome.timers.append(Timer(key, plain, float(seconds)))
         outcome.cancelled = list(answer["cancelled"])
-        outcome.logs = [LogLine(self.clock(), kind, text) for kind, text in answer["logs"]]
+        outcome.stopped_services = list(answer["stopped"])
+        outcome.pending = [
+            {
+                "type": f"error.platform.{service}",
+                "data": {
+                    "name": SETTLE_ERROR,
+                    "message": f"service {service} was stopped: the instance did not settle"
+                    " in time",
+                },
+            }
+            for service in answer["stopped"]
+        ]
+        outcome.logs = self._lines(answer["logs"])
         return outcome
 
     async def start(
         self, version: MachineVersion, context: dict[str, JSON], settle_timeout: float, machine: str
     ) -> Outcome:
-        return self._outcome(self._call(version, "start", json.dumps(context)))
+        return await self._run(version, None, context, [], settle_timeout)
 
     async def apply(
         self,
@@ -227,14 +419,9 @@ class XStateEngine:
         settle_timeout: float,
         machine: str,
     ) -> Outcome:
-        answer = self._call(
-            version,
-            "apply",
-            json.dumps(snapshot.state),
-            json.dumps(snapshot.context),
-            json.dumps(list(events)),
+        return await self._run(
+            version, snapshot.state, snapshot.context, list(events), settle_timeout
         )
-        return self._outcome(answer)
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
         state = snapshot.state if isinstance(snapshot.state, dict) else {}
@@ -242,20 +429,49 @@ class XStateEngine:
         return StateView(state.get("value", {}), list(tags), bool(state.get("done")))
 
     def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
-        arguments = {
-            "machineName": request.machine_name,
+        """allowRead / allowWrite with the arguments `@statebacked/machine` types."""
+        arguments: dict[str, JSON] = {
             "machineInstanceName": request.machine_instance_name,
-            "authContext": dict(request.auth_context),
             "context": dict(request.context),
-            "type": request.type,
-            "state": request.state,
-            "event": request.event,
+            "authContext": dict(request.auth_context),
         }
+        if request.type != "initialization":
+            arguments["state"] = request.state
+        if request.type != "read":
+            arguments["type"] = request.type
+        if request.type == "event":
+            arguments["event"] = request.event
         kind = "read" if request.type == "read" else "write"
-        return bool(_module(version).call("authorize", kind, json.dumps(arguments)))
+        module = _module(version)
+        worker = module.worker
+        allowed = worker.wait(
+            worker.call("authorize", module.key, kind, json.dumps(arguments)),
+            timeout=CPU_SECONDS * 5,
+        )
+        return bool(allowed)
 
     def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
-        raise MachineError("migrations between XState module versions are not supported yet")
+        migration = to.migrate
+        module = _module(to)
+        if not isinstance(migration, XStateMigration):
+            raise MachineError(f"no migration module leads to version {to.label!r}")
+        worker = module.worker
+        try:
+            state = worker.wait(
+                worker.call(
+                    "migrate",
+                    migration.key,
+                    module.key,
+                    json.dumps(snapshot.state),
+                    json.dumps(snapshot.context),
+                ),
+                timeout=CPU_SECONDS * 5,
+            )
+        except (LimitReached, Exception) as error:
+            raise MachineError(
+                f"the migration {migration.path.name} failed: {_first_line(error)}"
+            ) from error
+        return Snapshot(_without(state, "context"), state.get("context") or {})
 
 
 class MixedEngine:
@@ -303,4 +519,13 @@ def _without(state: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in state.items() if k != key}
 
 
-__all__ = ["MixedEngine", "XStateEngine", "XStateModule", "load_module", "wrap_module"]
+__all__ = [
+    "MixedEngine",
+    "Worker",
+    "XStateEngine",
+    "XStateMigration",
+    "XStateModule",
+    "load_migration",
+    "load_module",
+    "wrap_module",
+]

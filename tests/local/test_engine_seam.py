@@ -26,7 +26,7 @@ class TallyEngine:
         snapshot = Snapshot({"n": 0, "engine": "tally"}, {**context, "public": {"n": 0}})
         return Outcome(
             steps=[Step({"type": "xstate.init"}, snapshot)],
-            timers=[Timer("every-tick", f"tick#{machine}", 0.3)],
+            timers=[Timer("every-tick", {"type": f"tick#{machine}"}, 0.3)],
         )
 
     async def apply(
@@ -45,7 +45,7 @@ class TallyEngine:
                 n += 1
             elif kind.startswith("tick#"):
                 n += 10
-                outcome.timers.append(Timer("every-tick", kind, 0.3))
+                outcome.timers.append(Timer("every-tick", {"type": kind}, 0.3))
             elif kind == "stop":
                 outcome.cancelled.append("every-tick")
             state = Snapshot({"n": n, "engine": "tally"}, {"public": {"n": n}})

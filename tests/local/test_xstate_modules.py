@@ -3,8 +3,6 @@ esbuild as `smply` builds them. Skipped (and counted) when node and npm are miss
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,44 +11,23 @@ import httpx
 import pytest
 
 from smb_tui.local.server import ServerThread
+from smb_tui.local.xstate_build import BuildUnavailable, build_tree
 from tests.conftest import client, start_server, unique
 from tests.local.test_events_and_history import history
 
 SOURCES = Path(__file__).parent.parent / "xstate"
-SMPLY_FLAGS = ["--bundle", "--format=esm", "--platform=browser", "--minify", "--keep-names"]
+BUILD_CACHE = Path(__file__).parent.parent.parent / ".build" / "xstate"
 
 
 @pytest.fixture(scope="module")
 def modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test machines as bundles: npm's xstate@4 and esbuild, then one build each."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed to build XState modules")
-    work = tmp_path_factory.mktemp("xstate-build")
-    installed = subprocess.run(
-        ["npm", "install", "--silent", "--no-audit", "--no-fund", "xstate@4", "esbuild"],
-        cwd=work,
-        check=False,
-        capture_output=True,
-        timeout=300,
-    )
-    if installed.returncode != 0:
-        pytest.skip(f"npm could not install xstate@4 and esbuild: {installed.stderr[-300:]!r}")
+    """The test machines as bundles, built by esbuild with smply's flags (the first run
+    installs the pinned xstate and esbuild with npm)."""
     out = tmp_path_factory.mktemp("machines")
-    for source in SOURCES.glob("*.ts"):
-        copy = work / source.name  # beside node_modules, where esbuild finds xstate
-        copy.write_text(source.read_text())
-        subprocess.run(
-            [
-                str(work / "node_modules" / ".bin" / "esbuild"),
-                str(copy),
-                *SMPLY_FLAGS,
-                f"--outfile={out / (source.stem + '.js')}",
-            ],
-            cwd=work,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    try:
+        build_tree(SOURCES, out, BUILD_CACHE)
+    except BuildUnavailable as error:
+        pytest.skip(str(error))
     (out / "broken.js").write_text("const x = ;\nexport{x as default};\n")
     return out
 
@@ -140,7 +117,7 @@ def test_a_module_that_does_not_load_is_named_and_the_others_load(
 ) -> None:
     with client(xserver) as http:
         slugs = [m["slug"] for m in http.get("/machines").json()["machines"]]
-    assert slugs == ["door"]
+    assert slugs == ["door", "errands", "lamp"]
 
 
 def test_a_pending_delayed_event_fires_after_a_restart(modules: Path, tmp_path: Path) -> None:
@@ -165,3 +142,165 @@ def test_python_and_xstate_machines_run_side_by_side(modules: Path, tmp_path: Pa
         assert send(http, "side", "open").json()["state"] == "open"
         answer = http.post("/machines/counter/i/small/events", json={"event": "increment"})
         assert answer.status_code == 200 and answer.json()["state"] == "counting"
+
+
+def errand(http: httpx.Client, slug: str, event: object) -> httpx.Response:
+    return http.post(f"/machines/errands/i/{slug}/events", json={"event": event})
+
+
+def errands(http: httpx.Client) -> str:
+    slug = unique("errands")
+    assert http.post("/machines/errands", json={"slug": slug}).status_code == 200
+    return slug
+
+
+def test_an_invoked_promise_is_waited_for(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        done = errand(http, slug, {"type": "wait", "ms": 50}).json()
+        assert done["state"] == "idle"
+        assert done["publicContext"]["result"] == {"waited": 50}
+        failed = errand(http, slug, "fail").json()
+        assert failed["state"] == "idle" and failed["publicContext"]["error"] == "no luck"
+        events = [row["event"] for row in history(http, "errands", slug)]
+    failure = {"name": "Error", "message": "no luck"}
+    assert events[0] == {"type": "error.platform.flaky", "data": failure}
+    assert {"type": "done.invoke.errands.waiting:invocation[0]", "data": {"waited": 50}} in events
+
+
+def test_a_callback_service_talks_both_ways_and_stops_on_exit(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        answer = errand(http, slug, "listen")
+        assert answer.status_code == 200
+        done = answer.json()
+        assert done["state"] == "idle"  # the third tick left; the ticker was stopped
+        assert done["publicContext"]["ticks"] == 3
+        assert done["publicContext"]["ponged"] is True  # a send to it, answered
+        assert not answer.headers.get("x-smb-stopped-services")  # nothing was stopped
+
+
+def test_a_service_still_running_at_the_settle_timeout_is_stopped(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        started = time.monotonic()
+        answer = errand(http, slug, "hang")
+        assert time.monotonic() - started >= 0.9  # the server's settle time-out is 1 s
+        assert answer.status_code == 200 and answer.json()["state"] == "hanging"
+        assert answer.headers["x-smb-stopped-services"] == "forever"
+        # The stopped service's error comes before the next event, as the contract says.
+        after = errand(http, slug, "giveUp").json()
+        assert after["state"] == "idle"
+        assert "did not settle in time" in after["publicContext"]["error"]
+        events = [row["event"]["type"] for row in history(http, "errands", slug)]
+    assert events[:3] == ["giveUp", "error.platform.forever", "hang"]
+
+
+def test_an_unhandled_service_failure_is_logged_as_xstate_does(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        answer = errand(http, slug, "orphan")
+        assert answer.status_code == 200 and answer.json()["state"] == "orphaned"
+        logs = http.get(
+            "/logs",
+            params={"from": "2000-01-01T00:00:00Z", "machine": "errands", "instance": slug},
+        ).json()["logs"]
+    assert any(
+        entry["outputType"] == "stderr"
+        and "Missing onError handler for invocation 'lost'" in entry["log"]
+        and "nobody listens" in entry["log"]
+        for entry in logs
+    )
+
+
+def test_machine_code_has_the_web_apis(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        seen = errand(http, slug, "web").json()["publicContext"]
+        digested = errand(http, slug, "digest").json()["publicContext"]
+    assert len(seen["uuid"]) == 36 and seen["uuid"][14] == "4"
+    assert seen["random"] == 8
+    assert seen["url"] == "https://example.com/b?x=1%202#h"
+    assert seen["host"] == "localhost:8080"
+    assert seen["query"] == "x y"
+    assert seen["params"] == "a=1&b=x+y%26"
+    assert seen["text"] == "héllo ✓ 😀"
+    assert seen["bytes"] == 3
+    assert (seen["b64"], seen["unb64"]) == ("aGkh", "hi!")
+    assert digested["digest"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_fetch_is_off_unless_allowed(xserver: ServerThread, modules: Path, tmp_path: Path) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        url = f"{xserver.base_url}/openapi.json"
+        refused = errand(http, slug, {"type": "fetchIt", "url": url}).json()
+        assert "--allow-fetch" in refused["publicContext"]["error"]
+        logs = http.get(
+            "/logs",
+            params={"from": "2000-01-01T00:00:00Z", "machine": "errands", "instance": slug},
+        ).json()["logs"]
+        assert any("--allow-fetch" in entry["log"] for entry in logs)
+    with (
+        start_server(tmp_path, machines_dir=modules, demo=False, allow_fetch=True) as online,
+        client(online, sub="owner") as http,
+    ):
+        slug = errands(http)
+        url = f"{online.base_url}/openapi.json"
+        fetched = errand(http, slug, {"type": "fetchIt", "url": url}).json()
+    assert fetched["publicContext"]["fetched"] == {"status": 200, "kind": "openapi"}
+
+
+def test_a_delayed_send_keeps_its_event_payload(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        errand(http, slug, "later")
+        deadline = time.monotonic() + 10
+        while "rang" not in http.get(f"/machines/errands/i/{slug}").json()["publicContext"]:
+            assert time.monotonic() < deadline, "the delayed send never came"
+            time.sleep(0.05)
+        assert history(http, "errands", slug)[0]["event"] == {"type": "ring", "loud": True}
+
+
+@pytest.mark.parametrize(
+    ("event", "code", "said"),
+    [
+        ("spin", "machine-cpu-limit", "1 s CPU limit"),
+        ("spinLater", "machine-cpu-limit", "1 s CPU limit"),
+        ("hog", "machine-memory-limit", "128 MB memory limit"),
+    ],
+)
+def test_machine_code_past_its_limits_is_refused_and_nothing_is_stored(
+    xserver: ServerThread, event: str, code: str, said: str
+) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        before = history(http, "errands", slug)
+        refused = errand(http, slug, event)
+        assert refused.status_code == 500
+        assert refused.json()["code"] == code and said in refused.json()["error"]
+        assert history(http, "errands", slug) == before
+        assert http.get(f"/machines/errands/i/{slug}").json()["state"] == "idle"
+        # The worker still runs machines afterwards.
+        assert errand(http, slug, {"type": "wait", "ms": 1}).json()["state"] == "idle"
+
+
+def test_a_migration_module_upgrades_an_instance(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        versions = http.get("/machines/lamp/v").json()["versions"]
+        ids = {version["clientInfo"]: version["id"] for version in versions}
+        old, new = ids["v1"], ids["v2"]
+        slug = unique("lamp")
+        http.post("/machines/lamp", json={"slug": slug, "machineVersionId": old})
+        assert (
+            http.post(f"/machines/lamp/i/{slug}/events", json={"event": "flip"}).json()["state"]
+            == "on"
+        )
+        assert http.put(
+            f"/machines/lamp/i/{slug}/v", json={"targetMachineVersionId": new}
+        ).status_code in (200, 201)
+        after = http.post(f"/machines/lamp/i/{slug}/events", json={"event": "dim"}).json()
+        assert after["state"] == {"lit": "dimmed"}
+        assert after["publicContext"] == {"switched": 1, "migrated": True}
+        events = [row["event"]["type"] for row in history(http, "lamp", slug)]
+    assert events[:2] == ["dim", "statebacked.upgrade"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from smb_tui.local.auth import ALL_SCOPES, Principal
 from smb_tui.local.definitions import JSON, MachineDefinition
@@ -17,6 +18,9 @@ DEMO_MACHINES: list[MachineDefinition] = [
     quote.machine,
     traffic_light.machine,
 ]
+# XState demo machines: built from xstate_src/ by `python -m smb_tui.local.xstate_build
+# smb_tui/local/demo/xstate_src smb_tui/local/demo/xstate` (a test checks they match).
+DEMO_MODULES = Path(__file__).parent / "xstate"
 DEMO_USER = "demo-user"
 BUSY_HISTORY = 10_000
 SEED_SLICE = 250
@@ -95,6 +99,19 @@ async def seed(service: LocalService, busy_history: int = BUSY_HISTORY) -> None:
         {"owner": DEMO_USER, "public": {"title": "Notes"}},
         [{"type": "edit", "title": "On-call notes"}, {"type": "submit"}],
     )
+    if "ticket" in service.definitions:  # the XState demo machines (V8) loaded
+        await create(
+            "ticket",
+            "ticket-101",
+            {"reporter": "alice", "public": {"title": "Checkout is down", "comments": 0}},
+            [{"type": "assign", "assignee": DEMO_USER}, {"type": "comment"}],
+        )
+        await create(
+            "ticket",
+            "ticket-102",
+            {"public": {"title": "Typo on the pricing page", "comments": 0}},
+        )
+        await create("pomodoro", "desk-1", events=[{"type": "start"}])
     await create("counter", "small", events=[{"type": "increment"}] * 5)
     await create("counter", "busy")
     events: list[dict[str, JSON]] = [
