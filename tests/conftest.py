@@ -66,3 +66,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
 def http(server: ServerThread) -> Iterator[httpx.Client]:
     with client(server) as session:
         yield session
+
+
+NEEDS_NODE = ("node and npm are needed", "npm could not install")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests were skipped for want of node and npm (XState builds, the
+    official token library): a run without them checks less, and should say so."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if any(reason in str(report.longrepr) for reason in NEEDS_NODE)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} tests skipped: they need node and npm (XState modules, "
+            "@statebacked/token)",
+            yellow=True,
+        )

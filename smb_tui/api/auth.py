@@ -16,8 +16,15 @@ from typing import Any, Protocol
 import jwt
 
 from smb_tui.api.errors import Forbidden
+from smb_tui.api.wire import (
+    ACCESS_TOKEN_TYPE,
+    TOKEN_EXCHANGE_GRANT,
+    anonymous_audience,
+    anonymous_subject_claims,
+    key_issuer,
+    key_token_claims,
+)
 
-AUDIENCE = "https://api.statebacked.dev/"
 REFRESH_MARGIN = 60.0  # seconds before `exp` at which a token counts as expired
 
 Exchange = Callable[[Mapping[str, str]], Awaitable[str]]
@@ -73,7 +80,7 @@ class KeyCredentials:
         self._secret = secret
         self.auth_context = dict(auth_context or {})
         self.expires_in = expires_in
-        self.issuer = issuer or f"https://{key_id}.client.statebacked.dev/"
+        self.issuer = issuer or key_issuer(key_id)
         self._token: str | None = None
         self._expiry = 0.0
 
@@ -82,14 +89,9 @@ class KeyCredentials:
         return KeyCredentials(self.key_id, self._secret, auth_context, self.expires_in, self.issuer)
 
     def mint(self) -> str:
-        now = int(time.time())
-        claims = {
-            "act": self.auth_context,
-            "aud": AUDIENCE,
-            "iss": self.issuer,
-            "iat": now,
-            "exp": now + int(self.expires_in),
-        }
+        claims = key_token_claims(
+            self.key_id, self.auth_context, int(time.time()), self.expires_in, self.issuer
+        )
         return jwt.encode(
             claims, self._secret.encode(), algorithm="HS256", headers={"kid": self.key_id}
         )
@@ -116,16 +118,9 @@ class AnonymousSession:
         self._lock = asyncio.Lock()
 
     def subject_token(self) -> str:
-        issuer = f"https://{self.org_id}.anonymous.auth.statebacked.dev"
-        now = int(time.time())
-        claims = {
-            "aud": issuer,
-            "iss": issuer,
-            "iat": now,
-            "exp": now + 86400,
-            "sid": self.session_id,
-            "did": self.device_id,
-        }
+        claims = anonymous_subject_claims(
+            self.org_id, self.session_id, self.device_id, int(time.time())
+        )
         with warnings.catch_warnings():
             # The protocol signs with the org id, a short key: that is State Backed's choice.
             warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
@@ -136,10 +131,9 @@ class AnonymousSession:
             if self._token is None or time.time() > self._expiry - REFRESH_MARGIN:
                 token = await exchange(
                     {
-                        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                        "audience": f"https://tokens.statebacked.dev/{self.org_id}"
-                        "/anonymous-statebacked-dev",
-                        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                        "grant_type": TOKEN_EXCHANGE_GRANT,
+                        "audience": anonymous_audience(self.org_id),
+                        "requested_token_type": ACCESS_TOKEN_TYPE,
                         "subject_token": self.subject_token(),
                     }
                 )

@@ -7,10 +7,7 @@ Where `statebacked-api.md` is silent this does what the official JavaScript clie
 from __future__ import annotations
 
 import asyncio
-import base64
 import email.utils
-import hashlib
-import hmac
 import json
 import random
 import ssl
@@ -57,6 +54,7 @@ from smb_tui.api.models import (
     check_slug,
     event_json,
 )
+from smb_tui.api.wire import delete_confirmation
 
 PRODUCTION_URL = "https://api.statebacked.dev"
 # Reads answer fast or not at all; sending an event waits for the instance to settle,
@@ -86,12 +84,6 @@ class Reconnected:
 
     def __repr__(self) -> str:
         return "Reconnected()"
-
-
-def delete_confirmation(machine: str, instance: str) -> str:
-    """base64url(HMAC-SHA256(key = machine name, message = instance name)), unpadded."""
-    digest = hmac.new(machine.encode(), instance.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _backoff(attempt: int) -> float:

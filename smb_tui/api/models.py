@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
 from smb_tui.api.errors import InvalidSlug
+from smb_tui.api.wire import SLUG
 
-SLUG = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 # Not in State Backed's API, which does not say whether a send settled: the local server
 # names the services it stopped at its settle time-out (empty: it settled).
 STOPPED_SERVICES_HEADER = "x-smb-stopped-services"

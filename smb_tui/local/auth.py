@@ -18,11 +18,18 @@ from typing import Any
 
 import jwt
 
+from smb_tui.api.wire import (
+    ACCESS_TOKEN_TYPE,
+    ACT_CLAIM,
+    AUDIENCE,
+    TOKEN_EXCHANGE_GRANT,
+    anonymous_audience,
+    anonymous_issuer,
+    key_token_claims,
+)
 from smb_tui.local.definitions import JSON
 from smb_tui.paths import write_private_file
 
-AUDIENCE = "https://api.statebacked.dev/"
-TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 REGISTERED_CLAIMS = {"aud", "iss", "iat", "exp", "nbf", "jti", "scope"}
 ANONYMOUS_SCOPES = frozenset({"instances.read", "instances.write", "instances.create"})
 ALL_SCOPES = ANONYMOUS_SCOPES | {"machines.read", "instances.admin", "logs.read"}
@@ -72,13 +79,8 @@ def sign_key_token(
     **extra: Any,
 ) -> str:
     """The token `@statebacked/token` 0.2 makes for this key and end user."""
-    now = int(time.time())
     claims = {
-        "act": dict(auth_context),
-        "aud": AUDIENCE,
-        "iss": f"https://{key.key_id}.client.statebacked.dev/",
-        "iat": now,
-        "exp": now + int(expires_in),
+        **key_token_claims(key.key_id, dict(auth_context), int(time.time()), expires_in),
         **extra,
     }
     return jwt.encode(claims, key.secret.encode(), algorithm="HS256", headers={"kid": key.key_id})
@@ -107,7 +109,7 @@ def verify_token(token: str, key: LocalKey) -> Principal:
         raise AuthError(f"the bearer token's audience must be {AUDIENCE}") from error
     except jwt.InvalidTokenError as error:
         raise AuthError(f"the bearer token is not valid: {error}") from error
-    act = claims.get("act")
+    act = claims.get(ACT_CLAIM)
     if isinstance(act, dict):
         auth_context: dict[str, JSON] = act
     else:
@@ -121,10 +123,6 @@ def verify_token(token: str, key: LocalKey) -> Principal:
     )
 
 
-def anonymous_audience(org_id: str) -> str:
-    return f"https://tokens.statebacked.dev/{org_id}/anonymous-statebacked-dev"
-
-
 def exchange_anonymous(
     form: Mapping[str, str], key: LocalKey, org_ids: frozenset[str]
 ) -> dict[str, str]:
@@ -135,7 +133,7 @@ def exchange_anonymous(
     org_id = next((o for o in org_ids if anonymous_audience(o) == audience), None)
     if org_id is None:
         raise AuthError("the audience names no org this server serves", "missing-org")
-    issuer = f"https://{org_id}.anonymous.auth.statebacked.dev"
+    issuer = anonymous_issuer(org_id)
     try:
         with warnings.catch_warnings():
             # The protocol signs with the org id, a short key: that is State Backed's choice.
@@ -162,6 +160,6 @@ def exchange_anonymous(
     )
     return {
         "access_token": access_token,
-        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "issued_token_type": ACCESS_TOKEN_TYPE,
         "token_type": "Bearer",
     }

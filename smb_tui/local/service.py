@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from smb_tui.api.client import delete_confirmation
+from smb_tui.api.wire import delete_confirmation
 from smb_tui.local.auth import Principal
 from smb_tui.local.definitions import (
     JSON,

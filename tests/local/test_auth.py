@@ -13,7 +13,8 @@ import httpx
 import jwt
 import pytest
 
-from smb_tui.local.auth import AUDIENCE, LocalKey, anonymous_audience, sign_key_token
+from smb_tui.api.wire import AUDIENCE, anonymous_audience
+from smb_tui.local.auth import LocalKey, sign_key_token
 from smb_tui.local.server import ServerThread
 from tests.conftest import client, start_server, unique
 

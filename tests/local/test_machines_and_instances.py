@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smb_tui.local.service import delete_confirmation
+from smb_tui.api.wire import delete_confirmation
 from tests.conftest import unique
 
 

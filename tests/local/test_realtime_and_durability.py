@@ -154,7 +154,7 @@ def test_small_pages_walk_every_list(tmp_path: Path) -> None:
                 json={"event": {"type": "put", "key": "n", "value": n}},
             )
         for path, key, expected in (
-            ("/machines", "machines", 9),  # six demo machines and three for tests
+            ("/machines", "machines", 11),  # eight demo machines (two XState) and three for tests
             ("/machines/scratch/i", "instances", 7),
             ("/machines/scratch/i/c0/events", "transitions", 10),
             ("/machines/order/v", "versions", 2),

@@ -303,4 +303,9 @@ def test_a_migration_module_upgrades_an_instance(xserver: ServerThread) -> None:
         assert after["state"] == {"lit": "dimmed"}
         assert after["publicContext"] == {"switched": 1, "migrated": True}
         events = [row["event"]["type"] for row in history(http, "lamp", slug)]
+        # machine.json's index selector, a JSON pointer into the context
+        found = http.get(
+            "/machines/lamp/indexes/switched/query", params={"op": "eq", "value": "1"}
+        ).json()["instances"]
     assert events[:2] == ["dim", "statebacked.upgrade"]
+    assert slug in [entry["slug"] for entry in found]

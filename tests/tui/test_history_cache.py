@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 from textual.pilot import Pilot
 
-from smb_tui.api.client import delete_confirmation
 from smb_tui.api.models import Transition
+from smb_tui.api.wire import delete_confirmation
 from smb_tui.local.auth import LocalKey
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.history_cache import HistoryCache

@@ -140,3 +140,17 @@ export default createMachine<Context>(
     },
   },
 );
+
+// The authorizers say yes only to the arguments @statebacked/machine's types give them,
+// so every errands test also checks those shapes.
+const WRITE_KEYS: Record<string, string> = {
+  initialization: "authContext,context,machineInstanceName,type",
+  event: "authContext,context,event,machineInstanceName,state,type",
+};
+export const allowWrite = (request: any) =>
+  Object.keys(request).sort().join(",") === WRITE_KEYS[request.type] &&
+  typeof request.authContext.sub === "string" &&
+  (request.type === "initialization" || typeof request.event.type === "string");
+export const allowRead = (request: any) =>
+  Object.keys(request).sort().join(",") === "authContext,context,machineInstanceName,state" &&
+  request.state !== undefined;

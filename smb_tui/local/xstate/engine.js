@@ -407,7 +407,9 @@
           stray.push(...run.logs);
           throw error;
         }
-        return run.summary();
+        // Settled already (no service running): the run's answer at once, saving a call.
+        const summary = run.summary();
+        return summary.running ? summary : { ...summary, answer: run.finish() };
       });
     },
     settled(id) {
