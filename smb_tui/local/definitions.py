@@ -131,7 +131,7 @@ def load_definitions(
     directory: Path, *, allow_fetch: bool = False, loader: ModuleLoader | None = None
 ) -> list[MachineDefinition]:
     """The machines in `directory`, sorted by name: every `*.py` that defines `machine`;
-    every `NAME.js` / `NAME.mjs` (an XState module: machine NAME, one version); every
+    every `NAME.js` / `NAME.mjs` (an XState module: machine NAME, one version "v1"); every
     folder `NAME/` of such modules (one version each, sorted by file name: the last is
     current), with an optional `machine.json` naming migration modules and index
     selectors. A module that does not load is logged, naming the file and the error,
@@ -147,7 +147,7 @@ def load_definitions(
         if path.suffix == ".py":
             found.append(_python_definition(path))
         elif path.suffix in MODULE_SUFFIXES and path.is_file():
-            versions = loader.versions(path.stem, [path], {})
+            versions = loader.versions(path.stem, [path], {}, single=True)
             if versions:
                 found.append(MachineDefinition(slug=path.stem, versions=versions))
         elif path.is_dir():
@@ -215,8 +215,13 @@ class ModuleLoader:
         return MachineDefinition(slug=path.name, versions=versions, indexes=indexes)
 
     def versions(
-        self, machine: str, files: Sequence[Path], migrations: Mapping[str, Any]
+        self,
+        machine: str,
+        files: Sequence[Path],
+        migrations: Mapping[str, Any],
+        single: bool = False,
     ) -> list[MachineVersion]:
+        """One version per file, labelled by file stem (`NAME.js` alone: "v1")."""
         from smb_tui.local.xstate_engine import load_migration, load_module
 
         versions: list[MachineVersion] = []
@@ -240,7 +245,8 @@ class ModuleLoader:
                     migrate = load_migration(source, self.worker)
                 except Exception as error:
                     log.error("cannot load the migration module %s: %s", source, str(error).strip())
-            versions.append(MachineVersion(file.stem, module, migrate=migrate))
+            label = "v1" if single else file.stem
+            versions.append(MachineVersion(label, module, migrate=migrate))
         return versions
 
 

@@ -535,10 +535,21 @@ class LocalService:
             return
         try:
             await self.send_event(None, row.machine, row.slug, _fired_event(timer.event))
-        except ApiError as error:
+            if self.store.timer(timer_id) is not None:
+                # Fired, and the engine neither cancelled nor set it again (an XState
+                # `after` whose transition stays in its state, or an instance that is
+                # done): it is spent. (A crash just before this fires it once more.)
+                with self.store.transaction() as db:
+                    self.store.delete_timer(db, timer_id)
+        except Exception as error:
+            # Whatever went wrong, the timer loop goes on: the other instances' timers
+            # are not this one's hostages.
+            reason = error.error if isinstance(error, ApiError) else repr(error)
             log.warning(
-                "delayed %s on %s/%s failed: %s", timer.event, row.machine, row.slug, error.error
+                "delayed %s on %s/%s failed: %s", timer.event, row.machine, row.slug, reason
             )
+            if not isinstance(error, ApiError):
+                log.exception("a delayed event raised")
             if self.store.timer(timer_id) is not None:
                 if timer.tries + 1 >= TIMER_MAX_TRIES:
                     with self.store.transaction() as db:

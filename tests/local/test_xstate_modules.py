@@ -260,6 +260,24 @@ def test_a_delayed_send_keeps_its_event_payload(xserver: ServerThread) -> None:
             assert time.monotonic() < deadline, "the delayed send never came"
             time.sleep(0.05)
         assert history(http, "errands", slug)[0]["event"] == {"type": "ring", "loud": True}
+        # Handled without leaving the state, the delayed event is spent all the same: it
+        # fires once, and the server's other timers still fire.
+        errand(http, slug, "later")
+        deadline = time.monotonic() + 10
+        while (
+            len(
+                rings := [r for r in history(http, "errands", slug) if r["event"]["type"] == "ring"]
+            )
+            < 2
+        ):
+            assert time.monotonic() < deadline, "the second delayed send never came"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert (
+            len(rings)
+            == len([r for r in history(http, "errands", slug) if r["event"]["type"] == "ring"])
+            == 2
+        )
 
 
 @pytest.mark.parametrize(
