@@ -209,7 +209,8 @@ class Worker:
             # that block the loop while a runaway promise callback holds the isolate.
             code = f"__smb.{function}({', '.join(json.dumps(a) for a in (entropy, *args))})"
             try:
-                raw = await asyncio.wait_for(self.racer.eval_cancelable(code), CPU_SECONDS)
+                async with asyncio.timeout(CPU_SECONDS):  # cancels the V8 task on time-out
+                    raw = await self.racer.eval_cancelable(code)
             except (TimeoutError, JSTimeoutException) as error:
                 await self._restart()
                 raise _cpu_limit() from error
