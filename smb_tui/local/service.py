@@ -245,9 +245,15 @@ class LocalService:
         return self.state_body(definition, row)
 
     async def send_event(
-        self, principal: Principal | None, machine: str, slug: str, event: dict[str, JSON]
+        self,
+        principal: Principal | None,
+        machine: str,
+        slug: str,
+        event: dict[str, JSON],
+        spent_timer: int | None = None,
     ) -> Answer:
-        """Apply one event and wait for the instance to settle. `principal` None: the system."""
+        """Apply one event and wait for the instance to settle. `principal` None: the system;
+        `spent_timer`: the timer this event is, deleted in the event's own transaction."""
         definition, row = self.instance(machine, slug)
         async with self._instance_lock(machine, slug):
             _, row = self.instance(machine, slug)
@@ -303,7 +309,7 @@ class LocalService:
             )
             if upgrade is not None:
                 outcome.steps.insert(0, upgrade)
-            row = self._commit(definition, version, row, slug, outcome)
+            row = self._commit(definition, version, row, slug, outcome, spent_timer)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def apply_events(
@@ -382,6 +388,7 @@ class LocalService:
         row: InstanceRow | None,
         slug: str,
         outcome: Outcome,
+        spent_timer: int | None = None,
     ) -> InstanceRow:
         """Persist everything the outcome changed, in one transaction; then tell listeners.
 
@@ -426,6 +433,8 @@ class LocalService:
                     for step in outcome.steps
                 ],
             )
+            if spent_timer is not None:
+                store.delete_timer(db, spent_timer)  # fired: spent, with the event it made
             store.replace_timers(db, instance_id, outcome.cancelled, new_timers)
             store.add_logs(db, _log_rows(definition.slug, slug, version_id, outcome.logs))
             store.set_index_values(
@@ -534,11 +543,11 @@ class LocalService:
         if row is None:
             return
         try:
-            await self.send_event(None, row.machine, row.slug, _fired_event(timer.event))
+            event = _fired_event(timer.event)
+            await self.send_event(None, row.machine, row.slug, event, spent_timer=timer_id)
             if self.store.timer(timer_id) is not None:
-                # Fired, and the engine neither cancelled nor set it again (an XState
-                # `after` whose transition stays in its state, or an instance that is
-                # done): it is spent. (A crash just before this fires it once more.)
+                # Fired, though nothing was stored (an instance that is done takes no
+                # more events): spent all the same. Otherwise the loop fires it forever.
                 with self.store.transaction() as db:
                     self.store.delete_timer(db, timer_id)
         except Exception as error:
