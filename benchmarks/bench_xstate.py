@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -22,9 +21,7 @@ import httpx
 from smb_tui.local.auth import LocalKey, sign_key_token
 from smb_tui.local.demo import DEMO_MODULES
 from smb_tui.local.server import ServerOptions, ServerThread
-from smb_tui.local.xstate_engine import Worker
-
-EXPORTS = re.compile(r"export\s*\{([^}]*)\}\s*;?\s*(?:/\*[\s\S]*?\*/\s*)*$")
+from smb_tui.local.xstate_engine import EXPORTS, Worker
 
 
 def rate(http: httpx.Client, machine: str, slug: str, event: str, count: int) -> float:

@@ -176,6 +176,16 @@ class ModuleLoader:
             self._worker = Worker(allow_fetch=self.allow_fetch)
         return self._worker
 
+    @property
+    def started(self) -> bool:
+        """Was a worker made (some XState module was found)?"""
+        return self._worker is not None
+
+    def close(self) -> None:
+        """Free the worker's V8 isolate (an open one keeps the process from exiting)."""
+        if self._worker is not None:
+            self._worker.close()
+
     def folder(self, path: Path) -> MachineDefinition | None:
         """`NAME/`: its versions, and from `machine.json` its migrations and indexes:
         `{"migrations": [{"from": "v1", "to": "v2", "module": "v1-to-v2.js"}],

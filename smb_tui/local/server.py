@@ -140,7 +140,7 @@ class LocalServer:
         self.options = options
         self.key = options.key or load_or_create_key(options.key_path)
         definitions: list[MachineDefinition] = []
-        loader = ModuleLoader(options.allow_fetch)  # one V8 worker for every XState module
+        loader = self.loader = ModuleLoader(options.allow_fetch)  # one V8 worker for all
         if options.demo:
             definitions.extend(DEMO_MACHINES)
             definitions.extend(load_definitions(DEMO_MODULES, loader=loader))
@@ -155,24 +155,13 @@ class LocalServer:
         self.seeded = threading.Event()
         self._server: uvicorn.Server | None = None
 
-    def _modules(self) -> list[Any]:
-        """The XState modules loaded (their worker holds a V8 isolate, closed at the end)."""
-        from smb_tui.local.xstate_engine import XStateModule
-
-        return [
-            version.chart
-            for definition in self.definitions
-            for version in definition.versions
-            if isinstance(version.chart, XStateModule)
-        ]
-
     async def serve(self) -> None:
         """Serve until stopped (Ctrl-C, SIGTERM or `stop()`)."""
         asyncio.get_running_loop().set_exception_handler(AcceptErrors())
         store = Store(self.options.db, self.options.clock)
         self.store = store
         engine = self.options.engine
-        if engine is None and self._modules():
+        if engine is None and self.loader.started:
             from smb_tui.local.runtime import StatechartEngine
             from smb_tui.local.xstate_engine import MixedEngine, XStateEngine
 
@@ -236,8 +225,7 @@ class LocalServer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await seeding
             store.close()
-            for worker in {module.worker for module in self._modules()}:
-                worker.close()  # a V8 isolate left open keeps the process from exiting
+            self.loader.close()
 
     def _seeded(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -553,12 +553,11 @@ class LocalService:
         except Exception as error:
             # Whatever went wrong, the timer loop goes on: the other instances' timers
             # are not this one's hostages.
-            reason = error.error if isinstance(error, ApiError) else repr(error)
-            log.warning(
-                "delayed %s on %s/%s failed: %s", timer.event, row.machine, row.slug, reason
-            )
-            if not isinstance(error, ApiError):
-                log.exception("a delayed event raised")
+            where = (timer.event, row.machine, row.slug)
+            if isinstance(error, ApiError):
+                log.warning("delayed %s on %s/%s failed: %s", *where, error.error)
+            else:
+                log.exception("delayed %s on %s/%s raised", *where)
             if self.store.timer(timer_id) is not None:
                 if timer.tries + 1 >= TIMER_MAX_TRIES:
                     with self.store.transaction() as db:

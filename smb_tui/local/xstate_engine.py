@@ -58,7 +58,7 @@ FETCH_MAX_BYTES = 10 * 1024 * 1024
 SETTLE_ERROR = "SettleTimeout"  # data.name of the error event a stopped service leaves
 
 _HERE = Path(__file__).parent / "xstate"
-_EXPORTS = re.compile(r"export\s*\{([^}]*)\}\s*;?\s*(?:/\*[\s\S]*?\*/\s*)*$")
+EXPORTS = re.compile(r"export\s*\{([^}]*)\}\s*;?\s*(?:/\*[\s\S]*?\*/\s*)*$")
 _keys = itertools.count(1)
 _workers: weakref.WeakSet[Worker] = weakref.WeakSet()
 T = TypeVar("T")
@@ -66,7 +66,7 @@ T = TypeVar("T")
 
 def wrap_module(source: str) -> str:
     """An esbuild ES module as a script: its exports returned from a function scope."""
-    match = _EXPORTS.search(source)
+    match = EXPORTS.search(source)
     if match is None:
         raise ValueError("the module exports nothing: it needs `export default` a machine")
     names = []
@@ -475,7 +475,7 @@ class XStateEngine:
                 ),
                 timeout=CPU_SECONDS * 5,
             )
-        except (LimitReached, Exception) as error:
+        except Exception as error:
             raise MachineError(
                 f"the migration {migration.path.name} failed: {_first_line(error)}"
             ) from error

@@ -307,7 +307,6 @@
         timers: this.timers,
         cancelled: this.cancelled,
         stopped,
-        running: 0,
         logs: this.logs,
       };
     }
@@ -422,10 +421,6 @@
         if (!run) throw new Error(`no run ${id}`);
         return run.finish();
       });
-    },
-    abandon(id) {
-      const run = runs.get(id);
-      if (run) run.finish();
     },
     authorize(entropy, key, kind, requestJson) {
       return withEntropy(entropy, () => {
