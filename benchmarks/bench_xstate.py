@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -86,15 +87,16 @@ def main() -> None:
                             1 / rate(http, machine, "bench", event, args.events // 10)
                         )
     python, xstate, guarded = (len(t) / sum(t) for t in times.values())
+
+    def ratios(machine: str) -> str:
+        """Against the Python machine round by round: median and range."""
+        each = sorted(p / x for p, x in zip(times["counter"], times[machine], strict=True))
+        return f"{statistics.median(each):.2f}x, rounds {each[0]:.2f}-{each[-1]:.2f}x"
+
     print(f"events/s, one instance, one sender, {args.events} events of one assign each:")
     print(f"  python-statemachine (counter increment):        {python:5.0f}")
-    print(
-        f"  XState on V8 (ticket comment, no authorizers):  {xstate:5.0f}  ({xstate / python:.2f}x)"
-    )
-    print(
-        f"  XState on V8, with allowRead and allowWrite:    {guarded:5.0f}"
-        f"  ({guarded / python:.2f}x)"
-    )
+    print(f"  XState on V8 (ticket comment, no authorizers):  {xstate:5.0f}  ({ratios('tally')})")
+    print(f"  XState on V8, with allowRead and allowWrite:    {guarded:5.0f}  ({ratios('ticket')})")
 
     source = (DEMO_MODULES / "ticket.js").read_text()
     worker = Worker()

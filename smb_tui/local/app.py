@@ -482,7 +482,7 @@ def create_app(
     async def read_instance(
         machineSlug: MachineSlug, instanceSlug: InstanceSlug, principal: User
     ) -> dict[str, JSON]:
-        return service.read_instance(principal, machineSlug, instanceSlug)
+        return await service.read_instance(principal, machineSlug, instanceSlug)
 
     @app.get(
         "/machines/{machineSlug}/i/{instanceSlug}/admin",
@@ -527,7 +527,7 @@ def create_app(
         principal: User,
         cursor: Cursor = None,
     ) -> dict[str, JSON]:
-        service.read_instance(principal, machineSlug, instanceSlug)
+        await service.read_instance(principal, machineSlug, instanceSlug)
         _, row = service.instance(machineSlug, instanceSlug)
         before = cursors.open(request, cursor)
         page = service.store.list_transitions(row.id, before, service.settings.page_size)
@@ -798,7 +798,7 @@ async def _realtime_session(
             raise ApiError(
                 400, "machineName and machineInstanceName are required", "invalid-parameter"
             )
-        state = service.read_instance(principal, machine, instance)
+        state = await service.read_instance(principal, machine, instance)
         request_id = message.get("requestId")
 
         def deliver(update: dict[str, JSON]) -> None:

@@ -63,6 +63,7 @@ class Snapshot:
 
 
 Migration = Callable[[Snapshot], Snapshot]
+IndexSelector = Callable[[Mapping[str, JSON]], JSON]  # context -> the value indexed
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class MachineVersion:
     allow_write: Authorizer = allow_all
     tags: Mapping[str, Sequence[str]] = field(default_factory=dict)
     after: Mapping[str, Sequence[tuple[float, str]]] = field(default_factory=dict)
-    migrate: Migration | None = None  # for an XState module: its migration module
+    # A Python version: a function; an XState module: its engine's migration module.
+    migrate: Migration | object | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,7 @@ class MachineDefinition:
 
     slug: str
     versions: Sequence[MachineVersion]
-    indexes: Mapping[str, Callable[[Mapping[str, JSON]], str | int | float | None]] = field(
-        default_factory=dict
-    )
+    indexes: Mapping[str, IndexSelector] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.versions:
@@ -185,6 +185,15 @@ class ModuleLoader:
         """Free the worker's V8 isolate (an open one keeps the process from exiting)."""
         if self._worker is not None:
             self._worker.close()
+
+    async def adopt(self) -> None:
+        """Move the worker onto the running loop (the server's), where it runs from now."""
+        if self._worker is not None:
+            await self._worker.adopt()
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            await self._worker.aclose()
 
     def folder(self, path: Path) -> MachineDefinition | None:
         """`NAME/`: its versions, and from `machine.json` its migrations and indexes:

@@ -1,9 +1,9 @@
 """Running a machine version: the engine interface and the python-statemachine engine.
 
 The server knows machines only through `Engine`: start an instance, apply events to
-a snapshot until it settles, and describe a snapshot as State Backed shows it. The
-statechart algorithm itself is python-statemachine's; a second engine (real XState
-bundles) can implement the same interface.
+a snapshot until it settles, describe a snapshot as State Backed shows it, authorize,
+migrate and give index values. The statechart algorithm itself is python-statemachine's;
+the XState engine (`xstate_engine`) implements the same interface.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol, TextIO
@@ -26,7 +26,7 @@ from statemachine import State, StateChart
 from statemachine.event import Event
 from statemachine.orderedset import OrderedSet
 
-from smb_tui.local.definitions import JSON, AuthRequest, MachineVersion, Snapshot
+from smb_tui.local.definitions import JSON, AuthRequest, IndexSelector, MachineVersion, Snapshot
 
 INIT_EVENT = {"type": "xstate.init"}
 
@@ -121,14 +121,32 @@ class Engine(Protocol):
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView: ...
 
-    def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+    async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
         """The version's allowRead (request.type "read") or allowWrite answer; raising
         counts as no."""
         ...
 
-    def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+    async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         """`snapshot` of the version before `to`, as a snapshot of `to`."""
         ...
+
+    def index_values(
+        self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
+    ) -> dict[str, JSON]:
+        """The snapshot's value in each of the machine's indexes (`indexes`: the
+        definition's selectors); None where it has none."""
+        ...
+
+
+def select_indexes(indexes: Mapping[str, IndexSelector], context: JSON) -> dict[str, JSON]:
+    """Each selector applied to the context; one that raises selects nothing."""
+    values: dict[str, JSON] = {}
+    for name, selector in indexes.items():
+        try:
+            values[name] = selector(context)
+        except Exception:
+            values[name] = None
+    return values
 
 
 class InstanceModel:
@@ -275,14 +293,20 @@ class StatechartEngine:
         )
         return _with_timers(outcome, version, machine)
 
-    def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+    async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
         authorizer = version.allow_read if request.type == "read" else version.allow_write
         return bool(authorizer(request))
 
-    def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
-        if to.migrate is None:
+    async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+        if not callable(to.migrate):
             raise MachineError(f"version {to.label!r} has no migration")
-        return to.migrate(snapshot)
+        migrated: Snapshot = to.migrate(snapshot)
+        return migrated
+
+    def index_values(
+        self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
+    ) -> dict[str, JSON]:
+        return select_indexes(indexes, snapshot.context)
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
         chart = version.chart

@@ -154,10 +154,13 @@ class LocalServer:
         self.started = threading.Event()
         self.seeded = threading.Event()
         self._server: uvicorn.Server | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop it serves on
 
     async def serve(self) -> None:
         """Serve until stopped (Ctrl-C, SIGTERM or `stop()`)."""
-        asyncio.get_running_loop().set_exception_handler(AcceptErrors())
+        self.loop = asyncio.get_running_loop()
+        self.loop.set_exception_handler(AcceptErrors())
+        await self.loader.adopt()  # the V8 worker runs on this loop from now
         store = Store(self.options.db, self.options.clock)
         self.store = store
         engine = self.options.engine
@@ -225,7 +228,7 @@ class LocalServer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await seeding
             store.close()
-            self.loader.close()
+            await self.loader.aclose()
 
     def _seeded(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -219,7 +219,7 @@ class LocalService:
                     f"machine {machine!r} already has an instance named {slug!r}",
                     "invalid-state",
                 )
-            self._authorize(
+            await self._authorize(
                 version,
                 AuthRequest("initialization", machine, slug, principal.auth_context, context),
             )
@@ -229,14 +229,14 @@ class LocalService:
                 slug,
                 lambda: self.engine.start(version, context, self.settings.settle_timeout, machine),
             )
-            row = self._commit(definition, version, None, slug, outcome)
+            row = await self._commit(definition, version, None, slug, outcome)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
-    def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
+    async def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
         definition, row = self.instance(machine, slug)
         version = self._version(definition, row.version_id)
         view = self.engine.view(version, row.snapshot)
-        self._authorize(
+        await self._authorize(
             version,
             AuthRequest(
                 "read", machine, slug, principal.auth_context, row.snapshot.context, view.value
@@ -254,9 +254,9 @@ class LocalService:
     ) -> Answer:
         """Apply one event and wait for the instance to settle. `principal` None: the system;
         `spent_timer`: the timer this event is, deleted in the event's own transaction."""
-        definition, row = self.instance(machine, slug)
+        definition = self.machine(machine)
         async with self._instance_lock(machine, slug):
-            _, row = self.instance(machine, slug)
+            _, row = self.instance(machine, slug)  # read under the lock: as it is now
             if row.status == "paused":
                 raise ApiError(
                     409,
@@ -266,7 +266,7 @@ class LocalService:
             version = self._version(definition, row.version_id)
             view = self.engine.view(version, row.snapshot)
             if principal is not None:
-                self._authorize(
+                await self._authorize(
                     version,
                     AuthRequest(
                         "event",
@@ -285,7 +285,7 @@ class LocalService:
             snapshot, upgrade = row.snapshot, None
             if row.desired_version_id and row.desired_version_id != row.version_id:
                 # State Backed upgrades before the next event; the new version handles it.
-                snapshot, version = self._migrate(
+                snapshot, version = await self._migrate(
                     definition, slug, row.version_id, row.desired_version_id, snapshot
                 )
                 upgrade = Step(
@@ -309,7 +309,7 @@ class LocalService:
             )
             if upgrade is not None:
                 outcome.steps.insert(0, upgrade)
-            row = self._commit(definition, version, row, slug, outcome, spent_timer)
+            row = await self._commit(definition, version, row, slug, outcome, spent_timer)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def apply_events(
@@ -327,7 +327,7 @@ class LocalService:
                     version, row.snapshot, events, self.settings.settle_timeout, machine
                 ),
             )
-            self._commit(definition, version, row, slug, outcome)
+            await self._commit(definition, version, row, slug, outcome)
 
     async def _run(
         self,
@@ -360,7 +360,7 @@ class LocalService:
             )
         return outcome
 
-    def _authorize(self, version: MachineVersion, request: AuthRequest) -> None:
+    async def _authorize(self, version: MachineVersion, request: AuthRequest) -> None:
         anonymous = request.auth_context.get("auth") == "anonymous"
         if not request.auth_context.get("sub") and not anonymous:
             raise ApiError(
@@ -369,7 +369,7 @@ class LocalService:
                 "missing-user",
             )
         try:
-            allowed = self.engine.authorize(version, request)
+            allowed = await self.engine.authorize(version, request)
         except Exception as error:
             allowed = False
             log.warning("authorizer of %s raised %r", request.machine_name, error)
@@ -381,7 +381,7 @@ class LocalService:
                 "rejected-by-machine-authorizer",
             )
 
-    def _commit(
+    async def _commit(
         self,
         definition: MachineDefinition,
         version: MachineVersion,
@@ -443,18 +443,21 @@ class LocalService:
                 instance_id,
                 slug,
                 {
-                    name: _index_value(selector, snapshot.context)
-                    for name, selector in definition.indexes.items()
+                    name: _index_value(value)
+                    for name, value in self.engine.index_values(
+                        version, snapshot, definition.indexes
+                    ).items()
+                    if name in definition.indexes
                 },
             )
         if new_timers:
             self._timer_wake.set()
         saved = store.get_instance_by_id(instance_id)
         assert saved is not None
-        self._publish(definition, saved)
+        await self._publish(definition, saved)
         return saved
 
-    def _migrate(
+    async def _migrate(
         self,
         definition: MachineDefinition,
         slug: str,
@@ -467,7 +470,7 @@ class LocalService:
             raise ApiError(400, "no migrations lead to the desired version", "no-migration-path")
         for step in path:
             try:
-                snapshot = self.engine.migrate(step, snapshot)
+                snapshot = await self.engine.migrate(step, snapshot)
             except Exception as error:
                 failure = machine_failure(error, [], self.store.clock)
                 with self.store.transaction() as db:
@@ -579,7 +582,7 @@ class LocalService:
             if not subscribers:
                 del self._subscribers[(machine, slug)]
 
-    def _publish(self, definition: MachineDefinition, row: InstanceRow) -> None:
+    async def _publish(self, definition: MachineDefinition, row: InstanceRow) -> None:
         """Each subscriber gets the update if allowRead lets it read the instance as it is
         now (a document may have changed owner); otherwise an error, and no more updates."""
         subscribers = self._subscribers.get((row.machine, row.slug))
@@ -598,7 +601,7 @@ class LocalService:
                 "read", row.machine, row.slug, principal.auth_context, row.snapshot.context, value
             )
             try:
-                self._authorize(version, request)
+                await self._authorize(version, request)
             except ApiError as error:
                 self.unsubscribe(row.machine, row.slug, subscriber)
                 subscriber({"type": "error", **error.body(), "status": error.status})
@@ -636,14 +639,8 @@ def _fired_event(stored: str) -> dict[str, JSON]:
     return {"type": stored}
 
 
-def _index_value(
-    selector: Callable[[Mapping[str, JSON]], str | int | float | None], context: dict[str, JSON]
-) -> str | int | float | None:
+def _index_value(value: JSON) -> str | int | float | None:
     """What SQLite can index: a string or a number; anything else is no value."""
-    try:
-        value = selector(context)
-    except Exception:
-        return None
     if isinstance(value, bool) or value is None:
         return None if value is None else int(value)
     if isinstance(value, int):

@@ -7,9 +7,11 @@ A module is what `smply machine-versions create` uploads: an ES module bundled b
 hold `export`), so the bundle's closing `export{...}` becomes the value a function
 returns, in a scope of its own.
 
-One `Worker` holds one V8 isolate for every version loaded, each compiled once, and
-the thread whose asyncio loop drives it: the machine code's `setTimeout`, `fetch` and
-`crypto.subtle.digest` run there. `xstate/engine.js` applies events with XState's pure
+One `Worker` holds one V8 isolate for every version loaded, each compiled once. It
+loads the modules at start-up on a thread of its own; the server then adopts it onto
+its own loop (`adopt`), which from then on drives it: calls go straight to V8 and
+back, and the machine code's `setTimeout`, `fetch` and `crypto.subtle.digest` are
+asyncio work on the server's loop. `xstate/engine.js` applies events with XState's pure
 `machine.transition` and performs what XState's interpreter would (custom actions,
 sends, cancels, invoked promises and callbacks); `xstate/web.js` is the web APIs. A
 delayed send (XState's `after`) is a timer the server fires durably.
@@ -34,12 +36,12 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from smb_tui.local.definitions import JSON, AuthRequest, MachineVersion, Snapshot
+from smb_tui.local.definitions import JSON, AuthRequest, IndexSelector, MachineVersion, Snapshot
 from smb_tui.local.runtime import (
     Engine,
     LogLine,
@@ -48,6 +50,7 @@ from smb_tui.local.runtime import (
     StateView,
     Step,
     Timer,
+    select_indexes,
 )
 
 CPU_SECONDS = 1.0  # per call into machine code
@@ -92,7 +95,9 @@ class Worker:
 
         self.allow_fetch = allow_fetch
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="smb-v8", daemon=True)
+        self.thread: threading.Thread | None = threading.Thread(
+            target=self.loop.run_forever, name="smb-v8", daemon=True
+        )
         self.thread.start()
         self.racer: MiniRacer | None = None
         self._maker: contextlib.AbstractContextManager[MiniRacer] | None = None
@@ -101,6 +106,7 @@ class Worker:
         self._wanted = ENTROPY_BYTES
         self.restarts = 0
         self.heap_bytes = 0
+        self._timers: dict[int, asyncio.Future[None]] = {}  # the machine code's setTimeouts
         self.closed = False
         self._lock = asyncio.Lock()
         self.wait(self._open())
@@ -109,11 +115,43 @@ class Worker:
     # --- running things on the worker's loop
     def wait(self, work: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run `work` on the worker's loop from another thread, waiting for it."""
+        if _running_loop() is self.loop:
+            work.close()
+            raise RuntimeError("Worker.wait on the worker's own loop would wait for ever")
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
 
     async def submit(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run `work` on the worker's loop from another loop, awaiting it."""
+        """Run `work` on the worker's loop, from it or from another loop, awaiting it."""
+        if asyncio.get_running_loop() is self.loop:
+            return await work
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+
+    async def adopt(self) -> None:
+        """Move the isolate onto the running loop (the server's), where it stays: calls
+        then go straight to V8 and back, without two hops through the worker's thread,
+        and the machine code's `setTimeout` runs on the server's loop. The modules
+        loaded so far are compiled again there (a few ms each)."""
+        loop = asyncio.get_running_loop()
+        if loop is self.loop:
+            return
+        thread = self.thread
+        await self.submit(self._close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 10)
+        self.loop, self.thread = loop, None
+        self._lock = asyncio.Lock()
+        await self._open()
+
+    async def aclose(self) -> None:
+        """`close`, from the loop the worker was adopted by."""
+        if self.closed:
+            return
+        if self.thread is not None:
+            await asyncio.to_thread(self.close)
+            return
+        self.closed = True
+        await self.submit(self._close())
 
     async def _open(self) -> None:
         from py_mini_racer import mini_racer
@@ -121,13 +159,20 @@ class Worker:
         self._maker = mini_racer(self.loop)
         racer = self.racer = self._maker.__enter__()
         self._stack = contextlib.AsyncExitStack()
-        digest = await self._stack.enter_async_context(racer.wrap_py_function(_digest))
-        fetch = await self._stack.enter_async_context(racer.wrap_py_function(self._fetch))
+        self._timers = {}
+        wrap = racer.wrap_py_function
+        digest = await self._stack.enter_async_context(wrap(_digest))
+        fetch = await self._stack.enter_async_context(wrap(self._fetch))
+        sleep = await self._stack.enter_async_context(wrap(self._sleep))
+        wake = await self._stack.enter_async_context(wrap(self._wake))
         install = racer.eval(
-            "(digest, fetch, allowed) => {"
-            " globalThis.__host = {digest, fetch, fetchAllowed: allowed}; return 0; }"
+            "(digest, fetch, sleep, wake, allowed, settle) => { globalThis.__host ="
+            " {digest, fetch, sleep, wake, fetchAllowed: allowed, settleError: settle};"
+            " return 0; }"
         )
-        install(digest, fetch, self.allow_fetch)  # type: ignore[operator,misc]
+        install(  # type: ignore[operator,misc]
+            digest, fetch, sleep, wake, self.allow_fetch, SETTLE_ERROR
+        )
         racer.eval((_HERE / "engine.js").read_text())
         racer.eval((_HERE / "web.js").read_text())
         self._wanted = ENTROPY_BYTES
@@ -157,14 +202,16 @@ class Worker:
         await self._open()
 
     def close(self) -> None:
-        """Free the isolate and stop the thread (an open isolate keeps the process alive)."""
-        if self.closed:
+        """Free the isolate and stop the thread (an open isolate keeps the process alive).
+        A worker adopted by a loop is closed with `aclose` on that loop."""
+        if self.closed or (self.thread is None and not self.loop.is_running()):
             return
         self.closed = True
         with contextlib.suppress(Exception):
             self.wait(self._close(), timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
+        if self.thread is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
 
     # --- loading
     def load(self, source: str, kind: str = "machine") -> tuple[str, list[str]]:
@@ -263,6 +310,28 @@ class Worker:
         answer: dict[str, Any] = await self.call("finish", run_id)
         return answer
 
+    @property
+    def pending_timers(self) -> int:
+        """The machine code's setTimeouts not yet due nor cleared."""
+        return len(self._timers)
+
+    async def _sleep(self, timer: Any, milliseconds: Any) -> bool:
+        """setTimeout's wait, on the worker's loop: True when due, False when cleared."""
+        cleared = self._timers[int(timer)] = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(cleared, float(milliseconds) / 1000)
+            return False
+        except TimeoutError:
+            return True
+        finally:
+            if self._timers.get(int(timer)) is cleared:
+                del self._timers[int(timer)]
+
+    async def _wake(self, timer: Any) -> None:
+        cleared = self._timers.pop(int(timer), None)
+        if cleared is not None and not cleared.done():
+            cleared.set_result(None)
+
     async def _fetch(self, url: Any, method: Any, headers: Any, body: Any) -> str:
         import httpx
 
@@ -286,6 +355,13 @@ class Worker:
             )
         except Exception as error:
             return json.dumps({"error": f"{type(error).__name__}: {error}"})
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _cpu_limit() -> LimitReached:
@@ -332,9 +408,6 @@ class XStateMigration:
     path: Path
     worker: Worker
     key: str
-
-    def __call__(self, snapshot: Snapshot) -> Snapshot:
-        raise MachineError("an XState migration runs in its engine")
 
 
 def load_module(path: Path, worker: Worker, kind: str = "machine") -> XStateModule:
@@ -431,13 +504,23 @@ class XStateEngine:
             version, snapshot.state, snapshot.context, list(events), settle_timeout
         )
 
+    def index_values(
+        self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
+    ) -> dict[str, JSON]:
+        """The manifest's selectors (JSON pointers) into the instance's context."""
+        return select_indexes(indexes, snapshot.context)
+
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
         state = snapshot.state if isinstance(snapshot.state, dict) else {}
         tags = state.get("tags") or []
         return StateView(state.get("value", {}), list(tags), bool(state.get("done")))
 
-    def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+    async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
         """allowRead / allowWrite with the arguments `@statebacked/machine` types."""
+        kind = "read" if request.type == "read" else "write"
+        module = _module(version)
+        if ("allowRead" if kind == "read" else "allowWrite") not in module.exports:
+            return True  # none exported: all allowed, as a Python version without one
         arguments: dict[str, JSON] = {
             "machineInstanceName": request.machine_instance_name,
             "context": dict(request.context),
@@ -449,31 +532,27 @@ class XStateEngine:
             arguments["type"] = request.type
         if request.type == "event":
             arguments["event"] = request.event
-        kind = "read" if request.type == "read" else "write"
-        module = _module(version)
         worker = module.worker
-        allowed = worker.wait(
-            worker.call("authorize", module.key, kind, json.dumps(arguments)),
-            timeout=CPU_SECONDS * 5,
+        allowed = await worker.submit(
+            worker.call("authorize", module.key, kind, json.dumps(arguments))
         )
         return bool(allowed)
 
-    def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+    async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         migration = to.migrate
         module = _module(to)
         if not isinstance(migration, XStateMigration):
             raise MachineError(f"no migration module leads to version {to.label!r}")
         worker = module.worker
         try:
-            state = worker.wait(
+            state = await worker.submit(
                 worker.call(
                     "migrate",
                     migration.key,
                     module.key,
                     json.dumps(snapshot.state),
                     json.dumps(snapshot.context),
-                ),
-                timeout=CPU_SECONDS * 5,
+                )
             )
         except Exception as error:
             raise MachineError(
@@ -510,11 +589,16 @@ class MixedEngine:
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
         return self._for(version).view(version, snapshot)
 
-    def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
-        return self._for(version).authorize(version, request)
+    def index_values(
+        self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
+    ) -> dict[str, JSON]:
+        return self._for(version).index_values(version, snapshot, indexes)
 
-    def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
-        return self._for(to).migrate(to, snapshot)
+    async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+        return await self._for(version).authorize(version, request)
+
+    async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+        return await self._for(to).migrate(to, snapshot)
 
 
 def _module(version: MachineVersion) -> XStateModule:

@@ -5,11 +5,11 @@ seam an XState engine plugs into."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from smb_tui.local.definitions import AuthRequest, MachineVersion, Snapshot
+from smb_tui.local.definitions import AuthRequest, IndexSelector, MachineVersion, Snapshot
 from smb_tui.local.runtime import Outcome, StateView, Step, Timer
 from tests.conftest import client, start_server
 
@@ -56,11 +56,16 @@ class TallyEngine:
         n = int(snapshot.state["n"])
         return StateView("odd" if n % 2 else "even", ["big"] if n >= 10 else [], False)
 
-    def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+    async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
         return request.type == "read" or request.auth_context.get("sub") == "tallier"
 
-    def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+    async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         return snapshot
+
+    def index_values(
+        self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
+    ) -> dict[str, Any]:
+        return {"parity": self.view(version, snapshot).value}
 
 
 def test_another_engine_runs_behind_the_same_api_with_its_own_state_and_timers(
@@ -87,6 +92,10 @@ def test_another_engine_runs_behind_the_same_api_with_its_own_state_and_timers(
             assert events[0] == "stop" and "tick#tally" in events and events[-1] == "xstate.init"
             admin = http.get("/machines/tally/i/t/admin").json()
             assert "big" in admin["tags"]
+            parity = "even" if admin["context"]["public"]["n"] % 2 == 0 else "odd"
+            query = {"op": "eq", "value": parity}
+            found = http.get("/machines/tally/indexes/parity/query", params=query).json()
+            assert found["instances"] == [{"slug": "t", "indexValue": parity}]  # the engine's
         with client(server, sub="someone-else") as http:
             refused = http.post("/machines/tally/i/t/events", json={"event": "add"})
             assert refused.status_code == 403

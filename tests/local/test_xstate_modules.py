@@ -3,6 +3,7 @@ esbuild as `smply` builds them. Skipped (and counted) when node and npm are miss
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from smb_tui.local.server import ServerThread
 from smb_tui.local.xstate_build import BuildUnavailable, build_tree
+from smb_tui.local.xstate_engine import Worker
 from tests.conftest import client, start_server, unique
 from tests.local.test_events_and_history import history
 
@@ -166,6 +168,39 @@ def test_an_invoked_promise_is_waited_for(xserver: ServerThread) -> None:
     failure = {"name": "Error", "message": "no luck"}
     assert events[0] == {"type": "error.platform.flaky", "data": failure}
     assert {"type": "done.invoke.errands.waiting:invocation[0]", "data": {"waited": 50}} in events
+
+
+def test_set_timeout_runs_on_the_servers_loop_and_clear_timeout_stops_it(
+    xserver: ServerThread,
+) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        done = errand(http, slug, "time").json()
+    assert done["state"] == "idle"
+    assert done["publicContext"]["fired"] == ["with arguments"]  # the cleared two never fire
+    worker = xserver.server.loader.worker
+    assert worker.loop is xserver.server.loop  # the server's own loop, not a thread of its own
+    assert worker.pending_timers == 0  # the hour-long timer's sleep ended when cleared
+
+
+def test_a_timer_is_a_sleep_on_the_workers_loop_until_cleared() -> None:
+    worker = Worker()
+
+    async def pending_after(code: str, expected: int) -> int:
+        assert worker.racer is not None
+        await worker.racer.eval_cancelable(code)
+        for _ in range(100):  # the loop runs V8's call to Python soon after
+            await asyncio.sleep(0.01)
+            if worker.pending_timers == expected:
+                break
+        return worker.pending_timers
+
+    try:
+        started = worker.wait(pending_after("globalThis.t = setTimeout(() => {}, 60000); 0", 1))
+        assert started == 1
+        assert worker.wait(pending_after("clearTimeout(globalThis.t); 0", 0)) == 0
+    finally:
+        worker.close()
 
 
 def test_a_callback_service_talks_both_ways_and_stops_on_exit(xserver: ServerThread) -> None:

@@ -21,6 +21,7 @@ export default createMachine<Context>(
       idle: {
         on: {
           wait: "waiting",
+          time: "timing",
           fail: "failing",
           hang: "hanging",
           listen: "listening",
@@ -40,6 +41,21 @@ export default createMachine<Context>(
           src: (_, event: any) =>
             new Promise((resolve) => setTimeout(() => resolve({ waited: event.ms }), event.ms)),
           onDone: { target: "idle", actions: note((_, event) => ({ result: event.data })) },
+        },
+      },
+      timing: {
+        invoke: {
+          src: () =>
+            new Promise((resolve) => {
+              const fired: string[] = [];
+              const dropped = setTimeout(() => fired.push("dropped"), 20);
+              const distant = setTimeout(() => fired.push("distant"), 3_600_000);
+              setTimeout((a: string, b: string) => fired.push(a + b), 10, "with ", "arguments");
+              clearTimeout(dropped);
+              clearTimeout(distant);
+              setTimeout(() => resolve(fired), 80);
+            }),
+          onDone: { target: "idle", actions: note((_, event) => ({ fired: event.data })) },
         },
       },
       failing: {

@@ -80,7 +80,7 @@
     return out;
   };
   const errorText = (error) => (error instanceof Error ? error.stack || String(error) : String(error));
-  const SETTLE = "SettleTimeout"; // data.name of the error a stopped service gets
+  const SETTLE = host.settleError; // data.name of the error a stopped service gets
 
   class Run {
     constructor(machine) {

@@ -1,7 +1,7 @@
 // The web APIs State Backed's runtime gives machine code, for V8 without a browser:
 // console (into the instance's logs), crypto, TextEncoder/TextDecoder, atob/btoa, URL,
-// URLSearchParams, queueMicrotask and fetch. setTimeout/clearTimeout are mini-racer's,
-// driven by the worker's loop. `__host` is what Python gives: digest, fetch, logging.
+// URLSearchParams, queueMicrotask, setTimeout/clearTimeout and fetch. `__host` is what
+// Python gives: digest, fetch, sleep (timers on the server's loop), logging.
 (() => {
   "use strict";
   const host = globalThis.__host;
@@ -29,6 +29,36 @@
 
   globalThis.queueMicrotask = (callback) => {
     Promise.resolve().then(callback);
+  };
+
+  // --- setTimeout / clearTimeout: each timer is an asyncio sleep on the server's loop
+  // (mini-racer's own run on V8's threads), cut short by clearTimeout.
+  const MAX_TIMERS = 1000;
+  const timers = new Map(); // id -> the call to make when it is due
+  let nextTimer = 1;
+  globalThis.setTimeout = (callback, delay = 0, ...args) => {
+    if (typeof callback !== "function") {
+      throw new TypeError("setTimeout: the callback is not a function");
+    }
+    if (timers.size >= MAX_TIMERS) {
+      throw new RangeError(`setTimeout: ${MAX_TIMERS} timers are pending already`);
+    }
+    const id = nextTimer++;
+    timers.set(id, () => callback(...args));
+    host.sleep(id, Math.max(0, Number(delay) || 0)).then((due) => {
+      const call = timers.get(id);
+      timers.delete(id);
+      if (!due || !call) return;
+      try {
+        call();
+      } catch (error) {
+        console.error("Uncaught (in a setTimeout callback)", error);
+      }
+    });
+    return id;
+  };
+  globalThis.clearTimeout = (id) => {
+    if (timers.delete(id)) host.wake(id);
   };
 
   class DOMException extends Error {
