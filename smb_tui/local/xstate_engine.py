@@ -88,7 +88,8 @@ class LimitReached(Exception):
 
 
 class Worker:
-    """One V8 isolate for every module loaded, and the thread whose loop drives it."""
+    """One V8 isolate for every module loaded, and the loop that drives it: its own
+    thread's until a server adopts it onto the server's (`adopt`)."""
 
     def __init__(self, allow_fetch: bool = False) -> None:
         from py_mini_racer import MiniRacer

@@ -35,7 +35,13 @@ SEQUENCES: list[tuple[str, str | None, dict[str, object], list[object]]] = [
             "open",
         ],
     ),
-    ("errands", None, {}, ["fail", {"type": "wait", "ms": 5}, "listen", "digest", "orphan"]),
+    ("door", None, {}, ["kick", "open", "close", "kick", "kick", "kick"]),
+    (
+        "errands",
+        None,
+        {},
+        ["fail", {"type": "wait", "ms": 5}, "time", "listen", "digest", "orphan"],
+    ),
     ("lamp", "v1", {}, ["flip", "flip", "flip"]),
     ("lamp", "v2", {}, ["flip", "dim", "flip", "flip"]),
     (

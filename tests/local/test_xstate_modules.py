@@ -10,12 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
+from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from smb_tui.local.xstate_build import BuildUnavailable, build_tree
 from smb_tui.local.xstate_engine import Worker
 from tests.conftest import client, start_server, unique
 from tests.local.test_events_and_history import history
+from tests.local.test_realtime_and_durability import next_message, subscribe
 
 SOURCES = Path(__file__).parent.parent / "xstate"
 BUILD_CACHE = Path(__file__).parent.parent.parent / ".build" / "xstate"
@@ -66,6 +69,49 @@ def test_a_module_runs_with_xstates_semantics(xserver: ServerThread) -> None:
         events = [row["event"] for row in history(http, "door", slug)]
         assert events[0] == {"type": "smash"}
         assert {"type": "unlock", "code": "guess"} in events
+
+
+def test_entry_exit_and_always_run_within_the_event(xserver: ServerThread) -> None:
+    slug = unique("door-kicks")
+    with client(xserver, sub="owner") as http:
+        http.post("/machines/door", json={"slug": slug})
+        kicked = send(http, slug, "kick").json()
+        # closed's exit, kicked's entry, then `always` back to closed: one event.
+        assert kicked["state"] == "closed"
+        assert kicked["publicContext"] == {"opened": 0, "left": 1, "kicks": 1}
+        send(http, slug, "kick")
+        worn = send(http, slug, "kick").json()
+        assert worn["state"] == "broken" and worn["done"] is True  # the guarded `always`
+        assert worn["publicContext"]["kicks"] == 3
+        events = [row["event"]["type"] for row in history(http, "door", slug)]
+    assert events == ["kick", "kick", "kick", "xstate.init"]
+
+
+async def test_realtime_subscribers_are_asked_of_allow_read(xserver: ServerThread) -> None:
+    slug = unique("door-live")
+    with client(xserver, sub="owner") as http:
+        http.post("/machines/door", json={"slug": slug})
+    url = xserver.base_url.replace("http://", "ws://") + "/rt?token="
+    owner = sign_key_token(xserver.key, {"sub": "owner"})
+    stranger = sign_key_token(xserver.key, {"sub": "stranger"})
+    async with (
+        websockets.connect(url + owner) as watching,
+        websockets.connect(url + stranger) as refused,
+    ):
+        await subscribe(watching, "door", slug, "mine")
+        assert (await next_message(watching))["state"] == "closed"
+        await subscribe(refused, "door", slug, "theirs")
+        error = await next_message(refused)
+        assert error["type"] == "error" and error["requestId"] == "theirs"
+        assert error["code"] == "rejected-by-machine-authorizer"
+        async with httpx.AsyncClient(base_url=xserver.base_url) as http_async:
+            await http_async.post(
+                f"/machines/door/i/{slug}/events",
+                headers={"authorization": f"Bearer {owner}"},
+                json={"event": "open"},
+            )
+        update = await next_message(watching)
+        assert update["state"] == "open" and update["publicContext"] == {"opened": 1, "left": 1}
 
 
 def test_a_delayed_transition_is_fired_by_the_server(xserver: ServerThread) -> None:

@@ -2,7 +2,8 @@
 // `smply` builds it (tests/local/test_xstate_modules.py does the build).
 import { assign, createMachine } from "xstate";
 
-type Context = { public: { opened: number; note?: string }; secret: string };
+type Public = { opened: number; note?: string; left?: number; kicks?: number };
+type Context = { public: Public; secret: string };
 
 export default createMachine<Context>(
   {
@@ -12,12 +13,18 @@ export default createMachine<Context>(
     context: { public: { opened: 0 }, secret: "hinge-code" },
     states: {
       closed: {
+        exit: "leave",
         on: {
           open: { target: "open", actions: ["count", "say"] },
           lock: "locked",
           explode: { actions: "boom" },
           smash: "broken",
+          kick: "kicked",
         },
+      },
+      kicked: {
+        entry: "bruise",
+        always: [{ target: "broken", cond: "wornOut" }, { target: "closed" }],
       },
       open: {
         tags: ["open"],
@@ -40,12 +47,19 @@ export default createMachine<Context>(
         console.log("opened", context.public.opened, "times");
         console.error("a draught");
       },
+      leave: assign({
+        public: (context) => ({ ...context.public, left: (context.public.left ?? 0) + 1 }),
+      }),
+      bruise: assign({
+        public: (context) => ({ ...context.public, kicks: (context.public.kicks ?? 0) + 1 }),
+      }),
       boom: () => {
         throw new Error("the hinge gave way");
       },
     },
     guards: {
       rightCode: (context, event: any) => event.code === context.secret,
+      wornOut: (context) => (context.public.kicks ?? 0) >= 3,
     },
   },
 );
