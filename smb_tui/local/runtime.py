@@ -46,6 +46,15 @@ class MachineError(Exception):
         self.code = code
 
 
+class Refused(Exception):
+    """The version's allowWrite said no to a write asked of `start`/`apply` with `check`;
+    `error` is what it raised, when it raised."""
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__(error or "allowWrite said no")
+        self.error = error
+
+
 @dataclass(frozen=True)
 class StateView:
     """A snapshot as the API shows it."""
@@ -108,7 +117,12 @@ class Engine(Protocol):
         context: dict[str, JSON],
         settle_timeout: float,
         machine: str,
-    ) -> Outcome: ...
+        check: AuthRequest | None = None,
+    ) -> Outcome:
+        """A new instance. With `check`, the version's allowWrite is asked first, as part
+        of the same run (for an XState module, the same call into V8): `Refused` when it
+        says no, and nothing runs."""
+        ...
 
     async def apply(
         self,
@@ -117,7 +131,10 @@ class Engine(Protocol):
         events: Sequence[dict[str, JSON]],
         settle_timeout: float,
         machine: str,
-    ) -> Outcome: ...
+        check: AuthRequest | None = None,
+    ) -> Outcome:
+        """`events` applied to `snapshot`; `check` as for `start`."""
+        ...
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView: ...
 
@@ -276,7 +293,9 @@ class StatechartEngine:
         context: dict[str, JSON],
         settle_timeout: float,
         machine: str,
+        check: AuthRequest | None = None,
     ) -> Outcome:
+        await self._check(version, check)
         outcome = await self._run(version, None, _copy(context), [], settle_timeout)
         return _with_timers(outcome, version, machine)
 
@@ -287,7 +306,9 @@ class StatechartEngine:
         events: Sequence[dict[str, JSON]],
         settle_timeout: float,
         machine: str,
+        check: AuthRequest | None = None,
     ) -> Outcome:
+        await self._check(version, check)
         outcome = await self._run(
             version, snapshot, _copy(snapshot.context), list(events), settle_timeout
         )
@@ -296,6 +317,16 @@ class StatechartEngine:
     async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
         authorizer = version.allow_read if request.type == "read" else version.allow_write
         return bool(authorizer(request))
+
+    async def _check(self, version: MachineVersion, check: AuthRequest | None) -> None:
+        if check is None:
+            return
+        try:
+            allowed = await self.authorize(version, check)
+        except Exception as error:
+            raise Refused(repr(error)) from error
+        if not allowed:
+            raise Refused()
 
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         if not callable(to.migrate):

@@ -34,6 +34,7 @@ from smb_tui.local.runtime import (
     LogLine,
     MachineError,
     Outcome,
+    Refused,
     StatechartEngine,
     Step,
     machine_failure,
@@ -219,15 +220,15 @@ class LocalService:
                     f"machine {machine!r} already has an instance named {slug!r}",
                     "invalid-state",
                 )
-            await self._authorize(
-                version,
-                AuthRequest("initialization", machine, slug, principal.auth_context, context),
-            )
+            check = AuthRequest("initialization", machine, slug, principal.auth_context, context)
+            _require_user(check)
             outcome = await self._run(
                 definition,
                 version,
                 slug,
-                lambda: self.engine.start(version, context, self.settings.settle_timeout, machine),
+                lambda: self.engine.start(
+                    version, context, self.settings.settle_timeout, machine, check
+                ),
             )
             row = await self._commit(definition, version, None, slug, outcome)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
@@ -265,28 +266,35 @@ class LocalService:
                 )
             version = self._version(definition, row.version_id)
             view = self.engine.view(version, row.snapshot)
+            desired = row.desired_version_id
+            upgrading = bool(desired) and desired != row.version_id
+            check = None
             if principal is not None:
-                await self._authorize(
-                    version,
-                    AuthRequest(
-                        "event",
-                        machine,
-                        slug,
-                        principal.auth_context,
-                        row.snapshot.context,
-                        view.value,
-                        event,
-                    ),
+                check = AuthRequest(
+                    "event",
+                    machine,
+                    slug,
+                    principal.auth_context,
+                    row.snapshot.context,
+                    view.value,
+                    event,
                 )
+                _require_user(check)
+                if view.done or upgrading:
+                    # Asked of the version the instance is at, before anything runs.
+                    await self._authorize(version, check)
+                    check = None
+                # Otherwise the engine asks it in the same run as the event (for XState,
+                # one call into V8 instead of two).
             if view.done:
                 # A machine in a top-level final state is stopped: XState's interpreter
                 # takes no more events, so nothing changes and nothing is recorded.
                 return Answer(self.state_body(definition, row), [])
             snapshot, upgrade = row.snapshot, None
-            if row.desired_version_id and row.desired_version_id != row.version_id:
+            if desired is not None and upgrading:
                 # State Backed upgrades before the next event; the new version handles it.
                 snapshot, version = await self._migrate(
-                    definition, slug, row.version_id, row.desired_version_id, snapshot
+                    definition, slug, row.version_id, desired, snapshot
                 )
                 upgrade = Step(
                     {
@@ -304,7 +312,7 @@ class LocalService:
                 version,
                 slug,
                 lambda: self.engine.apply(
-                    target, migrated, events, self.settings.settle_timeout, machine
+                    target, migrated, events, self.settings.settle_timeout, machine, check
                 ),
             )
             if upgrade is not None:
@@ -338,6 +346,10 @@ class LocalService:
     ) -> Outcome:
         try:
             outcome = await run()
+        except Refused as refusal:
+            if refusal.error is not None:
+                log.warning("authorizer of %s raised %s", definition.slug, refusal.error)
+            raise _rejected("write") from refusal
         except MachineError as error:
             # Nothing of the event is stored, but what the code printed and its
             # traceback go to the instance's logs (stderr), where the user looks.
@@ -361,25 +373,14 @@ class LocalService:
         return outcome
 
     async def _authorize(self, version: MachineVersion, request: AuthRequest) -> None:
-        anonymous = request.auth_context.get("auth") == "anonymous"
-        if not request.auth_context.get("sub") and not anonymous:
-            raise ApiError(
-                403,
-                "the token names no end user: sign it with an auth context that has `sub`",
-                "missing-user",
-            )
+        _require_user(request)
         try:
             allowed = await self.engine.authorize(version, request)
         except Exception as error:
             allowed = False
             log.warning("authorizer of %s raised %r", request.machine_name, error)
         if not allowed:
-            verb = "read" if request.type == "read" else "write"
-            raise ApiError(
-                403,
-                f"the machine's allow{verb.title()} rejected this request for this auth context",
-                "rejected-by-machine-authorizer",
-            )
+            raise _rejected("read" if request.type == "read" else "write")
 
     async def _commit(
         self,
@@ -607,6 +608,24 @@ class LocalService:
                 subscriber({"type": "error", **error.body(), "status": error.status})
                 continue
             subscriber(update)
+
+
+def _require_user(request: AuthRequest) -> None:
+    anonymous = request.auth_context.get("auth") == "anonymous"
+    if not request.auth_context.get("sub") and not anonymous:
+        raise ApiError(
+            403,
+            "the token names no end user: sign it with an auth context that has `sub`",
+            "missing-user",
+        )
+
+
+def _rejected(verb: str) -> ApiError:
+    return ApiError(
+        403,
+        f"the machine's allow{verb.title()} rejected this request for this auth context",
+        "rejected-by-machine-authorizer",
+    )
 
 
 def _log_rows(

@@ -47,6 +47,7 @@ from smb_tui.local.runtime import (
     LogLine,
     MachineError,
     Outcome,
+    Refused,
     StateView,
     Step,
     Timer,
@@ -280,12 +281,25 @@ class Worker:
         return []
 
     async def run(
-        self, key: str, state: JSON | None, context: JSON, events: JSON, settle_timeout: float
+        self,
+        key: str,
+        state: JSON | None,
+        context: JSON,
+        events: JSON,
+        settle_timeout: float,
+        check: JSON = None,
     ) -> dict[str, Any]:
         """Apply `events` (or start, when `state` is None) and wait until the run settles:
-        no invoked service running, or `settle_timeout` passed (those running stop)."""
+        no invoked service running, or `settle_timeout` passed (those running stop).
+        `check`: allowWrite's arguments, asked first ({"refused": ...} when it says no)."""
         state_json = None if state is None else json.dumps(state)
-        summary = await self.call("begin", key, state_json, json.dumps(context), json.dumps(events))
+        check_json = None if check is None else json.dumps(check)
+        summary = await self.call(
+            "begin", key, state_json, json.dumps(context), json.dumps(events), check_json
+        )
+        if "refused" in summary:
+            refused: dict[str, Any] = summary
+            return refused
         if "answer" in summary:
             done: dict[str, Any] = summary["answer"]
             return done
@@ -438,12 +452,16 @@ class XStateEngine:
         context: dict[str, JSON],
         events: list[dict[str, JSON]],
         settle_timeout: float,
+        check: AuthRequest | None,
     ) -> Outcome:
         module = _module(version)
         worker = module.worker
+        arguments = None
+        if check is not None and "allowWrite" in module.exports:
+            arguments = _authorizer_arguments(check)
         try:
             answer = await worker.submit(
-                worker.run(module.key, state, context, events, settle_timeout)
+                worker.run(module.key, state, context, events, settle_timeout, arguments)
             )
         except LimitReached as error:
             logs = await worker.submit(worker.stray_logs())
@@ -456,6 +474,8 @@ class XStateEngine:
                 f"the machine's code failed: {_first_line(error)}",
                 [*self._lines(logs), LogLine(self.clock(), "stderr", trace)],
             ) from error
+        if "refused" in answer:
+            raise Refused(answer["refused"] or None)
         if "failure" in answer:
             trace = answer["failure"]
             raise MachineError(
@@ -489,9 +509,14 @@ class XStateEngine:
         return outcome
 
     async def start(
-        self, version: MachineVersion, context: dict[str, JSON], settle_timeout: float, machine: str
+        self,
+        version: MachineVersion,
+        context: dict[str, JSON],
+        settle_timeout: float,
+        machine: str,
+        check: AuthRequest | None = None,
     ) -> Outcome:
-        return await self._run(version, None, context, [], settle_timeout)
+        return await self._run(version, None, context, [], settle_timeout, check)
 
     async def apply(
         self,
@@ -500,9 +525,10 @@ class XStateEngine:
         events: Sequence[dict[str, JSON]],
         settle_timeout: float,
         machine: str,
+        check: AuthRequest | None = None,
     ) -> Outcome:
         return await self._run(
-            version, snapshot.state, snapshot.context, list(events), settle_timeout
+            version, snapshot.state, snapshot.context, list(events), settle_timeout, check
         )
 
     def index_values(
@@ -522,21 +548,9 @@ class XStateEngine:
         module = _module(version)
         if ("allowRead" if kind == "read" else "allowWrite") not in module.exports:
             return True  # none exported: all allowed, as a Python version without one
-        arguments: dict[str, JSON] = {
-            "machineInstanceName": request.machine_instance_name,
-            "context": dict(request.context),
-            "authContext": dict(request.auth_context),
-        }
-        if request.type != "initialization":
-            arguments["state"] = request.state
-        if request.type != "read":
-            arguments["type"] = request.type
-        if request.type == "event":
-            arguments["event"] = request.event
+        arguments = json.dumps(_authorizer_arguments(request))
         worker = module.worker
-        allowed = await worker.submit(
-            worker.call("authorize", module.key, kind, json.dumps(arguments))
-        )
+        allowed = await worker.submit(worker.call("authorize", module.key, kind, arguments))
         return bool(allowed)
 
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
@@ -573,9 +587,14 @@ class MixedEngine:
         return self.xstate if isinstance(version.chart, XStateModule) else self.python
 
     async def start(
-        self, version: MachineVersion, context: dict[str, JSON], settle_timeout: float, machine: str
+        self,
+        version: MachineVersion,
+        context: dict[str, JSON],
+        settle_timeout: float,
+        machine: str,
+        check: AuthRequest | None = None,
     ) -> Outcome:
-        return await self._for(version).start(version, context, settle_timeout, machine)
+        return await self._for(version).start(version, context, settle_timeout, machine, check)
 
     async def apply(
         self,
@@ -584,8 +603,10 @@ class MixedEngine:
         events: Sequence[dict[str, JSON]],
         settle_timeout: float,
         machine: str,
+        check: AuthRequest | None = None,
     ) -> Outcome:
-        return await self._for(version).apply(version, snapshot, events, settle_timeout, machine)
+        engine = self._for(version)
+        return await engine.apply(version, snapshot, events, settle_timeout, machine, check)
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
         return self._for(version).view(version, snapshot)
@@ -600,6 +621,22 @@ class MixedEngine:
 
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         return await self._for(to).migrate(to, snapshot)
+
+
+def _authorizer_arguments(request: AuthRequest) -> dict[str, JSON]:
+    """What allowRead / allowWrite get, exactly as `@statebacked/machine` types it."""
+    arguments: dict[str, JSON] = {
+        "machineInstanceName": request.machine_instance_name,
+        "context": dict(request.context),
+        "authContext": dict(request.auth_context),
+    }
+    if request.type != "initialization":
+        arguments["state"] = request.state
+    if request.type != "read":
+        arguments["type"] = request.type
+    if request.type == "event":
+        arguments["event"] = request.event
+    return arguments
 
 
 def _module(version: MachineVersion) -> XStateModule:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from smb_tui.local.definitions import AuthRequest, IndexSelector, MachineVersion, Snapshot
-from smb_tui.local.runtime import Outcome, StateView, Step, Timer
+from smb_tui.local.runtime import Outcome, Refused, StateView, Step, Timer
 from tests.conftest import client, start_server
 
 MACHINES = Path(__file__).parent.parent / "engine_machines"
@@ -21,8 +21,15 @@ class TallyEngine:
     is a JSON object no python-statemachine code could read."""
 
     async def start(
-        self, version: MachineVersion, context: dict[str, Any], settle_timeout: float, machine: str
+        self,
+        version: MachineVersion,
+        context: dict[str, Any],
+        settle_timeout: float,
+        machine: str,
+        check: AuthRequest | None = None,
     ) -> Outcome:
+        if check is not None and not await self.authorize(version, check):
+            raise Refused()
         snapshot = Snapshot({"n": 0, "engine": "tally"}, {**context, "public": {"n": 0}})
         return Outcome(
             steps=[Step({"type": "xstate.init"}, snapshot)],
@@ -36,7 +43,10 @@ class TallyEngine:
         events: Sequence[dict[str, Any]],
         settle_timeout: float,
         machine: str,
+        check: AuthRequest | None = None,
     ) -> Outcome:
+        if check is not None and not await self.authorize(version, check):
+            raise Refused()
         outcome = Outcome()
         n = int(snapshot.state["n"])
         for event in events:

@@ -152,10 +152,17 @@ def test_allow_write_and_allow_read_are_asked(xserver: ServerThread) -> None:
     slug = unique("door-auth")
     with client(xserver, sub="owner") as http:
         http.post("/machines/door", json={"slug": slug})
-    with client(xserver, sub="intruder") as http:
-        refused = send(http, slug, "open")
-        assert refused.status_code == 403
-        assert refused.json()["code"] == "rejected-by-machine-authorizer"
+    for sub in ("intruder", "vandal"):  # one says no, one makes allowWrite throw
+        with client(xserver, sub=sub) as http:
+            refused = send(http, slug, "open")
+            assert refused.status_code == 403
+            assert refused.json()["code"] == "rejected-by-machine-authorizer"
+            theirs = unique("door-theirs")
+            assert http.post("/machines/door", json={"slug": theirs}).status_code == 403
+            assert http.get(f"/machines/door/i/{theirs}").status_code == 404  # none made
+    with client(xserver, sub="owner") as http:
+        assert http.get(f"/machines/door/i/{slug}").json()["state"] == "closed"
+        assert history(http, "door", slug)[0]["event"] == {"type": "xstate.init"}
     with client(xserver, sub="stranger") as http:
         assert http.get(f"/machines/door/i/{slug}").status_code == 403
 

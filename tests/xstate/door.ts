@@ -64,8 +64,10 @@ export default createMachine<Context>(
   },
 );
 
-export const allowWrite = ({ authContext }: { authContext: { sub?: string } }) =>
-  authContext.sub !== undefined && authContext.sub !== "intruder";
+export const allowWrite = ({ authContext }: { authContext: { sub?: string } }) => {
+  if (authContext.sub === "vandal") throw new Error("the authorizer broke");
+  return authContext.sub !== undefined && authContext.sub !== "intruder";
+};
 
 export const allowRead = ({ authContext }: { authContext: { sub?: string } }) =>
   authContext.sub !== "stranger";

@@ -350,6 +350,26 @@
     return squash(value);
   };
 
+  // An authorizer's answer (none exported: yes); what it prints goes with the next run.
+  const asks = (check, requestJson) => {
+    if (typeof check !== "function") return true;
+    const run = new Run(null);
+    try {
+      return run.within(() => Boolean(check(JSON.parse(requestJson))));
+    } finally {
+      runs.delete(run.id);
+      stray.push(...run.logs);
+    }
+  };
+  // null when allowed; else "" for a no, or what it threw.
+  const refuses = (check, requestJson) => {
+    try {
+      return asks(check, requestJson) ? null : "";
+    } catch (error) {
+      return errorText(error);
+    }
+  };
+
   // Each call answers a JSON string; `entropy` (hex) tops up crypto's pool first.
   const answer = (value) => JSON.stringify({ value, wanted: used });
   const withEntropy = (entropy, work) => {
@@ -373,9 +393,14 @@
       versions.set(key, { module, machine: ready(module.default) });
       return Object.keys(module).sort().join(",");
     },
-    begin(entropy, key, stateJson, contextJson, eventsJson) {
+    begin(entropy, key, stateJson, contextJson, eventsJson, checkJson) {
       return withEntropy(entropy, () => {
-        const { machine } = entry(key);
+        const { module, machine } = entry(key);
+        if (checkJson !== null) {
+          // allowWrite first, in this same call: a no (or a throw) and nothing runs.
+          const refusal = refuses(module.allowWrite, checkJson);
+          if (refusal !== null) return { refused: refusal };
+        }
         const context = JSON.parse(contextJson);
         let run;
         if (stateJson === null) {
@@ -425,15 +450,7 @@
     authorize(entropy, key, kind, requestJson) {
       return withEntropy(entropy, () => {
         const { module } = entry(key);
-        const check = kind === "read" ? module.allowRead : module.allowWrite;
-        if (typeof check !== "function") return true;
-        const run = new Run(null);
-        try {
-          return run.within(() => Boolean(check(JSON.parse(requestJson))));
-        } finally {
-          runs.delete(run.id);
-          stray.push(...run.logs);
-        }
+        return asks(kind === "read" ? module.allowRead : module.allowWrite, requestJson);
       });
     },
     migrate(entropy, key, toKey, stateJson, contextJson) {
