@@ -104,7 +104,8 @@ _ERRORS = {
     " `rejected-by-machine-authorizer`",
     404: "No such machine, instance or index",
     409: "`invalid-state`: the instance exists already, or is paused",
-    500: "`machine-error`: the machine's code failed; nothing was stored",
+    500: "`machine-error`: the machine's code failed, or `machine-cpu-limit`,"
+    " `machine-memory-limit`: it went past a limit; nothing was stored",
 }
 
 
