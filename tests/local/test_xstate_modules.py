@@ -4,6 +4,7 @@ esbuild as `smply` builds them. Skipped (and counted) when node and npm are miss
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -256,6 +257,20 @@ def test_a_timer_is_a_sleep_on_the_workers_loop_until_cleared() -> None:
         worker.close()
 
 
+def test_url_gives_international_hosts_as_punycode() -> None:
+    hosts = ["münchen.de", "Ünïcode.ExAmple", "日本語.jp", "пример.рф", "😀.ws", "a-ü-b.com"]
+    worker = Worker()
+    try:
+        assert worker.racer is not None
+        script = (
+            f"JSON.stringify({json.dumps(hosts)}.map((h) => new URL(`https://${{h}}/`).hostname))"
+        )
+        seen = json.loads(str(worker.wait(worker.racer.eval_cancelable(script))))
+    finally:
+        worker.close()
+    assert seen == [host.lower().encode("idna").decode() for host in hosts]
+
+
 def test_a_callback_service_talks_both_ways_and_stops_on_exit(xserver: ServerThread) -> None:
     with client(xserver, sub="owner") as http:
         slug = errands(http)
@@ -310,6 +325,7 @@ def test_machine_code_has_the_web_apis(xserver: ServerThread) -> None:
     assert seen["random"] == 8
     assert seen["url"] == "https://example.com/b?x=1%202#h"
     assert seen["host"] == "localhost:8080"
+    assert seen["idn"] == "xn--bcher-kva.example"
     assert seen["query"] == "x y"
     assert seen["params"] == "a=1&b=x+y%26"
     assert seen["text"] == "héllo ✓ 😀"

@@ -139,6 +139,7 @@ export default createMachine<Context>(
         random: crypto.getRandomValues(new Uint8Array(8)).length,
         url: new URL("../b?x=1 2#h", "https://Example.com:443/a/c").href,
         host: new URL("http://user:pw@localhost:8080/p").host,
+        idn: new URL("https://Bücher.example/").hostname,
         query: new URL("https://e.com/?a=1&b=x+y").searchParams.get("b"),
         params: new URLSearchParams({ a: "1", b: "x y&" }).toString(),
         text: new TextDecoder().decode(new TextEncoder().encode("héllo ✓ 😀")),

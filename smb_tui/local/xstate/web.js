@@ -327,6 +327,54 @@
     });
     return out.join("/");
   };
+  // IDNA: a host's non-ASCII labels as punycode (RFC 3492) after NFC and lower case,
+  // as browsers give `new URL("https://münchen.de").hostname` (xn--mnchen-3ya.de).
+  const punycode = (label) => {
+    const base = 36, tMin = 1, tMax = 26;
+    const codes = Array.from(label, (c) => c.codePointAt(0));
+    let output = codes.filter((c) => c < 0x80).map((c) => String.fromCharCode(c)).join("");
+    const basic = output.length;
+    if (basic) output += "-";
+    const digit = (d) => String.fromCharCode(d + 22 + (d < 26 ? 75 : 0));
+    const adapt = (delta, points, first) => {
+      delta = first ? Math.floor(delta / 700) : delta >> 1;
+      delta += Math.floor(delta / points);
+      let k = 0;
+      for (; delta > ((base - tMin) * tMax) >> 1; k += base) delta = Math.floor(delta / (base - tMin));
+      return k + Math.floor(((base - tMin + 1) * delta) / (delta + 38));
+    };
+    let n = 0x80, delta = 0, bias = 72, handled = basic;
+    while (handled < codes.length) {
+      const m = Math.min(...codes.filter((c) => c >= n));
+      delta += (m - n) * (handled + 1);
+      n = m;
+      for (const c of codes) {
+        if (c < n) delta++;
+        if (c !== n) continue;
+        let q = delta;
+        for (let k = base; ; k += base) {
+          const t = k <= bias ? tMin : k >= bias + tMax ? tMax : k - bias;
+          if (q < t) break;
+          output += digit(t + ((q - t) % (base - t)));
+          q = Math.floor((q - t) / (base - t));
+        }
+        output += digit(q);
+        bias = adapt(delta, handled + 1, handled === basic);
+        delta = 0;
+        handled++;
+      }
+      delta++;
+      n++;
+    }
+    return output;
+  };
+  const toASCII = (host) =>
+    host
+      .normalize("NFC")
+      .toLowerCase()
+      .split(".")
+      .map((label) => (/[^\x00-\x7f]/.test(label) ? `xn--${punycode(label)}` : label))
+      .join(".");
   const encodePath = (p) => p.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/g, (c) => encodeURIComponent(c));
   const encodeQuery = (q) => q.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/g, (c) => encodeURIComponent(c));
   class URL {
@@ -353,7 +401,7 @@
       this._password = pass.join(":");
       const portMatch = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostport);
       if (!portMatch) throw new TypeError(`Invalid URL: ${url}`);
-      this._hostname = special(this._protocol) ? portMatch[1].toLowerCase() : portMatch[1];
+      this._hostname = special(this._protocol) ? toASCII(portMatch[1]) : portMatch[1];
       if (/[\s<>^|]/.test(this._hostname)) throw new TypeError(`Invalid URL: ${url}`);
       const port = portMatch[2] || "";
       if (port && Number(port) > 65535) throw new TypeError(`Invalid URL: ${url}`);
