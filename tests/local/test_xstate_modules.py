@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -405,6 +406,19 @@ def test_machine_code_past_its_limits_is_refused_and_nothing_is_stored(
         assert http.get(f"/machines/errands/i/{slug}").json()["state"] == "idle"
         # The worker still runs machines afterwards.
         assert errand(http, slug, {"type": "wait", "ms": 1}).json()["state"] == "idle"
+
+
+def test_machine_code_running_away_holds_up_no_other_request(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        with ThreadPoolExecutor(1) as pool:
+            spinning = pool.submit(errand, http, slug, "spin")  # 1 s before it is cut
+            time.sleep(0.1)
+            # The isolate runs on V8's thread: the server's loop answers meanwhile.
+            assert http.get("/machines").status_code == 200
+            assert http.get(f"/machines/errands/i/{slug}/admin").json()["state"] == "idle"
+            assert not spinning.done()
+            assert spinning.result().json()["code"] == "machine-cpu-limit"
 
 
 def test_a_migration_module_upgrades_an_instance(xserver: ServerThread) -> None:
