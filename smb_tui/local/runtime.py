@@ -155,6 +155,19 @@ class Engine(Protocol):
         ...
 
 
+async def ask_first(engine: Engine, version: MachineVersion, check: AuthRequest | None) -> None:
+    """For an engine's `start`/`apply`: `Refused` unless `check` is None or the engine's
+    own `authorize` allows it (raising counts as no, and says what it raised)."""
+    if check is None:
+        return
+    try:
+        allowed = await engine.authorize(version, check)
+    except Exception as error:
+        raise Refused(repr(error)) from error
+    if not allowed:
+        raise Refused()
+
+
 def select_indexes(indexes: Mapping[str, IndexSelector], context: JSON) -> dict[str, JSON]:
     """Each selector applied to the context; one that raises selects nothing."""
     values: dict[str, JSON] = {}
@@ -295,7 +308,7 @@ class StatechartEngine:
         machine: str,
         check: AuthRequest | None = None,
     ) -> Outcome:
-        await self._check(version, check)
+        await ask_first(self, version, check)
         outcome = await self._run(version, None, _copy(context), [], settle_timeout)
         return _with_timers(outcome, version, machine)
 
@@ -308,7 +321,7 @@ class StatechartEngine:
         machine: str,
         check: AuthRequest | None = None,
     ) -> Outcome:
-        await self._check(version, check)
+        await ask_first(self, version, check)
         outcome = await self._run(
             version, snapshot, _copy(snapshot.context), list(events), settle_timeout
         )
@@ -317,16 +330,6 @@ class StatechartEngine:
     async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
         authorizer = version.allow_read if request.type == "read" else version.allow_write
         return bool(authorizer(request))
-
-    async def _check(self, version: MachineVersion, check: AuthRequest | None) -> None:
-        if check is None:
-            return
-        try:
-            allowed = await self.authorize(version, check)
-        except Exception as error:
-            raise Refused(repr(error)) from error
-        if not allowed:
-            raise Refused()
 
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         if not callable(to.migrate):

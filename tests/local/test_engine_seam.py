@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from smb_tui.local.definitions import AuthRequest, IndexSelector, MachineVersion, Snapshot
-from smb_tui.local.runtime import Outcome, Refused, StateView, Step, Timer
+from smb_tui.local.runtime import Outcome, StateView, Step, Timer, ask_first
 from tests.conftest import client, start_server
 
 MACHINES = Path(__file__).parent.parent / "engine_machines"
@@ -28,8 +28,7 @@ class TallyEngine:
         machine: str,
         check: AuthRequest | None = None,
     ) -> Outcome:
-        if check is not None and not await self.authorize(version, check):
-            raise Refused()
+        await ask_first(self, version, check)
         snapshot = Snapshot({"n": 0, "engine": "tally"}, {**context, "public": {"n": 0}})
         return Outcome(
             steps=[Step({"type": "xstate.init"}, snapshot)],
@@ -45,8 +44,7 @@ class TallyEngine:
         machine: str,
         check: AuthRequest | None = None,
     ) -> Outcome:
-        if check is not None and not await self.authorize(version, check):
-            raise Refused()
+        await ask_first(self, version, check)
         outcome = Outcome()
         n = int(snapshot.state["n"])
         for event in events:
