@@ -137,8 +137,7 @@ def test_history_comes_from_the_dashboards_cache_when_it_holds_all_of_it(
         main(
             [
                 *flags,
-                "--secret",
-                server.key.secret,
+                f"--secret={server.key.secret}",  # a secret may begin with "-"
                 "--no-cache",
                 "export",
                 "history",
