@@ -287,7 +287,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from smb_tui import export
     from smb_tui.api import StateBackedClient
     from smb_tui.api.errors import StateBackedError
-    from smb_tui.tui.safe_text import safe
+    from smb_tui.core.text import safe
 
     connection, reason = _connection(args, parser)
     if connection is None:

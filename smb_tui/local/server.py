@@ -17,9 +17,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from smb_tui.local.app import create_app
 from smb_tui.local.auth import LocalKey, load_or_create_key
-from smb_tui.local.definitions import MachineDefinition, ModuleLoader, load_definitions
+from smb_tui.local.definitions import MachineDefinition
 from smb_tui.local.demo import DEMO_MACHINES, DEMO_MODULES, seed
-from smb_tui.local.runtime import Engine
+from smb_tui.local.engines.seam import Engine
+from smb_tui.local.machines import ModuleLoader, load_definitions
 from smb_tui.local.service import LocalService, Settings
 from smb_tui.local.store import Store
 from smb_tui.paths import data_dir, default_key_path
@@ -35,6 +36,7 @@ class ServerOptions:
     db: Path = field(default_factory=lambda: data_dir() / "local.db")
     machines_dir: Path | None = None
     allow_fetch: bool = False  # may XState machine code reach the network with fetch
+    workers: int | None = None  # XState worker processes (default: from the cores)
     demo: bool = True
     key: LocalKey | None = None
     key_path: Path = field(default_factory=default_key_path)
@@ -140,7 +142,7 @@ class LocalServer:
         self.options = options
         self.key = options.key or load_or_create_key(options.key_path)
         definitions: list[MachineDefinition] = []
-        loader = self.loader = ModuleLoader(options.allow_fetch)  # one V8 worker for all
+        loader = self.loader = ModuleLoader(options.allow_fetch, options.workers)
         if options.demo:
             definitions.extend(DEMO_MACHINES)
             definitions.extend(load_definitions(DEMO_MODULES, loader=loader))
@@ -160,13 +162,13 @@ class LocalServer:
         """Serve until stopped (Ctrl-C, SIGTERM or `stop()`)."""
         self.loop = asyncio.get_running_loop()
         self.loop.set_exception_handler(AcceptErrors())
-        await self.loader.adopt()  # the V8 worker runs on this loop from now
+        await self.loader.start()  # the XState worker processes answer on this loop
         store = Store(self.options.db, self.options.clock)
         self.store = store
         engine = self.options.engine
         if engine is None and self.loader.started:
-            from smb_tui.local.runtime import StatechartEngine
-            from smb_tui.local.xstate_engine import MixedEngine, XStateEngine
+            from smb_tui.local.engines.statechart import StatechartEngine
+            from smb_tui.local.engines.xstate import MixedEngine, XStateEngine
 
             engine = MixedEngine(StatechartEngine(store.clock), XStateEngine(store.clock))
         service = LocalService(

@@ -28,17 +28,16 @@ from smb_tui.local.definitions import (
     MachineVersion,
     Snapshot,
 )
-from smb_tui.local.plain_json import NotPlainJson, plain_json
-from smb_tui.local.runtime import (
+from smb_tui.local.engines.seam import (
     Engine,
     LogLine,
     MachineError,
     Outcome,
     Refused,
-    StatechartEngine,
     Step,
-    machine_failure,
 )
+from smb_tui.local.engines.statechart import StatechartEngine, machine_failure
+from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.store import InstanceRow, Page, Store
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from smb_tui.local.definitions import MANIFEST
+from smb_tui.local.machines import MANIFEST
 
 # What smply passes to esbuild (smply's machine-versions create).
 SMPLY_FLAGS = ["--bundle", "--format=esm", "--platform=browser", "--minify", "--keep-names"]

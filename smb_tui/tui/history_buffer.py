@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from smb_tui.api.client import MAX_EMPTY_PAGES
 from smb_tui.api.errors import EmptyPages
 from smb_tui.api.models import Page, Transition
+from smb_tui.core.text import safe
 from smb_tui.tui.describe import event_type, parse_time, payload_summary, state_summary
-from smb_tui.tui.safe_text import safe
 
 if TYPE_CHECKING:
     from smb_tui.tui.history_cache import CachedHistory

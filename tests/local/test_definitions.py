@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 import pytest
 
-from smb_tui.local.definitions import load_definitions
+from smb_tui.local.machines import load_definitions
 from tests.conftest import client, start_server
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -45,7 +46,31 @@ def test_the_readme_example_definition_works(tmp_path: Path) -> None:
         assert refused.json()["code"] == "rejected-by-machine-authorizer"
 
 
-def test_a_folder_with_a_broken_definition_says_which_file(tmp_path: Path) -> None:
+def test_a_broken_definition_is_named_and_skipped_and_the_others_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "nothing.py").write_text("x = 1\n")
-    with pytest.raises(ValueError, match=r"nothing\.py defines no"):
-        load_definitions(tmp_path)
+    (tmp_path / "raises.py").write_text("raise RuntimeError('no \\x1b[2J today')\n")
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")
+    (tmp_path / "door.py").write_text(readme_example())
+    with caplog.at_level(logging.ERROR):
+        found = load_definitions(tmp_path)
+    assert [definition.slug for definition in found] == ["door"]
+    said = caplog.text
+    assert "nothing.py defines no" in said and "raises.py" in said and "exits.py" in said
+    assert "\x1b" not in said and "\\u001b[2J" in said  # the terminal is not driven
+
+
+def test_start_up_messages_show_machine_text_safely(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A module's file name and its load error are somebody else's text."""
+    (tmp_path / "title\x1b]0;owned\x07.js").write_text(
+        "throw new Error('\\u001b]52;c;cGF5bG9hZA==\\u0007 clipboard');\nexport{x as default};\n"
+    )
+    with caplog.at_level(logging.ERROR):
+        assert load_definitions(tmp_path) == []
+    said = caplog.text
+    assert "clipboard" in said and "title" in said
+    assert "\x1b" not in said and "\x07" not in said
+    assert "\\u001b]0;owned\\u0007" in said and "\\u001b]52" in said

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from smb_tui.local.definitions import AuthRequest, IndexSelector, MachineVersion, Snapshot
-from smb_tui.local.runtime import Outcome, StateView, Step, Timer, ask_first
+from smb_tui.local.engines.seam import Outcome, StateView, Step, Timer, ask_first
 from tests.conftest import client, start_server
 
 MACHINES = Path(__file__).parent.parent / "engine_machines"

@@ -30,6 +30,11 @@ export default createMachine<Context>(
           spinLater: "spinningLater",
           orphan: "orphaned",
           web: { actions: "web" },
+          hosts: {
+            actions: note((_, event) => ({
+              ascii: event.hosts.map((host: string) => new URL(`https://${host}/`).hostname),
+            })),
+          },
           spin: { actions: "spin" },
           hog: { actions: "hog" },
           later: { actions: send({ type: "ring", loud: true }, { delay: 200, id: "bell" }) },

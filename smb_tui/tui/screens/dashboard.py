@@ -27,11 +27,11 @@ from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import OutcomeUnknown, StateBackedError
 from smb_tui.api.models import IndexEntry, MachineVersionInfo, Page, Transition
 from smb_tui.config import Connection
+from smb_tui.core.text import safe
 from smb_tui.tui.describe import version_label
 from smb_tui.tui.history_buffer import CacheUnavailable, Row
 from smb_tui.tui.history_cache import CachedHistory, HistoryCache
 from smb_tui.tui.instance_session import InstanceSession, InstanceSnapshot
-from smb_tui.tui.safe_text import safe
 from smb_tui.tui.screens.modals import (
     ChooseVersion,
     ExportChoice,

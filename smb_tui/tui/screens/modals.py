@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import SLUG, IndexEntry, MachineVersionInfo, Page
+from smb_tui.core.text import safe
 from smb_tui.tui.describe import (
     parse_object,
     parse_when,
@@ -30,7 +31,6 @@ from smb_tui.tui.describe import (
     version_label,
 )
 from smb_tui.tui.history_buffer import Row
-from smb_tui.tui.safe_text import safe
 from smb_tui.tui.state_graph import StateGraph
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 

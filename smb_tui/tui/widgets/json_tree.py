@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from smb_tui.tui.safe_text import safe
+from smb_tui.core.text import safe
 
 MAX_CHILDREN = 500
 MAX_SCALAR = 200  # characters of one value shown; copying gives all of it

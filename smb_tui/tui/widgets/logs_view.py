@@ -27,7 +27,7 @@ from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.logs import LogsReader
 from smb_tui.api.models import LogEntry
-from smb_tui.tui.safe_text import safe
+from smb_tui.core.text import safe
 
 Scope = Literal["instance", "machine", "version"]
 SCOPES: tuple[Scope, ...] = ("instance", "machine", "version")

@@ -14,7 +14,7 @@ from textual.widgets.option_list import Option
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page
-from smb_tui.tui.safe_text import safe
+from smb_tui.core.text import safe
 
 T = TypeVar("T", bound=BaseModel)
 LOAD_MORE_ID = "__load_more__"

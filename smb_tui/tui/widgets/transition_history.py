@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
+from smb_tui.core.text import safe
 from smb_tui.tui.describe import (
     StateChange,
     clock_time,
@@ -38,7 +39,6 @@ from smb_tui.tui.describe import (
 )
 from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage, HistoryBuffer, Row
 from smb_tui.tui.history_cache import CachedHistory
-from smb_tui.tui.safe_text import safe
 
 __all__ = ["Row", "TransitionHistory"]
 

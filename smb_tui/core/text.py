@@ -1,5 +1,6 @@
-"""The one way server text reaches the screen: anything that could drive the terminal is
-made visible. No Textual here.
+"""The one way untrusted text reaches a terminal: anything that could drive it is made
+visible. No Textual here: the dashboard, the CLI and the local server's start-up messages
+(machine files and their errors are written by somebody else too) all use it.
 
 Every string that came from a server (names, event types, payload and context keys and
 values, state names, tags, error messages, log lines, auth contexts) was written by
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-
-from rich.text import Text
 
 # str.isprintable() is False for C0, DEL, C1 (Cc), format characters such as the bidi
 # controls and zero-width ones (Cf), surrogates (Cs), line and paragraph separators
@@ -41,9 +40,4 @@ def safe(value: Any) -> str:
     return _NOT_PRINTABLE.sub(lambda match: _escape(match.group()), text)
 
 
-def safe_text(value: Any, style: str = "") -> Text:
-    """`safe(value)` as a Text in `style`: for widgets that take renderables."""
-    return Text(safe(value), style=style, end="")
-
-
-__all__ = ["safe", "safe_text"]
+__all__ = ["safe"]

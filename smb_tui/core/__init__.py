@@ -1,0 +1,1 @@
+"""The headless core: what the dashboard and the CLI share, with no Textual."""

@@ -1,0 +1,559 @@
+// Running XState v4 machines from State Backed machine modules. One context (one V8
+// isolate) per machine version, in a worker process: no version can see another's code
+// or data. Python calls `__smb.*` (see xstate_worker.py), each call with the context's
+// secret; each call that processes events is a "run": it applies the events with XState's
+// pure `machine.transition`, performs the actions XState leaves to an interpreter (as
+// XState's own Interpreter does: custom actions, sends, cancels, logs, starting and
+// stopping invoked promises and callbacks) and collects what the server persists.
+//
+// Every run and every authorizer call gets a fresh instance of the module (its top-level
+// code evaluated again), as on State Backed where each run is fresh: module-level
+// variables never carry one instance's data into another's. One instance per version is
+// kept ready in advance (`refill`), so a run rarely waits for one.
+//
+// Part of `install(py, secret, settleError, fetchAllowed)`, after web.js.
+
+const versions = new Map(); // key -> { factory, kind }
+const spares = new Map(); // key -> a fresh instance, made ahead of the run that takes it
+const runs = new Map(); // id -> Run
+let nextRun = 1;
+let current = null; // the run whose code is executing
+const currentRun = () => current;
+
+// --- randomness: a pool Python tops up before each call (getRandomValues is synchronous)
+let pool = new Uint8Array(0);
+let used = 0;
+const random = (count) => {
+  if (pool.length - used < count) {
+    throw new Error("crypto: this event used up the randomness the local server gives one event (4 KB)");
+  }
+  used += count;
+  return pool.subarray(used - count, used);
+};
+const refillEntropy = (hex) => {
+  if (!hex) return;
+  const fresh = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < fresh.length; i++) fresh[i] = parseInt(hex.substr(i * 2, 2), 16);
+  const next = new Uint8Array(pool.length - used + fresh.length);
+  next.set(pool.subarray(used));
+  next.set(fresh, pool.length - used);
+  pool = next;
+  used = 0;
+};
+
+// XState v4 adds a state's delayed sends to its entry actions only once something asks
+// for that state's `after`: ask for every state's up front, or entering a state first
+// reached by a transition would start no timer.
+const ready = (machine) => {
+  for (const id of machine.stateIds) machine.getStateNodeById(id).after;
+  return machine;
+};
+const isMachine = (value) =>
+  value !== null && typeof value === "object" && typeof value.transition === "function" &&
+  typeof value.resolveState === "function";
+
+// --- module instances
+const instantiate = (key) => {
+  const found = versions.get(key);
+  if (!found) throw new Error(`no module ${key} is loaded`);
+  const holder = { run: null };
+  const scope = makeScope(holder);
+  const module = found.factory(scope.console, scope.setTimeout, scope.clearTimeout, scope.fetch);
+  if (found.kind === "migration") return { module, holder };
+  if (!isMachine(module.default)) {
+    throw new Error("its `default` export is not an XState machine (createMachine)");
+  }
+  return { module, machine: ready(module.default), holder };
+};
+const take = (key) => {
+  const spare = spares.get(key);
+  if (spare) {
+    spares.delete(key);
+    return spare;
+  }
+  return instantiate(key);
+};
+// New globals a run left are removed, so that the next run starts as this one did.
+let baseline = null;
+const sweep = () => {
+  for (const name of Reflect.ownKeys(globalThis)) {
+    if (!baseline.has(name)) {
+      try {
+        delete globalThis[name];
+      } catch (error) {
+        // not configurable: it stays
+      }
+    }
+  }
+};
+
+const plainData = (value) => {
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+};
+// An event as the history records it: plain JSON, a failure as {name, message}.
+const record = (event) => {
+  const plain = typeof event === "string" ? { type: event } : { ...event };
+  if ("data" in plain) plain.data = plainData(plain.data);
+  return JSON.parse(JSON.stringify(plain));
+};
+// What is kept of a state: what resolveState needs, not the last step's actions and
+// the previous state, which would grow every row.
+const keep = (state) => {
+  const json = JSON.parse(JSON.stringify(state));
+  delete json.history;
+  delete json.actions;
+  return json;
+};
+const mapContext = (mapper, context, event) => {
+  if (typeof mapper === "function") return mapper(context, event.data);
+  const out = {};
+  for (const key of Object.keys(mapper)) {
+    const value = mapper[key];
+    out[key] = typeof value === "function" ? value(context, event.data) : value;
+  }
+  return out;
+};
+const errorText = (error) => (error instanceof Error ? error.stack || String(error) : String(error));
+
+class Run {
+  constructor(instance) {
+    this.id = nextRun++;
+    this.instance = instance;
+    this.machine = instance.machine;
+    this.state = null;
+    this.steps = [];
+    this.timers = [];
+    this.cancelled = [];
+    this.logs = [];
+    this.children = new Map();
+    this.queue = [];
+    this.busy = false;
+    this.failure = null;
+    this.waiter = null;
+    this.finished = false;
+    this.timersMade = 0;
+    instance.holder.run = this;
+    runs.set(this.id, this);
+  }
+
+  log(stream, text) {
+    if (!this.finished) this.logs.push([stream, text]);
+  }
+
+  within(work) {
+    const previous = current;
+    current = this;
+    try {
+      return work();
+    } finally {
+      current = previous;
+    }
+  }
+
+  // Events from outside (the request) throw; those from services fail the run.
+  push(event, origin) {
+    if (this.finished) return;
+    this.queue.push({ event, origin });
+    if (this.busy) return;
+    try {
+      this.drain();
+    } catch (error) {
+      this.failure = error;
+    }
+    this.check();
+  }
+
+  drain() {
+    this.busy = true;
+    try {
+      this.within(() => {
+        while (this.queue.length && !this.failure) {
+          const { event, origin } = this.queue.shift();
+          this.step(event, origin);
+        }
+      });
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  step(event, origin) {
+    if (this.state.done) return; // XState's interpreter stops at a top-level final state
+    const type = typeof event === "string" ? event : event.type;
+    const takesErrors = this.state.nextEvents.some((e) => e.indexOf("error.platform") === 0);
+    if (type.indexOf("error.platform") === 0 && !takesErrors) {
+      const data = event.data;
+      if (data && data.name === settleError) return; // a stopped service nobody waits on
+      if (origin !== undefined) {
+        // As XState's interpreter reports a failed invocation nobody handles.
+        this.log("stderr", `Missing onError handler for invocation '${origin}', error was '${errorText(data)}'.`);
+        return;
+      }
+      throw data;
+    }
+    this.state = this.machine.transition(this.state, event);
+    this.steps.push([record(event), keep(this.state)]);
+    this.perform(this.state);
+    if (this.state.done) {
+      for (const id of [...this.children.keys()]) this.stopChild(id);
+      this.queue.length = 0;
+    }
+  }
+
+  perform(state) {
+    const meta = (action) => ({ action, state, _event: state._event });
+    for (const action of state.actions) {
+      if (typeof action.exec === "function") {
+        action.exec(state.context, state._event.data, meta(action));
+        continue;
+      }
+      switch (action.type) {
+        case "xstate.send":
+        case "xstate.raise": {
+          const event = action._event ? action._event.data : action.event;
+          if (typeof action.delay === "number") {
+            if (action.to !== undefined && action.to !== null) {
+              this.log("stderr", `a delayed send to '${action.to}' is not run by smb-tui local`);
+            } else {
+              this.timers.push([String(action.id), event, action.delay / 1000]);
+            }
+          } else if (action.to !== undefined && action.to !== null) {
+            const child = this.children.get(String(action.to));
+            if (child) child.receive(event);
+            else this.log("stderr", `send to '${action.to}': no such running service`);
+          } else {
+            this.queue.push({ event });
+          }
+          break;
+        }
+        case "xstate.cancel":
+          this.cancelled.push(String(action.sendId));
+          break;
+        case "xstate.start":
+          this.start(action.activity, state);
+          break;
+        case "xstate.stop":
+          this.stopChild(action.activity.id);
+          break;
+        case "xstate.log":
+          this.log("stdout", action.label ? `${action.label} ${show(action.value)}` : show(action.value));
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  start(activity, state) {
+    if (!state.activities[activity.id || activity.type]) return; // stopped right away
+    if (activity.type !== "xstate.invoke") {
+      this.log("stderr", `activity '${activity.type}': activities are not run by smb-tui local`);
+      return;
+    }
+    const src = typeof activity.src === "string" ? { type: activity.src } : activity.src;
+    const services = this.machine.options.services || {};
+    const creator = services[src.type];
+    if (!creator) {
+      this.log("stderr", `No service found for invocation '${src.type}' in machine '${this.machine.id}'.`);
+      return;
+    }
+    const data = activity.data ? mapContext(activity.data, state.context, state._event) : undefined;
+    const source = typeof creator === "function"
+      ? creator(state.context, state._event.data, { data, src, meta: activity.meta })
+      : creator;
+    if (!source) return;
+    const id = activity.id;
+    if (typeof source.then === "function") this.spawnPromise(id, source);
+    else if (typeof source === "function") this.spawnCallback(id, source);
+    else {
+      const kind = isMachine(source) ? "a machine" : "an observable or actor";
+      throw new Error(`service '${id}' is ${kind}: smb-tui local runs promises and callbacks`);
+    }
+  }
+
+  spawnPromise(id, promise) {
+    const child = { id, stopped: false, receive() {}, stop() { this.stopped = true; } };
+    this.children.set(id, child);
+    Promise.resolve(promise).then(
+      (data) => {
+        if (child.stopped) return;
+        this.children.delete(id);
+        this.push({ type: `done.invoke.${id}`, data }, id);
+      },
+      (error) => {
+        if (child.stopped) return;
+        this.children.delete(id);
+        this.push({ type: `error.platform.${id}`, data: error }, id);
+      },
+    );
+  }
+
+  spawnCallback(id, callback) {
+    const listeners = new Set();
+    let cleanup;
+    const child = {
+      id,
+      stopped: false,
+      receive: (event) => listeners.forEach((listener) => this.within(() => listener(event))),
+      stop: () => {
+        child.stopped = true;
+        if (typeof cleanup === "function") this.within(cleanup);
+      },
+    };
+    this.children.set(id, child);
+    const sendBack = (event) => {
+      if (!child.stopped) this.push(typeof event === "string" ? { type: event } : event, id);
+    };
+    cleanup = callback(sendBack, (listener) => listeners.add(listener));
+    if (cleanup && typeof cleanup.then === "function") {
+      cleanup.then(undefined, (error) => {
+        if (child.stopped) return;
+        this.children.delete(id);
+        this.push({ type: `error.platform.${id}`, data: error }, id);
+      });
+    }
+  }
+
+  stopChild(id) {
+    const child = this.children.get(id);
+    if (!child) return;
+    this.children.delete(id);
+    child.stop();
+  }
+
+  check() {
+    if (this.waiter && (this.failure || (!this.children.size && !this.queue.length))) {
+      this.waiter();
+      this.waiter = null;
+    }
+  }
+
+  settled() {
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+      this.check();
+    });
+  }
+
+  // The run is over: its services stop, and nothing it left behind (a timer, a promise
+  // callback) is the run's any more.
+  close() {
+    const stopped = [...this.children.keys()].sort();
+    this.within(() => stopped.forEach((id) => this.stopChild(id)));
+    this.finished = true;
+    runs.delete(this.id);
+    if (this.waiter) this.waiter();
+    sweep();
+    return stopped;
+  }
+
+  finish() {
+    const stopped = this.close();
+    if (this.failure) {
+      return { failure: errorText(this.failure), logs: this.logs };
+    }
+    return {
+      steps: this.steps,
+      timers: this.timers,
+      cancelled: this.cancelled,
+      stopped,
+      logs: this.logs,
+    };
+  }
+
+  summary() {
+    return { id: this.id, running: this.children.size + this.queue.length };
+  }
+}
+
+const paths = (value, prefix = []) => {
+  if (typeof value === "string") return [[...prefix, value]];
+  const keys = Object.keys(value || {});
+  if (!keys.length) return prefix.length ? [prefix] : [];
+  return keys.flatMap((key) => paths(value[key], [...prefix, key]));
+};
+const valueOf = (statePaths) => {
+  const value = {};
+  for (const path of statePaths) {
+    let node = value;
+    path.forEach((part, i) => {
+      if (i === path.length - 1) {
+        if (!(part in node)) node[part] = {};
+      } else {
+        node = node[part] = typeof node[part] === "object" ? node[part] : {};
+      }
+    });
+  }
+  // {a: {}} is the state value "a"; nested leaves likewise.
+  const squash = (node) => {
+    const keys = Object.keys(node);
+    if (keys.length === 1 && !Object.keys(node[keys[0]]).length) return keys[0];
+    const out = {};
+    for (const key of keys) out[key] = Object.keys(node[key]).length ? squash(node[key]) : {};
+    return out;
+  };
+  return squash(value);
+};
+
+// An authorizer's answer within `run` (none exported: yes).
+const asks = (run, check, requestJson) => {
+  if (typeof check !== "function") return true;
+  return run.within(() => Boolean(check(JSON.parse(requestJson))));
+};
+// null when allowed; else "" for a no, or what it threw.
+const refuses = (run, check, requestJson) => {
+  try {
+    return asks(run, check, requestJson) ? null : "";
+  } catch (error) {
+    return errorText(error);
+  }
+};
+
+// Each call answers a JSON string; `entropy` (hex) tops up crypto's pool first.
+const withEntropy = (entropy, work) => {
+  refillEntropy(entropy);
+  return JSON.stringify({ value: work(), wanted: used });
+};
+const guard = (given) => {
+  if (given !== secret) throw new Error("not the host");
+};
+
+const api = {
+  // `factory` is the module as a function of its run's console, timers and fetch.
+  define(given, key, kind, factory) {
+    guard(given);
+    versions.set(key, { factory, kind });
+    let instance;
+    try {
+      instance = instantiate(key);
+    } catch (error) {
+      versions.delete(key);
+      throw error;
+    }
+    if (kind === "migration") {
+      const names = ["upgradeState", "upgradeContext"].filter((n) => typeof instance.module[n] === "function");
+      if (!names.length) {
+        versions.delete(key);
+        throw new Error("a migration module exports upgradeState and/or upgradeContext");
+      }
+      return names.join(",");
+    }
+    spares.set(key, instance);
+    return Object.keys(instance.module).sort().join(",");
+  },
+  // One fresh instance ready for each version that has none: the worker asks for it
+  // when a call took the last one, after answering.
+  refill(given) {
+    guard(given);
+    for (const [key, { kind }] of versions) {
+      if (kind === "machine" && !spares.has(key)) spares.set(key, instantiate(key));
+    }
+    sweep();
+    return spares.size;
+  },
+  begin(given, entropy, key, stateJson, contextJson, eventsJson, checkJson) {
+    guard(given);
+    return withEntropy(entropy, () => {
+      const instance = take(key);
+      const run = new Run(instance);
+      try {
+        if (checkJson !== null) {
+          // allowWrite first, in this same call: a no (or a throw) and nothing runs.
+          const refusal = refuses(run, instance.module.allowWrite, checkJson);
+          if (refusal !== null) {
+            const logs = run.logs;
+            run.close();
+            return { refused: refusal, logs };
+          }
+        }
+        const context = JSON.parse(contextJson);
+        if (stateJson === null) {
+          const base = run.machine.context && typeof run.machine.context === "object" ? run.machine.context : {};
+          run.machine = ready(run.machine.withContext({ ...base, ...context }));
+          run.within(() => {
+            run.state = run.machine.initialState;
+            run.steps.push([{ type: "xstate.init" }, keep(run.state)]);
+            run.perform(run.state);
+          });
+        } else {
+          const json = JSON.parse(stateJson);
+          json.context = context;
+          run.state = run.machine.resolveState(json);
+        }
+        for (const event of JSON.parse(eventsJson)) run.queue.push({ event });
+        run.drain();
+      } catch (error) {
+        const logs = run.logs;
+        run.close();
+        return { failure: errorText(error), logs };
+      }
+      // Settled already (no service running): the run's answer at once, saving a call.
+      const summary = run.summary();
+      return summary.running ? summary : { ...summary, answer: run.finish() };
+    });
+  },
+  settled(given, id) {
+    guard(given);
+    const run = runs.get(id);
+    return run ? run.settled() : Promise.resolve();
+  },
+  finish(given, entropy, id) {
+    guard(given);
+    return withEntropy(entropy, () => {
+      const run = runs.get(id);
+      if (!run) throw new Error(`no run ${id}`);
+      return run.finish();
+    });
+  },
+  authorize(given, entropy, key, kind, requestJson) {
+    guard(given);
+    return withEntropy(entropy, () => {
+      const instance = take(key);
+      const run = new Run(instance);
+      try {
+        return asks(run, kind === "read" ? instance.module.allowRead : instance.module.allowWrite, requestJson);
+      } finally {
+        run.close();
+      }
+    });
+  },
+  migrate(given, entropy, key, toKey, stateJson, contextJson) {
+    guard(given);
+    return withEntropy(entropy, () => {
+      const { module } = instantiate(key);
+      const { machine } = take(toKey);
+      const old = JSON.parse(stateJson);
+      const context = JSON.parse(contextJson);
+      try {
+        const oldPaths = paths(old.value);
+        const newPaths = oldPaths.map((path) =>
+          typeof module.upgradeState === "function" ? module.upgradeState([...path], context) : path,
+        );
+        const newContext = typeof module.upgradeContext === "function"
+          ? module.upgradeContext(oldPaths, newPaths, context)
+          : context;
+        for (const path of newPaths) machine.getStateNodeByPath(path); // throws on a bad path
+        const state = machine.resolveState({
+          ...old,
+          value: valueOf(newPaths),
+          context: newContext,
+          activities: {},
+          children: {},
+          historyValue: undefined,
+          configuration: [],
+        });
+        return keep(state);
+      } finally {
+        sweep();
+      }
+    });
+  },
+  // Does any run still hold a timer or a service? (for tests of the worker)
+  running(given) {
+    guard(given);
+    return runs.size;
+  },
+};
+Object.defineProperty(globalThis, "__smb", { value: Object.freeze(api) });
+baseline = new Set(Reflect.ownKeys(globalThis));

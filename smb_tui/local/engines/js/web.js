@@ -1,0 +1,615 @@
+// The web APIs State Backed's runtime gives machine code, for V8 without a browser:
+// console (into the instance's logs), crypto, TextEncoder/TextDecoder, atob/btoa, URL,
+// URLSearchParams, queueMicrotask, setTimeout/clearTimeout and fetch.
+//
+// Not a script of its own: xstate_worker.py puts this file and engine.js inside one
+// function, `install(py, secret, settleError, fetchAllowed)`, called once per machine
+// version's context. `py` is what Python gives (digest, fetch, sleep, wake), reachable only
+// from these closures: nothing of the host is a global that machine code could read or
+// replace. What engine.js must provide: `random(count)` (crypto's pool), `currentRun()`.
+//
+// Each run gets a scope of its own (`makeScope`): console, setTimeout, clearTimeout and
+// fetch bound to that run, handed to the fresh module instance the run uses, so that a
+// timer or a promise callback logs under the run that made it, and nothing of a run
+// outlives it (its timers are cleared and its fetches dropped when it finishes).
+
+// Globals this file defines cannot be replaced by machine code (one run must not change
+// what the next run of the same machine sees).
+const define = (name, value) => {
+  if (typeof value === "function" && value.prototype) Object.freeze(value.prototype);
+  Object.defineProperty(globalThis, name, { value: Object.freeze(value), writable: false, configurable: false });
+};
+const show = (value) => {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.stack || String(value);
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? String(value) : json;
+  } catch (error) {
+    return String(value);
+  }
+};
+const consoleOf = (live) => {
+  const line = (stream) => (...args) => {
+    const run = live();
+    if (run) run.log(stream, args.map(show).join(" "));
+  };
+  return Object.freeze({
+    log: line("stdout"),
+    info: line("stdout"),
+    debug: line("stdout"),
+    trace: line("stdout"),
+    warn: line("stderr"),
+    error: line("stderr"),
+  });
+};
+
+define("queueMicrotask", (callback) => {
+  Promise.resolve().then(callback);
+});
+
+class DOMException extends Error {
+  constructor(message = "", name = "Error") {
+    super(message);
+    this.name = name;
+  }
+}
+define("DOMException", DOMException);
+
+// --- bytes
+const bytesOf = (data) => {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new TypeError("expected an ArrayBuffer or a typed array");
+};
+const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+const fromHex = (hex) => {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(i * 2, 2), 16);
+  return bytes;
+};
+
+// --- crypto: randomness from the host's pool (os.urandom), digests by hashlib
+const integerArrays = [
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
+  Uint32Array, BigInt64Array, BigUint64Array,
+];
+const getRandomValues = (array) => {
+  if (!integerArrays.some((type) => array instanceof type)) {
+    throw new DOMException("getRandomValues takes an integer typed array", "TypeMismatchError");
+  }
+  if (array.byteLength > 65536) {
+    throw new DOMException("getRandomValues gives at most 65536 bytes at once", "QuotaExceededError");
+  }
+  bytesOf(array).set(random(array.byteLength));
+  return array;
+};
+const randomUUID = () => {
+  const b = getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = toHex(b);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+};
+const digests = ["SHA-1", "SHA-256", "SHA-384", "SHA-512"];
+const subtle = {
+  async digest(algorithm, data) {
+    const name = String(typeof algorithm === "string" ? algorithm : algorithm && algorithm.name).toUpperCase();
+    if (!digests.includes(name)) {
+      throw new DOMException(`digest: unsupported algorithm ${name}`, "NotSupportedError");
+    }
+    const hex = await py.digest(name, toHex(bytesOf(data)));
+    return fromHex(hex).buffer;
+  },
+};
+define("crypto", Object.freeze({ getRandomValues, randomUUID, subtle: Object.freeze(subtle) }));
+
+// --- TextEncoder / TextDecoder (UTF-8)
+class TextEncoder {
+  get encoding() {
+    return "utf-8";
+  }
+  encode(input = "") {
+    const out = [];
+    for (const char of String(input)) {
+      let c = char.codePointAt(0);
+      if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+    return new Uint8Array(out);
+  }
+}
+class TextDecoder {
+  constructor(label = "utf-8", options = {}) {
+    if (!["utf-8", "utf8", "unicode-1-1-utf-8"].includes(String(label).toLowerCase())) {
+      throw new RangeError(`TextDecoder: only utf-8 is supported, not ${label}`);
+    }
+    this.fatal = Boolean(options.fatal);
+  }
+  get encoding() {
+    return "utf-8";
+  }
+  decode(input) {
+    if (input === undefined) return "";
+    const b = bytesOf(input);
+    let out = "";
+    let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+    const bad = () => {
+      if (this.fatal) throw new TypeError("The encoded data was not valid utf-8");
+      out += "\ufffd";
+    };
+    while (i < b.length) {
+      const x = b[i];
+      const need = x < 0x80 ? 0 : x >= 0xc2 && x < 0xe0 ? 1 : x >= 0xe0 && x < 0xf0 ? 2 : x >= 0xf0 && x < 0xf5 ? 3 : -1;
+      if (need < 0) {
+        bad();
+        i += 1;
+        continue;
+      }
+      let c = need === 0 ? x : x & (0x3f >> need);
+      let j = 1;
+      for (; j <= need; j++) {
+        const y = b[i + j];
+        if (y === undefined || (y & 0xc0) !== 0x80) break;
+        c = (c << 6) | (y & 63);
+      }
+      const overlong = (need === 2 && c < 0x800) || (need === 3 && (c < 0x10000 || c > 0x10ffff));
+      if (j <= need || overlong || (c >= 0xd800 && c <= 0xdfff)) {
+        bad();
+        i += Math.max(1, j);
+        continue;
+      }
+      out += String.fromCodePoint(c);
+      i += need + 1;
+    }
+    return out;
+  }
+}
+define("TextEncoder", TextEncoder);
+define("TextDecoder", TextDecoder);
+
+// --- atob / btoa
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const btoa = (input) => {
+  const s = String(input);
+  let out = "";
+  for (let i = 0; i < s.length; i += 3) {
+    const codes = [s.charCodeAt(i), s.charCodeAt(i + 1), s.charCodeAt(i + 2)];
+    if (codes.some((c) => c > 255)) {
+      throw new DOMException("btoa: the string has characters outside of Latin1", "InvalidCharacterError");
+    }
+    const [a, b, c] = codes;
+    out += alphabet[a >> 2] + alphabet[((a & 3) << 4) | (b >> 4 || 0)];
+    out += Number.isNaN(b) ? "==" : alphabet[((b & 15) << 2) | (c >> 6 || 0)] + (Number.isNaN(c) ? "=" : alphabet[c & 63]);
+  }
+  return out;
+};
+const atob = (input) => {
+  let s = String(input).replace(/[\t\n\f\r ]/g, "");
+  if (s.length % 4 === 0) s = s.replace(/==?$/, "");
+  if (s.length % 4 === 1 || /[^A-Za-z0-9+/]/.test(s)) {
+    throw new DOMException("atob: the string is not valid base64", "InvalidCharacterError");
+  }
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const char of s) {
+    value = (value << 6) | alphabet.indexOf(char);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += String.fromCharCode((value >> bits) & 255);
+    }
+  }
+  return out;
+};
+
+define("btoa", btoa);
+define("atob", atob);
+
+// --- URLSearchParams / URL (absolute URLs and references resolved against a base)
+const formEncode = (s) =>
+  encodeURIComponent(s).replace(/%20/g, "+").replace(/[!'()~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+const formDecode = (s) => {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, " "));
+  } catch (error) {
+    return s;
+  }
+};
+class URLSearchParams {
+  constructor(init = "") {
+    this._list = [];
+    this._url = null;
+    if (typeof init === "string") this._parse(init);
+    else if (init instanceof URLSearchParams) this._list = init._list.map(([k, v]) => [k, v]);
+    else if (init && typeof init[Symbol.iterator] === "function") {
+      for (const pair of init) {
+        const [k, v] = Array.from(pair);
+        this._list.push([String(k), String(v)]);
+      }
+    } else if (init && typeof init === "object") {
+      for (const k of Object.keys(init)) this._list.push([k, String(init[k])]);
+    }
+  }
+  _parse(query) {
+    this._list = [];
+    for (const part of query.replace(/^\?/, "").split("&")) {
+      if (!part) continue;
+      const at = part.indexOf("=");
+      const [k, v] = at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
+      this._list.push([formDecode(k), formDecode(v)]);
+    }
+  }
+  _changed() {
+    if (this._url) this._url._search = this._list.length ? "?" + this.toString() : "";
+  }
+  get size() {
+    return this._list.length;
+  }
+  append(k, v) {
+    this._list.push([String(k), String(v)]);
+    this._changed();
+  }
+  delete(k) {
+    this._list = this._list.filter(([key]) => key !== String(k));
+    this._changed();
+  }
+  get(k) {
+    const found = this._list.find(([key]) => key === String(k));
+    return found ? found[1] : null;
+  }
+  getAll(k) {
+    return this._list.filter(([key]) => key === String(k)).map(([, v]) => v);
+  }
+  has(k) {
+    return this._list.some(([key]) => key === String(k));
+  }
+  set(k, v) {
+    const at = this._list.findIndex(([key]) => key === String(k));
+    if (at < 0) this._list.push([String(k), String(v)]);
+    else {
+      this._list[at] = [String(k), String(v)];
+      this._list = this._list.filter(([key], i) => i <= at || key !== String(k));
+    }
+    this._changed();
+  }
+  sort() {
+    this._list.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    this._changed();
+  }
+  forEach(callback, thisArg) {
+    for (const [k, v] of this._list) callback.call(thisArg, v, k, this);
+  }
+  *entries() {
+    yield* this._list.map(([k, v]) => [k, v]);
+  }
+  *keys() {
+    for (const [k] of this._list) yield k;
+  }
+  *values() {
+    for (const [, v] of this._list) yield v;
+  }
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+  toString() {
+    return this._list.map(([k, v]) => `${formEncode(k)}=${formEncode(v)}`).join("&");
+  }
+}
+
+const defaultPorts = { "http:": "80", "https:": "443", "ws:": "80", "wss:": "443", "ftp:": "21" };
+const special = (protocol) => protocol in defaultPorts || protocol === "file:";
+const urlPattern = /^([a-zA-Z][a-zA-Z0-9+.-]*:)(\/\/([^/?#]*))?([^?#]*)(\?[^#]*)?(#.*)?$/;
+const removeDots = (path) => {
+  const out = [];
+  const parts = path.split("/");
+  parts.forEach((part, i) => {
+    if (part === "..") {
+      if (out.length > 1) out.pop();
+      if (i === parts.length - 1) out.push("");
+    } else if (part === ".") {
+      if (i === parts.length - 1) out.push("");
+    } else out.push(part);
+  });
+  return out.join("/");
+};
+// IDNA: a host's non-ASCII labels as punycode (RFC 3492) after NFC and lower case,
+// as browsers give `new URL("https://münchen.de").hostname` (xn--mnchen-3ya.de).
+const punycode = (label) => {
+  const base = 36, tMin = 1, tMax = 26;
+  const codes = Array.from(label, (c) => c.codePointAt(0));
+  let output = codes.filter((c) => c < 0x80).map((c) => String.fromCharCode(c)).join("");
+  const basic = output.length;
+  if (basic) output += "-";
+  const digit = (d) => String.fromCharCode(d + 22 + (d < 26 ? 75 : 0));
+  const adapt = (delta, points, first) => {
+    delta = first ? Math.floor(delta / 700) : delta >> 1;
+    delta += Math.floor(delta / points);
+    let k = 0;
+    for (; delta > ((base - tMin) * tMax) >> 1; k += base) delta = Math.floor(delta / (base - tMin));
+    return k + Math.floor(((base - tMin + 1) * delta) / (delta + 38));
+  };
+  let n = 0x80, delta = 0, bias = 72, handled = basic;
+  while (handled < codes.length) {
+    const m = Math.min(...codes.filter((c) => c >= n));
+    delta += (m - n) * (handled + 1);
+    n = m;
+    for (const c of codes) {
+      if (c < n) delta++;
+      if (c !== n) continue;
+      let q = delta;
+      for (let k = base; ; k += base) {
+        const t = k <= bias ? tMin : k >= bias + tMax ? tMax : k - bias;
+        if (q < t) break;
+        output += digit(t + ((q - t) % (base - t)));
+        q = Math.floor((q - t) / (base - t));
+      }
+      output += digit(q);
+      bias = adapt(delta, handled + 1, handled === basic);
+      delta = 0;
+      handled++;
+    }
+    delta++;
+    n++;
+  }
+  return output;
+};
+const toASCII = (host) =>
+  host
+    .normalize("NFC")
+    .toLowerCase()
+    .split(".")
+    .map((label) => (/[^\x00-\x7f]/.test(label) ? `xn--${punycode(label)}` : label))
+    .join(".");
+const encodePath = (p) => p.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/g, (c) => encodeURIComponent(c));
+const encodeQuery = (q) => q.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/g, (c) => encodeURIComponent(c));
+class URL {
+  constructor(url, base) {
+    let text = String(url).trim();
+    let match = urlPattern.exec(text);
+    if (!match) {
+      if (base === undefined) throw new TypeError(`Invalid URL: ${text}`);
+      const b = base instanceof URL ? base : new URL(base);
+      text = URL._resolve(text, b);
+      match = urlPattern.exec(text);
+      if (!match) throw new TypeError(`Invalid URL: ${url}`);
+    }
+    const [, protocol, , authority, path, search, hash] = match;
+    this._protocol = protocol.toLowerCase();
+    if (special(this._protocol) && this._protocol !== "file:" && !authority) {
+      throw new TypeError(`Invalid URL: ${url}`);
+    }
+    const at = (authority || "").lastIndexOf("@");
+    const userinfo = at < 0 ? "" : authority.slice(0, at);
+    const hostport = at < 0 ? authority || "" : authority.slice(at + 1);
+    const [user, ...pass] = userinfo.split(":");
+    this._username = user || "";
+    this._password = pass.join(":");
+    const portMatch = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostport);
+    if (!portMatch) throw new TypeError(`Invalid URL: ${url}`);
+    this._hostname = special(this._protocol) ? toASCII(portMatch[1]) : portMatch[1];
+    if (/[\s<>^|]/.test(this._hostname)) throw new TypeError(`Invalid URL: ${url}`);
+    const port = portMatch[2] || "";
+    if (port && Number(port) > 65535) throw new TypeError(`Invalid URL: ${url}`);
+    this._port = port === defaultPorts[this._protocol] ? "" : port.replace(/^0+(?=\d)/, "");
+    this._hasAuthority = authority !== undefined;
+    let pathname = encodePath(path || "");
+    if (special(this._protocol)) pathname = removeDots(pathname.startsWith("/") ? pathname : "/" + pathname);
+    this._pathname = pathname;
+    this._search = search && search.length > 1 ? encodeQuery(search) : "";
+    this._hash = hash && hash.length > 1 ? "#" + encodeQuery(hash.slice(1)) : "";
+    this._params = new URLSearchParams(this._search);
+    this._params._url = this;
+  }
+  static _resolve(reference, base) {
+    const origin = `${base.protocol}${base._hasAuthority ? "//" + base.host : ""}`;
+    if (reference.startsWith("//")) return base.protocol + reference;
+    if (reference.startsWith("/")) return origin + reference;
+    if (reference.startsWith("?")) return origin + base.pathname + reference;
+    if (reference.startsWith("#")) return origin + base.pathname + base.search + reference;
+    if (reference === "") return origin + base.pathname + base.search;
+    const dir = base.pathname.slice(0, base.pathname.lastIndexOf("/") + 1);
+    const cut = reference.search(/[?#]/);
+    const path = cut < 0 ? reference : reference.slice(0, cut);
+    return origin + removeDots(dir + path) + (cut < 0 ? "" : reference.slice(cut));
+  }
+  static canParse(url, base) {
+    try {
+      new URL(url, base);
+      return true;
+    } catch (error) {
+      return false;
+    }
+  }
+  get protocol() {
+    return this._protocol;
+  }
+  get username() {
+    return this._username;
+  }
+  get password() {
+    return this._password;
+  }
+  get hostname() {
+    return this._hostname;
+  }
+  get port() {
+    return this._port;
+  }
+  get host() {
+    return this._port ? `${this._hostname}:${this._port}` : this._hostname;
+  }
+  get origin() {
+    return special(this._protocol) && this._protocol !== "file:" ? `${this._protocol}//${this.host}` : "null";
+  }
+  get pathname() {
+    return this._pathname;
+  }
+  get search() {
+    return this._search;
+  }
+  set search(value) {
+    const s = String(value).replace(/^\?/, "");
+    this._search = s ? "?" + encodeQuery(s) : "";
+    this._params._parse(this._search);
+  }
+  get searchParams() {
+    return this._params;
+  }
+  get hash() {
+    return this._hash;
+  }
+  set hash(value) {
+    const s = String(value).replace(/^#/, "");
+    this._hash = s ? "#" + encodeQuery(s) : "";
+  }
+  get href() {
+    const credentials = this._username || this._password
+      ? `${this._username}${this._password ? ":" + this._password : ""}@`
+      : "";
+    const authority = this._hasAuthority ? `//${credentials}${this.host}` : "";
+    return `${this._protocol}${authority}${this._pathname}${this._search}${this._hash}`;
+  }
+  toString() {
+    return this.href;
+  }
+  toJSON() {
+    return this.href;
+  }
+}
+define("URL", URL);
+define("URLSearchParams", URLSearchParams);
+
+// --- fetch: off unless the server was started with --allow-fetch
+class Headers {
+  constructor(init) {
+    this._map = new Map();
+    const pairs = init instanceof Headers ? init.entries() : Array.isArray(init) ? init : Object.entries(init || {});
+    for (const [k, v] of pairs) this.append(k, v);
+  }
+  append(k, v) {
+    const key = String(k).toLowerCase();
+    this._map.set(key, this._map.has(key) ? `${this._map.get(key)}, ${v}` : String(v));
+  }
+  set(k, v) {
+    this._map.set(String(k).toLowerCase(), String(v));
+  }
+  get(k) {
+    const v = this._map.get(String(k).toLowerCase());
+    return v === undefined ? null : v;
+  }
+  has(k) {
+    return this._map.has(String(k).toLowerCase());
+  }
+  delete(k) {
+    this._map.delete(String(k).toLowerCase());
+  }
+  forEach(callback, thisArg) {
+    for (const [k, v] of this._map) callback.call(thisArg, v, k, this);
+  }
+  *entries() {
+    yield* this._map.entries();
+  }
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+}
+class Response {
+  constructor(body, init = {}) {
+    this._bytes = body instanceof Uint8Array ? body : new TextEncoder().encode(body == null ? "" : String(body));
+    this.status = init.status === undefined ? 200 : init.status;
+    this.statusText = init.statusText || "";
+    this.headers = new Headers(init.headers);
+    this.url = init.url || "";
+    this.ok = this.status >= 200 && this.status < 300;
+    this.bodyUsed = false;
+  }
+  async arrayBuffer() {
+    this.bodyUsed = true;
+    return this._bytes.slice().buffer;
+  }
+  async text() {
+    this.bodyUsed = true;
+    return new TextDecoder().decode(this._bytes);
+  }
+  async json() {
+    return JSON.parse(await this.text());
+  }
+}
+define("Headers", Headers);
+define("Response", Response);
+
+// --- each run's console, timers and fetch (see the top of this file)
+const MAX_TIMERS = 1000; // setTimeout calls one run may make, due or not
+let nextTimer = 1;
+const fetchFor = (live) => async (resource, init = {}) => {
+  const url = new URL(resource instanceof URL ? resource.href : String(resource && resource.url ? resource.url : resource));
+  const method = String(init.method || "GET").toUpperCase();
+  const run = live();
+  if (!run) throw new TypeError(`fetch(${method} ${url.href}): the event that asked for it is over`);
+  if (!fetchAllowed) {
+    const message = `fetch(${method} ${url.href}) refused: smb-tui local runs offline; start it with --allow-fetch to let machine code reach the network`;
+    run.log("stderr", message);
+    throw new TypeError(message);
+  }
+  let body = init.body;
+  if (body !== undefined && body !== null && typeof body !== "string") {
+    body = body instanceof URLSearchParams ? body.toString() : new TextDecoder().decode(bytesOf(body));
+  }
+  const headers = Array.from(new Headers(init.headers).entries());
+  const answer = JSON.parse(await py.fetch(run.id, url.href, method, JSON.stringify(headers), body == null ? null : body));
+  if (answer.error) throw new TypeError(`fetch(${method} ${url.href}) failed: ${answer.error}`);
+  const bytes = Uint8Array.from(atob(answer.body), (c) => c.charCodeAt(0));
+  return new Response(bytes, { status: answer.status, statusText: answer.statusText, headers: answer.headers, url: url.href });
+};
+const makeScope = (holder) => {
+  // The run this module instance serves, while it has not finished.
+  const live = () => {
+    const run = holder.run;
+    return run && !run.finished ? run : null;
+  };
+  const timers = new Map(); // id -> the call to make when it is due
+  const setTimeout = (callback, delay = 0, ...args) => {
+    if (typeof callback !== "function") throw new TypeError("setTimeout: the callback is not a function");
+    const run = live();
+    if (!run) return 0;
+    if (run.timersMade >= MAX_TIMERS) {
+      throw new RangeError(`setTimeout: one event may set at most ${MAX_TIMERS} timers`);
+    }
+    run.timersMade += 1;
+    const id = nextTimer++;
+    timers.set(id, () => callback(...args));
+    py.sleep(run.id, id, Math.max(0, Number(delay) || 0)).then(
+      (due) => {
+        const call = timers.get(id);
+        timers.delete(id);
+        if (!due || !call || !live()) return;
+        run.within(() => {
+          try {
+            call();
+          } catch (error) {
+            run.log("stderr", `Uncaught (in a setTimeout callback) ${show(error)}`);
+          }
+        });
+      },
+      () => timers.delete(id),
+    );
+    return id;
+  };
+  const clearTimeout = (id) => {
+    const run = live();
+    if (timers.delete(id) && run) py.wake(run.id, id);
+  };
+  return { console: consoleOf(live), setTimeout, clearTimeout, fetch: fetchFor(live) };
+};
+// For code that reaches them through globalThis: the run whose code is executing.
+const globalScope = makeScope({
+  get run() {
+    return currentRun();
+  },
+});
+for (const name of ["console", "setTimeout", "clearTimeout", "fetch"]) define(name, globalScope[name]);

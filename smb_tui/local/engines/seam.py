@@ -1,0 +1,163 @@
+"""The seam between the server and the code that runs machines.
+
+The server knows machines only through `Engine`: start an instance, apply events to a
+snapshot until it settles, describe a snapshot as State Backed shows it, authorize,
+migrate and give index values. Two engines implement it: `statechart` (python-statemachine
+charts, in the server's process) and `xstate` (XState modules, on V8 in worker processes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from smb_tui.local.definitions import JSON, AuthRequest, IndexSelector, MachineVersion, Snapshot
+
+
+class MachineError(Exception):
+    """The machine's own code failed in a way the statechart could not absorb.
+
+    `logs` is what the code printed before it failed, and the traceback (stderr): the
+    event is refused and nothing of it is stored, but these go to the instance's logs.
+    """
+
+    def __init__(
+        self, message: str, logs: Sequence[LogLine] = (), code: str = "machine-error"
+    ) -> None:
+        super().__init__(message)
+        self.logs = list(logs)
+        self.code = code
+
+
+class Refused(Exception):
+    """The version's allowWrite said no to a write asked of `start`/`apply` with `check`;
+    `error` is what it raised, when it raised."""
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__(error or "allowWrite said no")
+        self.error = error
+
+
+@dataclass(frozen=True)
+class StateView:
+    """A snapshot as the API shows it."""
+
+    value: JSON
+    tags: list[str]
+    done: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """One applied event and the snapshot it led to: one row of transition history."""
+
+    event: dict[str, JSON]
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class LogLine:
+    timestamp: float
+    output_type: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A delayed event the engine set: under `key` (what cancels it), `event` after
+    `seconds`. The server fires it durably, also across restarts."""
+
+    key: str
+    event: dict[str, JSON]
+    seconds: float
+
+
+@dataclass
+class Outcome:
+    """What applying events did, for the server to persist in one transaction."""
+
+    steps: list[Step] = field(default_factory=list)
+    entered: list[str] = field(default_factory=list)
+    exited: list[str] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)  # set by these events
+    cancelled: list[str] = field(default_factory=list)  # keys of timers they cancelled
+    stopped_services: list[str] = field(default_factory=list)
+    pending: list[dict[str, JSON]] = field(default_factory=list)  # before the next event
+    logs: list[LogLine] = field(default_factory=list)
+
+    @property
+    def final(self) -> Snapshot:
+        return self.steps[-1].snapshot
+
+
+class Engine(Protocol):
+    """What the server asks of the code that runs machines. `machine` is the machine's
+    name, for the names an engine gives delayed events."""
+
+    async def start(
+        self,
+        version: MachineVersion,
+        context: dict[str, JSON],
+        settle_timeout: float,
+        machine: str,
+        check: AuthRequest | None = None,
+    ) -> Outcome:
+        """A new instance. With `check`, the version's allowWrite is asked first, as part
+        of the same run (for an XState module, the same call into V8): `Refused` when it
+        says no, and nothing runs."""
+        ...
+
+    async def apply(
+        self,
+        version: MachineVersion,
+        snapshot: Snapshot,
+        events: Sequence[dict[str, JSON]],
+        settle_timeout: float,
+        machine: str,
+        check: AuthRequest | None = None,
+    ) -> Outcome:
+        """`events` applied to `snapshot`; `check` as for `start`."""
+        ...
+
+    def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView: ...
+
+    async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
+        """The version's allowRead (request.type "read") or allowWrite answer; raising
+        counts as no."""
+        ...
+
+    async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
+        """`snapshot` of the version before `to`, as a snapshot of `to`."""
+        ...
+
+    def index_values(
+        self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
+    ) -> dict[str, JSON]:
+        """The snapshot's value in each of the machine's indexes (`indexes`: the
+        definition's selectors); None where it has none."""
+        ...
+
+
+async def ask_first(engine: Engine, version: MachineVersion, check: AuthRequest | None) -> None:
+    """For an engine's `start`/`apply`: `Refused` unless `check` is None or the engine's
+    own `authorize` allows it (raising counts as no, and says what it raised)."""
+    if check is None:
+        return
+    try:
+        allowed = await engine.authorize(version, check)
+    except Exception as error:
+        raise Refused(repr(error)) from error
+    if not allowed:
+        raise Refused()
+
+
+def select_indexes(indexes: Mapping[str, IndexSelector], context: JSON) -> dict[str, JSON]:
+    """Each selector applied to the context; one that raises selects nothing."""
+    values: dict[str, JSON] = {}
+    for name, selector in indexes.items():
+        try:
+            values[name] = selector(context)
+        except Exception:
+            values[name] = None
+    return values
