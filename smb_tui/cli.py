@@ -37,7 +37,14 @@ def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
     local.add_argument(
         "--allow-fetch",
         action="store_true",
-        help="let XState machine code use fetch (off: it fails, with a line in the logs)",
+        help="let XState machine code use fetch, to any address this machine reaches, 127.0.0.1"
+        " included (off: it fails, with a line in the logs)",
+    )
+    local.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes that run XState machine code (default: one a core, 2 to 4)",
     )
     local.add_argument("--no-demo", action="store_true", help="leave out the demo machines")
     local.add_argument("--key-id", help="the API key id tokens must name (default: generated)")
@@ -109,6 +116,7 @@ def run_local(args: argparse.Namespace) -> int:
         db=args.db or data_dir() / "local.db",
         machines_dir=args.machines,
         allow_fetch=args.allow_fetch,
+        workers=args.workers,
         demo=not args.no_demo,
         key=LocalKey(args.key_id, args.secret) if args.key_id else None,
         page_size=args.page_size,

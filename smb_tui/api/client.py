@@ -54,7 +54,7 @@ from smb_tui.api.models import (
     check_slug,
     event_json,
 )
-from smb_tui.api.wire import delete_confirmation
+from smb_tui.api.wire import decode_services, delete_confirmation
 
 PRODUCTION_URL = "https://api.statebacked.dev"
 # Reads answer fast or not at all; sending an event waits for the instance to settle,
@@ -409,7 +409,7 @@ class StateBackedClient:
         seconds = time.monotonic() - started
         stopped = response.headers.get(STOPPED_SERVICES_HEADER)
         if stopped is not None:
-            names = tuple(name for name in stopped.split(",") if name)
+            names = decode_services(stopped)
             return Sent(state=state, seconds=seconds, settled=not names, stopped_services=names)
         # State Backed does not say; an answer at its shortest settle time-out may not be.
         settled = None if seconds >= SETTLE_LIMIT else True

@@ -8,9 +8,24 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
+from urllib.parse import quote, unquote
 
 # Machine, instance, version and index names.
 SLUG = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+
+# Not in State Backed's API: the services the local server stopped at the settle time-out.
+# Service ids are machine code's text, and headers are ASCII: each id is percent-encoded
+# (UTF-8) before anything commits, so that building the answer cannot fail after it.
+
+
+def encode_services(names: Iterable[str]) -> str:
+    return ",".join(quote(name, safe="", errors="backslashreplace") for name in names)
+
+
+def decode_services(value: str) -> tuple[str, ...]:
+    return tuple(unquote(name, errors="replace") for name in value.split(",") if name)
+
 
 # Tokens signed with an API key: State Backed's @statebacked/token.
 AUDIENCE = "https://api.statebacked.dev/"

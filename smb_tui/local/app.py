@@ -129,7 +129,8 @@ SETTLED = {
     "headers": {
         STOPPED_SERVICES_HEADER: {
             "description": "Not in State Backed's API: the services stopped at the settle"
-            " time-out, comma-separated (empty: the instance settled)",
+            " time-out, each percent-encoded (UTF-8), comma-separated (empty: the instance"
+            " settled)",
             "schema": {"type": "string"},
         }
     }
@@ -472,7 +473,7 @@ def create_app(
         answer = await service.create_instance(
             principal, machineSlug, body.slug, context, body.machineVersionId
         )
-        response.headers[STOPPED_SERVICES_HEADER] = ",".join(answer.stopped_services)
+        response.headers[STOPPED_SERVICES_HEADER] = answer.stopped_header
         return answer.body
 
     @app.get(
@@ -513,7 +514,7 @@ def create_app(
         if not event["type"]:
             raise ApiError(400, "event type must not be empty", "invalid-parameter", "event")
         answer = await service.send_event(principal, machineSlug, instanceSlug, event)
-        response.headers[STOPPED_SERVICES_HEADER] = ",".join(answer.stopped_services)
+        response.headers[STOPPED_SERVICES_HEADER] = answer.stopped_header
         return answer.body
 
     @app.get(

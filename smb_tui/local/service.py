@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from smb_tui.api.wire import delete_confirmation
+from smb_tui.api.wire import delete_confirmation, encode_services
 from smb_tui.local.auth import Principal
 from smb_tui.local.definitions import (
     JSON,
@@ -76,6 +76,11 @@ class Answer:
 
     body: dict[str, JSON]
     stopped_services: list[str]
+
+    @property
+    def stopped_header(self) -> str:
+        """The services as the header carries them: ASCII, whatever machine code named them."""
+        return encode_services(self.stopped_services)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 from smb_tui.local.demo import DEMO_MODULES
 from smb_tui.local.xstate_build import BuildUnavailable, build_tree, toolchain
 from tests.conftest import client, start_server, unique
-from tests.local.test_xstate_modules import BUILD_CACHE, SOURCES
+from tests.local.conftest import BUILD_CACHE, SOURCES
 
 DEMO_SOURCES = DEMO_MODULES.parent / "xstate_src"
 # (machine, version label or None for the current one, initial context, events)

@@ -4,7 +4,6 @@ esbuild as `smply` builds them. Skipped (and counted) when node and npm are miss
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,32 +13,9 @@ import websockets
 
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
-from smb_tui.local.xstate_build import BuildUnavailable, build_tree
 from tests.conftest import client, start_server, unique
 from tests.local.test_events_and_history import history
 from tests.local.test_realtime_and_durability import next_message, subscribe
-
-SOURCES = Path(__file__).parent.parent / "xstate"
-BUILD_CACHE = Path(__file__).parent.parent.parent / ".build" / "xstate"
-
-
-@pytest.fixture(scope="module")
-def modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test machines as bundles, built by esbuild with smply's flags (the first run
-    installs the pinned xstate and esbuild with npm)."""
-    out = tmp_path_factory.mktemp("machines")
-    try:
-        build_tree(SOURCES, out, BUILD_CACHE)
-    except BuildUnavailable as error:
-        pytest.skip(str(error))
-    (out / "broken.js").write_text("const x = ;\nexport{x as default};\n")
-    return out
-
-
-@pytest.fixture(scope="module")
-def xserver(modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    with start_server(tmp_path_factory.mktemp("xstate"), machines_dir=modules, demo=False) as s:
-        yield s
 
 
 def send(http: httpx.Client, slug: str, event: object) -> httpx.Response:
@@ -171,7 +147,7 @@ def test_a_module_that_does_not_load_is_named_and_the_others_load(
 ) -> None:
     with client(xserver) as http:
         slugs = [m["slug"] for m in http.get("/machines").json()["machines"]]
-    assert slugs == ["door", "errands", "lamp"]
+    assert slugs == ["door", "errands", "hostile", "lamp", "subvert"]
 
 
 def test_a_pending_delayed_event_fires_after_a_restart(modules: Path, tmp_path: Path) -> None:

@@ -50,9 +50,13 @@ from smb_tui.local.engines.seam import (
     Timer,
     select_indexes,
 )
-from smb_tui.local.engines.xstate_worker import LOAD_SECONDS, MEMORY_BYTES, SETTLE_ERROR
+from smb_tui.local.engines.xstate_worker import (
+    CPU_SECONDS,
+    LOAD_SECONDS,
+    MEMORY_BYTES,
+    SETTLE_ERROR,
+)
 
-CPU_SECONDS = 1.0  # per call into machine code
 SLACK_SECONDS = 0.5  # the pipe and the worker's own work, on top of a deadline
 WORKER_MEMORY_BYTES = 1024 * 1024 * 1024  # a worker's resident memory, all its isolates
 START_SECONDS = 30.0  # a new worker: Python, V8, every module
@@ -296,6 +300,8 @@ def _result(answer: dict[str, Any]) -> Any:
     code = answer.get("code")
     if code == "machine-memory-limit":
         raise _memory_limit()
+    if code == "machine-cpu-limit":
+        raise _cpu_limit()
     if code == "invalid":
         raise ValueError(answer.get("error"))
     raise MachineCodeFailed(str(answer.get("error")), str(answer.get("line") or ""))
@@ -353,13 +359,18 @@ class WorkerPool:
         return module
 
     async def start(self) -> None:
-        """On the server's loop: the first worker attached, the others started."""
+        """On the server's loop: the first worker attached, the others started; all ready
+        before the server serves, so that the first runaway already has a worker beside it
+        (a runaway also stalls the other calls in its own worker: mini-racer resolves a
+        host call's promise with a blocking call into the busy isolate)."""
         self._changed = asyncio.Event()
         for worker in self.workers:
             await worker.attach(self._died)
             worker.ready = True
         while len(self.workers) + len(self._starting) < self.size:
             self._spawn()
+        if self._starting:
+            await asyncio.wait(set(self._starting), timeout=START_SECONDS)
 
     def _spawn(self) -> None:
         task = asyncio.create_task(self._start_worker())
@@ -395,7 +406,7 @@ class WorkerPool:
         while True:
             ready = [w for w in self.workers if w.ready and not w.dead]
             if ready:
-                return min(ready, key=lambda w: w.busy)
+                return min(ready, key=lambda w: w.busy)  # an idle one, where there is one
             if self.closed or time.monotonic() > deadline or self._changed is None:
                 raise WorkerLost("no machine worker process is running")
             self._changed.clear()

@@ -49,6 +49,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+CPU_SECONDS = 1.0  # per call into machine code (the server's deadline is the hard one)
 ENTROPY_BYTES = 4096  # crypto.getRandomValues' pool, topped up before each call
 MEMORY_BYTES = 128 * 1024 * 1024  # heap growth one context may make past its modules
 LOAD_SECONDS = 10.0
@@ -62,6 +63,10 @@ _JS = Path(__file__).parent / "js"
 
 
 class MemoryLimit(Exception):
+    pass
+
+
+class CpuLimit(Exception):
     pass
 
 
@@ -215,11 +220,13 @@ class Context:
             json.dumps(events),
             None if check is None else json.dumps(check),
         )
-        self.refill_soon()
         if "answer" in summary:
             self._end(summary["id"])
+            await self.drained()
+            self.refill_soon()
             done: dict[str, Any] = summary["answer"]
             return done
+        self.refill_soon()
         if "id" not in summary:  # refused, or failed before anything ran
             failed: dict[str, Any] = summary
             return failed
@@ -236,7 +243,18 @@ class Context:
             answer: dict[str, Any] = await self.call("finish", run_id)
         finally:
             self._end(run_id)
+        await self.drained()
         return answer
+
+    async def drained(self) -> None:
+        """Wait until the isolate is idle: promise callbacks the run left queued run after
+        its last call returns, and a loop of them must be charged to this run, not to the
+        next. Past the CPU limit the isolate is stopped and made anew."""
+        try:
+            await asyncio.wait_for(self.racer.eval_cancelable("0"), CPU_SECONDS)
+        except TimeoutError as error:
+            await self.reopen()
+            raise CpuLimit() from error
 
     def _end(self, run_id: int) -> None:
         run = self.runs.pop(int(run_id), None)
@@ -375,6 +393,8 @@ class Worker:
             value = await self.handle(message)
         except MemoryLimit:
             self.send({"id": ident, "error": "memory", "code": "machine-memory-limit"})
+        except CpuLimit:
+            self.send({"id": ident, "error": "cpu", "code": "machine-cpu-limit"})
         except ValueError as error:
             self.send({"id": ident, "error": str(error), "code": "invalid"})
         except Exception as error:

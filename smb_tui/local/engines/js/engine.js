@@ -555,5 +555,10 @@ const api = {
     return runs.size;
   },
 };
+// mini-racer's own timers (and Atomics.waitAsync, which they are made of) run on V8's
+// threads, uncounted and outliving the run: machine code gets ours only.
+__TimerManager = undefined; // eslint-disable-line no-global-assign
+Object.defineProperty(globalThis, "__timer_manager", { value: undefined, writable: false });
+delete Atomics.waitAsync;
 Object.defineProperty(globalThis, "__smb", { value: Object.freeze(api) });
 baseline = new Set(Reflect.ownKeys(globalThis));

@@ -572,7 +572,47 @@ const makeScope = (holder) => {
     const run = holder.run;
     return run && !run.finished ? run : null;
   };
-  const timers = new Map(); // id -> the call to make when it is due
+  // Timers are kept here, and the host sleeps once, until the earliest is due: a run
+  // with a thousand timers costs one pending sleep, not a thousand.
+  const timers = new Map(); // id -> { due, call }
+  let sleeping = null; // { until, token }: the host's one sleep for this scope
+  const fire = (run) => {
+    const now = Date.now();
+    const due = [...timers].filter(([, timer]) => timer.due <= now).sort((a, b) => a[1].due - b[1].due || a[0] - b[0]);
+    for (const [id, timer] of due) {
+      if (!timers.delete(id) || !live()) continue;
+      run.within(() => {
+        try {
+          timer.call();
+        } catch (error) {
+          run.log("stderr", `Uncaught (in a setTimeout callback) ${show(error)}`);
+        }
+      });
+    }
+  };
+  const arm = () => {
+    const run = live();
+    if (!run) return;
+    let next = Infinity;
+    for (const timer of timers.values()) next = Math.min(next, timer.due);
+    if (sleeping && sleeping.until <= next) return;
+    if (sleeping) py.wake(run.id, sleeping.token);
+    sleeping = null;
+    if (next === Infinity) return;
+    const token = nextTimer++;
+    sleeping = { until: next, token };
+    py.sleep(run.id, token, Math.max(0, next - Date.now())).then(
+      () => {
+        if (sleeping && sleeping.token === token) sleeping = null;
+        if (!live()) return;
+        fire(run);
+        arm();
+      },
+      () => {
+        if (sleeping && sleeping.token === token) sleeping = null;
+      },
+    );
+  };
   const setTimeout = (callback, delay = 0, ...args) => {
     if (typeof callback !== "function") throw new TypeError("setTimeout: the callback is not a function");
     const run = live();
@@ -582,27 +622,12 @@ const makeScope = (holder) => {
     }
     run.timersMade += 1;
     const id = nextTimer++;
-    timers.set(id, () => callback(...args));
-    py.sleep(run.id, id, Math.max(0, Number(delay) || 0)).then(
-      (due) => {
-        const call = timers.get(id);
-        timers.delete(id);
-        if (!due || !call || !live()) return;
-        run.within(() => {
-          try {
-            call();
-          } catch (error) {
-            run.log("stderr", `Uncaught (in a setTimeout callback) ${show(error)}`);
-          }
-        });
-      },
-      () => timers.delete(id),
-    );
+    timers.set(id, { due: Date.now() + Math.max(0, Number(delay) || 0), call: () => callback(...args) });
+    arm();
     return id;
   };
   const clearTimeout = (id) => {
-    const run = live();
-    if (timers.delete(id) && run) py.wake(run.id, id);
+    if (timers.delete(id)) arm();
   };
   return { console: consoleOf(live), setTimeout, clearTimeout, fetch: fetchFor(live) };
 };

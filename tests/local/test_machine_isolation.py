@@ -1,0 +1,356 @@
+"""Machine code is untrusted: what it can do to the server, to other machines and to other
+instances, through the HTTP API (tests/xstate/hostile.ts and subvert.ts do the harm)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smb_tui.api.wire import decode_services
+from smb_tui.local.auth import LocalKey, sign_key_token
+from smb_tui.local.engines.xstate import WorkerPool
+from smb_tui.local.server import ServerThread
+from tests.conftest import client, start_server, unique
+from tests.local.test_events_and_history import history
+
+
+def hostile(http: httpx.Client, slug: str, event: object) -> httpx.Response:
+    return http.post(f"/machines/hostile/i/{slug}/events", json={"event": event})
+
+
+def new(http: httpx.Client, machine: str) -> str:
+    slug = unique(machine)
+    assert http.post(f"/machines/{machine}", json={"slug": slug}).status_code == 200
+    return slug
+
+
+def logs_of(http: httpx.Client, machine: str, slug: str) -> list[str]:
+    answer = http.get(
+        "/logs", params={"from": "2000-01-01T00:00:00Z", "machine": machine, "instance": slug}
+    )
+    return [entry["log"] for entry in answer.json()["logs"]]
+
+
+def pool_of(server: ServerThread) -> WorkerPool:
+    return server.server.loader.pool
+
+
+def test_a_runaway_event_is_cut_while_other_machines_are_answered(
+    xserver: ServerThread,
+) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = new(http, "hostile")
+        door = new(http, "door")
+        before = history(http, "hostile", slug)
+        with ThreadPoolExecutor(1) as pool:
+            runaway = pool.submit(hostile, http, slug, "runaway")
+            time.sleep(0.2)  # in flight: its worker spins
+            with client(xserver, sub="owner") as other:
+                opened = other.post(f"/machines/door/i/{door}/events", json={"event": "open"})
+                assert opened.status_code == 200 and opened.json()["state"] == "open"
+                assert other.get("/openapi.json").status_code == 200
+            assert not runaway.done()  # answered before the runaway's deadline
+            cut = runaway.result()
+        assert cut.status_code == 500 and cut.json()["code"] == "machine-cpu-limit"
+        assert history(http, "hostile", slug) == before  # nothing stored
+        # The next event finds a worker (a fresh one, or the other).
+        assert hostile(http, slug, "hello").json()["publicContext"] == {"hello": True}
+
+
+def test_a_microtask_loop_is_cut_and_charged_to_its_own_event(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        spinner, bystander = new(http, "hostile"), new(http, "hostile")
+        cut = hostile(http, spinner, "microtasks")
+        assert cut.status_code == 500 and cut.json()["code"] == "machine-cpu-limit"
+        assert hostile(http, bystander, "hello").status_code == 200
+
+
+def test_work_a_run_leaves_behind_never_runs(xserver: ServerThread) -> None:
+    """A timer set by an event that settled at once would spin after the answer: it is
+    dropped with its run, so the next event (another instance's) is not charged for it."""
+    with client(xserver, sub="owner") as http:
+        first, second = new(http, "hostile"), new(http, "hostile")
+        for _ in range(3):
+            assert hostile(http, first, "spinAfter").status_code == 200
+            time.sleep(0.1)  # past the timer's 20 ms
+            answer = hostile(http, second, "hello")
+            assert answer.status_code == 200, answer.text
+
+
+def test_a_timer_flood_is_refused_at_once_and_the_server_keeps_answering(
+    xserver: ServerThread,
+) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = new(http, "hostile")
+        flooded = hostile(http, slug, "timerFlood")
+        assert flooded.status_code == 500 and flooded.json()["code"] == "machine-error"
+        assert "at most 1000 timers" in flooded.json()["error"]
+        assert http.get("/machines").status_code == 200
+        assert hostile(http, slug, "hello").status_code == 200
+
+
+def test_after_a_memory_bomb_small_events_run(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = new(http, "errands")
+        bomb = http.post(f"/machines/errands/i/{slug}/events", json={"event": "hog"})
+        assert bomb.json()["code"] == "machine-memory-limit"
+        for _ in range(5):  # each allocates a little; the bomb's heap is gone
+            answer = http.post(f"/machines/errands/i/{slug}/events", json={"event": "web"})
+            assert answer.status_code == 200, answer.text
+            time.sleep(0.2)
+
+
+def test_module_state_and_globals_never_cross_instances(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        alice, bob = new(http, "hostile"), new(http, "hostile")
+        assert hostile(http, alice, {"type": "remember", "name": "alice"}).json()[
+            "publicContext"
+        ] == {"previous": None}
+        assert hostile(http, bob, {"type": "remember", "name": "bob"}).json()["publicContext"] == {
+            "previous": None
+        }
+        stasher, reader = new(http, "subvert"), new(http, "subvert")
+        http.post(f"/machines/subvert/i/{stasher}/events", json={"event": "stash"})
+        leaked = http.post(f"/machines/subvert/i/{reader}/events", json={"event": "leak"})
+        assert leaked.json()["publicContext"] == {"leaked": None}
+
+
+def test_a_module_cannot_take_over_the_host_or_another_machine(xserver: ServerThread) -> None:
+    """subvert.ts tried, when it loaded, to replace the functions the server calls and to
+    reach the host's own fetch and sleep."""
+    with client(xserver, sub="owner") as http:
+        slug = new(http, "subvert")
+        probe = http.post(f"/machines/subvert/i/{slug}/events", json={"event": "probe"})
+        seen = probe.json()["publicContext"]
+        door = new(http, "door")
+    assert seen["globals"] == ["__smb"]  # no __host: the host's functions are closed over
+    assert seen["crypto"] == "function"  # the web APIs cannot be replaced
+    for name in ("define __smb", "call begin", "host fetch", "host sleep"):
+        assert seen["tried"][name].startswith("refused"), (name, seen["tried"][name])
+    # Other machines' authorizers still decide: the door's say no to these.
+    with client(xserver, sub="intruder") as http:
+        refused = http.post(f"/machines/door/i/{door}/events", json={"event": "open"})
+        assert refused.status_code == 403
+    with client(xserver, sub="stranger") as http:
+        assert http.get(f"/machines/door/i/{door}").status_code == 403
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    """A web server on 127.0.0.1 that notes each request: /big answers 12 MB of gzip'd
+    zeros, /away redirects to another origin, /ok says ok."""
+    seen: list[str] = []
+    import gzip
+
+    big = gzip.compress(b"\0" * (12 * 1024 * 1024))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            if self.path == "/away":
+                self.send_response(302)
+                self.send_header("location", "http://localhost:9/elsewhere")
+                self.end_headers()
+                return
+            body = big if self.path == "/big" else b'{"openapi": "ok"}'
+            self.send_response(200)
+            if self.path == "/big":
+                self.send_header("content-encoding", "gzip")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+
+
+def test_the_hosts_fetch_is_refused_without_allow_fetch(
+    xserver: ServerThread, listener: tuple[str, list[str]]
+) -> None:
+    base, seen = listener
+    with client(xserver, sub="owner") as http:
+        slug = new(http, "subvert")
+        answer = http.post(
+            f"/machines/subvert/i/{slug}/events",
+            json={"event": {"type": "reach", "url": f"{base}/ok"}},
+        )
+    assert answer.json()["publicContext"]["reached"].startswith("refused")
+    assert seen == []  # nothing reached the listener
+
+
+def test_fetch_with_allow_fetch_stays_within_its_origin_and_its_cap(
+    modules: Path, tmp_path: Path, listener: tuple[str, list[str]]
+) -> None:
+    base, seen = listener
+    with (
+        start_server(tmp_path, machines_dir=modules, demo=False, allow_fetch=True) as online,
+        client(online, sub="owner") as http,
+    ):
+        slug = new(http, "errands")
+
+        def fetch(path: str) -> dict[str, object]:
+            event = {"type": "fetchIt", "url": f"{base}{path}"}
+            answer = http.post(f"/machines/errands/i/{slug}/events", json={"event": event})
+            assert answer.status_code == 200, answer.text
+            public: dict[str, object] = answer.json()["publicContext"]
+            return public
+
+        assert fetch("/ok")["fetched"] == {"status": 200, "kind": "openapi"}
+        assert "another origin" in str(fetch("/away")["error"])
+        assert "over 10485760 bytes" in str(fetch("/big")["error"])
+    assert seen == ["/ok", "/away", "/big"]
+
+
+def test_log_lines_are_filed_under_the_instance_that_wrote_them(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        first, second = new(http, "hostile"), new(http, "hostile")
+        with ThreadPoolExecutor(2) as pool:
+            late = pool.submit(hostile, http, first, {"type": "lateLog", "name": first, "ms": 400})
+            time.sleep(0.1)
+            early = pool.submit(
+                hostile, http, second, {"type": "lateLog", "name": second, "ms": 100}
+            )
+            assert late.result().status_code == early.result().status_code == 200
+        assert logs_of(http, "hostile", first) == [f"late line of {first}"]
+        assert logs_of(http, "hostile", second) == [f"late line of {second}"]
+
+
+def test_a_service_id_no_header_can_carry_is_sent_encoded(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = new(http, "hostile")
+        answer = hostile(http, slug, "stall")  # its service outlives the 1 s settle time-out
+        assert answer.status_code == 200 and answer.json()["state"] == "stalled"
+        header = answer.headers["x-smb-stopped-services"]
+        assert header.isascii() and decode_services(header) == ("go→ café",)
+        stalls = [row for row in history(http, "hostile", slug) if row["event"]["type"] == "stall"]
+        assert len(stalls) == 1
+
+
+def test_a_worker_killed_mid_event_is_replaced(xserver: ServerThread) -> None:
+    pool = pool_of(xserver)
+    with client(xserver, sub="owner") as http:
+        slug = new(http, "hostile")
+        replaced = pool.replaced
+        with ThreadPoolExecutor(1) as threads:
+            slow = threads.submit(hostile, http, slug, "slow")  # settles after 3 s
+            deadline = time.monotonic() + 5
+            while not [w for w in pool.workers if w.busy]:
+                assert time.monotonic() < deadline, "the event never reached a worker"
+                time.sleep(0.02)
+            [busy] = [w for w in pool.workers if w.busy]
+            os.kill(busy.pid, signal.SIGKILL)
+            lost = slow.result()
+        assert lost.status_code == 500 and lost.json()["code"] == "machine-worker-lost"
+        assert "SIGKILL" in lost.json()["error"]
+        assert http.get(f"/machines/hostile/i/{slug}").json()["state"] == "idle"
+        assert hostile(http, slug, "hello").status_code == 200
+        deadline = time.monotonic() + 30
+        while len([w for w in pool.workers if w.ready]) < pool.size:
+            assert time.monotonic() < deadline, "the dead worker was not replaced"
+            time.sleep(0.05)
+    assert pool.replaced == replaced + 1
+
+
+def test_twenty_servers_start_and_stop_in_one_process_two_at_a_time(
+    modules: Path, tmp_path: Path
+) -> None:
+    for round in range(10):
+        pair = [
+            start_server(tmp_path / f"{round}-{i}", machines_dir=modules, demo=False)
+            for i in range(2)
+        ]
+        try:
+            for server in pair:
+                with client(server, sub="owner") as http:
+                    slug = new(http, "door")
+                    answer = http.post(f"/machines/door/i/{slug}/events", json={"event": "open"})
+                    assert answer.json()["state"] == "open"
+        finally:
+            for server in pair:
+                server.stop()
+
+
+def test_no_v8_in_the_servers_process_and_a_thread_made_first_is_safe(modules: Path) -> None:
+    """The crash this replaces: a thread made before V8 was initialized segfaulted when it
+    ran JavaScript (CPUs with memory protection keys). The server's process never loads V8."""
+    script = textwrap.dedent(
+        f"""
+        import sys, tempfile, threading, time
+        from pathlib import Path
+        early = threading.Thread(target=time.sleep, args=(2,))
+        early.start()  # before any server or V8 exists
+        from tests.conftest import client, start_server
+        tmp = Path(tempfile.mkdtemp())
+        for i in range(2):
+            with start_server(tmp / str(i), machines_dir=Path({str(modules)!r}), demo=False) as s:
+                with client(s, sub="owner") as http:
+                    assert http.post("/machines/door", json={{"slug": "d"}}).status_code == 200
+        early.join()
+        print("v8 here:", "py_mini_racer" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert "v8 here: False" in done.stdout
+
+
+def test_sigterm_stops_a_server_whose_machine_runs_away(modules: Path, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    key = LocalKey.generate()
+    command = [sys.executable, "-c", "import sys; from smb_tui.cli import main; sys.exit(main())"]
+    command += ["local", "--no-demo", "--port", str(port)]
+    command += ["--machines", str(modules), "--db", str(tmp_path / "local.db")]
+    command += ["--key-id", key.key_id, f"--secret={key.secret}"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    token = sign_key_token(key, {"sub": "owner"})
+    try:
+        http = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {token}"}
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                http.get("/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        http.post("/machines/hostile", json={"slug": "away"}, timeout=10)
+        with ThreadPoolExecutor(1) as pool:
+            runaway = pool.submit(
+                http.post, "/machines/hostile/i/away/events", json={"event": "runaway"}
+            )
+            time.sleep(0.3)
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=15) == 0  # having cut the runaway and answered it
+            assert runaway.result().json()["code"] == "machine-cpu-limit"
+    finally:
+        server.kill()
+        server.wait()
