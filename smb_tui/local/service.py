@@ -231,7 +231,7 @@ class LocalService:
                 version,
                 slug,
                 lambda: self.engine.start(
-                    version, context, self.settings.settle_timeout, machine, check
+                    version, context, self.settings.settle_timeout, machine, check, slug
                 ),
             )
             row = await self._commit(definition, version, None, slug, outcome)
@@ -316,7 +316,7 @@ class LocalService:
                 version,
                 slug,
                 lambda: self.engine.apply(
-                    target, migrated, events, self.settings.settle_timeout, machine, check
+                    target, migrated, events, self.settings.settle_timeout, machine, check, slug
                 ),
             )
             if upgrade is not None:
@@ -336,7 +336,7 @@ class LocalService:
                 version,
                 slug,
                 lambda: self.engine.apply(
-                    version, row.snapshot, events, self.settings.settle_timeout, machine
+                    version, row.snapshot, events, self.settings.settle_timeout, machine, None, slug
                 ),
             )
             await self._commit(definition, version, row, slug, outcome)

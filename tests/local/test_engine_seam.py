@@ -27,6 +27,7 @@ class TallyEngine:
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
         await ask_first(self, version, check)
         snapshot = Snapshot({"n": 0, "engine": "tally"}, {**context, "public": {"n": 0}})
@@ -43,6 +44,7 @@ class TallyEngine:
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
         await ask_first(self, version, check)
         outcome = Outcome()

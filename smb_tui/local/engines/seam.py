@@ -102,10 +102,11 @@ class Engine(Protocol):
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
-        """A new instance. With `check`, the version's allowWrite is asked first, as part
-        of the same run (for an XState module, the same call into V8): `Refused` when it
-        says no, and nothing runs."""
+        """A new instance (named `instance`). With `check`, the version's allowWrite is
+        asked first, as part of the same run (for an XState module, the same call into V8):
+        `Refused` when it says no, and nothing runs."""
         ...
 
     async def apply(
@@ -116,8 +117,10 @@ class Engine(Protocol):
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
-        """`events` applied to `snapshot`; `check` as for `start`."""
+        """`events` applied to `snapshot` (of the instance named `instance`); `check` as
+        for `start`."""
         ...
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView: ...

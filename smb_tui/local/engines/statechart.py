@@ -167,6 +167,7 @@ class StatechartEngine:
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
         await ask_first(self, version, check)
         outcome = await self._run(version, None, _copy(context), [], settle_timeout)
@@ -180,6 +181,7 @@ class StatechartEngine:
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
         await ask_first(self, version, check)
         outcome = await self._run(

@@ -493,6 +493,7 @@ class XStateEngine:
     async def _run(
         self,
         version: MachineVersion,
+        instance: str,
         state: JSON | None,
         context: dict[str, JSON],
         events: list[dict[str, JSON]],
@@ -506,6 +507,7 @@ class XStateEngine:
         message = {
             "op": "run",
             "key": module.key,
+            "instance": instance,
             "state": state,
             "context": context,
             "events": events,
@@ -568,8 +570,9 @@ class XStateEngine:
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
-        return await self._run(version, None, context, [], settle_timeout, check)
+        return await self._run(version, instance, None, context, [], settle_timeout, check)
 
     async def apply(
         self,
@@ -579,9 +582,10 @@ class XStateEngine:
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
         return await self._run(
-            version, snapshot.state, snapshot.context, list(events), settle_timeout, check
+            version, instance, snapshot.state, snapshot.context, list(events), settle_timeout, check
         )
 
     def index_values(
@@ -604,6 +608,7 @@ class XStateEngine:
         message = {
             "op": "authorize",
             "key": module.key,
+            "instance": request.machine_instance_name,
             "kind": kind,
             "request": _authorizer_arguments(request),
         }
@@ -650,8 +655,11 @@ class MixedEngine:
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
-        return await self._for(version).start(version, context, settle_timeout, machine, check)
+        return await self._for(version).start(
+            version, context, settle_timeout, machine, check, instance
+        )
 
     async def apply(
         self,
@@ -661,9 +669,12 @@ class MixedEngine:
         settle_timeout: float,
         machine: str,
         check: AuthRequest | None = None,
+        instance: str = "",
     ) -> Outcome:
         engine = self._for(version)
-        return await engine.apply(version, snapshot, events, settle_timeout, machine, check)
+        return await engine.apply(
+            version, snapshot, events, settle_timeout, machine, check, instance
+        )
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
         return self._for(version).view(version, snapshot)

@@ -182,16 +182,18 @@ class Context:
         # block the loop while a runaway promise callback holds the isolate.
         arguments = ", ".join(json.dumps(a) for a in (self.secret, entropy, *args))
         try:
-            raw = await self.racer.eval_cancelable(f"__smb.{function}({arguments})")
+            raw = self.racer.eval(f"__smb.{function}({arguments})")
         except JSOOMException as error:
             await self.reopen()
             raise MemoryLimit() from error
         answer = json.loads(str(raw))
         self.wanted = min(int(answer["wanted"]), ENTROPY_BYTES)
+        if answer["refill"]:
+            self.refill_soon()
         return answer["value"]
 
     def refill_soon(self) -> None:
-        """Make the next run's fresh module instance now, while the server is busy with
+        """Make the next new instance's module instance now, while the server is busy with
         this run's answer."""
         if self.refilling is None or self.refilling.done():
             self.refilling = asyncio.create_task(self._refill())
@@ -203,6 +205,7 @@ class Context:
     async def run(
         self,
         key: str,
+        instance: str,
         state: Any,
         context: Any,
         events: Any,
@@ -215,6 +218,7 @@ class Context:
         summary = await self.call(
             "begin",
             key,
+            instance,
             None if state is None else json.dumps(state),
             json.dumps(context),
             json.dumps(events),
@@ -223,10 +227,8 @@ class Context:
         if "answer" in summary:
             self._end(summary["id"])
             await self.drained()
-            self.refill_soon()
             done: dict[str, Any] = summary["answer"]
             return done
-        self.refill_soon()
         if "id" not in summary:  # refused, or failed before anything ran
             failed: dict[str, Any] = summary
             return failed
@@ -423,6 +425,7 @@ class Worker:
         if op == "run":
             return await context.run(
                 message["key"],
+                message["instance"],
                 message["state"],
                 message["context"],
                 message["events"],
@@ -432,9 +435,12 @@ class Worker:
             )
         if op == "authorize":
             allowed = await context.call(
-                "authorize", message["key"], message["kind"], json.dumps(message["request"])
+                "authorize",
+                message["key"],
+                message["instance"],
+                message["kind"],
+                json.dumps(message["request"]),
             )
-            context.refill_soon()
             return bool(allowed)
         if op == "migrate":
             state = await context.call(
@@ -444,7 +450,6 @@ class Worker:
                 json.dumps(message["state"]),
                 json.dumps(message["context"]),
             )
-            context.refill_soon()
             return state
         raise ValueError(f"no such request: {op}")
 

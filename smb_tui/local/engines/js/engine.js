@@ -6,15 +6,21 @@
 // XState's own Interpreter does: custom actions, sends, cancels, logs, starting and
 // stopping invoked promises and callbacks) and collects what the server persists.
 //
-// Every run and every authorizer call gets a fresh instance of the module (its top-level
-// code evaluated again), as on State Backed where each run is fresh: module-level
-// variables never carry one instance's data into another's. One instance per version is
-// kept ready in advance (`refill`), so a run rarely waits for one.
+// Each machine instance gets a module instance of its own (the module's top-level code
+// evaluated afresh for it), so that module-level variables never carry one instance's data
+// into another's; the most recent INSTANCES_KEPT are kept, each for the runs and authorizer
+// calls of its instance. (State Backed evaluates the module for every run; here that cost
+// 2.5 ms an event for the demo ticket, more than the rest of the event, so a module
+// instance lives on between the runs of its own instance in one worker.) One spare per
+// version is made in advance (`refill`), so a new instance rarely waits for one.
 //
 // Part of `install(py, secret, settleError, fetchAllowed)`, after web.js.
 
 const versions = new Map(); // key -> { factory, kind }
 const spares = new Map(); // key -> a fresh instance, made ahead of the run that takes it
+const INSTANCES_KEPT = 32;
+const kept = new Map(); // `${key}\n${instance name}` -> its module instance, oldest first
+let refillWanted = false;
 const runs = new Map(); // id -> Run
 let nextRun = 1;
 let current = null; // the run whose code is executing
@@ -69,9 +75,22 @@ const take = (key) => {
   const spare = spares.get(key);
   if (spare) {
     spares.delete(key);
+    refillWanted = true;
     return spare;
   }
   return instantiate(key);
+};
+const instanceOf = (key, name) => {
+  const id = `${key}\n${name}`;
+  let found = kept.get(id);
+  if (found) {
+    kept.delete(id);
+  } else {
+    found = take(key);
+    if (kept.size >= INSTANCES_KEPT) kept.delete(kept.keys().next().value);
+  }
+  kept.set(id, found);
+  return found;
 };
 // New globals a run left are removed, so that the next run starts as this one did.
 let baseline = null;
@@ -410,10 +429,13 @@ const refuses = (run, check, requestJson) => {
   }
 };
 
-// Each call answers a JSON string; `entropy` (hex) tops up crypto's pool first.
+// Each call answers a JSON string; `entropy` (hex) tops up crypto's pool first;
+// `refill`: a spare was taken, make another (after answering).
 const withEntropy = (entropy, work) => {
   refillEntropy(entropy);
-  return JSON.stringify({ value: work(), wanted: used });
+  refillWanted = false;
+  const value = work();
+  return JSON.stringify({ value, wanted: used, refill: refillWanted });
 };
 const guard = (given) => {
   if (given !== secret) throw new Error("not the host");
@@ -452,10 +474,10 @@ const api = {
     sweep();
     return spares.size;
   },
-  begin(given, entropy, key, stateJson, contextJson, eventsJson, checkJson) {
+  begin(given, entropy, key, name, stateJson, contextJson, eventsJson, checkJson) {
     guard(given);
     return withEntropy(entropy, () => {
-      const instance = take(key);
+      const instance = instanceOf(key, name);
       const run = new Run(instance);
       try {
         if (checkJson !== null) {
@@ -506,15 +528,18 @@ const api = {
       return run.finish();
     });
   },
-  authorize(given, entropy, key, kind, requestJson) {
+  authorize(given, entropy, key, name, kind, requestJson) {
     guard(given);
     return withEntropy(entropy, () => {
-      const instance = take(key);
+      const instance = instanceOf(key, name);
+      // Synchronous: a run of this instance that is settling gets its module back after.
+      const settling = instance.holder.run;
       const run = new Run(instance);
       try {
         return asks(run, kind === "read" ? instance.module.allowRead : instance.module.allowWrite, requestJson);
       } finally {
         run.close();
+        instance.holder.run = settling;
       }
     });
   },
@@ -522,7 +547,7 @@ const api = {
     guard(given);
     return withEntropy(entropy, () => {
       const { module } = instantiate(key);
-      const { machine } = take(toKey);
+      const { machine } = instantiate(toKey);
       const old = JSON.parse(stateJson);
       const context = JSON.parse(contextJson);
       try {
