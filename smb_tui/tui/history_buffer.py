@@ -199,7 +199,8 @@ class HistoryBuffer:
     def add_page(self, page: Page[Transition], from_cache: bool = False) -> list[Row]:
         """Append a fetched page: work in proportion to the page, not to the rows held."""
         if not from_cache:
-            self._keep(lambda cache: cache.add_older(page.items, page.cursor))
+            fetched_with = self.next_cursor if self.pages else None
+            self._keep(lambda cache: cache.add_older(page.items, page.cursor, fetched_with))
         rows = [Row.of(t) for t in page.items]
         if self.filter_text:
             start = len(self._older)
@@ -224,7 +225,9 @@ class HistoryBuffer:
 
     def add_newest(self, rows: Sequence[Row]) -> None:
         """New transitions at the top, given newest first."""
-        self._keep(lambda cache: cache.add_newer([row.transition() for row in rows]))
+        held = self.newest(1)
+        above = held[0].transition() if held else None
+        self._keep(lambda cache: cache.add_newer([row.transition() for row in rows], above))
         if self.filter_text:
             start = len(self._newer)
             self._newer_hits.extend(

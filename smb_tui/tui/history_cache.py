@@ -11,6 +11,13 @@ Re-opening an instance shows what is cached at once and then fetches the newest 
 until it meets what it has (`newer_than`). If it never does (the instance was deleted
 and made again, or its history replaced), the cache of that instance is dropped, not
 trusted.
+
+Several dashboards may share the file (two panes on one incident). Every write is one
+transaction that takes SQLite's write lock first (`BEGIN IMMEDIATE`) and checks, under
+it, that its rows still belong where the writer thinks: an older page only below the
+cursor it was fetched with, newer rows only above the row they were found above. A page
+another process wrote meanwhile is not written twice, so rows are never duplicated,
+reordered or lost.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,8 +94,11 @@ class HistoryCache:
         self.cap_bytes = cap_bytes
         try:
             private_file(self.path)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: a lost page is refetched
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as error:
@@ -156,10 +167,18 @@ class CachedHistory:
         next_cursor, complete = self.cache._run(
             "SELECT next_cursor, complete FROM histories WHERE id = ?", self.id
         ).fetchone() or (None, 0)
-        low, high = self.cache._run(
-            "SELECT min(seq), max(seq) FROM transitions WHERE history_id = ?", self.id
+        return next_cursor, bool(complete), *self._bounds()
+
+    def _bounds(self) -> tuple[int, int]:
+        """The lowest and highest seq held (0, -1 when none): each bound alone, so that
+        SQLite reads one row of the index for each, not the whole history."""
+        low = self.cache._run(
+            "SELECT seq FROM transitions WHERE history_id = ? ORDER BY seq LIMIT 1", self.id
         ).fetchone()
-        return next_cursor, bool(complete), low or 0, high if high is not None else -1
+        high = self.cache._run(
+            "SELECT seq FROM transitions WHERE history_id = ? ORDER BY seq DESC LIMIT 1", self.id
+        ).fetchone()
+        return (low[0], high[0]) if low and high else (0, -1)
 
     def page(self) -> Page[Transition] | None:
         """Everything cached, newest first, with the cursor of the next older page (None:
@@ -183,42 +202,83 @@ class CachedHistory:
         ).fetchall()
         return [data for (data,) in rows]
 
-    def add_older(self, transitions: Sequence[Transition], next_cursor: str | None) -> None:
-        """A page fetched below what is cached (or the first page of an empty cache)."""
-        _, _, low, high = self._state()
-        start = low - 1 if high >= low else 0
-        self._insert([(start - i, _data(t)) for i, t in enumerate(transitions)])
-        self.cache._run(
-            "UPDATE histories SET next_cursor = ?, complete = ? WHERE id = ?",
-            next_cursor,
-            int(next_cursor is None),
-            self.id,
-        )
+    def add_older(
+        self,
+        transitions: Sequence[Transition],
+        next_cursor: str | None,
+        fetched_with: str | None = None,
+    ) -> None:
+        """A page fetched with the cursor `fetched_with` (None: the first page), below
+        what is cached. Written only where it continues the cache: below the rows whose
+        next cursor was `fetched_with` (or into an empty cache, for a first page);
+        otherwise another process wrote it, or the cache moved on, and it is left out."""
+        with self._writing():
+            cursor, complete, low, high = self._state()
+            empty = high < low
+            if complete or (empty and fetched_with is not None):
+                return
+            if not empty and (fetched_with is None or fetched_with != cursor):
+                return
+            start = 0 if empty else low - 1
+            self._insert([(start - i, _data(t)) for i, t in enumerate(transitions)])
+            self.cache._run(
+                "UPDATE histories SET next_cursor = ?, complete = ? WHERE id = ?",
+                next_cursor,
+                int(next_cursor is None),
+                self.id,
+            )
+        self.cache.evict(keep=self.id)
 
-    def add_newer(self, transitions: Sequence[Transition]) -> None:
-        """Transitions newer than any cached, newest first."""
-        _, _, low, high = self._state()
-        if high < low:
-            return  # nothing cached to put them above: the next page fetched starts it
-        self._insert([(high + len(transitions) - i, _data(t)) for i, t in enumerate(transitions)])
+    def add_newer(self, transitions: Sequence[Transition], above: Transition | None = None) -> None:
+        """Transitions newer than any cached, newest first, found directly above the
+        transition `above` (the newest one the writer held). Under the lock: if another
+        process already put some of them on top, only those above its top are written;
+        if the top is neither, the rows are left out (the next re-open catches up)."""
+        if not transitions:
+            return
+        with self._writing():
+            low, high = self._bounds()
+            if high < low:
+                return  # nothing cached to put them above: the next page fetched starts it
+            [top] = self.newest(1)
+            fresh = [_data(t) for t in transitions]
+            if above is not None and top != _data(above):
+                if top not in fresh:
+                    return
+                fresh = fresh[: fresh.index(top)]
+            self._insert([(high + len(fresh) - i, data) for i, data in enumerate(fresh)])
+        self.cache.evict(keep=self.id)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction holding SQLite's write lock from its start: what is read in it
+        is still true when its rows are written, whatever other processes do."""
+        db = self.cache._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise CacheUnavailable(self.cache._why(error)) from error
 
     def _insert(self, rows: list[tuple[int, str]]) -> None:
         if not rows:
             return
         size = sum(len(data) for _, data in rows)
-        try:
-            with self.cache._db:
-                self.cache._db.executemany(
-                    "INSERT OR REPLACE INTO transitions (history_id, seq, data) VALUES (?, ?, ?)",
-                    [(self.id, seq, data) for seq, data in rows],
-                )
-                self.cache._db.execute(
-                    "UPDATE histories SET bytes = bytes + ?, used = ? WHERE id = ?",
-                    (size, time.time(), self.id),
-                )
-        except sqlite3.Error as error:
-            raise CacheUnavailable(self.cache._why(error)) from error
-        self.cache.evict(keep=self.id)
+        self.cache._db.executemany(
+            "INSERT INTO transitions (history_id, seq, data) VALUES (?, ?, ?)",
+            [(self.id, seq, data) for seq, data in rows],
+        )
+        self.cache._db.execute(
+            "UPDATE histories SET bytes = bytes + ?, used = ? WHERE id = ?",
+            (size, time.time(), self.id),
+        )
 
     def drop(self) -> None:
         """Forget this instance's cached transitions (they cannot be trusted)."""

@@ -204,3 +204,70 @@ def test_credentials_in_the_api_url_never_reach_the_cache_file(tmp_path: Path) -
             assert b"s3cret-token" not in file.read_bytes()
     again = HistoryCache(path).history("https://api.example:8443/v1", None, "m", "i")
     assert again.page() is not None  # the same history, found without the credentials
+
+
+DASHBOARD_LIKE = """
+import asyncio, sys, time
+from smb_tui.api import KeyCredentials, StateBackedClient
+from smb_tui.tui.history_buffer import HistoryBuffer, Row
+from smb_tui.tui.history_cache import HistoryCache
+
+base, key_id, secret, cache_path, seconds = sys.argv[1:6]
+
+async def main():
+    auth = KeyCredentials(key_id, secret, {"sub": "demo-user"})
+    async with StateBackedClient(auth, base) as client:
+        fetch = lambda cursor: client.list_transitions("counter", "shared", cursor)
+        cache = HistoryCache(__import__("pathlib").Path(cache_path))
+        buffer = HistoryBuffer(fetch, cache.history(base, None, "counter", "shared"))
+        cached = buffer.cache.page()
+        if cached is not None:
+            buffer.add_page(cached, from_cache=True)
+        stop = time.monotonic() + float(seconds)
+        while time.monotonic() < stop:
+            # As the widget does: older pages until the start, and the news at the top.
+            cursor = buffer.next_request()
+            if cursor is not False:
+                buffer.started(cursor)
+                buffer.add_page(await fetch(cursor))
+            first = [Row.of(t) for t in (await fetch(None)).items]
+            new = buffer.new_rows_in(first)
+            if new:
+                buffer.add_newest(new)
+            await asyncio.sleep(0.01)
+
+asyncio.run(main())
+"""
+
+
+def test_two_dashboards_writing_one_cache_keep_exactly_the_servers_rows(tmp_path: Path) -> None:
+    """Two panes on one incident, while events keep coming: the shared cache holds each
+    of the server's transitions once, in the server's order."""
+    import subprocess
+    import sys
+
+    cache_path = tmp_path / "cache" / "history.sqlite3"
+    server = start_server(tmp_path / "server", page_size=10, busy_history=0)
+    with server, client(server) as http:
+        http.post("/machines/counter", json={"slug": "shared"})
+        send(http, "shared", 40)
+        arguments = [server.base_url, server.key.key_id, server.key.secret, str(cache_path)]
+        dashboards = [
+            subprocess.Popen(
+                [sys.executable, "-c", DASHBOARD_LIKE, *arguments, "6"],
+                cwd=Path(__file__).resolve().parents[2],
+            )
+            for _ in range(2)
+        ]
+        for _ in range(10):  # news while both page and refresh
+            send(http, "shared", 5)
+        for dashboard in dashboards:
+            assert dashboard.wait(timeout=60) == 0
+        expected = [(row["event"], row["state"]) for row in fetch_all(http, "counter", "shared")]
+    cache = HistoryCache(cache_path)
+    [history_id] = [row[0] for row in cache._run("SELECT id FROM histories").fetchall()]
+    cached = cache.history(server.base_url, None, "counter", "shared").page()
+    assert cached is not None and cached.cursor is None  # the start of history was reached
+    held = [(t.event, t.state) for t in cached.items]
+    assert held == expected
+    assert history_id
