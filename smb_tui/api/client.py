@@ -72,7 +72,7 @@ MAX_RESPONSE_BYTES = 64_000_000  # a page of 100 contexts of 400 kB is 40 MB
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_TRIES = 3
 MAX_RETRY_AFTER = 30.0
-PING_INTERVAL = 60.0
+PING_INTERVAL = 15.0  # State Backed asks for one within 5 minutes; idle limits are shorter
 
 T = TypeVar("T", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)

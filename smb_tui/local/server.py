@@ -95,6 +95,13 @@ class DeadlineH11(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        if self.transport.get_protocol() is not self:
+            # Upgraded to a WebSocket: the connection is the realtime session's now, kept
+            # by its pings; the HTTP idle time-out must not close it.
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            return
         if self._waiting_for_headers():
             if self._deadline is None:
                 self._arm()

@@ -7,7 +7,9 @@ composer and the header, so they all say the same thing about the same instance.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -27,6 +29,8 @@ from smb_tui.api.models import AdministrativeInstanceState, InstanceUpdate, Stat
 # read, and the last try to read or follow failed; not-found: 404; error: no state.
 Phase = Literal["idle", "loading", "ready", "stale", "not-found", "error"]
 LiveStatus = Literal["live", "reconnecting", "offline"]
+UPDATE_INTERVAL = 0.05  # live updates shown at most this often: a flood shows its newest
+BEHIND_SECONDS = 1.0  # an update shown later than this after it was made: not "live"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class InstanceSnapshot:
     admin_ts: float | None = None
     error: str | None = None
     live: LiveStatus = "offline"
+    behind: bool = False  # live, but the screen shows updates later than BEHIND_SECONDS
 
     @property
     def name(self) -> str | None:
@@ -114,6 +119,10 @@ class InstanceSession:
         self.closed = False
         self._admin_reading = False
         self.requests = 0  # calls this session made, for the benchmark
+        self._newest: InstanceUpdate | None = None  # live updates: the newest not yet shown
+        self._showing: asyncio.TimerHandle | None = None
+        self._shown_at = 0.0
+        self._offset: float | None = None  # the least (local clock - update's ts) seen
 
     @property
     def machine(self) -> str:
@@ -133,6 +142,8 @@ class InstanceSession:
 
     def close(self) -> None:
         self.closed = True
+        if self._showing is not None:
+            self._showing.cancel()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -213,6 +224,32 @@ class InstanceSession:
         )
         return self._take(state)
 
+    def _arrived(self, update: InstanceUpdate) -> None:
+        """A live update goes into a one-update slot, shown at most every UPDATE_INTERVAL:
+        under a flood the screen follows the newest state instead of every one in turn."""
+        self._newest = update
+        if update.ts is not None:
+            made = time.time() - update.ts / 1000
+            self._offset = made if self._offset is None else min(self._offset, made)
+        if self._showing is None:
+            wait = max(0.0, self._shown_at + UPDATE_INTERVAL - time.monotonic())
+            self._showing = asyncio.get_running_loop().call_later(wait, self._show_newest)
+
+    def _show_newest(self) -> None:
+        self._showing = None
+        update, self._newest = self._newest, None
+        if update is None or self.closed:
+            return
+        self._shown_at = time.monotonic()
+        behind = False
+        if update.ts is not None and self._offset is not None:
+            # Clocks differ between here and the server: the least difference seen stands
+            # for none, and what is past it is how late this update is shown.
+            behind = time.time() - update.ts / 1000 - self._offset > BEHIND_SECONDS
+        if behind != self.snapshot.behind:
+            self._set(behind=behind)
+        self.apply_update(update)
+
     def set_live(self, status: LiveStatus) -> None:
         if status != self.snapshot.live:
             self._set(live=status)
@@ -229,7 +266,7 @@ class InstanceSession:
                     await self.read()
                     self._on_reconnected()
                 elif isinstance(update, InstanceUpdate):
-                    self.apply_update(update)
+                    self._arrived(update)
         except StateBackedError as error:
             self.set_live("offline")
             if isinstance(error, NotFound):

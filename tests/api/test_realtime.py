@@ -92,3 +92,25 @@ async def test_pings_keep_the_connection_alive() -> None:
         await client.aclose()
     assert received[0]["type"] == "subscribe-to-instance"
     assert [m["type"] for m in received[1:]].count("ping") >= 3
+
+
+async def test_a_quiet_live_connection_stays_up_past_the_idle_time_out(tmp_path: Path) -> None:
+    """The server closes idle HTTP connections after --idle-timeout; a realtime socket is
+    kept by its pings (State Backed asks for one at least every 5 minutes), and the
+    client pings well within any idle limit."""
+    key = LocalKey.generate()
+    options = {"demo": False, "key": key, "idle_timeout": 1.0}
+    server = await asyncio.to_thread(start_server, tmp_path, **options)
+    statuses: list[str] = []
+    try:
+        credentials = KeyCredentials(key.key_id, key.secret, {"sub": "demo-user"})
+        async with StateBackedClient(credentials, server.base_url) as client:
+            await client.create_instance("scratch", "quiet")
+            updates = client.subscribe("scratch", "quiet", on_status=statuses.append)
+            assert isinstance(await asyncio.wait_for(anext(updates), 5), InstanceUpdate)
+            with pytest.raises(TimeoutError):  # nothing happens for 4 idle time-outs...
+                await asyncio.wait_for(anext(updates), 4)
+            assert statuses == ["live"]  # ...and the socket never dropped
+            await updates.aclose()
+    finally:
+        await asyncio.to_thread(server.stop)

@@ -263,7 +263,10 @@ class DashboardScreen(Screen[None]):
     def _session_changed(self, snapshot: InstanceSnapshot) -> None:
         previous = self.snapshot
         self.snapshot = snapshot
-        self.refresh_bindings()  # what the footer offers depends on what is open
+        if _offers(previous) != _offers(snapshot):
+            # What the footer offers depends on these only. Refreshing on every live update
+            # rebuilt the footer each time, and each FooterKey left its watchers behind.
+            self.refresh_bindings()
         if snapshot.phase == "not-found" and previous.phase != "not-found":
             self.query_one(TransitionHistory).load(
                 None, f"  ✖ no such instance: {safe(snapshot.name)}"
@@ -452,6 +455,8 @@ class DashboardScreen(Screen[None]):
             live = f"⚠ {', '.join(failing)} failed (r retries)"
         elif snapshot.phase == "loading":
             live = "⧗ loading"
+        elif snapshot.live == "live" and snapshot.behind:
+            live = "⧗ live, behind: catching up"  # never "live" while the screen lags
         else:
             live = STATUS_TEXT[snapshot.live]
         sub_title = f"{where}  {live}".strip()
@@ -545,7 +550,7 @@ class DashboardScreen(Screen[None]):
         if machines.failed:
             machines.retry()
         if self.machine is not None:
-            self.choose_machine(self.machine)
+            self.query_one(InstanceList).options.reload()  # the highlight stays where it is
         if self.session is not None:
             if read_instance:
                 self._read(self.session)
@@ -772,3 +777,8 @@ class DashboardScreen(Screen[None]):
     async def on_unmount(self) -> None:
         self._close_session()
         await self.client.aclose()
+
+
+def _offers(snapshot: InstanceSnapshot) -> tuple[object, ...]:
+    """What `check_action` reads of a snapshot: the footer changes when this does."""
+    return (snapshot.name, snapshot.can_send, snapshot.admin is None)

@@ -9,7 +9,7 @@ from textual.widgets import Input, OptionList
 from smb_tui.api.models import SLUG, InstanceSummary
 from smb_tui.core.text import safe
 from smb_tui.tui.widgets.filtered_list import FilteredList
-from smb_tui.tui.widgets.paged_list import ERROR_ID, LOAD_MORE_ID, PagedList
+from smb_tui.tui.widgets.paged_list import PagedList
 
 
 class InstanceOptions(PagedList[InstanceSummary]):
@@ -73,6 +73,7 @@ class InstanceList(FilteredList):
         self.post_message(self.Opened(target))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option_id not in (None, LOAD_MORE_ID, ERROR_ID):
+        chosen = self.options.id_at(event.option_index)
+        if chosen is not None:
             event.stop()
-            self.post_message(self.Opened(event.option_id))
+            self.post_message(self.Opened(chosen))

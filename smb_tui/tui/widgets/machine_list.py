@@ -10,7 +10,7 @@ from smb_tui.api.models import MachineSummary
 from smb_tui.core.text import safe
 from smb_tui.tui.describe import version_label
 from smb_tui.tui.widgets.filtered_list import FilteredList
-from smb_tui.tui.widgets.paged_list import ERROR_ID, LOAD_MORE_ID, PagedList
+from smb_tui.tui.widgets.paged_list import PagedList
 
 
 class MachineOptions(PagedList[MachineSummary]):
@@ -64,6 +64,7 @@ class MachineList(FilteredList):
             self.post_message(self.Chosen(shown[0]))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option_id not in (None, LOAD_MORE_ID, ERROR_ID):
+        chosen = self.options.id_at(event.option_index)
+        if chosen is not None:
             event.stop()
-            self.post_message(self.Chosen(event.option_id))
+            self.post_message(self.Chosen(chosen))

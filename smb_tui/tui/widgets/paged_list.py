@@ -1,4 +1,8 @@
-"""A list that loads itself page by page as you move down it, with errors shown in place."""
+"""A list that loads itself page by page as you move down it, with errors shown in place.
+
+Option ids are never made from what the server sent (a slug could be `__load_more__`, or
+come twice): an item is found by its position; items the server repeats are shown once.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ class PagedList(OptionList, Generic[T]):
         self._error: str | None = None
         self._generation = 0
         self.filter_text = ""
+        self._shown: list[T] = []  # the items behind the options, in their order
+        self._keep: str | None = None  # an item to highlight again once a reload has it
 
     # -- what subclasses say -------------------------------------------------------------
 
@@ -59,10 +65,45 @@ class PagedList(OptionList, Generic[T]):
         self._generation += 1
         self._fetch = fetch
         self.items, self._cursor, self._more, self._error = [], None, fetch is not None, None
-        self._loading = False
+        self._loading, self._keep = False, None
         self._rebuild()
         if fetch is not None:
             self._load_next()
+
+    def reload(self) -> None:
+        """Read the list again without moving what the user looks at: what is shown stays
+        until as many items as before have come again (or the end), and the highlight
+        stays on the same item."""
+        if self._fetch is None:
+            return
+        self._generation += 1
+        self._keep = self.highlighted_id
+        self._error, self._loading = None, True
+        self._reload(self._fetch, max(len(self.items), 1), self._generation)
+
+    @work(group="page", exit_on_error=False)
+    async def _reload(
+        self, fetch: Callable[[str | None], Awaitable[Page[T]]], wanted: int, generation: int
+    ) -> None:
+        items: list[T] = []
+        cursor: str | None = None
+        more = True
+        try:
+            while more and len(items) < wanted:
+                page = await fetch(cursor)
+                items.extend(page.items)
+                cursor, more = page.cursor, page.cursor is not None
+        except StateBackedError as error:
+            if generation == self._generation:
+                self._loading, self._error = False, safe(error)
+                self._rebuild()
+            return
+        if generation != self._generation:
+            return
+        self.items = self._unique(items)
+        self._cursor, self._more, self._loading = cursor, more, False
+        self._rebuild()
+        self._keep = None  # gone from the list: the highlight stays where it fell
 
     def _load_next(self) -> None:
         if self._fetch is None or self._loading or not self._more:
@@ -84,21 +125,30 @@ class PagedList(OptionList, Generic[T]):
             return
         if generation != self._generation:
             return
-        self.items.extend(page.items)
+        self.items = self._unique([*self.items, *page.items])
         self._cursor, self._more, self._loading = page.cursor, page.cursor is not None, False
         self._rebuild()
+
+    def _unique(self, items: list[T]) -> list[T]:
+        """Each item once: a server that repeats one (within a page or across pages) does
+        not get it shown twice."""
+        seen: dict[str, T] = {}
+        for item in items:
+            seen.setdefault(self.item_id(item), item)
+        return list(seen.values())
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
         self._rebuild()
 
     def _rebuild(self) -> None:
-        highlighted = self.highlighted_id
-        options = [
-            Option(self.item_prompt(item), id=self.item_id(item))
+        highlighted = self._keep or self.highlighted_id
+        self._shown = [
+            item
             for item in self.items
             if not self.filter_text or self.matches(item, self.filter_text)
         ]
+        options = [Option(self.item_prompt(item)) for item in self._shown]
         if self.filter_text and not options and self.items:
             options.append(
                 Option(
@@ -122,19 +172,22 @@ class PagedList(OptionList, Generic[T]):
             options.append(Option(Text("(none)", style="italic dim"), disabled=True))
         self.set_options(options)
         # set_options forgets the highlight: keep it on the same item, or start at the top.
-        if highlighted is not None and highlighted in self._ids():
-            self.highlighted = self.get_option_index(highlighted)
-        elif self.items and options:
+        ids = [self.item_id(item) for item in self._shown]
+        if highlighted is not None and highlighted in ids:
+            self.highlighted = ids.index(highlighted)
+            self._keep = None
+        elif self.items and options and not self._loading:
             self.highlighted = 0
 
-    def _ids(self) -> set[str]:
-        return {option.id for option in self.options if option.id is not None}
+    def id_at(self, index: int | None) -> str | None:
+        """The id of the item shown at option `index` (None: a note, or nothing)."""
+        if index is None or not 0 <= index < len(self._shown):
+            return None
+        return self.item_id(self._shown[index])
 
     @property
     def highlighted_id(self) -> str | None:
-        if self.highlighted is None or self.highlighted >= self.option_count:
-            return None
-        return self.get_option_at_index(self.highlighted).id
+        return self.id_at(self.highlighted)
 
     def watch_highlighted(self, highlighted: int | None) -> None:
         super().watch_highlighted(highlighted)
@@ -156,12 +209,7 @@ class PagedList(OptionList, Generic[T]):
             self._error = None
             self._load_next()
 
-    def chosen(self, item_id: str) -> None:
-        """Enter or a click on an item (subclasses may say so)."""
-
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_id in (LOAD_MORE_ID, ERROR_ID):
             event.stop()
             self._load_next()
-        elif event.option_id is not None:
-            self.chosen(event.option_id)

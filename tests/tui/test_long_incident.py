@@ -1,0 +1,91 @@
+"""The dashboard left open on a live instance that another client drives: what each
+update costs must not grow with the updates seen, and the screen follows the newest state."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from textual.widgets._footer import FooterKey
+
+from smb_tui.local.server import ServerThread
+from smb_tui.tui.screens.dashboard import DashboardScreen
+from smb_tui.tui.widgets.instance_view import InstanceView
+from tests.tui.helpers import app_on_new_instance, wait_for
+
+
+def watchers(app: Any) -> int:
+    """Reactive watchers held by every node of the app (Textual keeps them per object)."""
+    total = 0
+    for node in [app, *app.screen.walk_children(with_self=True)]:
+        for callbacks in getattr(node, "__watchers", {}).values():
+            total += len(callbacks)
+    return total
+
+
+async def drive(
+    server: ServerThread, machine: str, slug: str, count: int, senders: int = 4
+) -> None:
+    """`count` events from another client, as fast as the server takes them."""
+    from smb_tui.local.auth import sign_key_token
+
+    token = sign_key_token(server.key, {"sub": "demo-user"})
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=30) as http:
+        path = f"/machines/{machine}/i/{slug}/events"
+
+        async def sender(share: int) -> None:
+            for _ in range(share):
+                answer = await http.post(path, json={"event": {"type": "increment"}})
+                assert answer.status_code == 200
+
+        await asyncio.gather(*(sender(count // senders) for _ in range(senders)))
+
+
+def shown_count(app: Any) -> object:
+    snapshot = app.screen.snapshot
+    return snapshot.state.public_context.get("count") if snapshot.state else None
+
+
+async def test_a_thousand_live_updates_leave_the_footer_and_the_watchers_as_they_were(
+    server: ServerThread,
+) -> None:
+    app, slug = app_on_new_instance(server, "counter", "soak")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await wait_for(pilot, lambda: screen.snapshot.live == "live", what="live updates")
+        await drive(server, "counter", slug, 20)  # settle what the first updates build
+        await wait_for(pilot, lambda: shown_count(app) == 20, what="the first updates")
+        await pilot.pause(0.3)
+        footer_keys, watching = len(app.query(FooterKey)), watchers(app)
+        await drive(server, "counter", slug, 1000)
+        await wait_for(pilot, lambda: shown_count(app) == 1020, timeout=30, what="the newest")
+        await pilot.pause(0.3)
+        assert len(app.query(FooterKey)) == footer_keys
+        assert watchers(app) <= watching
+
+
+async def test_a_flood_of_updates_shows_the_newest_not_each_in_turn(server: ServerThread) -> None:
+    app, slug = app_on_new_instance(server, "counter", "flood")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await wait_for(pilot, lambda: screen.snapshot.live == "live", what="live updates")
+        shown: list[object] = []
+        view = screen.query_one(InstanceView)
+        original = view.watch_snapshot
+
+        def counting() -> None:
+            shown.append(shown_count(app))
+            original()
+
+        view.watch_snapshot = counting  # type: ignore[method-assign]
+        await drive(server, "counter", slug, 400, senders=8)
+        await wait_for(pilot, lambda: shown_count(app) == 400, timeout=30, what="the newest")
+        # Each paint of the state pane shows a newer state, and far fewer paints than updates.
+        counts = [c for c in shown if isinstance(c, int)]
+        assert counts == sorted(counts)
+        assert len(counts) < 200
+        assert "live" in str(app.sub_title) and "behind" not in str(app.sub_title)
