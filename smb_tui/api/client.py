@@ -245,6 +245,17 @@ class StateBackedClient:
                         f"the connection to {self.base_url} broke ({type(error).__name__});"
                         " try again"
                     ) from None
+            except StateBackedError:
+                raise
+            except (httpx.HTTPError, UnicodeError, ValueError) as error:
+                # Whatever else a broken server can make httpx raise: never an error of
+                # ours escaping as something the app does not expect.
+                if settles:
+                    raise OutcomeUnknown() from None
+                raise ProtocolError(
+                    f"{self.base_url} answered something that is not HTTP as it should be"
+                    f" ({type(error).__name__}); check the URL"
+                ) from None
             else:
                 if not (retry and not last and response.status_code in RETRY_STATUSES):
                     return response
@@ -268,10 +279,12 @@ class StateBackedClient:
                 chunks.append(chunk)
         finally:
             await response.aclose()
+        # As bytes: a header that is not ASCII (`x-served-by: café`) is kept as it came,
+        # never decoded and encoded again (which raised UnicodeEncodeError on every call).
         headers = [
             (k, v)
-            for k, v in response.headers.multi_items()
-            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            for k, v in response.headers.raw
+            if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
         ]
         return httpx.Response(
             response.status_code,
@@ -292,14 +305,14 @@ class StateBackedClient:
             if response.status_code == 204 or not response.content:
                 return None
             try:
-                return response.json()
+                return _json(response.content)
             except ValueError:
                 raise ProtocolError(
                     f"the server answered HTTP {response.status_code} with a body that is"
                     " not JSON; check that the URL points at a State Backed API"
                 ) from None
         try:
-            body = response.json()
+            body = _json(response.content)
         except ValueError:
             body = None
         if isinstance(body, dict):
@@ -318,14 +331,24 @@ class StateBackedClient:
 
         Sends no bearer token of its own; AnonymousSession calls it for you.
         """
+        request = self._http.build_request("POST", "/tokens", data=dict(form))
         try:
-            response = await self._http.post("/tokens", data=dict(form))
+            # The same cap and deadline as every other answer: a token is a few hundred
+            # bytes, and a server that sends gigabytes, or a byte a second, gets no more.
+            async with asyncio.timeout(self.deadline):
+                response = await self._receive(request)
+        except TimeoutError:
+            raise TimedOut("the token exchange did not answer in time; try again") from None
         except httpx.TimeoutException:
             raise TimedOut("the token exchange did not answer in time; try again") from None
         except httpx.TransportError:
             raise ConnectionFailed(
                 f"could not reach {self.base_url} to exchange a token; check the URL"
             ) from None
+        except StateBackedError:
+            raise
+        except (httpx.HTTPError, UnicodeError, ValueError):
+            raise ProtocolError(f"{self.base_url} answered the token exchange badly") from None
         return _model(TokenResponse, self._parse(response)).access_token
 
     # -- machines ----------------------------------------------------------------------
@@ -610,9 +633,18 @@ async def _ping(connection: websockets.ClientConnection, interval: float) -> Non
         await connection.send(json.dumps({"type": "ping"}))
 
 
+def _json(data: str | bytes) -> Any:
+    """JSON from a server, as ValueError when it is not (nested past Python's recursion
+    limit included: 200,000 `[` raised RecursionError)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+
+
 def _realtime_message(raw: str | bytes) -> InstanceUpdate | None:
     try:
-        message = json.loads(raw)
+        message = _json(raw)
     except ValueError:
         return None
     if not isinstance(message, dict):

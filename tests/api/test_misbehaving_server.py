@@ -77,7 +77,10 @@ class Misbehaving:
                 payload = body.encode()
                 extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                 writer.write(
-                    f"HTTP/1.1 {status} X\r\ncontent-length: {len(payload)}\r\n{extra}\r\n".encode()
+                    # Latin-1: a header may carry any byte, as a broken server's can.
+                    f"HTTP/1.1 {status} X\r\ncontent-length: {len(payload)}\r\n{extra}\r\n".encode(
+                        "latin-1"
+                    )
                     + payload
                 )
                 await writer.drain()
@@ -380,3 +383,42 @@ async def test_logs_from_a_server_whose_from_is_inclusive_neither_repeat_nor_ski
         assert reader.caught_up
     assert [entry.log for entry in given] == [f"line {n}" for n in range(101)]
     assert "from=2026-11-23T10%3A00%3A59.000Z" in bad.requests[1]
+
+
+@pytest.mark.parametrize("value", ["café", "\x9b[2J", "\xff\xfe"])
+async def test_a_response_header_that_is_not_ascii_changes_nothing(
+    bad: Misbehaving, value: str
+) -> None:
+    bad.script = [(200, {"x-served-by": value}, json.dumps({"machines": []}))]
+    async with client_for(bad) as client:
+        assert (await client.list_machines()).items == []
+
+
+async def test_json_nested_too_deep_is_a_protocol_error(bad: Misbehaving) -> None:
+    deep = "[" * 200_000 + "]" * 200_000
+    bad.script = [(200, {}, deep), (500, {}, deep)]
+    async with client_for(bad) as client:
+        with pytest.raises(ProtocolError, match="not JSON"):
+            await client.list_machines()
+        with pytest.raises(ServerError):
+            await client.list_machines()
+
+
+async def test_the_token_exchange_has_the_cap_and_the_deadline_of_every_call(
+    bad: Misbehaving,
+) -> None:
+    bad.script = [(200, {}, json.dumps({"accessToken": "x" * 5000})), "trickle"]
+    client = StateBackedClient(
+        StaticToken("test-token"),
+        bad.base_url,
+        timeout=httpx.Timeout(0.5),
+        deadline=1.0,
+        max_response_bytes=1000,
+    )
+    async with client:
+        with pytest.raises(ProtocolError, match="over"):
+            await client.exchange_token({"grant_type": "x"})
+        started = time.monotonic()
+        with pytest.raises(TimedOut):
+            await client.exchange_token({"grant_type": "x"})
+        assert time.monotonic() - started < 3
