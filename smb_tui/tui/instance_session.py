@@ -191,6 +191,12 @@ class InstanceSession:
         pending_upgrade = snapshot.admin.desired_machine_version is not None
         return self.full_context or pending_upgrade
 
+    def failed_unexpectedly(self, why: str) -> None:
+        """A read raised something that is not a StateBackedError: say so, keep nothing
+        as current."""
+        phase = "stale" if self.snapshot.state is not None else "error"
+        self._set(phase=phase, error=f"unexpected: {why}")
+
     def _failed(self, error: StateBackedError) -> None:
         if isinstance(error, NotFound):
             # Never the old instance's data under this name.

@@ -11,6 +11,7 @@ from textual.widgets._footer import FooterKey
 
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.dashboard import DashboardScreen
+from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.instance_view import InstanceView
 from tests.tui.helpers import app_on_new_instance, wait_for
 
@@ -89,3 +90,30 @@ async def test_a_flood_of_updates_shows_the_newest_not_each_in_turn(server: Serv
         assert counts == sorted(counts)
         assert len(counts) < 200
         assert "live" in str(app.sub_title) and "behind" not in str(app.sub_title)
+
+
+async def test_a_worker_that_raises_the_unexpected_leaves_no_pane_waiting(
+    server: ServerThread,
+) -> None:
+    """A bug (here: a send that raises what no client call raises) is said, and the
+    composer is ready again instead of 'sending…' for good."""
+    from textual.widgets import Input
+
+    from tests.tui.test_dashboard import composer_status
+
+    app, _ = app_on_new_instance(server, "counter", "bug")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await wait_for(pilot, lambda: screen.snapshot.can_send, what="the instance")
+        assert screen.session is not None
+
+        async def broken(*_: object) -> None:
+            raise RuntimeError("a bug")
+
+        screen.session.send = broken  # type: ignore[method-assign]
+        await pilot.press("4")
+        screen.query_one("#event-type", Input).value = "increment"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "a bug" in composer_status(app), what="the failure said")
+        assert not screen.query_one(EventComposer).sending

@@ -20,6 +20,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Header, Input, TextArea
+from textual.worker import Worker, WorkerState
 
 from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
@@ -425,6 +426,26 @@ class DashboardScreen(Screen[None]):
     @on(TransitionHistory.Loaded)
     def _history_loaded(self, event: TransitionHistory.Loaded) -> None:
         self.query_one(EventComposer).suggest(event.event_types)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """One handler for every worker of this screen that raised what nobody expected
+        (its own errors are StateBackedErrors, handled where they happen): it is said, and
+        nothing is left waiting for it."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        self.notify(
+            f"Unexpected error ({event.worker.group}): {safe(error)}",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
+        if event.worker.group == "send":
+            self.query_one(EventComposer).send_failed(f"the send failed unexpectedly: {error}")
+        elif event.worker.group in ("read", "read-admin") and self.session is not None:
+            self.session.failed_unexpectedly(str(error))
+        self._show_status()
 
     # -- status --------------------------------------------------------------------------
 

@@ -297,6 +297,12 @@ class EventComposer(Vertical):
         )
         self.post_message(self.SendRequested(event, acting))
 
+    def send_failed(self, why: str) -> None:
+        """The send this composer asked for never came back with a report."""
+        self.sending = False
+        self.query_one("#send", Button).disabled = False
+        self._status(Text(f"✖ {safe(why)}", style="red"), "failed")
+
     def show_report(self, report: SendReport) -> None:
         """The outcome of the send this composer asked for."""
         self.sending = False

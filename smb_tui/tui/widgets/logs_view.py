@@ -22,6 +22,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import RichLog, Static
+from textual.worker import Worker, WorkerState
 
 from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import StateBackedError
@@ -234,6 +235,11 @@ class LogsView(Vertical, can_focus=False):
             if generation == self._generation:
                 self._polling = False
                 self._status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.error = safe(f"unexpected: {event.worker.error}")
+            self._status()
 
     def _status(self) -> None:
         status = self.query_one("#logs-status", Static)

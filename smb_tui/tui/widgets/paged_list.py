@@ -15,6 +15,7 @@ from textual import work
 from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page
@@ -208,6 +209,13 @@ class PagedList(OptionList, Generic[T]):
         if self._error:
             self._error = None
             self._load_next()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A page that raised what nobody expected: an error in place, not Loading… for
+        ever."""
+        if event.state == WorkerState.ERROR:
+            self._loading, self._error = False, safe(f"unexpected: {event.worker.error}")
+            self._rebuild()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_id in (LOAD_MORE_ID, ERROR_ID):

@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
@@ -289,6 +289,19 @@ class TransitionHistory(ScrollView, can_focus=True):
         if generation != self._generation or get_current_worker().is_cancelled:
             return
         self.add_page(page)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A fetch that raised what nobody expected: the pane says so, and `r` retries,
+        instead of Loading… for ever."""
+        if event.state != WorkerState.ERROR:
+            return
+        why = safe(f"unexpected: {event.worker.error}")
+        if self.buffer.loading and self.buffer.requested_cursors:
+            self.buffer.failed(self.buffer.requested_cursors[-1], why)
+        else:
+            self.buffer.loading, self.buffer.error = False, why
+        self._seeking_start = self._refreshing = self._searching = False
+        self._resize()
 
     def add_page(self, page: Page[Transition]) -> None:
         rows = self.buffer.add_page(page)
