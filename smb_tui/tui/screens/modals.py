@@ -66,14 +66,18 @@ class TransitionDetail(Modal[Resend | None]):
         self.before = before
 
     def compose(self) -> ComposeResult:
-        at = datetime.fromtimestamp(self.row.at, UTC).isoformat(timespec="milliseconds")
+        if self.row.at:
+            at = datetime.fromtimestamp(self.row.at, UTC).isoformat(timespec="milliseconds")
+        else:  # the server's createdAt is not a time: shown as sent, never as 1970
+            at = f"{safe(self.row.created_at)!r} (not a time)"
         change = (
             state_change(self.before.state_value, self.row.state_value) if self.before else None
         )
         with Vertical():
             title = Text(self.row.event_type, style="bold")  # Row holds safe text
             title.append(f"  at {at}  ", style="dim")
-            title.append(relative_time(TransitionHistory.clock() - self.row.at), style="dim")
+            if self.row.at:
+                title.append(relative_time(TransitionHistory.clock() - self.row.at), style="dim")
             yield Static(title, classes="title")
             if change is None:
                 what = Text(
@@ -265,6 +269,7 @@ class QueryIndex(Modal[str | None]):
         self.indexes = list(indexes)
         self.query_page = query
         self.cursor: str | None = None
+        self.found: list[IndexEntry] = []  # the entries behind the result options, in order
         self._asked: tuple[str, str | None, str | None, str] = ("", None, None, "asc")
 
     def compose(self) -> ComposeResult:
@@ -316,7 +321,7 @@ class QueryIndex(Modal[str | None]):
             direction,
         )
         self.query_one("#query-results", OptionList).clear_options()
-        self.cursor = None
+        self.cursor, self.found = None, []
         self._fetch(None)
 
     def _error(self, text: str) -> None:
@@ -334,6 +339,7 @@ class QueryIndex(Modal[str | None]):
         self._error("")
         if results.option_count and results.get_option_at_index(-1).id == "more":
             results.remove_option("more")
+        self.found.extend(page.items)
         results.add_options(
             Option(
                 Text.assemble(
@@ -341,7 +347,6 @@ class QueryIndex(Modal[str | None]):
                     ("  ", ""),
                     (safe(short_json(entry.index_value)), "dim"),
                 ),
-                id=f"i:{entry.slug}",
             )
             for entry in page.items
         )
@@ -360,8 +365,8 @@ class QueryIndex(Modal[str | None]):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         if event.option_id == "more":
             self._fetch(self.cursor)
-        elif event.option_id and event.option_id.startswith("i:"):
-            self.dismiss(event.option_id[2:])
+        elif event.option_id is None and event.option_index < len(self.found):
+            self.dismiss(self.found[event.option_index].slug)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -409,7 +414,7 @@ class NewInstance(Modal[tuple[str, dict[str, Any], str | None] | None]):
     ) -> None:
         super().__init__()
         self.machine = machine
-        self.versions = versions
+        self.versions = unique_versions(versions)
         self.current = current
         self._asked_to_discard = False
 
@@ -501,7 +506,15 @@ def version_option(
     if marks:
         text.append(f"  ({', '.join(marks)})", style="green")
     text.append(f"  {safe(version.id)}  {safe(version.created_at)}", style="dim")
-    return Option(text, id=version.id)
+    return Option(text)  # found by its position: an id is never made from server text
+
+
+def unique_versions(versions: Sequence[MachineVersionInfo]) -> list[MachineVersionInfo]:
+    """Each version id once, as the server should have sent them."""
+    seen: dict[str, MachineVersionInfo] = {}
+    for version in versions:
+        seen.setdefault(version.id, version)
+    return list(seen.values())
 
 
 class ChooseVersion(Modal[str | None]):
@@ -518,7 +531,7 @@ class ChooseVersion(Modal[str | None]):
     ) -> None:
         super().__init__()
         self.instance = instance
-        self.versions = versions
+        self.versions = unique_versions(versions)
         self.current = current
         self.running = running
 
@@ -536,7 +549,7 @@ class ChooseVersion(Modal[str | None]):
             yield Static(Text("Enter picks · Esc cancels", style="dim"))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option_id)
+        self.dismiss(self.versions[event.option_index].id)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -558,7 +571,7 @@ class VersionsScreen(Modal[None]):
     ) -> None:
         super().__init__()
         self.machine = machine
-        self.versions = versions
+        self.versions = unique_versions(versions)
         self.marks = (current, running, desired)
 
     def compose(self) -> ComposeResult:

@@ -1,0 +1,159 @@
+"""The app against a real HTTP server on 127.0.0.1 that answers what a broken or hostile
+State Backed could: repeated slugs and version ids, a machine named like the app's own
+rows, a time that is not a time, and a header that is not ASCII on every answer. The app
+shows what it can, never crashes, and never takes an id from server text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList
+
+from smb_tui.api.auth import StaticToken
+from smb_tui.config import Connection
+from smb_tui.tui.app import SmbTui
+from smb_tui.tui.screens.modals import TransitionDetail, VersionsScreen
+from smb_tui.tui.widgets.instance_list import InstanceList
+from smb_tui.tui.widgets.machine_list import MachineList
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+from tests.tui.helpers import wait_for
+
+V1 = {"id": "mv_1", "createdAt": "2026-01-01T00:00:00Z", "clientInfo": "v1"}
+STATE = {"ts": 5, "state": "on", "publicContext": {}, "tags": [], "done": False}
+ROUTES: dict[str, object] = {
+    "/machines/dup/i/a/events": {
+        "transitions": [
+            {"createdAt": "not a time", "event": {"type": "poke"}, "state": "on"},
+            {"createdAt": "2026-01-01T00:00:00Z", "event": {"type": "xstate.init"}, "state": "on"},
+        ]
+    },
+    "/machines/dup/i/a/admin": {**STATE, "status": "running", "machineVersion": V1},
+    "/machines/dup/i/a": STATE,
+    "/machines/dup/i": {
+        "instances": [
+            {"slug": "a", "createdAt": "2026-01-01T00:00:00Z"},
+            {"slug": "a", "createdAt": "2026-01-01T00:00:00Z"},
+            {"slug": "__load_more__", "createdAt": "2026-01-01T00:00:00Z"},
+        ]
+    },
+    "/machines/dup/v": {"versions": [V1, V1, {**V1, "id": "__error__"}]},
+    "/machines/dup": {"machine": {"createdAt": "2026-01-01T00:00:00Z", "currentVersion": V1}},
+    "/machines": {
+        "machines": [
+            {"slug": "dup", "createdAt": "2026-01-01T00:00:00Z"},
+            {"slug": "dup", "createdAt": "2026-01-01T00:00:00Z"},
+            {"slug": "__load_more__", "createdAt": "2026-01-01T00:00:00Z"},
+            {"slug": "__error__", "createdAt": "2026-01-01T00:00:00Z"},
+        ]
+    },
+    "/logs": {"logs": [], "maxTimestamp": None},
+}
+
+
+@dataclass
+class Hostile:
+    """Answers by path (longest match), with `x-served-by: café` (as Latin-1 bytes)."""
+
+    routes: dict[str, object]
+    requests: list[str] = field(default_factory=list)
+    base_url: str = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                length = next(
+                    (
+                        int(line.split(":", 1)[1])
+                        for line in lines
+                        if line.lower().startswith("content-length:")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                path = lines[0].split(" ")[1].split("?")[0]
+                self.requests.append(path)
+                found = max(
+                    (route for route in self.routes if path == route),
+                    key=len,
+                    default=None,
+                )
+                status, body = (200, self.routes[found]) if found else (404, {"error": "no"})
+                payload = json.dumps(body).encode()
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\ncontent-length: {len(payload)}\r\n"
+                    "x-served-by: café \x9b[2J\r\ncontent-type: application/json\r\n\r\n".encode(
+                        "latin-1"
+                    )
+                    + payload
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[Hostile]:
+    server = Hostile(ROUTES)
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    server.base_url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    yield server
+    listener.close()
+
+
+def app_for(server: Hostile, tmp_path: Path, **where: str) -> SmbTui:
+    connection = Connection(server.base_url, StaticToken("t"), None, "hostile", can_act_as=False)
+    return SmbTui(connection, cache_path=tmp_path / "cache.sqlite3", **where)  # type: ignore[arg-type]
+
+
+async def test_repeated_and_reserved_names_are_shown_once_and_chosen_by_position(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    app = app_for(hostile, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: len(machines.items) == 3, what="the machines")
+        options = machines.options
+        shown = [options.id_at(i) for i in range(options.option_count)]
+        assert shown[:3] == ["dup", "__load_more__", "__error__"]
+        # The machine named like the app's own row is a machine like any other.
+        options.focus()
+        options.highlighted = 1
+        await pilot.press("enter")
+        instances = app.screen.query_one(InstanceList)
+        await wait_for(pilot, lambda: app.screen.machine == "__load_more__", what="it chosen")
+        options.focus()
+        options.highlighted = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(instances.options.items) == 2, what="its instances")
+        assert [i.slug for i in instances.options.items] == ["a", "__load_more__"]
+
+
+async def test_repeated_version_ids_and_a_time_that_is_not_a_time(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    app = app_for(hostile, tmp_path, machine="dup", instance="a")
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 2, what="the history")
+        history.focus()
+        await pilot.press("V")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="versions")
+        listed = app.screen.query_one(OptionList)
+        assert listed.option_count == 2  # mv_1 once, and __error__
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, VersionsScreen))
+        history.focus()
+        history.cursor = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransitionDetail), what="detail")
+        title = str(app.screen.query_one(".title").render())
+        assert "not a time" in title and "1970" not in title
