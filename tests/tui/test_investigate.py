@@ -423,3 +423,27 @@ async def test_an_index_query_lists_matching_instances_and_enter_opens_one(
         view = app.screen.query_one(InstanceView)
         await wait_for(pilot, lambda: view.state is not None, what="the instance")
         assert f"scratch/{slugs[2]}" in str(app.screen.query_one("#instance").border_title)
+
+
+async def test_an_event_that_changed_only_the_context_is_not_said_to_change_nothing(
+    server: ServerThread,
+) -> None:
+    from smb_tui.tui.screens.modals import TransitionDetail
+    from tests.conftest import client
+    from tests.tui.helpers import app_on_new_instance
+
+    app, slug = app_on_new_instance(server, "checkout", "context-only")
+    with client(server) as http:
+        event = {"type": "add_item", "item": "lamp", "price": 40}
+        answer = http.post(f"/machines/checkout/i/{slug}/events", json={"event": event})
+        assert answer.status_code == 200
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 2, what="the history")
+        history.focus()
+        history.cursor = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransitionDetail), what="detail")
+        said = str(app.screen.query_one("#detail-change").render())
+    assert "changed nothing" not in said
+    assert "does not record context" in said

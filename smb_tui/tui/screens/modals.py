@@ -92,7 +92,13 @@ class TransitionDetail(Modal[Resend | None]):
                 for leaf in change.entered:
                     what.append(f" entered {safe(leaf)} ", style="green")
             else:
-                what = Text("changed nothing: the state is as it was", style="yellow")
+                # Transition history carries no context: an event that only changed
+                # the context looks the same here, so say only what is known.
+                what = Text(
+                    "state unchanged; the history does not record context, so what the"
+                    " event did to it is not known here",
+                    style="yellow",
+                )
             yield Static(what, id="detail-change")
             yield Label("event")
             yield TextArea.code_editor(
