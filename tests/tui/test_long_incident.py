@@ -117,3 +117,28 @@ async def test_a_worker_that_raises_the_unexpected_leaves_no_pane_waiting(
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "a bug" in composer_status(app), what="the failure said")
         assert not screen.query_one(EventComposer).sending
+
+
+async def test_end_on_a_cold_history_shows_the_start_of_history_and_the_cursor(
+    server: ServerThread,
+) -> None:
+    from smb_tui.tui.widgets.transition_history import TransitionHistory
+    from tests.tui.helpers import make_app
+
+    app = make_app(server, "counter", "busy")  # 10,000 transitions, no cache
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count > 0, what="the first page")
+        history.focus()
+        await pilot.press("end")
+        await wait_for(
+            pilot,
+            lambda: history.at_end and not history._seeking_start,
+            timeout=60,
+            what="the start of history",
+        )
+        await pilot.pause(0.2)
+        assert history.row_count >= 10_000 and history.cursor == history.row_count
+        top = history.scroll_offset.y
+        assert top <= history.cursor < top + history.size.height  # the marker line, in view
+        assert top <= history.row_count - 1  # and the first transition with it

@@ -752,9 +752,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         if generation == self._generation:
             stopped = not self._seeking_start
             self._seeking_start = self._searching = False
+            self._resize()  # first: the scroll a move asks for is clamped to the rows known
             if follow_cursor:
                 self._move(self.row_count)
-            self._resize()
             if self._jump_target is not None and not stopped:
                 self._land(self._jump_target)
             self._jump_target = None
