@@ -48,6 +48,7 @@ class InstanceSnapshot:
     error: str | None = None
     live: LiveStatus = "offline"
     behind: bool = False  # live, but the screen shows updates later than BEHIND_SECONDS
+    stale_since: float | None = None  # live updates were lost at this time (epoch seconds)
 
     @property
     def name(self) -> str | None:
@@ -257,7 +258,14 @@ class InstanceSession:
         self.apply_update(update)
 
     def set_live(self, status: LiveStatus) -> None:
-        if status != self.snapshot.live:
+        if status == self.snapshot.live:
+            return
+        if status == "live":
+            self._set(live=status, stale_since=None)
+        elif self.snapshot.live == "live" or self.snapshot.stale_since is not None:
+            # What is shown was current until now: from here on it is stale.
+            self._set(live=status, stale_since=self.snapshot.stale_since or time.time())
+        else:
             self._set(live=status)
 
     async def follow(self) -> None:

@@ -4,6 +4,7 @@ update costs must not grow with the updates seen, and the screen follows the new
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -142,3 +143,43 @@ async def test_end_on_a_cold_history_shows_the_start_of_history_and_the_cursor(
         top = history.scroll_offset.y
         assert top <= history.cursor < top + history.size.height  # the marker line, in view
         assert top <= history.row_count - 1  # and the first transition with it
+
+
+async def test_a_killed_server_makes_every_data_pane_say_stale_within_two_seconds(
+    tmp_path: Path,
+) -> None:
+    from smb_tui.tui.widgets.logs_view import LogsView
+    from smb_tui.tui.widgets.transition_history import TransitionHistory
+    from tests.conftest import start_server
+    from tests.tui.helpers import make_app
+
+    server = await asyncio.to_thread(start_server, tmp_path, busy_history=0)
+    app = make_app(server, "counter", "small")
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            await wait_for(pilot, lambda: screen.snapshot.live == "live", what="live updates")
+            await asyncio.to_thread(server.stop)
+
+            def notes() -> dict[str, str]:
+                summary = screen.query_one("#instance-summary")
+                logs = screen.query_one(LogsView)
+                return {
+                    "instance": str(summary.render()),
+                    "machines": str(screen.query_one("#machines").border_subtitle),
+                    "instances": str(screen.query_one("#instances").border_subtitle),
+                    "history": str(screen.query_one(TransitionHistory).border_subtitle),
+                    "logs": str(logs.query_one("#logs-status").render()),
+                    "header": str(app.sub_title),
+                }
+
+            await wait_for(
+                pilot,
+                lambda: all("stale since" in note for note in notes().values()),
+                timeout=2,
+                what=lambda: f"every pane to say stale: {notes()}",
+            )
+            assert "● live" not in notes()["header"]
+    finally:
+        server.stop()

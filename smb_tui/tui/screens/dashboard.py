@@ -8,6 +8,7 @@ up as messages and actions, and this screen turns them into calls in workers.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -467,10 +468,14 @@ class DashboardScreen(Screen[None]):
     def _show_status(self) -> None:
         where = self.connection.profile or self.connection.base_url
         snapshot = self.snapshot
+        self._mark_stale(snapshot.stale_since)
         if snapshot.name is None:
             live = ""
         elif snapshot.phase == "not-found":
             live = "✖ no such instance"
+        elif snapshot.stale_since is not None:
+            # The server is gone: that says more than any one pane's error.
+            live = f"{STATUS_TEXT[snapshot.live]} (stale since {_clock(snapshot.stale_since)})"
         elif failing := self._failing_panes():
             # Never "live" while a pane shows an error.
             live = f"⚠ {', '.join(failing)} failed (r retries)"
@@ -483,6 +488,18 @@ class DashboardScreen(Screen[None]):
         sub_title = f"{where}  {live}".strip()
         if self.app.sub_title != sub_title:
             self.app.sub_title = sub_title
+
+    def _mark_stale(self, since: float | None) -> None:
+        """Every pane that shows what the server said says, in its border, since when
+        that may be old: the lists, the history and the logs (the instance pane says it
+        in its first line)."""
+        note = f"⚠ stale since {_clock(since)}" if since is not None else ""
+        for selector in ("#machines", "#instances"):
+            pane = self.query_one(selector)
+            if pane.border_subtitle != note:
+                pane.border_subtitle = note
+        self.query_one(TransitionHistory).stale_note = note
+        self.query_one(LogsView).set_stale(since)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -798,6 +815,10 @@ class DashboardScreen(Screen[None]):
     async def on_unmount(self) -> None:
         self._close_session()
         await self.client.aclose()
+
+
+def _clock(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds).strftime("%H:%M:%S")
 
 
 def _offers(snapshot: InstanceSnapshot) -> tuple[object, ...]:

@@ -56,6 +56,11 @@ def describe_phase(snapshot: InstanceSnapshot) -> Text | None:
         return Text(f"✖ no such instance: {name} (deleted, or a wrong name)", style="bold red")
     if snapshot.phase == "error":
         return Text(f"⚠ {safe(snapshot.error)} (r to retry)", style="bold red")
+    if snapshot.phase == "ready" and snapshot.stale_since is not None:
+        since = datetime.fromtimestamp(snapshot.stale_since).strftime("%H:%M:%S")
+        return Text(
+            f"⚠ stale since {since}: no live updates ({snapshot.live})", style="bold yellow"
+        )
     if snapshot.phase == "stale":
         at = ""
         if snapshot.state is not None and snapshot.state.ts:

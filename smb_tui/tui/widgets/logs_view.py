@@ -113,6 +113,7 @@ class LogsView(Vertical, can_focus=False):
         self.error: str | None = None
         self.loading = False
         self.stale_since: float | None = None
+        self.server_away_since: float | None = None  # the dashboard lost the server then
         self._generation = 0
         self._polling = False
         self._dirty = False
@@ -236,6 +237,13 @@ class LogsView(Vertical, can_focus=False):
                 self._polling = False
                 self._status()
 
+    def set_stale(self, since: float | None) -> None:
+        """The dashboard lost the server at `since` (None: it is back)."""
+        if since != self.server_away_since:
+            self.server_away_since = since
+            if self.is_mounted:
+                self._status()
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.error = safe(f"unexpected: {event.worker.error}")
@@ -263,7 +271,10 @@ class LogsView(Vertical, can_focus=False):
             parts.append(f"{count}, more (Enter)")
         else:
             parts.append(count)
-        if self.error and self.stale_since is not None:
+        if self.server_away_since is not None and not self.error:
+            away = datetime.fromtimestamp(self.server_away_since).strftime("%H:%M:%S")
+            parts.append(f"⚠ stale since {away}")
+        elif self.error and self.stale_since is not None:
             seen = datetime.fromtimestamp(self.stale_since, UTC).strftime("%H:%M:%S")
             parts.append(f"⚠ stale since {seen} UTC: {self.error}")
         elif self.error:

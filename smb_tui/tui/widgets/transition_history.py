@@ -151,6 +151,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.blank_note = NOTHING_OPEN
         self._generation = 0
         self._seeking_start = False  # End was pressed: load to the real start of history
+        self._stale_note = ""
         self._searching = False  # the pages loading are a search's (`/`)
         self._jump_target: float | None = None  # the pages loading are a time jump's (`t`)
         self._refreshing = False
@@ -504,10 +505,21 @@ class TransitionHistory(ScrollView, can_focus=True):
     def watch_unseen(self) -> None:
         self._show_position()
 
+    @property
+    def stale_note(self) -> str:
+        """Said in the border while what is shown may be old (the server is away)."""
+        return self._stale_note
+
+    @stale_note.setter
+    def stale_note(self, note: str) -> None:
+        if note != self._stale_note:
+            self._stale_note = note
+            self._show_position()
+
     def _show_position(self) -> None:
         """`4,210 / 10,000+` in the border: where the cursor is, of how many."""
         count = self.row_count
-        parts = []
+        parts = [self.stale_note] if self.stale_note else []
         if self.buffer.filter_text:
             loaded = self.buffer.loaded
             parts.append(f"filter {self.buffer.filter_text!r}: {count:,} of {loaded:,}")
