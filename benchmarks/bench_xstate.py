@@ -52,13 +52,15 @@ def unguarded_ticket(folder: Path) -> Path:
 class Server:
     """`smb-tui local` from `tree` (None: this one) in a process of its own."""
 
-    def __init__(self, tree: Path | None, machines: Path, tmp: Path) -> None:
+    def __init__(self, tree: Path | None, machines: Path, tmp: Path, demo: bool = False) -> None:
         self.key = LocalKey.generate()
         port = _free_port()
         env = dict(os.environ)
         if tree is not None:
             env["PYTHONPATH"] = str(tree)
-        arguments = ["local", "--no-demo", "--machines", str(machines), "--port", str(port)]
+        arguments = ["local", "--machines", str(machines), "--port", str(port)]
+        if not demo:
+            arguments.append("--no-demo")
         arguments += ["--db", str(tmp / f"{port}.db"), "--key-id", self.key.key_id]
         arguments += [f"--secret={self.key.secret}"]
         code = "import sys; from smb_tui.cli import main; sys.exit(main(sys.argv[1:]))"

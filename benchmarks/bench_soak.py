@@ -1,0 +1,170 @@
+"""Soak: the dashboard left open on a live instance that another client drives.
+
+    python benchmarks/bench_soak.py [--minutes 10] [--rates 5,50]
+
+For each rate: `smb-tui local` in its own process, a sender in another process sending
+`increment` to `counter/soak-*` at that many events/s, and the real app here (headless,
+Textual's Pilot, 120x40) open on that instance with the history focused, pressing j and k
+in turn. Prints, per minute: the app's RSS, the time from a key press to the history's
+cursor having moved (median, p95; keys not handled within 2 s are counted apart), and the
+realtime lag (how long ago the sender got the answer for a count newer than the one shown). Targets: RSS growth under 10% from minute 2 to the end; key p95
+under 100 ms; lag under 1 s at 50 events/s. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_xstate import Server  # the server, in a process of its own
+
+from smb_tui.api.auth import KeyCredentials
+from smb_tui.config import Connection
+from smb_tui.tui.app import SmbTui
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+
+SENDER = """
+import asyncio, sys, time
+import httpx
+base, token, slug, rate, seconds, out = sys.argv[1:7]
+rate, seconds = float(rate), float(seconds)
+
+async def main():
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+        path = f"/machines/counter/i/{slug}/events"
+        start = time.monotonic()
+        sent = 0
+        with open(out, "w", buffering=1) as log:
+            while time.monotonic() - start < seconds:
+                due = start + sent / rate
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                answer = await http.post(path, json={"event": {"type": "increment"}})
+                count = answer.json()["publicContext"]["count"]
+                log.write(f"{count} {time.time()}\\n")
+                sent += 1
+
+asyncio.run(main())
+"""
+
+
+def rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def answered(path: Path) -> tuple[list[int], list[float]]:
+    """The counts the sender got answers for, and when (sorted by count)."""
+    counts, times = [], []
+    for line in path.read_text().splitlines():
+        count, at = line.split()
+        counts.append(int(count))
+        times.append(float(at))
+    return counts, times
+
+
+async def soak(rate: float, minutes: float, tmp: Path) -> None:
+    machines = tmp / "none"
+    machines.mkdir(exist_ok=True)
+    server = Server(None, machines, tmp, demo=True)
+    slug = f"soak-{int(rate)}-{os.getpid()}"
+    sent_log = tmp / f"sent-{int(rate)}.txt"
+    try:
+        import httpx
+
+        with httpx.Client(base_url=server.base_url, headers=server.headers) as http:
+            http.post("/machines/counter", json={"slug": slug}).raise_for_status()
+        token = server.headers["authorization"].split(" ", 1)[1]
+        arguments = [server.base_url, token, slug, str(rate), str(minutes * 60 + 5), str(sent_log)]
+        sender = subprocess.Popen([sys.executable, "-c", SENDER, *arguments])
+        auth = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "bench"})
+        connection = Connection(server.base_url, auth, None, "soak", can_act_as=True)
+        app = SmbTui(connection, machine="counter", instance=slug)
+        print(f"\n{rate:g} events/s for {minutes:g} minutes:")
+        print(
+            "  minute   RSS MB   key p50 ms   key p95 ms   keys missed   lag median s   lag max s"
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            history.focus()
+            while history.row_count < 2:
+                await pilot.pause(0.1)
+            started = time.monotonic()
+            first_rss = None
+            for minute in range(1, int(minutes) + 1):
+                keys: list[float] = []
+                lags: list[float] = []
+                missed = 0
+                key = "j"
+                while time.monotonic() - started < minute * 60:
+                    # The key as the terminal would give it, and the time until the
+                    # history has moved its cursor (Pilot.press also waits for the app to
+                    # be idle, which a live instance never quite is).
+                    before = history.cursor
+                    pressed = time.perf_counter()
+                    app.simulate_key(key)
+                    while history.cursor == before and time.perf_counter() - pressed < 2:
+                        await asyncio.sleep(0.001)
+                    if history.cursor == before:
+                        missed += 1
+                    else:
+                        keys.append((time.perf_counter() - pressed) * 1000)
+                    await pilot.pause(0)
+                    key = "k" if key == "j" else "j"
+                    snapshot = app.screen.snapshot  # type: ignore[attr-defined]
+                    shown = snapshot.state.public_context.get("count") if snapshot.state else None
+                    if isinstance(shown, int) and sent_log.exists():
+                        counts, times = answered(sent_log)
+                        at = bisect.bisect_left(counts, shown)
+                        if at < len(counts) and counts[at] == shown and at + 1 < len(counts):
+                            # Shown: the count answered at times[at]; newer ones exist since
+                            # times[at + 1], so the screen has been behind for that long.
+                            lags.append(max(0.0, time.time() - times[at + 1]))
+                        else:
+                            lags.append(0.0)
+                    await asyncio.sleep(0.25)
+                rss = rss_mb()
+                if minute == 2:
+                    first_rss = rss
+                p95 = statistics.quantiles(keys, n=20)[-1] if len(keys) > 1 else keys[0]
+                lag_median = statistics.median(lags) if lags else float("nan")
+                lag_max = max(lags) if lags else float("nan")
+                print(
+                    f"  {minute:6d}   {rss:6.0f}   {statistics.median(keys):10.1f}"
+                    f"   {p95:10.1f}   {missed:11d}   {lag_median:12.2f}   {lag_max:9.2f}"
+                )
+            if first_rss is not None:
+                growth = (rss - first_rss) / first_rss * 100
+                said = f"{first_rss:.0f} -> {rss:.0f} MB ({growth:+.1f}%)"
+                print(f"  RSS from minute 2 to the end: {said}")
+        sender.kill()
+        sender.wait()
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rates", default="5,50", help="events/s, comma-separated")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for rate in args.rates.split(","):
+            asyncio.run(soak(float(rate), args.minutes, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
