@@ -7,8 +7,9 @@ For each rate: `smb-tui local` in its own process, a sender in another process s
 Textual's Pilot, 120x40) open on that instance with the history focused, pressing j and k
 in turn. Prints, per minute: the app's RSS, the time from a key press to the history's
 cursor having moved (median, p95; keys not handled within 2 s are counted apart), and the
-realtime lag (how long ago the sender got the answer for a count newer than the one shown). Targets: RSS growth under 10% from minute 2 to the end; key p95
-under 100 ms; lag under 1 s at 50 events/s. Prints figures; asserts nothing.
+realtime lag (how long ago the sender got the answer for a count newer than the one
+shown). Targets: RSS growth under 10% from minute 2 to the end; key p95 under 100 ms; lag
+under 1 s at 50 events/s. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
