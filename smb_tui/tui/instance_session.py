@@ -30,7 +30,7 @@ from smb_tui.api.models import AdministrativeInstanceState, InstanceUpdate, Stat
 Phase = Literal["idle", "loading", "ready", "stale", "not-found", "error"]
 LiveStatus = Literal["live", "reconnecting", "offline"]
 UPDATE_INTERVAL = 0.05  # live updates shown at most this often: a flood shows its newest
-BEHIND_SECONDS = 1.0  # an update shown later than this after it was made: not "live"
+BEHIND_SECONDS = 1.0  # an update shown later than this after it came: not "live"
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class InstanceSession:
         self._newest: InstanceUpdate | None = None  # live updates: the newest not yet shown
         self._showing: asyncio.TimerHandle | None = None
         self._shown_at = 0.0
-        self._offset: float | None = None  # the least (local clock - update's ts) seen
+        self._arrived_at = 0.0  # when the newest update not yet shown was read
 
     @property
     def machine(self) -> str:
@@ -234,10 +234,9 @@ class InstanceSession:
     def _arrived(self, update: InstanceUpdate) -> None:
         """A live update goes into a one-update slot, shown at most every UPDATE_INTERVAL:
         under a flood the screen follows the newest state instead of every one in turn."""
+        if self._newest is None:
+            self._arrived_at = time.monotonic()
         self._newest = update
-        if update.ts is not None:
-            made = time.time() - update.ts / 1000
-            self._offset = made if self._offset is None else min(self._offset, made)
         if self._showing is None:
             wait = max(0.0, self._shown_at + UPDATE_INTERVAL - time.monotonic())
             self._showing = asyncio.get_running_loop().call_later(wait, self._show_newest)
@@ -248,11 +247,9 @@ class InstanceSession:
         if update is None or self.closed:
             return
         self._shown_at = time.monotonic()
-        behind = False
-        if update.ts is not None and self._offset is not None:
-            # Clocks differ between here and the server: the least difference seen stands
-            # for none, and what is past it is how late this update is shown.
-            behind = time.time() - update.ts / 1000 - self._offset > BEHIND_SECONDS
+        # Read from the socket at `_arrived_at`, shown now: an update's own ts says when the
+        # state last changed, not when it was sent, so it cannot tell how late this is.
+        behind = self._shown_at - self._arrived_at > BEHIND_SECONDS
         if behind != self.snapshot.behind:
             self._set(behind=behind)
         self.apply_update(update)

@@ -356,8 +356,9 @@ async def test_versions_are_listed_with_what_the_instance_runs_now_and_next(
         await pilot.press("5", "V")
         await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="versions")
         options = app.screen.query_one("#versions", OptionList)
+        versions = app.screen.versions  # the options, in order (no id from server text)
         texts = {
-            str(options.get_option_at_index(i).id): str(options.get_option_at_index(i).prompt)
+            versions[i].id: str(options.get_option_at_index(i).prompt)
             for i in range(options.option_count)
         }
         assert "current" in texts[v2] and "it runs this from its next event" in texts[v2]
@@ -415,8 +416,8 @@ async def test_an_index_query_lists_matching_instances_and_enter_opens_one(
         await pilot.press("enter")
         results = form.query_one("#query-results", OptionList)
         await wait_for(pilot, lambda: results.option_count >= 2, what="the matches")
-        found = [str(results.get_option_at_index(i).id) for i in range(results.option_count)]
-        assert found == [f"i:{slugs[1]}", f"i:{slugs[2]}"]
+        assert results.option_count == 2
+        assert [entry.slug for entry in form.found] == [slugs[1], slugs[2]]
         assert "1000002" in str(results.get_option_at_index(0).prompt)
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, QueryIndex))

@@ -61,11 +61,12 @@ async def test_a_thousand_live_updates_leave_the_footer_and_the_watchers_as_they
         await drive(server, "counter", slug, 20)  # settle what the first updates build
         await wait_for(pilot, lambda: shown_count(app) == 20, what="the first updates")
         await pilot.pause(0.3)
-        footer_keys, watching = len(app.query(FooterKey)), watchers(app)
+        footer_keys, watching = len(app.screen.query(FooterKey)), watchers(app)
+        assert footer_keys > 0 and watching > 0
         await drive(server, "counter", slug, 1000)
         await wait_for(pilot, lambda: shown_count(app) == 1020, timeout=30, what="the newest")
         await pilot.pause(0.3)
-        assert len(app.query(FooterKey)) == footer_keys
+        assert len(app.screen.query(FooterKey)) == footer_keys
         assert watchers(app) <= watching
 
 
@@ -183,3 +184,22 @@ async def test_a_killed_server_makes_every_data_pane_say_stale_within_two_second
             assert "● live" not in notes()["header"]
     finally:
         server.stop()
+
+
+async def test_z_zooms_and_unzooms_and_the_footer_offers_only_what_can_run(
+    server: ServerThread,
+) -> None:
+    from tests.tui.helpers import make_app
+
+    app = make_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await pilot.pause(0.5)
+        offered = {key.key for key in app.screen.query(FooterKey)}
+        assert not offered & {"a", "c", "x", "D", "P", "U", "n", "V", "I"}  # nothing open
+        assert "question_mark" in offered
+        screen.query_one("#machine-options").focus()
+        await pilot.press("z")
+        assert screen.maximized is not None
+        await pilot.press("z")
+        assert screen.maximized is None

@@ -70,7 +70,13 @@ PANES = {
 PANE_NUMBERS = {name: str(number) for number, name in enumerate(PANES, 1)}
 # Actions that need an open instance, and actions bound to one key that must not fire
 # while the user is typing in a box or sitting on a button.
-INSTANCE_ACTIONS = {"pause_resume", "delete_instance", "desired_version", "copy_state"}
+INSTANCE_ACTIONS = {
+    "pause_resume",
+    "delete_instance",
+    "desired_version",
+    "copy_state",
+    "copy_context",
+}
 KEY_ACTIONS = {
     "help",
     "new_instance",
@@ -197,6 +203,7 @@ class DashboardScreen(Screen[None]):
 
     def choose_machine(self, machine: str) -> None:
         self.machine = machine
+        self.refresh_bindings()  # n, V and I need a machine
         instances = self.query_one(InstanceList)
         self._title("instances", f"Instances of {machine}")
         instances.show_machine(machine)
@@ -506,13 +513,13 @@ class DashboardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in KEY_ACTIONS and typing_in(self.focused):
             return False  # the key is the user's text, or the button's
+        # What cannot run is not offered: the footer shows only what a key would do now.
         if action in INSTANCE_ACTIONS and not self.snapshot.can_send:
-            return None  # shown, dimmed: open an instance first
+            return False
         if action == "toggle_context" and self.snapshot.admin is None:
-            return None
-        if action in ("new_instance", "versions", "query_index") and self.machine is None:
-            return None
-        return True
+            return False
+        needs_machine = action in ("new_instance", "versions", "query_index")
+        return not (needs_machine and self.machine is None)
 
     def on_descendant_focus(self) -> None:
         self.refresh_bindings()
@@ -579,7 +586,10 @@ class DashboardScreen(Screen[None]):
             self.action_focus_pane(up[pane])
 
     def action_maximize(self) -> None:
-        if self.focused is not None:
+        """z: zoom the focused pane, and z again (or Esc) to come back."""
+        if self.maximized is not None:
+            self.minimize()
+        elif self.focused is not None:
             self.maximize(self.focused)
 
     def action_reload(self, read_instance: bool = True) -> None:
