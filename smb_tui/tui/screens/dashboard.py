@@ -270,6 +270,8 @@ class DashboardScreen(Screen[None]):
         self.session = None
 
     def _session_changed(self, snapshot: InstanceSnapshot) -> None:
+        if not self.query(LogsView):
+            return  # the screen is being taken down: its panes are gone already
         previous = self.snapshot
         self.snapshot = snapshot
         if _offers(previous) != _offers(snapshot):
