@@ -203,3 +203,32 @@ async def test_z_zooms_and_unzooms_and_the_footer_offers_only_what_can_run(
         assert screen.maximized is not None
         await pilot.press("z")
         assert screen.maximized is None
+
+
+async def test_down_and_enter_flip_through_instances_with_a_fresh_composer_each(
+    server: ServerThread,
+) -> None:
+    from textual.widgets import Input
+
+    from smb_tui.tui.widgets.instance_list import InstanceList, InstanceOptions
+    from tests.tui.helpers import make_app
+
+    app = make_app(server, "counter")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        options = screen.query_one(InstanceOptions)
+        await wait_for(pilot, lambda: len(options.items) >= 2, what="the instances")
+        options.focus()
+        options.highlighted = 0
+        await pilot.press("enter")
+        first = options.id_at(0)
+        await wait_for(pilot, lambda: screen.snapshot.instance == first, what="the first")
+        assert isinstance(app.focused, InstanceOptions)  # Enter left the focus in the list
+        screen.query_one("#event-type", Input).value = "meant_for_the_first"
+        await pilot.press("down", "enter")
+        second = options.id_at(1)
+        await wait_for(pilot, lambda: screen.snapshot.instance == second, what="the second")
+        assert isinstance(app.focused, InstanceOptions)  # still in the list
+        assert screen.query_one("#event-type", Input).value == ""
+        assert screen.query_one(InstanceList).options is options

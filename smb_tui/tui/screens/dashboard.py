@@ -212,8 +212,10 @@ class DashboardScreen(Screen[None]):
     @on(InstanceList.Opened)
     def _instance_opened(self, event: InstanceList.Opened) -> None:
         self.open_instance(event.instance)
-        # Keys typed next are for the instance, not the filter box.
-        self.set_focus(self.query_one("#state-tree"))
+        if event.from_filter:
+            # Keys typed next are for the instance, not the filter box.
+            self.set_focus(self.query_one("#state-tree"))
+        # From the list, focus stays there: Down and Enter flip through instances.
 
     def open_instance(self, instance: str) -> None:
         if self.machine is None:
@@ -241,6 +243,7 @@ class DashboardScreen(Screen[None]):
             cache=self._cached(machine, instance),
         )
         self.query_one(LogsView).show(self.client, LogsTarget(machine, instance))
+        self.query_one(EventComposer).clear()
         self._read(self.session)
         self._follow(self.session)
 

@@ -188,6 +188,12 @@ class EventComposer(Vertical):
             # What the line said no longer holds: the instance is back.
             self._status(Text(f"Ready to send to {safe(name)}.", style="dim"), "target")
 
+    def clear(self) -> None:
+        """Another instance opened: what was typed for the last one is not sent here."""
+        self.query_one("#event-type", Input).value = ""
+        self.query_one("#payload", TextArea).text = ""
+        self._status(Text(""), "cleared")
+
     def fill(self, event: Any) -> None:
         """Put `event` (from the history) in the boxes to edit and send; nothing is sent.
         Its text is shown as it is, escapes and all: what is sent is what is seen."""

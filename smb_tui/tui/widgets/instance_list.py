@@ -34,9 +34,10 @@ class InstanceList(FilteredList):
     placeholder = "filter, or a slug + Enter"
 
     class Opened(Message):
-        def __init__(self, instance: str) -> None:
+        def __init__(self, instance: str, from_filter: bool = False) -> None:
             super().__init__()
             self.instance = instance
+            self.from_filter = from_filter  # typed in the filter box, not chosen in the list
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -70,7 +71,7 @@ class InstanceList(FilteredList):
                 f"{safe(target)!r} is not a valid instance name", severity="error", markup=False
             )
             return
-        self.post_message(self.Opened(target))
+        self.post_message(self.Opened(target, from_filter=True))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         chosen = self.options.id_at(event.option_index)
