@@ -94,7 +94,18 @@ class NotFound(ApiError):
 
 
 class InvalidState(ApiError):
-    hint = "the instance cannot take this now: it exists already or is paused"
+    hint = "the instance cannot take this now"
+
+    def describe(self) -> str:
+        """Which of State Backed's reasons for a 409 it is, when the server says."""
+        said = (self.server_message or "").lower()
+        hint = self.hint
+        if "paused" in said:
+            hint = "the instance is paused: resume it before sending events"
+        elif "already" in said or "exists" in said:
+            hint = "an instance of that name exists already"
+        detail = f": {self.server_message}" if self.server_message else ""
+        return f"{hint} (HTTP {self.status}{detail})"
 
 
 class Conflict(ApiError):

@@ -78,6 +78,11 @@ async def test_status_desired_version_and_delete(api: StateBackedClient) -> None
     with pytest.raises(InvalidState) as paused:
         await api.send_event("order", slug, "pay")
     assert paused.value.status == 409 and "paused" in (paused.value.server_message or "")
+    said = str(paused.value)
+    assert said.startswith("the instance is paused") and "exists already" not in said
+    with pytest.raises(InvalidState) as taken:
+        await api.create_instance("order", slug)
+    assert str(taken.value).startswith("an instance of that name exists already")
     await api.set_instance_status("order", slug, "running")
     await api.set_desired_version("order", slug, v2)
     admin = await api.get_instance_admin("order", slug)
