@@ -448,3 +448,27 @@ async def test_an_event_that_changed_only_the_context_is_not_said_to_change_noth
         said = str(app.screen.query_one("#detail-change").render())
     assert "changed nothing" not in said
     assert "does not record context" in said
+
+
+async def test_slash_filters_the_logs_pane_and_esc_clears_it(server: ServerThread) -> None:
+    from textual.widgets import Input
+
+    app, slug = app_on_new_instance(server, "scratch", "logs-filter")
+    with client(server) as http:
+        for key in ("alpha", "beta", "alphabet"):
+            put = {"type": "put", "key": key, "value": 1}
+            http.post(f"/machines/scratch/i/{slug}/events", json={"event": put})
+    async with app.run_test(size=(120, 36)) as pilot:
+        logs = app.screen.query_one(LogsView)
+        await wait_for(pilot, lambda: app.screen.query_one(TransitionHistory).row_count >= 4)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: logs.lines == 3, what="three log entries")
+        app.screen.query_one("#logs-log").focus()
+        await pilot.press("slash", *"ALPHA")
+        assert isinstance(app.focused, Input)
+        await wait_for(pilot, lambda: len(log_texts(app)) == 2, what="the two matches")
+        assert all("alpha" in line for line in log_texts(app))
+        status = str(app.screen.query_one("#logs-status", Static).render())
+        assert "2 matches for 'ALPHA' of 3 lines" in status
+        await pilot.press("escape")
+        assert len(log_texts(app)) == 3 and not logs.filter_text

@@ -575,6 +575,8 @@ class DashboardScreen(Screen[None]):
             self._clear_history_filter()
             return
         pane = self._pane_of(focused)
+        if pane == "logs" and self.query_one(LogsView).clear_filter():
+            return
         if pane in ("machines", "instances"):
             filtered = self.query_one(PANES[pane][0], FilteredList)
             if isinstance(focused, Input) or filtered.filter_box.value:

@@ -10,7 +10,8 @@ was written by somebody else's code: it is shown through `safe`, never as markup
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -21,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import RichLog, Static
+from textual.widgets import Input, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from smb_tui.api.client import StateBackedClient
@@ -43,6 +44,7 @@ RANGES: tuple[tuple[str, timedelta | None], ...] = (
 )
 PAGES_AT_ONCE = 50  # 5,000 lines, then Enter loads more: a huge range never floods us
 FOLLOW_SECONDS = 2.0
+MAX_LINES = 50_000  # what the pane keeps (and a filter chooses from)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class LogsView(Vertical, can_focus=False):
     LogsView > #logs-status { height: 1; padding: 0 1; color: $text-muted; }
     LogsView > #logs-status.-error { color: $text-error; }
     LogsView > RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
+    LogsView > #logs-filter { display: none; border: none; height: 1; padding: 0 1; }
+    LogsView > #logs-filter.-shown { display: block; }
     """
     BINDINGS = [
         Binding("f", "follow", "Follow", tooltip="Keep reading new lines as they come"),
@@ -97,6 +101,7 @@ class LogsView(Vertical, can_focus=False):
         Binding("t", "range", "Range", tooltip="How far back: 15m, 1h, 6h, 24h, 7d, all"),
         Binding("enter", "more", "More", tooltip="Read further when a range was cut short"),
         Binding("r", "reload", "Reload", show=False, tooltip="Read the logs again"),
+        Binding("slash", "filter", "Filter", tooltip="Show only the lines with some text"),
     ]
 
     following: reactive[bool] = reactive(False)
@@ -117,10 +122,15 @@ class LogsView(Vertical, can_focus=False):
         self._generation = 0
         self._polling = False
         self._dirty = False
+        self.filter_text = ""
+        # The lines read, for a filter to choose from: as many as the log keeps.
+        self._entries: deque[LogEntry] = deque(maxlen=MAX_LINES)
+        self.shown = 0  # lines the filter lets through
 
     def compose(self) -> ComposeResult:
         yield Static("Open an instance to read its logs.", id="logs-status")
-        yield RichLog(id="logs-log", wrap=False, markup=False, highlight=False, max_lines=50_000)
+        yield Input(placeholder="filter the lines (Esc clears)", id="logs-filter")
+        yield RichLog(id="logs-log", wrap=False, markup=False, highlight=False, max_lines=MAX_LINES)
 
     def on_mount(self) -> None:
         self.set_interval(FOLLOW_SECONDS, self._poll)
@@ -154,6 +164,8 @@ class LogsView(Vertical, can_focus=False):
         self._generation += 1
         self.workers.cancel_group(self, "logs")
         self.lines_log.clear()
+        self._entries.clear()
+        self.shown = 0
         self.lines, self.error, self.stale_since, self.reader = 0, None, None, None
         self._polling = False
         target = self.target
@@ -203,11 +215,55 @@ class LogsView(Vertical, can_focus=False):
         log = self.lines_log
         # New lines never move a view the user scrolled up to read.
         at_bottom = log.is_vertical_scroll_end or log.max_scroll_y == 0
-        show_instance = self.scope != "instance"
-        for entry in entries:
-            for line in log_lines(entry, show_instance):
-                log.write(line, scroll_end=at_bottom)
+        self._entries.extend(entries)
+        self._write(entries, scroll_end=at_bottom)
         self.lines += len(entries)
+
+    def _write(self, entries: Iterable[LogEntry], scroll_end: bool) -> None:
+        log = self.lines_log
+        show_instance = self.scope != "instance"
+        needle = self.filter_text.lower()
+        for entry in entries:
+            if needle and needle not in entry.log.lower():
+                continue
+            self.shown += 1
+            for line in log_lines(entry, show_instance):
+                log.write(line, scroll_end=scroll_end)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#logs-filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "logs-filter":
+            return
+        event.stop()
+        self.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "logs-filter":
+            event.stop()
+            self.lines_log.focus()
+
+    def set_filter(self, text: str) -> None:
+        """Only the lines holding `text` (any case); the lines read are all kept."""
+        self.filter_text = text.strip()
+        self.lines_log.clear()
+        self.shown = 0
+        self._write(self._entries, scroll_end=True)
+        self._status()
+
+    def clear_filter(self) -> bool:
+        """Esc in the filter: clear it and hide it. True when there was one."""
+        box = self.query_one("#logs-filter", Input)
+        if not box.has_class("-shown"):
+            return False
+        box.value = ""
+        box.remove_class("-shown")
+        self.set_filter("")
+        self.lines_log.focus()
+        return True
 
     def _poll(self) -> None:
         reader = self.reader
@@ -264,6 +320,9 @@ class LogsView(Vertical, can_focus=False):
             of = f"all of {target.machine}"
         parts = [safe(of), f"last {RANGES[self.range_index][0]}"]
         count = f"{self.lines:,} line{'s' if self.lines != 1 else ''}"
+        if self.filter_text:
+            matches = f"{self.shown:,} match{'es' if self.shown != 1 else ''}"
+            count = f"{matches} for {safe(self.filter_text)!r} of {count}"
         reader = self.reader
         if self.loading:
             parts.append(f"reading… {count}")
