@@ -232,3 +232,18 @@ async def test_down_and_enter_flip_through_instances_with_a_fresh_composer_each(
         assert isinstance(app.focused, InstanceOptions)  # still in the list
         assert screen.query_one("#event-type", Input).value == ""
         assert screen.query_one(InstanceList).options is options
+
+
+async def test_below_100_columns_the_lists_give_way_to_the_instance(server: ServerThread) -> None:
+    app, _ = app_on_new_instance(server, "counter", "narrow")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await wait_for(pilot, lambda: screen.snapshot.can_send, what="the instance")
+        left, right = screen.query_one("#left"), screen.query_one("#right")
+        await pilot.press("5")  # the history: the instance's panes, full width
+        await pilot.pause(0.1)
+        assert left.region.width == 0 and right.region.width == 80
+        await pilot.press("2")  # the instances: the lists, full width
+        await pilot.pause(0.1)
+        assert left.region.width == 80 and right.region.width == 0

@@ -23,7 +23,7 @@ from tests.conftest import client, start_server
 from tests.tui.helpers import make_app, wait_for
 
 FROZEN = 1767225600.0  # 2026-01-01T00:00:00Z: every timestamp the server writes
-SIZES = [(80, 24), (160, 50)]
+SIZES = [(60, 20), (80, 24), (120, 40), (160, 50)]
 
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,7 @@ def typing_in(widget: Widget | None) -> bool:
 
 class DashboardScreen(Screen[None]):
     CSS_PATH = "dashboard.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # the lists give way below 100
     # Short descriptions fit the footer at 80 columns; the help screen adds the tooltips.
     # Destructive actions are capitals, and each still asks for the instance's name.
     BINDINGS = [
@@ -212,8 +213,9 @@ class DashboardScreen(Screen[None]):
     @on(InstanceList.Opened)
     def _instance_opened(self, event: InstanceList.Opened) -> None:
         self.open_instance(event.instance)
-        if event.from_filter:
-            # Keys typed next are for the instance, not the filter box.
+        if event.from_filter or self.has_class("-narrow"):
+            # Keys typed next are for the instance, not the filter box (and, narrow, the
+            # instance is what there is to see now).
             self.set_focus(self.query_one("#state-tree"))
         # From the list, focus stays there: Down and Enter flip through instances.
 
@@ -528,6 +530,9 @@ class DashboardScreen(Screen[None]):
 
     def on_descendant_focus(self) -> None:
         self.refresh_bindings()
+        # Narrow (below 100 columns): the lists take the whole width while one has the
+        # focus, and give it back to the instance's panes when it moves on.
+        self.set_class(self._pane_of(self.focused) in ("machines", "instances"), "-picking")
 
     def on_descendant_blur(self) -> None:
         self.refresh_bindings()
@@ -537,6 +542,7 @@ class DashboardScreen(Screen[None]):
         # reach the composer, not the screen's bindings (where "q" quits).
         if pane in ("history", "logs"):
             self._show_logs(pane == "logs")
+        self.set_class(pane in ("machines", "instances"), "-picking")
         self.set_focus(self.query_one(PANES[pane][1]))
 
     def _show_logs(self, logs: bool) -> None:
