@@ -247,3 +247,35 @@ async def test_below_100_columns_the_lists_give_way_to_the_instance(server: Serv
         await pilot.press("2")  # the instances: the lists, full width
         await pilot.pause(0.1)
         assert left.region.width == 80 and right.region.width == 0
+
+
+async def test_the_composer_tabs_in_order_and_enter_in_the_payload_sends(
+    server: ServerThread,
+) -> None:
+    from textual.widgets import Button, Input, TextArea
+
+    app, _ = app_on_new_instance(server, "counter", "composer-keys")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await wait_for(pilot, lambda: screen.snapshot.can_send, what="the instance")
+        await pilot.press("4", *"increment")
+        order = []
+        for _ in range(3):
+            await pilot.press("tab")
+            order.append(app.focused.id if app.focused else None)
+        assert order == ["payload", "send-as", "send"]
+        await pilot.press("shift+tab", "shift+tab")
+        assert isinstance(app.focused, TextArea)
+        await pilot.press(*'{"by": 3}', "enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                (screen.snapshot.state is not None)
+                and screen.snapshot.state.public_context.get("count") == 3
+            ),
+            what="the send",
+        )
+        assert "\n" not in screen.query_one("#payload", TextArea).text
+        assert isinstance(screen.query_one("#send"), Button)
+        assert screen.query_one("#event-type", Input).value == "increment"

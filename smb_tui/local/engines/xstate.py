@@ -225,12 +225,12 @@ class WorkerProcess:
         finally:
             self.dead = True
             self.kill()
+            with contextlib.suppress(Exception):  # reaped first: its exit says how it died
+                await asyncio.to_thread(self.process.wait, 5)
             for future, _ in self._pending.values():
                 if not future.done():
                     future.set_exception(self.why or WorkerLost(self._death()))
             self._pending.clear()
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.process.wait, 5)
             on_death(self)
 
     def _death(self) -> str:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -93,6 +93,22 @@ def describe_outcome(report: SendReport) -> Text:
     return text
 
 
+class PayloadArea(TextArea):
+    """The payload box: Enter sends, as in the event type box (JSON needs no new line; a
+    payload is typed on one line, or pasted whole)."""
+
+    class Submitted(Message):
+        pass
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.prevent_default()
+            event.stop()
+            self.post_message(self.Submitted())
+            return
+        await super()._on_key(event)
+
+
 class EventComposer(Vertical):
     ALLOW_MAXIMIZE = True
     # One line each while you are elsewhere; the payload grows while you type in it.
@@ -111,8 +127,11 @@ class EventComposer(Vertical):
         background: $error 35%;
     }
     EventComposer #send { width: 11; min-width: 8; height: 1; border: none; }
-    EventComposer #send-as-row { display: none; }
-    EventComposer.-can-act-as #send-as-row { display: block; }
+    EventComposer #send-as-label, EventComposer #send-as { display: none; }
+    EventComposer.-can-act-as #send-as-label, EventComposer.-can-act-as #send-as {
+        display: block;
+    }
+    EventComposer #send-as-row { align-horizontal: right; }
     EventComposer #send-as-label { width: auto; color: $text-muted; padding: 0 1 0 0; }
     EventComposer #send-as-label.-filled { color: $text-warning; text-style: bold; }
     EventComposer #send-as { width: 1fr; }
@@ -145,7 +164,7 @@ class EventComposer(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Input(placeholder="event type", id="event-type")
-            yield TextArea.code_editor(
+            yield PayloadArea.code_editor(
                 "",
                 language="json",
                 id="payload",
@@ -155,10 +174,11 @@ class EventComposer(Vertical):
                 tab_behavior="focus",  # Tab moves on, as everywhere else; JSON needs no tabs
                 placeholder='payload {"amount": 12}',
             )
-            yield Button("Send ^s", id="send", variant="primary", compact=True)
+        # Tab goes event type -> payload -> send as -> Send: the button comes last.
         with Horizontal(id="send-as-row"):
             yield Static("send as", id="send-as-label")
             yield Input(placeholder='{"sub": "user-1"}  (blank: as you)', id="send-as")
+            yield Button("Send ^s", id="send", variant="primary", compact=True)
         yield Static(Text("Open an instance to send it events.", style="dim"), id="composer-status")
 
     def allow_acting_as(self, can_act_as: bool) -> None:
@@ -192,7 +212,6 @@ class EventComposer(Vertical):
         """Another instance opened: what was typed for the last one is not sent here."""
         self.query_one("#event-type", Input).value = ""
         self.query_one("#payload", TextArea).text = ""
-        self._status(Text(""), "cleared")
 
     def fill(self, event: Any) -> None:
         """Put `event` (from the history) in the boxes to edit and send; nothing is sent.
@@ -271,6 +290,10 @@ class EventComposer(Vertical):
     @on(Input.Submitted, "#event-type")
     @on(Button.Pressed, "#send")
     def _submit(self) -> None:
+        self.action_send()
+
+    @on(PayloadArea.Submitted)
+    def _payload_submitted(self) -> None:
         self.action_send()
 
     def action_send(self) -> None:
