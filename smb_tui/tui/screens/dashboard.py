@@ -186,7 +186,11 @@ class DashboardScreen(Screen[None]):
                 self.open_instance(instance)
         self.set_interval(1, self._show_status)
         self._show_status()
-        self.set_focus(self.query_one("#machine-options"))
+        # Opened on an instance: the instance has the focus (and, narrow, the screen).
+        start = "#machine-options"
+        if machine:
+            start = "#state-tree" if instance else "#instance-options"
+        self.set_focus(self.query_one(start))
 
     def _title(self, pane: str, what: str | None = None) -> None:
         """`[n] Title`: the number first, so that a narrow pane keeps it."""
