@@ -201,7 +201,7 @@ async def test_no_single_letter_fires_on_a_button_or_in_a_box(server: ServerThre
     app = make_app(server, "counter", "small")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
-        await pilot.press("4", "tab", "tab")
+        await pilot.press("4", "tab", "tab", "tab")  # event type, payload, send as, Send
         assert isinstance(screen.focused, Button)
         footer_actions = {
             b.action for _, b, enabled, _ in screen.active_bindings.values() if enabled
