@@ -96,15 +96,11 @@ class PagedList(OptionList, Generic[T]):
                 cursor, more = page.cursor, page.cursor is not None
         except StateBackedError as error:
             if generation == self._generation:
-                self._loading, self._error = False, safe(error)
-                self._rebuild()
+                self._failed(safe(error))
             return
-        if generation != self._generation:
-            return
-        self.items = self._unique(items)
-        self._cursor, self._more, self._loading = cursor, more, False
-        self._rebuild()
-        self._keep = None  # gone from the list: the highlight stays where it fell
+        if generation == self._generation:
+            self._took(items, cursor)
+            self._keep = None  # gone from the list: the highlight stays where it fell
 
     def _load_next(self) -> None:
         if self._fetch is None or self._loading or not self._more:
@@ -121,22 +117,24 @@ class PagedList(OptionList, Generic[T]):
             page = await fetch(cursor)
         except StateBackedError as error:
             if generation == self._generation:
-                self._loading, self._error = False, safe(error)
-                self._rebuild()
+                self._failed(safe(error))
             return
-        if generation != self._generation:
-            return
-        self.items = self._unique([*self.items, *page.items])
-        self._cursor, self._more, self._loading = page.cursor, page.cursor is not None, False
-        self._rebuild()
+        if generation == self._generation:
+            self._took([*self.items, *page.items], page.cursor)
 
-    def _unique(self, items: list[T]) -> list[T]:
-        """Each item once: a server that repeats one (within a page or across pages) does
-        not get it shown twice."""
+    def _took(self, items: list[T], cursor: str | None) -> None:
+        """The items now known, each once (a server that repeats one, within a page or
+        across pages, does not get it shown twice), and the cursor of the page after."""
         seen: dict[str, T] = {}
         for item in items:
             seen.setdefault(self.item_id(item), item)
-        return list(seen.values())
+        self.items = list(seen.values())
+        self._cursor, self._more, self._loading = cursor, cursor is not None, False
+        self._rebuild()
+
+    def _failed(self, why: str) -> None:
+        self._loading, self._error = False, why
+        self._rebuild()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
@@ -214,8 +212,7 @@ class PagedList(OptionList, Generic[T]):
         """A page that raised what nobody expected: an error in place, not Loading… for
         ever."""
         if event.state == WorkerState.ERROR:
-            self._loading, self._error = False, safe(f"unexpected: {event.worker.error}")
-            self._rebuild()
+            self._failed(safe(f"unexpected: {event.worker.error}"))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_id in (LOAD_MORE_ID, ERROR_ID):
