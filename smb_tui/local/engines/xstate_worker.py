@@ -15,8 +15,8 @@ Each machine version has a context of its own (one isolate), holding its module 
 migration modules that lead to it: no version can see, replace or call another's code or
 data. `js/web.js` and `js/engine.js` run inside one function per context that receives the
 host's functions as arguments, so nothing of the host is a global machine code could reach;
-`__smb`, the only global Python calls, asks every call for the context's secret. Each run
-gets a fresh instance of the module (see engine.js).
+`__smb`, the only global Python calls, asks every call for the context's secret. Each
+machine instance gets its own instance of the module (see engine.js).
 
 Requests (`op`): `load` (a module: key, kind, source, target version for a migration),
 `run` (start or apply events, wait until it settles), `authorize`, `migrate`. Answers:
@@ -131,7 +131,7 @@ class Context:
         self.wanted = ENTROPY_BYTES
         for key, kind, factory in self.modules:
             await self._define(key, kind, factory)
-        racer.set_hard_memory_limit(int(racer.heap_stats()["used_heap_size"]) + MEMORY_BYTES)
+        self._limit_memory()
 
     async def close(self) -> None:
         for run in self.runs.values():
@@ -154,11 +154,13 @@ class Context:
     async def load(self, key: str, kind: str, factory: str) -> list[str]:
         names = await self._define(key, kind, factory)
         self.modules.append((key, kind, factory))
-        assert self.racer is not None
-        self.racer.set_hard_memory_limit(
-            int(self.racer.heap_stats()["used_heap_size"]) + MEMORY_BYTES
-        )
+        self._limit_memory()
         return names
+
+    def _limit_memory(self) -> None:
+        """The heap may grow MEMORY_BYTES past what the loaded modules hold."""
+        used = int(self.racer.heap_stats()["used_heap_size"])
+        self.racer.set_hard_memory_limit(used + MEMORY_BYTES)
 
     async def _define(self, key: str, kind: str, factory: str) -> list[str]:
         from py_mini_racer import JSEvalException
@@ -178,8 +180,8 @@ class Context:
         from py_mini_racer import JSOOMException
 
         entropy = os.urandom(self.wanted).hex() if self.wanted else ""
-        # As source, not through mini-racer's function calls, which first run steps that
-        # block the loop while a runaway promise callback holds the isolate.
+        # As source, and synchronously (a third cheaper than eval_cancelable): a call that
+        # runs away blocks this worker, and the server's deadline kills it.
         arguments = ", ".join(json.dumps(a) for a in (self.secret, entropy, *args))
         try:
             raw = self.racer.eval(f"__smb.{function}({arguments})")

@@ -574,11 +574,6 @@ const api = {
       }
     });
   },
-  // Does any run still hold a timer or a service? (for tests of the worker)
-  running(given) {
-    guard(given);
-    return runs.size;
-  },
 };
 // mini-racer's own timers (and Atomics.waitAsync, which they are made of) run on V8's
 // threads, uncounted and outliving the run: machine code gets ours only.
