@@ -29,6 +29,7 @@ from smb_tui.api import (
 )
 from smb_tui.api.logs import LogsReader
 from smb_tui.tui.history_buffer import HistoryBuffer
+from tests.raw_http import read_request
 
 OK_MACHINES = (200, {}, json.dumps({"machines": []}))
 STATE = {"ts": 1, "state": "on", "publicContext": {}, "tags": [], "done": False}
@@ -45,18 +46,7 @@ class Misbehaving:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                length = next(
-                    (
-                        int(line.split(":", 1)[1])
-                        for line in lines
-                        if line.lower().startswith("content-length:")
-                    ),
-                    0,
-                )
-                await reader.readexactly(length)
-                self.requests.append(lines[0])
+                self.requests.append(await read_request(reader))
                 action = self.script.pop(0) if self.script else OK_MACHINES
                 if action == "hang":
                     await asyncio.sleep(30)

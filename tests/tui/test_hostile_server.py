@@ -21,6 +21,7 @@ from smb_tui.tui.screens.modals import TransitionDetail, VersionsScreen
 from smb_tui.tui.widgets.instance_list import InstanceList
 from smb_tui.tui.widgets.machine_list import MachineList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
+from tests.raw_http import read_request
 from tests.tui.helpers import wait_for
 
 V1 = {"id": "mv_1", "createdAt": "2026-01-01T00:00:00Z", "clientInfo": "v1"}
@@ -57,7 +58,7 @@ ROUTES: dict[str, object] = {
 
 @dataclass
 class Hostile:
-    """Answers by path (longest match), with `x-served-by: café` (as Latin-1 bytes)."""
+    """Answers by path, with `x-served-by: café` (as Latin-1 bytes)."""
 
     routes: dict[str, object]
     requests: list[str] = field(default_factory=list)
@@ -66,25 +67,10 @@ class Hostile:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                length = next(
-                    (
-                        int(line.split(":", 1)[1])
-                        for line in lines
-                        if line.lower().startswith("content-length:")
-                    ),
-                    0,
-                )
-                await reader.readexactly(length)
-                path = lines[0].split(" ")[1].split("?")[0]
+                path = (await read_request(reader)).split(" ")[1].split("?")[0]
                 self.requests.append(path)
-                found = max(
-                    (route for route in self.routes if path == route),
-                    key=len,
-                    default=None,
-                )
-                status, body = (200, self.routes[found]) if found else (404, {"error": "no"})
+                found = path in self.routes
+                status, body = (200, self.routes[path]) if found else (404, {"error": "no"})
                 payload = json.dumps(body).encode()
                 writer.write(
                     f"HTTP/1.1 {status} X\r\ncontent-length: {len(payload)}\r\n"
