@@ -66,6 +66,10 @@ def run(
         if steps is not None:
             await steps(pilot)
         await pilot.pause(0.2)
+        # Focus scrolls the pane into view with an animation (narrow layouts): a
+        # loaded machine may still be mid-way after the pause.
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
 
     return before
 
