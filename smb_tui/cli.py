@@ -228,6 +228,7 @@ def _connection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
 
 
 def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui.paths import settings_path
     from smb_tui.tui.app import SmbTui
     from smb_tui.tui.history_buffer import CacheUnavailable
     from smb_tui.tui.history_cache import HistoryCache, default_cache_path
@@ -250,6 +251,7 @@ def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         machine=args.machine,
         instance=args.instance,
         cache_path=cache_path,
+        settings_path=settings_path(),
     ).run()
     return 0
 
@@ -356,12 +358,19 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from smb_tui.paths import settings_path
     from smb_tui.tui.app import SmbTui
     from smb_tui.tui.demo import start_demo
 
     server, connection = start_demo()
     try:
-        SmbTui(connection, machine=args.machine, instance=args.instance, demo_server=server).run()
+        SmbTui(
+            connection,
+            machine=args.machine,
+            instance=args.instance,
+            demo_server=server,
+            settings_path=settings_path(),
+        ).run()
     finally:
         server.stop()
     return 0

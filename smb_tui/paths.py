@@ -44,3 +44,9 @@ def private_file(path: Path) -> None:
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     os.chmod(path, 0o600)
+
+
+def settings_path() -> Path:
+    """The dashboard's own choices (its theme), apart from config.toml's profiles, which
+    may hold secrets and are written only when the user asks."""
+    return Path(platformdirs.user_config_dir("smb-tui")) / "settings.toml"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
 from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import ConfigurationError
@@ -19,6 +21,12 @@ from smb_tui.tui.history_buffer import CacheUnavailable
 from smb_tui.tui.history_cache import HistoryCache
 from smb_tui.tui.screens.dashboard import DashboardScreen, typing_in
 from smb_tui.tui.screens.not_connected import NotConnected
+from smb_tui.tui.settings import load_theme, save_theme
+
+
+def wants_no_colour(environ: Mapping[str, str]) -> bool:
+    """NO_COLOR set (no-color.org: to anything), or a terminal that says it has none."""
+    return "NO_COLOR" in environ or environ.get("TERM", "") in ("dumb", "unknown")
 
 
 class SmbTui(App[None]):
@@ -34,9 +42,18 @@ class SmbTui(App[None]):
         instance: str | None = None,
         demo_server: DemoServer | None = None,
         cache_path: Path | None = None,
+        settings_path: Path | None = None,
     ) -> None:
-        """`cache_path`: where to keep fetched history (None: nowhere)."""
-        super().__init__()
+        """`cache_path`: where to keep fetched history; `settings_path`: where to remember
+        the theme (None: nowhere, for both)."""
+        colourless = wants_no_colour(os.environ)
+        if colourless:
+            # Textual reads NO_COLOR from the environment as the app is made.
+            os.environ.setdefault("NO_COLOR", "1")
+        # ANSI mode, so that NO_COLOR strips colour (Textual's NoColor filter) rather than
+        # turning the theme into greys of too little contrast (its Monochrome filter).
+        super().__init__(ansi_color=True if colourless else None)
+        self.settings_path = settings_path
         self.cache_path = cache_path
         self.connection = connection
         self.reason = reason
@@ -44,6 +61,10 @@ class SmbTui(App[None]):
         self.demo_server = demo_server
 
     def on_mount(self) -> None:
+        saved = load_theme(self.settings_path) if self.settings_path is not None else None
+        if saved is not None and saved in self.available_themes:
+            self.theme = saved
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.connection is None:
             self.push_screen(NotConnected(self.reason))
             return
@@ -86,6 +107,15 @@ class SmbTui(App[None]):
                     f"key: {binding.key_display or keys}",
                     partial(screen.run_action, binding.action),
                 )
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """After the CSS variables are those of the new theme."""
+        if self.settings_path is not None:
+            save_theme(self.settings_path, theme.name)
+        # Rich text built before the change holds the old theme's colours (palette.tone).
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                screen.recolour()
 
     def on_unmount(self) -> None:
         if self.demo_server is not None:

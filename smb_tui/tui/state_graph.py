@@ -12,6 +12,7 @@ from rich.text import Text
 
 from smb_tui.tui.describe import relative_time
 from smb_tui.tui.history_buffer import Row
+from smb_tui.tui.palette import tone
 
 
 @dataclass
@@ -37,10 +38,10 @@ class StateGraph:
         )
         out: list[Text] = []
         for node in order:
-            line = Text("● " if node.name == self.current else "○ ", "bold green")
+            line = Text("● " if node.name == self.current else "○ ", tone("ok", "bold"))
             line.append(node.name, "bold" if node.name == self.current else "")
             if node.name == self.current:
-                line.append("  (now)", "green")
+                line.append("  (now)", tone("ok"))
             line.append(
                 f"  {node.visits:,} time{'s' if node.visits != 1 else ''}, last "
                 f"{relative_time(now - node.last_at) if node.last_at else '?'}",
@@ -49,10 +50,10 @@ class StateGraph:
             out.append(line)
             for (event, target), count in node.out.most_common():
                 edge = Text("    ")
-                edge.append(event, "bold cyan")
+                edge.append(event, tone("accent", "bold"))
                 edge.append(f" x{count:,} ", "dim")
                 if target == node.name:
-                    edge.append("↺ stays", "yellow")
+                    edge.append("↺ stays", tone("warn"))
                 else:
                     edge.append("→ ")
                     edge.append(target)

@@ -55,6 +55,7 @@ from smb_tui.tui.widgets.instance_list import InstanceList
 from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.logs_view import LogsTarget, LogsView
 from smb_tui.tui.widgets.machine_list import MachineList
+from smb_tui.tui.widgets.paged_list import PagedList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from smb_tui.tui.widgets.whole_footer import WholeFooter
 
@@ -277,6 +278,12 @@ class DashboardScreen(Screen[None]):
         self.workers.cancel_group(self, "live")
         self.workers.cancel_group(self, "read")
         self.session = None
+
+    def recolour(self) -> None:
+        """The theme changed: draw again what holds colours as text (palette.tone)."""
+        self.snapshot = self.snapshot
+        for pane in self.query(PagedList):
+            pane.redraw()
 
     def _session_changed(self, snapshot: InstanceSnapshot) -> None:
         if not self.query(LogsView):

@@ -31,6 +31,7 @@ from smb_tui.tui.describe import (
     version_label,
 )
 from smb_tui.tui.history_buffer import Row
+from smb_tui.tui.palette import tone
 from smb_tui.tui.state_graph import StateGraph
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 
@@ -88,16 +89,16 @@ class TransitionDetail(Modal[Resend | None]):
             elif change.changed:
                 what = Text("changed: ")
                 for leaf in change.left:
-                    what.append(f" left {safe(leaf)} ", style="red")
+                    what.append(f" left {safe(leaf)} ", style=tone("error"))
                 for leaf in change.entered:
-                    what.append(f" entered {safe(leaf)} ", style="green")
+                    what.append(f" entered {safe(leaf)} ", style=tone("ok"))
             else:
                 # Transition history carries no context: an event that only changed
                 # the context looks the same here, so say only what is known.
                 what = Text(
                     "state unchanged; the history does not record context, so what the"
                     " event did to it is not known here",
-                    style="yellow",
+                    style=tone("warn"),
                 )
             yield Static(what, id="detail-change")
             yield Label("event")
@@ -510,7 +511,7 @@ def version_option(
     if version.id == desired:
         marks.append("it runs this from its next event")
     if marks:
-        text.append(f"  ({', '.join(marks)})", style="green")
+        text.append(f"  ({', '.join(marks)})", style=tone("ok"))
     text.append(f"  {safe(version.id)}  {safe(version.created_at)}", style="dim")
     return Option(text)  # found by its position: an id is never made from server text
 
@@ -618,7 +619,7 @@ class HelpScreen(Modal[None]):
             keys = ", ".join(
                 self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
             )
-            text.append(f"  {keys:<14}", style="bold cyan")
+            text.append(f"  {keys:<14}", style=tone("accent", "bold"))
             text.append(binding.description)
             if binding.tooltip:
                 text.append(f": {binding.tooltip}", style="dim")

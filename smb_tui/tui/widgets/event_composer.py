@@ -19,6 +19,7 @@ from smb_tui.api.errors import OutcomeUnknown, RejectedByAuthorizer
 from smb_tui.core.text import safe
 from smb_tui.tui.describe import context_changes, parse_object, short_json, state_summary
 from smb_tui.tui.instance_session import InstanceSnapshot, SendReport, refusal
+from smb_tui.tui.palette import tone
 
 
 def describe_outcome(report: SendReport) -> Text:
@@ -27,15 +28,18 @@ def describe_outcome(report: SendReport) -> Text:
     who = f" as {safe(report.acting_as)}"
     error = report.error
     if isinstance(error, RejectedByAuthorizer):
-        return Text(f"✖ Refused (403): {safe(refusal(report))}. Nothing changed.", style="bold red")
+        return Text(
+            f"✖ Refused (403): {safe(refusal(report))}. Nothing changed.",
+            style=tone("error", "bold"),
+        )
     if isinstance(error, OutcomeUnknown):
         return Text(
             f"⚠ {event_type}{who}: no answer in time, so it may or may not have been applied."
             " The state is read again; look at the history before sending it again.",
-            style="bold yellow",
+            style=tone("warn", "bold"),
         )
     if error is not None:
-        return Text(f"✖ {event_type}{who}: {safe(error)}", style="bold red")
+        return Text(f"✖ {event_type}{who}: {safe(error)}", style=tone("error", "bold"))
     before, after = report.before, report.after
     assert after is not None
     text = Text()
@@ -45,13 +49,13 @@ def describe_outcome(report: SendReport) -> Text:
             f"⚠ {event_type}{who}: answered at the settle time-out after {report.seconds:.2f} s;"
             f" running services were stopped ({services}). Their error events are delivered"
             " before the next event.\n",
-            style="bold yellow",
+            style=tone("warn", "bold"),
         )
     elif report.settled is None:
         text.append(
             f"⚠ {event_type}{who}: answered after {report.seconds:.2f} s; State Backed answers"
             " at its settle time-out while services still run, so it may not have settled.\n",
-            style="bold yellow",
+            style=tone("warn", "bold"),
         )
     elif report.changed_nothing:
         text.append(
@@ -60,15 +64,17 @@ def describe_outcome(report: SendReport) -> Text:
             style="bold",
         )
     else:
-        text.append(f"✔ {event_type}{who} settled in {report.seconds:.2f} s  ", style="bold green")
+        text.append(
+            f"✔ {event_type}{who} settled in {report.seconds:.2f} s  ", style=tone("ok", "bold")
+        )
     text.append("state: ", style="dim")
     if before is None or before.state == after.state:
         text.append(safe(state_summary(after.state)), style="bold")
         text.append(" (unchanged)" if before is not None else "", style="dim")
     else:
-        text.append(safe(state_summary(before.state)), style="red")
+        text.append(safe(state_summary(before.state)), style=tone("error"))
         text.append(" → ", style="dim")
-        text.append(safe(state_summary(after.state)), style="bold green")
+        text.append(safe(state_summary(after.state)), style=tone("ok", "bold"))
     changes = context_changes(before.public_context if before else {}, after.public_context)
     if changes:
         text.append("\ncontext: ", style="dim")
@@ -77,19 +83,19 @@ def describe_outcome(report: SendReport) -> Text:
                 text.append(", ", style="dim")
             key = safe(change.key)
             if change.kind == "added":
-                text.append(f"+{key}={safe(short_json(change.after))}", style="green")
+                text.append(f"+{key}={safe(short_json(change.after))}", style=tone("ok"))
             elif change.kind == "removed":
-                text.append(f"-{key}", style="red")
+                text.append(f"-{key}", style=tone("error"))
             else:
                 before_value, after_value = (
                     safe(short_json(change.before)),
                     safe(short_json(change.after)),
                 )
-                text.append(f"~{key}: {before_value} → {after_value}", style="yellow")
+                text.append(f"~{key}: {before_value} → {after_value}", style=tone("warn"))
     elif before is not None and not report.changed_nothing:
         text.append("\ncontext: no public changes", style="dim")
     if after.done:
-        text.append("  ✔ done", style="bold magenta")
+        text.append("  ✔ done", style=tone("done", "bold"))
     return text
 
 
@@ -201,7 +207,10 @@ class EventComposer(Vertical):
             return
         if snapshot.phase in ("not-found", "error") and not self.sending:
             self._status(
-                Text(f"✖ Nothing can be sent to {safe(name)}: see the instance pane.", "bold red"),
+                Text(
+                    f"✖ Nothing can be sent to {safe(name)}: see the instance pane.",
+                    tone("error", "bold"),
+                ),
                 "unavailable",
             )
         elif snapshot.phase == "ready" and self._status_about in ("unavailable", "failed"):
@@ -281,7 +290,9 @@ class EventComposer(Vertical):
             bool(self.query_one("#send-as", Input).value.strip()), "-filled"
         )
         if error and (payload_error or error.startswith("send as")):
-            self._status(Text(f"✖ {error}; nothing will be sent", style="bold red"), "invalid")
+            self._status(
+                Text(f"✖ {error}; nothing will be sent", style=tone("error", "bold")), "invalid"
+            )
         elif not self.sending and self.snapshot.name and self._status_about == "invalid":
             self._status(
                 Text(f"Ready to send to {safe(self.snapshot.name)}.", style="dim"), "target"
@@ -301,17 +312,19 @@ class EventComposer(Vertical):
             return
         snapshot = self.snapshot
         if snapshot.name is None:
-            self._status(Text("Open an instance first.", style="bold red"), "invalid")
+            self._status(Text("Open an instance first.", style=tone("error", "bold")), "invalid")
             return
         if not snapshot.can_send:
             self._status(
-                Text(f"✖ Nothing can be sent to {safe(snapshot.name)} now.", "bold red"),
+                Text(f"✖ Nothing can be sent to {safe(snapshot.name)} now.", tone("error", "bold")),
                 "unavailable",
             )
             return
         event, acting, error = self.validate()
         if error:
-            self._status(Text(f"✖ {error}; nothing was sent", style="bold red"), "invalid")
+            self._status(
+                Text(f"✖ {error}; nothing was sent", style=tone("error", "bold")), "invalid"
+            )
             return
         assert event is not None
         self.sending = True
@@ -320,7 +333,7 @@ class EventComposer(Vertical):
         self._status(
             Text(
                 f"⧗ sending {safe(event['type'])}{who}… waiting for the instance to settle",
-                style="bold yellow",
+                style=tone("warn", "bold"),
             ),
             "sending",
         )
@@ -330,7 +343,7 @@ class EventComposer(Vertical):
         """The send this composer asked for never came back with a report."""
         self.sending = False
         self.query_one("#send", Button).disabled = False
-        self._status(Text(f"✖ {safe(why)}", style="red"), "failed")
+        self._status(Text(f"✖ {safe(why)}", style=tone("error")), "failed")
 
     def show_report(self, report: SendReport) -> None:
         """The outcome of the send this composer asked for."""

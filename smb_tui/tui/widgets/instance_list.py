@@ -8,6 +8,7 @@ from textual.widgets import Input, OptionList
 
 from smb_tui.api.models import SLUG, InstanceSummary
 from smb_tui.core.text import safe
+from smb_tui.tui.palette import tone
 from smb_tui.tui.widgets.filtered_list import FilteredList
 from smb_tui.tui.widgets.paged_list import PagedList
 
@@ -18,9 +19,9 @@ class InstanceOptions(PagedList[InstanceSummary]):
 
     def item_prompt(self, item: InstanceSummary) -> Text:
         if item.status == "paused":
-            text = Text("‖ ", style="bold yellow")
+            text = Text("‖ ", style=tone("warn", "bold"))
         else:
-            text = Text("● ", style="bold green")
+            text = Text("● ", style=tone("ok", "bold"))
         text.append(safe(item.slug))
         if item.status not in ("running", "paused"):
             text.append(f" ({safe(item.status)})", style="dim")

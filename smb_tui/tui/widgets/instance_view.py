@@ -20,6 +20,7 @@ from smb_tui.api.models import StateValue
 from smb_tui.core.text import safe
 from smb_tui.tui.describe import version_label
 from smb_tui.tui.instance_session import InstanceSnapshot
+from smb_tui.tui.palette import tone
 from smb_tui.tui.widgets.json_tree import JsonTree
 
 NOTHING_OPEN = "No instance open. Pick a machine, then an instance."
@@ -34,11 +35,11 @@ def show_state_value(tree: Tree[Any], value: StateValue | None) -> None:
 
     def add(node: Any, value: StateValue) -> None:
         if isinstance(value, str):
-            node.add_leaf(Text("● ", style="bold green") + Text(safe(value), style="bold"))
+            node.add_leaf(Text("● ", style=tone("ok", "bold")) + Text(safe(value), style="bold"))
             return
         for key, child in value.items():
             if isinstance(child, dict) and not child:
-                node.add_leaf(Text("● ", style="bold green") + Text(safe(key), style="bold"))
+                node.add_leaf(Text("● ", style=tone("ok", "bold")) + Text(safe(key), style="bold"))
                 continue
             parallel = isinstance(child, dict) and len(child) > 1
             label = Text(safe(key)) + (Text(" (parallel)", style="dim") if parallel else Text())
@@ -51,15 +52,17 @@ def describe_phase(snapshot: InstanceSnapshot) -> Text | None:
     """What the pane says about how current it is; None when it is simply current."""
     name = safe(snapshot.name or "")
     if snapshot.phase == "loading":
-        return Text(f"⧗ loading {name}…", style="italic yellow")
+        return Text(f"⧗ loading {name}…", style=tone("warn", "italic"))
     if snapshot.phase == "not-found":
-        return Text(f"✖ no such instance: {name} (deleted, or a wrong name)", style="bold red")
+        return Text(
+            f"✖ no such instance: {name} (deleted, or a wrong name)", style=tone("error", "bold")
+        )
     if snapshot.phase == "error":
-        return Text(f"⚠ {safe(snapshot.error)} (r to retry)", style="bold red")
+        return Text(f"⚠ {safe(snapshot.error)} (r to retry)", style=tone("error", "bold"))
     if snapshot.phase == "ready" and snapshot.stale_since is not None:
         since = datetime.fromtimestamp(snapshot.stale_since).strftime("%H:%M:%S")
         return Text(
-            f"⚠ stale since {since}: no live updates ({snapshot.live})", style="bold yellow"
+            f"⚠ stale since {since}: no live updates ({snapshot.live})", style=tone("warn", "bold")
         )
     if snapshot.phase == "stale":
         at = ""
@@ -67,7 +70,7 @@ def describe_phase(snapshot: InstanceSnapshot) -> Text | None:
             at = f" from {datetime.fromtimestamp(snapshot.state.ts / 1000):%H:%M:%S}"
         return Text(
             f"⚠ stale: showing the state read{at}; {safe(snapshot.error)} (r to retry)",
-            style="bold yellow",
+            style=tone("warn", "bold"),
         )
     return None
 
@@ -155,18 +158,18 @@ class InstanceView(Vertical, can_focus=False):
             parts.append(
                 Text(
                     "‖ paused" if paused else "● running",
-                    style="bold yellow" if paused else "bold green",
+                    style=tone("warn", "bold") if paused else tone("ok", "bold"),
                 )
             )
             version = Text(f"version {safe(version_label(admin.machine_version))}", style="dim")
             if admin.desired_machine_version is not None:
                 label = safe(version_label(admin.desired_machine_version))
-                version.append(f" → {label} next event", style="yellow")
+                version.append(f" → {label} next event", style=tone("warn"))
             parts.append(version)
         if state is not None and state.done:
-            parts.append(Text("✔ done", style="bold magenta"))
+            parts.append(Text("✔ done", style=tone("done", "bold")))
         if state is not None and state.tags:
-            tags = Text(", ".join(safe(tag) for tag in state.tags), style="cyan")
+            tags = Text(", ".join(safe(tag) for tag in state.tags), style=tone("accent"))
             parts.append(Text("tags: ", style="dim") + tags)
         summary = Text("  ").join(parts)
         if admin is None and snapshot.admin_note and state is not None:

@@ -15,6 +15,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from smb_tui.core.text import safe
+from smb_tui.tui.palette import tone
 
 MAX_CHILDREN = 500
 MAX_SCALAR = 200  # characters of one value shown; copying gives all of it
@@ -32,10 +33,10 @@ def _scalar(value: Any) -> Text:
     if len(text) > MAX_SCALAR:
         text = text[: MAX_SCALAR - 1] + "…"
     if isinstance(value, str):
-        return Text(text, style="green")
+        return Text(text, style=tone("ok"))
     if isinstance(value, bool) or value is None:
-        return Text(text, style="italic magenta")
-    return Text(text, style="cyan")
+        return Text(text, style=tone("done", "italic"))
+    return Text(text, style=tone("accent"))
 
 
 def _items(value: dict[str, Any] | list[Any]) -> list[tuple[str, Any]]:

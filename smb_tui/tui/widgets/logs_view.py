@@ -30,6 +30,7 @@ from smb_tui.api.errors import StateBackedError
 from smb_tui.api.logs import LogsReader
 from smb_tui.api.models import LogEntry
 from smb_tui.core.text import safe
+from smb_tui.tui.palette import tone
 
 Scope = Literal["instance", "machine", "version"]
 SCOPES: tuple[Scope, ...] = ("instance", "machine", "version")
@@ -72,12 +73,14 @@ def log_lines(entry: LogEntry, show_instance: bool) -> list[Text]:
     """One entry as lines: time, stream, maybe the instance, then the text made safe. A
     multi-line entry (a traceback) continues on indented lines."""
     stderr = entry.output_type == "stderr"
-    style = "red" if stderr else ""
+    style = tone("error") if stderr else ""
     head = Text(no_wrap=True, end="")
     head.append(safe(short_time(entry.timestamp)), "dim")
-    head.append(" err " if stderr else " out ", "bold red" if stderr else "dim cyan")
+    head.append(
+        " err " if stderr else " out ", tone("error", "bold") if stderr else tone("accent", "dim")
+    )
     if show_instance:
-        head.append(safe(entry.instance_name), "cyan")
+        head.append(safe(entry.instance_name), tone("accent"))
         head.append(" ")
     first, *rest = entry.log.split("\n") or [""]
     head.append(safe(first), style)

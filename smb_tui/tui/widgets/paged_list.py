@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page
 from smb_tui.core.text import safe
+from smb_tui.tui.palette import tone
 
 T = TypeVar("T", bound=BaseModel)
 LOAD_MORE_ID = "__load_more__"
@@ -140,6 +141,10 @@ class PagedList(OptionList, Generic[T]):
         self.filter_text = text
         self._rebuild()
 
+    def redraw(self) -> None:
+        """Build the rows again from the items held (after a change of theme)."""
+        self._rebuild()
+
     def _rebuild(self) -> None:
         highlighted = self._keep or self.highlighted_id
         self._shown = [
@@ -158,7 +163,9 @@ class PagedList(OptionList, Generic[T]):
         if self._error:
             options.append(
                 Option(
-                    Text(f"⚠ {self._error} (r to retry)", style="red"), id=ERROR_ID, disabled=True
+                    Text(f"⚠ {self._error} (r to retry)", style=tone("error")),
+                    id=ERROR_ID,
+                    disabled=True,
                 )
             )
         elif self._loading:

@@ -77,6 +77,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     }
     TransitionHistory > .transition-history--cursor { background: $accent 30%; }
     TransitionHistory:focus > .transition-history--cursor { background: $accent 60%; }
+    TransitionHistory:nocolor > .transition-history--cursor { text-style: bold underline; }
     TransitionHistory > .transition-history--time { color: $text-muted; }
     TransitionHistory > .transition-history--event { color: $text-accent; text-style: bold; }
     TransitionHistory > .transition-history--payload { color: $text; }
