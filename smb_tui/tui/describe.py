@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.cells import cell_len
+
 from smb_tui.api.models import StateValue
 
 
@@ -60,9 +62,11 @@ class StateChange:
     def changed(self) -> bool:
         return bool(self.left or self.entered)
 
-    def summary(self) -> str:
+    def summary(self, width: int | None = None) -> str:
         """`yellow → red`; under a shared parent `payment: unpaid → paid`; for parallel
-        regions `shopping: -browsing +checkout.payment.unpaid`; "no change" when none."""
+        regions `shopping: +checkout.payment.unpaid -browsing` (what was entered first);
+        "no change" when none. Given a `width`, the first of ever shorter forms that fits
+        it: without the parent, then what was entered only (`→ paid`)."""
         if not self.changed:
             return "no change"
         paths = [leaf.split(".") for leaf in (*self.left, *self.entered)]
@@ -75,8 +79,15 @@ class StateChange:
         left = [".".join(leaf.split(".")[shared:]) for leaf in self.left]
         entered = [".".join(leaf.split(".")[shared:]) for leaf in self.entered]
         if len(left) == 1 and len(entered) == 1:
-            return f"{where}{left[0]} → {entered[0]}"
-        return where + " ".join([*(f"-{leaf}" for leaf in left), *(f"+{leaf}" for leaf in entered)])
+            change = f"{left[0]} → {entered[0]}"
+        else:
+            change = " ".join([*(f"+{leaf}" for leaf in entered), *(f"-{leaf}" for leaf in left)])
+        forms = [where + change, change]
+        if entered:
+            forms.append("→ " + " ".join(entered))
+        if width is None:
+            return forms[0]
+        return next((form for form in forms if cell_len(form) <= width), forms[-1])
 
 
 def state_change(before: StateValue, after: StateValue) -> StateChange:

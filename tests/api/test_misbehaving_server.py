@@ -9,10 +9,12 @@ import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 
+from smb_tui import cli
 from smb_tui.api import (
     ConfigurationError,
     ConnectionFailed,
@@ -32,6 +34,11 @@ from smb_tui.tui.history_buffer import HistoryBuffer
 from tests.raw_http import read_request
 
 OK_MACHINES = (200, {}, json.dumps({"machines": []}))
+TRANSITION = {
+    "createdAt": "2026-01-01T00:00:00Z",
+    "state": "on",
+    "event": {"type": "go"},
+}
 STATE = {"ts": 1, "state": "on", "publicContext": {}, "tags": [], "done": False}
 
 
@@ -412,3 +419,24 @@ async def test_the_token_exchange_has_the_cap_and_the_deadline_of_every_call(
         with pytest.raises(TimedOut):
             await client.exchange_token({"grant_type": "x"})
         assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("cursors", ["repeated", "empty"])
+async def test_export_on_an_endless_history_stops_with_a_message(
+    bad: Misbehaving, tmp_path: Path, capsys: pytest.CaptureFixture[str], cursors: str
+) -> None:
+    def page(n: int) -> object:
+        cursor = "same" if cursors == "repeated" else f"next-{n}"
+        items = [TRANSITION] if cursors == "repeated" else []
+        return (200, {}, json.dumps({"transitions": items, "cursor": cursor}))
+
+    bad.script = [page(n) for n in range(100)]
+    out = tmp_path / "history.jsonl"
+    argv = ["--api-url", bad.base_url, "--token", "t", "--no-cache"]
+    argv += ["export", "history", "m", "i", "-o", str(out)]
+    code = await asyncio.wait_for(asyncio.to_thread(cli.main, argv), 20)
+    assert code == 1
+    assert not out.exists()  # nothing half-written is left
+    said = capsys.readouterr().err
+    assert ("cursor it returned before" if cursors == "repeated" else "nothing in it") in said
+    assert f"{out} was left as it was" in said

@@ -54,9 +54,20 @@ def test_a_state_change_names_the_leaves_left_and_entered() -> None:
         "shopping.checkout.shipping.no_address",
     )
     assert change.summary() == (
-        "checkout: -payment.unpaid -shipping.no_address +payment.paid +shipping.has_address"
+        "checkout: +payment.paid +shipping.has_address -payment.unpaid -shipping.no_address"
     )
     assert state_change("a", {"b": "c"}).summary() == "a → b.c"
+
+
+def test_a_narrow_column_gets_the_state_entered_rather_than_a_cut_name() -> None:
+    before = {"shopping": {"checkout": {"payment": "unpaid", "shipping": "no_address"}}}
+    after = {"shopping": {"checkout": {"payment": "paid", "shipping": "no_address"}}}
+    change = state_change(before, after)
+    assert change.summary(40) == "payment: unpaid → paid"
+    assert change.summary(16) == "unpaid → paid"
+    assert change.summary(8) == "→ paid"
+    both = {"shopping": {"checkout": {"payment": "paid", "shipping": "has_address"}}}
+    assert state_change(before, both).summary(30) == "→ payment.paid shipping.has_address"
 
 
 async def test_each_row_says_what_it_changed_and_marks_events_that_changed_nothing(
@@ -263,7 +274,7 @@ async def test_search_finds_a_payload_50_pages_deep_and_escape_keeps_the_row(
             assert history.row_count == 1
             assert "the-needle" in history.row(0).payload
             assert "1 of 502" in str(history.border_subtitle)
-            assert "1 match, of 502" in history.render_line(1).text
+            assert "1 match among 502 transitions" in history.render_line(1).text
             assert history.has_focus
             await pilot.press("escape")  # the filter goes; the cursor stays on the row
             assert history.row_count == 502
@@ -273,6 +284,11 @@ async def test_search_finds_a_payload_50_pages_deep_and_escape_keeps_the_row(
             assert history.cursor == 500
             await pilot.press("N")  # none newer: said, the cursor stays
             assert history.cursor == 500
+            await pilot.press("slash", *"no-such-text", "enter")
+            await wait_for(pilot, lambda: history.row_count == 0 and not history.searching)
+            assert "start of history: no match among 502 transitions" in (
+                history.render_line(0).text
+            )
 
 
 async def test_t_jumps_to_a_time_across_pages_and_a_bad_time_moves_nothing(

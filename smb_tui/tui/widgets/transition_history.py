@@ -596,16 +596,15 @@ class TransitionHistory(ScrollView, can_focus=True):
         line.append(" ")
         # The state gets what it needs unless the payload needs it more (widths in cells).
         room = max(0, width - time_width - 1 - event_width - 1 - 1)
+        payload = Text(row.payload, self._style("payload"))
+        state_room = max(room // 2, room - payload.cell_len)
         if change is None:
             state = Text(f"→ {row.state}", self._style("state"))
         elif change.changed:
-            state = Text(safe(change.summary()), self._style("state"))
+            state = Text(safe(change.summary(state_room)), self._style("state"))
         else:  # the event changed no state: say so, quietly
             state = Text(f"= {row.state}", self._style("unchanged"))
-        payload = Text(row.payload, self._style("payload"))
-        state.truncate(
-            min(state.cell_len, max(room // 2, room - payload.cell_len)), overflow="ellipsis"
-        )
+        state.truncate(min(state.cell_len, state_room), overflow="ellipsis")
         payload.truncate(max(0, room - state.cell_len), overflow="ellipsis", pad=True)
         line.append_text(payload)
         line.append(" ")
@@ -614,6 +613,18 @@ class TransitionHistory(ScrollView, can_focus=True):
             line.stylize(self._style("cursor"))
         line.stylize_before(self.rich_style)
         return Strip(line.render(self.app.console)).crop_extend(0, width, self.rich_style)
+
+    def _counted(self) -> str:
+        """`4,711 transitions`; under a filter `no match among 4,711 transitions`,
+        `1 match among 4,711 transitions`, `3 matches among …`."""
+        count = self.buffer.loaded
+        transitions = f"{count:,} transition{'s' if count != 1 else ''}"
+        if not self.buffer.filter_text:
+            return transitions
+        matches = self.row_count
+        if matches == 0:
+            return f"no match among {transitions}"
+        return f"{matches:,} match{'es' if matches != 1 else ''} among {transitions}"
 
     def _render_note(self, width: int, selected: bool) -> Strip:
         buffer = self.buffer
@@ -641,13 +652,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         elif buffer.loading:
             text = Text("  Loading more transitions…", self._style("note"))
         elif buffer.at_end:
-            count = buffer.loaded
-            matching = f"{self.row_count:,} match, of " if buffer.filter_text else ""
-            text = Text(
-                f"  ── start of history: {matching}{count:,} transition{'s' if count != 1 else ''}"
-                " ──",
-                self._style("note"),
-            )
+            text = Text(f"  ── start of history: {self._counted()} ──", self._style("note"))
         elif buffer.fetch is None:
             text = Text(self.blank_note, self._style("note"))
         else:
