@@ -139,7 +139,7 @@ async def _cached(
     if cache is None:
         return None
     try:
-        page = cache.page()
+        page = cache.page(limit=None)  # the whole history: an export writes all of it
         if page is None or page.cursor is not None:
             return None
 

@@ -7,8 +7,11 @@ shrinks at the bottom), the cursor of the next older page, and whether the start
 history was reached. No token or key is ever written to it. Over the size cap, the
 histories used longest ago go first.
 
-Re-opening an instance shows what is cached at once and then fetches the newest pages
-until it meets what it has (`newer_than`). If it never does (the instance was deleted
+Re-opening an instance shows the newest cached rows at once (one page of them, whatever
+the size of what is cached) and then fetches the newest pages until it meets what it has
+(`newer_than_cached`). Older cached rows are read a page at a time as the view needs
+them, through a `CacheCursor`: a cursor that only this process can make, so no server
+can send one. If it never does (the instance was deleted
 and made again, or its history replaced), the cache of that instance is dropped, not
 trusted.
 
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
 from smb_tui.paths import cache_dir, private_file
 from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage
@@ -39,6 +43,7 @@ from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage
 DEFAULT_CAP_BYTES = 256 * 1024 * 1024
 MAX_CATCH_UP_PAGES = 50  # newer pages to fetch looking for the cached ones before giving up
 MATCH_ROWS = 5  # a run this long of the newest cached rows identifies where they are
+CACHE_PAGE_ROWS = 1000  # cached rows read at a time: a screen's worth many times over
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS histories (
@@ -84,6 +89,27 @@ def _transition(data: str) -> Transition:
     return Transition.model_construct(
         created_at=body["createdAt"], event=body["event"], state=body["state"]
     )
+
+
+class CacheCursor(str):
+    """The cursor of the cached rows below `seq`: a str, as cursors are, but one no
+    server sends (a server's cursor is a plain str from JSON)."""
+
+    seq: int
+    history_id: int
+
+    def __new__(cls, history_id: int, seq: int) -> CacheCursor:
+        cursor = super().__new__(cls, f"cache:{history_id}:{seq}")
+        cursor.seq, cursor.history_id = seq, history_id
+        return cursor
+
+
+class CacheChanged(StateBackedError):
+    """The cached rows a view was paging through are gone (dropped by another process,
+    or evicted): the view reloads."""
+
+    def __init__(self) -> None:
+        super().__init__("the cached history changed under this view; r reloads it")
 
 
 class HistoryCache:
@@ -180,19 +206,53 @@ class CachedHistory:
         ).fetchone()
         return (low[0], high[0]) if low and high else (0, -1)
 
-    def page(self) -> Page[Transition] | None:
-        """Everything cached, newest first, with the cursor of the next older page (None:
-        the cache reaches the start of history); None when nothing is cached."""
-        next_cursor, complete, _, _ = self._state()
-        rows = self.cache._run(
-            "SELECT data FROM transitions WHERE history_id = ? ORDER BY seq DESC", self.id
-        ).fetchall()
-        if not rows or (not complete and next_cursor is None):
+    def page(
+        self, limit: int | None = CACHE_PAGE_ROWS, below: CacheCursor | None = None
+    ) -> Page[Transition] | None:
+        """The newest `limit` cached rows (all: None), or those below `below`, newest
+        first. Its cursor: a CacheCursor while more are cached below them, then the
+        server's cursor of the next older page, None at the start of history. None when
+        nothing is cached (or the cache cannot continue to the server)."""
+        next_cursor, complete = self.cache._run(
+            "SELECT next_cursor, complete FROM histories WHERE id = ?", self.id
+        ).fetchone() or (None, 0)
+        if below is None and not complete and next_cursor is None:
             return None
-        return Page[Transition](
-            items=[_transition(data) for (data,) in rows],
-            cursor=None if complete else next_cursor,
+        query = "SELECT seq, data FROM transitions WHERE history_id = ?"
+        args: list[Any] = [self.id]
+        if below is not None:
+            query += " AND seq < ?"
+            args.append(below.seq)
+        query += " ORDER BY seq DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit + 1)  # one more: are there more below?
+        rows = self.cache._run(query, *args).fetchall()
+        if not rows:
+            return None
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if more else rows
+        cursor = CacheCursor(self.id, rows[-1][0]) if more else None if complete else next_cursor
+        return Page[Transition].model_construct(
+            items=[_transition(data) for _, data in rows], cursor=cursor
         )
+
+    def fetch_through(self, fetch: FetchPage) -> FetchPage:
+        """`fetch`, with the cached rows read in place of the server's pages wherever a
+        CacheCursor says they are."""
+
+        async def through(cursor: str | None) -> Page[Transition]:
+            if isinstance(cursor, CacheCursor) and cursor.history_id == self.id:
+                try:
+                    page = self.page(below=cursor)
+                except CacheUnavailable:
+                    page = None
+                if page is None:
+                    raise CacheChanged()
+                return page
+            return await fetch(cursor)
+
+        return through
 
     def newest(self, count: int) -> list[str]:
         rows = self.cache._run(
@@ -212,6 +272,8 @@ class CachedHistory:
         what is cached. Written only where it continues the cache: below the rows whose
         next cursor was `fetched_with` (or into an empty cache, for a first page);
         otherwise another process wrote it, or the cache moved on, and it is left out."""
+        if isinstance(fetched_with, CacheCursor):
+            return  # read from this cache: held already
         with self._writing():
             cursor, complete, low, high = self._state()
             empty = high < low
@@ -313,4 +375,11 @@ class CachedHistory:
         return None
 
 
-__all__ = ["CacheUnavailable", "CachedHistory", "HistoryCache", "default_cache_path"]
+__all__ = [
+    "CacheChanged",
+    "CacheCursor",
+    "CacheUnavailable",
+    "CachedHistory",
+    "HistoryCache",
+    "default_cache_path",
+]

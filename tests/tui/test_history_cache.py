@@ -7,13 +7,15 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 from textual.pilot import Pilot
 
 from smb_tui.api.models import Transition
 from smb_tui.api.wire import delete_confirmation
 from smb_tui.local.auth import LocalKey
 from smb_tui.local.server import ServerThread
-from smb_tui.tui.history_cache import HistoryCache
+from smb_tui.tui import history_cache
+from smb_tui.tui.history_cache import CACHE_PAGE_ROWS, CacheCursor, HistoryCache
 from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, free_port, start_server
@@ -25,11 +27,11 @@ def rows_of(history: TransitionHistory) -> list[dict[str, object]]:
     return [history.row(i).as_json() for i in range(history.row_count)]
 
 
-async def settled(pilot: Pilot[None], history: TransitionHistory) -> None:
+async def settled(pilot: Pilot[None], history: TransitionHistory, timeout: float = 15) -> None:
     await wait_for(
         pilot,
         lambda: history.at_end and not history.loading_page and not history._refreshing,
-        timeout=15,
+        timeout=timeout,
         what="the history to settle",
     )
 
@@ -210,7 +212,8 @@ DASHBOARD_LIKE = """
 import asyncio, sys, time
 from smb_tui.api import KeyCredentials, StateBackedClient
 from smb_tui.tui.history_buffer import HistoryBuffer, Row
-from smb_tui.tui.history_cache import HistoryCache
+from smb_tui.tui import history_cache
+from smb_tui.tui.history_cache import CACHE_PAGE_ROWS, CacheCursor, HistoryCache
 
 base, key_id, secret, cache_path, seconds = sys.argv[1:6]
 
@@ -271,3 +274,106 @@ def test_two_dashboards_writing_one_cache_keep_exactly_the_servers_rows(tmp_path
     held = [(t.event, t.state) for t in cached.items]
     assert held == expected
     assert history_id
+
+
+async def test_reopening_a_large_cache_reads_one_page_of_it_before_the_first_paint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache" / "history.sqlite3"
+    with start_server(tmp_path, page_size=100, busy_history=3_000) as server:
+        with client(server) as http:
+            fresh = fetch_all(http, "counter", "busy")
+        app = make_app(server, "counter", "busy", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count > 0)
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history, timeout=60)
+        assert len(fresh) > 2 * CACHE_PAGE_ROWS
+
+        built = [0]
+        real = history_cache._transition
+
+        def counted(data: str) -> Transition:
+            built[0] += 1
+            return real(data)
+
+        monkeypatch.setattr(history_cache, "_transition", counted)
+        app = make_app(server, "counter", "busy", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count > 0)
+            assert built[0] <= CACHE_PAGE_ROWS  # one page of the cache, not all of it
+            assert history.from_cache == CACHE_PAGE_ROWS
+            history.focus()
+            await pilot.press("end")  # the rest comes from the cache, not the server
+            await settled(pilot, history)
+            assert rows_of(history) == fresh
+            # The server was asked for its newest page (to catch up) and nothing more.
+            assert all(isinstance(c, CacheCursor) for c in history.requested_cursors)
+            assert history.requests == 1 + len(history.requested_cursors)
+            assert built[0] == len(fresh)  # every cached row read once
+
+
+def test_appending_a_page_reads_no_row_already_held(tmp_path: Path) -> None:
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    held = cache.history("http://127.0.0.1:1", None, "counter", "grows")
+    page = [
+        Transition.model_construct(
+            created_at=f"2026-01-01T00:00:{n % 60:02d}.{n:06d}Z", event={"type": "e"}, state="s"
+        )
+        for n in range(100)
+    ]
+    cursor = None
+    for n in range(30):  # 3,000 rows held
+        held.add_older(page, f"page-{n}", fetched_with=cursor)
+        cursor = f"page-{n}"
+    statements: list[str] = []
+    cache._db.set_trace_callback(statements.append)
+    held.add_older(page, "page-last", fetched_with=cursor)
+    held.add_newer(page[:3], above=None)
+    cache._db.set_trace_callback(None)
+    reads = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert reads, "the trace saw the statements"
+    for sql in reads:  # each a bound, a key or one row, never a scan of the rows held
+        assert "LIMIT 1" in sql or "FROM histories" in sql or "LIMIT 5" in sql, sql
+    whole = held.page(limit=None)
+    assert whole is not None and len(whole.items) == 3_103
+
+
+async def test_cached_rows_dropped_by_another_dashboard_are_said_and_r_reloads(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache" / "history.sqlite3"
+    with start_server(tmp_path, page_size=100, busy_history=2_500) as server:
+        with client(server) as http:
+            fresh = fetch_all(http, "counter", "busy")
+        app = make_app(server, "counter", "busy", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count > 0)
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history, timeout=60)
+
+        app = make_app(server, "counter", "busy", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == CACHE_PAGE_ROWS)
+            other = HistoryCache(cache)  # another dashboard forgets it (K)
+            other.history(server.base_url, None, "counter", "busy").drop()
+            other.close()
+            history.focus()
+            await pilot.press("end")
+            await wait_for(pilot, lambda: history.buffer.error is not None)
+            assert (
+                "cached history changed"
+                in history.render_line(history.row_count - history.scroll_offset.y).text
+            )
+            assert history.row_count == CACHE_PAGE_ROWS  # nothing lost, nothing invented
+            await pilot.press("r")
+            await wait_for(pilot, lambda: history.row_count > 0 and history.from_cache == 0)
+            await pilot.press("end")
+            await settled(pilot, history, timeout=60)
+            assert rows_of(history) == fresh

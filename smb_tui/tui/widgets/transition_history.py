@@ -38,7 +38,7 @@ from smb_tui.tui.describe import (
     state_change,
 )
 from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage, HistoryBuffer, Row
-from smb_tui.tui.history_cache import CachedHistory
+from smb_tui.tui.history_cache import CacheCursor, CachedHistory
 
 __all__ = ["Row", "TransitionHistory"]
 
@@ -149,6 +149,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.buffer = HistoryBuffer()
+        self._server_fetch: FetchPage | None = None  # the server's pages, without the cache
         self.blank_note = NOTHING_OPEN
         self._generation = 0
         self._seeking_start = False  # End was pressed: load to the real start of history
@@ -197,7 +198,10 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._generation += 1
         self.workers.cancel_group(self, "history")
         self.workers.cancel_group(self, "history-newest")
-        self.buffer = HistoryBuffer(fetch, cache)
+        self._server_fetch = fetch
+        # Older cached rows are read as pages too, when the view needs them.
+        through = cache.fetch_through(fetch) if cache is not None and fetch is not None else fetch
+        self.buffer = HistoryBuffer(through, cache)
         self.blank_note = blank_note or NOTHING_OPEN
         self._seeking_start = self._refreshing = self._refresh_again = False
         self._searching = False
@@ -799,7 +803,11 @@ class TransitionHistory(ScrollView, can_focus=True):
             self.notify("Transition copied as JSON", markup=False)
 
     def retry(self) -> None:
-        """Ask again for the page that failed."""
+        """Ask again for the page that failed; if it was cached rows that are gone, load
+        the history again."""
+        if self.buffer.error is not None and isinstance(self.buffer.next_cursor, CacheCursor):
+            self.load(self._server_fetch, self.blank_note, self.buffer.cache)
+            return
         if self.buffer.retry():
             self._request()
             self._resize()
