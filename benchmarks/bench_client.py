@@ -17,7 +17,7 @@ from common import fill_history, instance_id
 
 from smb_tui import export
 from smb_tui.api import KeyCredentials, StateBackedClient
-from smb_tui.local.auth import LocalKey
+from smb_tui.core.keys import LocalKey
 from smb_tui.local.server import ServerOptions, ServerThread
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from smb_tui.local.auth import LocalKey, sign_key_token
+from smb_tui.core.keys import LocalKey
+from smb_tui.local.auth import sign_key_token
 from smb_tui.local.demo import DEMO_MODULES
 from smb_tui.local.engines.xstate import EXPORTS, WorkerPool
 

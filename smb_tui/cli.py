@@ -84,7 +84,7 @@ def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 def run_local(args: argparse.Namespace) -> int:
-    from smb_tui.local.auth import LocalKey
+    from smb_tui.core.keys import LocalKey
     from smb_tui.local.server import LocalServer, ServerOptions
     from smb_tui.paths import data_dir
 

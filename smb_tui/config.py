@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from smb_tui.api.auth import AnonymousSession, KeyCredentials, StaticToken, TokenSource
 from smb_tui.api.client import PRODUCTION_URL
-from smb_tui.local.auth import load_or_create_key
+from smb_tui.core.keys import load_or_create_key
 from smb_tui.paths import config_path, default_key_path, write_private_file
 
 LOCAL_PROFILE = "local"

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smb_tui.local.auth import LocalKey, sign_key_token
+from smb_tui.core.keys import LocalKey
+from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerOptions, ServerThread
 
 MACHINES = Path(__file__).parent / "machines"

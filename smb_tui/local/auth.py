@@ -6,14 +6,11 @@ the top level); those claims are the `authContext` the machine's authorizers see
 
 from __future__ import annotations
 
-import json
-import secrets
 import time
 import uuid
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -27,8 +24,8 @@ from smb_tui.api.wire import (
     anonymous_issuer,
     key_token_claims,
 )
+from smb_tui.core.keys import LocalKey
 from smb_tui.local.definitions import JSON
-from smb_tui.paths import write_private_file
 
 REGISTERED_CLAIMS = {"aud", "iss", "iat", "exp", "nbf", "jti", "scope"}
 ANONYMOUS_SCOPES = frozenset({"instances.read", "instances.write", "instances.create"})
@@ -39,27 +36,6 @@ class AuthError(Exception):
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass(frozen=True)
-class LocalKey:
-    """The local server's one API key. Its secret never appears in a repr."""
-
-    key_id: str
-    secret: str = field(repr=False)
-
-    @classmethod
-    def generate(cls) -> LocalKey:
-        return cls(f"sbk_{secrets.token_hex(12)}", secrets.token_urlsafe(32))
-
-
-def load_or_create_key(path: Path) -> LocalKey:
-    if path.exists():
-        data = json.loads(path.read_text())
-        return LocalKey(data["keyId"], data["secret"])
-    key = LocalKey.generate()
-    write_private_file(path, json.dumps({"keyId": key.key_id, "secret": key.secret}))
-    return key
 
 
 @dataclass(frozen=True)
@@ -86,7 +62,31 @@ def sign_key_token(
     return jwt.encode(claims, key.secret.encode(), algorithm="HS256", headers={"kid": key.key_id})
 
 
-def verify_token(token: str, key: LocalKey) -> Principal:
+class VerifiedTokens:
+    """Tokens this server verified, and whom they name, until they expire: a client
+    sends the same token with every request, and checking its signature and claims
+    again each time was a tenth of an event's cost. Bounded (least recently verified
+    go first); a token is taken from here only while its `exp` is in the future."""
+
+    def __init__(self, key: LocalKey, size: int = 1024) -> None:
+        self.key = key
+        self.size = size
+        self._held: dict[str, tuple[Principal, float]] = {}
+
+    def verify(self, token: str) -> Principal:
+        held = self._held.get(token)
+        if held is not None and time.time() < held[1]:
+            return held[0]
+        principal, expires = _verify(token, self.key)
+        self._held.pop(token, None)
+        if len(self._held) >= self.size:
+            del self._held[next(iter(self._held))]
+        self._held[token] = (principal, expires)
+        return principal
+
+
+def _verify(token: str, key: LocalKey) -> tuple[Principal, float]:
+    """Whom `token` names, and when it expires; AuthError when it is not good."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as error:
@@ -115,12 +115,13 @@ def verify_token(token: str, key: LocalKey) -> Principal:
     else:
         auth_context = {k: v for k, v in claims.items() if k not in REGISTERED_CLAIMS}
     anonymous = claims.get("scope") == "anonymous"
-    return Principal(
+    principal = Principal(
         auth_context=auth_context,
         scopes=ANONYMOUS_SCOPES if anonymous else ALL_SCOPES,
         anonymous=anonymous,
         org_id=claims.get("org") if anonymous else None,
     )
+    return principal, float(claims["exp"])
 
 
 def exchange_anonymous(

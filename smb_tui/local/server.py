@@ -15,8 +15,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from smb_tui.core.keys import LocalKey, load_or_create_key
 from smb_tui.local.app import create_app
-from smb_tui.local.auth import LocalKey, load_or_create_key
 from smb_tui.local.definitions import MachineDefinition
 from smb_tui.local.demo import DEMO_MACHINES, DEMO_MODULES, seed
 from smb_tui.local.engines.seam import Engine

@@ -14,7 +14,7 @@ from smb_tui.api import (
     Reconnected,
     StateBackedClient,
 )
-from smb_tui.local.auth import LocalKey
+from smb_tui.core.keys import LocalKey
 from smb_tui.local.server import ServerThread
 from tests.conftest import free_port, start_server, unique
 

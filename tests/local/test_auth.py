@@ -14,7 +14,8 @@ import jwt
 import pytest
 
 from smb_tui.api.wire import AUDIENCE, anonymous_audience
-from smb_tui.local.auth import LocalKey, sign_key_token
+from smb_tui.core.keys import LocalKey
+from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from tests.conftest import client, start_server, unique
 
@@ -54,6 +55,16 @@ def test_an_expired_token_is_403(server: ServerThread) -> None:
     response = get(server, "/machines", token)
     assert response.status_code == 403
     assert "expired" in response.json()["error"]
+
+
+def test_a_token_verified_once_is_refused_once_it_expires(server: ServerThread) -> None:
+    token = sign_key_token(server.key, {"sub": "u"}, expires_in=2)
+    assert get(server, "/machines", token).status_code == 200
+    assert get(server, "/machines", token).status_code == 200  # from the verified tokens
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.1)
+    response = get(server, "/machines", token)
+    assert response.status_code == 403 and "expired" in response.json()["error"]
 
 
 def test_wrong_audience_or_algorithm_is_403(server: ServerThread) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import websockets
 
-from smb_tui.local.auth import LocalKey, sign_key_token
+from smb_tui.core.keys import LocalKey
+from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from tests.conftest import MACHINES, client, free_port, start_server, unique
 

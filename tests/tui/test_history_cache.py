@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 
 from smb_tui.api.models import Transition
 from smb_tui.api.wire import delete_confirmation
-from smb_tui.local.auth import LocalKey
+from smb_tui.core.keys import LocalKey
 from smb_tui.local.server import ServerThread
 from smb_tui.tui import history_cache
 from smb_tui.tui.history_cache import CACHE_PAGE_ROWS, CacheCursor, HistoryCache
