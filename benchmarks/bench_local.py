@@ -17,7 +17,10 @@ import base64
 import gc
 import json
 import os
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,32 +33,148 @@ from common import fill_history, instance_id
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.app import Cursors
 from smb_tui.local.auth import sign_key_token
+from smb_tui.local.definitions import Snapshot
 from smb_tui.local.server import ServerOptions, ServerThread
 from smb_tui.local.store import Store, encode_cursor
 
 SCRATCH = Path(__file__).resolve().parent.parent / "tests" / "machines"
 
 
-def events_per_second(http: httpx.Client, count: int, senders: int) -> tuple[float, float]:
-    """Events per second on one instance, and the p99 of one send in ms."""
-    slug = f"bench-{senders}"
-    http.post("/machines/counter", json={"slug": slug})
-    per_sender = max(1, count // senders)
+LOAD = Path(__file__).with_name("load.py")
+BARE = Path(__file__).with_name("bare.py")
+SHAPES = [(1, 1), (8, 1), (50, 1), (8, 8), (50, 8)]  # (senders, instances)
 
-    def send(_: int) -> list[float]:
-        times = []
-        with httpx.Client(base_url=http.base_url, headers=http.headers, timeout=120) as own:
-            for _ in range(per_sender):
-                started = time.perf_counter()
-                own.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
-                times.append(time.perf_counter() - started)
-        return times
 
+def load(
+    url: str, token: str, template: str, senders: int, instances: int, seconds: float, body: str
+) -> dict[str, float]:
+    """The load generator's figures, from a process of its own."""
+    answer = subprocess.run(
+        [
+            sys.executable,
+            str(LOAD),
+            url,
+            token,
+            template,
+            str(senders),
+            str(instances),
+            str(seconds),
+            body,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(answer.stdout)
+    return figures
+
+
+def bare_stack(seconds: float) -> dict[tuple[int, int], float]:
+    """Events/s of Starlette and uvicorn alone, answering the same POST (benchmarks/bare.py)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(BARE), str(port)])
+    try:
+        wait_listening(port)
+        return {
+            (senders, instances): load(
+                f"http://127.0.0.1:{port}",
+                "t",
+                "/machines/m/i/i{n}/events",
+                senders,
+                instances,
+                seconds,
+                '{"event": {"type": "increment"}}',
+            )["per_s"]
+            for senders, instances in SHAPES
+        }
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def sqlite_floor(folder: Path, count: int = 5000) -> float:
+    """Transactions/s of what one event writes, through the store's own methods and
+    settings: a transition added and the instance updated, in one transaction."""
+    store = Store(folder / "floor.db")
+    store.ensure_machine("floor", [("floor-v1", "v1")])
+    snapshot = Snapshot(["counting"], {"count": 0})
+    with store.transaction() as db:
+        instance = store.insert_instance(db, "floor", "one", "floor-v1", snapshot, 1)
     started = time.perf_counter()
-    with ThreadPoolExecutor(senders) as pool:
-        times = sorted(t for sender in pool.map(send, range(senders)) for t in sender)
-    rate = len(times) / (time.perf_counter() - started)
-    return rate, times[int(len(times) * 0.99) - 1] * 1000
+    for n in range(count):
+        with store.transaction() as db:
+            store.add_transitions(db, instance, [(store.now(), {"type": "increment"}, "counting")])
+            store.update_instance(db, instance, snapshot, n, "floor-v1", None, [])
+    rate = count / (time.perf_counter() - started)
+    store.close()
+    return rate
+
+
+def throughput(folder: Path, seconds: float) -> None:
+    """The server in its own process, the load from another: both engines, against the
+    bare stack and the SQLite floor measured in the same run."""
+    from bench_xstate import Server, unguarded_ticket
+
+    floor = sqlite_floor(folder)
+    bare = bare_stack(seconds)
+    server = Server(None, unguarded_ticket(folder / "machines"), folder, demo=True)
+    token = server.headers["authorization"].split()[1]
+    try:
+        with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as http:
+            for n in range(8):
+                http.post("/machines/counter", json={"slug": f"t-{n}"}).raise_for_status()
+                context = {"public": {"title": "bench", "comments": 0}}
+                http.post("/machines/tally", json={"slug": f"t-{n}", "context": context})
+        print(f"SQLite, one event's writes in a transaction: {floor:,.0f}/s")
+        print(
+            f"{'senders':>8} {'instances':>9} {'bare stack/s':>13} {'python/s':>9} "
+            f"{'p99 ms':>7} {'xstate/s':>9} {'p99 ms':>7} {'python/bare':>12}"
+        )
+        for senders, instances in SHAPES:
+            python = load(
+                server.base_url,
+                token,
+                "/machines/counter/i/t-{n}/events",
+                senders,
+                instances,
+                seconds,
+                '{"event": {"type": "increment"}}',
+            )
+            xstate = load(
+                server.base_url,
+                token,
+                "/machines/tally/i/t-{n}/events",
+                senders,
+                instances,
+                seconds,
+                '{"event": {"type": "comment"}}',
+            )
+            reference = bare[(senders, instances)]
+            print(
+                f"{senders:>8} {instances:>9} {reference:>13,.0f} {python['per_s']:>9,.0f} "
+                f"{python['p99_ms']:>7.0f} {xstate['per_s']:>9,.0f} {xstate['p99_ms']:>7.0f} "
+                f"{python['per_s'] / reference:>12.2f}"
+            )
+    finally:
+        server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
 
 
 def rss_mb() -> float:
@@ -142,8 +261,13 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--memory-events", type=int, default=100_000)
     parser.add_argument("--updates", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput figure")
+    parser.add_argument("--throughput-only", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="smb-bench-"))
+    throughput(folder, args.seconds)
+    if args.throughput_only:
+        return
     key = LocalKey.generate()
     options = ServerOptions(
         db=folder / "bench.db", key=key, busy_history=10, port=0, machines_dir=SCRATCH
@@ -151,12 +275,6 @@ def main() -> None:
     with ServerThread(options) as server:
         headers = {"authorization": f"Bearer {sign_key_token(key, {'sub': 'bench'})}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=120) as http:
-            for senders in (1, 8, 50):
-                rate, p99 = events_per_second(http, args.events, senders)
-                print(
-                    f"events applied per second on one instance, {senders} sender(s):"
-                    f" {rate:,.0f}; p99 of one send {p99:.0f} ms"
-                )
             memory_under_events(http, args.memory_events)
             token = sign_key_token(key, {"sub": "bench"})
             asyncio.run(memory_under_a_slow_subscriber(server.base_url, token, args.updates))

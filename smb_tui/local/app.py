@@ -429,13 +429,13 @@ def create_app(
     @app.get("/machines", summary="List machines", **_answers(MachinesPage))
     async def list_machines(
         request: Request, _: MachinesReader, cursor: Cursor = None
-    ) -> dict[str, JSON]:
+    ) -> JSONResponse:
         page = service.list_machines(cursors.open(request, cursor))
-        return _page("machines", page.items, cursors.seal(request, page.cursor))
+        return JSONResponse(_page("machines", page.items, cursors.seal(request, page.cursor)))
 
     @app.get("/machines/{machineSlug}", summary="Read a machine", **_answers(MachineBody, 404))
-    async def read_machine(machineSlug: MachineSlug, _: MachinesReader) -> dict[str, JSON]:
-        return {"machine": service.machine_body(machineSlug)}
+    async def read_machine(machineSlug: MachineSlug, _: MachinesReader) -> JSONResponse:
+        return JSONResponse({"machine": service.machine_body(machineSlug)})
 
     @app.get(
         "/machines/{machineSlug}/v",
@@ -444,12 +444,12 @@ def create_app(
     )
     async def list_versions(
         request: Request, machineSlug: MachineSlug, _: MachinesReader, cursor: Cursor = None
-    ) -> dict[str, JSON]:
+    ) -> JSONResponse:
         service.machine(machineSlug)
         page = service.store.list_versions(
             machineSlug, cursors.open(request, cursor), service.settings.page_size
         )
-        return _page("versions", page.items, cursors.seal(request, page.cursor))
+        return JSONResponse(_page("versions", page.items, cursors.seal(request, page.cursor)))
 
     @app.get(
         "/machines/{machineSlug}/i",
@@ -458,12 +458,12 @@ def create_app(
     )
     async def list_instances(
         request: Request, machineSlug: MachineSlug, _: Admin, cursor: Cursor = None
-    ) -> dict[str, JSON]:
+    ) -> JSONResponse:
         service.machine(machineSlug)
         page = service.store.list_instances(
             machineSlug, cursors.open(request, cursor), service.settings.page_size
         )
-        return _page("instances", page.items, cursors.seal(request, page.cursor))
+        return JSONResponse(_page("instances", page.items, cursors.seal(request, page.cursor)))
 
     @app.post(
         "/machines/{machineSlug}",
@@ -471,14 +471,13 @@ def create_app(
         **_answers(State, 404, 409, 500, **SETTLED),
     )
     async def create_instance(
-        machineSlug: MachineSlug, body: CreateInstance, principal: User, response: Response
-    ) -> dict[str, JSON]:
+        machineSlug: MachineSlug, body: CreateInstance, principal: User
+    ) -> JSONResponse:
         context = plain_json(body.context or {}, "context")
         answer = await service.create_instance(
             principal, machineSlug, body.slug, context, body.machineVersionId
         )
-        response.headers[STOPPED_SERVICES_HEADER] = answer.stopped_header
-        return answer.body
+        return JSONResponse(answer.body, headers={STOPPED_SERVICES_HEADER: answer.stopped_header})
 
     @app.get(
         "/machines/{machineSlug}/i/{instanceSlug}",
@@ -487,8 +486,8 @@ def create_app(
     )
     async def read_instance(
         machineSlug: MachineSlug, instanceSlug: InstanceSlug, principal: User
-    ) -> dict[str, JSON]:
-        return await service.read_instance(principal, machineSlug, instanceSlug)
+    ) -> JSONResponse:
+        return JSONResponse(await service.read_instance(principal, machineSlug, instanceSlug))
 
     @app.get(
         "/machines/{machineSlug}/i/{instanceSlug}/admin",
@@ -497,9 +496,9 @@ def create_app(
     )
     async def admin_read(
         machineSlug: MachineSlug, instanceSlug: InstanceSlug, _: Admin
-    ) -> dict[str, JSON]:
+    ) -> JSONResponse:
         definition, row = service.instance(machineSlug, instanceSlug)
-        return service.admin_body(definition, row)
+        return JSONResponse(service.admin_body(definition, row))
 
     @app.post(
         "/machines/{machineSlug}/i/{instanceSlug}/events",
@@ -511,15 +510,13 @@ def create_app(
         instanceSlug: InstanceSlug,
         body: SendEvent,
         principal: User,
-        response: Response,
-    ) -> dict[str, JSON]:
+    ) -> JSONResponse:
         event = {"type": body.event} if isinstance(body.event, str) else body.event.model_dump()
         event = plain_json(event, "event")
         if not event["type"]:
             raise ApiError(400, "event type must not be empty", "invalid-parameter", "event")
         answer = await service.send_event(principal, machineSlug, instanceSlug, event)
-        response.headers[STOPPED_SERVICES_HEADER] = answer.stopped_header
-        return answer.body
+        return JSONResponse(answer.body, headers={STOPPED_SERVICES_HEADER: answer.stopped_header})
 
     @app.get(
         "/machines/{machineSlug}/i/{instanceSlug}/events",
@@ -532,12 +529,12 @@ def create_app(
         instanceSlug: InstanceSlug,
         principal: User,
         cursor: Cursor = None,
-    ) -> dict[str, JSON]:
+    ) -> JSONResponse:
         await service.read_instance(principal, machineSlug, instanceSlug)
         _, row = service.instance(machineSlug, instanceSlug)
         before = cursors.open(request, cursor)
         page = service.store.list_transitions(row.id, before, service.settings.page_size)
-        return _page("transitions", page.items, cursors.seal(request, page.cursor))
+        return JSONResponse(_page("transitions", page.items, cursors.seal(request, page.cursor)))
 
     @app.put(
         "/machines/{machineSlug}/i/{instanceSlug}/status",
@@ -595,7 +592,7 @@ def create_app(
         dir: Literal["asc", "desc"] = "asc",
         limit: Annotated[int, Query(ge=1, le=100)] = 100,
         cursor: Cursor = None,
-    ) -> dict[str, JSON]:
+    ) -> JSONResponse:
         definition = service.machine(machineSlug)
         if index not in definition.indexes:
             raise ApiError(404, f"machine {machineSlug!r} has no index {index!r}")
@@ -612,7 +609,7 @@ def create_app(
             tuple(after) if after is not None else None,
             limit,
         )
-        return _page("instances", page.items, cursors.seal(request, page.cursor))
+        return JSONResponse(_page("instances", page.items, cursors.seal(request, page.cursor)))
 
     @app.get("/logs", summary="Read what machine code printed", **_answers(Logs))
     async def read_logs(
@@ -622,7 +619,7 @@ def create_app(
         machine: str | None = None,
         instance: str | None = None,
         version: str | None = None,
-    ) -> dict[str, JSON]:
+    ) -> JSONResponse:
         start = _timestamp(from_, "from")
         end = _timestamp(to, "to") if to is not None else None
         rows = service.store.list_logs(start, end, machine, instance, version, MAX_LOGS)
@@ -638,7 +635,9 @@ def create_app(
             }
             for r in rows
         ]
-        return {"maxTimestamp": logs[-1]["timestamp"] if logs else start, "logs": logs}
+        return JSONResponse(
+            {"maxTimestamp": logs[-1]["timestamp"] if logs else start, "logs": logs}
+        )
 
     @app.post(
         "/tokens",
