@@ -8,6 +8,7 @@ was reached, and what went wrong; the widget draws it and runs the fetches.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,38 @@ FetchPage = Callable[[str | None], Awaitable[Page[Transition]]]
 
 class CacheUnavailable(Exception):
     """The history cache cannot be read or written: the app goes on without it."""
+
+
+_SHARED: dict[str, str] = {}
+_TYPE_ONLY: dict[str, dict[str, Any]] = {}  # `{"type": t}` events, one dict per type: read only
+_SHARED_MAX = 65_536  # distinct strings kept; past it, rows keep their own copies
+
+
+def _shared(text: str) -> str:
+    """One copy of a string many rows hold (short ones only: long payloads rarely repeat)."""
+    if len(text) > 200:
+        return text
+    held = _SHARED.get(text)
+    if held is not None:
+        return held
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[text] = text
+    return text
+
+
+_STATES: dict[str, Any] = {}  # state values by their JSON: one object per state, read only
+
+
+def _shared_state(value: Any) -> Any:
+    if isinstance(value, str):
+        return _shared(value)
+    key = json.dumps(value, sort_keys=True)
+    held = _STATES.get(key)
+    if held is not None:
+        return held
+    if len(_STATES) < _SHARED_MAX and len(key) <= 1000:
+        _STATES[key] = value
+    return value
 
 
 @dataclass(frozen=True, slots=True, unsafe_hash=False)
@@ -47,15 +80,25 @@ class Row:
     @classmethod
     def of(cls, transition: Transition) -> Row:
         kind = event_type(transition.event)
+        event = transition.event
+        if isinstance(event, dict) and len(event) == 1 and isinstance(event.get("type"), str):
+            payload = haystack_tail = ""  # most events: nothing but a type
+            event = _TYPE_ONLY.setdefault(event["type"], event) if len(_TYPE_ONLY) < 4096 else event
+        else:
+            payload = safe(payload_summary(event, 200))
+            haystack_tail = payload_summary(event, 1 << 20)
+        state_value = transition.state
         return cls(
             at=parse_time(transition.created_at),
             created_at=transition.created_at,
-            event_type=safe(kind),
-            payload=safe(payload_summary(transition.event, 200)),
-            state=safe(state_summary(transition.state)),
-            event=transition.event,
-            state_value=transition.state,
-            haystack=f"{kind}\n{payload_summary(transition.event, 1 << 20)}".lower(),
+            # A history repeats its few event types, states and payloads: one copy of each
+            # string (a row is then its own fields and its time, not five new strings).
+            event_type=_shared(safe(kind)),
+            payload=_shared(payload),
+            state=_shared(safe(state_summary(state_value))),
+            event=event,
+            state_value=_shared_state(state_value),
+            haystack=_shared(f"{kind}\n{haystack_tail}".lower()),
         )
 
     def as_json(self) -> dict[str, object]:
@@ -131,9 +174,15 @@ class HistoryBuffer:
     def set_filter(self, text: str) -> None:
         """Show only the rows whose event type or payload contains `text` (any case); ""
         shows all. The last text searched stays `search_text`, for n and N."""
+        narrowing = bool(self.filter_text) and self.filter_text.lower() in text.lower()
         self.filter_text = text
         if text:
             self.search_text = text
+        if narrowing:
+            # Typing on: what matches now matched before, so only those rows are looked at.
+            self._newer_hits = [i for i in self._newer_hits if self._matches(self._newer[i])]
+            self._older_hits = [i for i in self._older_hits if self._matches(self._older[i])]
+            return
         self._newer_hits = [i for i, row in enumerate(self._newer) if text and self._matches(row)]
         self._older_hits = [i for i, row in enumerate(self._older) if text and self._matches(row)]
 

@@ -488,3 +488,26 @@ async def test_slash_filters_the_logs_pane_and_esc_clears_it(server: ServerThrea
         assert "2 matches for 'ALPHA' of 3 lines" in status
         await pilot.press("escape")
         assert len(log_texts(app)) == 3 and not logs.filter_text
+
+
+def test_typing_on_narrows_the_matches_and_deleting_widens_them() -> None:
+    def transition(n: int) -> Transition:
+        event = {"type": "add", "item": ["apple", "apricot", "banana"][n % 3], "n": n}
+        return Transition.model_validate(
+            {"createdAt": "2026-11-23T10:00:00Z", "event": event, "state": "open"}
+        )
+
+    buffer = HistoryBuffer()
+    buffer.add_page(Page[Transition](items=[transition(n) for n in range(30)], cursor="next"))
+    found: dict[str, list[int]] = {}
+    for text in ["a", "ap", "APR", "apri", "ap", "ban", "", "an"]:
+        buffer.set_filter(text)
+        found[text] = [buffer.unfiltered_index(i) for i in range(len(buffer))]
+        whole = [
+            i
+            for i in range(buffer.loaded)
+            if not text or text.lower() in json.dumps(transition(i).event).lower()
+        ]
+        assert found[text] == whole, text
+    assert len(found["APR"]) == 10 and found["apri"] == found["APR"]
+    assert len(found["ap"]) == 20 and len(found[""]) == 30
