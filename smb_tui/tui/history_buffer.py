@@ -264,6 +264,34 @@ class HistoryBuffer:
             self.error = EmptyPages().message
         return rows
 
+    def trim(self, keep: int) -> bool:
+        """Hold only the newest `keep` rows when the cache holds the rest: the rows below
+        come back from it a page at a time (a CacheCursor) if the view goes down to them.
+        So what is held follows what is looked at, not how many updates arrived. False
+        (nothing dropped) without a cache, under a filter, while a page loads, or when
+        the cache does not hold the rows where they are here."""
+        if self.cache is None or self.filter_text or self.loading or self.error:
+            return False
+        if self.loaded <= keep:
+            return False
+        top, last = self.row(0), self.row(keep - 1)
+        try:
+            cursor = self.cache.cursor_below(top.transition(), last.transition(), keep - 1)
+        except CacheUnavailable as error:
+            self.cache, self.cache_error = None, str(error)
+            return False
+        if cursor is None:
+            return False
+        newer = len(self._newer)
+        if keep <= newer:
+            del self._newer[: newer - keep]  # oldest first: the oldest go
+            self._older.clear()
+        else:
+            del self._older[keep - newer :]
+        self.next_cursor, self.at_end = cursor, False
+        self.requested_cursors.clear()
+        return True
+
     def retry(self) -> bool:
         if self.error is None:
             return False

@@ -254,6 +254,28 @@ class CachedHistory:
 
         return through
 
+    def cursor_below(self, top: Transition, row: Transition, depth: int) -> CacheCursor | None:
+        """The cursor of the cached rows below `row`, which a view holds `depth` rows
+        under `top`; None unless the cache holds both just there (another process may
+        have put newer rows above `top`: they are looked through, up to a page of them)."""
+        top_data, row_data = _data(top), _data(row)
+        above = self.cache._run(
+            "SELECT seq, data FROM transitions WHERE history_id = ? ORDER BY seq DESC LIMIT ?",
+            self.id,
+            CACHE_PAGE_ROWS,
+        ).fetchall()
+        for seq, data in above:
+            if data != top_data:
+                continue
+            found = self.cache._run(
+                "SELECT data FROM transitions WHERE history_id = ? AND seq = ?",
+                self.id,
+                seq - depth,
+            ).fetchone()
+            if found is not None and found[0] == row_data:
+                return CacheCursor(self.id, seq - depth)
+        return None
+
     def newest(self, count: int) -> list[str]:
         rows = self.cache._run(
             "SELECT data FROM transitions WHERE history_id = ? ORDER BY seq DESC LIMIT ?",

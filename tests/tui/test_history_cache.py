@@ -377,3 +377,52 @@ async def test_cached_rows_dropped_by_another_dashboard_are_said_and_r_reloads(
             await pilot.press("end")
             await settled(pilot, history, timeout=60)
             assert rows_of(history) == fresh
+
+
+async def test_left_open_on_a_busy_instance_it_holds_a_window_and_the_cache_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(TransitionHistory, "window_rows", 30)
+    cache = tmp_path / "cache" / "history.sqlite3"
+    with start_server(tmp_path, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": "flood"}).raise_for_status()
+        app = make_app(server, "counter", "flood", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
+            held: list[int] = []
+            with client(server) as http:
+                for burst in range(20):  # 200 live updates, 10 at a time
+                    for n in range(10):
+                        event = {"type": "increment", "n": burst * 10 + n}
+                        http.post("/machines/counter/i/flood/events", json={"event": event})
+                    await wait_for(
+                        pilot,
+                        lambda b=burst: history.row(0).event.get("n") == b * 10 + 9,
+                        what="the burst to be shown",
+                    )
+                    held.append(history.buffer.loaded)
+                fresh = fetch_all(http, "counter", "flood")
+            assert len(fresh) == 201
+            # Held: never more than twice the window and a burst, whatever arrived.
+            assert max(held) <= 2 * 30 + 10, held
+            assert history.row_count < len(fresh)
+            # Going down brings the rest back from the cache, in the server's order.
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history)
+            assert rows_of(history) == fresh
+            assert any(isinstance(c, CacheCursor) for c in history.requested_cursors)
+            # Looking down there, news trims nothing under the view.
+            with client(server) as http:
+                send(http, "flood", 5)
+            await wait_for(pilot, lambda: history.buffer.loaded == len(fresh) + 5)
+            assert history.cursor >= len(fresh)
+            # Back at the top, with the cache dropped by another dashboard: nothing is
+            # trimmed that the cache could not bring back.
+            other = HistoryCache(cache)
+            other.history(server.base_url, None, "counter", "flood").drop()
+            other.close()
+            await pilot.press("home")
+            assert history.buffer.loaded == len(fresh) + 5

@@ -109,6 +109,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     time_mode: reactive[TimeMode] = reactive("age")
     unseen: reactive[int] = reactive(0)  # new rows above the view, not yet looked at
     clock: Callable[[], float] = staticmethod(time.time)  # what "5m ago" counts from
+    window_rows = 5_000  # rows held past which the older ones are left to the cache
 
     class CacheFailed(Message):
         """The history cache could not be used; the history goes on without it."""
@@ -339,7 +340,23 @@ class TransitionHistory(ScrollView, can_focus=True):
             self.unseen += added
             self.cursor += added
             self.scroll_to(y=self.scroll_offset.y + added, animate=False, immediate=True)
+        self.trim()
         self.refresh()
+
+    def trim(self) -> None:
+        """Past twice `window_rows` held, and with the view within the newest
+        `window_rows`, hold only those: the rest is in the cache, and comes back from it
+        if the view goes down. Left open on a busy instance, memory stays flat."""
+        if self.buffer.loaded <= 2 * self.window_rows or self._seeking_start:
+            return
+        height = max(self.size.height, 1)
+        if max(self.cursor, self.scroll_offset.y + height) + height > self.window_rows:
+            return
+        if self.buffer.trim(self.window_rows):
+            self._resize()
+        if self.buffer.cache_error:
+            self._cache_failed(self.buffer.cache_error)
+            self.buffer.cache_error = None
 
     def newest(self, count: int) -> list[Row]:
         return self.buffer.newest(count)
@@ -699,6 +716,7 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def action_first(self) -> None:
         self._step(0)
+        self.trim()
 
     def action_last(self) -> None:
         """To the real start of history, loading every page on the way."""
