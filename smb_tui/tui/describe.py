@@ -207,6 +207,14 @@ class Change:
     before: Any = None
     after: Any = None
 
+    def label(self) -> str:
+        """`+key=value`, `-key` or `~key: before → after`, the values cut short."""
+        if self.kind == "added":
+            return f"+{self.key}={short_json(self.after)}"
+        if self.kind == "removed":
+            return f"-{self.key}"
+        return f"~{self.key}: {short_json(self.before)} → {short_json(self.after)}"
+
 
 def context_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     """The top-level context keys that an event added, removed or changed."""

@@ -95,7 +95,8 @@ class InstanceSession:
     """The one owner of an open instance. Tells `on_change` of every new snapshot.
 
     `on_transitions` hears that the instance moved on (a newer `ts` arrived, from a send
-    or a live update; each `ts` once), so the history fetches the new rows once.
+    or a live update; each `ts` once), with the state before and after, so the history
+    fetches the new rows once and marks the one whose context changed.
     `on_reconnected` hears that live updates came back after a break.
     """
 
@@ -106,7 +107,7 @@ class InstanceSession:
         instance: str,
         *,
         on_change: Callable[[InstanceSnapshot], None],
-        on_transitions: Callable[[], None] = lambda: None,
+        on_transitions: Callable[[State | None, State], None] = lambda before, after: None,
         on_reconnected: Callable[[], None] = lambda: None,
         client_for: ClientFor | None = None,
     ) -> None:
@@ -215,7 +216,7 @@ class InstanceSession:
         newer = held is not None and state.ts > held.ts
         self._set(phase="ready", state=state, error=None)
         if newer:
-            self._on_transitions()
+            self._on_transitions(held, state)
         return True
 
     # -- live ----------------------------------------------------------------------------

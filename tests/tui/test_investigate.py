@@ -466,6 +466,40 @@ async def test_an_event_that_changed_only_the_context_is_not_said_to_change_noth
     assert "does not record context" in said
 
 
+async def test_rows_whose_context_change_the_dashboard_saw_say_what_changed(
+    server: ServerThread,
+) -> None:
+    from smb_tui.tui.screens.modals import TransitionDetail
+    from tests.conftest import client
+    from tests.tui.helpers import app_on_new_instance
+
+    app, slug = app_on_new_instance(server, "checkout", "context-seen")
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
+        with client(server) as http:  # another client: seen as live updates
+            for item in ("lamp", "desk"):
+                event = {"type": "add_item", "item": item, "price": 40}
+                answer = http.post(f"/machines/checkout/i/{slug}/events", json={"event": event})
+                assert answer.status_code == 200
+                await wait_for(pilot, lambda i=item: i in history.render_line(0).text)
+        await wait_for(pilot, lambda: "~items: [" in history.render_line(0).text, what="the mark")
+        assert history.context_mark(history.row(0)) == (
+            '~items: ["lamp"] → ["lamp","desk"], ~total: 40 → 80'
+        )
+        assert "+total=40" in history.render_line(1).text  # the first add_item's
+        assert "= shopping.browsing" not in history.render_line(1).text  # not "unchanged"
+        # The first transition's context was not seen changing: no mark.
+        assert "total" not in history.render_line(2).text
+        history.focus()
+        history.cursor = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransitionDetail), what="detail")
+        said = str(app.screen.query_one("#detail-change").render())
+        assert "state unchanged" in said and "does not record context" not in said
+        assert "context, as this dashboard saw it: " in said and "~total: 40 → 80" in said
+
+
 async def test_slash_filters_the_logs_pane_and_esc_clears_it(server: ServerThread) -> None:
     from textual.widgets import Input
 

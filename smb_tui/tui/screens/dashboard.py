@@ -27,10 +27,10 @@ from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import OutcomeUnknown, StateBackedError
-from smb_tui.api.models import IndexEntry, MachineVersionInfo, Page, Transition
+from smb_tui.api.models import IndexEntry, MachineVersionInfo, Page, State, Transition
 from smb_tui.config import Connection
 from smb_tui.core.text import safe
-from smb_tui.tui.describe import version_label
+from smb_tui.tui.describe import context_changes, version_label
 from smb_tui.tui.history_buffer import CacheUnavailable, Row
 from smb_tui.tui.history_cache import CachedHistory, HistoryCache
 from smb_tui.tui.instance_session import InstanceSession, InstanceSnapshot
@@ -245,7 +245,9 @@ class DashboardScreen(Screen[None]):
         with history_filter.prevent(Input.Changed):
             history_filter.value = ""
         history_filter.display = False
-        self.query_one(TransitionHistory).load(
+        history = self.query_one(TransitionHistory)
+        history.forget_context_marks()  # another instance's rows
+        history.load(
             lambda cursor: self.client.list_transitions(machine, instance, cursor),
             cache=self._cached(machine, instance),
         )
@@ -304,8 +306,12 @@ class DashboardScreen(Screen[None]):
             self.query_one(LogsView).set_version(snapshot.admin.machine_version.id)
         self._show_status()
 
-    def _new_transitions(self) -> None:
-        self.query_one(TransitionHistory).refresh_newest()
+    def _new_transitions(self, before: State | None, after: State) -> None:
+        history = self.query_one(TransitionHistory)
+        changes = context_changes(before.public_context, after.public_context) if before else []
+        if changes:  # history rows carry no context: the row is marked with what was seen
+            history.context_seen(after.ts / 1000, ", ".join(change.label() for change in changes))
+        history.refresh_newest()
 
     def _reconnected(self) -> None:
         """Live updates are back: every pane reads again what it may have missed."""
@@ -361,7 +367,7 @@ class DashboardScreen(Screen[None]):
                 self.query_one(EventComposer).fill(answer.event)
                 self.set_focus(self.query_one("#event-type"))
 
-        self.app.push_screen(TransitionDetail(event.row, event.before), to_composer)
+        self.app.push_screen(TransitionDetail(event.row, event.before, event.context), to_composer)
 
     @on(TransitionHistory.JumpRequested)
     def _jump_requested(self) -> None:

@@ -61,10 +61,11 @@ class TransitionDetail(Modal[Resend | None]):
         Binding("e", "resend", "To composer"),
     ]
 
-    def __init__(self, row: Row, before: Row | None = None) -> None:
+    def __init__(self, row: Row, before: Row | None = None, context: str | None = None) -> None:
         super().__init__()
         self.row = row
         self.before = before
+        self.context = context  # what it did to the context, as the dashboard saw it
 
     def compose(self) -> ComposeResult:
         if self.row.at:
@@ -92,6 +93,8 @@ class TransitionDetail(Modal[Resend | None]):
                     what.append(f" left {safe(leaf)} ", style=tone("error"))
                 for leaf in change.entered:
                     what.append(f" entered {safe(leaf)} ", style=tone("ok"))
+            elif self.context is not None:
+                what = Text("state unchanged; ")
             else:
                 # Transition history carries no context: an event that only changed
                 # the context looks the same here, so say only what is known.
@@ -100,6 +103,11 @@ class TransitionDetail(Modal[Resend | None]):
                     " event did to it is not known here",
                     style=tone("warn"),
                 )
+            if self.context is not None:
+                if what.plain != "state unchanged; ":
+                    what.append("\n")
+                what.append("context, as this dashboard saw it: ", style="dim")
+                what.append(safe(self.context), style=tone("warn"))
             yield Static(what, id="detail-change")
             yield Label("event")
             yield TextArea.code_editor(

@@ -17,9 +17,9 @@ from textual.widgets import Button, Input, Static, TextArea
 
 from smb_tui.api.errors import OutcomeUnknown, RejectedByAuthorizer
 from smb_tui.core.text import safe
-from smb_tui.tui.describe import context_changes, parse_object, short_json, state_summary
+from smb_tui.tui.describe import context_changes, parse_object, state_summary
 from smb_tui.tui.instance_session import InstanceSnapshot, SendReport, refusal
-from smb_tui.tui.palette import tone
+from smb_tui.tui.palette import Role, tone
 
 
 def describe_outcome(report: SendReport) -> Text:
@@ -81,17 +81,10 @@ def describe_outcome(report: SendReport) -> Text:
         for index, change in enumerate(changes):
             if index:
                 text.append(", ", style="dim")
-            key = safe(change.key)
-            if change.kind == "added":
-                text.append(f"+{key}={safe(short_json(change.after))}", style=tone("ok"))
-            elif change.kind == "removed":
-                text.append(f"-{key}", style=tone("error"))
-            else:
-                before_value, after_value = (
-                    safe(short_json(change.before)),
-                    safe(short_json(change.after)),
-                )
-                text.append(f"~{key}: {before_value} → {after_value}", style=tone("warn"))
+            role: Role = (
+                "ok" if change.kind == "added" else "error" if change.kind == "removed" else "warn"
+            )
+            text.append(safe(change.label()), style=tone(role))
     elif before is not None and not report.changed_nothing:
         text.append("\ncontext: no public changes", style="dim")
     if after.done:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -43,6 +44,10 @@ from smb_tui.tui.history_cache import CacheCursor, CachedHistory
 __all__ = ["Row", "TransitionHistory"]
 
 NOTHING_OPEN = "  Open an instance to see its transitions."
+MAX_CONTEXT_MARKS = 1_000  # rows marked with the context change seen: the newest kept
+MAX_PENDING_MARKS = 100
+MARK_SLACK = 0.002  # seconds: a state's `ts` is in ms, a transition's time may be finer
+MARK_WINDOW = 1.0  # seconds: how much older than its state's `ts` a transition may be
 TimeMode = Literal["age", "utc", "local"]
 
 
@@ -68,6 +73,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         "transition-history--payload",
         "transition-history--state",
         "transition-history--unchanged",
+        "transition-history--context",
         "transition-history--note",
         "transition-history--error",
     }
@@ -83,6 +89,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     TransitionHistory > .transition-history--payload { color: $text; }
     TransitionHistory > .transition-history--state { color: $text-success; }
     TransitionHistory > .transition-history--unchanged { color: $text-muted; }
+    TransitionHistory > .transition-history--context { color: $text-warning; }
     TransitionHistory > .transition-history--note { color: $text-muted; text-style: italic; }
     TransitionHistory > .transition-history--error { color: $text-error; }
     """
@@ -140,10 +147,11 @@ class TransitionHistory(ScrollView, can_focus=True):
     class Opened(Message):
         """Enter on a transition: show all of it, and the state before it (if loaded)."""
 
-        def __init__(self, row: Row, before: Row | None) -> None:
+        def __init__(self, row: Row, before: Row | None, context: str | None = None) -> None:
             super().__init__()
             self.row = row
             self.before = before
+            self.context = context  # what the transition did to the context, if seen
 
     def __init__(
         self, *, name: str | None = None, id: str | None = None, classes: str | None = None
@@ -162,6 +170,10 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.requests = 0  # pages asked for since the last load, for the benchmark
         self.from_cache = 0  # rows shown from the cache at the last load
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
+        # What transitions did to the context, as this dashboard saw it (its sends and
+        # live updates): history rows carry no context. Marks wait for their row.
+        self._context_marks: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._pending_marks: deque[tuple[float, str]] = deque(maxlen=MAX_PENDING_MARKS)
 
     # -- data ----------------------------------------------------------------------------
 
@@ -334,6 +346,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         following = self.cursor == 0 and self.scroll_offset.y == 0
         shown = self.row_count
         self.buffer.add_newest(rows)
+        self._mark(rows)
         added = self.row_count - shown  # under a filter, only the rows that match
         self._resize()
         if added and not following:
@@ -342,6 +355,34 @@ class TransitionHistory(ScrollView, can_focus=True):
             self.scroll_to(y=self.scroll_offset.y + added, animate=False, immediate=True)
         self.trim()
         self.refresh()
+
+    def context_seen(self, at: float, changes: str) -> None:
+        """The public context changed in the transition at `at` (epoch seconds, the
+        state's `ts`): its row says `changes` when it arrives."""
+        self._pending_marks.append((at, changes))
+
+    def forget_context_marks(self) -> None:
+        self._context_marks.clear()
+        self._pending_marks.clear()
+
+    def context_mark(self, row: Row) -> str | None:
+        return self._context_marks.get((row.created_at, row.event_type, row.state))
+
+    def _mark(self, rows: Sequence[Row]) -> None:
+        """Each pending mark on the newest of `rows` at its time (within a window: an
+        update's `ts` comes from the same commit as its transition); marks whose row is
+        not among them wait for the next rows."""
+        waiting: list[tuple[float, str]] = []
+        for at, changes in self._pending_marks:
+            row = next((r for r in rows if at - MARK_WINDOW <= r.at <= at + MARK_SLACK), None)
+            if row is None:
+                waiting.append((at, changes))
+                continue
+            self._context_marks[(row.created_at, row.event_type, row.state)] = changes
+            while len(self._context_marks) > MAX_CONTEXT_MARKS:
+                self._context_marks.popitem(last=False)
+        self._pending_marks.clear()
+        self._pending_marks.extend(waiting)
 
     def trim(self) -> None:
         """Past twice `window_rows` held, and with the view within the newest
@@ -561,10 +602,11 @@ class TransitionHistory(ScrollView, can_focus=True):
             selected = index == self.cursor
             age = self._when(row)
             change = self.change(index)
-            key = (row, width, selected, self.has_focus, age, change)
+            mark = self.context_mark(row)
+            key = (row, width, selected, self.has_focus, age, change, mark)
             strip = self._lines.get(key)
             if strip is None:
-                strip = self._render_row(row, width, selected, age, change)
+                strip = self._render_row(row, width, selected, age, change, mark)
                 self._lines[key] = strip
             return strip
         if index == self.row_count:
@@ -605,7 +647,13 @@ class TransitionHistory(ScrollView, can_focus=True):
         return self.get_component_rich_style(f"transition-history--{name}")
 
     def _render_row(
-        self, row: Row, width: int, selected: bool, age: str, change: StateChange | None
+        self,
+        row: Row,
+        width: int,
+        selected: bool,
+        age: str,
+        change: StateChange | None,
+        mark: str | None = None,
     ) -> Strip:
         line = Text(no_wrap=True, end="")
         event_width = max(8, min(28, width // 4))
@@ -623,8 +671,12 @@ class TransitionHistory(ScrollView, can_focus=True):
             state = Text(f"→ {row.state}", self._style("state"))
         elif change.changed:
             state = Text(safe(change.summary(state_room)), self._style("state"))
-        else:  # the event changed no state: say so, quietly
+        elif mark is None:  # the event changed no state: say so, quietly
             state = Text(f"= {row.state}", self._style("unchanged"))
+        else:  # no state changed, but the context did (this dashboard saw it)
+            state = Text("")
+        if mark is not None:
+            state.append(f"{'  ' if state else ''}{safe(mark)}", self._style("context"))
         state.truncate(min(state.cell_len, state_room), overflow="ellipsis")
         payload.truncate(max(0, room - state.cell_len), overflow="ellipsis", pad=True)
         line.append_text(payload)
@@ -809,7 +861,10 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def action_open(self) -> None:
         if self.cursor < self.row_count:
-            self.post_message(self.Opened(self.row(self.cursor), self.buffer.before(self.cursor)))
+            row = self.row(self.cursor)
+            self.post_message(
+                self.Opened(row, self.buffer.before(self.cursor), self.context_mark(row))
+            )
         elif self.buffer.error:
             self.retry()
         else:
