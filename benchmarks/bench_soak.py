@@ -93,7 +93,9 @@ async def soak(rate: float, minutes: float, tmp: Path) -> None:
         sender = subprocess.Popen([sys.executable, "-c", SENDER, *arguments])
         auth = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "bench"})
         connection = Connection(server.base_url, auth, None, "soak", can_act_as=True)
-        app = SmbTui(connection, machine="counter", instance=slug)
+        # As users run it: with the history cache (smb-tui turns it on by default).
+        cache = tmp / f"history-{int(rate)}.sqlite3"
+        app = SmbTui(connection, machine="counter", instance=slug, cache_path=cache)
         print(f"\n{rate:g} events/s for {minutes:g} minutes:")
         print(
             "  minute   RSS MB   key p50 ms   key p95 ms   keys missed   lag median s   lag max s"

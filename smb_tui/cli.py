@@ -228,10 +228,9 @@ def _connection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
 
 
 def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui.core.history_cache import CacheUnavailable, HistoryCache, default_cache_path
     from smb_tui.paths import settings_path
     from smb_tui.tui.app import SmbTui
-    from smb_tui.tui.history_buffer import CacheUnavailable
-    from smb_tui.tui.history_cache import HistoryCache, default_cache_path
 
     connection, reason = _connection(args, parser)
     cache_path = None if args.no_cache else default_cache_path()
@@ -280,8 +279,7 @@ def _export_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
 
 def _cached(connection: Any, args: argparse.Namespace) -> Any:
     """The dashboard's history cache of this instance, if it can be read."""
-    from smb_tui.tui.history_buffer import CacheUnavailable
-    from smb_tui.tui.history_cache import HistoryCache, default_cache_path
+    from smb_tui.core.history_cache import CacheUnavailable, HistoryCache, default_cache_path
 
     if not default_cache_path().exists():
         return None

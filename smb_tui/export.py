@@ -22,9 +22,8 @@ from typing import Any, Literal, TextIO
 from smb_tui.api import StateBackedClient
 from smb_tui.api.logs import LogsReader
 from smb_tui.api.models import LogEntry, Page, Transition
+from smb_tui.core.history_cache import CachedHistory, CacheUnavailable
 from smb_tui.core.text import safe
-from smb_tui.tui.history_buffer import CacheUnavailable
-from smb_tui.tui.history_cache import CachedHistory
 
 Format = Literal["jsonl", "csv"]
 HISTORY_COLUMNS = ("createdAt", "eventType", "event", "state")

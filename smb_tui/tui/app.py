@@ -16,9 +16,8 @@ from textual.theme import Theme
 from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import ConfigurationError
 from smb_tui.config import Connection
+from smb_tui.core.history_cache import CacheUnavailable, HistoryCache
 from smb_tui.tui.demo import DemoServer, start_demo
-from smb_tui.tui.history_buffer import CacheUnavailable
-from smb_tui.tui.history_cache import HistoryCache
 from smb_tui.tui.screens.dashboard import DashboardScreen, typing_in
 from smb_tui.tui.screens.not_connected import NotConnected
 from smb_tui.tui.settings import load_theme, save_theme

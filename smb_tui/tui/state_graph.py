@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from smb_tui.tui.describe import relative_time
-from smb_tui.tui.history_buffer import Row
+from smb_tui.core.describe import relative_time
+from smb_tui.core.history_buffer import Row
 from smb_tui.tui.palette import tone
 
 

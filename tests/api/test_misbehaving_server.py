@@ -30,7 +30,7 @@ from smb_tui.api import (
     TlsError,
 )
 from smb_tui.api.logs import LogsReader
-from smb_tui.tui.history_buffer import HistoryBuffer
+from smb_tui.core.history_buffer import HistoryBuffer
 from tests.raw_http import read_request
 
 OK_MACHINES = (200, {}, json.dumps({"machines": []}))

@@ -13,11 +13,11 @@ from textual.widgets import Input, OptionList, RichLog, Select, Static, TextArea
 from smb_tui.api.auth import StaticToken
 from smb_tui.api.models import Page, Transition
 from smb_tui.config import Connection
+from smb_tui.core.describe import short_event, state_change
+from smb_tui.core.history_buffer import HistoryBuffer, Row
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
-from smb_tui.tui.describe import short_event, state_change
-from smb_tui.tui.history_buffer import HistoryBuffer, Row
 from smb_tui.tui.screens.modals import (
     ExportHistory,
     JumpToTime,

@@ -29,11 +29,11 @@ from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import OutcomeUnknown, StateBackedError
 from smb_tui.api.models import IndexEntry, MachineVersionInfo, Page, State, Transition
 from smb_tui.config import Connection
+from smb_tui.core.describe import context_changes, version_label
+from smb_tui.core.history_buffer import Row
+from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, HistoryCache
+from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
-from smb_tui.tui.describe import context_changes, version_label
-from smb_tui.tui.history_buffer import CacheUnavailable, Row
-from smb_tui.tui.history_cache import CachedHistory, HistoryCache
-from smb_tui.tui.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.tui.screens.modals import (
     ChooseVersion,
     ExportChoice,

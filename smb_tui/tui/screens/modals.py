@@ -20,8 +20,7 @@ from textual.widgets.option_list import Option
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import SLUG, IndexEntry, MachineVersionInfo, Page
-from smb_tui.core.text import safe
-from smb_tui.tui.describe import (
+from smb_tui.core.describe import (
     parse_object,
     parse_when,
     pretty_json,
@@ -30,7 +29,8 @@ from smb_tui.tui.describe import (
     state_change,
     version_label,
 )
-from smb_tui.tui.history_buffer import Row
+from smb_tui.core.history_buffer import Row
+from smb_tui.core.text import safe
 from smb_tui.tui.palette import tone
 from smb_tui.tui.state_graph import StateGraph
 from smb_tui.tui.widgets.transition_history import TransitionHistory

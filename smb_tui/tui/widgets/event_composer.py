@@ -16,9 +16,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Static, TextArea
 
 from smb_tui.api.errors import OutcomeUnknown, RejectedByAuthorizer
+from smb_tui.core.describe import context_changes, parse_object, state_summary
+from smb_tui.core.instance_session import InstanceSnapshot, SendReport, refusal
 from smb_tui.core.text import safe
-from smb_tui.tui.describe import context_changes, parse_object, state_summary
-from smb_tui.tui.instance_session import InstanceSnapshot, SendReport, refusal
 from smb_tui.tui.palette import Role, tone
 
 

@@ -17,9 +17,9 @@ from textual.reactive import reactive
 from textual.widgets import Static, Tree
 
 from smb_tui.api.models import StateValue
+from smb_tui.core.describe import version_label
+from smb_tui.core.instance_session import InstanceSnapshot
 from smb_tui.core.text import safe
-from smb_tui.tui.describe import version_label
-from smb_tui.tui.instance_session import InstanceSnapshot
 from smb_tui.tui.palette import tone
 from smb_tui.tui.widgets.json_tree import JsonTree
 

@@ -7,8 +7,8 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 
 from smb_tui.api.models import MachineSummary
+from smb_tui.core.describe import version_label
 from smb_tui.core.text import safe
-from smb_tui.tui.describe import version_label
 from smb_tui.tui.widgets.filtered_list import FilteredList
 from smb_tui.tui.widgets.paged_list import PagedList
 

@@ -30,16 +30,16 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
-from smb_tui.core.text import safe
-from smb_tui.tui.describe import (
+from smb_tui.core.describe import (
     StateChange,
     clock_time,
     relative_time,
     short_event,
     state_change,
 )
-from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage, HistoryBuffer, Row
-from smb_tui.tui.history_cache import CacheCursor, CachedHistory
+from smb_tui.core.history_buffer import HistoryBuffer, Row
+from smb_tui.core.history_cache import CacheCursor, CachedHistory, CacheUnavailable, FetchPage
+from smb_tui.core.text import safe
 
 __all__ = ["Row", "TransitionHistory"]
 
@@ -219,14 +219,16 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._seeking_start = self._refreshing = self._refresh_again = False
         self._searching = False
         self.requests = 0
-        self._to_top()
         cached = self._cached_page(cache) if fetch is not None else None
+        if cached is not None:
+            self.buffer.add_page(cached, from_cache=True)
+            self.from_cache = len(cached.items)
+        # Only now: moving the cursor and the view to the top asks for what they need,
+        # which must not be a first page from the server under the cached one.
+        self._to_top()
         if cached is None:
             self._request()
             return
-        self.buffer.add_page(cached, from_cache=True)
-        self.from_cache = len(cached.items)
-        self._resize()
         assert fetch is not None and cache is not None
         self._refreshing = True  # live news waits until the cache has caught up
         self._catch_up(fetch, cache, blank_note, self._generation)
@@ -347,14 +349,26 @@ class TransitionHistory(ScrollView, can_focus=True):
         shown = self.row_count
         self.buffer.add_newest(rows)
         self._mark(rows)
+        if self.buffer.behind:
+            if self.buffer.cache is None:  # the cache failed: the news is not kept
+                self._reload_top()
+            self._show_position()  # counted in the border, held in the cache
+            return
         added = self.row_count - shown  # under a filter, only the rows that match
         self._resize()
         if added and not following:
             self.unseen += added
             self.cursor += added
             self.scroll_to(y=self.scroll_offset.y + added, animate=False, immediate=True)
+            if self.unseen > self.window_rows:
+                # Far below the top, news is kept in the cache and counted; Home shows it.
+                self.buffer.hold_no_newer()
         self.trim()
         self.refresh()
+
+    def _reload_top(self) -> None:
+        """The newest rows again (from the cache, then the server), the view on them."""
+        self.load(self._server_fetch, self.blank_note, self.buffer.cache)
 
     def context_seen(self, at: float, changes: str) -> None:
         """The public context changed in the transition at `at` (epoch seconds, the
@@ -385,15 +399,15 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._pending_marks.extend(waiting)
 
     def trim(self) -> None:
-        """Past twice `window_rows` held, and with the view within the newest
-        `window_rows`, hold only those: the rest is in the cache, and comes back from it
-        if the view goes down. Left open on a busy instance, memory stays flat."""
-        if self.buffer.loaded <= 2 * self.window_rows or self._seeking_start:
-            return
+        """Hold the rows down to `window_rows` below the view, once a further
+        `window_rows` are held below those: the rest is in the cache, and comes back
+        from it if the view goes down. With news far above the view kept in the cache
+        too (`hold_no_newer`), what is held follows the view, not the updates seen."""
         height = max(self.size.height, 1)
-        if max(self.cursor, self.scroll_offset.y + height) + height > self.window_rows:
+        keep = max(self.cursor, self.scroll_offset.y + height) + height + self.window_rows
+        if self.buffer.loaded <= keep + self.window_rows or self._seeking_start:
             return
-        if self.buffer.trim(self.window_rows):
+        if self.buffer.trim(keep):
             self._resize()
         if self.buffer.cache_error:
             self._cache_failed(self.buffer.cache_error)
@@ -407,6 +421,8 @@ class TransitionHistory(ScrollView, can_focus=True):
         older pages in the background until the start of history or Esc. "" shows all
         again, with the cursor still on the row it was on."""
         text = text.strip()
+        if text and self.buffer.behind:
+            self._reload_top()  # a search starts from the newest rows
         if not text:
             whole = self.buffer.unfiltered_index(self.cursor) if self.row_count else 0
             self._searching = False
@@ -431,6 +447,8 @@ class TransitionHistory(ScrollView, can_focus=True):
     def jump_to(self, moment: float) -> None:
         """The cursor on the first transition at or before `moment`, loading older pages
         (with progress, Esc stops) until one is loaded or the history starts."""
+        if self.buffer.behind:
+            self._reload_top()  # the time may be among the rows not held
         self._jump_target = moment
         if self._reached(moment) or self.buffer.fetch is None:
             self._land(moment)
@@ -528,9 +546,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         if page is not None:
             rows = [Row.of(t) for t in page.items]
             new = self.buffer.new_rows_in(rows)
-            if new is None:
+            if new is None:  # over a page of news: from the top again, cache and all
                 if not self.buffer.loading:
-                    self.load(fetch)
+                    self._reload_top()
                 return
             self.add_newest(new)
         if self._refresh_again:
@@ -586,8 +604,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         if self.buffer.filter_text:
             loaded = self.buffer.loaded
             parts.append(f"filter {self.buffer.filter_text!r}: {count:,} of {loaded:,}")
-        if self.unseen:
-            parts.append(f"↑ {self.unseen} new (Home)")
+        unseen = self.unseen + self.buffer.newer_not_held
+        if unseen:
+            parts.append(f"↑ {unseen:,} new (Home)")
         if count:
             more = "" if self.at_end else "+"
             parts.append(f"{min(self.cursor + 1, count):,} / {count:,}{more}")
@@ -767,6 +786,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._step(self.cursor + max(self.size.height - 1, 1))
 
     def action_first(self) -> None:
+        if self.buffer.behind:
+            self._reload_top()
+            return
         self._step(0)
         self.trim()
 

@@ -9,25 +9,16 @@ was reached, and what went wrong; the widget draws it and runs the fetches.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smb_tui.api.client import MAX_EMPTY_PAGES
 from smb_tui.api.errors import EmptyPages
 from smb_tui.api.models import Page, Transition
+from smb_tui.core.describe import event_type, parse_time, payload_summary, state_summary
+from smb_tui.core.history_cache import MATCH_ROWS, CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.text import safe
-from smb_tui.tui.describe import event_type, parse_time, payload_summary, state_summary
-
-if TYPE_CHECKING:
-    from smb_tui.tui.history_cache import CachedHistory
-
-FetchPage = Callable[[str | None], Awaitable[Page[Transition]]]
-
-
-class CacheUnavailable(Exception):
-    """The history cache cannot be read or written: the app goes on without it."""
-
 
 _SHARED: dict[str, str] = {}
 _TYPE_ONLY: dict[str, dict[str, Any]] = {}  # `{"type": t}` events, one dict per type: read only
@@ -132,6 +123,10 @@ class HistoryBuffer:
         self.search_text = ""
         self._newer_hits: list[int] = []
         self._older_hits: list[int] = []
+        # While the view is far below the top, news goes to the cache and is counted,
+        # not held: the newest rows known (for finding news in a page) and how many.
+        self._top_seen: list[Row] | None = None
+        self.newer_not_held = 0
 
     @property
     def loaded(self) -> int:
@@ -209,8 +204,27 @@ class HistoryBuffer:
             at += step
         return None
 
+    @property
+    def behind(self) -> bool:
+        """The newest rows are in the cache, not here (`newer_not_held` of them)."""
+        return self._top_seen is not None
+
+    def hold_no_newer(self) -> bool:
+        """From now on keep news in the cache only (False, and nothing changes, without
+        a cache or under a filter): the rows held stay what the view is among."""
+        if self.cache is None or self.filter_text or self._top_seen is not None:
+            return False
+        self._top_seen = self.newest(MATCH_ROWS)
+        return True
+
+    def newest_known(self, count: int) -> list[Row]:
+        """The newest rows seen, held or not."""
+        if self._top_seen is not None:
+            return self._top_seen[:count]
+        return self.newest(count)
+
     def newest(self, count: int) -> list[Row]:
-        """The newest rows fetched, whatever the filter."""
+        """The newest rows held, whatever the filter."""
         # Slices from the ends: no copy of every row held on each refresh.
         newer = self._newer[: -count - 1 : -1] if count else []
         return newer + self._older[: max(0, count - len(newer))]
@@ -274,9 +288,11 @@ class HistoryBuffer:
             return False
         if self.loaded <= keep:
             return False
-        top, last = self.row(0), self.row(keep - 1)
+        # Found in the cache under the newest row seen (held, or not while behind).
+        top, last = self.newest_known(1)[0], self.row(keep - 1)
+        depth = self.newer_not_held + keep - 1
         try:
-            cursor = self.cache.cursor_below(top.transition(), last.transition(), keep - 1)
+            cursor = self.cache.cursor_below(top.transition(), last.transition(), depth)
         except CacheUnavailable as error:
             self.cache, self.cache_error = None, str(error)
             return False
@@ -301,10 +317,14 @@ class HistoryBuffer:
     # -- news ----------------------------------------------------------------------------
 
     def add_newest(self, rows: Sequence[Row]) -> None:
-        """New transitions at the top, given newest first."""
-        held = self.newest(1)
+        """New transitions at the top, given newest first (behind: into the cache only)."""
+        held = self.newest_known(1)
         above = held[0].transition() if held else None
         self._keep(lambda cache: cache.add_newer([row.transition() for row in rows], above))
+        if self._top_seen is not None:
+            self._top_seen = [*rows, *self._top_seen][:MATCH_ROWS]
+            self.newer_not_held += len(rows)
+            return
         if self.filter_text:
             start = len(self._newer)
             self._newer_hits.extend(
@@ -318,7 +338,7 @@ class HistoryBuffer:
         Transitions carry no id, so the rows held are found in the page by a run of
         them. None when they are not there (over a page of news): load anew instead.
         """
-        top = self.newest(5)
+        top = self.newest_known(MATCH_ROWS)
         if not top:
             # Empty so far: all of it is new; still loading the first page: that brings it.
             return list(first_page) if self.at_end else [] if not self.pages else None
@@ -329,4 +349,4 @@ class HistoryBuffer:
         return None
 
 
-__all__ = ["FetchPage", "HistoryBuffer", "Row"]
+__all__ = ["HistoryBuffer", "Row"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,6 @@ from urllib.parse import urlsplit, urlunsplit
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
 from smb_tui.paths import cache_dir, private_file
-from smb_tui.tui.history_buffer import CacheUnavailable, FetchPage
 
 DEFAULT_CAP_BYTES = 256 * 1024 * 1024
 MAX_CATCH_UP_PAGES = 50  # newer pages to fetch looking for the cached ones before giving up
@@ -60,6 +59,13 @@ CREATE TABLE IF NOT EXISTS transitions (
     PRIMARY KEY (history_id, seq)
 ) WITHOUT ROWID;
 """
+
+
+FetchPage = Callable[[str | None], Awaitable[Page[Transition]]]
+
+
+class CacheUnavailable(Exception):
+    """The history cache cannot be read or written: the app goes on without it."""
 
 
 def default_cache_path() -> Path:
@@ -402,6 +408,7 @@ __all__ = [
     "CacheCursor",
     "CacheUnavailable",
     "CachedHistory",
+    "FetchPage",
     "HistoryCache",
     "default_cache_path",
 ]
