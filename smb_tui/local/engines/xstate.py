@@ -61,6 +61,15 @@ SLACK_SECONDS = 0.5  # the pipe and the worker's own work, on top of a deadline
 WORKER_MEMORY_BYTES = 1024 * 1024 * 1024  # a worker's resident memory, all its isolates
 START_SECONDS = 30.0  # a new worker: Python, V8, every module
 
+# `import x, {a as b} from "npm:xstate";`, `import * as x from ...`, `import "...";`, at
+# the start of a statement (esbuild puts its keep-names helper before them).
+IMPORT = re.compile(
+    r"(?:^|(?<=[;}\n]))\s*import\s*"
+    r"(?:(?:(?P<default>[\w$]+)\s*,?\s*)?(?:\*\s*as\s+(?P<star>[\w$]+)|\{(?P<names>[^}]*)\})?"
+    r"\s*from\s*)?(?P<quote>[\"'])(?P<specifier>[^\"']*)(?P=quote)\s*;?"
+)
+XSTATE_SPECIFIER = re.compile(r"(?:npm:)?xstate(?:@4(?:\.[\w.-]*)?)?")
+XSTATE_FILE = "xstate-4.38.3.js"  # what `npm:xstate` is: see the file's header
 EXPORTS = re.compile(r"export\s*\{([^}]*)\}\s*;?\s*(?:/\*[\s\S]*?\*/\s*)*$")
 _keys = itertools.count(1)
 _pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
@@ -75,7 +84,9 @@ def default_workers() -> int:
 
 def wrap_module(source: str) -> str:
     """An esbuild ES module as a function expression of the run's console, timers and
-    fetch, returning the module's exports."""
+    fetch, returning the module's exports. Its `import`s of `npm:xstate` (bundles built
+    with `--external:npm:xstate`, as State Backed's docs build them) get the xstate this
+    package holds, evaluated afresh with the module: as a bundle with xstate inside."""
     match = EXPORTS.search(source)
     if match is None:
         raise ValueError("the module exports nothing: it needs `export default` a machine")
@@ -84,11 +95,58 @@ def wrap_module(source: str) -> str:
         local, _, exported = part.strip().partition(" as ")
         if local:
             names.append(f"{json.dumps(exported.strip() or local)}: {local}")
-    body = source[: match.start()]
+    imports, body = _imports(source[: match.start()])
     return (
         "(function (console, setTimeout, clearTimeout, fetch) {\n"
-        f"{body}\n;return {{{', '.join(names)}}};\n}})"
+        f"{imports}{body}\n;return {{{', '.join(names)}}};\n}})"
     )
+
+
+def _imports(source: str) -> tuple[str, str]:
+    """The module's `import` statements as bindings of the provided xstate (imports are
+    hoisted: the bindings come first), and the module without them. Any other import is
+    refused by name: the local server, like State Backed, provides only `npm:xstate`."""
+    bindings: list[str] = []
+    parts: list[str] = []
+    position = 0
+    for match in IMPORT.finditer(source):
+        specifier = match["specifier"]
+        if XSTATE_SPECIFIER.fullmatch(specifier) is None:
+            raise ValueError(
+                f"it imports {specifier!r}; the runtime provides only npm:xstate"
+                " (bundle everything else into the module)"
+            )
+        for name in (match["default"], match["star"]):
+            if name:
+                bindings.append(f"const {name} = __xstate;")
+        if match["names"]:
+            pairs = []
+            for part in match["names"].split(","):
+                imported, _, local = part.strip().partition(" as ")
+                if imported:
+                    pairs.append(f"{imported.strip()}: {local.strip() or imported.strip()}")
+            bindings.append(f"const {{{', '.join(pairs)}}} = __xstate;")
+        parts.append(source[position : match.start()])
+        position = match.end()
+    if position == 0:
+        return "", source
+    parts.append(source[position:])
+    imports = f"const __xstate = {_xstate_factory()}();\n{''.join(bindings)}\n"
+    return imports, "".join(parts)
+
+
+_XSTATE: list[str] = []
+
+
+def _xstate_factory() -> str:
+    """xstate's UMD build as a function returning its exports (read once)."""
+    if not _XSTATE:
+        umd = (Path(__file__).parent / "js" / XSTATE_FILE).read_text()
+        _XSTATE.append(
+            "(function () { var module = { exports: {} }, exports = module.exports,"
+            f" define = undefined;\n{umd}\n;return module.exports; }})"
+        )
+    return _XSTATE[0]
 
 
 class LimitReached(Exception):
@@ -357,6 +415,32 @@ class WorkerPool:
         self.modules.append(module)
         self.exports[module.key] = tuple(exports)
         return module
+
+    async def add(self, source: str, kind: str = "machine", target: str | None = None) -> str:
+        """While serving: compile a module in one worker (ValueError naming the JavaScript
+        error when it does not load), then into every other ready worker; workers started
+        later load it with the rest. Its key."""
+        key = f"m{next(_keys)}"
+        module = LoadedModule(key, kind, wrap_module(source), target or key)
+        if self._changed is None:
+            await self.start()
+        first = await self.pick()
+        try:
+            exports = await first.call(_load(module), LOAD_SECONDS + 5)
+        except LimitReached as error:
+            raise ValueError(f"it ran past a limit when loaded: {error}") from error
+        except WorkerLost as error:
+            raise ValueError("the worker process died loading it") from error
+        self.modules.append(module)
+        self.exports[key] = tuple(exports)
+        others = [w for w in self.workers if w is not first and w.ready and not w.dead]
+        results = await asyncio.gather(
+            *(w.call(_load(module), LOAD_SECONDS + 5) for w in others), return_exceptions=True
+        )
+        for worker, result in zip(others, results, strict=True):
+            if isinstance(result, BaseException):  # it loaded in the first: start afresh
+                worker.kill()  # its reader sees it die and a fresh worker replaces it
+        return key
 
     async def start(self) -> None:
         """On the server's loop: the first worker attached, the others started; all ready
