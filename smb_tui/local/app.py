@@ -51,8 +51,11 @@ from smb_tui.local.auth import (
     VerifiedTokens,
     anonymous_audience,
     exchange_anonymous,
+    same_secret,
 )
 from smb_tui.local.definitions import JSON, SLUG_PATTERN
+from smb_tui.local.deploy import Deployments
+from smb_tui.local.deploy_routes import add_deploy_routes
 from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.service import ApiError, LocalService
 from smb_tui.local.store import BadCursor, decode_cursor, iso_us
@@ -63,10 +66,9 @@ MachineSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="The machine
 InstanceSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="The instance's slug")]
 Cursor = Annotated[str | None, Query(description="A cursor from the previous page")]
 MAX_LOGS = 100
-# The first part of paths State Backed serves that the local server leaves out:
-# creating machines, versions and migrations, keys, orgs, users, identity and token
-# providers.
-STATE_BACKED_ONLY = frozenset({"machines", "keys", "orgs", "users", "idps", "token-providers"})
+# The first part of paths State Backed serves that the local server leaves out: keys,
+# orgs, users, identity and token providers.
+STATE_BACKED_ONLY = frozenset({"keys", "orgs", "users", "idps", "token-providers"})
 
 
 class CreateInstance(BaseModel):
@@ -247,7 +249,7 @@ class Cursors:
         if cursor is None:
             return None
         inner, _, signature = cursor.rpartition(".")
-        if not inner or not hmac.compare_digest(signature, self._signature(request, inner)):
+        if not inner or not same_secret(signature, self._signature(request, inner)):
             raise ApiError(
                 400, "the cursor is not one this list gave out", "invalid-parameter", "cursor"
             )
@@ -280,6 +282,7 @@ def create_app(
     service: LocalService,
     key: LocalKey,
     org_ids: frozenset[str],
+    deployments: Deployments,
     cors_origins: tuple[str, ...] = ("*",),
 ) -> FastAPI:
     cursors = Cursors(key.secret)
@@ -445,7 +448,8 @@ def create_app(
     async def list_versions(
         request: Request, machineSlug: MachineSlug, _: MachinesReader, cursor: Cursor = None
     ) -> JSONResponse:
-        service.machine(machineSlug)
+        if machineSlug not in service.versionless:  # created, no version yet: none listed
+            service.machine(machineSlug)
         page = service.store.list_versions(
             machineSlug, cursors.open(request, cursor), service.settings.page_size
         )
@@ -551,6 +555,7 @@ def create_app(
     @app.put(
         "/machines/{machineSlug}/i/{instanceSlug}/v",
         status_code=201,
+        response_class=Response,  # 201 with no body
         summary="Set the desired version",
         responses=_errors(404),
     )
@@ -673,35 +678,11 @@ def create_app(
     def not_supported(what: str) -> JSONResponse:
         return _error(
             501,
-            f"{what} is part of State Backed's API, but the local server does not implement"
-            " it (machines and versions come from --machines DIR)",
+            f"{what} is part of State Backed's API, but the local server does not implement it",
             "not-supported-locally",
         )
 
-    # On paths the local server serves, so documented: a client sees them, and the 501.
-    not_here: dict[int | str, dict[str, Any]] = {
-        501: {"model": ErrorBody, "description": "`not-supported-locally`"}
-    }
-
-    @app.post(
-        "/machines",
-        summary="Create a machine (State Backed only)",
-        status_code=501,
-        responses=not_here,
-        response_model=None,
-    )
-    async def create_machine() -> JSONResponse:
-        return not_supported("creating a machine")
-
-    @app.post(
-        "/machines/{machineSlug}/v",
-        summary="Create a machine version (State Backed only)",
-        status_code=501,
-        responses=not_here,
-        response_model=None,
-    )
-    async def create_version(machineSlug: str) -> JSONResponse:
-        return not_supported("creating a machine version")
+    add_deploy_routes(app, deployments, Annotated[Principal, Depends(scoped("machines.write"))])
 
     @app.api_route(
         "/{path:path}",

@@ -6,6 +6,7 @@ the top level); those claims are the `authContext` the machine's authorizers see
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 import warnings
@@ -29,7 +30,19 @@ from smb_tui.local.definitions import JSON
 
 REGISTERED_CLAIMS = {"aud", "iss", "iat", "exp", "nbf", "jti", "scope"}
 ANONYMOUS_SCOPES = frozenset({"instances.read", "instances.write", "instances.create"})
-ALL_SCOPES = ANONYMOUS_SCOPES | {"machines.read", "instances.admin", "logs.read"}
+ALL_SCOPES = ANONYMOUS_SCOPES | {
+    "machines.read",
+    "machines.write",
+    "machine-versions.write",
+    "instances.admin",
+    "logs.read",
+}
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """A constant-time comparison of what a client sent with what it must be. As bytes:
+    `hmac.compare_digest` raises on a str that is not ASCII, which a client can send."""
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 class AuthError(Exception):

@@ -78,6 +78,9 @@ class MachineVersion:
     after: Mapping[str, Sequence[tuple[float, str]]] = field(default_factory=dict)
     # A Python version: a function; an XState module: its engine's migration module.
     migrate: Migration | object | None = None
+    # A deployed version: the id it was given, and its own index selectors.
+    id: str | None = None
+    indexes: Mapping[str, IndexSelector] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,20 +90,30 @@ class MachineDefinition:
     slug: str
     versions: Sequence[MachineVersion]
     indexes: Mapping[str, IndexSelector] = field(default_factory=dict)
+    current_id: str | None = None  # a deployed machine's current version (else the last)
 
     def __post_init__(self) -> None:
         if not self.versions:
             raise ValueError(f"machine {self.slug!r} has no versions")
-        labels = [v.label for v in self.versions]
-        if len(set(labels)) != len(labels):
+        ids = [self.version_id(v) for v in self.versions]
+        if len(set(ids)) != len(ids):
+            labels = [v.label for v in self.versions]
             raise ValueError(f"machine {self.slug!r} repeats a version label: {labels}")
 
     @property
     def current(self) -> MachineVersion:
+        if self.current_id is not None:
+            return self.version_by_id(self.current_id) or self.versions[-1]
         return self.versions[-1]
+
+    def indexes_of(self, version: MachineVersion) -> Mapping[str, IndexSelector]:
+        """The selectors a version's instances are indexed by."""
+        return self.indexes if version.indexes is None else version.indexes
 
     def version_id(self, version: MachineVersion) -> str:
         """A stable id, so a restarted server keeps pointing instances at their version."""
+        if version.id is not None:
+            return version.id
         digest = hashlib.sha256(f"{self.slug}\0{version.label}".encode()).hexdigest()[:16]
         return f"mv_{digest}"
 

@@ -16,9 +16,11 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from smb_tui.core.keys import LocalKey, load_or_create_key
+from smb_tui.core.text import safe
 from smb_tui.local.app import create_app
 from smb_tui.local.definitions import MachineDefinition
 from smb_tui.local.demo import DEMO_MACHINES, DEMO_MODULES, seed
+from smb_tui.local.deploy import Deployments
 from smb_tui.local.engines.seam import Engine
 from smb_tui.local.machines import ModuleLoader, load_definitions
 from smb_tui.local.service import LocalService, Settings
@@ -169,11 +171,10 @@ class LocalServer:
         """Serve until stopped (Ctrl-C, SIGTERM or `stop()`)."""
         self.loop = asyncio.get_running_loop()
         self.loop.set_exception_handler(AcceptErrors())
-        await self.loader.start()  # the XState worker processes answer on this loop
         store = Store(self.options.db, self.options.clock)
         self.store = store
         engine = self.options.engine
-        if engine is None and self.loader.started:
+        if engine is None:  # XState modules may come later, deployed
             from smb_tui.local.engines.statechart import StatechartEngine
             from smb_tui.local.engines.xstate import MixedEngine, XStateEngine
 
@@ -189,6 +190,10 @@ class LocalServer:
             engine,
         )
         self.service = service
+        deployments = Deployments(service, self.loader)
+        for failure in deployments.restore():  # what was deployed before a restart
+            log.error("a deployed module no longer loads and is skipped: %s", safe(failure))
+        await self.loader.start()  # the XState worker processes answer on this loop
         seeding = None
         if self.options.demo and not store.has_instances():
             # Serve at once; the demo instances appear as they are made.
@@ -197,7 +202,11 @@ class LocalServer:
         else:
             self.seeded.set()
         app = create_app(
-            service, self.key, frozenset(self.options.org_ids), self.options.cors_origins
+            service,
+            self.key,
+            frozenset(self.options.org_ids),
+            deployments,
+            self.options.cors_origins,
         )
         log_config = uvicorn.config.LOGGING_CONFIG
         if self.options.log_file is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smb_tui.api.wire import delete_confirmation, encode_services
-from smb_tui.local.auth import Principal
+from smb_tui.local.auth import Principal, same_secret
 from smb_tui.local.definitions import (
     JSON,
     AuthRequest,
@@ -102,6 +101,8 @@ class LocalService:
         self.settings = settings or Settings()
         self.engine: Engine = engine or StatechartEngine(store.clock)
         self.definitions = {d.slug: d for d in definitions}
+        # Machines created over the API that have no version yet: their index names.
+        self.versionless: dict[str, list[str]] = {}
         # One lock per instance while anyone uses it: [lock, users]. Kept for every slug
         # ever named, they grew without bound (80,000 refused creates: +33 MB).
         self._locks: dict[tuple[str, str], list[Any]] = {}
@@ -138,8 +139,19 @@ class LocalService:
     def machine(self, slug: str) -> MachineDefinition:
         definition = self.definitions.get(slug)
         if definition is None:
+            if slug in self.versionless:
+                raise ApiError(
+                    404,
+                    f"machine {slug!r} has no version yet: deploy one (smb-tui deploy,"
+                    " smply machine-versions create)",
+                )
             raise ApiError(404, f"there is no machine named {slug!r}")
         return definition
+
+    def add_definition(self, definition: MachineDefinition) -> None:
+        """A machine deployed or redeployed while serving (its versions already stored)."""
+        self.versionless.pop(definition.slug, None)
+        self.definitions[definition.slug] = definition
 
     def instance(self, machine: str, slug: str) -> tuple[MachineDefinition, InstanceRow]:
         definition = self.machine(machine)
@@ -184,9 +196,16 @@ class LocalService:
     # -- machines ----------------------------------------------------------------------
 
     def list_machines(self, after: str | None) -> Page:
-        return self.store.list_machines(list(self.definitions), after, self.settings.page_size)
+        known = [*self.definitions, *self.versionless]
+        return self.store.list_machines(known, after, self.settings.page_size)
 
     def machine_body(self, slug: str) -> dict[str, JSON]:
+        if slug in self.versionless:
+            return {
+                "createdAt": self.store.machine_created_at(slug),
+                "currentVersion": None,
+                "indexes": sorted(self.versionless[slug]),
+            }
         definition = self.machine(slug)
         return {
             "createdAt": self.store.machine_created_at(slug),
@@ -450,9 +469,9 @@ class LocalService:
                 {
                     name: _index_value(value)
                     for name, value in self.engine.index_values(
-                        version, snapshot, definition.indexes
+                        version, snapshot, definition.indexes_of(version)
                     ).items()
-                    if name in definition.indexes
+                    if name in definition.indexes_of(version)
                 },
             )
         if new_timers:
@@ -518,7 +537,7 @@ class LocalService:
     async def delete_instance(self, machine: str, slug: str, confirmation: str) -> None:
         async with self._instance_lock(machine, slug):
             _, row = self.instance(machine, slug)
-            if not hmac.compare_digest(confirmation, delete_confirmation(machine, slug)):
+            if not same_secret(confirmation, delete_confirmation(machine, slug)):
                 raise ApiError(
                     400,
                     "the confirmation must be base64url(HMAC-SHA256(key=machine name,"

@@ -85,6 +85,23 @@ CREATE TABLE IF NOT EXISTS index_values (
 );
 CREATE INDEX IF NOT EXISTS index_values_by_value
     ON index_values (machine, name, value, instance_slug);
+-- What was deployed over the API (not loaded from --machines DIR): machines, the code of
+-- their versions and migrations, and which version is current.
+CREATE TABLE IF NOT EXISTS deployed_machines (
+    slug TEXT PRIMARY KEY REFERENCES machines(slug) ON DELETE CASCADE,
+    indexes TEXT NOT NULL,
+    current_version TEXT
+);
+CREATE TABLE IF NOT EXISTS deployed_code (
+    id TEXT PRIMARY KEY,
+    machine TEXT NOT NULL REFERENCES deployed_machines(slug) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    from_version TEXT,
+    to_version TEXT,
+    index_selectors TEXT,
+    code TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 """
 
 
@@ -198,6 +215,80 @@ class Store:
                     (version_id, slug, label, self.now()),
                 )
 
+    def add_deployed_machine(self, slug: str, indexes: Sequence[str]) -> bool:
+        """A machine created over the API; False when that name is taken."""
+        with self.transaction() as db:
+            if self.machine_created_at(slug) is not None:
+                return False
+            db.execute("INSERT INTO machines (slug, created_at) VALUES (?, ?)", (slug, self.now()))
+            db.execute(
+                "INSERT INTO deployed_machines (slug, indexes) VALUES (?, ?)",
+                (slug, json.dumps(list(indexes))),
+            )
+        return True
+
+    def deployed_machines(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM deployed_machines ORDER BY slug")
+
+    def deployed_code(self, machine: str) -> list[sqlite3.Row]:
+        """A deployed machine's versions and migrations, in the order they were made."""
+        return self._all(
+            "SELECT deployed_code.*, machine_versions.label AS label FROM deployed_code"
+            " LEFT JOIN machine_versions ON machine_versions.id = deployed_code.id"
+            " WHERE deployed_code.machine = ? ORDER BY deployed_code.rowid",
+            machine,
+        )
+
+    def add_deployed_version(
+        self,
+        machine: str,
+        version_id: str,
+        client_info: str,
+        code: str,
+        index_selectors: dict[str, str] | None,
+        make_current: bool,
+    ) -> None:
+        with self.transaction() as db:
+            now = self.now()
+            db.execute(
+                "INSERT INTO machine_versions (id, machine, label, created_at) VALUES (?, ?, ?, ?)",
+                (version_id, machine, client_info, now),
+            )
+            db.execute(
+                "INSERT INTO deployed_code (id, machine, kind, index_selectors, code, created_at)"
+                " VALUES (?, ?, 'version', ?, ?, ?)",
+                (version_id, machine, json.dumps(index_selectors), code, now),
+            )
+            # The first version is current whatever it asked: a machine needs one.
+            db.execute(
+                "UPDATE deployed_machines SET current_version = ?"
+                " WHERE slug = ? AND (? OR current_version IS NULL)",
+                (version_id, machine, make_current),
+            )
+
+    def add_deployed_migration(
+        self, machine: str, migration_id: str, from_id: str, to_id: str, code: str
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO deployed_code (id, machine, kind, from_version, to_version, code,"
+                " created_at) VALUES (?, ?, 'migration', ?, ?, ?, ?)",
+                (migration_id, machine, from_id, to_id, code, self.now()),
+            )
+
+    def delete_deployed_machine(self, slug: str) -> None:
+        """The machine, its versions and their code (refused by the caller while it has
+        instances)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM deployed_code WHERE machine = ?", (slug,))
+            db.execute("DELETE FROM deployed_machines WHERE slug = ?", (slug,))
+            db.execute("DELETE FROM machine_versions WHERE machine = ?", (slug,))
+            db.execute("DELETE FROM logs WHERE machine = ?", (slug,))
+            db.execute("DELETE FROM machines WHERE slug = ?", (slug,))
+
+    def has_instances_of(self, machine: str) -> bool:
+        return self._one("SELECT 1 FROM instances WHERE machine = ? LIMIT 1", machine) is not None
+
     def machine_created_at(self, slug: str) -> str | None:
         row = self._one("SELECT created_at FROM machines WHERE slug = ?", slug)
         return row["created_at"] if row else None
@@ -207,7 +298,13 @@ class Store:
         return _version_info(row) if row else None
 
     def current_version(self, machine: str) -> dict[str, JSON] | None:
+        """A deployed machine's current version (`makeCurrent`), else its newest."""
         row = self._one(
+            "SELECT machine_versions.* FROM deployed_machines JOIN machine_versions"
+            " ON machine_versions.id = deployed_machines.current_version"
+            " WHERE deployed_machines.slug = ?",
+            machine,
+        ) or self._one(
             "SELECT * FROM machine_versions WHERE machine = ? ORDER BY seq DESC LIMIT 1", machine
         )
         return _version_info(row) if row else None

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from smb_tui.local.server import ServerThread
-from tests.conftest import free_port, start_server, unique
+from tests.conftest import client, free_port, start_server, unique
 
 EVENTS = "/machines/scratch/i/{}/events"
 
@@ -167,9 +167,6 @@ def test_locks_live_only_while_in_use(server: ServerThread, http: httpx.Client) 
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/machines"),
-        ("POST", "/machines/counter/v"),
-        ("POST", "/machines/counter/migrations"),
         ("GET", "/keys"),
         ("POST", "/orgs"),
         ("GET", "/idps"),
@@ -284,3 +281,25 @@ def test_running_out_of_descriptors_is_reported_once_not_per_accept(tmp_path: Pa
     output = err.decode()
     assert output.count("cannot accept connections: [Errno 24]") == 1, output[-3000:]
     assert "out of system resource" not in output
+
+
+def test_secrets_compared_with_text_that_is_not_ascii_are_refused_not_a_500(
+    server: ServerThread,
+) -> None:
+    """`hmac.compare_digest` raises on a str that is not ASCII: a client can send one in a
+    cursor's signature or a deletion's confirmation."""
+    with client(server) as http:
+        listed = http.get("/machines", params={"cursor": "abc.sïgnature"})
+        assert listed.status_code == 400 and listed.json()["parameter"] == "cursor"
+        slug = unique("hostile")
+        http.post("/machines/counter", json={"slug": slug})
+        deleted = http.request(
+            "DELETE",
+            f"/machines/counter/i/{slug}",
+            json={
+                "dangerDataWillBeDeletedForever": True,
+                "hmacSha256OfMachineInstanceNameWithMachineNameKey": "ünïcode",
+            },
+        )
+        assert deleted.status_code == 400
+        assert http.get(f"/machines/counter/i/{slug}").status_code == 200
