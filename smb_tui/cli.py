@@ -355,6 +355,96 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+def _deploy_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    deploy = commands.add_parser(
+        "deploy",
+        help="deploy a machine bundle as a new version (State Backed or smb-tui local)",
+        description="Upload FILE, an ES module bundle (esbuild --bundle --format=esm, as smply"
+        " builds it), as a new version of MACHINE; the machine is created if it does not"
+        " exist. Connects as the dashboard does (--profile, --api-url, STATEBACKED_*).",
+    )
+    deploy.add_argument("machine_name", metavar="MACHINE")
+    deploy.add_argument("file", type=Path, metavar="FILE")
+    deploy.add_argument(
+        "--make-current", action="store_true", help="new instances start on this version"
+    )
+    deploy.add_argument("--client-info", default="", help="your label for it (a git sha, say)")
+    deploy.add_argument(
+        "--migration-from",
+        nargs=2,
+        metavar=("VERSION_ID", "MIGRATION_FILE"),
+        help="also deploy a migration module from that version to this one",
+    )
+    deploy.add_argument(
+        "--index",
+        action="append",
+        default=[],
+        metavar="NAME=JSONPATH",
+        help="an index selector of this version ($.email); repeat for each index",
+    )
+
+
+def run_deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui.api import StateBackedClient
+    from smb_tui.api.errors import NotFound, StateBackedError
+    from smb_tui.core.text import safe
+
+    connection, reason = _connection(args, parser)
+    if connection is None:
+        print(f"smb-tui deploy: {reason}", file=sys.stderr)
+        return 2
+    selectors = {}
+    for entry in args.index:
+        name, equals, path = entry.partition("=")
+        if not equals or not name or not path:
+            parser.error(f"--index takes NAME=JSONPATH, like email=$.email, not {entry!r}")
+        selectors[name] = path
+    try:
+        code = args.file.read_text()
+        migration = None
+        if args.migration_from:
+            migration = (args.migration_from[0], Path(args.migration_from[1]).read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"smb-tui deploy: cannot read the bundle: {error}", file=sys.stderr)
+        return 2
+
+    def progress(step: str) -> None:
+        print(f"  {args.machine_name}: {step}", file=sys.stderr, flush=True)
+
+    async def main() -> str:
+        async with StateBackedClient(
+            connection.auth, connection.base_url, org_id=connection.org_id
+        ) as client:
+            try:
+                await client.get_machine(args.machine_name)
+            except NotFound:
+                progress("no such machine: creating it")
+                await client.create_machine(args.machine_name, sorted(selectors))
+            version = await client.create_version(
+                args.machine_name,
+                code,
+                client_info=args.client_info,
+                make_current=args.make_current,
+                index_selectors=selectors or None,
+                progress=progress,
+            )
+            if migration is not None:
+                await client.create_migration(
+                    args.machine_name, migration[0], version, migration[1], progress=progress
+                )
+            return version
+
+    try:
+        version = asyncio.run(main())
+    except StateBackedError as error:
+        print(f"smb-tui deploy: {safe(error)}", file=sys.stderr)
+        return 1
+    current = " (current)" if args.make_current else ""
+    print(f"smb-tui deploy: {args.machine_name} version {version}{current}", file=sys.stderr)
+    print(version)
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from smb_tui.paths import settings_path
     from smb_tui.tui.app import SmbTui
@@ -384,6 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     _local_parser(commands)
     _export_parser(commands)
+    _deploy_parser(commands)
     demo = commands.add_parser(
         "demo", help="the dashboard on a built-in local server with demo machines"
     )
@@ -396,4 +487,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(args)
     if args.command == "export":
         return run_export(args, parser)
+    if args.command == "deploy":
+        return run_deploy(args, parser)
     return run_dashboard(args, parser)

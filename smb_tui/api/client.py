@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
 import json
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
@@ -38,6 +39,7 @@ from smb_tui.api.errors import (
 from smb_tui.api.models import (
     STOPPED_SERVICES_HEADER,
     AdministrativeInstanceState,
+    CodeUpload,
     Event,
     IndexEntry,
     InstanceSummary,
@@ -511,6 +513,94 @@ class StateBackedClient:
         }
         return _model(Logs, await self._request("GET", "/logs", params=params))
 
+    # -- deploying ----------------------------------------------------------------------
+
+    async def create_machine(self, machine: str, indexes: Sequence[str] = ()) -> None:
+        """A machine with no version yet (`indexes`: the names its versions select)."""
+        body: dict[str, Any] = {"slug": check_slug(machine, "machine name")}
+        if indexes:
+            body["indexes"] = [check_slug(name, "index name") for name in indexes]
+        await self._request("POST", "/machines", body=body)
+
+    async def delete_machine(self, machine: str) -> None:
+        """Delete a machine with no instances, its versions and migrations, forever."""
+        body = {
+            "dangerDataWillBeDeletedForever": True,
+            "hmacSha256OfMachineNameWithMachineNameKey": delete_confirmation(machine, machine),
+        }
+        await self._request("DELETE", f"/machines/{check_slug(machine, 'machine name')}", body=body)
+
+    async def create_version(
+        self,
+        machine: str,
+        code: str,
+        *,
+        client_info: str = "",
+        make_current: bool = False,
+        index_selectors: Mapping[str, str] | None = None,
+        progress: Callable[[str], None] = lambda step: None,
+    ) -> str:
+        """Deploy `code` (an ES module bundle) as a new version of `machine`, as the
+        official client does: reserve, upload (gzipped), finalize. Its version id.
+        `progress` hears each step as it starts."""
+        path = f"/machines/{check_slug(machine, 'machine name')}"
+        progress("reserving a version")
+        reserved = _model(CodeUpload, await self._request("POST", f"{path}/v", params={"gzip": ""}))
+        progress(f"uploading {len(code.encode()):,} bytes")
+        await self._upload(reserved, code, f"{machine}.js")
+        progress("finalizing")
+        body: dict[str, Any] = {"clientInfo": client_info, "makeCurrent": make_current}
+        if index_selectors is not None:
+            body["indexSelectors"] = dict(index_selectors)
+        made = await self._request("PUT", f"{path}/v/{reserved.signed_id}", body=body)
+        return _made(made, "machineVersionId")
+
+    async def create_migration(
+        self,
+        machine: str,
+        from_version: str,
+        to_version: str,
+        code: str,
+        *,
+        progress: Callable[[str], None] = lambda step: None,
+    ) -> str:
+        """Deploy a migration module from one version to another. Its id."""
+        path = f"/machines/{check_slug(machine, 'machine name')}/migrations"
+        progress("reserving a migration")
+        body = {"fromMachineVersionId": from_version, "toMachineVersionId": to_version}
+        reserved = _model(
+            CodeUpload, await self._request("POST", path, params={"gzip": ""}, body=body)
+        )
+        progress(f"uploading {len(code.encode()):,} bytes")
+        await self._upload(reserved, code, f"{machine}_{from_version}_to_{to_version}.js")
+        progress("finalizing")
+        made = await self._request("PUT", f"{path}/{reserved.signed_id}", body={})
+        return _made(made, "machineVersionMigrationId")
+
+    async def _upload(self, reserved: CodeUpload, code: str, file_name: str) -> None:
+        """The code as a form to the upload URL, with no Authorization header (it goes to
+        storage, not to the API)."""
+        if not reserved.url.startswith(("https://", "http://")):
+            raise ProtocolError("the server gave an upload URL that is not http(s)")
+        fields = {
+            **reserved.fields,
+            "content-type": "application/javascript",
+            "content-encoding": "gzip",
+        }
+        files = {"file": (file_name, gzip.compress(code.encode()), "application/javascript")}
+        try:
+            async with asyncio.timeout(self.settle_deadline):
+                response = await self._http.post(reserved.url, data=fields, files=files)
+        except TimeoutError:
+            raise TimedOut("the code upload took too long; nothing was deployed") from None
+        except httpx.HTTPError as error:
+            raise ConnectionFailed(
+                f"the code upload failed ({type(error).__name__}); nothing was deployed"
+            ) from None
+        if not response.is_success:
+            self._parse(response)  # raises with the server's words
+            raise ApiError(response.status_code, "the code upload was refused")
+
     # -- paging ------------------------------------------------------------------------
 
     async def pages(
@@ -682,6 +772,12 @@ def _checked_base_url(base_url: str) -> str:
     if port is not None and not 0 < port < 65536:
         raise ConfigurationError(f"{base_url!r} has a port out of range")
     return base_url.rstrip("/")
+
+
+def _made(body: Any, key: str) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get(key), str):
+        raise ProtocolError(f"the server's answer to a deploy has no {key}")
+    return str(body[key])
 
 
 def _instance_path(machine: str, instance: str) -> str:

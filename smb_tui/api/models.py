@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
 from smb_tui.api.errors import InvalidSlug
@@ -51,6 +51,17 @@ class MachineVersionInfo(Model):
     id: str
     created_at: str = Field(alias="createdAt")
     client_info: JSONValue = Field(default=None, alias="clientInfo")
+
+
+class CodeUpload(Model):
+    """A provisional machine version or migration: its signed id (`machineVersionId` or
+    `machineVersionMigrationId`) and where its code goes."""
+
+    signed_id: str = Field(
+        validation_alias=AliasChoices("machineVersionId", "machineVersionMigrationId")
+    )
+    url: str = Field(alias="codeUploadUrl")
+    fields: dict[str, str] = Field(alias="codeUploadFields")
 
 
 class MachineSummary(Model):
