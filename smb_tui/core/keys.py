@@ -21,7 +21,12 @@ class LocalKey:
 
     @classmethod
     def generate(cls) -> LocalKey:
-        return cls(f"sbk_{secrets.token_hex(12)}", secrets.token_urlsafe(32))
+        # Never starting with "-", which a command line would take for an option
+        # (`--secret -x…`: "expected one argument"; one secret in 64 did).
+        secret = "-"
+        while secret.startswith("-"):
+            secret = secrets.token_urlsafe(32)
+        return cls(f"sbk_{secrets.token_hex(12)}", secret)
 
 
 def load_or_create_key(path: Path) -> LocalKey:
