@@ -35,6 +35,12 @@ def _local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
         help="a folder of machines to load too: XState modules (NAME.js, NAME/*.js) and *.py",
     )
     local.add_argument(
+        "--watch",
+        action="store_true",
+        help="a changed XState module in --machines DIR becomes a new, current version of its"
+        " machine; instances move to it at their next event",
+    )
+    local.add_argument(
         "--allow-fetch",
         action="store_true",
         help="let XState machine code use fetch, to any address this machine reaches, 127.0.0.1"
@@ -103,6 +109,9 @@ def run_local(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.watch and args.machines is None:
+        print("smb-tui local: --watch watches --machines DIR: name the folder", file=sys.stderr)
+        return 2
     if min(args.page_size, args.settle_timeout, args.max_connections, args.idle_timeout) <= 0:
         print(
             "smb-tui local: --page-size, --settle-timeout, --max-connections and"
@@ -115,6 +124,7 @@ def run_local(args: argparse.Namespace) -> int:
         port=args.port,
         db=args.db or data_dir() / "local.db",
         machines_dir=args.machines,
+        watch=args.watch,
         allow_fetch=args.allow_fetch,
         workers=args.workers,
         demo=not args.no_demo,

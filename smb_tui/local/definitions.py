@@ -81,6 +81,9 @@ class MachineVersion:
     # A deployed version: the id it was given, and its own index selectors.
     id: str | None = None
     indexes: Mapping[str, IndexSelector] | None = None
+    # A version --watch made with no migration: its `migrate` keeps the state, and an
+    # instance whose state no longer exists in it stays at its version instead.
+    keeps_state: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from smb_tui.local.engines.seam import Engine
 from smb_tui.local.machines import ModuleLoader, load_definitions
 from smb_tui.local.service import LocalService, Settings
 from smb_tui.local.store import Store
+from smb_tui.local.watch import Watcher
 from smb_tui.paths import data_dir, default_key_path
 
 DEFAULT_ORG_ID = "org_local"
@@ -37,6 +38,7 @@ class ServerOptions:
     port: int = 8787
     db: Path = field(default_factory=lambda: data_dir() / "local.db")
     machines_dir: Path | None = None
+    watch: bool = False  # a changed module in machines_dir becomes a new version
     allow_fetch: bool = False  # may XState machine code reach the network with fetch
     workers: int | None = None  # XState worker processes (default: from the cores)
     demo: bool = True
@@ -193,7 +195,15 @@ class LocalServer:
         deployments = Deployments(service, self.loader)
         for failure in deployments.restore():  # what was deployed before a restart
             log.error("a deployed module no longer loads and is skipped: %s", safe(failure))
+        watcher = None
+        if self.options.machines_dir is not None:
+            watcher = Watcher(self.options.machines_dir, service, self.loader)
+            for failure in watcher.restore():  # versions --watch made before a restart
+                log.error("a watched version no longer loads and is skipped: %s", safe(failure))
         await self.loader.start()  # the XState worker processes answer on this loop
+        watching = None
+        if watcher is not None and self.options.watch:
+            watching = asyncio.create_task(watcher.run())
         seeding = None
         if self.options.demo and not store.has_instances():
             # Serve at once; the demo instances appear as they are made.
@@ -241,6 +251,10 @@ class LocalServer:
         finally:
             # Also when uvicorn could not bind and exits: nobody may wait on us forever.
             self.started.set()
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             if seeding is not None and not seeding.done():
                 seeding.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

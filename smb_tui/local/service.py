@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -46,6 +47,10 @@ UPGRADE_EVENT = "statebacked.upgrade"  # the history row of an upgrade
 TIMER_MAX_TRIES = 5  # as State Backed: a delayed event is tried 5 times, ~30 s apart
 
 Subscriber = Callable[[dict[str, JSON]], None]
+
+
+class StateNotKept(Exception):
+    """An instance's state is not in the --watch version it was to move to."""
 
 
 class ApiError(Exception):
@@ -316,9 +321,16 @@ class LocalService:
             snapshot, upgrade = row.snapshot, None
             if desired is not None and upgrading:
                 # State Backed upgrades before the next event; the new version handles it.
-                snapshot, version = await self._migrate(
-                    definition, slug, row.version_id, desired, snapshot
-                )
+                try:
+                    snapshot, version = await self._migrate(
+                        definition, slug, row.version_id, desired, snapshot
+                    )
+                except StateNotKept:
+                    # A --watch version the instance's state is not in: it stays where
+                    # it is (its logs say so) and this event runs there.
+                    row = dataclasses.replace(row, desired_version_id=None)
+                    upgrading = False
+            if desired is not None and upgrading:
                 upgrade = Step(
                     {
                         "type": UPGRADE_EVENT,
@@ -496,6 +508,16 @@ class LocalService:
             try:
                 snapshot = await self.engine.migrate(step, snapshot)
             except Exception as error:
+                if step.keeps_state and all(v.keeps_state for v in path):
+                    line = LogLine(
+                        self.store.clock(),
+                        "stderr",
+                        f"smb-tui local: instance {slug!r} stays at its version: its state is"
+                        f" not in version {step.label!r} ({error})",
+                    )
+                    with self.store.transaction() as db:
+                        self.store.add_logs(db, _log_rows(definition.slug, slug, from_id, [line]))
+                    raise StateNotKept from error
                 failure = machine_failure(error, [], self.store.clock)
                 with self.store.transaction() as db:
                     self.store.add_logs(

@@ -102,6 +102,17 @@ CREATE TABLE IF NOT EXISTS deployed_code (
     code TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+-- Versions `--watch` made of a changed file in --machines DIR: kept so that instances
+-- that moved to one still run after a restart. `migration`: a migration module named in
+-- the folder's machine.json, or NULL (instances keep their state if it still exists).
+CREATE TABLE IF NOT EXISTS watched_versions (
+    id TEXT PRIMARY KEY,
+    machine TEXT NOT NULL REFERENCES machines(slug),
+    file TEXT NOT NULL,
+    code TEXT NOT NULL,
+    migration TEXT,
+    created_at TEXT NOT NULL
+);
 """
 
 
@@ -285,6 +296,53 @@ class Store:
             db.execute("DELETE FROM machine_versions WHERE machine = ?", (slug,))
             db.execute("DELETE FROM logs WHERE machine = ?", (slug,))
             db.execute("DELETE FROM machines WHERE slug = ?", (slug,))
+
+    def watched_versions(self, machine: str) -> list[sqlite3.Row]:
+        """The versions --watch made of a file machine, oldest first, with their labels."""
+        return self._all(
+            "SELECT watched_versions.*, machine_versions.label AS label FROM watched_versions"
+            " JOIN machine_versions ON machine_versions.id = watched_versions.id"
+            " WHERE watched_versions.machine = ? ORDER BY machine_versions.seq",
+            machine,
+        )
+
+    def add_watched_version(
+        self,
+        machine: str,
+        version_id: str,
+        label: str,
+        file: str,
+        code: str,
+        migration: str | None,
+        movers: Sequence[str],
+    ) -> int:
+        """A version made by --watch, and the instances at one of `movers` (the versions
+        from which a migration path leads to it) set to move to it at their next event:
+        in one transaction. How many instances will move."""
+        with self.transaction() as db:
+            now = self.now()
+            db.execute(
+                "INSERT INTO machine_versions (id, machine, label, created_at) VALUES (?, ?, ?, ?)",
+                (version_id, machine, label, now),
+            )
+            db.execute(
+                "INSERT INTO watched_versions (id, machine, file, code, migration, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (version_id, machine, file, code, migration, now),
+            )
+            moved = 0
+            for mover in movers:
+                moved += db.execute(
+                    "UPDATE instances SET desired_version_id = ? WHERE machine = ?"
+                    " AND version_id = ?",
+                    (version_id, machine, mover),
+                ).rowcount
+        return moved
+
+    def instance_versions(self, machine: str) -> list[str]:
+        """The versions a machine's instances are at."""
+        rows = self._all("SELECT DISTINCT version_id FROM instances WHERE machine = ?", machine)
+        return [row["version_id"] for row in rows]
 
     def has_instances_of(self, machine: str) -> bool:
         return self._one("SELECT 1 FROM instances WHERE machine = ? LIMIT 1", machine) is not None
