@@ -15,6 +15,8 @@ from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerOptions, ServerThread
 
+pytest_plugins = ["pytester"]  # the plugin test runs a throwaway project
+
 MACHINES = Path(__file__).parent / "machines"
 _slugs = itertools.count()
 
