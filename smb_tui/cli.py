@@ -394,6 +394,99 @@ def _deploy_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
     )
 
 
+def _smply_session_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    session = commands.add_parser(
+        "smply-session",
+        help="give smply a session for smb-tui local (writes ~/.smply/credentials, 0600)",
+        description="smply reads its session from ~/.smply/credentials. This writes one whose"
+        " access token is signed with the local server's key (the one `smb-tui local` uses:"
+        " generated, or --key-id with --secret-file / STATEBACKED_SECRET_KEY), so that"
+        " `smply --api-url http://127.0.0.1:8787 ...` works offline. It will not replace a"
+        " real State Backed login unless --force.",
+    )
+    session.add_argument("--key-id", help="the key id `smb-tui local --key-id` was given")
+    session.add_argument("--secret-file", type=Path, help="a file holding that key's secret")
+    session.add_argument("--sub", default="local-author", help="the end user smply acts as")
+    session.add_argument("--days", type=float, default=30, help="how long it holds (30)")
+    session.add_argument(
+        "--force", action="store_true", help="replace credentials that smb-tui did not write"
+    )
+
+
+SMPLY_MARK = "smb_tui_local"  # in credentials smb-tui wrote: may be replaced without --force
+
+
+def run_smply_session(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from smb_tui.core.keys import LocalKey, load_or_create_key
+    from smb_tui.local.auth import sign_key_token
+    from smb_tui.paths import default_key_path, write_private_file
+
+    if args.key_id:
+        try:
+            secret = (
+                args.secret_file.read_text().strip()
+                if args.secret_file is not None
+                else os.environ.get("STATEBACKED_SECRET_KEY", "")
+            )
+        except OSError as error:
+            print(f"smb-tui smply-session: cannot read --secret-file: {error}", file=sys.stderr)
+            return 2
+        if not secret:
+            print(
+                "smb-tui smply-session: --key-id needs its secret (--secret-file or"
+                " STATEBACKED_SECRET_KEY)",
+                file=sys.stderr,
+            )
+            return 2
+        key = LocalKey(args.key_id, secret)
+    else:
+        key = load_or_create_key(default_key_path())
+    if args.days <= 0:
+        print("smb-tui smply-session: --days must be positive", file=sys.stderr)
+        return 2
+    # smply's own rule: $HOME/.smply (or ./.smply with no HOME)
+    path = Path(os.environ.get("HOME", ".")) / ".smply" / "credentials"
+    if path.exists() and not args.force:
+        try:
+            ours = json.loads(path.read_text()).get(SMPLY_MARK) is True
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            print(
+                f"smb-tui smply-session: {path} holds another session (a State Backed login?);"
+                " it is left as it is. --force replaces it (log in again with `smply login`"
+                " after)",
+                file=sys.stderr,
+            )
+            return 1
+    lifetime = round(args.days * 86400)
+    token = sign_key_token(key, {"sub": args.sub}, expires_in=lifetime)
+    expires_at = int(time.time()) + lifetime
+    # The session supabase-js keeps (smply logs in through Supabase): a token that has
+    # not expired is used as it is, with no call to Supabase.
+    session = {
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": lifetime,
+        "expires_at": expires_at,
+        "refresh_token": "smb-tui-local",
+        "user": {"id": args.sub, "aud": "authenticated", "role": "authenticated"},
+        SMPLY_MARK: True,
+    }
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    write_private_file(path, json.dumps(session))
+    print(
+        f"wrote {path} (mode 0600): smply acts as {args.sub!r} with key {key.key_id} for"
+        f" {args.days:g} days.\nUse it: smply --api-url http://127.0.0.1:8787 machines list",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def run_deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from smb_tui.api import StateBackedClient
     from smb_tui.api.errors import NotFound, StateBackedError
@@ -485,6 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _local_parser(commands)
     _export_parser(commands)
     _deploy_parser(commands)
+    _smply_session_parser(commands)
     demo = commands.add_parser(
         "demo", help="the dashboard on a built-in local server with demo machines"
     )
@@ -499,4 +593,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_export(args, parser)
     if args.command == "deploy":
         return run_deploy(args, parser)
+    if args.command == "smply-session":
+        return run_smply_session(args)
     return run_dashboard(args, parser)
