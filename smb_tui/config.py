@@ -61,14 +61,20 @@ class Profile:
         return None
 
     def over(self, base: Profile) -> Profile:
-        """These values where set, `base`'s elsewhere; one auth kind wins whole."""
+        """These values where set, `base`'s elsewhere; one auth kind wins whole, except
+        that a key id given with no secret takes the secret from `base` when `base` is
+        a key too (`--key-id` with STATEBACKED_SECRET_KEY, which keeps it out of `ps`,
+        as `smb-tui local --key-id` takes it)."""
         auth = self if self.auth_kind else base
+        secret = auth.secret
+        if auth is self and self.key_id and not self.secret and base.auth_kind == "key":
+            secret = base.secret
         return Profile(
             api_url=self.api_url or base.api_url,
             org_id=self.org_id or base.org_id,
             token=auth.token,
             key_id=auth.key_id,
-            secret=auth.secret,
+            secret=secret,
             auth_context=self.auth_context or base.auth_context,
             anonymous=auth.anonymous,
         )

@@ -46,6 +46,14 @@ def test_flags_beat_environment_beat_profile(tmp_path: Path) -> None:
     assert isinstance(from_flags.auth, StaticToken)
 
 
+def test_a_key_id_flag_takes_its_secret_from_the_environment(tmp_path: Path) -> None:
+    environ = {"STATEBACKED_SECRET_KEY": "env-secret"}
+    mixed = resolve(Profile(key_id="sbk_flag"), environ=environ, path=tmp_path / "none.toml")
+    assert isinstance(mixed.auth, KeyCredentials) and mixed.auth.key_id == "sbk_flag"
+    with pytest.raises(ConfigError, match="both a key id and a secret"):
+        resolve(Profile(key_id="sbk_flag"), environ={}, path=tmp_path / "none.toml")
+
+
 def test_named_profiles_and_unknown_names(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     write_profiles(
