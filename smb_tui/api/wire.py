@@ -14,6 +14,9 @@ from urllib.parse import quote, unquote
 # Machine, instance, version and index names.
 SLUG = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 
+# The history row of an instance's upgrade to another version.
+UPGRADE_EVENT = "statebacked.upgrade"
+
 # Not in State Backed's API: the services the local server stopped at the settle time-out.
 # Service ids are machine code's text, and headers are ASCII: each id is percent-encoded
 # (UTF-8) before anything commits, so that building the answer cannot fail after it.

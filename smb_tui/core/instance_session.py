@@ -120,6 +120,7 @@ class InstanceSession:
         self.full_context = False  # the admin view's context is shown: keep it current
         self.closed = False
         self._admin_reading = False
+        self._moved = False  # an upgrade was seen since the admin view was read
         self.requests = 0  # calls this session made, for the benchmark
         self._newest: InstanceUpdate | None = None  # live updates: the newest not yet shown
         self._showing: asyncio.TimerHandle | None = None
@@ -165,6 +166,7 @@ class InstanceSession:
         state = self.snapshot.state
         self.requests += 1
         self._admin_reading = True
+        self._moved = False
         try:
             admin = await self.client.get_instance_admin(self.machine, self.instance)
         except MissingScope:
@@ -191,7 +193,12 @@ class InstanceSession:
         if self._admin_reading:
             return False
         pending_upgrade = snapshot.admin.desired_machine_version is not None
-        return self.full_context or pending_upgrade
+        return self.full_context or pending_upgrade or self._moved
+
+    def version_moved(self) -> None:
+        """The history shows an upgrade (the instance is at another version now, one the
+        admin view read before it does not name): `admin_wanted` until it is re-read."""
+        self._moved = True
 
     def failed_unexpectedly(self, why: str) -> None:
         """A read raised something that is not a StateBackedError: say so, keep nothing

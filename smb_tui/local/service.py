@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from smb_tui.api.wire import delete_confirmation, encode_services
+from smb_tui.api.wire import UPGRADE_EVENT, delete_confirmation, encode_services
 from smb_tui.local.auth import Principal, same_secret
 from smb_tui.local.definitions import (
     JSON,
@@ -43,7 +43,6 @@ from smb_tui.local.store import InstanceRow, Page, Store
 log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 400 * 1024
-UPGRADE_EVENT = "statebacked.upgrade"  # the history row of an upgrade
 TIMER_MAX_TRIES = 5  # as State Backed: a delayed event is tried 5 times, ~30 s apart
 
 Subscriber = Callable[[dict[str, JSON]], None]

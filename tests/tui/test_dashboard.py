@@ -518,3 +518,32 @@ async def test_escape_leaves_the_composer_so_keys_are_keys_again(server: ServerT
         assert app.screen.query_one("#state-tree").has_focus
         await pilot.press("D", "escape")
         assert app.screen.query_one("#state-tree").has_focus
+
+
+async def test_an_upgrade_another_client_causes_shows_the_new_version(
+    server: ServerThread,
+) -> None:
+    slug = unique("tui-moved")
+    with client(server) as http:
+        versions = http.get("/machines/order/v").json()["versions"]
+        v1, v2 = versions[-1]["id"], versions[0]["id"]
+        http.post("/machines/order", json={"slug": slug, "machineVersionId": v1})
+    app = make_app(server, "order", slug)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.admin is not None)
+        summary = view.query_one("#instance-summary", Static)
+        assert "version v1" in static_text(summary)
+        with client(server) as http:  # someone else upgrades it, then sends an event
+            http.put(f"/machines/order/i/{slug}/v", json={"targetMachineVersionId": v2})
+            assert http.post(f"/machines/order/i/{slug}/events", json={"event": "pay"}).is_success
+        await wait_for(
+            pilot,
+            lambda: (
+                view.admin is not None
+                and view.admin.machine_version is not None
+                and view.admin.machine_version.id == v2
+            ),
+            what="the new version",
+        )
+        assert "version v2" in static_text(summary) and "→" not in static_text(summary)

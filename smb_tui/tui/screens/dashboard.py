@@ -455,6 +455,13 @@ class DashboardScreen(Screen[None]):
         self.query_one(TransitionHistory).set_filter("")
         self.set_focus(self.query_one(TransitionHistory))
 
+    @on(TransitionHistory.Upgraded)
+    def _history_upgraded(self) -> None:
+        if self.session is not None:
+            self.session.version_moved()
+            if self.session.admin_wanted:
+                self._read_admin(self.session)
+
     @on(TransitionHistory.Loaded)
     def _history_loaded(self, event: TransitionHistory.Loaded) -> None:
         self.query_one(EventComposer).suggest(event.event_types)

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
+from smb_tui.api.wire import UPGRADE_EVENT
 from smb_tui.core.describe import (
     StateChange,
     clock_time,
@@ -131,6 +132,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         def __init__(self, event_types: list[str]) -> None:
             super().__init__()
             self.event_types = event_types
+
+    class Upgraded(Message):
+        """New rows include an upgrade: the instance is at another version."""
 
     class FilterRequested(Message):
         """`/`: the user wants to filter the history by event type."""
@@ -347,6 +351,8 @@ class TransitionHistory(ScrollView, can_focus=True):
             return
         following = self.cursor == 0 and self.scroll_offset.y == 0
         shown = self.row_count
+        if any(row.event_type == UPGRADE_EVENT for row in rows):
+            self.post_message(self.Upgraded())
         self.buffer.add_newest(rows)
         self._mark(rows)
         if self.buffer.behind:
