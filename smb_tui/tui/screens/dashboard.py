@@ -36,6 +36,7 @@ from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
 from smb_tui.tui.screens.modals import (
     ChooseVersion,
+    DeployVersion,
     ExportChoice,
     ExportHistory,
     HelpScreen,
@@ -793,9 +794,34 @@ class DashboardScreen(Screen[None]):
         desired = (
             admin.desired_machine_version.id if admin and admin.desired_machine_version else None
         )
-        await self.app.push_screen_wait(
+        asked = await self.app.push_screen_wait(
             VersionsScreen(machine, versions, current, running, desired)
         )
+        if asked != "deploy":
+            return
+        deploy = await self.app.push_screen_wait(DeployVersion(machine))
+        if deploy is None:
+            return
+        name = safe(deploy.path.name)
+        self.notify(f"Deploying {name} to {safe(machine)}…", markup=False)
+        try:
+            version_id = await self.client.create_version(
+                machine,
+                deploy.code,
+                client_info=deploy.client_info,
+                make_current=deploy.make_current,
+            )
+        except StateBackedError as error:
+            self.notify(
+                f"{name} was not deployed: {safe(error)}",
+                severity="error",
+                markup=False,
+                timeout=15,
+            )
+            return
+        current_note = " (current)" if deploy.make_current else ""
+        self.notify(f"Deployed {name}: version {safe(version_id)}{current_note}", markup=False)
+        self._versions(machine, session)  # the list again, with it
 
     def action_query_index(self) -> None:
         if self.machine is not None:

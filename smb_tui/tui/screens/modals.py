@@ -15,7 +15,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    TextArea,
+)
 from textual.widgets.option_list import Option
 
 from smb_tui.api.errors import StateBackedError
@@ -570,11 +579,17 @@ class ChooseVersion(Modal[str | None]):
         self.dismiss(None)
 
 
-class VersionsScreen(Modal[None]):
+class VersionsScreen(Modal[str | None]):
     """A machine's versions, newest first: which is current, which the open instance runs
-    and which it will run from its next event."""
+    and which it will run from its next event. `d` answers "deploy": deploy a file."""
 
-    BINDINGS = [Binding("escape,q,V", "dismiss", "Close")]
+    BINDINGS = [
+        Binding("escape,q,V", "dismiss", "Close"),
+        Binding("d", "deploy", "Deploy a file as a new version"),
+    ]
+
+    def action_deploy(self) -> None:
+        self.dismiss("deploy")
 
     def __init__(
         self,
@@ -603,7 +618,83 @@ class VersionsScreen(Modal[None]):
                 ],
                 id="versions",
             )
-            yield Static(Text("U moves the instance to another version · Esc close", style="dim"))
+            yield Static(
+                Text(
+                    "d deploys a file as a new version · U moves the instance to another"
+                    " version · Esc close",
+                    style="dim",
+                )
+            )
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """What the deploy dialog asks for: a bundle's code, its label, make it current?"""
+
+    path: Path
+    code: str
+    client_info: str
+    make_current: bool
+
+
+class DeployVersion(Modal[Deploy | None]):
+    """A bundle file (an ES module, as smply or `smb-tui deploy` builds it) to deploy as
+    a new version of the machine. The file is read here: one that cannot be read is
+    said in the dialog, and nothing is sent."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "deploy", "Deploy", priority=True),
+    ]
+
+    def __init__(self, machine: str) -> None:
+        super().__init__()
+        self.machine = machine
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                Text(f"Deploy a new version of {safe(self.machine)}", style="bold"),
+                classes="title",
+            )
+            yield Input(placeholder="bundle file, e.g. dist/door.js", id="deploy-path")
+            yield Input(placeholder="label (client info), e.g. a git sha", id="deploy-info")
+            yield Checkbox("make it current (new instances start on it)", id="deploy-current")
+            yield Static("", classes="error", id="deploy-error")
+            yield Static(Text("Enter or Ctrl+S deploys · Tab moves · Esc cancels", "dim"))
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Deploy", id="deploy", variant="primary")
+
+    @on(Button.Pressed, "#deploy")
+    @on(Input.Submitted)
+    def action_deploy(self) -> None:
+        given = self.query_one("#deploy-path", Input).value.strip()
+        error = ""
+        code = ""
+        path = Path(given).expanduser()
+        if not given:
+            error = "name the bundle file to deploy"
+        else:
+            try:
+                code = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as failure:
+                error = f"cannot read {given}: {getattr(failure, 'strerror', None) or failure}"
+        if error:
+            self.query_one("#deploy-error", Static).update(Text(f"✖ {safe(error)}"))
+            return
+        self.dismiss(
+            Deploy(
+                path,
+                code,
+                self.query_one("#deploy-info", Input).value.strip(),
+                self.query_one("#deploy-current", Checkbox).value,
+            )
+        )
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class HelpScreen(Modal[None]):
