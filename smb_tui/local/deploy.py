@@ -415,13 +415,17 @@ def bundle_text(data: bytes, gzipped: bool) -> str:
         raise ApiError(400, f"the bundle is not UTF-8 text: {error}") from error
 
 
-# `$.a.b`, `$['a']`, `$["a"][0]`: the JSONPath State Backed's index selectors use.
-_STEP = re.compile(r"\.([A-Za-z_$][\w$]*)|\[(\d+)\]|\[\s*(['\"])(.*?)\3\s*\]")
+# `$.a.b`, `$['a']`, `$["a"][0]`, `$.tags[*]`, `$.a.*`: the JSONPath State Backed's index
+# selectors use.
+_STEP = re.compile(r"\.([A-Za-z_$][\w$]*)|\[(\d+)\]|\[\s*(['\"])(.*?)\3\s*\]|(\[\*\]|\.\*)")
+EVERY = None  # the step `[*]`: every element
 
 
 def json_path(path: str) -> IndexSelector:
-    """A JSONPath from the root (`$`) through names and array positions, as a selector.
-    Wildcards and filters are refused by name."""
+    """A JSONPath from the root (`$`) through names, array positions and `[*]`, as a
+    selector. Where it finds an array, or passes a `[*]`, it selects a list: the
+    instance gets one index entry per element. Filters and recursion are refused by
+    name."""
     if not isinstance(path, str) or not path.startswith("$"):
         raise ApiError(
             400,
@@ -429,34 +433,51 @@ def json_path(path: str) -> IndexSelector:
             "invalid-parameter",
             "indexSelectors",
         )
-    steps: list[str | int] = []
+    steps: list[str | int | None] = []
     position = 1
     while position < len(path):
         match = _STEP.match(path, position)
         if match is None:
             raise ApiError(
                 400,
-                f"the local server reads JSONPath names and positions ($.a.b, $['a'][0]),"
-                f" not {path[position:]!r} in {path!r}",
+                f"the local server reads JSONPath names, positions and [*] ($.a.b,"
+                f" $['a'][0], $.tags[*]), not {path[position:]!r} in {path!r}",
                 "invalid-parameter",
                 "indexSelectors",
             )
-        name, index, _, quoted = match.groups()
-        steps.append(int(index) if index is not None else (name or quoted))
+        name, index, _, quoted, every = match.groups()
+        if every is not None:
+            steps.append(EVERY)
+        else:
+            steps.append(int(index) if index is not None else (name or quoted))
         position = match.end()
     return _selector(tuple(steps))
 
 
-def _selector(steps: tuple[str | int, ...]) -> Callable[[Mapping[str, JSON]], JSON]:
+def _selector(steps: tuple[str | int | None, ...]) -> Callable[[Mapping[str, JSON]], JSON]:
+    fans_out = EVERY in steps
+
     def select(context: Mapping[str, JSON]) -> Any:
-        value: Any = context
+        values: list[Any] = [context]
         for step in steps:
-            if isinstance(step, int) and isinstance(value, list) and step < len(value):
-                value = value[step]
-            elif isinstance(step, str) and isinstance(value, dict):
-                value = value.get(step)
-            else:
-                return None
-        return value
+            found: list[Any] = []
+            for value in values:
+                if step is EVERY:
+                    if isinstance(value, list):
+                        found.extend(value)
+                    elif isinstance(value, dict):
+                        found.extend(value.values())
+                elif _has(value, step):
+                    found.append(value[step])
+            values = found
+        if fans_out:
+            return values
+        return values[0] if values else None
 
     return select
+
+
+def _has(value: Any, step: str | int) -> bool:
+    if isinstance(step, int):
+        return isinstance(value, list) and step < len(value)
+    return isinstance(value, dict) and step in value

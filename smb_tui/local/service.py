@@ -478,7 +478,7 @@ class LocalService:
                 instance_id,
                 slug,
                 {
-                    name: _index_value(value)
+                    name: _index_entries(value)
                     for name, value in self.engine.index_values(
                         version, snapshot, definition.indexes_of(version)
                     ).items()
@@ -700,6 +700,14 @@ def _fired_event(stored: str) -> dict[str, JSON]:
         if isinstance(event, dict):
             return event
     return {"type": stored}
+
+
+def _index_entries(value: JSON) -> list[str | int | float]:
+    """An instance's entries in one index: an array fans out into one per element (as
+    State Backed's JSONPath selectors do), each a string or a number; no others."""
+    values = value if isinstance(value, list) else [value]
+    entries = [_index_value(v) for v in values]
+    return list(dict.fromkeys(e for e in entries if e is not None))
 
 
 def _index_value(value: JSON) -> str | int | float | None:

@@ -12,7 +12,7 @@ import base64
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -75,16 +75,19 @@ CREATE TABLE IF NOT EXISTS logs (
     log TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_time ON logs (timestamp, id);
-CREATE TABLE IF NOT EXISTS index_values (
+-- One row per instance, index and value: an index selector that finds an array (or a
+-- JSONPath with [*]) gives an instance one entry per element, as State Backed's do.
+CREATE TABLE IF NOT EXISTS index_entries (
     machine TEXT NOT NULL,
     name TEXT NOT NULL,
     instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
     instance_slug TEXT NOT NULL,
-    value,
-    PRIMARY KEY (machine, name, instance_id)
+    value NOT NULL,
+    PRIMARY KEY (machine, name, instance_id, value)
 );
-CREATE INDEX IF NOT EXISTS index_values_by_value
-    ON index_values (machine, name, value, instance_slug);
+CREATE INDEX IF NOT EXISTS index_entries_by_value
+    ON index_entries (machine, name, value, instance_slug);
+CREATE INDEX IF NOT EXISTS index_entries_by_instance ON index_entries (instance_id);
 -- What was deployed over the API (not loaded from --machines DIR): machines, the code of
 -- their versions and migrations, and which version is current.
 CREATE TABLE IF NOT EXISTS deployed_machines (
@@ -184,11 +187,29 @@ class Store:
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute("PRAGMA foreign_keys=ON")
         self.connection.executescript(SCHEMA)
+        self._upgrade_schema()
         last = self.connection.execute("SELECT max(timestamp) FROM logs").fetchone()[0]
         self._last_log = last or ""
 
     def close(self) -> None:
         self.connection.close()
+
+    def _upgrade_schema(self) -> None:
+        """A database made before indexes fanned out kept one value per instance and
+        index (`index_values`): its entries move to `index_entries`, once."""
+        old = self.connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_values'"
+        ).fetchone()
+        if old is None:
+            return
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO index_entries"
+                " (machine, name, instance_id, instance_slug, value)"
+                " SELECT machine, name, instance_id, instance_slug, value FROM index_values"
+                " WHERE value IS NOT NULL"
+            )
+            db.execute("DROP TABLE index_values")
 
     def now(self) -> str:
         return iso(datetime.fromtimestamp(self.clock(), UTC))
@@ -615,15 +636,17 @@ class Store:
         machine: str,
         instance_id: int,
         slug: str,
-        values: dict[str, JSON],
+        values: Mapping[str, Sequence[JSON]],
     ) -> None:
-        db.execute("DELETE FROM index_values WHERE instance_id = ?", (instance_id,))
+        """The instance's entries in each index: one per value (an array fans out)."""
+        db.execute("DELETE FROM index_entries WHERE instance_id = ?", (instance_id,))
         db.executemany(
-            "INSERT INTO index_values (machine, name, instance_id, instance_slug, value)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO index_entries"
+            " (machine, name, instance_id, instance_slug, value) VALUES (?, ?, ?, ?, ?)",
             [
                 (machine, name, instance_id, slug, value)
-                for name, value in values.items()
+                for name, entries in values.items()
+                for value in entries
                 if value is not None
             ],
         )
@@ -641,7 +664,7 @@ class Store:
         """Instances by index value; with no `op`, every instance in index order."""
         order = "DESC" if descending else "ASC"
         keyset = "<" if descending else ">"
-        sql = "SELECT instance_slug, value FROM index_values WHERE machine = ? AND name = ?"
+        sql = "SELECT instance_slug, value FROM index_entries WHERE machine = ? AND name = ?"
         args: list[Any] = [machine, name]
         if op is not None:
             comparison = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}

@@ -229,6 +229,33 @@ def test_index_selectors_are_jsonpath_and_fall_back_to_the_current_versions(
         assert [entry["slug"] for entry in found["instances"]] == ["a"]
 
 
+def test_an_array_fans_out_into_one_index_entry_per_element(deploy_server: ServerThread) -> None:
+    machine = unique("tagged")
+    with client(deploy_server) as http:
+        http.post("/machines", json={"slug": machine, "indexes": ["tag", "first"]})
+        reserved = provisional(http, machine)
+        upload(reserved, gzip.compress(LAMP_V1.encode()))
+        selectors = {"tag": "$.tags[*]", "first": "$.tags[0]"}
+        body = {"makeCurrent": True, "indexSelectors": selectors}
+        made = http.put(f"/machines/{machine}/v/{reserved['machineVersionId']}", json=body)
+        assert made.status_code == 200, made.text
+        for slug, tags in (("a", ["red", "blue", "red"]), ("b", ["blue"]), ("c", [])):
+            context = {"public": {"flips": 0}, "tags": tags}
+            created = http.post(f"/machines/{machine}", json={"slug": slug, "context": context})
+            assert created.status_code == 200, created.text
+
+        def query(index: str, **params: str) -> list[tuple[str, str]]:
+            found = http.get(f"/machines/{machine}/indexes/{index}/query", params=params).json()
+            return [(entry["slug"], entry["indexValue"]) for entry in found["instances"]]
+
+        assert query("tag", op="eq", value="red") == [("a", "red")]  # once, not twice
+        assert query("tag", op="eq", value="blue") == [("a", "blue"), ("b", "blue")]
+        assert query("tag") == [("a", "blue"), ("b", "blue"), ("a", "red")]
+        assert query("first") == [("b", "blue"), ("a", "red")]
+        http.post(f"/machines/{machine}/i/a/events", json={"event": "flip"})
+        assert query("tag", op="eq", value="red") == [("a", "red")]  # kept, not doubled
+
+
 async def test_a_machine_is_deleted_only_without_instances(
     api: StateBackedClient, deploy_server: ServerThread
 ) -> None:

@@ -326,3 +326,34 @@ async def test_a_subscriber_that_stops_reading_gets_the_latest_state(server: Ser
             received.append(message["publicContext"].get("v", "")[:3])
         assert received[-1] == "119", "the newest state must arrive"
         assert len(received) < 100, f"{len(received)} updates queued for a slow reader"
+
+
+def test_a_database_from_before_indexes_fanned_out_keeps_its_entries(tmp_path: Path) -> None:
+    import sqlite3
+
+    from smb_tui.local.store import Store
+
+    path = tmp_path / "old.db"
+    Store(path).close()
+    with sqlite3.connect(path) as old:  # the index table as it was: one value an instance
+        old.executescript(
+            "INSERT INTO machines VALUES ('m', '2026-01-01T00:00:00Z');"
+            "INSERT INTO instances (id, machine, slug, created_at, version_id, state_ids,"
+            " context, ts) VALUES (1, 'm', 'a', '', 'v', '[]', '{}', 0),"
+            " (2, 'm', 'b', '', 'v', '[]', '{}', 0);"
+            "DROP TABLE index_entries;"
+            "CREATE TABLE index_values (machine TEXT NOT NULL, name TEXT NOT NULL,"
+            " instance_id INTEGER NOT NULL, instance_slug TEXT NOT NULL, value,"
+            " PRIMARY KEY (machine, name, instance_id));"
+            "INSERT INTO index_values VALUES ('m', 'email', 1, 'a', 'a@example.com');"
+            "INSERT INTO index_values VALUES ('m', 'email', 2, 'b', NULL);"
+        )
+    store = Store(path)
+    try:
+        page = store.query_index("m", "email", None, None, False, None, 10)
+        assert page.items == [{"slug": "a", "indexValue": "a@example.com"}]
+        tables = {r[0] for r in store.connection.execute("SELECT name FROM sqlite_master")}
+        assert "index_values" not in tables
+    finally:
+        store.close()
+    Store(path).close()  # opened again: nothing left to move, no error
