@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def readme_example() -> str:
     text = README.read_text()
-    section = text[text.index("### Your own machines") :]
+    section = text[text.index("**Python machines**") :]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match, "the README lost its example definition"
     return match.group(1)
