@@ -124,6 +124,7 @@ class InstanceSession:
         self.requests = 0  # calls this session made, for the benchmark
         self._newest: InstanceUpdate | None = None  # live updates: the newest not yet shown
         self._showing: asyncio.TimerHandle | None = None
+        self._caught_up_check: asyncio.TimerHandle | None = None
         self._shown_at = 0.0
         self._arrived_at = 0.0  # when the newest update not yet shown was read
 
@@ -145,8 +146,9 @@ class InstanceSession:
 
     def close(self) -> None:
         self.closed = True
-        if self._showing is not None:
-            self._showing.cancel()
+        for timer in (self._showing, self._caught_up_check):
+            if timer is not None:
+                timer.cancel()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -261,6 +263,17 @@ class InstanceSession:
         if behind != self.snapshot.behind:
             self._set(behind=behind)
         self.apply_update(update)
+        if behind:
+            # One late update must not say "behind" for ever on an instance that then goes
+            # quiet: with nothing waiting a moment later, the screen has caught up.
+            self._caught_up_check = asyncio.get_running_loop().call_later(
+                BEHIND_SECONDS, self._caught_up
+            )
+
+    def _caught_up(self) -> None:
+        waiting = self._newest is not None or self._showing is not None
+        if not waiting and not self.closed and self.snapshot.behind:
+            self._set(behind=False)
 
     def set_live(self, status: LiveStatus) -> None:
         if status == self.snapshot.live:

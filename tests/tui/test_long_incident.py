@@ -91,7 +91,32 @@ async def test_a_flood_of_updates_shows_the_newest_not_each_in_turn(server: Serv
         counts = [c for c in shown if isinstance(c, int)]
         assert counts == sorted(counts)
         assert len(counts) < 200
-        assert "live" in str(app.sub_title) and "behind" not in str(app.sub_title)
+        await wait_for(  # a late update during the flood clears once nothing waits
+            pilot,
+            lambda: "live" in str(app.sub_title) and "behind" not in str(app.sub_title),
+            timeout=3,
+            what="live, not behind",
+        )
+
+
+async def test_one_late_update_does_not_say_behind_for_ever(
+    server: ServerThread, monkeypatch: Any
+) -> None:
+    import smb_tui.core.instance_session as sessions
+
+    monkeypatch.setattr(sessions, "BEHIND_SECONDS", 0.0)  # every update counts as late
+    app, slug = app_on_new_instance(server, "counter", "late")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await wait_for(pilot, lambda: screen.snapshot.live == "live", what="live updates")
+        await drive(server, "counter", slug, 1, senders=1)
+        await wait_for(pilot, lambda: shown_count(app) == 1, what="the update")
+        await wait_for(
+            pilot,
+            lambda: not screen.snapshot.behind and "behind" not in str(app.sub_title),
+            what="caught up: nothing waits",
+        )
 
 
 async def test_a_worker_that_raises_the_unexpected_leaves_no_pane_waiting(

@@ -69,6 +69,17 @@ def run(
         # Focus scrolls the pane into view with an animation (narrow layouts): a
         # loaded machine may still be mid-way after the pause.
         await pilot.wait_for_scheduled_animations()
+        # Under load a live update can be shown late, and the header says "behind" until
+        # nothing waits (a second later): the picture is of a screen that caught up.
+        await wait_for(
+            pilot,
+            lambda: (
+                getattr(pilot.app.screen, "snapshot", None) is None
+                or not pilot.app.screen.snapshot.behind
+            ),
+            timeout=5,
+            what="the screen caught up",
+        )
         await pilot.pause()
 
     return before
