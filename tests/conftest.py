@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +74,27 @@ def http(server: ServerThread) -> Iterator[httpx.Client]:
 
 
 NEEDS_NODE = ("node and npm are needed", "npm could not install")
+
+
+def npm_folder(folder: Path, packages: list[str], marker: str, what: str) -> Path:
+    """`folder` with `packages` installed by npm (once: `marker`, a path under
+    node_modules, says they are); the test is skipped without node or npm."""
+    if (folder / "node_modules" / marker).is_dir():
+        return folder
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip(f"node and npm are needed for {what}")
+    folder.mkdir(parents=True, exist_ok=True)
+    installed = subprocess.run(
+        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--no-save", *packages],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if installed.returncode != 0:
+        pytest.skip(f"npm could not install {what}: {installed.stderr[-300:]}")
+    return folder
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

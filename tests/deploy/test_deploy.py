@@ -22,7 +22,7 @@ from smb_tui.api.wire import delete_confirmation
 from smb_tui.cli import main as cli
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, start_server, unique
+from tests.conftest import client, npm_folder, start_server, unique
 from tests.deploy.bundles import BROKEN, LAMP_V1, LAMP_V1_TO_V2, LAMP_V2
 
 OFFICIAL_CLIENT = ["@statebacked/client@0.1.37"]
@@ -326,22 +326,7 @@ def test_the_health_endpoint_answers_without_a_token(deploy_server: ServerThread
 
 def official_client() -> Path:
     """A folder with @statebacked/client installed (npm, once)."""
-    if (NODE_CACHE / "node_modules" / "@statebacked" / "client").is_dir():
-        return NODE_CACHE
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed for the official client")
-    NODE_CACHE.mkdir(parents=True, exist_ok=True)
-    installed = subprocess.run(
-        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--no-save", *OFFICIAL_CLIENT],
-        cwd=NODE_CACHE,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if installed.returncode != 0:
-        pytest.skip(f"npm could not install the official client: {installed.stderr[-300:]}")
-    return NODE_CACHE
+    return npm_folder(NODE_CACHE, OFFICIAL_CLIENT, "@statebacked/client", "the official client")
 
 
 def test_the_official_client_deploys_versions_and_migrations(

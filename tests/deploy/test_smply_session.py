@@ -15,6 +15,7 @@ import pytest
 
 from smb_tui.cli import main as cli
 from smb_tui.local.server import ServerThread
+from tests.conftest import npm_folder
 from tests.deploy.test_deploy import deploy_server  # noqa: F401 (a fixture)
 
 SUPABASE = ["@supabase/supabase-js@2.26.0"]  # the version smply 0.1.21 pins
@@ -72,22 +73,7 @@ def test_a_real_login_is_not_replaced_without_force(
 
 
 def supabase() -> Path:
-    if (NODE_CACHE / "node_modules" / "@supabase" / "gotrue-js").is_dir():
-        return NODE_CACHE
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed for supabase-js")
-    NODE_CACHE.mkdir(parents=True, exist_ok=True)
-    installed = subprocess.run(
-        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--no-save", *SUPABASE],
-        cwd=NODE_CACHE,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if installed.returncode != 0:
-        pytest.skip(f"npm could not install supabase-js: {installed.stderr[-300:]}")
-    return NODE_CACHE
+    return npm_folder(NODE_CACHE, SUPABASE, "@supabase/gotrue-js", "supabase-js")
 
 
 def test_smplys_supabase_client_reads_the_session_offline(
