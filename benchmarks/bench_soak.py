@@ -9,7 +9,8 @@ in turn. Prints, per minute: the app's RSS, the time from a key press to the his
 cursor having moved (median, p95; keys not handled within 2 s are counted apart), and the
 realtime lag (how long ago the sender got the answer for a count newer than the one
 shown). Targets: RSS growth under 10% from minute 2 to the end; key p95 under 100 ms; lag
-under 1 s at 50 events/s. Prints figures; asserts nothing.
+under 1 s at 50 events/s. Prints figures; asserts nothing. `--trace`: where Python's
+allocations grew from minute 2 to the end (tracemalloc; slower).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
+from collections import deque
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,17 +70,47 @@ def rss_mb() -> float:
     return 0.0
 
 
-def answered(path: Path) -> tuple[list[int], list[float]]:
-    """The counts the sender got answers for, and when (sorted by count)."""
-    counts, times = [], []
-    for line in path.read_text().splitlines():
-        count, at = line.split()
-        counts.append(int(count))
-        times.append(float(at))
-    return counts, times
+class Answered:
+    """The counts the sender got answers for, and when: read on from where the last read
+    stopped, and only the newest kept, so that the measuring costs the same at minute 10
+    as at minute 1 (reading the whole log each time grew this process with the log)."""
+
+    KEEP = 5_000  # 100 s at 50 events/s: more than any lag worth measuring
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.counts: deque[int] = deque(maxlen=self.KEEP)
+        self.times: deque[float] = deque(maxlen=self.KEEP)
+
+    def read(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            chunk = log.read()
+        complete = chunk.rfind(b"\n") + 1  # a line being written waits for the next read
+        self.offset += complete
+        for line in chunk[:complete].splitlines():
+            count, at = line.split()
+            self.counts.append(int(count))
+            self.times.append(float(at))
+
+    def behind(self, shown: int) -> float:
+        """How long newer counts than `shown` have been answered (0: none newer yet)."""
+        self.read()
+        counts = self.counts
+        if not counts or shown < counts[0]:
+            return 0.0
+        at = bisect.bisect_left(counts, shown)
+        if at < len(counts) and counts[at] == shown and at + 1 < len(counts):
+            # Shown: the count answered at times[at]; newer ones exist since
+            # times[at + 1], so the screen has been behind for that long.
+            return max(0.0, time.time() - self.times[at + 1])
+        return 0.0
 
 
-async def soak(rate: float, minutes: float, tmp: Path) -> None:
+async def soak(rate: float, minutes: float, tmp: Path, trace: bool = False) -> None:
     machines = tmp / "none"
     machines.mkdir(exist_ok=True)
     server = Server(None, machines, tmp, demo=True)
@@ -96,6 +129,7 @@ async def soak(rate: float, minutes: float, tmp: Path) -> None:
         # As users run it: with the history cache (smb-tui turns it on by default).
         cache = tmp / f"history-{int(rate)}.sqlite3"
         app = SmbTui(connection, machine="counter", instance=slug, cache_path=cache)
+        sent = Answered(sent_log)
         print(f"\n{rate:g} events/s for {minutes:g} minutes:")
         print(
             "  minute   RSS MB   key p50 ms   key p95 ms   keys missed   lag median s   lag max s"
@@ -129,19 +163,15 @@ async def soak(rate: float, minutes: float, tmp: Path) -> None:
                     key = "k" if key == "j" else "j"
                     snapshot = app.screen.snapshot  # type: ignore[attr-defined]
                     shown = snapshot.state.public_context.get("count") if snapshot.state else None
-                    if isinstance(shown, int) and sent_log.exists():
-                        counts, times = answered(sent_log)
-                        at = bisect.bisect_left(counts, shown)
-                        if at < len(counts) and counts[at] == shown and at + 1 < len(counts):
-                            # Shown: the count answered at times[at]; newer ones exist since
-                            # times[at + 1], so the screen has been behind for that long.
-                            lags.append(max(0.0, time.time() - times[at + 1]))
-                        else:
-                            lags.append(0.0)
+                    if isinstance(shown, int):
+                        lags.append(sent.behind(shown))
                     await asyncio.sleep(0.25)
                 rss = rss_mb()
                 if minute == 2:
                     first_rss = rss
+                    if trace:
+                        tracemalloc.start(8)
+                        traced = tracemalloc.take_snapshot()
                 p95 = statistics.quantiles(keys, n=20)[-1] if len(keys) > 1 else keys[0]
                 lag_median = statistics.median(lags) if lags else float("nan")
                 lag_max = max(lags) if lags else float("nan")
@@ -153,6 +183,13 @@ async def soak(rate: float, minutes: float, tmp: Path) -> None:
                 growth = (rss - first_rss) / first_rss * 100
                 said = f"{first_rss:.0f} -> {rss:.0f} MB ({growth:+.1f}%)"
                 print(f"  RSS from minute 2 to the end: {said}")
+            if trace and tracemalloc.is_tracing():
+                grown = tracemalloc.take_snapshot().compare_to(traced, "traceback")
+                print("  Python allocations grown most from minute 2 to the end:")
+                for stat in grown[:8]:
+                    print(f"    {stat.size_diff / 1024:+9.0f} kB {stat.count_diff:+7d} blocks")
+                    for line in stat.traceback.format()[-6:]:
+                        print(f"      {line}")
         sender.kill()
         sender.wait()
     finally:
@@ -163,10 +200,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rates", default="5,50", help="events/s, comma-separated")
+    parser.add_argument(
+        "--trace", action="store_true", help="where Python memory grew (slower: tracemalloc)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for rate in args.rates.split(","):
-            asyncio.run(soak(float(rate), args.minutes, Path(tmp)))
+            asyncio.run(soak(float(rate), args.minutes, Path(tmp), args.trace))
 
 
 if __name__ == "__main__":

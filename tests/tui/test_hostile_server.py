@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +72,7 @@ class Hostile:
                 self.requests.append(path)
                 found = path in self.routes
                 status, body = (200, self.routes[path]) if found else (404, {"error": "no"})
-                payload = json.dumps(body).encode()
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 writer.write(
                     f"HTTP/1.1 {status} X\r\ncontent-length: {len(payload)}\r\n"
                     "x-served-by: café \x9b[2J\r\ncontent-type: application/json\r\n\r\n".encode(
@@ -86,13 +87,21 @@ class Hostile:
             writer.close()
 
 
-@pytest.fixture
-async def hostile() -> AsyncIterator[Hostile]:
-    server = Hostile(ROUTES)
+@asynccontextmanager
+async def serving(routes: dict[str, object]) -> AsyncIterator[Hostile]:
+    server = Hostile(routes)
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     server.base_url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
-    yield server
-    listener.close()
+    try:
+        yield server
+    finally:
+        listener.close()
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[Hostile]:
+    async with serving(ROUTES) as server:
+        yield server
 
 
 def app_for(server: Hostile, tmp_path: Path, **where: str) -> SmbTui:
@@ -143,3 +152,20 @@ async def test_repeated_version_ids_and_a_time_that_is_not_a_time(
         await wait_for(pilot, lambda: isinstance(app.screen, TransitionDetail), what="detail")
         title = str(app.screen.query_one(".title").render())
         assert "not a time" in title and "1970" not in title
+
+
+async def test_json_nested_200000_deep_is_an_error_in_its_pane_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000
+    routes = {**ROUTES, "/machines": deep, "/machines/dup/i/a": deep}
+    async with serving(routes) as server:
+        app = app_for(server, tmp_path, machine="dup", instance="a")
+        async with app.run_test(size=(120, 40)) as pilot:
+            machines = app.screen.query_one(MachineList)
+            await wait_for(pilot, lambda: machines.failed, what="the machines pane's error")
+            await wait_for(pilot, lambda: "failed" in app.sub_title, what="the header")
+            assert "machines" in app.sub_title and "instance" in app.sub_title
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 2, what="the history, unharmed")
+            assert app.is_running

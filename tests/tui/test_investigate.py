@@ -18,6 +18,7 @@ from smb_tui.core.history_buffer import HistoryBuffer, Row
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
+from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.screens.modals import (
     ExportHistory,
     JumpToTime,
@@ -545,3 +546,37 @@ def test_typing_on_narrows_the_matches_and_deleting_widens_them() -> None:
         assert found[text] == whole, text
     assert len(found["APR"]) == 10 and found["apri"] == found["APR"]
     assert len(found["ap"]) == 20 and len(found[""]) == 30
+
+
+async def test_the_logs_pane_never_shows_the_previous_instance(server: ServerThread) -> None:
+    """Open on one instance's logs, then another: the pane names the new instance at once
+    and holds only its lines, whether it was shown or hidden at the switch."""
+    app, first = app_on_new_instance(server, "scratch", "logs-first")
+    second = unique("logs-second")
+    with client(server) as http:
+        assert http.post("/machines/scratch", json={"slug": second}).status_code == 200
+        for slug, keys in ((first, ("a1", "a2", "a3")), (second, ("b1",))):
+            for key in keys:
+                put = {"type": "put", "key": key, "value": 1}
+                http.post(f"/machines/scratch/i/{slug}/events", json={"event": put})
+    async with app.run_test(size=(120, 36)) as pilot:
+        logs = app.screen.query_one(LogsView)
+        status = app.screen.query_one("#logs-status", Static)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: logs.lines == 3, what="the first instance's lines")
+
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        screen.open_instance(second)  # shown: switched at once
+        assert f"scratch/{second}" in str(status.render())
+        assert f"scratch/{first}" not in str(status.render())
+        await wait_for(pilot, lambda: not logs.loading and logs.lines == 1, what="one line")
+        assert ["b1" in line for line in log_texts(app)] == [True]
+
+        await pilot.press("l")  # hidden, then back to the first instance
+        screen.open_instance(first)
+        await pilot.press("l")
+        assert f"scratch/{first}" in str(status.render())
+        assert not any("b1" in line for line in log_texts(app))
+        await wait_for(pilot, lambda: not logs.loading and logs.lines == 3, what="three lines")
+        assert [line.split()[-1] for line in log_texts(app)] == ["a1", "a2", "a3"]

@@ -188,6 +188,10 @@ class LogsView(Vertical, can_focus=False):
             instance=target.instance if self.scope == "instance" else None,
             version=target.version if self.scope == "version" else None,
         )
+        # Said now, not when the worker starts: until then the header named the
+        # instance shown before, with its count of lines.
+        self.loading = True
+        self._status()
         self._read(self.reader, self._generation)
 
     @work(group="logs", exit_on_error=False)
