@@ -110,7 +110,9 @@ class Answered:
         return 0.0
 
 
-async def soak(rate: float, minutes: float, tmp: Path, trace: bool = False) -> None:
+async def soak(
+    rate: float, minutes: float, tmp: Path, trace: bool = False, cached: bool = True
+) -> None:
     machines = tmp / "none"
     machines.mkdir(exist_ok=True)
     server = Server(None, machines, tmp, demo=True)
@@ -127,10 +129,11 @@ async def soak(rate: float, minutes: float, tmp: Path, trace: bool = False) -> N
         auth = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "bench"})
         connection = Connection(server.base_url, auth, None, "soak", can_act_as=True)
         # As users run it: with the history cache (smb-tui turns it on by default).
-        cache = tmp / f"history-{int(rate)}.sqlite3"
+        cache = tmp / f"history-{int(rate)}.sqlite3" if cached else None
         app = SmbTui(connection, machine="counter", instance=slug, cache_path=cache)
         sent = Answered(sent_log)
-        print(f"\n{rate:g} events/s for {minutes:g} minutes:")
+        said = "" if cached else ", --no-cache"
+        print(f"\n{rate:g} events/s for {minutes:g} minutes{said}:")
         print(
             "  minute   RSS MB   key p50 ms   key p95 ms   keys missed   lag median s   lag max s"
         )
@@ -200,13 +203,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rates", default="5,50", help="events/s, comma-separated")
+    parser.add_argument("--no-cache", action="store_true", help="as smb-tui --no-cache")
     parser.add_argument(
         "--trace", action="store_true", help="where Python memory grew (slower: tracemalloc)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for rate in args.rates.split(","):
-            asyncio.run(soak(float(rate), args.minutes, Path(tmp), args.trace))
+            soaking = soak(float(rate), args.minutes, Path(tmp), args.trace, not args.no_cache)
+            asyncio.run(soaking)
 
 
 if __name__ == "__main__":

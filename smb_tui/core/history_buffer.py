@@ -107,6 +107,7 @@ class HistoryBuffer:
     def __init__(self, fetch: FetchPage | None = None, cache: CachedHistory | None = None) -> None:
         self.fetch = fetch
         self.cache = cache  # where fetched pages are kept on disk, if anywhere
+        self.had_cache = cache is not None  # (the cache may fail and be gone since)
         self.cache_error: str | None = None
         self._newer: list[Row] = []  # newest last: prepending is an append
         self._older: list[Row] = []  # in the server's order
@@ -127,6 +128,9 @@ class HistoryBuffer:
         # not held: the newest rows known (for finding news in a page) and how many.
         self._top_seen: list[Row] | None = None
         self.newer_not_held = 0
+        # Without a cache: the server's cursor of the rows below each row where one of its
+        # pages ended, so that rows below the window can be dropped and fetched again.
+        self._server_cursor_below: dict[Row, str] = {}
 
     @property
     def loaded(self) -> int:
@@ -210,9 +214,11 @@ class HistoryBuffer:
         return self._top_seen is not None
 
     def hold_no_newer(self) -> bool:
-        """From now on keep news in the cache only (False, and nothing changes, without
-        a cache or under a filter): the rows held stay what the view is among."""
-        if self.cache is None or self.filter_text or self._top_seen is not None:
+        """From now on keep news in the cache only, or without one nowhere (it is counted,
+        and read again from the top when wanted); False, and nothing changes, under a
+        filter or a cache that failed: the rows held stay what the view is among."""
+        failed = self.had_cache and self.cache is None
+        if failed or self.filter_text or self._top_seen is not None:
             return False
         self._top_seen = self.newest(MATCH_ROWS)
         return True
@@ -265,6 +271,8 @@ class HistoryBuffer:
             fetched_with = self.next_cursor if self.pages else None
             self._keep(lambda cache: cache.add_older(page.items, page.cursor, fetched_with))
         rows = [Row.of(t) for t in page.items]
+        if self.cache is None and rows and isinstance(page.cursor, str):
+            self._server_cursor_below[rows[-1]] = page.cursor
         if self.filter_text:
             start = len(self._older)
             self._older_hits.extend(start + i for i, row in enumerate(rows) if self._matches(row))
@@ -278,16 +286,28 @@ class HistoryBuffer:
             self.error = EmptyPages().message
         return rows
 
+    def first_page_again(self, page_rows: int, cursor: str | None) -> None:
+        """The server's first page, fetched again for news, was `page_rows` rows and its
+        cursor `cursor`: that cursor reads on below the row now held that far down."""
+        held = 0 < page_rows <= self.loaded and self._top_seen is None
+        if held and self.cache is None and isinstance(cursor, str):
+            self._server_cursor_below[self._unfiltered(page_rows - 1)] = cursor
+
+    def _unfiltered(self, index: int) -> Row:
+        newer = len(self._newer)
+        return self._newer[newer - 1 - index] if index < newer else self._older[index - newer]
+
     def trim(self, keep: int) -> bool:
-        """Hold only the newest `keep` rows when the cache holds the rest: the rows below
-        come back from it a page at a time (a CacheCursor) if the view goes down to them.
+        """Hold only about the newest `keep` rows: the rows below come back if the view
+        goes down to them, from the cache a page at a time (a CacheCursor), or without
+        one from the server, from where one of its pages ended at or below row `keep`.
         So what is held follows what is looked at, not how many updates arrived. False
-        (nothing dropped) without a cache, under a filter, while a page loads, or when
-        the cache does not hold the rows where they are here."""
-        if self.cache is None or self.filter_text or self.loading or self.error:
+        (nothing dropped) under a filter, while a page loads, or when the cache does not
+        hold the rows where they are here (or, without one, no page ended near)."""
+        if self.filter_text or self.loading or self.error or self.loaded <= keep:
             return False
-        if self.loaded <= keep:
-            return False
+        if self.cache is None:
+            return self._trim_at_page_end(keep)
         # Found in the cache under the newest row seen (held, or not while behind).
         top, last = self.newest_known(1)[0], self.row(keep - 1)
         depth = self.newer_not_held + keep - 1
@@ -298,6 +318,24 @@ class HistoryBuffer:
             return False
         if cursor is None:
             return False
+        self._drop_below(keep, cursor)
+        return True
+
+    PAGE_END_SEARCH = 1_000  # rows looked at below `keep` for where a server page ended
+
+    def _trim_at_page_end(self, keep: int) -> bool:
+        below = self._server_cursor_below
+        for index in range(keep - 1, min(self.loaded - 1, keep - 1 + self.PAGE_END_SEARCH)):
+            cursor = below.get(self._unfiltered(index))
+            if cursor is not None:
+                self._drop_below(index + 1, cursor)
+                held = {*self._newer, *self._older}
+                self._server_cursor_below = {r: c for r, c in below.items() if r in held}
+                return True
+        return False
+
+    def _drop_below(self, keep: int, cursor: str) -> None:
+        """Hold the newest `keep` rows; `cursor` reads on below them."""
         newer = len(self._newer)
         if keep <= newer:
             del self._newer[: newer - keep]  # oldest first: the oldest go
@@ -306,7 +344,6 @@ class HistoryBuffer:
             del self._older[keep - newer :]
         self.next_cursor, self.at_end = cursor, False
         self.requested_cursors.clear()
-        return True
 
     def retry(self) -> bool:
         if self.error is None:

@@ -428,11 +428,49 @@ async def test_left_open_on_a_busy_instance_it_holds_a_window_and_the_cache_the_
             assert history.buffer.loaded == len(fresh) + 5
 
 
-async def test_reading_far_below_the_top_news_goes_to_the_cache_and_home_brings_it(
+async def test_without_a_cache_a_busy_instance_holds_a_window_and_the_server_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """--no-cache: what is held still follows the view, not the updates seen; the rows
+    dropped come back from the server, from where one of its pages ended."""
     monkeypatch.setattr(TransitionHistory, "window_rows", 30)
-    cache = tmp_path / "cache" / "history.sqlite3"
+    with start_server(tmp_path, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": "flood"}).raise_for_status()
+        app = make_app(server, "counter", "flood", cache_path=None)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            assert history.buffer.cache is None
+            await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
+            held: list[int] = []
+            with client(server) as http:
+                for burst in range(20):  # 200 live updates, 10 at a time
+                    for n in range(10):
+                        event = {"type": "increment", "n": burst * 10 + n}
+                        http.post("/machines/counter/i/flood/events", json={"event": event})
+                    await wait_for(
+                        pilot,
+                        lambda b=burst: history.row(0).event.get("n") == b * 10 + 9,
+                        what="the burst to be shown",
+                    )
+                    held.append(history.buffer.loaded)
+                fresh = fetch_all(http, "counter", "flood")
+            assert len(fresh) == 201
+            assert max(held) <= 2 * 30 + 2 * history.size.height + 20 + 10, held
+            assert history.row_count < len(fresh)
+            history.focus()
+            await pilot.press("end")  # the rest, from the server, in its order
+            await settled(pilot, history)
+            assert rows_of(history) == fresh
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
+async def test_reading_far_below_the_top_news_goes_to_the_cache_and_home_brings_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    """Without a cache the news is counted, not held, and Home reads it from the server."""
+    monkeypatch.setattr(TransitionHistory, "window_rows", 30)
+    cache = tmp_path / "cache" / "history.sqlite3" if cached else None
     with start_server(tmp_path, page_size=20) as server:
         with client(server) as http:
             http.post("/machines/counter", json={"slug": "reader"}).raise_for_status()
@@ -463,8 +501,15 @@ async def test_reading_far_below_the_top_news_goes_to_the_cache_and_home_brings_
             assert max(held) <= 6 + 30 + 10, held  # news held up to the window, then not
             assert history.row(history.cursor).as_json() == looked_at
             assert "↑ 200 new (Home)" in str(history.border_subtitle)
-            await pilot.press("home")  # the newest, from the cache
-            await settled(pilot, history)
+            await pilot.press("home")  # the newest, from the cache (or the server)
+            if cached:
+                await settled(pilot, history)
+            else:
+                await wait_for(
+                    pilot,
+                    lambda: history.row_count >= 20 and not history.loading_page,
+                    what="the newest page",
+                )
             assert not history.buffer.behind and history.cursor == 0
             assert history.row(0).as_json() == fresh[0]
             assert "new (Home)" not in str(history.border_subtitle)

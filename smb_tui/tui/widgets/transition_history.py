@@ -356,8 +356,8 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.buffer.add_newest(rows)
         self._mark(rows)
         if self.buffer.behind:
-            if self.buffer.cache is None:  # the cache failed: the news is not kept
-                self._reload_top()
+            if self.buffer.had_cache and self.buffer.cache is None:
+                self._reload_top()  # the cache failed: the news it was to keep is lost
             self._show_position()  # counted in the border, held in the cache
             return
         added = self.row_count - shown  # under a filter, only the rows that match
@@ -557,6 +557,7 @@ class TransitionHistory(ScrollView, can_focus=True):
                     self._reload_top()
                 return
             self.add_newest(new)
+            self.buffer.first_page_again(len(rows), page.cursor)
         if self._refresh_again:
             self._refresh_again = False
             self.refresh_newest()
