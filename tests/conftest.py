@@ -16,6 +16,7 @@ import pytest
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerOptions, ServerThread
+from smb_tui.local.xstate_build import exclusive
 
 pytest_plugins = ["pytester"]  # the plugin test runs a throwaway project
 
@@ -79,12 +80,19 @@ NEEDS_NODE = ("node and npm are needed", "npm could not install")
 def npm_folder(folder: Path, packages: list[str], marker: str, what: str) -> Path:
     """`folder` with `packages` installed by npm (once: `marker`, a path under
     node_modules, says they are); the test is skipped without node or npm."""
-    if (folder / "node_modules" / marker).is_dir():
-        return folder
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip(f"node and npm are needed for {what}")
-    folder.mkdir(parents=True, exist_ok=True)
-    installed = subprocess.run(
+    with exclusive(folder):  # test workers in parallel install once, one at a time
+        if (folder / "node_modules" / marker).is_dir():
+            return folder
+        installed = _npm_install(folder, packages)
+    if installed.returncode != 0:
+        pytest.skip(f"npm could not install {what}: {installed.stderr[-300:]}")
+    return folder
+
+
+def _npm_install(folder: Path, packages: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["npm", "install", "--silent", "--no-audit", "--no-fund", "--no-save", *packages],
         cwd=folder,
         capture_output=True,
@@ -92,9 +100,6 @@ def npm_folder(folder: Path, packages: list[str], marker: str, what: str) -> Pat
         timeout=600,
         check=False,
     )
-    if installed.returncode != 0:
-        pytest.skip(f"npm could not install {what}: {installed.stderr[-300:]}")
-    return folder
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -11,9 +11,12 @@ build installs the pinned xstate and esbuild into a cache folder.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from smb_tui.local.machines import MANIFEST
@@ -29,8 +32,26 @@ class BuildUnavailable(RuntimeError):
     """node or npm is missing, or npm could not install the packages."""
 
 
+@contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """One process at a time works in `folder` (npm installs and builds there): two test
+    workers, or two builds, would otherwise install over each other."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def toolchain(work: Path) -> Path:
     """A folder with xstate and esbuild installed (npm install, once); its esbuild."""
+    with exclusive(work):
+        return _toolchain(work)
+
+
+def _toolchain(work: Path) -> Path:
     esbuild = work / "node_modules" / ".bin" / "esbuild"
     if esbuild.exists():
         return esbuild
@@ -53,7 +74,12 @@ def toolchain(work: Path) -> Path:
 
 def build_file(source: Path, out: Path, work: Path) -> Path:
     """One module: `source` (TypeScript or JavaScript) bundled into `out`."""
-    esbuild = toolchain(work)
+    with exclusive(work):
+        return _build_file(source, out, work)
+
+
+def _build_file(source: Path, out: Path, work: Path) -> Path:
+    esbuild = _toolchain(work)
     # Built beside node_modules, where esbuild finds xstate, with the files it imports.
     folder = work / "src" / source.parent.name
     shutil.rmtree(folder, ignore_errors=True)
