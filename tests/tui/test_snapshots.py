@@ -142,8 +142,14 @@ def test_logs_pane(
     monkeypatch.setattr(LogsView, "clock", staticmethod(lambda: FROZEN + 300))
     slug = f"logs-{size[0]}"
     with client(frozen_server) as http:
-        http.post("/machines/order", json={"slug": slug, "context": {"public": {"item": "lamp"}}})
-        http.post(f"/machines/order/i/{slug}/events", json={"event": "pay"})
+        # Every size's instance, whichever runs first: the list shows them all.
+        for width, _ in SIZES:
+            made = http.post(
+                "/machines/order",
+                json={"slug": f"logs-{width}", "context": {"public": {"item": "lamp"}}},
+            )
+            if made.status_code == 200:
+                http.post(f"/machines/order/i/logs-{width}/events", json={"event": "pay"})
 
     async def open_logs(pilot: Pilot[Any]) -> None:
         await pilot.press("l")
