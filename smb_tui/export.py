@@ -15,7 +15,6 @@ import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -29,12 +28,6 @@ Format = Literal["jsonl", "csv"]
 HISTORY_COLUMNS = ("createdAt", "eventType", "event", "state")
 LOG_COLUMNS = ("timestamp", "machineName", "instanceName", "machineVersionId", "outputType", "log")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True)
-class Exported:
-    count: int
-    path: Path | None
 
 
 def _json(value: Any) -> str:

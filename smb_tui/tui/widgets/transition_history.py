@@ -200,10 +200,6 @@ class TransitionHistory(ScrollView, can_focus=True):
     def requested_cursors(self) -> list[str | None]:
         return self.buffer.requested_cursors
 
-    @property
-    def seeking_start(self) -> bool:
-        return self._seeking_start
-
     def load(
         self,
         fetch: FetchPage | None,
