@@ -1,24 +1,39 @@
 """Benchmark the client: paging through 10,000 and 100,000 transitions, and `smb-tui
-export history` of the same, next to it (target: within 1.5x of the paging).
+export history` of the same, next to it (target: within 1.5x of the paging); and, with
+node and npm present, our client's paging against State Backed's official JavaScript
+client on the same rows of the same server (medians of 5; target: at most 1.0).
 
     python benchmarks/bench_client.py
 
-Prints figures; asserts nothing. Runs a local server on a free port of 127.0.0.1.
+Prints figures; asserts nothing. Runs `smb-tui local` in a process of its own, so that
+neither client shares its process with the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import httpx
 from common import fill_history, instance_id
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_xstate import Server  # the server, in a process of its own
 
 from smb_tui import export
 from smb_tui.api import KeyCredentials, StateBackedClient
-from smb_tui.core.keys import LocalKey
-from smb_tui.local.server import ServerOptions, ServerThread
+from smb_tui.local.auth import sign_key_token
+
+ROOT = Path(__file__).resolve().parent.parent
+OFFICIAL = ROOT / ".build" / "statebacked-client"  # where the tests install it
+RUNS = 5
 
 
 async def page_through(client: StateBackedClient, slug: str) -> tuple[int, int, float]:
@@ -30,22 +45,69 @@ async def page_through(client: StateBackedClient, slug: str) -> tuple[int, int, 
     return pages, items, time.perf_counter() - started
 
 
+def official_client() -> Path | None:
+    """A folder with @statebacked/client installed (as the tests install it), or None."""
+    if (OFFICIAL / "node_modules" / "@statebacked" / "client").is_dir():
+        return OFFICIAL
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return None
+    OFFICIAL.mkdir(parents=True, exist_ok=True)
+    npm = ["npm", "install", "--silent", "--no-audit", "--no-fund", "--no-save"]
+    installed = subprocess.run(
+        [*npm, "@statebacked/client@0.1.37"], cwd=OFFICIAL, capture_output=True, check=False
+    )
+    return OFFICIAL if installed.returncode == 0 else None
+
+
+def official_paging(folder: Path, server: Server, slug: str) -> list[float]:
+    script = folder / "official_paging.mjs"  # beside node_modules, where node finds it
+    shutil.copyfile(Path(__file__).parent / "official_paging.mjs", script)
+    token = sign_key_token(server.key, {"sub": "bench"})
+    done = subprocess.run(
+        ["node", str(script), server.base_url, token, "counter", slug, str(RUNS)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds: list[float] = json.loads(done.stdout)["seconds"]
+    return seconds
+
+
 async def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="smb-bench-"))
-    key = LocalKey.generate()
-    options = ServerOptions(db=folder / "bench.db", key=key, busy_history=10, port=0)
-    with ServerThread(options) as server:
-        credentials = KeyCredentials(key.key_id, key.secret, {"sub": "bench"})
+    (folder / "none").mkdir()  # no machines of our own: the demo's counter
+    server = Server(None, folder / "none", folder, demo=True)
+    db = folder / f"{server.base_url.rsplit(':', 1)[1]}.db"
+    node = official_client()
+    try:
+        with httpx.Client(base_url=server.base_url, headers=server.headers) as http:
+            deadline = time.monotonic() + 120  # the demo's seeding, done before measuring
+            while http.get("/machines/quote/i/car-1").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the demo never finished seeding")
+                time.sleep(0.2)
+        credentials = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "bench"})
         async with StateBackedClient(credentials, server.base_url) as client:
             for size in (10_000, 100_000):
                 slug = f"history-{size}"
                 await client.create_instance("counter", slug)
-                fill_history(options.db, instance_id(options.db, "counter", slug), size - 1)
-                pages, items, seconds = await page_through(client, slug)
+                fill_history(db, instance_id(db, "counter", slug), size - 1)
+                runs = [await page_through(client, slug) for _ in range(RUNS)]
+                pages, items, _ = runs[0]
+                seconds = statistics.median(run[2] for run in runs)
                 print(
-                    f"{items:,} transitions in {pages:,} pages: {seconds:.2f} s, "
-                    f"{pages / seconds:,.0f} pages/s, {items / seconds:,.0f} transitions/s"
+                    f"{items:,} transitions in {pages:,} pages: {seconds:.2f} s (median of "
+                    f"{RUNS}), {pages / seconds:,.0f} pages/s, {items / seconds:,.0f} "
+                    "transitions/s"
                 )
+                if node is not None:
+                    official = statistics.median(official_paging(node, server, slug))
+                    print(
+                        f"  the official client (node) pages them in {official:.2f} s: ours "
+                        f"takes {seconds / official:.2f}x its time (target at most 1.0)"
+                    )
+                else:
+                    print("  the official client: not measured (node and npm are needed)")
                 for fmt in ("jsonl", "csv"):
                     target = folder / f"{slug}.{fmt}"
                     started = time.perf_counter()
@@ -59,6 +121,8 @@ async def main() -> None:
                         f"  export {count:,} as {fmt}: {took:.2f} s, {took / seconds:.2f}x the"
                         " paging (target within 1.5x)"
                     )
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
