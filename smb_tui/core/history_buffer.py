@@ -131,6 +131,8 @@ class HistoryBuffer:
         # Without a cache: the server's cursor of the rows below each row where one of its
         # pages ended, so that rows below the window can be dropped and fetched again.
         self._server_cursor_below: dict[Row, str] = {}
+        self._deferring = False
+        self._unwritten: list[tuple[Sequence[Transition], str | None, str | None]] = []
 
     @property
     def loaded(self) -> int:
@@ -265,11 +267,26 @@ class HistoryBuffer:
         except CacheUnavailable as error:
             self.cache, self.cache_error = None, str(error)
 
+    def defer_cache_writes(self) -> None:
+        """Until `write_cache`, pages fetched are kept for the cache and written together
+        (a seek to the start writes a few times a second, not once a page)."""
+        self._deferring = True
+
+    def write_cache(self, stop_deferring: bool = False) -> None:
+        pages, self._unwritten = self._unwritten, []
+        if stop_deferring:
+            self._deferring = False
+        if pages:
+            self._keep(lambda cache: cache.add_older_pages(pages))
+
     def add_page(self, page: Page[Transition], from_cache: bool = False) -> list[Row]:
         """Append a fetched page: work in proportion to the page, not to the rows held."""
         if not from_cache:
             fetched_with = self.next_cursor if self.pages else None
-            self._keep(lambda cache: cache.add_older(page.items, page.cursor, fetched_with))
+            if self._deferring and self.cache is not None:
+                self._unwritten.append((page.items, page.cursor, fetched_with))
+            else:
+                self._keep(lambda cache: cache.add_older(page.items, page.cursor, fetched_with))
         rows = [Row.of(t) for t in page.items]
         if self.cache is None and rows and isinstance(page.cursor, str):
             self._server_cursor_below[rows[-1]] = page.cursor

@@ -84,9 +84,12 @@ def _key(transition: Transition) -> str:
     return _data(transition)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one a row
+
+
 def _data(transition: Transition) -> str:
     body = {"createdAt": transition.created_at, "event": transition.event}
-    return json.dumps({**body, "state": transition.state}, separators=(",", ":"))
+    return _ENCODE({**body, "state": transition.state})
 
 
 def _transition(data: str) -> Transition:
@@ -300,21 +303,33 @@ class CachedHistory:
         what is cached. Written only where it continues the cache: below the rows whose
         next cursor was `fetched_with` (or into an empty cache, for a first page);
         otherwise another process wrote it, or the cache moved on, and it is left out."""
-        if isinstance(fetched_with, CacheCursor):
+        self.add_older_pages([(transitions, next_cursor, fetched_with)])
+
+    def add_older_pages(
+        self, pages: Sequence[tuple[Sequence[Transition], str | None, str | None]]
+    ) -> None:
+        """Pages as `add_older` takes them, oldest last, in one transaction (a seek to the
+        start writes a few times a second, not once a page)."""
+        pages = [page for page in pages if not isinstance(page[2], CacheCursor)]
+        if not pages:
             return  # read from this cache: held already
         with self._writing():
             cursor, complete, low, high = self._state()
-            empty = high < low
-            if complete or (empty and fetched_with is not None):
-                return
-            if not empty and (fetched_with is None or fetched_with != cursor):
-                return
-            start = 0 if empty else low - 1
-            self._insert([(start - i, _data(t)) for i, t in enumerate(transitions)])
+            for transitions, next_cursor, fetched_with in pages:
+                empty = high < low
+                if complete or (empty and fetched_with is not None):
+                    break
+                if not empty and (fetched_with is None or fetched_with != cursor):
+                    break
+                start = 0 if empty else low - 1
+                self._insert([(start - i, _data(t)) for i, t in enumerate(transitions)])
+                if transitions:
+                    low, high = start - len(transitions) + 1, high if not empty else start
+                cursor, complete = next_cursor, next_cursor is None
             self.cache._run(
                 "UPDATE histories SET next_cursor = ?, complete = ? WHERE id = ?",
-                next_cursor,
-                int(next_cursor is None),
+                cursor,
+                int(complete),
                 self.id,
             )
         self.cache.evict(keep=self.id)

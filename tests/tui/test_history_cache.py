@@ -516,3 +516,37 @@ async def test_reading_far_below_the_top_news_goes_to_the_cache_and_home_brings_
             await pilot.press("end")
             await settled(pilot, history)
             assert rows_of(history) == fresh
+
+
+async def test_a_seek_to_the_start_writes_the_cache_a_few_times_not_once_a_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End fetches page after page; the cache takes them together, a few times a second,
+    and holds exactly the server's rows afterwards."""
+    writes: list[int] = []
+    write = history_cache.CachedHistory.add_older_pages
+
+    def counted(self: history_cache.CachedHistory, pages: list[object]) -> None:
+        writes.append(len(pages))
+        write(self, pages)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history_cache.CachedHistory, "add_older_pages", counted)
+    cache = tmp_path / "cache" / "history.sqlite3"
+    with start_server(tmp_path, page_size=10, busy_history=600) as server:
+        app = make_app(server, "counter", "busy", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count >= 10)
+            written_before = len(writes)
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history)
+        with client(server) as http:
+            fresh = fetch_all(http, "counter", "busy")
+    assert sum(writes) == len(fresh) // 10  # every page was written, once...
+    by_the_seek = writes[written_before:]
+    assert len(by_the_seek) <= sum(by_the_seek) // 4, writes  # ...the seek's, together
+    other = HistoryCache(cache)
+    held = other.history(server.base_url, None, "counter", "busy").page(limit=None)
+    other.close()
+    assert held is not None and [t.model_dump(by_alias=True) for t in held.items] == fresh

@@ -818,6 +818,8 @@ class TransitionHistory(ScrollView, can_focus=True):
         types: dict[str, None] = {}
         fetch = self.buffer.fetch
         pending: tuple[str | None, asyncio.Future[Page[Transition]]] | None = None
+        buffer = self.buffer
+        buffer.defer_cache_writes()  # written with each redraw, not each page
         try:
             while self._seeking_start and generation == self._generation and fetch is not None:
                 if pending is None:
@@ -855,10 +857,12 @@ class TransitionHistory(ScrollView, can_focus=True):
                 # alone gets them.
                 if time.monotonic() - drawn > 0.25:
                     drawn = time.monotonic()
+                    buffer.write_cache()
                     self._resize()
                     if follow_cursor:
                         self._move(self.row_count)
         finally:
+            buffer.write_cache(stop_deferring=True)
             if pending is not None:  # stopped with a page on its way: forget it
                 pending[1].cancel()
                 if generation == self._generation:
