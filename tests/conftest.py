@@ -47,6 +47,19 @@ def client(server: ServerThread, sub: str | None = "demo-user", **headers: str) 
     )
 
 
+def history(http: httpx.Client, machine: str, slug: str) -> list[dict[str, object]]:
+    """Every transition of an instance, newest first, paged over HTTP."""
+    items: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        params = {"cursor": cursor} if cursor else {}
+        body = http.get(f"/machines/{machine}/i/{slug}/events", params=params).json()
+        items.extend(body["transitions"])
+        cursor = body.get("cursor")
+        if not cursor:
+            return items
+
+
 def start_server(tmp: Path, **options: object) -> ServerThread:
     settings = ServerOptions(
         db=tmp / "local.db",

@@ -14,8 +14,7 @@ from smb_tui.api.models import Transition
 from smb_tui.cli import main
 from smb_tui.core.history_cache import HistoryCache, default_cache_path
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, unique
-from tests.local.test_events_and_history import history
+from tests.conftest import client, history, unique
 
 
 def run(server: ServerThread, *command: str) -> int:

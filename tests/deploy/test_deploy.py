@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -27,13 +27,6 @@ from tests.deploy.bundles import BROKEN, LAMP_V1, LAMP_V1_TO_V2, LAMP_V2
 
 OFFICIAL_CLIENT = ["@statebacked/client@0.1.37"]
 NODE_CACHE = Path(__file__).parent.parent.parent / ".build" / "statebacked-client"
-
-
-@pytest.fixture(scope="module")
-def deploy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    """A server with no machines of its own: everything on it was deployed."""
-    with start_server(tmp_path_factory.mktemp("deploy"), demo=False, machines_dir=None) as s:
-        yield s
 
 
 @pytest.fixture

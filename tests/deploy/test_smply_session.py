@@ -16,7 +16,6 @@ import pytest
 from smb_tui.cli import main as cli
 from smb_tui.local.server import ServerThread
 from tests.conftest import npm_folder
-from tests.deploy.test_deploy import deploy_server  # noqa: F401 (a fixture)
 
 SUPABASE = ["@supabase/supabase-js@2.26.0"]  # the version smply 0.1.21 pins
 NODE_CACHE = Path(__file__).parent.parent.parent / ".build" / "supabase"
@@ -32,7 +31,7 @@ def write_session(server: ServerThread, home: Path, *extra: str) -> tuple[int, s
 
 
 def test_the_session_is_private_and_the_server_takes_its_token(
-    deploy_server: ServerThread,  # noqa: F811
+    deploy_server: ServerThread,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -54,7 +53,7 @@ def test_the_session_is_private_and_the_server_takes_its_token(
 
 
 def test_a_real_login_is_not_replaced_without_force(
-    deploy_server: ServerThread,  # noqa: F811
+    deploy_server: ServerThread,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -77,7 +76,7 @@ def supabase() -> Path:
 
 
 def test_smplys_supabase_client_reads_the_session_offline(
-    deploy_server: ServerThread,  # noqa: F811
+    deploy_server: ServerThread,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -3,10 +3,13 @@ them, and a server that runs them."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import websockets
 
 from smb_tui.local.server import ServerThread
 from smb_tui.local.xstate_build import BuildUnavailable, build_tree
@@ -34,3 +37,23 @@ def xserver(modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """A server with the XState test machines only (settle time-out 1 s)."""
     with start_server(tmp_path_factory.mktemp("xstate"), machines_dir=modules, demo=False) as s:
         yield s
+
+
+async def subscribe(
+    connection: websockets.ClientConnection, machine: str, instance: str, request_id: str
+) -> None:
+    await connection.send(
+        json.dumps(
+            {
+                "type": "subscribe-to-instance",
+                "requestId": request_id,
+                "machineName": machine,
+                "machineInstanceName": instance,
+            }
+        )
+    )
+
+
+async def next_message(connection: websockets.ClientConnection) -> dict[str, object]:
+    message: dict[str, object] = json.loads(await asyncio.wait_for(connection.recv(), 5))
+    return message

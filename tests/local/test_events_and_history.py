@@ -10,19 +10,7 @@ import httpx
 import pytest
 
 from smb_tui.local.demo import BUSY_HISTORY
-from tests.conftest import client, start_server, unique
-
-
-def history(http: httpx.Client, machine: str, slug: str) -> list[dict[str, object]]:
-    items: list[dict[str, object]] = []
-    cursor = None
-    while True:
-        params = {"cursor": cursor} if cursor else {}
-        body = http.get(f"/machines/{machine}/i/{slug}/events", params=params).json()
-        items.extend(body["transitions"])
-        cursor = body.get("cursor")
-        if not cursor:
-            return items
+from tests.conftest import client, history, start_server, unique
 
 
 def test_nested_and_parallel_state_values_tags_and_done(http: httpx.Client) -> None:

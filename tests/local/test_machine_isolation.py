@@ -24,8 +24,7 @@ from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.engines.xstate import WorkerPool
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, start_server, unique
-from tests.local.test_events_and_history import history
+from tests.conftest import client, history, start_server, unique
 
 
 def hostile(http: httpx.Client, slug: str, event: object) -> httpx.Response:

@@ -21,30 +21,11 @@ from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from tests.conftest import MACHINES, client, free_port, start_server, unique
+from tests.local.conftest import next_message, subscribe
 
 
 def ws_url(server: ServerThread, token: str) -> str:
     return server.base_url.replace("http://", "ws://") + f"/rt?token={token}"
-
-
-async def subscribe(
-    connection: websockets.ClientConnection, machine: str, instance: str, request_id: str
-) -> None:
-    await connection.send(
-        json.dumps(
-            {
-                "type": "subscribe-to-instance",
-                "requestId": request_id,
-                "machineName": machine,
-                "machineInstanceName": instance,
-            }
-        )
-    )
-
-
-async def next_message(connection: websockets.ClientConnection) -> dict[str, object]:
-    message: dict[str, object] = json.loads(await asyncio.wait_for(connection.recv(), 5))
-    return message
 
 
 async def test_realtime_update_arrives_after_a_send(server: ServerThread) -> None:

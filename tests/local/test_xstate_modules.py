@@ -13,9 +13,8 @@ import websockets
 
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, start_server, unique
-from tests.local.test_events_and_history import history
-from tests.local.test_realtime_and_durability import next_message, subscribe
+from tests.conftest import client, history, start_server, unique
+from tests.local.conftest import next_message, subscribe
 
 
 def send(http: httpx.Client, slug: str, event: object) -> httpx.Response:

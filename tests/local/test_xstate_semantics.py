@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import unique
-from tests.local.test_events_and_history import history
+from tests.conftest import history, unique
 
 
 def logs_of(http: httpx.Client, machine: str, slug: str) -> list[dict[str, object]]:

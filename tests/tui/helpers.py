@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from rich.text import Text
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.config import Connection
@@ -49,3 +52,12 @@ async def wait_for(
             raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
         await pilot.pause(0.05)
         waited += 0.05
+
+
+def static_text(widget: Static) -> str:
+    content = widget.render()
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+def composer_status(app: Any) -> str:
+    return static_text(app.screen.query_one("#composer-status", Static))

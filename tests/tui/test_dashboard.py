@@ -17,7 +17,7 @@ from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.machine_list import MachineList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, start_server, unique
-from tests.tui.helpers import app_on_new_instance, make_app, wait_for
+from tests.tui.helpers import app_on_new_instance, composer_status, make_app, static_text, wait_for
 
 
 def tree_text(tree: Tree[Any]) -> str:
@@ -31,15 +31,6 @@ def tree_text(tree: Tree[Any]) -> str:
 
     walk(tree.root)
     return "\n".join(lines)
-
-
-def static_text(widget: Static) -> str:
-    content = widget.render()
-    return content.plain if isinstance(content, Text) else str(content)
-
-
-def composer_status(app: Any) -> str:
-    return static_text(app.screen.query_one("#composer-status", Static))
 
 
 async def test_choose_a_machine_then_an_instance(server: ServerThread) -> None:

@@ -19,7 +19,7 @@ from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, free_port, start_server
-from tests.local.test_events_and_history import history as fetch_all
+from tests.conftest import history as fetch_all
 from tests.tui.helpers import make_app, wait_for
 
 

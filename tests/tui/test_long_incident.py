@@ -14,7 +14,7 @@ from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.instance_view import InstanceView
-from tests.tui.helpers import app_on_new_instance, wait_for
+from tests.tui.helpers import app_on_new_instance, composer_status, wait_for
 
 
 def watchers(app: Any) -> int:
@@ -125,8 +125,6 @@ async def test_a_worker_that_raises_the_unexpected_leaves_no_pane_waiting(
     """A bug (here: a send that raises what no client call raises) is said, and the
     composer is ready again instead of 'sending…' for good."""
     from textual.widgets import Input
-
-    from tests.tui.test_dashboard import composer_status
 
     app, _ = app_on_new_instance(server, "counter", "bug")
     async with app.run_test(size=(120, 40)) as pilot:
