@@ -379,6 +379,26 @@ async def test_cached_rows_dropped_by_another_dashboard_are_said_and_r_reloads(
             assert rows_of(history) == fresh
 
 
+async def flood(
+    pilot: Pilot[None], server: ServerThread, history: TransitionHistory, slug: str
+) -> list[int]:
+    """200 live updates to counter/`slug`, 10 at a time, each burst waited for until the
+    history shows it; the rows held after each burst."""
+    held: list[int] = []
+    with client(server) as http:
+        for burst in range(20):
+            for n in range(10):
+                event = {"type": "increment", "n": burst * 10 + n}
+                http.post(f"/machines/counter/i/{slug}/events", json={"event": event})
+            await wait_for(
+                pilot,
+                lambda b=burst: history.row(0).event.get("n") == b * 10 + 9,
+                what="the burst to be shown",
+            )
+            held.append(history.buffer.loaded)
+    return held
+
+
 async def test_left_open_on_a_busy_instance_it_holds_a_window_and_the_cache_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -391,18 +411,8 @@ async def test_left_open_on_a_busy_instance_it_holds_a_window_and_the_cache_the_
         async with app.run_test(size=(100, 30)) as pilot:
             history = app.screen.query_one(TransitionHistory)
             await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
-            held: list[int] = []
+            held = await flood(pilot, server, history, "flood")
             with client(server) as http:
-                for burst in range(20):  # 200 live updates, 10 at a time
-                    for n in range(10):
-                        event = {"type": "increment", "n": burst * 10 + n}
-                        http.post("/machines/counter/i/flood/events", json={"event": event})
-                    await wait_for(
-                        pilot,
-                        lambda b=burst: history.row(0).event.get("n") == b * 10 + 9,
-                        what="the burst to be shown",
-                    )
-                    held.append(history.buffer.loaded)
                 fresh = fetch_all(http, "counter", "flood")
             assert len(fresh) == 201
             # Held: never more than twice the window, two screens and a burst.
@@ -442,18 +452,8 @@ async def test_without_a_cache_a_busy_instance_holds_a_window_and_the_server_the
             history = app.screen.query_one(TransitionHistory)
             assert history.buffer.cache is None
             await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
-            held: list[int] = []
+            held = await flood(pilot, server, history, "flood")
             with client(server) as http:
-                for burst in range(20):  # 200 live updates, 10 at a time
-                    for n in range(10):
-                        event = {"type": "increment", "n": burst * 10 + n}
-                        http.post("/machines/counter/i/flood/events", json={"event": event})
-                    await wait_for(
-                        pilot,
-                        lambda b=burst: history.row(0).event.get("n") == b * 10 + 9,
-                        what="the burst to be shown",
-                    )
-                    held.append(history.buffer.loaded)
                 fresh = fetch_all(http, "counter", "flood")
             assert len(fresh) == 201
             assert max(held) <= 2 * 30 + 2 * history.size.height + 20 + 10, held
