@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 import socket
@@ -71,6 +72,26 @@ def start_server(tmp: Path, **options: object) -> ServerThread:
     for name, value in options.items():
         setattr(settings, name, value)
     return ServerThread(settings).start()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that starts the demo sends this process's warnings to a file, as the app
+    does (`propagate` off): the tests after it must still see them (caplog)."""
+    names = ("smb_tui", "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {}
+    for name in names:
+        logger = logging.getLogger(name)
+        saved[name] = (logger.handlers[:], logger.propagate, logger.level, logger.disabled)
+    yield
+    for name, (handlers, propagate, level, disabled) in saved.items():
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.handlers[:] = handlers
+        logger.propagate, logger.disabled = propagate, disabled
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import OptionList
 
-from smb_tui.api.auth import StaticToken
+from smb_tui.api.auth import AnonymousSession, StaticToken
 from smb_tui.config import Connection
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.screens.modals import TransitionDetail, VersionsScreen
@@ -168,4 +168,24 @@ async def test_json_nested_200000_deep_is_an_error_in_its_pane_and_nothing_else(
             assert "machines" in app.sub_title and "instance" in app.sub_title
             history = app.screen.query_one(TransitionHistory)
             await wait_for(pilot, lambda: history.row_count == 2, what="the history, unharmed")
+            assert app.is_running
+
+
+async def test_a_token_exchange_answering_gigabytes_fails_the_panes_not_the_app(
+    tmp_path: Path,
+) -> None:
+    """An anonymous session's /tokens answer over the client's cap (64 MB here; 4 GB in
+    the report) is refused within the cap, said in each pane, and nothing waits for it."""
+    huge = b'{"accessToken": "' + b"x" * 70_000_000 + b'"}'
+    async with serving({**ROUTES, "/tokens": huge}) as server:
+        auth = AnonymousSession("org_hostile")
+        connection = Connection(server.base_url, auth, "org_hostile", "hostile", False)
+        app = SmbTui(connection, cache_path=tmp_path / "cache.sqlite3")
+        async with app.run_test(size=(120, 40)) as pilot:
+            machines = app.screen.query_one(MachineList)
+            await wait_for(pilot, lambda: machines.failed, timeout=20, what="the pane's error")
+            await wait_for(pilot, lambda: "machines failed" in app.sub_title, what="the header")
+            assert "over" in str(machines.options._error)  # the cap, said
+            assert server.requests.count("/tokens") >= 1
+            assert "/machines" not in server.requests  # no call went out without a token
             assert app.is_running

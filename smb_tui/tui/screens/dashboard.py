@@ -509,7 +509,9 @@ class DashboardScreen(Screen[None]):
         snapshot = self.snapshot
         self._mark_stale(snapshot.stale_since)
         if snapshot.name is None:
-            live = ""
+            # No instance open: the lists may still have failed, and say so here too.
+            failing = self._failing_panes()
+            live = f"⚠ {', '.join(failing)} failed (r retries)" if failing else ""
         elif snapshot.phase == "not-found":
             live = "✖ no such instance"
         elif snapshot.stale_since is not None:
