@@ -94,6 +94,19 @@ def _logging_as_it_was() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@pytest.fixture(autouse=True)
+def _environment_as_it_was() -> Iterator[None]:
+    """The app sets NO_COLOR for a dumb terminal, for the rest of its process: in a test
+    worker that is every later test's process, whose apps then painted without colour
+    (18 snapshot tests failed in one order). What a test changes in the environment is
+    put back after it."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     """The demo server (with the 10,000-transition history) and the test machines."""
