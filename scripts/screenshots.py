@@ -13,7 +13,6 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
-from smb_tui.local.server import ServerOptions
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.demo import start_demo
 from smb_tui.tui.widgets.instance_view import InstanceView
@@ -109,8 +108,9 @@ SHOTS: list[tuple[str, str, str, tuple[int, int], Callable[[Pilot[None]], Awaita
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="smb-shots-"))
-    server, connection = start_demo(ServerOptions(db=folder / "demo.db", key_path=folder / "k"))
-    server.server.seeded.wait(60)
+    server, connection = start_demo(db=folder / "demo.db", key_path=folder / "k")
+    if not server.wait_for("seeded", 60):
+        raise SystemExit("the demo server did not start and seed in 60 s")
     try:
         for name, machine, instance, size, steps in SHOTS:
             app = SmbTui(connection, machine=machine, instance=instance)

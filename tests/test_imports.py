@@ -17,3 +17,31 @@ def test_the_dashboard_does_not_load_the_local_server() -> None:
     ).stdout
     for heavy in ("smb_tui.local", "statemachine", "fastapi", "uvicorn", "py_mini_racer"):
         assert f"'{heavy}" not in loaded, heavy
+
+
+def test_the_dialogs_and_the_demo_server_load_when_first_used() -> None:
+    """On the way to the first paint: no dialog (they load when one opens), and starting
+    the demo reaches only the light options module (the server loads in its own
+    process)."""
+    probe = (
+        "import sys, smb_tui.tui.app, smb_tui.tui.demo;"
+        "import smb_tui.local.options, smb_tui.api.wire;"
+        "print(sorted(m for m in sys.modules if m.startswith('smb_tui')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert "'smb_tui.tui.screens.modals'" not in loaded
+    assert "'smb_tui.local.definitions'" not in loaded  # the package's names load lazily
+    assert "'smb_tui.local.server'" not in loaded
+
+
+def test_the_wire_format_does_not_load_the_client() -> None:
+    """The local server imports `smb_tui.api.wire`: that must not bring in the client,
+    httpx and websockets (the package's names load when first used)."""
+    probe = "import sys, smb_tui.api.wire; print(sorted(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    for heavy in ("smb_tui.api.client", "httpx", "websockets"):
+        assert f"'{heavy}'" not in loaded, heavy

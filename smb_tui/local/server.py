@@ -7,8 +7,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,40 +19,13 @@ from smb_tui.local.app import create_app
 from smb_tui.local.definitions import MachineDefinition
 from smb_tui.local.demo import DEMO_MACHINES, DEMO_MODULES, seed
 from smb_tui.local.deploy import Deployments
-from smb_tui.local.engines.seam import Engine
 from smb_tui.local.machines import ModuleLoader, load_definitions
+from smb_tui.local.options import ServerOptions
 from smb_tui.local.service import LocalService, Settings
 from smb_tui.local.store import Store
 from smb_tui.local.watch import Watcher
-from smb_tui.paths import data_dir, default_key_path
 
-DEFAULT_ORG_ID = "org_local"
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ServerOptions:
-    host: str = "127.0.0.1"
-    port: int = 8787
-    db: Path = field(default_factory=lambda: data_dir() / "local.db")
-    machines_dir: Path | None = None
-    watch: bool = False  # a changed module in machines_dir becomes a new version
-    allow_fetch: bool = False  # may XState machine code reach the network with fetch
-    workers: int | None = None  # XState worker processes (default: from the cores)
-    demo: bool = True
-    key: LocalKey | None = None
-    key_path: Path = field(default_factory=default_key_path)
-    org_ids: tuple[str, ...] = (DEFAULT_ORG_ID,)
-    page_size: int = 100
-    settle_timeout: float = 10.0
-    busy_history: int = 10_000
-    clock: Callable[[], float] = time.time  # the time stamped on transitions and states
-    timer_retry: float = 30.0  # seconds between tries of a delayed event that failed
-    log_file: Path | None = None  # where warnings go instead of the terminal
-    cors_origins: tuple[str, ...] = ("*",)  # web apps on these origins may call the server
-    max_connections: int = 1000  # beyond it, new connections are answered 503
-    idle_timeout: float = 30.0  # seconds a connection may wait between requests
-    engine: Engine | None = None  # what runs the machines (default: python-statemachine)
 
 
 class AcceptErrors:
@@ -167,6 +138,7 @@ class LocalServer:
         self.started = threading.Event()
         self.seeded = threading.Event()
         self._server: uvicorn.Server | None = None
+        self._stop_requested = False
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop it serves on
 
     async def serve(self) -> None:
@@ -236,11 +208,11 @@ class LocalServer:
             timeout_keep_alive=max(1, round(self.options.idle_timeout)),
         )
         self._server = uvicorn.Server(config)
+        self._server.should_exit = self._stop_requested  # stopped while it was starting
         self._server.config.load()
         try:
-            # uvicorn binds the socket itself: a socket handed to it loses TCP_NODELAY,
-            # which costs every keep-alive request 40 ms of Nagle delay.
-            startup = asyncio.create_task(self._server.serve())
+            sockets = None if self.options.sock is None else [self.options.sock]
+            startup = asyncio.create_task(self._server.serve(sockets))
             while not self._server.started and not startup.done():
                 await asyncio.sleep(0.01)
             if self._server.started:
@@ -268,6 +240,7 @@ class LocalServer:
         self.seeded.set()
 
     def stop(self) -> None:
+        self._stop_requested = True
         if self._server is not None:
             self._server.should_exit = True
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -26,6 +27,14 @@ from smb_tui.tui.settings import load_theme, save_theme
 def wants_no_colour(environ: Mapping[str, str]) -> bool:
     """NO_COLOR set (no-color.org: to anything), or a terminal that says it has none."""
     return "NO_COLOR" in environ or environ.get("TERM", "") in ("dumb", "unknown")
+
+
+class DemoFailed(Message):
+    """The demo's server could not start (posted from its thread)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__()
+        self.why = why
 
 
 class SmbTui(App[None]):
@@ -60,6 +69,8 @@ class SmbTui(App[None]):
         self.demo_server = demo_server
 
     def on_mount(self) -> None:
+        if self.demo_server is not None:
+            self._watch_demo(self.demo_server)
         saved = load_theme(self.settings_path) if self.settings_path is not None else None
         if saved is not None and saved in self.available_themes:
             self.theme = saved
@@ -88,7 +99,18 @@ class SmbTui(App[None]):
     @on(NotConnected.DemoRequested)
     def _start_demo(self) -> None:
         self.demo_server, self.connection = start_demo()
+        self._watch_demo(self.demo_server)
         self.switch_screen(self._dashboard(self.connection))
+
+    def _watch_demo(self, server: DemoServer) -> None:
+        """The demo's server starts while the dashboard does: if it cannot, say why (its
+        socket closes, and the panes say the server is unreachable)."""
+
+        server.when_failed(lambda why: self.post_message(DemoFailed(why)))  # thread-safe
+
+    @on(DemoFailed)
+    def _demo_failed(self, failure: DemoFailed) -> None:
+        self.notify(failure.why, title="Demo", severity="error", timeout=30, markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # "q" on a button or in a text box is not a request to quit.

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -386,6 +391,86 @@ async def test_not_connected_offers_the_demo(
         await wait_for(pilot, lambda: len(machines.items) >= 6, what="the demo's machines")
         assert app.demo_server is not None
     assert (tmp_path / "smb-tui" / "demo.db").exists()
+
+
+async def test_the_demo_paints_before_its_server_has_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's server (its imports, its V8 workers, uvicorn) starts in a process of
+    its own beside the dashboard: the panes paint and say loading while it is held, and
+    the machines come when it answers."""
+    from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.demo import start_demo
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    demo, connection = start_demo()
+    os.kill(demo.process.pid, signal.SIGSTOP)  # held before it can serve
+    try:
+        app = SmbTui(connection, demo_server=demo)
+        async with app.run_test(size=(100, 30)) as pilot:
+            machines = app.screen.query_one(MachineList)
+            await pilot.pause(0.5)
+            assert machines.items == [] and not machines.failed
+            assert "serving" not in demo._said
+            os.kill(demo.process.pid, signal.SIGCONT)
+            await wait_for(pilot, lambda: len(machines.items) >= 6, what="the demo's machines")
+    finally:
+        if demo.process.returncode is None:  # the app stops it as it ends
+            os.kill(demo.process.pid, signal.SIGCONT)
+            demo.stop()
+    assert demo.process.returncode == 0  # stopped cleanly
+
+
+async def test_a_demo_server_that_cannot_start_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.demo import start_demo
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    (tmp_path / "smb-tui" / "demo.db").mkdir(parents=True)  # a folder: no database opens
+    demo, connection = start_demo()
+    app = SmbTui(connection, demo_server=demo)
+    async with app.run_test(size=(100, 30)) as pilot:
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: machines.failed, what="the machines list to fail")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "the demo server could not start: unable to open database file" in n.message
+                for n in app._notifications
+            ),
+            what="why the demo could not start",
+        )
+    demo.stop()
+
+
+async def test_the_demo_server_ends_with_the_dashboard(tmp_path: Path) -> None:
+    """However the dashboard ends (here: killed), its demo server does not outlive it."""
+    script = (
+        "import sys, time; from smb_tui.tui.demo import start_demo;"
+        f" demo, _ = start_demo(db=__import__('pathlib').Path({str(tmp_path / 'd.db')!r}),"
+        f" key_path=__import__('pathlib').Path({str(tmp_path / 'k')!r}));"
+        " demo.wait_for('serving', 60); print(demo.process.pid, flush=True); time.sleep(600)"
+    )
+    dashboard = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert dashboard.stdout is not None
+    server_pid = int(dashboard.stdout.readline())
+    dashboard.kill()
+    dashboard.wait()
+    for _ in range(150):
+        if not Path(f"/proc/{server_pid}").exists() or "Z" in state_of(server_pid):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the demo server outlived the dashboard")
+
+
+def state_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
 
 
 async def test_enter_on_a_slug_not_loaded_opens_it(server: ServerThread) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from smb_tui.local.auth import ALL_SCOPES, Principal
 from smb_tui.local.definitions import JSON, MachineDefinition
 from smb_tui.local.demo import checkout, counter, document, order, quote, traffic_light
+from smb_tui.local.options import DEMO_USER
 from smb_tui.local.service import LocalService
 
 DEMO_MACHINES: list[MachineDefinition] = [
@@ -21,7 +22,6 @@ DEMO_MACHINES: list[MachineDefinition] = [
 # XState demo machines: built from xstate_src/ by `python -m smb_tui.local.xstate_build
 # smb_tui/local/demo/xstate_src smb_tui/local/demo/xstate` (a test checks they match).
 DEMO_MODULES = Path(__file__).parent / "xstate"
-DEMO_USER = "demo-user"
 BUSY_HISTORY = 10_000
 SEED_SLICE = 250
 
