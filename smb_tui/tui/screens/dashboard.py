@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.text import Text
 from textual import on, work
@@ -34,21 +34,6 @@ from smb_tui.core.history_buffer import Row
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, HistoryCache
 from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
-from smb_tui.tui.screens.modals import (
-    ChooseVersion,
-    DeployVersion,
-    ExportChoice,
-    ExportHistory,
-    HelpScreen,
-    JumpToTime,
-    NewInstance,
-    QueryIndex,
-    Resend,
-    StateGraphScreen,
-    TransitionDetail,
-    TypedConfirm,
-    VersionsScreen,
-)
 from smb_tui.tui.state_graph import graph_of
 from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.filtered_list import FilteredList
@@ -59,6 +44,9 @@ from smb_tui.tui.widgets.machine_list import MachineList
 from smb_tui.tui.widgets.paged_list import PagedList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from smb_tui.tui.widgets.whole_footer import WholeFooter
+
+if TYPE_CHECKING:  # the dialogs load when first opened: not on the way to the first paint
+    from smb_tui.tui.screens.modals import ExportChoice
 
 STATUS_TEXT = {"live": "● live", "reconnecting": "↻ reconnecting", "offline": "○ offline"}
 PANES = {
@@ -363,6 +351,8 @@ class DashboardScreen(Screen[None]):
 
     @on(TransitionHistory.Opened)
     def _transition_opened(self, event: TransitionHistory.Opened) -> None:
+        from smb_tui.tui.screens.modals import Resend, TransitionDetail
+
         def to_composer(answer: Resend | None) -> None:
             if answer is not None:
                 self.query_one(EventComposer).fill(answer.event)
@@ -372,6 +362,8 @@ class DashboardScreen(Screen[None]):
 
     @on(TransitionHistory.JumpRequested)
     def _jump_requested(self) -> None:
+        from smb_tui.tui.screens.modals import JumpToTime
+
         history = self.query_one(TransitionHistory)
 
         def jump(moment: float | None) -> None:
@@ -383,6 +375,8 @@ class DashboardScreen(Screen[None]):
 
     @on(TransitionHistory.ExportRequested)
     def _export_requested(self) -> None:
+        from smb_tui.tui.screens.modals import ExportHistory
+
         session = self.session
         if session is None:
             return
@@ -426,6 +420,8 @@ class DashboardScreen(Screen[None]):
 
     @on(TransitionHistory.GraphRequested)
     def _graph_requested(self) -> None:
+        from smb_tui.tui.screens.modals import StateGraphScreen
+
         history = self.query_one(TransitionHistory)
         session = self.session
         if session is None or not history.buffer.loaded:
@@ -666,6 +662,8 @@ class DashboardScreen(Screen[None]):
             self.notify("Context copied as JSON", markup=False)
 
     def action_help(self) -> None:
+        from smb_tui.tui.screens.modals import HelpScreen
+
         send = Binding("enter", "", "Send (in the event type box)")
         leave = Binding("escape", "", "Back to the instance: keys are keys again")
         sections: list[tuple[str, Sequence[BindingType]]] = [
@@ -706,6 +704,8 @@ class DashboardScreen(Screen[None]):
 
     @work(group="admin", exit_on_error=False)
     async def _new_instance(self, machine: str) -> None:
+        from smb_tui.tui.screens.modals import NewInstance
+
         try:
             versions, current = await self._versions_of(machine)
         except StateBackedError:
@@ -727,6 +727,8 @@ class DashboardScreen(Screen[None]):
         self, action: str, instance: str, call: Callable[[], Awaitable[None]], done: str
     ) -> bool:
         """Ask for the instance's name to be typed, make the call, and say how it went."""
+        from smb_tui.tui.screens.modals import TypedConfirm
+
         if not await self.app.push_screen_wait(TypedConfirm(action, instance)):
             return False
         try:
@@ -786,6 +788,8 @@ class DashboardScreen(Screen[None]):
 
     @work(group="admin", exit_on_error=False)
     async def _versions(self, machine: str, session: InstanceSession | None) -> None:
+        from smb_tui.tui.screens.modals import DeployVersion, VersionsScreen
+
         try:
             versions, current = await self._versions_of(machine)
         except StateBackedError as error:
@@ -831,6 +835,8 @@ class DashboardScreen(Screen[None]):
 
     @work(group="admin", exit_on_error=False)
     async def _query_index(self, machine: str) -> None:
+        from smb_tui.tui.screens.modals import QueryIndex
+
         try:
             indexes = (await self.client.get_machine(machine)).indexes
         except StateBackedError as error:
@@ -863,6 +869,8 @@ class DashboardScreen(Screen[None]):
 
     @work(group="admin", exit_on_error=False)
     async def _desired_version(self, session: InstanceSession) -> None:
+        from smb_tui.tui.screens.modals import ChooseVersion
+
         machine, instance = session.machine, session.instance
         try:
             versions, current = await self._versions_of(machine)
