@@ -69,10 +69,13 @@ def load(
     return figures
 
 
-def bare_stack(seconds: float) -> dict[tuple[int, int], float]:
-    """Events/s of Starlette and uvicorn alone, answering the same POST (benchmarks/bare.py)."""
+def bare_stack(seconds: float, fastapi: bool = False) -> dict[tuple[int, int], float]:
+    """Events/s of Starlette and uvicorn alone, answering the same POST (benchmarks/bare.py);
+    `fastapi`: through a FastAPI route declared as the server's, answering a constant."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(BARE), str(port)])
+    process = subprocess.Popen(
+        [sys.executable, str(BARE), str(port), *(["--fastapi"] if fastapi else [])]
+    )
     try:
         wait_listening(port)
         return {
@@ -117,6 +120,7 @@ def throughput(folder: Path, seconds: float) -> None:
 
     floor = sqlite_floor(folder)
     bare = bare_stack(seconds)
+    framework = bare_stack(seconds, fastapi=True)
     server = Server(None, unguarded_ticket(folder / "machines"), folder, demo=True)
     token = server.headers["authorization"].split()[1]
     try:
@@ -134,8 +138,9 @@ def throughput(folder: Path, seconds: float) -> None:
                 http.post("/machines/tally", json={"slug": f"t-{n}", "context": context})
         print(f"SQLite, one event's writes in a transaction: {floor:,.0f}/s")
         print(
-            f"{'senders':>8} {'instances':>9} {'bare stack/s':>13} {'python/s':>9} "
-            f"{'p99 ms':>7} {'xstate/s':>9} {'p99 ms':>7} {'python/bare':>12}"
+            f"{'senders':>8} {'instances':>9} {'bare stack/s':>13} {'FastAPI/s':>10} "
+            f"{'python/s':>9} {'p99 ms':>7} {'xstate/s':>9} {'p99 ms':>7} {'python/bare':>12} "
+            f"{'FastAPI/bare':>13}"
         )
         for senders, instances in SHAPES:
             python = load(
@@ -158,9 +163,11 @@ def throughput(folder: Path, seconds: float) -> None:
             )
             reference = bare[(senders, instances)]
             print(
-                f"{senders:>8} {instances:>9} {reference:>13,.0f} {python['per_s']:>9,.0f} "
+                f"{senders:>8} {instances:>9} {reference:>13,.0f} "
+                f"{framework[(senders, instances)]:>10,.0f} {python['per_s']:>9,.0f} "
                 f"{python['p99_ms']:>7.0f} {xstate['per_s']:>9,.0f} {xstate['p99_ms']:>7.0f} "
-                f"{python['per_s'] / reference:>12.2f}"
+                f"{python['per_s'] / reference:>12.2f} "
+                f"{framework[(senders, instances)] / reference:>13.2f}"
             )
     finally:
         server.stop()

@@ -1,0 +1,134 @@
+"""Start-up, as a user sees it: the time from launching a command in a terminal (a pty,
+120x40) to a text appearing on its screen. Each case runs in a fresh process, several
+times; prints the median and the range, next to the least Textual app (one Static) as
+the reference.
+
+    python benchmarks/bench_startup.py [--runs 5]
+
+Also the import of the dashboard's module next to `textual.app` alone (fresh
+interpreters, medians).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import select
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+LEAST_APP = """
+from textual.app import App
+from textual.widgets import Static
+
+class Least(App):
+    def compose(self):
+        yield Static("least-app-painted")
+
+Least().run()
+"""
+
+
+def until_shown(
+    argv: list[str], needles: list[bytes], env: dict[str, str], timeout: float = 30
+) -> list[float | None]:
+    """Seconds from launch to each needle first seen in the terminal's output."""
+    started = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, in the pty
+        os.execvpe(argv[0], argv, env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    seen: list[float | None] = [None] * len(needles)
+    output = b""
+    try:
+        while None in seen and time.perf_counter() - started < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.01)
+            if not ready:
+                continue
+            try:
+                output += os.read(fd, 1 << 16)
+            except OSError:
+                break
+            now = time.perf_counter() - started
+            for n, needle in enumerate(needles):
+                if seen[n] is None and needle in output:
+                    seen[n] = now
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return seen
+
+
+def summary(figures: list[float | None]) -> str:
+    got = [f for f in figures if f is not None]
+    if not got:
+        return "never"
+    missing = f", {len(figures) - len(got)} never" if len(got) < len(figures) else ""
+    return f"{statistics.median(got):.2f} s (runs {min(got):.2f}-{max(got):.2f}{missing})"
+
+
+def import_seconds(module: str, runs: int, env: dict[str, str]) -> float:
+    taken = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], env=env, check=True)
+        taken.append(time.perf_counter() - started)
+    return statistics.median(taken)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="smb-startup-"))
+    env = dict(os.environ, TERM="xterm-256color", HOME=str(home))
+    env.pop("NO_COLOR", None)
+    # As users run it: compiled modules cached (this machine's environment turns that
+    # off, which made every import compile its source again).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run(
+        [sys.executable, "-c", "import smb_tui.tui.app, smb_tui.local.server"], env=env, check=True
+    )
+    smb_tui = shutil.which("smb-tui", path=str(Path(sys.executable).parent)) or "smb-tui"
+    try:
+        least = [
+            until_shown([sys.executable, "-c", LEAST_APP], [b"least-app-painted"], env)[0]
+            for _ in range(args.runs)
+        ]
+        print(f"least Textual app, painted:               {summary(least)}")
+        # The first run makes the demo's database (its seeding is in the background).
+        runs = [
+            until_shown([smb_tui, "demo"], [b"Machines", b"traffic-light"], env)
+            for _ in range(args.runs + 1)
+        ]
+        print(
+            "smb-tui demo, first run (new database):   "
+            f"frame {summary([runs[0][0]])}, machines {summary([runs[0][1]])}"
+        )
+        print(f"smb-tui demo, dashboard painted:          {summary([r[0] for r in runs[1:]])}")
+        print(f"smb-tui demo, machines listed:            {summary([r[1] for r in runs[1:]])}")
+        bare = import_seconds("textual.app", args.runs, env)
+        ours = import_seconds("smb_tui.tui.app", args.runs, env)
+        python = import_seconds("sys", args.runs, env)
+        print(
+            f"import smb_tui.tui.app {ours - python:.2f} s vs textual.app {bare - python:.2f} s"
+            f" ({(ours - python) / (bare - python):.2f}x; the interpreter's own start,"
+            f" {python:.2f} s, taken off both)"
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
