@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
     from smb_tui.api.client import StateBackedClient
+    from smb_tui.local.clock import Clock
     from smb_tui.local.server import ServerThread
 
 __all__ = ["DEFAULT_USER", "LocalStateBacked", "start_local"]
@@ -38,6 +39,11 @@ class LocalStateBacked:
     key_id: str
     secret: str = field(repr=False)  # a failing test prints the fixture: not this
     server: ServerThread = field(repr=False)
+
+    @property
+    def clock(self) -> Clock:
+        """The server's one clock: pass `clock=ManualClock(...)` to move time yourself."""
+        return self.server.server.options.clock
 
     def token(self, auth_context: Mapping[str, Any] | None = None) -> str:
         """A token for an end user, signed with the server's key (`auth_context`: the

@@ -5,13 +5,12 @@ these on its main thread while the server loads in another."""
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smb_tui.core.keys import LocalKey
+from smb_tui.local.clock import Clock
 from smb_tui.paths import data_dir, default_key_path
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ class ServerOptions:
     page_size: int = 100
     settle_timeout: float = 10.0
     busy_history: int = 10_000
-    clock: Callable[[], float] = time.time  # the time stamped on transitions and states
+    clock: Clock = field(default_factory=Clock)  # stamps, machine code's Date, timers
     timer_retry: float = 30.0  # seconds between tries of a delayed event that failed
     log_file: Path | None = None  # where warnings go instead of the terminal
     cors_origins: tuple[str, ...] = ("*",)  # web apps on these origins may call the server

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -444,8 +443,8 @@ class LocalService:
         desired = row.desired_version_id if row else None
         if desired == version_id:
             desired = None  # upgraded by this event
-        now = time.time()
-        ts = int(self.store.clock() * 1000)
+        now = self.store.clock()
+        ts = int(now * 1000)
         created = self.store.now()
         pending = outcome.pending
         new_timers = [
@@ -574,11 +573,10 @@ class LocalService:
         """Fire delayed transitions when they fall due, with no client connected."""
         while True:
             timer = self.store.next_timer()
-            wait = timer.fire_at - time.time() if timer else 3600.0
-            if wait > 0:
+            if timer is None or timer.fire_at > self.store.clock():
                 self._timer_wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._timer_wake.wait(), wait)
+                due = None if timer is None else timer.fire_at
+                await self.store.clock.sleep_until(due, self._timer_wake)
                 continue
             assert timer is not None
             await self._fire(timer.id)
@@ -611,7 +609,8 @@ class LocalService:
                     with self.store.transaction() as db:
                         self.store.delete_timer(db, timer_id)
                 else:
-                    self.store.postpone_timer(timer_id, time.time() + self.settings.timer_retry)
+                    retry_at = self.store.clock() + self.settings.timer_retry
+                    self.store.postpone_timer(timer_id, retry_at)
 
     # -- realtime ----------------------------------------------------------------------
 

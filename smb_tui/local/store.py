@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from smb_tui.local.clock import Clock
 from smb_tui.local.definitions import JSON, Snapshot
 from smb_tui.paths import private_file
 
@@ -176,9 +176,9 @@ class Page:
 
 
 class Store:
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
-        # Timestamps come from `clock` (tests and screenshots freeze it); timers do not.
-        self.clock = clock
+    def __init__(self, path: Path | str, clock: Clock | None = None) -> None:
+        # The server's one clock: timestamps here, and the timers' due times.
+        self.clock = clock or Clock()
         private_file(Path(path))
         self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.connection.row_factory = sqlite3.Row

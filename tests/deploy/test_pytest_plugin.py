@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.bundles import LAMP_V1, LAMP_V2
+from tests.deploy.bundles import KEEP_NAMES, LAMP_V1, LAMP_V2
+
+# On when flipped, off by itself 8 s later.
+NIGHTLIGHT = (
+    KEEP_NAMES + 'import{createMachine as c}from"npm:xstate";'
+    'var m=c({id:"nightlight",predictableActionArguments:!0,initial:"off",states:{'
+    'off:{on:{flip:"on"}},on:{after:{8000:"off"},on:{flip:"off"}}}});'
+    "export{m as default};"
+)
 
 PROJECT_TESTS = """
+import time
+
 import httpx
 import pytest
 
+from smb_tui.local.clock import ManualClock
 from smb_tui.testing import start_local
 
 
@@ -40,6 +51,22 @@ def test_two_servers_in_one_process(statebacked_local):
         httpx.get(other.base_url + "/health")  # stopped when its block ended
 
 
+@pytest.mark.statebacked_local(machines="timed", clock=ManualClock(1_780_000_000))
+def test_a_delayed_transition_without_sleeping(statebacked_local):
+    with statebacked_local.http() as http:
+        http.post("/machines/nightlight", json={"slug": "hall"})
+        assert http.post(
+            "/machines/nightlight/i/hall/events", json={"event": "flip"}
+        ).json()["state"] == "on"
+        statebacked_local.clock.advance(7.9)
+        assert http.get("/machines/nightlight/i/hall").json()["state"] == "on"
+        statebacked_local.clock.advance(0.1)  # its after 8000 is due now
+        deadline = time.monotonic() + 10
+        while http.get("/machines/nightlight/i/hall").json()["state"] != "off":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+
 @pytest.mark.statebacked_local(machines="v2")
 def test_the_marker_names_another_folder(statebacked_local):
     with statebacked_local.http() as http:
@@ -53,6 +80,8 @@ def test_the_fixture_in_a_project_of_its_own(pytester: pytest.Pytester) -> None:
     (pytester.path / "machines" / "lamp.js").write_text(LAMP_V1)
     (pytester.path / "v2").mkdir()
     (pytester.path / "v2" / "lamp.js").write_text(LAMP_V2)
+    (pytester.path / "timed").mkdir()
+    (pytester.path / "timed" / "nightlight.js").write_text(NIGHTLIGHT)
     pytester.makepyfile(test_machines=PROJECT_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=300)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)

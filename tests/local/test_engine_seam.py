@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from smb_tui.local.clock import ManualClock
 from smb_tui.local.definitions import AuthRequest, IndexSelector, MachineVersion, Snapshot
 from smb_tui.local.engines.seam import Outcome, StateView, Step, Timer, ask_first
 from tests.conftest import client, start_server
@@ -81,20 +82,37 @@ class TallyEngine:
 def test_another_engine_runs_behind_the_same_api_with_its_own_state_and_timers(
     tmp_path: Path,
 ) -> None:
-    with start_server(tmp_path, machines_dir=MACHINES, demo=False, engine=TallyEngine()) as server:
+    clock = ManualClock(1_780_000_000.0)  # moved by the test, never slept through
+    engine = TallyEngine()
+    with start_server(
+        tmp_path, machines_dir=MACHINES, demo=False, engine=engine, clock=clock
+    ) as server:
         with client(server, sub="tallier") as http:
+
+            def count() -> int:
+                return int(http.get("/machines/tally/i/t").json()["publicContext"]["n"])
+
             created = http.post("/machines/tally", json={"slug": "t"}).json()
             assert created["state"] == "even" and created["publicContext"] == {"n": 0}
             answer = http.post("/machines/tally/i/t/events", json={"event": "add"}).json()
             assert answer["state"] == "odd" and answer["publicContext"] == {"n": 1}
-            deadline = time.monotonic() + 10
-            while http.get("/machines/tally/i/t").json()["publicContext"]["n"] < 21:
-                assert time.monotonic() < deadline, "the engine's timer never fired twice"
-                time.sleep(0.05)
+            for ticks in (1, 2):
+                clock.advance(0.3)
+                deadline = time.monotonic() + 10
+                while count() < 1 + 10 * ticks:
+                    assert time.monotonic() < deadline, f"the engine's tick {ticks} never came"
+                    time.sleep(0.01)
             http.post("/machines/tally/i/t/events", json={"event": "stop"})
-            stopped = http.get("/machines/tally/i/t").json()["publicContext"]["n"]
-            time.sleep(0.8)  # no tick after stop: the engine cancelled its timer
-            assert http.get("/machines/tally/i/t").json()["publicContext"]["n"] == stopped
+            stopped = count()
+            # No tick after stop: the engine cancelled its timer. A marker instance's
+            # tick, due with the one cancelled, has come once its count moves.
+            http.post("/machines/tally", json={"slug": "marker"})
+            clock.advance(0.3)
+            deadline = time.monotonic() + 10
+            while http.get("/machines/tally/i/marker").json()["publicContext"]["n"] < 10:
+                assert time.monotonic() < deadline, "the marker's tick never came"
+                time.sleep(0.01)
+            assert count() == stopped
             events = [
                 row["event"]["type"]
                 for row in http.get("/machines/tally/i/t/events").json()["transitions"]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from smb_tui.local.clock import ManualClock
 from smb_tui.local.demo import BUSY_HISTORY
+from smb_tui.local.server import ServerThread
 from tests.conftest import client, history, start_server, unique
 
 
@@ -164,26 +168,94 @@ def test_unsettled_service_is_stopped_and_its_error_comes_before_the_next_event(
     assert events[:3] == ["reset", "error.execution", "work"]
 
 
-def test_delayed_transition_fires_on_the_server_by_itself(http: httpx.Client) -> None:
-    slug = unique("blink")
-    http.post("/machines/blink", json={"slug": slug})
-    on = http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"}).json()
-    assert on["state"] == "on"
+@pytest.fixture
+def timed(tmp_path: Path) -> Iterator[tuple[ServerThread, ManualClock]]:
+    """A server whose clock moves only when the test moves it: no test sleeps through a
+    timer. `timer_retry` 0.3: a delayed event that failed is tried again 0.3 s later."""
+    clock = ManualClock(1_780_000_000.0)
+    with start_server(tmp_path, demo=False, clock=clock, timer_retry=0.3) as server:
+        yield server, clock
+
+
+def state_of(http: httpx.Client, slug: str) -> str:
+    return str(http.get(f"/machines/blink/i/{slug}").json()["state"])
+
+
+def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for the server to act on what the test did (not for time to pass: the
+    clock is the test's)."""
     deadline = time.monotonic() + 5
-    while http.get(f"/machines/blink/i/{slug}").json()["state"] != "off":
-        assert time.monotonic() < deadline, "the delayed transition never fired"
-        time.sleep(0.05)
-    assert history(http, "blink", slug)[0]["event"] == {"type": "xstate.after(300)#blink.on"}
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
-def test_leaving_a_state_cancels_its_delayed_transition(http: httpx.Client) -> None:
-    slug = unique("blink-cancel")
-    http.post("/machines/blink", json={"slug": slug})
-    http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
-    http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_off"})
-    time.sleep(0.6)
-    events = [t["event"]["type"] for t in history(http, "blink", slug)]
-    assert events == ["switch_off", "switch_on", "xstate.init"]
+def test_delayed_transition_fires_on_the_server_by_itself(
+    timed: tuple[ServerThread, ManualClock],
+) -> None:
+    server, clock = timed
+    with client(server) as http:
+        http.post("/machines/blink", json={"slug": "lamp"})
+        on = http.post("/machines/blink/i/lamp/events", json={"event": "switch_on"}).json()
+        assert on["state"] == "on"
+        clock.advance(0.3)
+        until(lambda: state_of(http, "lamp") == "off", "the delayed transition")
+        last = history(http, "blink", "lamp")[0]
+        assert last["event"] == {"type": "xstate.after(300)#blink.on"}
+
+
+def test_leaving_a_state_cancels_its_delayed_transition(
+    timed: tuple[ServerThread, ManualClock],
+) -> None:
+    server, clock = timed
+    with client(server) as http:
+        for slug in ("cancelled", "marker"):
+            http.post("/machines/blink", json={"slug": slug})
+            http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
+        http.post("/machines/blink/i/cancelled/events", json={"event": "switch_off"})
+        clock.advance(0.3)
+        # Timers fire in the order they fall due: the marker's, due with the cancelled
+        # one, has fired once the marker is off.
+        until(lambda: state_of(http, "marker") == "off", "the marker's delayed transition")
+        events = [t["event"]["type"] for t in history(http, "blink", "cancelled")]
+        assert events == ["switch_off", "switch_on", "xstate.init"]
+
+
+def test_a_delayed_event_on_a_paused_instance_is_tried_again(
+    timed: tuple[ServerThread, ManualClock],
+) -> None:
+    server, clock = timed
+    db = sqlite3.connect(server.server.options.db)
+
+    def tries(slug: str) -> int | None:
+        """The delayed event's tries so far (None: it is spent or dropped)."""
+        row = db.execute(
+            "SELECT tries FROM timers JOIN instances ON instances.id = timers.instance_id"
+            " WHERE instances.slug = ?",
+            (slug,),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    with client(server) as http:
+        for slug in ("later", "never"):
+            http.post("/machines/blink", json={"slug": slug})
+            http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
+            http.put(f"/machines/blink/i/{slug}/status", json={"status": "paused"})
+        clock.advance(0.3)  # due: tried once each, refused (paused), postponed by 0.3 s
+        until(lambda: tries("later") == 1 and tries("never") == 1, "the first tries")
+        assert state_of(http, "later") == "on"
+        http.put("/machines/blink/i/later/status", json={"status": "running"})
+        clock.advance(0.3)
+        until(lambda: state_of(http, "later") == "off", "the retried delayed event")
+        for tried in range(2, 5):
+            until(lambda tried=tried: tries("never") == tried, f"try {tried}")
+            clock.advance(0.3)
+        until(lambda: tries("never") is None, "the fifth try, and the event dropped")
+        http.put("/machines/blink/i/never/status", json={"status": "running"})
+        clock.advance(10)
+        assert state_of(http, "never") == "on"
+        assert history(http, "blink", "never")[0]["event"]["type"] == "switch_on"
+    db.close()
 
 
 def test_logs_hold_what_machine_code_printed(http: httpx.Client) -> None:
@@ -261,22 +333,3 @@ def test_huge_and_odd_values_are_stored_not_a_500(http: httpx.Client) -> None:
         "/machines/counter/indexes/count/query", params={"op": "gt", "value": "1e29"}
     ).json()["instances"]
     assert slug in [entry["slug"] for entry in ranked]
-
-
-def test_a_delayed_event_on_a_paused_instance_is_tried_again(tmp_path: Path) -> None:
-    with start_server(tmp_path, demo=False, timer_retry=0.3) as quick, client(quick) as http:
-        for slug in ("later", "never"):
-            http.post("/machines/blink", json={"slug": slug})
-            http.post(f"/machines/blink/i/{slug}/events", json={"event": "switch_on"})
-            http.put(f"/machines/blink/i/{slug}/status", json={"status": "paused"})
-        time.sleep(0.5)  # due at 0.3 s: tried once, refused, postponed
-        assert http.get("/machines/blink/i/later").json()["state"] == "on"
-        http.put("/machines/blink/i/later/status", json={"status": "running"})
-        deadline = time.monotonic() + 5
-        while http.get("/machines/blink/i/later").json()["state"] != "off":
-            assert time.monotonic() < deadline, "the retried delayed event never fired"
-            time.sleep(0.05)
-        time.sleep(0.3 * 5 + 0.5)  # five tries in all, then the event is dropped
-        http.put("/machines/blink/i/never/status", json={"status": "running"})
-        time.sleep(0.8)
-        assert http.get("/machines/blink/i/never").json()["state"] == "on"

@@ -16,6 +16,7 @@ from smb_tui.config import Connection
 from smb_tui.core.describe import short_event, state_change
 from smb_tui.core.history_buffer import HistoryBuffer, Row
 from smb_tui.local.auth import sign_key_token
+from smb_tui.local.clock import ManualClock
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.screens.dashboard import DashboardScreen
@@ -296,12 +297,12 @@ async def test_t_jumps_to_a_time_across_pages_and_a_bad_time_moves_nothing(
     tmp_path: Path,
 ) -> None:
     start = 1_795_000_000.0  # 2026-11-18T...Z
-    now = [start]
-    with start_server(tmp_path, page_size=10, busy_history=10, clock=lambda: now[0]) as small:
+    clock = ManualClock(start)
+    with start_server(tmp_path, page_size=10, busy_history=10, clock=clock) as small:
         with client(small) as http:
             http.post("/machines/counter", json={"slug": "timeline"})
             for minute in range(1, 101):
-                now[0] = start + minute * 60
+                clock.set(start + minute * 60)
                 http.post(
                     "/machines/counter/i/timeline/events",
                     json={"event": {"type": "increment", "minute": minute}},

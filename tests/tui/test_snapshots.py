@@ -14,6 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from smb_tui.local.clock import ManualClock
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.widgets.instance_view import InstanceView
@@ -29,7 +30,7 @@ SIZES = [(60, 20), (80, 24), (120, 40), (160, 50)]
 @pytest.fixture(scope="module")
 def frozen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     running = start_server(
-        tmp_path_factory.mktemp("frozen"), busy_history=300, clock=lambda: FROZEN
+        tmp_path_factory.mktemp("frozen"), busy_history=300, clock=ManualClock(FROZEN)
     )
     yield running
     running.stop()
