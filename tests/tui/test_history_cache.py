@@ -30,7 +30,7 @@ def rows_of(history: TransitionHistory) -> list[dict[str, object]]:
 async def settled(pilot: Pilot[None], history: TransitionHistory, timeout: float = 15) -> None:
     await wait_for(
         pilot,
-        lambda: history.at_end and not history.loading_page and not history._refreshing,
+        lambda: history.at_end and not history.loading_page and not history.pager.refreshing,
         timeout=timeout,
         what="the history to settle",
     )

@@ -158,7 +158,7 @@ async def test_end_on_a_cold_history_shows_the_start_of_history_and_the_cursor(
         await pilot.press("end")
         await wait_for(
             pilot,
-            lambda: history.at_end and not history._seeking_start,
+            lambda: history.at_end and not history.pager.seeking,
             timeout=60,
             what="the start of history",
         )

@@ -394,8 +394,8 @@ class DashboardScreen(Screen[None]):
         history = self.query_one(TransitionHistory)
         fmt: export.Format = "csv" if choice.path.suffix.lower() == ".csv" else "jsonl"
         items: AsyncIterator[Transition]
-        if history.at_end and history.buffer.fetch is not None and not history.buffer.error:
-            rows = history.buffer.newest(history.buffer.loaded)
+        if history.at_end and history.has_source and not history.failed:
+            rows = history.loaded_rows()
             items = _held(rows, choice.oldest_first)
         else:
             items = export.history(self.client, machine, instance, choice.oldest_first)
@@ -424,10 +424,10 @@ class DashboardScreen(Screen[None]):
 
         history = self.query_one(TransitionHistory)
         session = self.session
-        if session is None or not history.buffer.loaded:
+        rows = history.loaded_rows()
+        if session is None or not rows:
             self.notify("Open an instance with a history first", markup=False)
             return
-        rows = history.buffer.newest(history.buffer.loaded)
         title = f"States of {safe(session.machine)}/{safe(session.instance)}"
         self.app.push_screen(StateGraphScreen(title, graph_of(rows), history.at_end))
 
@@ -493,7 +493,7 @@ class DashboardScreen(Screen[None]):
             failing.append("instances")
         if self.snapshot.phase in ("error", "stale"):
             failing.append("instance")
-        if self.query_one(TransitionHistory).buffer.error:
+        if self.query_one(TransitionHistory).failed:
             failing.append("history")
         logs = self.query_one(LogsView)
         if logs.display and logs.error:

@@ -1,7 +1,8 @@
 """The transition history: a million rows without a widget per row (after Toolong).
 
-The rows are a `HistoryBuffer` (no Textual); this widget draws only the visible lines,
-through an LRU cache of strips, and runs the fetches. The next cursor page is fetched
+The rows and the paging are a `HistoryPager` (no Textual); this widget keeps the keys and
+the view, draws only the visible lines through an LRU cache of strips, and runs the
+pager's fetches in its workers. The next cursor page is fetched
 when the cursor or the view comes within a screen of the end; each cursor is asked for
 once. The line after the last row says what the history is doing (loading, failed,
 the real start) and is reachable with the keys.
@@ -9,7 +10,6 @@ the real start) and is reachable with the keys.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import OrderedDict, deque
@@ -28,7 +28,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
 from smb_tui.api.wire import UPGRADE_EVENT
 from smb_tui.core.describe import (
@@ -39,7 +38,8 @@ from smb_tui.core.describe import (
     state_change,
 )
 from smb_tui.core.history_buffer import HistoryBuffer, Row
-from smb_tui.core.history_cache import CacheCursor, CachedHistory, CacheUnavailable, FetchPage
+from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, FetchPage
+from smb_tui.core.history_pager import HistoryPager
 from smb_tui.core.text import safe
 
 __all__ = ["Row", "TransitionHistory"]
@@ -50,18 +50,6 @@ MAX_PENDING_MARKS = 100
 MARK_SLACK = 0.002  # seconds: a state's `ts` is in ms, a transition's time may be finer
 MARK_WINDOW = 1.0  # seconds: how much older than its state's `ts` a transition may be
 TimeMode = Literal["age", "utc", "local"]
-
-
-class _Counted:
-    """A fetch that counts its calls (for `requests`, which the benchmark reads)."""
-
-    def __init__(self, fetch: FetchPage) -> None:
-        self.fetch = fetch
-        self.calls = 0
-
-    async def __call__(self, cursor: str | None) -> Page[Transition]:
-        self.calls += 1
-        return await self.fetch(cursor)
 
 
 class TransitionHistory(ScrollView, can_focus=True):
@@ -161,18 +149,11 @@ class TransitionHistory(ScrollView, can_focus=True):
         self, *, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.buffer = HistoryBuffer()
-        self._server_fetch: FetchPage | None = None  # the server's pages, without the cache
+        # The rows and the paging done on them (which page next, End, search, jump,
+        # news): headless; this widget keeps the keys, the view and the drawing.
+        self.pager = HistoryPager(self._cache_failed)
         self.blank_note = NOTHING_OPEN
-        self._generation = 0
-        self._seeking_start = False  # End was pressed: load to the real start of history
         self._stale_note = ""
-        self._searching = False  # the pages loading are a search's (`/`)
-        self._jump_target: float | None = None  # the pages loading are a time jump's (`t`)
-        self._refreshing = False
-        self._refresh_again = False
-        self.requests = 0  # pages asked for since the last load, for the benchmark
-        self.from_cache = 0  # rows shown from the cache at the last load
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
         # What transitions did to the context, as this dashboard saw it (its sends and
         # live updates): history rows carry no context. Marks wait for their row.
@@ -180,6 +161,35 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._pending_marks: deque[tuple[float, str]] = deque(maxlen=MAX_PENDING_MARKS)
 
     # -- data ----------------------------------------------------------------------------
+
+    @property
+    def buffer(self) -> HistoryBuffer:
+        """The rows as far as they are held (the pager's)."""
+        return self.pager.buffer
+
+    @property
+    def requests(self) -> int:
+        """Pages asked for since the last load."""
+        return self.pager.requests
+
+    @property
+    def from_cache(self) -> int:
+        """Rows shown from the cache at the last load."""
+        return self.pager.from_cache
+
+    @property
+    def has_source(self) -> bool:
+        """An instance's history is shown (not the blank note)."""
+        return self.pager.has_source
+
+    @property
+    def failed(self) -> str | None:
+        """Why the last page failed, if it did."""
+        return self.buffer.error
+
+    def loaded_rows(self) -> list[Row]:
+        """Every row held, newest first."""
+        return self.buffer.newest(self.buffer.loaded)
 
     @property
     def row_count(self) -> int:
@@ -208,74 +218,33 @@ class TransitionHistory(ScrollView, can_focus=True):
     ) -> None:
         """Show another instance's history (None: none, with `blank_note`), from the top:
         what `cache` holds at once, then only the pages newer than it."""
-        self._generation += 1
         self.workers.cancel_group(self, "history")
         self.workers.cancel_group(self, "history-newest")
-        self._server_fetch = fetch
-        # Older cached rows are read as pages too, when the view needs them.
-        through = cache.fetch_through(fetch) if cache is not None and fetch is not None else fetch
-        self.buffer = HistoryBuffer(through, cache)
         self.blank_note = blank_note or NOTHING_OPEN
-        self._seeking_start = self._refreshing = self._refresh_again = False
-        self._searching = False
-        self.requests = 0
-        cached = self._cached_page(cache) if fetch is not None else None
-        if cached is not None:
-            self.buffer.add_page(cached, from_cache=True)
-            self.from_cache = len(cached.items)
+        cached = self.pager.load(fetch, cache)
         # Only now: moving the cursor and the view to the top asks for what they need,
         # which must not be a first page from the server under the cached one.
         self._to_top()
-        if cached is None:
+        if not cached:
             self._request()
             return
-        assert fetch is not None and cache is not None
-        self._refreshing = True  # live news waits until the cache has caught up
-        self._catch_up(fetch, cache, blank_note, self._generation)
-
-    def _cached_page(self, cache: CachedHistory | None) -> Page[Transition] | None:
-        self.from_cache = 0
-        if cache is None:
-            return None
-        try:
-            return cache.page()
-        except CacheUnavailable as error:
-            self.buffer.cache = None
-            self._cache_failed(str(error))
-            return None
+        self._catch_up(blank_note, self.pager.generation)
 
     def _cache_failed(self, why: str) -> None:
         self.post_message(self.CacheFailed(why))
 
     @work(group="history-newest", exit_on_error=False)
-    async def _catch_up(
-        self, fetch: FetchPage, cache: CachedHistory, note: str | None, generation: int
-    ) -> None:
+    async def _catch_up(self, note: str | None, generation: int) -> None:
         """Fetch only the pages newer than the cached ones; if they never meet them, the
-        cache is not this history's any more: drop it and load from the server."""
-        counted = _Counted(fetch)
-        try:
-            new = await cache.newer_than_cached(counted)
-        except StateBackedError:
-            new = []  # the server is away: show what is cached; the next update tries again
-        except CacheUnavailable as error:
-            self._cache_failed(str(error))
-            new = None
-        finally:
-            self.requests += counted.calls
-        if generation != self._generation:
+        cache is not this history's any more: load from the server."""
+        new = await self.pager.catch_up()
+        if generation != self.pager.generation:
             return
-        self._refreshing = False
         if new is None:
-            try:
-                cache.drop()
-            except CacheUnavailable as error:
-                self._cache_failed(str(error))
-            self.load(fetch, note, self.buffer.cache)
+            self.load(self.pager.server_fetch, note, self.buffer.cache)
             return
-        self.add_newest([Row.of(t) for t in new])
-        if self._refresh_again:
-            self._refresh_again = False
+        self.add_newest(new)
+        if self.pager.news_again():
             self.refresh_newest()
         self.prefetch()
 
@@ -288,50 +257,35 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._resize()
 
     def _request(self) -> None:
-        cursor = self.buffer.next_request()
+        cursor = self.pager.next_request()
         if cursor is False:
             return
-        assert self.buffer.fetch is not None and not isinstance(cursor, bool)
-        self.buffer.started(cursor)
-        self.requests += 1
         self._resize()
-        self._fetch_page(self.buffer.fetch, cursor, self._generation)
+        self._fetch_page(cursor, self.pager.generation)
 
     @work(group="history", exit_on_error=False)
-    async def _fetch_page(self, fetch: FetchPage, cursor: str | None, generation: int) -> None:
-        try:
-            page = await fetch(cursor)
-        except StateBackedError as error:
-            if generation == self._generation:
-                self.buffer.failed(cursor, safe(error))
-                self._seeking_start = False
-                self._resize()
+    async def _fetch_page(self, cursor: str | None, generation: int) -> None:
+        page = await self.pager.fetch_page(cursor, generation)
+        if page is None:
+            if generation == self.pager.generation:
+                self._resize()  # it failed: the line after the rows says why
             return
-        if generation != self._generation or get_current_worker().is_cancelled:
-            return
-        self.add_page(page)
+        if not get_current_worker().is_cancelled:
+            self.add_page(page)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A fetch that raised what nobody expected: the pane says so, and `r` retries,
         instead of Loading… for ever."""
         if event.state != WorkerState.ERROR:
             return
-        why = safe(f"unexpected: {event.worker.error}")
-        if self.buffer.loading and self.buffer.requested_cursors:
-            self.buffer.failed(self.buffer.requested_cursors[-1], why)
-        else:
-            self.buffer.loading, self.buffer.error = False, why
-        self._seeking_start = self._refreshing = self._searching = False
+        self.pager.failed_unexpectedly(safe(f"unexpected: {event.worker.error}"))
         self._resize()
 
     def add_page(self, page: Page[Transition]) -> None:
-        rows = self.buffer.add_page(page)
-        if self.buffer.cache_error:
-            self._cache_failed(self.buffer.cache_error)
-            self.buffer.cache_error = None
+        rows = self.pager.add_page(page)
         self.post_message(self.Loaded(list(dict.fromkeys(r.event_type for r in rows))))
         self._resize()
-        if not self._seeking_start:
+        if not self.pager.seeking:
             self.prefetch()
 
     def prefetch(self) -> None:
@@ -370,7 +324,7 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def _reload_top(self) -> None:
         """The newest rows again (from the cache, then the server), the view on them."""
-        self.load(self._server_fetch, self.blank_note, self.buffer.cache)
+        self.load(self.pager.server_fetch, self.blank_note, self.buffer.cache)
 
     def context_seen(self, at: float, changes: str) -> None:
         """The public context changed in the transition at `at` (epoch seconds, the
@@ -407,13 +361,11 @@ class TransitionHistory(ScrollView, can_focus=True):
         too (`hold_no_newer`), what is held follows the view, not the updates seen."""
         height = max(self.size.height, 1)
         keep = max(self.cursor, self.scroll_offset.y + height) + height + self.window_rows
-        if self.buffer.loaded <= keep + self.window_rows or self._seeking_start:
+        if self.buffer.loaded <= keep + self.window_rows or self.pager.seeking:
             return
         if self.buffer.trim(keep):
             self._resize()
-        if self.buffer.cache_error:
-            self._cache_failed(self.buffer.cache_error)
-            self.buffer.cache_error = None
+        self.pager.report_cache_error()
 
     def newest(self, count: int) -> list[Row]:
         return self.buffer.newest(count)
@@ -427,7 +379,6 @@ class TransitionHistory(ScrollView, can_focus=True):
             self._reload_top()  # a search starts from the newest rows
         if not text:
             whole = self.buffer.unfiltered_index(self.cursor) if self.row_count else 0
-            self._searching = False
             self.stop_seeking()
             self.buffer.set_filter("")
             self._lines.clear()
@@ -436,36 +387,35 @@ class TransitionHistory(ScrollView, can_focus=True):
             return
         self.buffer.set_filter(text)
         self._to_top()
-        if not self.at_end and self.buffer.fetch is not None and not self._seeking_start:
-            self._searching = self._seeking_start = True
-            self._seek_start(self._generation, follow_cursor=False)
+        if not self.at_end and self.buffer.fetch is not None and not self.pager.seeking:
+            self._seek_start(self.pager.start_seeking("search"), follow_cursor=False)
         else:
             self.prefetch()
 
     @property
     def searching(self) -> bool:
-        return self._searching and self._seeking_start
+        return self.pager.searching
 
     def jump_to(self, moment: float) -> None:
         """The cursor on the first transition at or before `moment`, loading older pages
         (with progress, Esc stops) until one is loaded or the history starts."""
         if self.buffer.behind:
             self._reload_top()  # the time may be among the rows not held
-        self._jump_target = moment
+        self.pager.jump_target = moment
         if self._reached(moment) or self.buffer.fetch is None:
             self._land(moment)
             return
-        if self._seeking_start:
+        if self.pager.seeking:
             return  # pages are loading already; they land the cursor when done
-        self._seeking_start = True
-        self._seek_start(self._generation, follow_cursor=False, until=lambda: self._reached(moment))
+        generation = self.pager.start_seeking("start")
+        self._seek_start(generation, follow_cursor=False, until=lambda: self._reached(moment))
 
     def _reached(self, moment: float) -> bool:
         count = self.row_count
         return self.at_end or (count > 0 and self.row(count - 1).at <= moment)
 
     def _land(self, moment: float) -> None:
-        self._jump_target = None
+        self.pager.jump_target = None
         count = self.row_count
         low, high = 0, count  # rows are newest first: find the first at or before
         while low < high:
@@ -527,35 +477,20 @@ class TransitionHistory(ScrollView, can_focus=True):
     def refresh_newest(self) -> None:
         """Fetch the first page again and show what is new. Calls while one runs collapse
         into one more fetch after it, so a burst of news costs two requests, not one each."""
-        if self.buffer.fetch is None:
-            return
-        if self._refreshing:
-            self._refresh_again = True
-            return
-        self._refreshing = True
-        self.requests += 1
-        self._fetch_newest(self.buffer.fetch, self._generation)
+        if self.pager.wants_news():
+            self._fetch_newest(self.pager.generation)
 
     @work(group="history-newest", exit_on_error=False)
-    async def _fetch_newest(self, fetch: FetchPage, generation: int) -> None:
-        try:
-            page = await fetch(None)
-        except StateBackedError:
-            page = None  # the next update tries again; the pane keeps what it has
-        if generation != self._generation:
+    async def _fetch_newest(self, generation: int) -> None:
+        news = await self.pager.fetch_news()
+        if news is None or generation != self.pager.generation:
             return
-        self._refreshing = False
-        if page is not None:
-            rows = [Row.of(t) for t in page.items]
-            new = self.buffer.new_rows_in(rows)
-            if new is None:  # over a page of news: from the top again, cache and all
-                if not self.buffer.loading:
-                    self._reload_top()
-                return
-            self.add_newest(new)
-            self.buffer.first_page_again(len(rows), page.cursor)
-        if self._refresh_again:
-            self._refresh_again = False
+        if news.reload:
+            self._reload_top()
+            return
+        self.add_newest(news.rows)
+        self.pager.news_taken(news)
+        if self.pager.news_again():
             self.refresh_newest()
 
     # -- drawing -------------------------------------------------------------------------
@@ -732,14 +667,14 @@ class TransitionHistory(ScrollView, can_focus=True):
                 f" match{'es' if matches != 1 else ''}; searching older… (Esc stops)",
                 self._style("note"),
             )
-        elif self._jump_target is not None and self._seeking_start:
-            target = clock_time(self._jump_target)
+        elif self.pager.jump_target is not None and self.pager.seeking:
+            target = clock_time(self.pager.jump_target)
             text = Text(
                 f"  Loading page {buffer.pages + 1} to reach {target} UTC: {buffer.loaded:,}"
                 " transitions so far… (Esc stops)",
                 self._style("note"),
             )
-        elif buffer.loading and self._seeking_start:
+        elif buffer.loading and self.pager.seeking:
             text = Text(
                 f"  Loading page {buffer.pages + 1}, {buffer.loaded:,} of ? rows… (Esc stops)",
                 self._style("note"),
@@ -773,7 +708,7 @@ class TransitionHistory(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
     def _step(self, to: int) -> None:
-        self._seeking_start = False
+        self.pager.stop()  # a key that moves the cursor stops End, a search, a jump
         self._move(to)
 
     def action_cursor_up(self) -> None:
@@ -800,9 +735,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         if self.at_end or self.buffer.fetch is None:
             self._step(self.row_count)
             return
-        self._seeking_start = True
+        generation = self.pager.start_seeking("start")
         self._move(self.row_count)  # onto the "loading page N" line
-        self._seek_start(self._generation)
+        self._seek_start(generation)
 
     @work(group="history", exit_on_error=False)
     async def _seek_start(
@@ -811,80 +746,31 @@ class TransitionHistory(ScrollView, can_focus=True):
         follow_cursor: bool = True,
         until: Callable[[], bool] | None = None,
     ) -> None:
-        """Fetch page after page until the start, each request sent before the page
-        before it is taken in, so that the server and the drawing work at once. A
-        search (`follow_cursor` False) leaves the cursor where the user put it."""
-        drawn = time.monotonic()
-        types: dict[str, None] = {}
-        fetch = self.buffer.fetch
-        pending: tuple[str | None, asyncio.Future[Page[Transition]]] | None = None
-        buffer = self.buffer
-        buffer.defer_cache_writes()  # written with each redraw, not each page
-        try:
-            while self._seeking_start and generation == self._generation and fetch is not None:
-                if pending is None:
-                    if self.buffer.loading:  # a page asked for by scrolling: let it land first
-                        await asyncio.sleep(0.01)
-                        continue
-                    cursor = self.buffer.next_request()
-                    if cursor is False:
-                        break
-                    assert not isinstance(cursor, bool)
-                    self.buffer.started(cursor)
-                    self.requests += 1
-                    pending = (cursor, asyncio.ensure_future(fetch(cursor)))
-                cursor, request = pending
-                pending = None
-                try:
-                    page = await request
-                except StateBackedError as error:
-                    if generation == self._generation:
-                        self.buffer.failed(cursor, safe(error))
-                    break
-                if generation != self._generation:
-                    return
-                if page.cursor is not None and page.cursor not in self.buffer.requested_cursors:
-                    self.buffer.requested_cursors.append(page.cursor)
-                    self.requests += 1
-                    pending = (page.cursor, asyncio.ensure_future(fetch(page.cursor)))
-                    await asyncio.sleep(0)  # let it go out before the rows are made
-                types.update(dict.fromkeys(r.event_type for r in self.buffer.add_page(page)))
-                self.buffer.loading = pending is not None
-                if until is not None and until():
-                    break
-                # Redraw (and lay out, and tell the composer) a few times a second, not once
-                # a page: the screen shows progress, and the pages come as fast as the client
-                # alone gets them.
-                if time.monotonic() - drawn > 0.25:
-                    drawn = time.monotonic()
-                    buffer.write_cache()
-                    self._resize()
-                    if follow_cursor:
-                        self._move(self.row_count)
-        finally:
-            buffer.write_cache(stop_deferring=True)
-            if pending is not None:  # stopped with a page on its way: forget it
-                pending[1].cancel()
-                if generation == self._generation:
-                    self.buffer.requested_cursors.remove(pending[0])
-                    self.buffer.loading = False
-        if types:
-            self.post_message(self.Loaded(list(types)))
-        if generation == self._generation:
-            stopped = not self._seeking_start
-            self._seeking_start = self._searching = False
-            self._resize()  # first: the scroll a move asks for is clamped to the rows known
-            if follow_cursor:
-                self._move(self.row_count)
-            if self._jump_target is not None and not stopped:
-                self._land(self._jump_target)
-            self._jump_target = None
+        """Load page after page to the start (or until `until()`), redrawing a few times
+        a second, not once a page: the screen shows progress, and the pages come as fast
+        as the client alone gets them. A search (`follow_cursor` False) leaves the cursor
+        where the user put it."""
+        progress = None
+        async for progress in self.pager.seek(generation, until):
+            if not progress.done:
+                self._resize()
+                if follow_cursor:
+                    self._move(self.row_count)
+        if progress is None or not progress.done:
+            return  # loaded again meanwhile
+        if progress.event_types:
+            self.post_message(self.Loaded(list(progress.event_types)))
+        self._resize()  # first: the scroll a move asks for is clamped to the rows known
+        if follow_cursor:
+            self._move(self.row_count)
+        if self.pager.jump_target is not None and not progress.stopped:
+            self._land(self.pager.jump_target)
+        self.pager.jump_target = None
 
     def stop_seeking(self) -> bool:
         """Esc while End loads pages: stop there. True when there was something to stop."""
-        if not self._seeking_start:
+        if not self.pager.stop():
             return False
-        self._seeking_start = self._searching = False
         self.refresh()
         return True
 
@@ -907,8 +793,8 @@ class TransitionHistory(ScrollView, can_focus=True):
     def retry(self) -> None:
         """Ask again for the page that failed; if it was cached rows that are gone, load
         the history again."""
-        if self.buffer.error is not None and isinstance(self.buffer.next_cursor, CacheCursor):
-            self.load(self._server_fetch, self.blank_note, self.buffer.cache)
+        if self.pager.retry_needs_reload():
+            self._reload_top()
             return
         if self.buffer.retry():
             self._request()

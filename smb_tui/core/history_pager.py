@@ -1,0 +1,318 @@
+"""Paging a transition history: which page to ask for next and why, headless.
+
+A `HistoryPager` owns the history's rows (a `HistoryBuffer`) and what is being done to
+them: idle (pages come as the view needs them), loading to the start (End), a search
+(`/`, loading older pages while the filter finds what it can) or a time jump (`t`,
+loading until a row at or before the moment is held); and the news at the top (the
+first page again, collapsed while one is on its way). One generation counter: `load`
+(another instance, or the same one again) makes every answer still on its way for the
+history before land nowhere.
+
+No Textual: the widget keeps the keys, the view and the drawing, and runs these
+coroutines in its workers; the pager calls back only to say a cache failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from smb_tui.api.errors import StateBackedError
+from smb_tui.api.models import Page, Transition
+from smb_tui.core.history_buffer import HistoryBuffer, Row
+from smb_tui.core.history_cache import CacheCursor, CachedHistory, CacheUnavailable, FetchPage
+from smb_tui.core.text import safe
+
+Mode = Literal["idle", "start", "search"]
+PROGRESS_EVERY = 0.25  # seconds between progress reports while seeking (redraws)
+
+
+class _Counted:
+    """A fetch that counts its calls into the pager's `requests`."""
+
+    def __init__(self, fetch: FetchPage, pager: HistoryPager) -> None:
+        self.fetch = fetch
+        self.pager = pager
+
+    async def __call__(self, cursor: str | None) -> Page[Transition]:
+        self.pager.requests += 1
+        return await self.fetch(cursor)
+
+
+@dataclass
+class SeekProgress:
+    """Said a few times a second while seeking, and once at the end."""
+
+    event_types: dict[str, None] = field(default_factory=dict)  # seen in the pages so far
+    done: bool = False
+    stopped: bool = False  # by `stop` (Esc), not by reaching the start or the target
+
+
+@dataclass
+class News:
+    """What fetching the first page again found."""
+
+    rows: list[Row]  # new at the top, newest first (none: nothing new, or the fetch failed)
+    reload: bool = False  # over a page of news: load from the top again
+    page_rows: int = 0  # the first page's rows and cursor, for `news_taken`
+    cursor: str | None = None
+
+
+class HistoryPager:
+    """The rows of one instance's history and the paging done on them."""
+
+    def __init__(self, cache_failed: Callable[[str], None] = lambda why: None) -> None:
+        self.buffer = HistoryBuffer()
+        self.server_fetch: FetchPage | None = None  # the server's pages, without the cache
+        self.generation = 0
+        self.mode: Mode = "idle"
+        self.jump_target: float | None = None  # a time jump lands here when pages allow
+        self.refreshing = False  # the first page is being fetched again (or caught up)
+        self.refresh_again = False  # news came meanwhile: fetch it once more after
+        self.requests = 0  # pages asked for since the last load (the benchmark reads it)
+        self.from_cache = 0  # rows shown from the cache at the last load
+        self.cache_failed = cache_failed
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def seeking(self) -> bool:
+        """Loading page after page (End, a search or a time jump)."""
+        return self.mode != "idle"
+
+    @property
+    def searching(self) -> bool:
+        return self.mode == "search"
+
+    @property
+    def has_source(self) -> bool:
+        return self.buffer.fetch is not None
+
+    def report_cache_error(self) -> None:
+        if self.buffer.cache_error:
+            self.cache_failed(self.buffer.cache_error)
+            self.buffer.cache_error = None
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, fetch: FetchPage | None, cache: CachedHistory | None) -> bool:
+        """Another history (or this one anew), from the top: what `cache` holds at once.
+        True when it held a first page: then `catch_up` fetches only what is newer."""
+        self.generation += 1
+        self.server_fetch = fetch
+        # Older cached rows are read as pages too, when the view needs them.
+        through = cache.fetch_through(fetch) if cache is not None and fetch is not None else fetch
+        self.buffer = HistoryBuffer(through, cache)
+        self.mode = "idle"
+        self.refreshing = self.refresh_again = False
+        self.requests = 0
+        self.from_cache = 0
+        if fetch is None or cache is None:
+            return False
+        try:
+            cached = cache.page()
+        except CacheUnavailable as error:
+            self.buffer.cache = None
+            self.cache_failed(str(error))
+            return False
+        if cached is None:
+            return False
+        self.buffer.add_page(cached, from_cache=True)
+        self.from_cache = len(cached.items)
+        self.refreshing = True  # live news waits until the cache has caught up
+        return True
+
+    async def catch_up(self) -> list[Row] | None:
+        """The pages newer than the cached ones, as rows (empty: the server is away; the
+        next update tries again). None: they never met the cached rows, so the cache is
+        not this history's any more; it is dropped, and the caller loads anew."""
+        fetch, cache, generation = self.server_fetch, self.buffer.cache, self.generation
+        assert fetch is not None
+        if cache is None:
+            self.refreshing = False
+            return []
+        try:
+            new = await cache.newer_than_cached(_Counted(fetch, self))
+        except StateBackedError:
+            new = []
+        except CacheUnavailable as error:
+            self.cache_failed(str(error))
+            new = None
+        if generation != self.generation:
+            return []
+        self.refreshing = False
+        if new is None:
+            try:
+                cache.drop()
+            except CacheUnavailable as error:
+                self.cache_failed(str(error))
+            return None
+        return [Row.of(t) for t in new]
+
+    def next_request(self) -> str | Literal[False] | None:
+        """The cursor of the next page to ask for, marked as asked (None: the first
+        page); False when none is to be asked for now."""
+        cursor = self.buffer.next_request()
+        if cursor is False or cursor is True:
+            return False
+        self.buffer.started(cursor)
+        self.requests += 1
+        return cursor
+
+    async def fetch_page(self, cursor: str | None, generation: int) -> Page[Transition] | None:
+        """The page at `cursor`, asked for in `generation`, or None: it failed (the
+        buffer says why) or the history was loaded again meanwhile."""
+        fetch = self.buffer.fetch
+        assert fetch is not None
+        try:
+            page = await fetch(cursor)
+        except StateBackedError as error:
+            if generation == self.generation:
+                self.buffer.failed(cursor, safe(error))
+                self.mode = "idle"
+            return None
+        return page if generation == self.generation else None
+
+    def add_page(self, page: Page[Transition]) -> list[Row]:
+        rows = self.buffer.add_page(page)
+        self.report_cache_error()
+        return rows
+
+    def failed_unexpectedly(self, why: str) -> None:
+        """A fetch raised what nobody expected: the history says so (and `r` retries)
+        instead of loading for ever."""
+        if self.buffer.loading and self.buffer.requested_cursors:
+            self.buffer.failed(self.buffer.requested_cursors[-1], why)
+        else:
+            self.buffer.loading, self.buffer.error = False, why
+        self.mode = "idle"
+        self.refreshing = False
+
+    def retry_needs_reload(self) -> bool:
+        """The page that failed was cached rows that are gone: load the history again."""
+        return self.buffer.error is not None and isinstance(self.buffer.next_cursor, CacheCursor)
+
+    # -- news at the top -----------------------------------------------------------------
+
+    def wants_news(self) -> bool:
+        """True when the first page should be fetched again now; calls while one is on
+        its way collapse into one more after it (a burst of news costs two requests)."""
+        if self.buffer.fetch is None:
+            return False
+        if self.refreshing:
+            self.refresh_again = True
+            return False
+        self.refreshing = True
+        self.requests += 1
+        return True
+
+    async def fetch_news(self) -> News | None:
+        """The first page again: what is new in it (None: the history was loaded again
+        meanwhile, or it failed to say: over a page of news, and a page is loading)."""
+        fetch, generation = self.buffer.fetch, self.generation
+        assert fetch is not None
+        try:
+            page = await fetch(None)
+        except StateBackedError:
+            page = None  # the next update tries again; the pane keeps what it has
+        if generation != self.generation:
+            return None
+        self.refreshing = False
+        if page is None:
+            return News([])
+        rows = [Row.of(t) for t in page.items]
+        new = self.buffer.new_rows_in(rows)
+        if new is None:  # over a page of news: from the top again, cache and all
+            return News([], reload=True) if not self.buffer.loading else None
+        return News(new, page_rows=len(rows), cursor=page.cursor)
+
+    def news_taken(self, news: News) -> None:
+        """After the widget added `news.rows` at the top: that page is the first now."""
+        if news.page_rows:
+            self.buffer.first_page_again(news.page_rows, news.cursor)
+
+    def news_again(self) -> bool:
+        """After news landed: True when more came meanwhile (fetch once more)."""
+        if self.refresh_again:
+            self.refresh_again = False
+            return True
+        return False
+
+    # -- seeking -------------------------------------------------------------------------
+
+    def start_seeking(self, mode: Mode) -> int:
+        self.mode = mode
+        return self.generation
+
+    def stop(self) -> bool:
+        """Esc while pages load: stop there. True when there was something to stop."""
+        if not self.seeking:
+            return False
+        self.mode = "idle"
+        return True
+
+    async def seek(
+        self, generation: int, until: Callable[[], bool] | None = None
+    ) -> AsyncIterator[SeekProgress]:
+        """Fetch page after page until the start (or `until()`), each request sent before
+        the page before it is taken in, so that the server and the drawing work at once.
+        Yields progress a few times a second (to redraw) and once at the end."""
+        drawn = time.monotonic()
+        types: dict[str, None] = {}
+        buffer = self.buffer
+        fetch = buffer.fetch
+        pending: tuple[str | None, asyncio.Future[Page[Transition]]] | None = None
+        buffer.defer_cache_writes()  # written with each redraw, not each page
+        try:
+            while self.seeking and generation == self.generation and fetch is not None:
+                if pending is None:
+                    if buffer.loading:  # a page asked for by scrolling: let it land first
+                        await asyncio.sleep(0.01)
+                        continue
+                    cursor = buffer.next_request()
+                    if cursor is False or cursor is True:
+                        break
+                    buffer.started(cursor)
+                    self.requests += 1
+                    pending = (cursor, asyncio.ensure_future(fetch(cursor)))
+                cursor, request = pending
+                pending = None
+                try:
+                    page = await request
+                except StateBackedError as error:
+                    if generation == self.generation:
+                        buffer.failed(cursor, safe(error))
+                    break
+                if generation != self.generation:
+                    return
+                if page.cursor is not None and page.cursor not in buffer.requested_cursors:
+                    buffer.requested_cursors.append(page.cursor)
+                    self.requests += 1
+                    pending = (page.cursor, asyncio.ensure_future(fetch(page.cursor)))
+                    await asyncio.sleep(0)  # let it go out before the rows are made
+                rows = buffer.add_page(page)
+                types.update(dict.fromkeys(r.event_type for r in rows))
+                buffer.loading = pending is not None
+                if until is not None and until():
+                    break
+                if time.monotonic() - drawn > PROGRESS_EVERY:
+                    drawn = time.monotonic()
+                    buffer.write_cache()
+                    self.report_cache_error()
+                    yield SeekProgress(dict(types))
+        finally:
+            buffer.write_cache(stop_deferring=True)
+            self.report_cache_error()
+            if pending is not None:  # stopped with a page on its way: forget it
+                pending[1].cancel()
+                if generation == self.generation:
+                    buffer.requested_cursors.remove(pending[0])
+                    buffer.loading = False
+        if generation != self.generation:
+            return
+        stopped = not self.seeking
+        self.mode = "idle"
+        yield SeekProgress(types, done=True, stopped=stopped)
