@@ -448,11 +448,7 @@ def create_app(
     async def list_versions(
         request: Request, machineSlug: MachineSlug, _: MachinesReader, cursor: Cursor = None
     ) -> JSONResponse:
-        if machineSlug not in service.versionless:  # created, no version yet: none listed
-            service.machine(machineSlug)
-        page = service.store.list_versions(
-            machineSlug, cursors.open(request, cursor), service.settings.page_size
-        )
+        page = service.list_versions(machineSlug, cursors.open(request, cursor))
         return JSONResponse(_page("versions", page.items, cursors.seal(request, page.cursor)))
 
     @app.get(
@@ -463,10 +459,7 @@ def create_app(
     async def list_instances(
         request: Request, machineSlug: MachineSlug, _: Admin, cursor: Cursor = None
     ) -> JSONResponse:
-        service.machine(machineSlug)
-        page = service.store.list_instances(
-            machineSlug, cursors.open(request, cursor), service.settings.page_size
-        )
+        page = service.list_instances(machineSlug, cursors.open(request, cursor))
         return JSONResponse(_page("instances", page.items, cursors.seal(request, page.cursor)))
 
     @app.post(
@@ -534,10 +527,8 @@ def create_app(
         principal: User,
         cursor: Cursor = None,
     ) -> JSONResponse:
-        await service.read_instance(principal, machineSlug, instanceSlug)
-        _, row = service.instance(machineSlug, instanceSlug)
         before = cursors.open(request, cursor)
-        page = service.store.list_transitions(row.id, before, service.settings.page_size)
+        page = await service.list_transitions(principal, machineSlug, instanceSlug, before)
         return JSONResponse(_page("transitions", page.items, cursors.seal(request, page.cursor)))
 
     @app.put(
@@ -598,18 +589,15 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=100)] = 100,
         cursor: Cursor = None,
     ) -> JSONResponse:
-        definition = service.machine(machineSlug)
-        if index not in definition.indexes:
-            raise ApiError(404, f"machine {machineSlug!r} has no index {index!r}")
+        service.check_index(machineSlug, index)  # 404s first, as before any 400
         if (op is None) != (value is None):
             # With neither, every instance in index order (as the official client says).
             raise ApiError(400, "give op and value together", "invalid-parameter", "value")
         after = cursors.open(request, cursor)
-        page = service.store.query_index(
+        page = service.query_index(
             machineSlug,
             index,
-            op,
-            _index_query_value(value) if value is not None else None,
+            None if op is None or value is None else (op, _index_query_value(value)),
             dir == "desc",
             tuple(after) if after is not None else None,
             limit,
@@ -627,7 +615,7 @@ def create_app(
     ) -> JSONResponse:
         start = _timestamp(from_, "from")
         end = _timestamp(to, "to") if to is not None else None
-        rows = service.store.list_logs(start, end, machine, instance, version, MAX_LOGS)
+        rows = service.read_logs(start, end, machine, instance, version, MAX_LOGS)
         logs = [
             {
                 "timestamp": r["timestamp"],

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -201,6 +202,53 @@ class LocalService:
     def list_machines(self, after: str | None) -> Page:
         known = [*self.definitions, *self.versionless]
         return self.store.list_machines(known, after, self.settings.page_size)
+
+    def list_versions(self, machine: str, before: int | None) -> Page:
+        if machine not in self.versionless:  # created, no version yet: none listed
+            self.machine(machine)
+        return self.store.list_versions(machine, before, self.settings.page_size)
+
+    def list_instances(self, machine: str, after: str | None) -> Page:
+        self.machine(machine)
+        return self.store.list_instances(machine, after, self.settings.page_size)
+
+    async def list_transitions(
+        self, principal: Principal, machine: str, slug: str, before: int | None
+    ) -> Page:
+        """A page of the instance's transitions, newest first, if its authorizer lets
+        `principal` read it."""
+        await self.read_instance(principal, machine, slug)
+        _, row = self.instance(machine, slug)
+        return self.store.list_transitions(row.id, before, self.settings.page_size)
+
+    def check_index(self, machine: str, index: str) -> None:
+        """404 unless the machine exists and has the index."""
+        if index not in self.machine(machine).indexes:
+            raise ApiError(404, f"machine {machine!r} has no index {index!r}")
+
+    def query_index(
+        self,
+        machine: str,
+        index: str,
+        condition: tuple[str, JSON] | None,
+        descending: bool,
+        after: tuple[JSON, ...] | None,
+        limit: int,
+    ) -> Page:
+        self.check_index(machine, index)
+        op, value = condition if condition is not None else (None, None)
+        return self.store.query_index(machine, index, op, value, descending, after, limit)
+
+    def read_logs(
+        self,
+        start: str,
+        end: str | None,
+        machine: str | None,
+        instance: str | None,
+        version: str | None,
+        limit: int,
+    ) -> list[sqlite3.Row]:
+        return self.store.list_logs(start, end, machine, instance, version, limit)
 
     def machine_body(self, slug: str) -> dict[str, JSON]:
         if slug in self.versionless:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -388,6 +388,16 @@ class Store:
         )
         return _version_info(row) if row else None
 
+    def _keyset(
+        self, sql: str, args: Sequence[Any], limit: int, key: Callable[[sqlite3.Row], Any]
+    ) -> tuple[list[sqlite3.Row], str | None]:
+        """One page of a keyset query (`sql` ordered by its key, ending in `LIMIT ?`):
+        its rows and the cursor after the last, if there are more."""
+        rows = self._all(sql, *args, limit + 1)
+        if len(rows) <= limit:
+            return rows, None
+        return rows[:limit], encode_cursor(key(rows[limit - 1]))
+
     def list_machines(self, known: Sequence[str], after: str | None, limit: int) -> Page:
         """Machines that are loaded now, by slug."""
         slugs = sorted(s for s in known if after is None or s > after)
@@ -403,18 +413,14 @@ class Store:
         return Page(items, encode_cursor(page[-1]) if len(slugs) > limit else None)
 
     def list_versions(self, machine: str, before: int | None, limit: int) -> Page:
-        rows = self._all(
+        rows, cursor = self._keyset(
             "SELECT * FROM machine_versions WHERE machine = ? AND seq < ? ORDER BY seq DESC"
             " LIMIT ?",
-            machine,
-            before if before is not None else 2**62,
-            limit + 1,
+            (machine, before if before is not None else 2**62),
+            limit,
+            lambda row: row["seq"],
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(
-            [_version_info(r) for r in rows], encode_cursor(rows[-1]["seq"]) if more else None
-        )
+        return Page([_version_info(r) for r in rows], cursor)
 
     # -- instances -------------------------------------------------------------------
 
@@ -430,15 +436,13 @@ class Store:
         return _instance(row) if row else None
 
     def list_instances(self, machine: str, after: str | None, limit: int) -> Page:
-        rows = self._all(
+        rows, cursor = self._keyset(
             "SELECT slug, created_at, status, version_id FROM instances"
             " WHERE machine = ? AND slug > ? ORDER BY slug LIMIT ?",
-            machine,
-            after or "",
-            limit + 1,
+            (machine, after or ""),
+            limit,
+            lambda row: row["slug"],
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
         items = [
             {
                 "slug": r["slug"],
@@ -448,7 +452,7 @@ class Store:
             }
             for r in rows
         ]
-        return Page(items, encode_cursor(rows[-1]["slug"]) if more else None)
+        return Page(items, cursor)
 
     def insert_instance(
         self,
@@ -526,15 +530,13 @@ class Store:
 
     def list_transitions(self, instance_id: int, before: int | None, limit: int) -> Page:
         """Newest first."""
-        rows = self._all(
+        rows, cursor = self._keyset(
             "SELECT id, created_at, event, state FROM transitions"
             " WHERE instance_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-            instance_id,
-            before if before is not None else 2**62,
-            limit + 1,
+            (instance_id, before if before is not None else 2**62),
+            limit,
+            lambda row: row["id"],
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
         items = [
             {
                 "createdAt": r["created_at"],
@@ -543,7 +545,7 @@ class Store:
             }
             for r in rows
         ]
-        return Page(items, encode_cursor(rows[-1]["id"]) if more else None)
+        return Page(items, cursor)
 
     # -- timers ------------------------------------------------------------------------
 
@@ -674,12 +676,11 @@ class Store:
             sql += f" AND (value, instance_slug) {keyset} (?, ?)"
             args.extend(after)
         sql += f" ORDER BY value {order}, instance_slug {order} LIMIT ?"
-        rows = self._all(sql, *args, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
+        rows, cursor = self._keyset(
+            sql, args, limit, lambda row: [row["value"], row["instance_slug"]]
+        )
         # On the wire an index value is a string, as State Backed sends it.
         items = [{"slug": r["instance_slug"], "indexValue": _wire(r["value"])} for r in rows]
-        cursor = encode_cursor([rows[-1]["value"], rows[-1]["instance_slug"]]) if more else None
         return Page(items, cursor)
 
 
