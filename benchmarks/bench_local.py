@@ -31,8 +31,8 @@ import websockets
 from common import fill_history, instance_id
 
 from smb_tui.core.keys import LocalKey
-from smb_tui.local.app import Cursors
 from smb_tui.local.auth import sign_key_token
+from smb_tui.local.cursors import Cursors
 from smb_tui.local.definitions import Snapshot
 from smb_tui.local.server import ServerOptions, ServerThread
 from smb_tui.local.store import Store, encode_cursor

@@ -5,18 +5,14 @@ its own validation errors included, leaves as State Backed's `{error, code, para
 """
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import math
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +23,6 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.websockets import WebSocketDisconnect
 
 from smb_tui.api.models import (
     STOPPED_SERVICES_HEADER,
@@ -51,14 +46,15 @@ from smb_tui.local.auth import (
     VerifiedTokens,
     anonymous_audience,
     exchange_anonymous,
-    same_secret,
 )
+from smb_tui.local.cursors import Cursors
 from smb_tui.local.definitions import JSON, SLUG_PATTERN
 from smb_tui.local.deploy import Deployments
 from smb_tui.local.deploy_routes import add_deploy_routes
 from smb_tui.local.plain_json import NotPlainJson, plain_json
+from smb_tui.local.realtime import realtime_session
 from smb_tui.local.service import ApiError, LocalService
-from smb_tui.local.store import BadCursor, decode_cursor, iso_us
+from smb_tui.local.store import iso_us
 
 log = logging.getLogger(__name__)
 
@@ -219,44 +215,6 @@ class UnexpectedErrors:
                 log.exception("unexpected error")
                 answer = _error(500, "the local server failed; see its output")
             await answer(scope, receive, send)
-
-
-class Cursors:
-    """Cursors are opaque and bound to the list they came from: signed with the server's
-    key over the path and the query, so a forged, foreign or reused-elsewhere cursor is
-    a 400, never a key the store was not made for."""
-
-    def __init__(self, secret: str) -> None:
-        self._key = hashlib.sha256(b"smb-tui cursors\n" + secret.encode()).digest()
-
-    def sign(self, path: str, query: list[tuple[str, str]], inner: str) -> str:
-        """The cursor for `inner` on the list at `path` with `query` (cursor and limit
-        left out): also for benchmarks that jump to a page."""
-        listing = sorted((k, v) for k, v in query if k not in ("cursor", "limit"))
-        digest = hmac.new(
-            self._key, f"{path}?{urlencode(listing)}\n{inner}".encode(), hashlib.sha256
-        ).digest()[:12]
-        return f"{inner}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
-
-    def _signature(self, request: Request, inner: str) -> str:
-        query = request.query_params.multi_items()
-        return self.sign(request.url.path, query, inner).rpartition(".")[2]
-
-    def seal(self, request: Request, inner: str | None) -> str | None:
-        return None if inner is None else f"{inner}.{self._signature(request, inner)}"
-
-    def open(self, request: Request, cursor: str | None) -> Any:
-        if cursor is None:
-            return None
-        inner, _, signature = cursor.rpartition(".")
-        if not inner or not same_secret(signature, self._signature(request, inner)):
-            raise ApiError(
-                400, "the cursor is not one this list gave out", "invalid-parameter", "cursor"
-            )
-        try:
-            return decode_cursor(inner)
-        except BadCursor as error:
-            raise ApiError(400, str(error), "invalid-parameter", "cursor") from error
 
 
 def _page(name: str, items: list[dict[str, JSON]], cursor: str | None) -> dict[str, JSON]:
@@ -661,7 +619,7 @@ def create_app(
             )
             await websocket.close(code=1008)
             return
-        await _realtime_session(websocket, service, principal)
+        await realtime_session(websocket, service, principal)
 
     def not_supported(what: str) -> JSONResponse:
         return _error(
@@ -715,144 +673,3 @@ def _index_query_value(value: str) -> JSON:
     ):
         return int(number)
     return number
-
-
-class Outbox:
-    """What a realtime connection has yet to send. Realtime delivers the latest state,
-    so pending updates of one instance collapse to the newest: a subscriber that stops
-    reading costs one update per subscription, not one per event. Other messages
-    (answers to the client's own) are bounded; past the bound the client is not reading
-    and is disconnected."""
-
-    def __init__(self, limit: int = 256) -> None:
-        self._updates: dict[tuple[str, str], dict[str, JSON]] = {}
-        self._others: deque[dict[str, JSON]] = deque()
-        self._limit = limit
-        self._ready = asyncio.Event()
-        self.overflowed = False
-
-    def put(self, message: dict[str, JSON]) -> None:
-        if message.get("type") == "instance-update":
-            key = (str(message.get("machineName")), str(message.get("machineInstanceName")))
-            self._updates.pop(key, None)
-            self._updates[key] = message
-        elif len(self._others) >= self._limit:
-            self.overflowed = True
-        else:
-            self._others.append(message)
-        self._ready.set()
-
-    def __len__(self) -> int:
-        return len(self._updates) + len(self._others)
-
-    async def get(self) -> dict[str, JSON]:
-        while not self:
-            self._ready.clear()
-            await self._ready.wait()
-        if self._others:
-            return self._others.popleft()
-        return self._updates.pop(next(iter(self._updates)))
-
-
-async def _realtime_session(
-    websocket: WebSocket, service: LocalService, principal: Principal
-) -> None:
-    outbox = Outbox()
-    subscriptions: dict[tuple[str, str], Callable[[dict[str, JSON]], None]] = {}
-
-    async def send_all() -> None:
-        while True:
-            await websocket.send_json(await outbox.get())
-
-    sender = asyncio.create_task(send_all())
-
-    async def subscribe(message: dict[str, Any]) -> None:
-        machine, instance = message.get("machineName"), message.get("machineInstanceName")
-        if not isinstance(machine, str) or not isinstance(instance, str):
-            raise ApiError(
-                400, "machineName and machineInstanceName are required", "invalid-parameter"
-            )
-        state = await service.read_instance(principal, machine, instance)
-        request_id = message.get("requestId")
-
-        def deliver(update: dict[str, JSON]) -> None:
-            if update.get("type") == "error":  # allowRead refused: the subscription ends
-                subscriptions.pop((machine, instance), None)
-                update = {**update, "requestId": request_id}
-            outbox.put(update)
-
-        if (machine, instance) not in subscriptions:
-            subscriptions[(machine, instance)] = deliver
-            service.subscribe(machine, instance, deliver, principal)
-        outbox.put(
-            {
-                "type": "instance-update",
-                "machineName": machine,
-                "machineInstanceName": instance,
-                **state,
-            }
-        )
-
-    async def unsubscribe(message: dict[str, Any]) -> None:
-        key = (message.get("machineName"), message.get("machineInstanceName"))
-        subscriber = subscriptions.pop(key, None)  # type: ignore[arg-type]
-        if subscriber is not None:
-            service.unsubscribe(key[0], key[1], subscriber)  # type: ignore[arg-type]
-
-    async def ping(message: dict[str, Any]) -> None:
-        outbox.put({"type": "pong"})
-
-    handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
-        "subscribe-to-instance": subscribe,
-        "unsubscribe-from-instance": unsubscribe,
-        "ping": ping,
-    }
-    try:
-        while True:
-            try:
-                message = json.loads(await websocket.receive_text())
-            except ValueError:
-                outbox.put(
-                    {
-                        "type": "error",
-                        "status": 400,
-                        "code": "invalid-parameter",
-                        "error": "messages must be JSON",
-                    }
-                )
-                continue
-            if not isinstance(message, dict):
-                continue
-            handler = handlers.get(str(message.get("type")))
-            if handler is None:
-                outbox.put(
-                    {
-                        "type": "error",
-                        "requestId": message.get("requestId"),
-                        "status": 400,
-                        "code": "invalid-parameter",
-                        "error": f"unknown message type {message.get('type')!r}",
-                    }
-                )
-                continue
-            if outbox.overflowed:
-                await websocket.close(1008, "the client does not read what it asked for")
-                return
-            try:
-                await handler(message)
-            except ApiError as error:
-                outbox.put(
-                    {
-                        "type": "error",
-                        "requestId": message.get("requestId"),
-                        "status": error.status,
-                        "code": error.code,
-                        "error": error.error,
-                    }
-                )
-    except WebSocketDisconnect:
-        pass
-    finally:
-        for (machine, instance), subscriber in subscriptions.items():
-            service.unsubscribe(machine, instance, subscriber)
-        sender.cancel()
