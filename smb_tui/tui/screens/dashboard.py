@@ -7,10 +7,10 @@ up as messages and actions, and this screen turns them into calls in workers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -18,7 +18,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Header, Input, TextArea
 from textual.worker import Worker, WorkerState
@@ -27,13 +26,14 @@ from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import OutcomeUnknown, StateBackedError
-from smb_tui.api.models import IndexEntry, MachineVersionInfo, Page, State, Transition
+from smb_tui.api.models import State, Transition
 from smb_tui.config import Connection
-from smb_tui.core.describe import context_changes, version_label
+from smb_tui.core.describe import context_changes
 from smb_tui.core.history_buffer import Row
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, HistoryCache
 from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
+from smb_tui.tui.screens.admin_flows import AdminFlows
 from smb_tui.tui.state_graph import graph_of
 from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.filtered_list import FilteredList
@@ -95,7 +95,7 @@ def typing_in(widget: Widget | None) -> bool:
     return isinstance(widget, Input | TextArea | Button)
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(AdminFlows):
     CSS_PATH = "dashboard.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # the lists give way below 100
     # Short descriptions fit the footer at 80 columns; the help screen adds the tooltips.
@@ -690,210 +690,13 @@ class DashboardScreen(Screen[None]):
         ]
         self.app.push_screen(HelpScreen(sections))
 
-    # -- admin actions -------------------------------------------------------------------
-
-    async def _versions_of(self, machine: str) -> tuple[list[MachineVersionInfo], str | None]:
-        """Every version of `machine` (all pages) and the id of its current one."""
-        versions = [v async for v in self.client.versions(machine)]
-        current = (await self.client.get_machine(machine)).current_version
-        return versions, current.id if current else None
-
-    def action_new_instance(self) -> None:
-        if self.machine is not None:
-            self._new_instance(self.machine)
-
-    @work(group="admin", exit_on_error=False)
-    async def _new_instance(self, machine: str) -> None:
-        from smb_tui.tui.screens.modals import NewInstance
-
-        try:
-            versions, current = await self._versions_of(machine)
-        except StateBackedError:
-            versions, current = [], None
-        answer = await self.app.push_screen_wait(NewInstance(machine, versions, current))
-        if answer is None:
-            return
-        slug, context, version = answer
-        try:
-            await self.client.create_instance(machine, slug, context, version)
-        except StateBackedError as error:
-            self.notify(f"Could not create {slug}: {safe(error)}", severity="error", markup=False)
-            return
-        self.notify(f"Created {machine}/{slug}", markup=False)
-        self.choose_machine(machine)
-        self.open_instance(slug)
-
-    async def _confirmed(
-        self, action: str, instance: str, call: Callable[[], Awaitable[None]], done: str
-    ) -> bool:
-        """Ask for the instance's name to be typed, make the call, and say how it went."""
-        from smb_tui.tui.screens.modals import TypedConfirm
-
-        if not await self.app.push_screen_wait(TypedConfirm(action, instance)):
-            return False
-        try:
-            await call()
-        except StateBackedError as error:
-            self.notify(f"{action}: failed: {safe(error)}", severity="error", markup=False)
-            return False
-        self.notify(done, markup=False)
-        return True
-
-    def action_pause_resume(self) -> None:
-        if self.session is not None:
-            self._pause_resume(self.session)
-
-    @work(group="admin", exit_on_error=False)
-    async def _pause_resume(self, session: InstanceSession) -> None:
-        machine, instance = session.machine, session.instance
-        admin = session.snapshot.admin
-        paused = admin is not None and admin.status == "paused"
-        verb = "Resume" if paused else "Pause"
-        status: Literal["running", "paused"] = "running" if paused else "paused"
-        if not await self._confirmed(
-            f"{verb} {machine}/{instance}",
-            instance,
-            lambda: self.client.set_instance_status(machine, instance, status),
-            f"{verb}d {machine}/{instance}",
-        ):
-            return
-        await session.read_admin()
-        self.choose_machine(machine)
-
-    def action_delete_instance(self) -> None:
-        if self.session is not None:
-            self._delete(self.session)
-
-    @work(group="admin", exit_on_error=False)
-    async def _delete(self, session: InstanceSession) -> None:
-        machine, instance = session.machine, session.instance
-        if not await self._confirmed(
-            f"Delete {machine}/{instance} and its history forever",
-            instance,
-            lambda: self.client.delete_instance(machine, instance),
-            f"Deleted {machine}/{instance}",
-        ):
-            return
+    def _instance_gone(self, session: InstanceSession) -> None:
+        """`session`'s instance was deleted: nothing may still point at it."""
         if session is self.session:
-            # Nothing may still point at the deleted instance.
             self._close_session()
             self.snapshot = InstanceSnapshot()
             self._title("state")
             self.query_one(TransitionHistory).load(None)
-        self.choose_machine(machine)
-
-    def action_versions(self) -> None:
-        if self.machine is not None:
-            self._versions(self.machine, self.session)
-
-    @work(group="admin", exit_on_error=False)
-    async def _versions(self, machine: str, session: InstanceSession | None) -> None:
-        from smb_tui.tui.screens.modals import DeployVersion, VersionsScreen
-
-        try:
-            versions, current = await self._versions_of(machine)
-        except StateBackedError as error:
-            self.notify(f"Could not list versions: {safe(error)}", severity="error", markup=False)
-            return
-        admin = session.snapshot.admin if session is not None else None
-        running = admin.machine_version.id if admin and admin.machine_version else None
-        desired = (
-            admin.desired_machine_version.id if admin and admin.desired_machine_version else None
-        )
-        asked = await self.app.push_screen_wait(
-            VersionsScreen(machine, versions, current, running, desired)
-        )
-        if asked != "deploy":
-            return
-        deploy = await self.app.push_screen_wait(DeployVersion(machine))
-        if deploy is None:
-            return
-        name = safe(deploy.path.name)
-        self.notify(f"Deploying {name} to {safe(machine)}…", markup=False)
-        try:
-            version_id = await self.client.create_version(
-                machine,
-                deploy.code,
-                client_info=deploy.client_info,
-                make_current=deploy.make_current,
-            )
-        except StateBackedError as error:
-            self.notify(
-                f"{name} was not deployed: {safe(error)}",
-                severity="error",
-                markup=False,
-                timeout=15,
-            )
-            return
-        current_note = " (current)" if deploy.make_current else ""
-        self.notify(f"Deployed {name}: version {safe(version_id)}{current_note}", markup=False)
-        self._versions(machine, session)  # the list again, with it
-
-    def action_query_index(self) -> None:
-        if self.machine is not None:
-            self._query_index(self.machine)
-
-    @work(group="admin", exit_on_error=False)
-    async def _query_index(self, machine: str) -> None:
-        from smb_tui.tui.screens.modals import QueryIndex
-
-        try:
-            indexes = (await self.client.get_machine(machine)).indexes
-        except StateBackedError as error:
-            self.notify(f"Could not read {machine}: {safe(error)}", severity="error", markup=False)
-            return
-        if not indexes:
-            self.notify(f"{machine} has no indexes", markup=False)
-            return
-
-        async def query(
-            index: str, op: str | None, value: str | None, direction: str, cursor: str | None
-        ) -> Page[IndexEntry]:
-            return await self.client.query_index(
-                machine,
-                index,
-                value,
-                op=op,  # type: ignore[arg-type]  # one of OPS, from the form
-                direction="desc" if direction == "desc" else "asc",
-                cursor=cursor,
-            )
-
-        slug = await self.app.push_screen_wait(QueryIndex(machine, indexes, query))
-        if slug is not None and self.machine == machine:
-            self.open_instance(slug)
-            self.set_focus(self.query_one("#state-tree"))
-
-    def action_desired_version(self) -> None:
-        if self.session is not None:
-            self._desired_version(self.session)
-
-    @work(group="admin", exit_on_error=False)
-    async def _desired_version(self, session: InstanceSession) -> None:
-        from smb_tui.tui.screens.modals import ChooseVersion
-
-        machine, instance = session.machine, session.instance
-        try:
-            versions, current = await self._versions_of(machine)
-        except StateBackedError as error:
-            self.notify(f"Could not list versions: {safe(error)}", severity="error", markup=False)
-            return
-        admin = session.snapshot.admin
-        running = admin.machine_version.id if admin and admin.machine_version else None
-        version_id = await self.app.push_screen_wait(
-            ChooseVersion(instance, versions, current, running)
-        )
-        if version_id is None:
-            return
-        chosen = next((v for v in versions if v.id == version_id), None)
-        label = safe(version_label(chosen)) if chosen else version_id
-        if not await self._confirmed(
-            f"Move {machine}/{instance} to version {label} at its next event",
-            instance,
-            lambda: self.client.set_desired_version(machine, instance, version_id),
-            f"{instance} moves to {label} at its next event",
-        ):
-            return
-        await session.read_admin()
 
     async def on_unmount(self) -> None:
         self._close_session()
