@@ -3,6 +3,8 @@ esbuild as `smply` builds them. Skipped (and counted) when node and npm are miss
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -274,6 +276,26 @@ def test_machine_code_has_the_web_apis(xserver: ServerThread) -> None:
     assert seen["bytes"] == 3
     assert (seen["b64"], seen["unb64"]) == ("aGkh", "hi!")
     assert digested["digest"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_machine_code_has_hmac_intervals_clones_and_abort_signals(xserver: ServerThread) -> None:
+    """What XState's own examples and State Backed's docs use beyond the basics:
+    setInterval (the stopwatch), crypto.subtle HMAC keys, structuredClone,
+    performance.now and AbortController. HMACs are checked against Python's hmac."""
+    message = b"The quick brown fox jumps over the lazy dog"
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        seen = errand(http, slug, "moreWeb").json()["publicContext"]
+    assert "failed" not in seen, seen.get("failed")
+    more = seen["more"]
+    assert more["hmac"] == hmac.new(b"key", message, hashlib.sha256).hexdigest()
+    assert more["hmac512"] == hmac.new(bytes([7]) * 200, message, hashlib.sha512).hexdigest()
+    assert more["verified"] is True and more["forged"] is False
+    assert more["refused"] == "InvalidAccessError"  # a key made only to sign cannot verify
+    assert more["exported"] == 400  # 200 bytes, in hex
+    assert more["cloned"] is True and more["cloneError"] == "DataCloneError"
+    assert more["aborted"] is True and more["heard"] == "enough"
+    assert more["ticks"] == 3 and more["performance"] is True
 
 
 def test_fetch_is_off_unless_allowed(xserver: ServerThread, modules: Path, tmp_path: Path) -> None:

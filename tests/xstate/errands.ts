@@ -30,6 +30,7 @@ export default createMachine<Context>(
           spinLater: "spinningLater",
           orphan: "orphaned",
           web: { actions: "web" },
+          moreWeb: "webbing",
           hosts: {
             actions: note((_, event) => ({
               ascii: event.hosts.map((host: string) => new URL(`https://${host}/`).hostname),
@@ -103,6 +104,73 @@ export default createMachine<Context>(
             { actions: "tick" },
           ],
           pong: { actions: note(() => ({ ponged: true })) },
+        },
+      },
+      webbing: {
+        invoke: {
+          src: async () => {
+            const encode = (text: string) => new TextEncoder().encode(text);
+            const message = encode("The quick brown fox jumps over the lazy dog");
+            const usages: KeyUsage[] = ["sign", "verify"];
+            const key = await crypto.subtle.importKey(
+              "raw", encode("key"), { name: "HMAC", hash: "SHA-256" }, false, usages,
+            );
+            const mac = await crypto.subtle.sign("HMAC", key, message);
+            // A key longer than the hash's block is hashed first (RFC 2104).
+            const long = await crypto.subtle.importKey(
+              "raw", new Uint8Array(200).fill(7), { name: "HMAC", hash: { name: "SHA-512" } }, true, ["sign"],
+            );
+            const longMac = await crypto.subtle.sign({ name: "HMAC" }, long, message);
+            let refused = "";
+            try {
+              await crypto.subtle.verify("HMAC", long, longMac, message);
+            } catch (error: any) {
+              refused = error.name;
+            }
+            const original: any = { when: new Date(0), list: [1, { deep: true }], map: new Map([["a", 1]]) };
+            original.bytes = new Uint8Array([1, 2]);
+            original.self = original;
+            const copy = structuredClone(original);
+            let cloneError = "";
+            try {
+              structuredClone({ f: () => 1 });
+            } catch (error: any) {
+              cloneError = error.name;
+            }
+            const controller = new AbortController();
+            let heard = "";
+            controller.signal.addEventListener("abort", () => (heard = String(controller.signal.reason)));
+            controller.abort("enough");
+            const ticks = await new Promise<number>((resolve) => {
+              let count = 0;
+              const id = setInterval(() => {
+                count += 1;
+                if (count === 3) {
+                  clearInterval(id);
+                  setTimeout(() => resolve(count), 30); // no fourth tick after the clear
+                }
+              }, 5);
+            });
+            return {
+              hmac: hex(mac),
+              hmac512: hex(longMac),
+              verified: await crypto.subtle.verify("HMAC", key, mac, message),
+              forged: await crypto.subtle.verify("HMAC", key, new Uint8Array(32), message),
+              refused,
+              exported: hex(await crypto.subtle.exportKey("raw", long)).length,
+              cloned:
+                copy !== original && copy.list[1] !== original.list[1] && copy.list[1].deep &&
+                copy.self === copy && copy.map.get("a") === 1 && copy.when.getTime() === 0 &&
+                copy.bytes[1] === 2 && copy.bytes !== original.bytes,
+              cloneError,
+              aborted: controller.signal.aborted,
+              heard,
+              ticks,
+              performance: typeof performance.now() === "number" && performance.now() >= 0,
+            };
+          },
+          onDone: { target: "idle", actions: note((_, event) => ({ more: event.data })) },
+          onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
         },
       },
       digesting: {

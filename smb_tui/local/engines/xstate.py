@@ -97,7 +97,7 @@ def wrap_module(source: str) -> str:
             names.append(f"{json.dumps(exported.strip() or local)}: {local}")
     imports, body = _imports(source[: match.start()])
     return (
-        "(function (console, setTimeout, clearTimeout, fetch) {\n"
+        "(function (console, setTimeout, clearTimeout, setInterval, clearInterval, fetch) {\n"
         f"{imports}{body}\n;return {{{', '.join(names)}}};\n}})"
     )
 

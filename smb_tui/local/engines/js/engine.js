@@ -64,7 +64,14 @@ const instantiate = (key) => {
   if (!found) throw new Error(`no module ${key} is loaded`);
   const holder = { run: null };
   const scope = makeScope(holder);
-  const module = found.factory(scope.console, scope.setTimeout, scope.clearTimeout, scope.fetch);
+  const module = found.factory(
+    scope.console,
+    scope.setTimeout,
+    scope.clearTimeout,
+    scope.setInterval,
+    scope.clearInterval,
+    scope.fetch,
+  );
   if (found.kind === "migration") return { module, holder };
   if (!isMachine(module.default)) {
     throw new Error("its `default` export is not an XState machine (createMachine)");

@@ -1,6 +1,8 @@
 // The web APIs State Backed's runtime gives machine code, for V8 without a browser:
-// console (into the instance's logs), crypto, TextEncoder/TextDecoder, atob/btoa, URL,
-// URLSearchParams, queueMicrotask, setTimeout/clearTimeout and fetch.
+// console (into the instance's logs), crypto (getRandomValues, randomUUID, subtle: digest,
+// and HMAC importKey/exportKey/sign/verify), TextEncoder/TextDecoder, atob/btoa, URL,
+// URLSearchParams, queueMicrotask, setTimeout/clearTimeout, setInterval/clearInterval,
+// structuredClone, performance.now, AbortController/AbortSignal and fetch.
 //
 // Not a script of its own: xstate_worker.py puts this file and engine.js inside one
 // function, `install(py, secret, settleError, fetchAllowed)`, called once per machine
@@ -102,7 +104,173 @@ const subtle = {
     return fromHex(hex).buffer;
   },
 };
+// HMAC keys (importKey "raw"), sign and verify: built on digest, as RFC 2104 writes it.
+const blockSizes = { "SHA-1": 64, "SHA-256": 64, "SHA-384": 128, "SHA-512": 128 };
+const nameOf = (algorithm) =>
+  String(typeof algorithm === "string" ? algorithm : algorithm && algorithm.name).toUpperCase();
+const keyBytes = new WeakMap(); // a key's secret, out of reach of what holds the key
+class CryptoKey {
+  constructor(extractable, algorithm, usages) {
+    this.type = "secret";
+    this.extractable = extractable;
+    this.algorithm = algorithm;
+    this.usages = usages;
+    Object.freeze(this);
+  }
+}
+define("CryptoKey", CryptoKey);
+const hmacKey = (key, usage) => {
+  const bytes = keyBytes.get(key);
+  if (!bytes) throw new TypeError("expected a CryptoKey from crypto.subtle.importKey");
+  if (!key.usages.includes(usage)) {
+    throw new DOMException(`the key's usages do not include "${usage}"`, "InvalidAccessError");
+  }
+  return bytes;
+};
+const hmac = async (key, usage, data) => {
+  const hash = key.algorithm.hash.name;
+  const block = blockSizes[hash];
+  let secret = hmacKey(key, usage);
+  if (secret.length > block) secret = new Uint8Array(await subtle.digest(hash, secret));
+  const padded = new Uint8Array(block);
+  padded.set(secret);
+  const message = bytesOf(data);
+  const inner = new Uint8Array(block + message.length);
+  for (let i = 0; i < block; i++) inner[i] = padded[i] ^ 0x36;
+  inner.set(message, block);
+  const innerHash = new Uint8Array(await subtle.digest(hash, inner));
+  const outer = new Uint8Array(block + innerHash.length);
+  for (let i = 0; i < block; i++) outer[i] = padded[i] ^ 0x5c;
+  outer.set(innerHash, block);
+  return subtle.digest(hash, outer);
+};
+const checkHmac = (algorithm, method) => {
+  if (nameOf(algorithm) !== "HMAC") {
+    throw new DOMException(`${method}: unsupported algorithm ${nameOf(algorithm)} (HMAC is)`, "NotSupportedError");
+  }
+};
+subtle.importKey = async (format, keyData, algorithm, extractable, usages) => {
+  if (format !== "raw") throw new DOMException(`importKey: only "raw" keys (not ${format})`, "NotSupportedError");
+  checkHmac(algorithm, "importKey");
+  const hash = nameOf(algorithm.hash);
+  if (!digests.includes(hash)) throw new DOMException(`importKey: unsupported hash ${hash}`, "NotSupportedError");
+  const bytes = new Uint8Array(bytesOf(keyData)); // a copy: the caller's buffer may change
+  const length = algorithm.length === undefined ? bytes.length * 8 : Number(algorithm.length);
+  const key = new CryptoKey(
+    Boolean(extractable),
+    Object.freeze({ name: "HMAC", hash: Object.freeze({ name: hash }), length }),
+    Object.freeze(Array.from(usages || [], String)),
+  );
+  keyBytes.set(key, bytes);
+  return key;
+};
+subtle.exportKey = async (format, key) => {
+  if (format !== "raw") throw new DOMException(`exportKey: only "raw" keys (not ${format})`, "NotSupportedError");
+  const bytes = keyBytes.get(key);
+  if (!bytes) throw new TypeError("expected a CryptoKey from crypto.subtle.importKey");
+  if (!key.extractable) throw new DOMException("the key is not extractable", "InvalidAccessError");
+  return bytes.slice().buffer;
+};
+subtle.sign = async (algorithm, key, data) => {
+  checkHmac(algorithm, "sign");
+  return hmac(key, "sign", data);
+};
+subtle.verify = async (algorithm, key, signature, data) => {
+  checkHmac(algorithm, "verify");
+  const expected = new Uint8Array(await hmac(key, "verify", data));
+  const given = bytesOf(signature);
+  let difference = expected.length ^ given.length;
+  for (let i = 0; i < expected.length; i++) difference |= expected[i] ^ (given[i] || 0);
+  return difference === 0;
+};
 define("crypto", Object.freeze({ getRandomValues, randomUUID, subtle: Object.freeze(subtle) }));
+
+// --- structuredClone: JSON values, Date, RegExp, Map, Set, ArrayBuffer, typed arrays,
+// errors, and cycles; functions and symbols are a DataCloneError, as in a browser.
+define("structuredClone", (value) => {
+  const seen = new Map();
+  const clone = (v) => {
+    if (typeof v === "function" || typeof v === "symbol") {
+      throw new DOMException(`${String(v)} could not be cloned`, "DataCloneError");
+    }
+    if (v === null || typeof v !== "object") return v;
+    if (seen.has(v)) return seen.get(v);
+    let copy;
+    if (v instanceof Date) copy = new Date(v.getTime());
+    else if (v instanceof RegExp) copy = new RegExp(v.source, v.flags);
+    else if (v instanceof ArrayBuffer) copy = v.slice(0);
+    else if (ArrayBuffer.isView(v)) {
+      copy = new v.constructor(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+    } else if (v instanceof Error) {
+      copy = new Error(v.message);
+      copy.name = v.name;
+    } else if (v instanceof Map) copy = new Map();
+    else if (v instanceof Set) copy = new Set();
+    else if (Array.isArray(v)) copy = new Array(v.length);
+    else copy = {};
+    seen.set(v, copy);
+    if (v instanceof Map) for (const [k, x] of v) copy.set(clone(k), clone(x));
+    else if (v instanceof Set) for (const x of v) copy.add(clone(x));
+    else if (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) {
+      for (const k of Object.keys(v)) copy[k] = clone(v[k]);
+    }
+    return copy;
+  };
+  return clone(value);
+});
+
+// --- performance: time since this context started, by the server's clock
+const timeOrigin = Date.now();
+define("performance", { timeOrigin, now: () => Date.now() - timeOrigin });
+
+// --- AbortController / AbortSignal
+class AbortSignal {
+  constructor() {
+    this.aborted = false;
+    this.reason = undefined;
+    this.onabort = null;
+    this.listeners = [];
+  }
+  addEventListener(type, listener) {
+    if (type === "abort" && listener) this.listeners.push(listener);
+  }
+  removeEventListener(type, listener) {
+    this.listeners = this.listeners.filter((held) => held !== listener);
+  }
+  throwIfAborted() {
+    if (this.aborted) throw this.reason;
+  }
+  static abort(reason) {
+    const signal = new AbortSignal();
+    abortSignal(signal, reason);
+    return signal;
+  }
+  static timeout(milliseconds) {
+    const signal = new AbortSignal();
+    setTimeout(() => abortSignal(signal, new DOMException("The operation timed out.", "TimeoutError")), milliseconds);
+    return signal;
+  }
+}
+const abortSignal = (signal, reason) => {
+  if (signal.aborted) return;
+  signal.aborted = true;
+  signal.reason = reason === undefined ? new DOMException("This operation was aborted", "AbortError") : reason;
+  const event = { type: "abort", target: signal };
+  for (const listener of [signal.onabort, ...signal.listeners]) {
+    if (typeof listener === "function") listener.call(signal, event);
+    else if (listener && typeof listener.handleEvent === "function") listener.handleEvent(event);
+  }
+};
+class AbortController {
+  constructor() {
+    this.signal = new AbortSignal();
+  }
+  abort(reason) {
+    abortSignal(this.signal, reason);
+  }
+}
+define("AbortSignal", AbortSignal);
+define("AbortController", AbortController);
 
 // --- TextEncoder / TextDecoder (UTF-8)
 class TextEncoder {
@@ -551,6 +719,7 @@ const fetchFor = (live) => async (resource, init = {}) => {
   const method = String(init.method || "GET").toUpperCase();
   const run = live();
   if (!run) throw new TypeError(`fetch(${method} ${url.href}): the event that asked for it is over`);
+  if (init.signal && init.signal.aborted) throw init.signal.reason;
   if (!fetchAllowed) {
     const message = `fetch(${method} ${url.href}) refused: smb-tui local runs offline; start it with --allow-fetch to let machine code reach the network`;
     run.log("stderr", message);
@@ -580,12 +749,14 @@ const makeScope = (holder) => {
     const now = Date.now();
     const due = [...timers].filter(([, timer]) => timer.due <= now).sort((a, b) => a[1].due - b[1].due || a[0] - b[0]);
     for (const [id, timer] of due) {
-      if (!timers.delete(id) || !live()) continue;
+      if (!timers.has(id) || !live()) continue;
+      if (timer.every) timer.due = Date.now() + timer.every;
+      else timers.delete(id);
       run.within(() => {
         try {
           timer.call();
         } catch (error) {
-          run.log("stderr", `Uncaught (in a setTimeout callback) ${show(error)}`);
+          run.log("stderr", `Uncaught (in a ${timer.every ? "setInterval" : "setTimeout"} callback) ${show(error)}`);
         }
       });
     }
@@ -629,7 +800,22 @@ const makeScope = (holder) => {
   const clearTimeout = (id) => {
     if (timers.delete(id)) arm();
   };
-  return { console: consoleOf(live), setTimeout, clearTimeout, fetch: fetchFor(live) };
+  // Every `delay` ms (at least 1: a 0 ms interval would spin the run) until cleared or
+  // the run ends; one setInterval counts as one timer against the limit.
+  const setInterval = (callback, delay = 0, ...args) => {
+    const id = setTimeout(callback, delay, ...args);
+    const timer = timers.get(id);
+    if (timer) timer.every = Math.max(1, Number(delay) || 0);
+    return id;
+  };
+  return {
+    console: consoleOf(live),
+    setTimeout,
+    clearTimeout,
+    setInterval,
+    clearInterval: clearTimeout,
+    fetch: fetchFor(live),
+  };
 };
 // For code that reaches them through globalThis: the run whose code is executing.
 const globalScope = makeScope({
@@ -637,4 +823,6 @@ const globalScope = makeScope({
     return currentRun();
   },
 });
-for (const name of ["console", "setTimeout", "clearTimeout", "fetch"]) define(name, globalScope[name]);
+for (const name of ["console", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "fetch"]) {
+  define(name, globalScope[name]);
+}
