@@ -631,3 +631,18 @@ async def test_an_upgrade_another_client_causes_shows_the_new_version(
             what="the new version",
         )
         assert "version v2" in static_text(summary) and "→" not in static_text(summary)
+
+
+async def test_pages_faster_than_the_screen_keep_every_event_type(server: ServerThread) -> None:
+    """A `Loaded` still waiting gives way to the next, which takes its event types: the
+    composer's suggestions lose none of them."""
+    app = make_app(server, "counter", "small")
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count > 0)
+        await pilot.pause()
+        history.post_message(TransitionHistory.Loaded(["first-page-type"]))
+        history.post_message(TransitionHistory.Loaded(["second-page-type"]))
+        composer = app.screen.query_one(EventComposer)
+        await wait_for(pilot, lambda: "second-page-type" in composer.history_types)
+        assert "first-page-type" in composer.history_types

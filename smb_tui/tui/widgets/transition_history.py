@@ -115,11 +115,20 @@ class TransitionHistory(ScrollView, can_focus=True):
             self.why = why
 
     class Loaded(Message):
-        """A page arrived; the event types in it (for the composer's suggestions)."""
+        """A page arrived; the event types in it (for the composer's suggestions).
+
+        Pages can come faster than the screen handles them (scrolling through a long
+        history): one still waiting gives way to the next, which takes its types."""
 
         def __init__(self, event_types: list[str]) -> None:
             super().__init__()
             self.event_types = event_types
+
+        def can_replace(self, message: Message) -> bool:
+            if not isinstance(message, TransitionHistory.Loaded):
+                return False
+            message.event_types = list(dict.fromkeys([*message.event_types, *self.event_types]))
+            return True
 
     class Upgraded(Message):
         """New rows include an upgrade: the instance is at another version."""
