@@ -316,7 +316,7 @@ class Deployments:
         if current is None:
             return None
         for row in self.store.deployed_code(machine):
-            if row["id"] == current["id"]:
+            if row["id"] == current.id:
                 return json.loads(row["index_selectors"] or "null")
         return None
 
@@ -363,7 +363,7 @@ class Deployments:
             indexes=selectors,
         )
         current = self.store.current_version(machine)
-        current_id = str(current["id"]) if current else version_id
+        current_id = current.id if current else version_id
         if machine in self.service.versionless:
             indexes = self.service.versionless.pop(machine)
             versions = [version]

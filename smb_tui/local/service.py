@@ -38,7 +38,7 @@ from smb_tui.local.engines.seam import (
 )
 from smb_tui.local.engines.statechart import StatechartEngine, machine_failure
 from smb_tui.local.plain_json import NotPlainJson, plain_json
-from smb_tui.local.store import InstanceRow, Page, Store
+from smb_tui.local.store import InstanceRow, Page, Store, VersionRow
 
 log = logging.getLogger(__name__)
 
@@ -190,36 +190,62 @@ class LocalService:
             "status": row.status,
             "tags": view.tags,
             "done": view.done,
-            "machineVersion": self.store.version_info(row.version_id),
+            "machineVersion": version_wire(self.store.version_info(row.version_id)),
             "createdAt": row.created_at,
         }
         if row.desired_version_id:
-            body["desiredMachineVersion"] = self.store.version_info(row.desired_version_id)
+            body["desiredMachineVersion"] = version_wire(
+                self.store.version_info(row.desired_version_id)
+            )
         return body
 
     # -- machines ----------------------------------------------------------------------
 
-    def list_machines(self, after: str | None) -> Page:
+    def list_machines(self, after: str | None) -> Page[dict[str, JSON]]:
         known = [*self.definitions, *self.versionless]
-        return self.store.list_machines(known, after, self.settings.page_size)
+        page = self.store.list_machines(known, after, self.settings.page_size)
+        items: list[dict[str, JSON]] = [
+            {
+                "slug": m.slug,
+                "createdAt": m.created_at,
+                "currentVersion": version_wire(m.current_version),
+            }
+            for m in page.items
+        ]
+        return Page(items, page.cursor)
 
-    def list_versions(self, machine: str, before: int | None) -> Page:
+    def list_versions(self, machine: str, before: int | None) -> Page[dict[str, JSON]]:
         if machine not in self.versionless:  # created, no version yet: none listed
             self.machine(machine)
-        return self.store.list_versions(machine, before, self.settings.page_size)
+        page = self.store.list_versions(machine, before, self.settings.page_size)
+        return Page([version_body(v) for v in page.items], page.cursor)
 
-    def list_instances(self, machine: str, after: str | None) -> Page:
+    def list_instances(self, machine: str, after: str | None) -> Page[dict[str, JSON]]:
         self.machine(machine)
-        return self.store.list_instances(machine, after, self.settings.page_size)
+        page = self.store.list_instances(machine, after, self.settings.page_size)
+        items: list[dict[str, JSON]] = [
+            {
+                "slug": i.slug,
+                "createdAt": i.created_at,
+                "status": i.status,
+                "machineVersion": version_wire(i.version),
+            }
+            for i in page.items
+        ]
+        return Page(items, page.cursor)
 
     async def list_transitions(
         self, principal: Principal, machine: str, slug: str, before: int | None
-    ) -> Page:
+    ) -> Page[dict[str, JSON]]:
         """A page of the instance's transitions, newest first, if its authorizer lets
         `principal` read it."""
         await self.read_instance(principal, machine, slug)
         _, row = self.instance(machine, slug)
-        return self.store.list_transitions(row.id, before, self.settings.page_size)
+        page = self.store.list_transitions(row.id, before, self.settings.page_size)
+        items: list[dict[str, JSON]] = [
+            {"createdAt": t.created_at, "state": t.state, "event": t.event} for t in page.items
+        ]
+        return Page(items, page.cursor)
 
     def check_index(self, machine: str, index: str) -> None:
         """404 unless the machine exists and has the index."""
@@ -234,10 +260,16 @@ class LocalService:
         descending: bool,
         after: tuple[JSON, ...] | None,
         limit: int,
-    ) -> Page:
+    ) -> Page[dict[str, JSON]]:
         self.check_index(machine, index)
         op, value = condition if condition is not None else (None, None)
-        return self.store.query_index(machine, index, op, value, descending, after, limit)
+        page = self.store.query_index(machine, index, op, value, descending, after, limit)
+        # On the wire an index value is a string, as State Backed sends it.
+        items: list[dict[str, JSON]] = [
+            {"slug": entry.slug, "indexValue": index_value_wire(entry.value)}
+            for entry in page.items
+        ]
+        return Page(items, page.cursor)
 
     def read_logs(
         self,
@@ -260,7 +292,7 @@ class LocalService:
         definition = self.machine(slug)
         return {
             "createdAt": self.store.machine_created_at(slug),
-            "currentVersion": self.store.current_version(slug),
+            "currentVersion": version_wire(self.store.current_version(slug)),
             "indexes": sorted(definition.indexes),
         }
 
@@ -765,3 +797,21 @@ def _index_value(value: JSON) -> str | int | float | None:
         # Beyond 64 bits SQLite cannot store an integer; the number still sorts as a float.
         return value if -(2**63) <= value < 2**63 else float(value)
     return value if isinstance(value, str | float) else None
+
+
+def version_body(version: VersionRow) -> dict[str, JSON]:
+    """A machine version as the API gives it."""
+    return {"id": version.id, "createdAt": version.created_at, "clientInfo": version.label}
+
+
+def version_wire(version: VersionRow | None) -> dict[str, JSON] | None:
+    return None if version is None else version_body(version)
+
+
+def index_value_wire(value: JSON) -> str | None:
+    """An index value as State Backed sends it: text (numbers as JavaScript writes them)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return json.dumps(value)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from smb_tui.local.clock import Clock
 from smb_tui.local.definitions import JSON, Snapshot
@@ -169,10 +169,50 @@ class TimerRow:
     tries: int
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Page:
-    items: list[dict[str, JSON]]
+class Page(Generic[T]):
+    """One page of a list, and the cursor after it (None: the last page)."""
+
+    items: list[T]
     cursor: str | None
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    id: str
+    created_at: str
+    label: str | None  # the clientInfo it was deployed with
+
+
+@dataclass(frozen=True)
+class InstanceListRow:
+    slug: str
+    created_at: str
+    status: str
+    version: VersionRow | None
+
+
+@dataclass(frozen=True)
+class TransitionRow:
+    created_at: str
+    event: JSON
+    state: JSON
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    slug: str
+    value: JSON
+
+
+@dataclass(frozen=True)
+class MachineRow:
+    slug: str
+    created_at: str | None
+    current_version: VersionRow | None
 
 
 class Store:
@@ -372,11 +412,11 @@ class Store:
         row = self._one("SELECT created_at FROM machines WHERE slug = ?", slug)
         return row["created_at"] if row else None
 
-    def version_info(self, version_id: str) -> dict[str, JSON] | None:
+    def version_info(self, version_id: str) -> VersionRow | None:
         row = self._one("SELECT * FROM machine_versions WHERE id = ?", version_id)
         return _version_info(row) if row else None
 
-    def current_version(self, machine: str) -> dict[str, JSON] | None:
+    def current_version(self, machine: str) -> VersionRow | None:
         """A deployed machine's current version (`makeCurrent`), else its newest."""
         row = self._one(
             "SELECT machine_versions.* FROM deployed_machines JOIN machine_versions"
@@ -398,21 +438,19 @@ class Store:
             return rows, None
         return rows[:limit], encode_cursor(key(rows[limit - 1]))
 
-    def list_machines(self, known: Sequence[str], after: str | None, limit: int) -> Page:
+    def list_machines(
+        self, known: Sequence[str], after: str | None, limit: int
+    ) -> Page[MachineRow]:
         """Machines that are loaded now, by slug."""
         slugs = sorted(s for s in known if after is None or s > after)
         page = slugs[:limit]
         items = [
-            {
-                "slug": slug,
-                "createdAt": self.machine_created_at(slug),
-                "currentVersion": self.current_version(slug),
-            }
+            MachineRow(slug, self.machine_created_at(slug), self.current_version(slug))
             for slug in page
         ]
         return Page(items, encode_cursor(page[-1]) if len(slugs) > limit else None)
 
-    def list_versions(self, machine: str, before: int | None, limit: int) -> Page:
+    def list_versions(self, machine: str, before: int | None, limit: int) -> Page[VersionRow]:
         rows, cursor = self._keyset(
             "SELECT * FROM machine_versions WHERE machine = ? AND seq < ? ORDER BY seq DESC"
             " LIMIT ?",
@@ -435,7 +473,7 @@ class Store:
         row = self._one("SELECT * FROM instances WHERE id = ?", instance_id)
         return _instance(row) if row else None
 
-    def list_instances(self, machine: str, after: str | None, limit: int) -> Page:
+    def list_instances(self, machine: str, after: str | None, limit: int) -> Page[InstanceListRow]:
         rows, cursor = self._keyset(
             "SELECT slug, created_at, status, version_id FROM instances"
             " WHERE machine = ? AND slug > ? ORDER BY slug LIMIT ?",
@@ -444,12 +482,9 @@ class Store:
             lambda row: row["slug"],
         )
         items = [
-            {
-                "slug": r["slug"],
-                "createdAt": r["created_at"],
-                "status": r["status"],
-                "machineVersion": self.version_info(r["version_id"]),
-            }
+            InstanceListRow(
+                r["slug"], r["created_at"], r["status"], self.version_info(r["version_id"])
+            )
             for r in rows
         ]
         return Page(items, cursor)
@@ -528,7 +563,9 @@ class Store:
             [(instance_id, at, json.dumps(event), json.dumps(state)) for at, event, state in rows],
         )
 
-    def list_transitions(self, instance_id: int, before: int | None, limit: int) -> Page:
+    def list_transitions(
+        self, instance_id: int, before: int | None, limit: int
+    ) -> Page[TransitionRow]:
         """Newest first."""
         rows, cursor = self._keyset(
             "SELECT id, created_at, event, state FROM transitions"
@@ -538,11 +575,7 @@ class Store:
             lambda row: row["id"],
         )
         items = [
-            {
-                "createdAt": r["created_at"],
-                "state": json.loads(r["state"]),
-                "event": json.loads(r["event"]),
-            }
+            TransitionRow(r["created_at"], json.loads(r["event"]), json.loads(r["state"]))
             for r in rows
         ]
         return Page(items, cursor)
@@ -662,7 +695,7 @@ class Store:
         descending: bool,
         after: tuple[JSON, str] | None,
         limit: int,
-    ) -> Page:
+    ) -> Page[IndexRow]:
         """Instances by index value; with no `op`, every instance in index order."""
         order = "DESC" if descending else "ASC"
         keyset = "<" if descending else ">"
@@ -679,17 +712,11 @@ class Store:
         rows, cursor = self._keyset(
             sql, args, limit, lambda row: [row["value"], row["instance_slug"]]
         )
-        # On the wire an index value is a string, as State Backed sends it.
-        items = [{"slug": r["instance_slug"], "indexValue": _wire(r["value"])} for r in rows]
-        return Page(items, cursor)
+        return Page([IndexRow(r["instance_slug"], r["value"]) for r in rows], cursor)
 
 
-def _version_info(row: sqlite3.Row) -> dict[str, JSON]:
-    return {
-        "id": row["id"],
-        "createdAt": row["created_at"],
-        "clientInfo": row["label"],
-    }
+def _version_info(row: sqlite3.Row) -> VersionRow:
+    return VersionRow(row["id"], row["created_at"], row["label"])
 
 
 def _instance(row: sqlite3.Row) -> InstanceRow:
@@ -706,12 +733,3 @@ def _instance(row: sqlite3.Row) -> InstanceRow:
         ts=row["ts"],
         pending_events=json.loads(row["pending_events"]),
     )
-
-
-def _wire(value: JSON) -> str | None:
-    """An index value as State Backed sends it: text (numbers as JavaScript writes them)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return json.dumps(value)

@@ -312,7 +312,7 @@ async def test_a_subscriber_that_stops_reading_gets_the_latest_state(server: Ser
 def test_a_database_from_before_indexes_fanned_out_keeps_its_entries(tmp_path: Path) -> None:
     import sqlite3
 
-    from smb_tui.local.store import Store
+    from smb_tui.local.store import IndexRow, Store
 
     path = tmp_path / "old.db"
     Store(path).close()
@@ -332,7 +332,7 @@ def test_a_database_from_before_indexes_fanned_out_keeps_its_entries(tmp_path: P
     store = Store(path)
     try:
         page = store.query_index("m", "email", None, None, False, None, 10)
-        assert page.items == [{"slug": "a", "indexValue": "a@example.com"}]
+        assert page.items == [IndexRow("a", "a@example.com")]
         tables = {r[0] for r in store.connection.execute("SELECT name FROM sqlite_master")}
         assert "index_values" not in tables
     finally:
