@@ -217,15 +217,15 @@ class Context:
     ) -> dict[str, Any]:
         """Apply `events` (or start, when `state` is None) and wait until the run settles:
         no invoked service running, or `settle_timeout` passed (those running stop)."""
-        summary = await self.call(
-            "begin",
-            key,
-            instance,
-            None if state is None else json.dumps(state),
-            json.dumps(context),
-            json.dumps(events),
-            None if check is None else json.dumps(check),
-        )
+        request = {
+            "key": key,
+            "name": instance,
+            "state": state,
+            "context": context,
+            "events": events,
+            "check": check,
+        }
+        summary = await self.call("begin", json.dumps(request))
         if "answer" in summary:
             self._end(summary["id"])
             await self.drained()
@@ -436,22 +436,22 @@ class Worker:
                 lambda: self.send({"id": message["id"], "settling": True}),
             )
         if op == "authorize":
-            allowed = await context.call(
-                "authorize",
-                message["key"],
-                message["instance"],
-                message["kind"],
-                json.dumps(message["request"]),
-            )
+            asked = {
+                "key": message["key"],
+                "name": message["instance"],
+                "kind": message["kind"],
+                "request": message["request"],
+            }
+            allowed = await context.call("authorize", json.dumps(asked))
             return bool(allowed)
         if op == "migrate":
-            state = await context.call(
-                "migrate",
-                message["migration"],
-                message["key"],
-                json.dumps(message["state"]),
-                json.dumps(message["context"]),
-            )
+            moved = {
+                "migration": message["migration"],
+                "to": message["key"],
+                "state": message["state"],
+                "context": message["context"],
+            }
+            state = await context.call("migrate", json.dumps(moved))
             return state
         raise ValueError(f"no such request: {op}")
 

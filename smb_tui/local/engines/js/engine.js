@@ -423,14 +423,15 @@ const valueOf = (statePaths) => {
 };
 
 // An authorizer's answer within `run` (none exported: yes).
-const asks = (run, check, requestJson) => {
+// `request`: parsed from JSON for this call alone (the authorizer may change it).
+const asks = (run, check, request) => {
   if (typeof check !== "function") return true;
-  return run.within(() => Boolean(check(JSON.parse(requestJson))));
+  return run.within(() => Boolean(check(request)));
 };
 // null when allowed; else "" for a no, or what it threw.
-const refuses = (run, check, requestJson) => {
+const refuses = (run, check, request) => {
   try {
-    return asks(run, check, requestJson) ? null : "";
+    return asks(run, check, request) ? null : "";
   } catch (error) {
     return errorText(error);
   }
@@ -481,23 +482,25 @@ const api = {
     sweep();
     return spares.size;
   },
-  begin(given, entropy, key, name, stateJson, contextJson, eventsJson, checkJson) {
+  // Each call takes one JSON string of named fields (JSON.parse: a "__proto__" key in an
+  // event stays a plain property, where an object literal in source would set a prototype).
+  begin(given, entropy, requestJson) {
     guard(given);
     return withEntropy(entropy, () => {
+      const { key, name, state, context, events, check } = JSON.parse(requestJson);
       const instance = instanceOf(key, name);
       const run = new Run(instance);
       try {
-        if (checkJson !== null) {
+        if (check !== null) {
           // allowWrite first, in this same call: a no (or a throw) and nothing runs.
-          const refusal = refuses(run, instance.module.allowWrite, checkJson);
+          const refusal = refuses(run, instance.module.allowWrite, check);
           if (refusal !== null) {
             const logs = run.logs;
             run.close();
             return { refused: refusal, logs };
           }
         }
-        const context = JSON.parse(contextJson);
-        if (stateJson === null) {
+        if (state === null) {
           const base = run.machine.context && typeof run.machine.context === "object" ? run.machine.context : {};
           run.machine = ready(run.machine.withContext({ ...base, ...context }));
           run.within(() => {
@@ -506,11 +509,9 @@ const api = {
             run.perform(run.state);
           });
         } else {
-          const json = JSON.parse(stateJson);
-          json.context = context;
-          run.state = run.machine.resolveState(json);
+          run.state = run.machine.resolveState({ ...state, context });
         }
-        for (const event of JSON.parse(eventsJson)) run.queue.push({ event });
+        for (const event of events) run.queue.push({ event });
         run.drain();
       } catch (error) {
         const logs = run.logs;
@@ -535,28 +536,28 @@ const api = {
       return run.finish();
     });
   },
-  authorize(given, entropy, key, name, kind, requestJson) {
+  authorize(given, entropy, requestJson) {
     guard(given);
     return withEntropy(entropy, () => {
+      const { key, name, kind, request } = JSON.parse(requestJson);
       const instance = instanceOf(key, name);
       // Synchronous: a run of this instance that is settling gets its module back after.
       const settling = instance.holder.run;
       const run = new Run(instance);
       try {
-        return asks(run, kind === "read" ? instance.module.allowRead : instance.module.allowWrite, requestJson);
+        return asks(run, kind === "read" ? instance.module.allowRead : instance.module.allowWrite, request);
       } finally {
         run.close();
         instance.holder.run = settling;
       }
     });
   },
-  migrate(given, entropy, key, toKey, stateJson, contextJson) {
+  migrate(given, entropy, requestJson) {
     guard(given);
     return withEntropy(entropy, () => {
-      const { module } = instantiate(key);
-      const { machine } = instantiate(toKey);
-      const old = JSON.parse(stateJson);
-      const context = JSON.parse(contextJson);
+      const { migration, to, state: old, context } = JSON.parse(requestJson);
+      const { module } = instantiate(migration);
+      const { machine } = instantiate(to);
       try {
         const oldPaths = paths(old.value);
         const newPaths = oldPaths.map((path) =>
