@@ -247,7 +247,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timers = asyncio.create_task(service.run_timers())
+        timers = asyncio.create_task(service.scheduler.run())
         yield
         timers.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -37,40 +37,20 @@ from smb_tui.local.engines.seam import (
     Step,
 )
 from smb_tui.local.engines.statechart import StatechartEngine, machine_failure
+from smb_tui.local.errors import ApiError
 from smb_tui.local.plain_json import NotPlainJson, plain_json
+from smb_tui.local.scheduler import Scheduler, timer_event
 from smb_tui.local.store import InstanceRow, Page, Store, VersionRow
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 400 * 1024
-TIMER_MAX_TRIES = 5  # as State Backed: a delayed event is tried 5 times, ~30 s apart
 
 Subscriber = Callable[[dict[str, JSON]], None]
 
 
 class StateNotKept(Exception):
     """An instance's state is not in the --watch version it was to move to."""
-
-
-class ApiError(Exception):
-    """An error the API answers with: status, `code`, `error` and maybe `parameter`."""
-
-    def __init__(
-        self, status: int, error: str, code: str | None = None, parameter: str | None = None
-    ) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.code = code
-        self.parameter = parameter
-
-    def body(self) -> dict[str, str]:
-        body = {"error": self.error}
-        if self.code:
-            body["code"] = self.code
-        if self.parameter:
-            body["parameter"] = self.parameter
-        return body
 
 
 @dataclass(frozen=True)
@@ -113,7 +93,8 @@ class LocalService:
         self._subscribers: defaultdict[tuple[str, str], dict[Subscriber, Principal]] = defaultdict(
             dict
         )
-        self._timer_wake = asyncio.Event()
+        # Delayed transitions, fired by the store's clock with no client connected.
+        self.scheduler = Scheduler(store, self._fire_timer, self.settings.timer_retry)
         for definition in definitions:
             store.ensure_machine(
                 definition.slug,
@@ -528,7 +509,7 @@ class LocalService:
         created = self.store.now()
         pending = outcome.pending
         new_timers = [
-            (timer.key, _timer_event(timer.event), now + timer.seconds) for timer in outcome.timers
+            (timer.key, timer_event(timer.event), now + timer.seconds) for timer in outcome.timers
         ]
         store = self.store
         with store.transaction() as db:
@@ -565,7 +546,7 @@ class LocalService:
                 },
             )
         if new_timers:
-            self._timer_wake.set()
+            self.scheduler.wake()
         saved = store.get_instance_by_id(instance_id)
         assert saved is not None
         await self._publish(definition, saved)
@@ -649,48 +630,11 @@ class LocalService:
 
     # -- delayed transitions -----------------------------------------------------------
 
-    async def run_timers(self) -> None:
-        """Fire delayed transitions when they fall due, with no client connected."""
-        while True:
-            timer = self.store.next_timer()
-            if timer is None or timer.fire_at > self.store.clock():
-                self._timer_wake.clear()
-                due = None if timer is None else timer.fire_at
-                await self.store.clock.sleep_until(due, self._timer_wake)
-                continue
-            assert timer is not None
-            await self._fire(timer.id)
-
-    async def _fire(self, timer_id: int) -> None:
-        timer = self.store.timer(timer_id)
-        if timer is None:
-            return
-        row = self.store.get_instance_by_id(timer.instance_id)
-        if row is None:
-            return
-        try:
-            event = _fired_event(timer.event)
-            await self.send_event(None, row.machine, row.slug, event, spent_timer=timer_id)
-            if self.store.timer(timer_id) is not None:
-                # Fired, though nothing was stored (an instance that is done takes no
-                # more events): spent all the same. Otherwise the loop fires it forever.
-                with self.store.transaction() as db:
-                    self.store.delete_timer(db, timer_id)
-        except Exception as error:
-            # Whatever went wrong, the timer loop goes on: the other instances' timers
-            # are not this one's hostages.
-            where = (timer.event, row.machine, row.slug)
-            if isinstance(error, ApiError):
-                log.warning("delayed %s on %s/%s failed: %s", *where, error.error)
-            else:
-                log.exception("delayed %s on %s/%s raised", *where)
-            if self.store.timer(timer_id) is not None:
-                if timer.tries + 1 >= TIMER_MAX_TRIES:
-                    with self.store.transaction() as db:
-                        self.store.delete_timer(db, timer_id)
-                else:
-                    retry_at = self.store.clock() + self.settings.timer_retry
-                    self.store.postpone_timer(timer_id, retry_at)
+    async def _fire_timer(
+        self, machine: str, slug: str, event: dict[str, JSON], timer_id: int
+    ) -> None:
+        """A delayed transition fell due: the event, as the system, spending the timer."""
+        await self.send_event(None, machine, slug, event, spent_timer=timer_id)
 
     # -- realtime ----------------------------------------------------------------------
 
@@ -765,20 +709,6 @@ def _log_rows(
         )
         for line in logs
     ]
-
-
-def _timer_event(event: dict[str, JSON]) -> str:
-    """How the timers table keeps an event: its type when that is all it has (the
-    column predates event payloads), else its JSON."""
-    return str(event["type"]) if set(event) == {"type"} else json.dumps(event)
-
-
-def _fired_event(stored: str) -> dict[str, JSON]:
-    if stored.startswith("{"):
-        event = json.loads(stored)
-        if isinstance(event, dict):
-            return event
-    return {"type": stored}
 
 
 def _index_entries(value: JSON) -> list[str | int | float]:
