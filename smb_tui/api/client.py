@@ -2,6 +2,10 @@
 
 Where `statebacked-api.md` is silent this does what the official JavaScript client
 (statebacked/client-js) does. No Textual here: scripts use it as it is.
+
+Over 400 lines on purpose: it is the API's surface, one class a user reads from top to
+bottom (the endpoints, then paging, then realtime); the models, errors, token sources and
+wire rules it builds on are modules of their own.
 """
 
 from __future__ import annotations

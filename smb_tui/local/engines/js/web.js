@@ -4,6 +4,10 @@
 // URLSearchParams, queueMicrotask, setTimeout/clearTimeout, setInterval/clearInterval,
 // structuredClone, performance.now, AbortController/AbortSignal and fetch.
 //
+// One file, over 400 lines, because it is one closure: each API is a few lines, and they
+// share `define`, the byte helpers and the per-run scope that keeps machine code out of
+// the host.
+//
 // Not a script of its own: xstate_worker.py puts this file and engine.js inside one
 // function, `install(py, secret, settleError, fetchAllowed)`, called once per machine
 // version's context. `py` is what Python gives (digest, fetch, sleep, wake), reachable only
