@@ -54,7 +54,7 @@ from smb_tui.local.deploy_routes import add_deploy_routes
 from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.realtime import realtime_session
 from smb_tui.local.service import ApiError, LocalService
-from smb_tui.local.store import iso_us
+from smb_tui.local.store import iso_us, log_time
 
 log = logging.getLogger(__name__)
 
@@ -576,7 +576,7 @@ def create_app(
         rows = service.read_logs(start, end, machine, instance, version, MAX_LOGS)
         logs = [
             {
-                "timestamp": r["timestamp"],
+                "timestamp": log_time(r["timestamp"]),
                 "orgId": sorted(org_ids)[0],
                 "machineName": r["machine"],
                 "instanceName": r["instance"],
@@ -586,8 +586,10 @@ def create_app(
             }
             for r in rows
         ]
+        # Nothing new: `from` back as the official client writes it (its "caught up" test
+        # compares the two as text), to the millisecond.
         return JSONResponse(
-            {"maxTimestamp": logs[-1]["timestamp"] if logs else start, "logs": logs}
+            {"maxTimestamp": logs[-1]["timestamp"] if logs else log_time(start), "logs": logs}
         )
 
     @app.post(

@@ -122,12 +122,20 @@ CREATE TABLE IF NOT EXISTS watched_versions (
 def iso(moment: datetime | None = None) -> str:
     """Millisecond ISO-8601 in UTC, which also sorts as text."""
     moment = moment or datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return _iso_date(moment) + f".{moment.microsecond // 1000:03d}Z"
 
 
 def iso_us(moment: datetime) -> str:
-    """Microsecond ISO-8601 in UTC: log times, unique so that following them is exact."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    """Microsecond ISO-8601 in UTC: the log column's format."""
+    return _iso_date(moment) + f".{moment.microsecond:06d}Z"
+
+
+def _iso_date(moment: datetime) -> str:
+    # Not strftime: its %Y writes the year 1 as "1", which neither sorts nor parses.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
 
 
 def encode_cursor(key: Any) -> str:
@@ -627,10 +635,13 @@ class Store:
         where they would tie), so that `from = maxTimestamp` never repeats or skips one."""
         stored = []
         for moment, *rest in rows:
-            at = iso_us(moment)
+            # A millisecond of its own for each line (the next one free): followers read
+            # times at millisecond precision (JavaScript dates, in the official client
+            # and smply), and one time must name one line. Kept in the µs column format.
+            at = iso_us(_to_ms(moment))
             if at <= self._last_log:
                 last = datetime.fromisoformat(self._last_log.replace("Z", "+00:00"))
-                at = iso_us(last + timedelta(microseconds=1))
+                at = iso_us(_to_ms(last) + timedelta(milliseconds=1))
             self._last_log = at
             stored.append((at, *rest))
         db.executemany(
@@ -648,10 +659,16 @@ class Store:
         version: str | None,
         limit: int,
     ) -> list[sqlite3.Row]:
-        # `from` is exclusive: following with `from = maxTimestamp` must not repeat the
-        # last entry, and log times are unique, so nothing is skipped either.
-        sql = "SELECT * FROM logs WHERE timestamp > ?"
-        args: list[Any] = [start]
+        # `from` is exclusive, at millisecond precision: following with `from =
+        # maxTimestamp` (the last line's millisecond) repeats nothing, and since each
+        # line has a millisecond of its own, skips nothing either.
+        moment = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        try:
+            after = _to_ms(moment) + timedelta(milliseconds=1)
+        except OverflowError:  # from the last millisecond there is: nothing after it
+            return []
+        sql = "SELECT * FROM logs WHERE timestamp >= ?"
+        args: list[Any] = [iso_us(after)]
         for column, value in (
             ("machine", machine),
             ("instance", instance),
@@ -713,6 +730,17 @@ class Store:
             sql, args, limit, lambda row: [row["value"], row["instance_slug"]]
         )
         return Page([IndexRow(r["instance_slug"], r["value"]) for r in rows], cursor)
+
+
+def _to_ms(moment: datetime) -> datetime:
+    """`moment` down to its millisecond."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def log_time(stored: str) -> str:
+    """A stored log time (µs column) as the API gives it: millisecond ISO-8601, as a
+    JavaScript date writes it (`toISOString`)."""
+    return stored[:23] + "Z"
 
 
 def _version_info(row: sqlite3.Row) -> VersionRow:

@@ -36,6 +36,25 @@ def frozen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerTh
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def frozen_logs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """A frozen server of the logs snapshots' own, their lines written as it starts: log
+    times are a millisecond each (bumped on a frozen clock), so the times shown must not
+    depend on which other tests wrote logs first."""
+    running = start_server(
+        tmp_path_factory.mktemp("frozen-logs"), busy_history=10, clock=ManualClock(FROZEN)
+    )
+    with client(running) as http:
+        for width, _ in SIZES:  # every size's instance: the list shows them all
+            http.post(
+                "/machines/order",
+                json={"slug": f"logs-{width}", "context": {"public": {"item": "lamp"}}},
+            ).raise_for_status()
+            http.post(f"/machines/order/i/logs-{width}/events", json={"event": "pay"})
+    yield running
+    running.stop()
+
+
 @pytest.fixture(autouse=True)
 def five_minutes_later(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(TransitionHistory, "clock", staticmethod(lambda: FROZEN + 300))
@@ -135,29 +154,20 @@ def test_not_connected_screen(snap_compare: Any, size: tuple[int, int], tmp_path
 @pytest.mark.parametrize("size", SIZES)
 def test_logs_pane(
     snap_compare: Any,
-    frozen_server: ServerThread,
+    frozen_logs_server: ServerThread,
     size: tuple[int, int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Log lines are stamped with the server's clock, frozen here like everything else."""
     monkeypatch.setattr(LogsView, "clock", staticmethod(lambda: FROZEN + 300))
     slug = f"logs-{size[0]}"
-    with client(frozen_server) as http:
-        # Every size's instance, whichever runs first: the list shows them all.
-        for width, _ in SIZES:
-            made = http.post(
-                "/machines/order",
-                json={"slug": f"logs-{width}", "context": {"public": {"item": "lamp"}}},
-            )
-            if made.status_code == 200:
-                http.post(f"/machines/order/i/logs-{width}/events", json={"event": "pay"})
 
     async def open_logs(pilot: Pilot[Any]) -> None:
         await pilot.press("l")
         logs = pilot.app.screen.query_one(LogsView)
         await wait_for(pilot, lambda: logs.lines == 2 and not logs.loading)
 
-    app = make_app(frozen_server, "order", slug)
+    app = make_app(frozen_logs_server, "order", slug)
     assert snap_compare(app, terminal_size=size, run_before=run(open_logs))
 
 
