@@ -18,6 +18,7 @@ from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import ConfigurationError
 from smb_tui.config import Connection
 from smb_tui.core.history_cache import CacheUnavailable, HistoryCache
+from smb_tui.core.text import safe
 from smb_tui.tui.demo import DemoServer, start_demo
 from smb_tui.tui.screens.dashboard import DashboardScreen, typing_in
 from smb_tui.tui.screens.not_connected import NotConnected
@@ -110,7 +111,7 @@ class SmbTui(App[None]):
 
     @on(DemoFailed)
     def _demo_failed(self, failure: DemoFailed) -> None:
-        self.notify(failure.why, title="Demo", severity="error", timeout=30, markup=False)
+        self.notify(safe(failure.why), title="Demo", severity="error", timeout=30, markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # "q" on a button or in a text box is not a request to quit.
