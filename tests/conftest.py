@@ -16,6 +16,7 @@ import pytest
 
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
+from smb_tui.local.demo import BUSY_HISTORY
 from smb_tui.local.server import ServerOptions, ServerThread
 from smb_tui.local.xstate_build import exclusive
 
@@ -23,6 +24,12 @@ pytest_plugins = ["pytester"]  # the plugin test runs a throwaway project
 
 MACHINES = Path(__file__).parent / "machines"
 _slugs = itertools.count()
+
+# The demo's counter/busy, as test servers seed it: five pages of 100. The demo's own
+# 10,000 (BUSY_HISTORY) cost each server 2-3 s to seed; the few tests that need them
+# share `long_server`.
+SHORT_HISTORY = 450
+LONG_HISTORY_GROUP = "long-history"
 
 
 def free_port() -> int:
@@ -68,6 +75,7 @@ def start_server(tmp: Path, **options: object) -> ServerThread:
         machines_dir=MACHINES,
         settle_timeout=1.0,
         port=0,
+        busy_history=SHORT_HISTORY,
     )
     for name, value in options.items():
         setattr(settings, name, value)
@@ -123,10 +131,29 @@ def _environment_as_it_was() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    """The demo server (with the 10,000-transition history) and the test machines."""
+    """The demo server (counter/busy with SHORT_HISTORY transitions) and the test
+    machines."""
     running = start_server(tmp_path_factory.mktemp("server"))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def long_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """The demo server with the demo's own counter/busy: BUSY_HISTORY transitions, 100
+    pages. Its tests run in one test worker (`pytest_collection_modifyitems`), so it
+    is seeded once a run."""
+    running = start_server(tmp_path_factory.mktemp("long"), busy_history=BUSY_HISTORY)
+    yield running
+    running.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of the long history share one worker, and so one seeded `long_server`
+    (the suite runs with `--dist loadgroup`)."""
+    for item in items:
+        if "long_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(LONG_HISTORY_GROUP))
 
 
 @pytest.fixture

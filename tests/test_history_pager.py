@@ -14,10 +14,21 @@ from smb_tui.local.server import ServerThread
 from tests.conftest import client, unique
 
 
+def api_of(server: ServerThread) -> StateBackedClient:
+    credentials = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "demo-user"})
+    return StateBackedClient(credentials, server.base_url)
+
+
 @pytest.fixture
 async def api(server: ServerThread) -> AsyncIterator[StateBackedClient]:
-    credentials = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "demo-user"})
-    async with StateBackedClient(credentials, server.base_url) as api:
+    async with api_of(server) as api:
+        yield api
+
+
+@pytest.fixture
+async def long_api(long_server: ServerThread) -> AsyncIterator[StateBackedClient]:
+    """A client of the server whose counter/busy has the demo's 10,000 transitions."""
+    async with api_of(long_server) as api:
         yield api
 
 
@@ -35,8 +46,8 @@ async def first_page(pager: HistoryPager) -> None:
     pager.add_page(page)
 
 
-async def test_end_loads_every_page_to_the_start(api: StateBackedClient) -> None:
-    pager = pager_on(api, "busy")
+async def test_end_loads_every_page_to_the_start(long_api: StateBackedClient) -> None:
+    pager = pager_on(long_api, "busy")
     await first_page(pager)
     ends = [p async for p in pager.seek(pager.start_seeking("start"))]
     assert ends[-1].done and not ends[-1].stopped
@@ -47,8 +58,8 @@ async def test_end_loads_every_page_to_the_start(api: StateBackedClient) -> None
     assert {"increment", "decrement"} <= set(ends[-1].event_types)
 
 
-async def test_stop_ends_a_seek_where_it_is(api: StateBackedClient) -> None:
-    pager = pager_on(api, "busy")
+async def test_stop_ends_a_seek_where_it_is(long_api: StateBackedClient) -> None:
+    pager = pager_on(long_api, "busy")
     await first_page(pager)
     seek = pager.seek(pager.start_seeking("start"))
     first = asyncio.ensure_future(anext(seek))

@@ -25,9 +25,8 @@ from smb_tui.api import (
     StateBackedClient,
     StaticToken,
 )
-from smb_tui.local.demo import BUSY_HISTORY
 from smb_tui.local.server import ServerThread
-from tests.conftest import unique
+from tests.conftest import SHORT_HISTORY, unique
 
 
 def credentials(server: ServerThread, sub: str = "demo-user") -> KeyCredentials:
@@ -109,14 +108,14 @@ async def test_index_query_and_logs(api: StateBackedClient) -> None:
 
 async def test_pages_the_long_history_item_by_item(api: StateBackedClient) -> None:
     events = [t.event async for t in api.transitions("counter", "busy")]
-    assert len(events) == BUSY_HISTORY
+    assert len(events) == SHORT_HISTORY
     expected = [{"type": "xstate.init"}] + [
         {"type": "increment", "by": 1 + n % 3} if n % 5 else {"type": "decrement"}
-        for n in range(BUSY_HISTORY - 1)
+        for n in range(SHORT_HISTORY - 1)
     ]
     assert list(reversed(events)) == expected
     cursors = [page.cursor async for page in api.transition_pages("counter", "busy")]
-    assert cursors[-1] is None and len(set(cursors)) == len(cursors) == BUSY_HISTORY // 100
+    assert cursors[-1] is None and len(set(cursors)) == len(cursors) == -(-SHORT_HISTORY // 100)
 
 
 @pytest.mark.parametrize("slug", ["bad slug", "", "x" * 129, "a/b"])

@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from smb_tui.local.clock import ManualClock
-from smb_tui.local.demo import BUSY_HISTORY
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, history, start_server, unique
+from tests.conftest import SHORT_HISTORY, client, history, start_server, unique
 
 
 def test_nested_and_parallel_state_values_tags_and_done(http: httpx.Client) -> None:
@@ -72,12 +71,12 @@ def test_pages_the_runtime_made_history_with_no_repeat_and_no_gap(http: httpx.Cl
     items = history(http, "counter", "busy")
     expected = [{"type": "xstate.init"}] + [
         {"type": "increment", "by": 1 + n % 3} if n % 5 else {"type": "decrement"}
-        for n in range(BUSY_HISTORY - 1)
+        for n in range(SHORT_HISTORY - 1)
     ]
     # The seeded history, oldest first, whole; above it, what tests that ran before on
     # this session server sent (the suite runs in any order).
-    assert [t["event"] for t in reversed(items)][:BUSY_HISTORY] == expected
-    assert len(items) < BUSY_HISTORY + 100
+    assert [t["event"] for t in reversed(items)][:SHORT_HISTORY] == expected
+    assert len(items) < SHORT_HISTORY + 100
 
 
 @pytest.mark.parametrize(

@@ -69,8 +69,8 @@ async def test_choose_a_machine_then_an_instance(server: ServerThread) -> None:
         await wait_for(pilot, lambda: "live" in app.sub_title, what="live updates")
 
 
-async def test_history_fetches_cursor_pages_as_you_scroll(server: ServerThread) -> None:
-    app = make_app(server, "counter", "busy")
+async def test_history_fetches_cursor_pages_as_you_scroll(long_server: ServerThread) -> None:
+    app = make_app(long_server, "counter", "busy")
     async with app.run_test(size=(100, 30)) as pilot:
         history = app.screen.query_one(TransitionHistory)
         await wait_for(pilot, lambda: history.row_count >= 100, what="the first page")

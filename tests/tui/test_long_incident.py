@@ -145,12 +145,12 @@ async def test_a_worker_that_raises_the_unexpected_leaves_no_pane_waiting(
 
 
 async def test_end_on_a_cold_history_shows_the_start_of_history_and_the_cursor(
-    server: ServerThread,
+    long_server: ServerThread,
 ) -> None:
     from smb_tui.tui.widgets.transition_history import TransitionHistory
     from tests.tui.helpers import make_app
 
-    app = make_app(server, "counter", "busy")  # 10,000 transitions, no cache
+    app = make_app(long_server, "counter", "busy")  # 10,000 transitions, no cache
     async with app.run_test(size=(120, 40)) as pilot:
         history = app.screen.query_one(TransitionHistory)
         await wait_for(pilot, lambda: history.row_count > 0, what="the first page")
