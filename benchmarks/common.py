@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from smb_tui.local.store import Store, iso
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # the tests' helpers: what the app sent (tests.http_log)
 
 
 def instance_id(db: Path, machine: str, slug: str) -> int:

@@ -30,18 +30,6 @@ Mode = Literal["idle", "start", "search"]
 PROGRESS_EVERY = 0.25  # seconds between progress reports while seeking (redraws)
 
 
-class _Counted:
-    """A fetch that counts its calls into the pager's `requests`."""
-
-    def __init__(self, fetch: FetchPage, pager: HistoryPager) -> None:
-        self.fetch = fetch
-        self.pager = pager
-
-    async def __call__(self, cursor: str | None) -> Page[Transition]:
-        self.pager.requests += 1
-        return await self.fetch(cursor)
-
-
 @dataclass
 class SeekProgress:
     """Said a few times a second while seeking, and once at the end."""
@@ -72,7 +60,6 @@ class HistoryPager:
         self.jump_target: float | None = None  # a time jump lands here when pages allow
         self.refreshing = False  # the first page is being fetched again (or caught up)
         self.refresh_again = False  # news came meanwhile: fetch it once more after
-        self.requests = 0  # pages asked for since the last load (the benchmark reads it)
         self.from_cache = 0  # rows shown from the cache at the last load
         self.cache_failed = cache_failed
 
@@ -108,7 +95,6 @@ class HistoryPager:
         self.buffer = HistoryBuffer(through, cache)
         self.mode = "idle"
         self.refreshing = self.refresh_again = False
-        self.requests = 0
         self.from_cache = 0
         if fetch is None or cache is None:
             return False
@@ -135,7 +121,7 @@ class HistoryPager:
             self.refreshing = False
             return []
         try:
-            new = await cache.newer_than_cached(_Counted(fetch, self))
+            new = await cache.newer_than_cached(fetch)
         except StateBackedError:
             new = []
         except CacheUnavailable as error:
@@ -159,7 +145,6 @@ class HistoryPager:
         if cursor is False or cursor is True:
             return False
         self.buffer.started(cursor)
-        self.requests += 1
         return cursor
 
     async def fetch_page(self, cursor: str | None, generation: int) -> Page[Transition] | None:
@@ -206,7 +191,6 @@ class HistoryPager:
             self.refresh_again = True
             return False
         self.refreshing = True
-        self.requests += 1
         return True
 
     async def fetch_news(self) -> News | None:
@@ -276,7 +260,6 @@ class HistoryPager:
                     if cursor is False or cursor is True:
                         break
                     buffer.started(cursor)
-                    self.requests += 1
                     pending = (cursor, asyncio.ensure_future(fetch(cursor)))
                 cursor, request = pending
                 pending = None
@@ -290,7 +273,6 @@ class HistoryPager:
                     return
                 if page.cursor is not None and page.cursor not in buffer.requested_cursors:
                     buffer.requested_cursors.append(page.cursor)
-                    self.requests += 1
                     pending = (page.cursor, asyncio.ensure_future(fetch(page.cursor)))
                     await asyncio.sleep(0)  # let it go out before the rows are made
                 rows = buffer.add_page(page)

@@ -121,7 +121,6 @@ class InstanceSession:
         self.closed = False
         self._admin_reading = False
         self._moved = False  # an upgrade was seen since the admin view was read
-        self.requests = 0  # calls this session made, for the benchmark
         self._newest: InstanceUpdate | None = None  # live updates: the newest not yet shown
         self._showing: asyncio.TimerHandle | None = None
         self._caught_up_check: asyncio.TimerHandle | None = None
@@ -154,7 +153,6 @@ class InstanceSession:
 
     async def read(self) -> None:
         """Read the state (and the admin view): after opening, `r`, or a reconnect."""
-        self.requests += 1
         try:
             state = await self.client.get_instance(self.machine, self.instance)
         except StateBackedError as error:
@@ -166,7 +164,6 @@ class InstanceSession:
     async def read_admin(self) -> None:
         """The admin view (status, version, full context), if the key allows it."""
         state = self.snapshot.state
-        self.requests += 1
         self._admin_reading = True
         self._moved = False
         try:
@@ -320,7 +317,6 @@ class InstanceSession:
         before = self.snapshot.state
         report = SendReport(event, self.acting_as(acting), before)
         client = self._client_for(acting)
-        self.requests += 1
         try:
             sent = await client.send_event_report(self.machine, self.instance, event)
         except StateBackedError as error:

@@ -20,6 +20,7 @@ from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, free_port, start_server
 from tests.conftest import history as fetch_all
+from tests.http_log import logged_requests
 from tests.tui.helpers import make_app, wait_for
 
 
@@ -68,19 +69,23 @@ async def test_cached_history_equals_a_fresh_fetch_through_news_recreation_and_r
             send(http, "kept", 3)
             fresh = fetch_all(http, "counter", "kept")
         app = make_app(server, "counter", "kept", cache_path=cache)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            await settled(pilot, history)
-            assert history.from_cache == 61
-            assert history.requests == 1
-            assert rows_of(history) == fresh
-            history.focus()
-            await pilot.press("K")  # forget it: fetched anew from the server
-            await wait_for(pilot, lambda: history.requests >= 1 and history.row_count >= 20)
-            assert history.from_cache == 0
-            await pilot.press("end")
-            await settled(pilot, history)
-            assert rows_of(history) == fresh
+        with logged_requests() as sent:
+            async with app.run_test(size=(100, 30)) as pilot:
+                history = app.screen.query_one(TransitionHistory)
+                await settled(pilot, history)
+                assert history.from_cache == 61
+                assert sent.count("GET", "/i/kept/events") == 1
+                assert rows_of(history) == fresh
+                history.focus()
+                await pilot.press("K")  # forget it: fetched anew from the server
+                await wait_for(
+                    pilot,
+                    lambda: sent.count("GET", "/i/kept/events") >= 2 and history.row_count >= 20,
+                )
+                assert history.from_cache == 0
+                await pilot.press("end")
+                await settled(pilot, history)
+                assert rows_of(history) == fresh
 
         # Deleted and made again under the same name: the cache is not its history.
         with client(server) as http:
@@ -301,19 +306,20 @@ async def test_reopening_a_large_cache_reads_one_page_of_it_before_the_first_pai
 
         monkeypatch.setattr(history_cache, "_transition", counted)
         app = make_app(server, "counter", "busy", cache_path=cache)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            await wait_for(pilot, lambda: history.row_count > 0)
-            assert built[0] <= CACHE_PAGE_ROWS  # one page of the cache, not all of it
-            assert history.from_cache == CACHE_PAGE_ROWS
-            history.focus()
-            await pilot.press("end")  # the rest comes from the cache, not the server
-            await settled(pilot, history)
-            assert rows_of(history) == fresh
-            # The server was asked for its newest page (to catch up) and nothing more.
-            assert all(isinstance(c, CacheCursor) for c in history.requested_cursors)
-            assert history.requests == 1 + len(history.requested_cursors)
-            assert built[0] == len(fresh)  # every cached row read once
+        with logged_requests() as sent:
+            async with app.run_test(size=(100, 30)) as pilot:
+                history = app.screen.query_one(TransitionHistory)
+                await wait_for(pilot, lambda: history.row_count > 0)
+                assert built[0] <= CACHE_PAGE_ROWS  # one page of the cache, not all of it
+                assert history.from_cache == CACHE_PAGE_ROWS
+                history.focus()
+                await pilot.press("end")  # the rest comes from the cache, not the server
+                await settled(pilot, history)
+                assert rows_of(history) == fresh
+                # The server was asked for its newest page (to catch up) and nothing more.
+                assert all(isinstance(c, CacheCursor) for c in history.requested_cursors)
+                assert sent.count("GET", "/i/busy/events") == 1
+                assert built[0] == len(fresh)  # every cached row read once
 
 
 def test_appending_a_page_reads_no_row_already_held(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.logs_view import LogsView
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, start_server, unique
+from tests.http_log import logged_requests
 from tests.tui.helpers import app_on_new_instance, make_app, wait_for
 
 
@@ -393,21 +394,24 @@ async def test_e_exports_the_whole_history_from_what_is_loaded_when_complete(
         http.post(f"/machines/order/i/{slug}/events", json={"event": "pay"})
         expected = http.get(f"/machines/order/i/{slug}/events").json()["transitions"]
     target = tmp_path / "order.jsonl"
-    async with app.run_test(size=(120, 40)) as pilot:
-        history = app.screen.query_one(TransitionHistory)
-        await wait_for(pilot, lambda: history.row_count == 2 and history.at_end)
-        asked = history.requests
-        await pilot.press("5", "E")
-        await wait_for(pilot, lambda: isinstance(app.screen, ExportHistory), what="the form")
-        app.screen.query_one("#export-path", Input).value = str(tmp_path / "no" / "such.csv")
-        await pilot.press("enter")
-        assert "nothing written" in str(app.screen.query_one("#export-error", Static).render())
-        app.screen.query_one("#export-path", Input).value = str(target)
-        await pilot.click("#oldest")
-        await wait_for(pilot, target.exists, what="the file")
-        lines = [json.loads(line) for line in target.read_text().splitlines()]
-        assert lines == list(reversed(expected))  # oldest first
-        assert history.requests == asked  # from the rows it held, no new requests
+    with logged_requests() as sent:
+        async with app.run_test(size=(120, 40)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 2 and history.at_end)
+            asked = sent.count("GET", f"/i/{slug}/events")
+            await pilot.press("5", "E")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExportHistory), what="the form")
+            app.screen.query_one("#export-path", Input).value = str(tmp_path / "no" / "such.csv")
+            await pilot.press("enter")
+            assert "nothing written" in str(app.screen.query_one("#export-error", Static).render())
+            app.screen.query_one("#export-path", Input).value = str(target)
+            await pilot.click("#oldest")
+            await wait_for(pilot, target.exists, what="the file")
+            lines = [json.loads(line) for line in target.read_text().splitlines()]
+            assert lines == list(reversed(expected))  # oldest first
+            assert (
+                sent.count("GET", f"/i/{slug}/events") == asked
+            )  # from the rows it held, no new requests
 
 
 async def test_an_index_query_lists_matching_instances_and_enter_opens_one(

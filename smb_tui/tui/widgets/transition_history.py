@@ -177,11 +177,6 @@ class TransitionHistory(ScrollView, can_focus=True):
         return self.pager.buffer
 
     @property
-    def requests(self) -> int:
-        """Pages asked for since the last load."""
-        return self.pager.requests
-
-    @property
     def from_cache(self) -> int:
         """Rows shown from the cache at the last load."""
         return self.pager.from_cache

@@ -1,0 +1,38 @@
+"""What a process's httpx.AsyncClients sent: the app's requests, counted on the wire side
+of its client, for tests and benchmarks that say what something costs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class HttpLog:
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+
+    def count(self, method: str, path_end: str = "") -> int:
+        """Requests sent with `method` to a path ending in `path_end`."""
+        return sum(1 for m, p in self.sent if m == method and p.endswith(path_end))
+
+
+@contextmanager
+def logged_requests() -> Iterator[HttpLog]:
+    """Every request sent through an httpx.AsyncClient meanwhile (by any client of this
+    process: the app's and a test's own async clients alike)."""
+    log = HttpLog()
+    real = httpx.AsyncClient.send
+
+    async def send(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
+        log.sent.append((request.method, request.url.path))
+        return await real(self, request, **kwargs)
+
+    httpx.AsyncClient.send = send  # type: ignore[method-assign]
+    try:
+        yield log
+    finally:
+        httpx.AsyncClient.send = real  # type: ignore[method-assign]
