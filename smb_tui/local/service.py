@@ -7,17 +7,14 @@ transaction before the client hears back.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from smb_tui.api.wire import UPGRADE_EVENT, delete_confirmation, encode_services
 from smb_tui.local.auth import Principal, same_secret
@@ -38,6 +35,7 @@ from smb_tui.local.engines.seam import (
 )
 from smb_tui.local.engines.statechart import StatechartEngine, machine_failure
 from smb_tui.local.errors import ApiError
+from smb_tui.local.locks import InstanceLocks
 from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.scheduler import Scheduler, timer_event
 from smb_tui.local.store import InstanceRow, Page, Store, VersionRow
@@ -87,9 +85,7 @@ class LocalService:
         self.definitions = {d.slug: d for d in definitions}
         # Machines created over the API that have no version yet: their index names.
         self.versionless: dict[str, list[str]] = {}
-        # One lock per instance while anyone uses it: [lock, users]. Kept for every slug
-        # ever named, they grew without bound (80,000 refused creates: +33 MB).
-        self._locks: dict[tuple[str, str], list[Any]] = {}
+        self.locks = InstanceLocks()  # events to one instance, one at a time
         self._subscribers: defaultdict[tuple[str, str], dict[Subscriber, Principal]] = defaultdict(
             dict
         )
@@ -102,24 +98,6 @@ class LocalService:
             )
 
     # -- lookups -----------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _instance_lock(self, machine: str, slug: str) -> AsyncIterator[None]:
-        """Events to one instance, one at a time; the lock lives only while in use."""
-        key = (machine, slug)
-        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._locks[key]
-
-    @property
-    def locks_held(self) -> int:
-        return len(self._locks)
 
     def machine(self, slug: str) -> MachineDefinition:
         definition = self.definitions.get(slug)
@@ -300,7 +278,7 @@ class LocalService:
                     "machineVersionId",
                 )
             version = found
-        async with self._instance_lock(machine, slug):
+        async with self.locks.hold(machine, slug):
             if self.store.get_instance(machine, slug) is not None:
                 raise ApiError(
                     409,
@@ -343,7 +321,7 @@ class LocalService:
         """Apply one event and wait for the instance to settle. `principal` None: the system;
         `spent_timer`: the timer this event is, deleted in the event's own transaction."""
         definition = self.machine(machine)
-        async with self._instance_lock(machine, slug):
+        async with self.locks.hold(machine, slug):
             _, row = self.instance(machine, slug)  # read under the lock: as it is now
             if row.status == "paused":
                 raise ApiError(
@@ -419,7 +397,7 @@ class LocalService:
     ) -> None:
         """Apply many events as the system in one run and one transaction (demo seeding)."""
         definition, row = self.instance(machine, slug)
-        async with self._instance_lock(machine, slug):
+        async with self.locks.hold(machine, slug):
             version = self._version(definition, row.version_id)
             outcome = await self._run(
                 definition,
@@ -594,7 +572,7 @@ class LocalService:
     # -- admin -------------------------------------------------------------------------
 
     async def set_status(self, machine: str, slug: str, status: str) -> None:
-        async with self._instance_lock(machine, slug):
+        async with self.locks.hold(machine, slug):
             _, row = self.instance(machine, slug)
             self.store.set_status(row.id, status)
 
@@ -616,7 +594,7 @@ class LocalService:
         self.store.set_desired_version(row.id, version_id)
 
     async def delete_instance(self, machine: str, slug: str, confirmation: str) -> None:
-        async with self._instance_lock(machine, slug):
+        async with self.locks.hold(machine, slug):
             _, row = self.instance(machine, slug)
             if not same_secret(confirmation, delete_confirmation(machine, slug)):
                 raise ApiError(
