@@ -8,7 +8,8 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -66,6 +67,15 @@ def history(http: httpx.Client, machine: str, slug: str) -> list[dict[str, objec
         cursor = body.get("cursor")
         if not cursor:
             return items
+
+
+def until(condition: Callable[[], object], what: str) -> None:
+    """Wait for a server to act on what the test did (not for time to pass: where a
+    timer is involved, the server's clock is the test's ManualClock)."""
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 def start_server(tmp: Path, **options: object) -> ServerThread:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,7 +13,7 @@ import pytest
 
 from smb_tui.local.clock import ManualClock
 from smb_tui.local.server import ServerThread
-from tests.conftest import SHORT_HISTORY, client, history, start_server, unique
+from tests.conftest import SHORT_HISTORY, client, history, start_server, unique, until
 
 
 def test_nested_and_parallel_state_values_tags_and_done(http: httpx.Client) -> None:
@@ -178,15 +178,6 @@ def timed(tmp_path: Path) -> Iterator[tuple[ServerThread, ManualClock]]:
 
 def state_of(http: httpx.Client, slug: str) -> str:
     return str(http.get(f"/machines/blink/i/{slug}").json()["state"])
-
-
-def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for the server to act on what the test did (not for time to pass: the
-    clock is the test's)."""
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_delayed_transition_fires_on_the_server_by_itself(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 import websockets
 
 from smb_tui.local.auth import sign_key_token
+from smb_tui.local.clock import ManualClock
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, history, start_server, unique
+from tests.conftest import client, history, start_server, unique, until
 from tests.local.conftest import next_message, subscribe
 
 
@@ -319,33 +321,39 @@ def test_fetch_is_off_unless_allowed(xserver: ServerThread, modules: Path, tmp_p
     assert fetched["publicContext"]["fetched"] == {"status": 200, "kind": "openapi"}
 
 
-def test_a_delayed_send_keeps_its_event_payload(xserver: ServerThread) -> None:
-    with client(xserver, sub="owner") as http:
+def test_a_delayed_send_keeps_its_event_payload(modules: Path, tmp_path: Path) -> None:
+    clock = ManualClock(1_780_000_000.0)  # the delay passes when the test says so
+    with (
+        start_server(tmp_path, machines_dir=modules, demo=False, clock=clock) as server,
+        client(server, sub="owner") as http,
+    ):
+        db = sqlite3.connect(server.server.options.db)
+
+        def rings() -> int:
+            return sum(r["event"]["type"] == "ring" for r in history(http, "errands", slug))
+
+        def timers() -> int:
+            return int(db.execute("SELECT count(*) FROM timers").fetchone()[0])
+
         slug = errands(http)
         errand(http, slug, "later")
-        deadline = time.monotonic() + 10
-        while "rang" not in http.get(f"/machines/errands/i/{slug}").json()["publicContext"]:
-            assert time.monotonic() < deadline, "the delayed send never came"
-            time.sleep(0.05)
+        assert timers() == 1
+        start = clock.now
+        clock.advance(0.1)
+        assert rings() == 0  # not due yet
+        clock.set(start + 0.2)  # due: the sent moment plus 200 ms, to the last bit
+        until(lambda: rings() == 1, "the delayed send")
         assert history(http, "errands", slug)[0]["event"] == {"type": "ring", "loud": True}
         # Handled without leaving the state, the delayed event is spent all the same: it
-        # fires once, and the server's other timers still fire.
+        # fires once, and the next one fires too.
+        until(lambda: timers() == 0, "the timer, spent")
         errand(http, slug, "later")
-        deadline = time.monotonic() + 10
-        while (
-            len(
-                rings := [r for r in history(http, "errands", slug) if r["event"]["type"] == "ring"]
-            )
-            < 2
-        ):
-            assert time.monotonic() < deadline, "the second delayed send never came"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        assert (
-            len(rings)
-            == len([r for r in history(http, "errands", slug) if r["event"]["type"] == "ring"])
-            == 2
-        )
+        clock.advance(0.2)
+        until(lambda: rings() == 2, "the second delayed send")
+        until(lambda: timers() == 0, "the second timer, spent")
+        clock.advance(3600)
+        assert rings() == 2
+        db.close()
 
 
 @pytest.mark.parametrize(
