@@ -1,0 +1,65 @@
+"""The `smb-tui` command: parses arguments and picks what to start.
+
+One module per command: `dashboard` (no command; its connection flags are every
+command's), `local`, `export`, `deploy` (and `smply-session`); `demo` is here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from smb_tui.cli.dashboard import dashboard_options, run_dashboard
+from smb_tui.cli.deploy import deploy_parser, run_deploy, run_smply_session, smply_session_parser
+from smb_tui.cli.export import export_parser, run_export
+from smb_tui.cli.local import local_parser, run_local
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from smb_tui.paths import settings_path
+    from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.demo import start_demo
+
+    server, connection = start_demo()
+    try:
+        SmbTui(
+            connection,
+            machine=args.machine,
+            instance=args.instance,
+            demo_server=server,
+            settings_path=settings_path(),
+        ).run()
+    finally:
+        server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="smb-tui",
+        description="A terminal dashboard for State Backed. With no command, it opens the"
+        " dashboard on the API your flags, STATEBACKED_* variables or profile name.",
+    )
+    dashboard_options(parser)
+    commands = parser.add_subparsers(dest="command")
+    local_parser(commands)
+    export_parser(commands)
+    deploy_parser(commands)
+    smply_session_parser(commands)
+    demo = commands.add_parser(
+        "demo", help="the dashboard on a built-in local server with demo machines"
+    )
+    demo.add_argument("--machine", help="open on this machine")
+    demo.add_argument("--instance", help="open on this instance (with --machine)")
+    args = parser.parse_args(argv)
+    if args.command == "local":
+        return run_local(args)
+    if args.command == "demo":
+        return run_demo(args)
+    if args.command == "export":
+        return run_export(args, parser)
+    if args.command == "deploy":
+        return run_deploy(args, parser)
+    if args.command == "smply-session":
+        return run_smply_session(args)
+    return run_dashboard(args, parser)

@@ -1,0 +1,100 @@
+"""`smb-tui` with no command: the dashboard on the API the flags, STATEBACKED_*
+variables or a profile name; and the connection the other commands share."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+def dashboard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="a profile in config.toml ('local': smb-tui local)")
+    parser.add_argument("--api-url", help="the API's base URL (default: production)")
+    parser.add_argument("--token", help="a bearer token")
+    parser.add_argument(
+        "--key-id", dest="dash_key_id", metavar="KEY_ID", help="an API key id (sbk_...)"
+    )
+    parser.add_argument(
+        "--secret", dest="dash_secret", metavar="SECRET", help="the API key's secret"
+    )
+    parser.add_argument(
+        "--auth-context",
+        metavar="JSON",
+        help='the end user a key acts as, e.g. \'{"sub": "user-1"}\'',
+    )
+    parser.add_argument("--org-id", dest="dash_org_id", metavar="ORG", help="the org id")
+    parser.add_argument("--anonymous", action="store_true", help="an anonymous session of --org-id")
+    parser.add_argument("--machine", help="open on this machine")
+    parser.add_argument("--instance", help="open on this instance (with --machine)")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="keep no fetched history on disk this time"
+    )
+    parser.add_argument(
+        "--clear-cache",
+        action="store_true",
+        help="forget all fetched history kept on disk (in the user cache folder) first",
+    )
+
+
+def chosen_connection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    """The connection the flags, STATEBACKED_* variables and profile name: (it, why not)."""
+    from smb_tui.config import ConfigError, Profile, resolve
+
+    context = None
+    if args.auth_context:
+        try:
+            context = json.loads(args.auth_context)
+        except ValueError:
+            context = None
+        if not isinstance(context, dict):
+            parser.error('--auth-context must be a JSON object, like \'{"sub": "user-1"}\'')
+    flags = Profile(
+        api_url=args.api_url,
+        org_id=args.dash_org_id,
+        token=args.token,
+        key_id=args.dash_key_id,
+        secret=args.dash_secret,
+        auth_context=context,
+        anonymous=args.anonymous,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            connection, reason = resolve(flags, args.profile), ""
+        except ConfigError as error:
+            connection, reason = None, str(error)
+    for warning in caught:
+        print(f"smb-tui: {warning.message}", file=sys.stderr)
+    return connection, reason
+
+
+def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui.core.history_cache import CacheUnavailable, HistoryCache, default_cache_path
+    from smb_tui.paths import settings_path
+    from smb_tui.tui.app import SmbTui
+
+    connection, reason = chosen_connection(args, parser)
+    cache_path = None if args.no_cache else default_cache_path()
+    if args.clear_cache:
+        try:
+            cache = HistoryCache(default_cache_path())
+            cache.clear()
+            cache.close()
+            print(f"smb-tui: cleared the history cache {default_cache_path()}", file=sys.stderr)
+        except CacheUnavailable:
+            for suffix in ("", "-wal", "-shm"):  # unreadable: start a new one
+                Path(f"{default_cache_path()}{suffix}").unlink(missing_ok=True)
+            print(f"smb-tui: removed the unreadable cache {default_cache_path()}", file=sys.stderr)
+    SmbTui(
+        connection,
+        reason=reason,
+        machine=args.machine,
+        instance=args.instance,
+        cache_path=cache_path,
+        settings_path=settings_path(),
+    ).run()
+    return 0

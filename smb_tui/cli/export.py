@@ -1,0 +1,112 @@
+"""`smb-tui export`: an instance's whole history, or logs, as JSON lines or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from smb_tui.cli.dashboard import chosen_connection
+
+
+def export_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    export = commands.add_parser(
+        "export", help="write an instance's whole history, or logs, as JSON lines or CSV"
+    )
+    kinds = export.add_subparsers(dest="what", required=True)
+    history = kinds.add_parser("history", help="every transition of an instance")
+    history.add_argument("machine_name", metavar="MACHINE")
+    history.add_argument("instance_name", metavar="INSTANCE")
+    history.add_argument(
+        "--oldest-first", action="store_true", help="oldest first (default: newest first)"
+    )
+    logs = kinds.add_parser("logs", help="log entries, oldest first")
+    logs.add_argument("--from", dest="start", default="1970-01-01T00:00:00Z", metavar="TIME")
+    logs.add_argument("--to", dest="end", metavar="TIME")
+    logs.add_argument("--of-machine", dest="log_machine", metavar="MACHINE")
+    logs.add_argument("--of-instance", dest="log_instance", metavar="INSTANCE")
+    logs.add_argument("--of-version", dest="log_version", metavar="VERSION_ID")
+    for kind in (history, logs):
+        kind.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+        kind.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
+
+
+def _cached(connection: Any, args: argparse.Namespace) -> Any:
+    """The dashboard's history cache of this instance, if it can be read."""
+    from smb_tui.core.history_cache import CacheUnavailable, HistoryCache, default_cache_path
+
+    if not default_cache_path().exists():
+        return None
+    try:
+        return HistoryCache(default_cache_path()).history(
+            connection.base_url, connection.org_id, args.machine_name, args.instance_name
+        )
+    except CacheUnavailable:
+        return None
+
+
+def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui import export
+    from smb_tui.api import StateBackedClient
+    from smb_tui.api.errors import StateBackedError
+    from smb_tui.core.text import safe
+
+    connection, reason = chosen_connection(args, parser)
+    if connection is None:
+        print(f"smb-tui export: {reason}", file=sys.stderr)
+        return 2
+    noun = "transitions" if args.what == "history" else "log entries"
+    show_progress = sys.stderr.isatty()
+
+    def progress(count: int) -> None:
+        if show_progress:
+            print(f"\r  exported {count:,} {noun}", end="", file=sys.stderr, flush=True)
+
+    async def main() -> int:
+        async with StateBackedClient(
+            connection.auth, connection.base_url, org_id=connection.org_id
+        ) as client:
+            with export.output(args.output, sys.stdout) as out:
+                if args.what == "history":
+                    items: Any = export.history(
+                        client,
+                        args.machine_name,
+                        args.instance_name,
+                        args.oldest_first,
+                        None if args.no_cache else _cached(connection, args),
+                    )
+                    columns: tuple[str, ...] = export.HISTORY_COLUMNS
+                else:
+                    items = export.logs(
+                        client,
+                        args.start,
+                        args.end,
+                        args.log_machine,
+                        args.log_instance,
+                        args.log_version,
+                    )
+                    columns = export.LOG_COLUMNS
+                return await export.export(
+                    items, export.Writer(out, args.format, columns), progress
+                )
+
+    kept = f"; {args.output} was left as it was" if args.output is not None else ""
+    try:
+        count = asyncio.run(main())
+    except BrokenPipeError:
+        # The reader stopped (`| head`): fine. Quiet the flush Python tries at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except StateBackedError as error:
+        print(f"\nsmb-tui export: {safe(error)}{kept}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"\nsmb-tui export: {error.strerror or error}{kept}", file=sys.stderr)
+        return 1
+    if show_progress or args.output is not None:
+        where = f" to {args.output}" if args.output is not None else ""
+        print(f"\r  exported {count:,} {noun}{where}", file=sys.stderr)
+    return 0

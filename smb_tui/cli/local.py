@@ -1,0 +1,172 @@
+"""`smb-tui local`: a State Backed-compatible server on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return port
+
+
+def local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    local = commands.add_parser(
+        "local", help="run a local State Backed-compatible server with demo machines"
+    )
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=_port, default=8787)
+    local.add_argument("--db", type=Path, help="SQLite database (default: in the user data dir)")
+    local.add_argument(
+        "--machines",
+        type=Path,
+        metavar="DIR",
+        help="a folder of machines to load too: XState modules (NAME.js, NAME/*.js) and *.py",
+    )
+    local.add_argument(
+        "--watch",
+        action="store_true",
+        help="a changed XState module in --machines DIR becomes a new, current version of its"
+        " machine; instances move to it at their next event",
+    )
+    local.add_argument(
+        "--allow-fetch",
+        action="store_true",
+        help="let XState machine code use fetch, to any address this machine reaches, 127.0.0.1"
+        " included (off: it fails, with a line in the logs)",
+    )
+    local.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes that run XState machine code (default: one a core, 2 to 4)",
+    )
+    local.add_argument("--no-demo", action="store_true", help="leave out the demo machines")
+    local.add_argument("--key-id", help="the API key id tokens must name (default: generated)")
+    local.add_argument(
+        "--secret",
+        help="the API key's secret (default: generated); shows in `ps`, so prefer"
+        " --secret-file or STATEBACKED_SECRET_KEY",
+    )
+    local.add_argument(
+        "--secret-file", type=Path, help="a file holding the API key's secret (one line)"
+    )
+    local.add_argument(
+        "--org-id",
+        action="append",
+        dest="org_ids",
+        metavar="ORG",
+        help="an org id anonymous sessions may use (repeatable)",
+    )
+    local.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a web origin that may call the server (repeatable; default: any, '*')",
+    )
+    local.add_argument(
+        "--max-connections", type=int, default=1000, help="beyond it, answer 503 (default 1000)"
+    )
+    local.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="close a connection idle this long (default 30)",
+    )
+    local.add_argument("--page-size", type=int, default=100)
+    local.add_argument("--settle-timeout", type=float, default=10.0, metavar="SECONDS")
+
+
+def run_local(args: argparse.Namespace) -> int:
+    from smb_tui.core.keys import LocalKey
+    from smb_tui.local.server import LocalServer, ServerOptions
+    from smb_tui.paths import data_dir
+
+    if args.secret_file is not None:
+        try:
+            args.secret = args.secret_file.read_text().strip()
+        except OSError as error:
+            print(f"smb-tui local: cannot read --secret-file: {error.strerror}", file=sys.stderr)
+            return 2
+    elif args.secret is None and args.key_id:
+        args.secret = os.environ.get("STATEBACKED_SECRET_KEY") or None
+    if bool(args.key_id) != bool(args.secret):
+        print(
+            "smb-tui local: give --key-id and a secret together (--secret-file,"
+            " STATEBACKED_SECRET_KEY or --secret)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.watch and args.machines is None:
+        print("smb-tui local: --watch watches --machines DIR: name the folder", file=sys.stderr)
+        return 2
+    if min(args.page_size, args.settle_timeout, args.max_connections, args.idle_timeout) <= 0:
+        print(
+            "smb-tui local: --page-size, --settle-timeout, --max-connections and"
+            " --idle-timeout must be positive",
+            file=sys.stderr,
+        )
+        return 2
+    options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        db=args.db or data_dir() / "local.db",
+        machines_dir=args.machines,
+        watch=args.watch,
+        allow_fetch=args.allow_fetch,
+        workers=args.workers,
+        demo=not args.no_demo,
+        key=LocalKey(args.key_id, args.secret) if args.key_id else None,
+        page_size=args.page_size,
+        settle_timeout=args.settle_timeout,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
+    )
+    if args.cors_origin:
+        options.cors_origins = tuple(args.cors_origin)
+    if args.org_ids:
+        options.org_ids = tuple(args.org_ids)
+    try:
+        server = LocalServer(options)
+    except (OSError, ValueError, SyntaxError, ImportError) as error:
+        print(f"smb-tui local: {error}", file=sys.stderr)
+        return 1
+
+    async def announce() -> None:
+        await asyncio.to_thread(server.started.wait)
+        if not server.base_url:
+            return  # it did not start; uvicorn said why
+        print(f"State Backed API on {server.base_url}", flush=True)
+        print(f"  database: {options.db}", flush=True)
+        print(f"  key id:   {server.key.key_id}", flush=True)
+        if args.key_id is None:
+            print(f"  secret:   in {options.key_path} (mode 0600)", flush=True)
+        print(f"  org id:   {', '.join(options.org_ids)}", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+
+    async def main() -> None:
+        announcer = asyncio.create_task(announce())
+        try:
+            await server.serve()
+        finally:
+            announcer.cancel()
+
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it
+    # found: this one ends the process with status 0 (also if SIGTERM comes at start-up).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        asyncio.run(main())
+    except OSError as error:
+        print(f"smb-tui local: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0 if server.base_url else 1
