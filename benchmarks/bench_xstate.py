@@ -30,7 +30,8 @@ import httpx
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.demo import DEMO_MODULES
-from smb_tui.local.engines.xstate import EXPORTS, WorkerPool
+from smb_tui.local.engines.xstate_module import EXPORTS
+from smb_tui.local.engines.xstate_pool import WorkerPool
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 A `*.py` file defines `machine = MachineDefinition(...)`; `NAME.js` / `NAME.mjs` is an XState
 module (machine NAME, one version "v1"); a folder `NAME/` holds one XState module per
 version, with an optional `machine.json` naming migration modules and index selectors.
-XState modules are compiled in the machine worker processes (`engines.xstate.WorkerPool`)
+XState modules are compiled in the machine worker processes (`engines.xstate_pool.WorkerPool`)
 as they are found, so that a broken one is named before the server serves. A file that
 does not load, Python or JavaScript, is skipped with a message (its name and its error
 made safe for the terminal: both were written by somebody else), and the rest load.
@@ -21,7 +21,8 @@ from typing import Any
 
 from smb_tui.core.text import safe
 from smb_tui.local.definitions import JSON, MachineDefinition, MachineVersion
-from smb_tui.local.engines.xstate import WorkerPool, load_migration, load_module
+from smb_tui.local.engines.xstate import load_migration, load_module
+from smb_tui.local.engines.xstate_pool import WorkerPool
 
 log = logging.getLogger(__name__)
 MODULE_SUFFIXES = (".js", ".mjs")

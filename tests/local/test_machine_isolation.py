@@ -22,7 +22,7 @@ import pytest
 from smb_tui.api.wire import decode_services
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
-from smb_tui.local.engines.xstate import WorkerPool
+from smb_tui.local.engines.xstate_pool import WorkerPool
 from smb_tui.local.server import ServerThread
 from tests.conftest import client, history, start_server, unique
 

@@ -1,7 +1,7 @@
 """A worker process that runs XState machine modules on V8 (mini-racer), for the server.
 
 Machine code is written by people the server does not trust, so it never runs in the
-server's process: the server (`engines.xstate.WorkerPool`) starts a few of these
+server's process: the server (`engines.xstate_pool.WorkerPool`) starts a few of these
 processes, sends them requests on stdin and reads answers on stdout, one JSON object a
 line, and kills a worker whose answer does not come by its deadline. A loop, a crash or a
 leak in machine code costs one worker, never the server.
