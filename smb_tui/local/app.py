@@ -2,6 +2,12 @@
 
 FastAPI earns its place here by writing `/openapi.json` from the routes; every error,
 its own validation errors included, leaves as State Backed's `{error, code, parameter}`.
+
+Why one module of ~680 lines: FastAPI's dependencies (the principal, the scopes) close
+over one server's key and organizations, so the routes are declared inside `create_app`;
+the request models and the OpenAPI helpers above it are what the routes declare. The
+realtime session, the cursors and the service are modules of their own. Per-resource
+routers are the next step if it grows.
 """
 
 import asyncio

@@ -8,6 +8,10 @@ version, and a field carries a signature over it. At finalize the bundle is comp
 the machine workers: one that does not load is refused (400, naming the JavaScript error)
 and nothing is stored. What was deployed (code, versions, migrations, which version is
 current) is kept in SQLite, so that a restarted server serves it (`restore`).
+
+Why one module of ~480 lines: the deploy steps share one secret (the provisional
+version's signature), one bundle check and one transaction that makes a version current;
+split by step, each part would need the others' invariants.
 """
 
 from __future__ import annotations

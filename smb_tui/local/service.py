@@ -3,6 +3,11 @@
 Events to one instance run one at a time under that instance's lock; everything one
 event changes (history, state, timers, logs, index values) is written in one SQLite
 transaction before the client hears back.
+
+Why one module of ~720 lines: every write here (create, send, timer, migrate, status,
+delete) takes the instance's lock, runs the engine and commits in one transaction before
+publishing; the reads and the shaping of wire bodies sit beside them because both use the
+same definitions and versions. Locks, the scheduler, realtime and cursors are apart.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ One connection, used from the server's event loop thread only. WAL mode: a commi
 durable once `commit()` returns, also if the process is killed right after.
 Lists page by keyset (`WHERE key < ?`), never OFFSET, so a deep page costs what the
 first page costs.
+
+Why one module of ~760 lines: one connection, used from one thread, and the schema it
+upgrades; every write is one of its transactions. The rows it returns are plain
+dataclasses defined here with their tables.
 """
 
 from __future__ import annotations

@@ -26,6 +26,11 @@ settle time-out rather than the CPU limit. Host functions check everything here:
 `fetch` only with `--allow-fetch`, body streamed up to its cap, no redirect followed to
 another origin; each run's timers and fetches are counted with a cap and dropped when the
 run finishes.
+
+Why one module of ~470 lines: it is the worker's whole program, the only code that
+runs beside machine code, and it imports nothing of smb_tui, so that what stands between
+untrusted JavaScript and this machine (the host functions and their caps) is read in one
+place.
 """
 
 from __future__ import annotations

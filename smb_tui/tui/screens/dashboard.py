@@ -3,6 +3,10 @@
 The open instance is an `InstanceSession` (no Textual); its snapshot is bound into the
 instance pane and the composer, so they say the same thing. What the user does comes
 up as messages and actions, and this screen turns them into calls in workers.
+
+Why one module of ~710 lines: it is the screen's layout and the routing of every pane's
+messages to the session, the history and the composer, with their bindings; the admin
+flows (`admin_flows.py`) and the dialogs (`modals/`) are apart already.
 """
 
 from __future__ import annotations

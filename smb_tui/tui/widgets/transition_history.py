@@ -6,6 +6,11 @@ pager's fetches in its workers. The next cursor page is fetched
 when the cursor or the view comes within a screen of the end; each cursor is asked for
 once. The line after the last row says what the history is doing (loading, failed,
 the real start) and is reachable with the keys.
+
+Why one module of ~810 lines: one ScrollView whose keys, drawing and workers share its
+reactive state (cursor, scroll, time mode, filter); the paging, the rows and the cache are
+headless modules of their own (`core/history_pager.py`, `history_buffer.py`,
+`history_cache.py`).
 """
 
 from __future__ import annotations

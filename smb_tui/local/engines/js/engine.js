@@ -15,6 +15,10 @@
 // version is made in advance (`refill`), so a new instance rarely waits for one.
 //
 // Part of `install(py, secret, settleError, fetchAllowed)`, after web.js.
+//
+// Why one file of ~590 lines: like web.js, it is part of one closure (nothing of it is a
+// global machine code could reach), and the interpreter's steps (actions, sends, services,
+// the run's settling) share that closure's state.
 
 const versions = new Map(); // key -> { factory, kind }
 const spares = new Map(); // key -> a fresh instance, made ahead of the run that takes it
