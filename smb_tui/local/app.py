@@ -58,7 +58,7 @@ from smb_tui.local.definitions import JSON, SLUG_PATTERN
 from smb_tui.local.deploy import Deployments
 from smb_tui.local.deploy_routes import add_deploy_routes
 from smb_tui.local.plain_json import NotPlainJson, plain_json
-from smb_tui.local.realtime import realtime_session
+from smb_tui.local.realtime import realtime_session, refused_session
 from smb_tui.local.service import ApiError, LocalService
 from smb_tui.local.store import iso_us, log_time
 
@@ -622,10 +622,7 @@ def create_app(
                 token, websocket.query_params.get("x-statebacked-org-id"), None
             )
         except ApiError as error:
-            await websocket.send_json(
-                {"type": "error", "status": error.status, "code": error.code, "error": error.error}
-            )
-            await websocket.close(code=1008)
+            await refused_session(websocket, error)
             return
         await realtime_session(websocket, service, principal)
 

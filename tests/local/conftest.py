@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +16,31 @@ import websockets
 
 from smb_tui.local.server import ServerThread
 from smb_tui.local.xstate_build import BuildUnavailable, build_tree
-from tests.conftest import start_server
+from tests.conftest import npm_folder, start_server
 
 SOURCES = Path(__file__).parent.parent / "xstate"
 BUILD_CACHE = Path(__file__).parent.parent.parent / ".build" / "xstate"
+OFFICIAL_CLIENT = ["@statebacked/client@0.1.37"]  # undici (its WebSocket) comes with it
+NODE_CACHE = Path(__file__).parent.parent.parent / ".build" / "statebacked-client"
+
+
+def run_official(script: str, **env: str) -> dict[str, object]:
+    """Run `script` (a .mjs file beside this one) with State Backed's official client from
+    npm (skipped without node and npm); what it printed last, as JSON."""
+    folder = npm_folder(NODE_CACHE, OFFICIAL_CLIENT, "@statebacked/client", "the official client")
+    path = folder / script  # beside node_modules, where node finds the packages
+    shutil.copyfile(Path(__file__).parent / script, path)
+    ran = subprocess.run(
+        ["node", "--no-warnings", str(path)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    printed: dict[str, object] = json.loads(ran.stdout.strip().splitlines()[-1])
+    return printed
 
 
 @pytest.fixture(scope="session")

@@ -4,21 +4,14 @@ once, with nothing skipped."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, npm_folder, unique
-
-OFFICIAL_CLIENT = ["@statebacked/client@0.1.37"]
-NODE_CACHE = Path(__file__).parent.parent.parent / ".build" / "statebacked-client"
+from tests.conftest import client, unique
+from tests.local.conftest import run_official
 
 
 def printed(http: httpx.Client, slug: str, count: int) -> None:
@@ -56,29 +49,17 @@ def test_a_millisecond_follower_gets_each_line_once(server: ServerThread) -> Non
 
 
 def test_the_official_clients_logs_watch_gets_each_line_once(server: ServerThread) -> None:
-    folder = npm_folder(NODE_CACHE, OFFICIAL_CLIENT, "@statebacked/client", "the official client")
-    script = folder / "official_logs_watch.mjs"  # beside node_modules, where node finds it
-    shutil.copyfile(Path(__file__).parent / "official_logs_watch.mjs", script)
     slug = unique("watched")
     with client(server) as http:
         printed(http, slug, 3)
-    ran = subprocess.run(
-        ["node", str(script)],
-        env={
-            **os.environ,
-            "SMB_URL": server.base_url,
-            "SMB_TOKEN": sign_key_token(server.key, {"sub": "demo-user"}),
-            "SMB_FROM": "2000-01-01T00:00:00.000Z",
-            "SMB_INSTANCE": slug,
-            "SMB_SECONDS": "2",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    seen = run_official(
+        "official_logs_watch.mjs",
+        SMB_URL=server.base_url,
+        SMB_TOKEN=sign_key_token(server.key, {"sub": "demo-user"}),
+        SMB_FROM="2000-01-01T00:00:00.000Z",
+        SMB_INSTANCE=slug,
+        SMB_SECONDS="2",
     )
-    assert ran.returncode == 0, ran.stderr
-    seen = json.loads(ran.stdout.strip().splitlines()[-1])
     assert seen["lines"] == ["stored k0", "stored k1", "stored k2"]
     # One read, one that finds it is caught up and waits (30 s, cut short): the server
     # gave the follower nothing to loop on (it used to ask again at once, for ever).

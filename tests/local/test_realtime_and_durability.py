@@ -21,7 +21,7 @@ from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from tests.conftest import MACHINES, client, free_port, start_server, unique
-from tests.local.conftest import next_message, subscribe
+from tests.local.conftest import next_message, run_official, subscribe
 
 
 def ws_url(server: ServerThread, token: str) -> str:
@@ -93,6 +93,21 @@ async def test_realtime_with_a_bad_token_is_refused(server: ServerThread) -> Non
     async with websockets.connect(ws_url(server, "junk")) as connection:
         error = await next_message(connection)
         assert error["type"] == "error" and error["status"] == 403
+        # Each subscription hears the refusal under its own requestId, on the same
+        # connection: closing it sent the official client into a reconnect loop.
+        for request_id in ("first", "second"):
+            await subscribe(connection, "counter", "small", request_id)
+            refused = await next_message(connection)
+            assert refused == {**error, "requestId": request_id}
+
+
+def test_the_official_client_reports_a_refused_token_once(server: ServerThread) -> None:
+    asked = {"SMB_URL": server.base_url, "SMB_MACHINE": "counter", "SMB_INSTANCE": "small"}
+    refused = run_official("official_realtime.mjs", SMB_TOKEN="junk", SMB_SECONDS="2", **asked)
+    assert refused == {"connections": 1, "errors": [{"status": 403, "code": None}], "states": []}
+    token = sign_key_token(server.key, {"sub": "demo-user"})
+    allowed = run_official("official_realtime.mjs", SMB_TOKEN=token, SMB_SECONDS="1", **asked)
+    assert allowed == {"connections": 1, "errors": [], "states": ["counting"]}
 
 
 def test_concurrent_senders_lose_nothing(server: ServerThread) -> None:
