@@ -74,7 +74,7 @@ STATE_BACKED_ONLY = frozenset({"keys", "orgs", "users", "idps", "token-providers
 
 
 class CreateInstance(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # as State Backed: extra fields tolerated
     slug: str = Field(pattern=SLUG_PATTERN)
     context: dict[str, Any] | None = None
     machineVersionId: str | None = None

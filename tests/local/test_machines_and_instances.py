@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from smb_tui.api.wire import delete_confirmation
-from tests.conftest import unique
+from tests.conftest import history, unique
 
 
 def test_lists_machines_with_current_versions(http: httpx.Client) -> None:
@@ -98,6 +98,20 @@ def test_bad_create_is_400_and_stores_nothing(
     assert response.json()["code"] == "invalid-parameter"
     assert response.json()["parameter"] == parameter
     assert http.get("/machines/checkout/i/fine").status_code == 404
+
+
+def test_extra_fields_are_tolerated_in_a_create_as_in_an_event(http: httpx.Client) -> None:
+    """The contract: unknown extra fields must be tolerated (a newer client may send
+    them); a create refused them with a 400 while an event took them."""
+    slug = unique("extra")
+    made = http.post("/machines/counter", json={"slug": slug, "clientInfo": "x", "ttl": 5})
+    assert made.status_code == 200, made.text
+    sent = http.post(
+        f"/machines/counter/i/{slug}/events",
+        json={"event": {"type": "increment", "note": "extra"}, "clientInfo": "x"},
+    )
+    assert sent.status_code == 200, sent.text
+    assert history(http, "counter", slug)[0]["event"] == {"type": "increment", "note": "extra"}
 
 
 def test_creating_an_existing_slug_is_409(http: httpx.Client) -> None:
