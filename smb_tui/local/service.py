@@ -350,12 +350,12 @@ class LocalService:
                     event,
                 )
                 _require_user(check)
-                if view.done or upgrading:
-                    # Asked of the version the instance is at, before anything runs.
+                if view.done:
+                    # Asked of the version the instance is at: nothing runs.
                     await self._authorize(version, check)
                     check = None
                 # Otherwise the engine asks it in the same run as the event (for XState,
-                # one call into V8 instead of two).
+                # one call into V8 instead of two), of the version that runs the event.
             if view.done:
                 # A machine in a top-level final state is stopped: XState's interpreter
                 # takes no more events, so nothing changes and nothing is recorded.
@@ -373,6 +373,14 @@ class LocalService:
                     row = dataclasses.replace(row, desired_version_id=None)
                     upgrading = False
             if desired is not None and upgrading:
+                if check is not None:
+                    # The event is delivered to the new version, as State Backed says,
+                    # so the new version's allowWrite judges it, on the migrated state.
+                    check = dataclasses.replace(
+                        check,
+                        context=snapshot.context,
+                        state=self.engine.view(version, snapshot).value,
+                    )
                 upgrade = Step(
                     {
                         "type": UPGRADE_EVENT,

@@ -14,3 +14,9 @@ export default createMachine<{ public: { flips: number } }>(
   },
   { actions: { count: assign({ public: (c) => ({ flips: c.public.flips + 1 }) }) } },
 );
+
+// v1 knows only `flip` (and creating an instance): an event of a later version is not its
+// to allow. The event that upgrades an instance is judged by the version it is delivered to
+// (v2), not by this one.
+export const allowWrite = ({ event }: { event?: { type: string } | null }) =>
+  !event || event.type === "flip";

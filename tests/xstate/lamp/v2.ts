@@ -24,3 +24,8 @@ export default createMachine<Context>(
     },
   },
 );
+
+// Judges events on v2's own context: the migrated one when an event upgrades an instance
+// (one still in v1's shape, with `flips`, is not v2's to judge).
+export const allowWrite = ({ context }: { context: { public?: object } }) =>
+  !("flips" in (context.public ?? {}));
