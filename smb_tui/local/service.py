@@ -48,6 +48,9 @@ from smb_tui.local.store import InstanceRow, Page, Store, VersionRow
 log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 400 * 1024
+# State Backed documents no limit of its own for an event; an event is stored with its
+# transition, as the context is, so it gets the context's limit (a 2 MB event was taken).
+MAX_EVENT_BYTES = MAX_CONTEXT_BYTES
 
 Subscriber = Callable[[dict[str, JSON]], None]
 
@@ -326,6 +329,14 @@ class LocalService:
         """Apply one event and wait for the instance to settle. `principal` None: the system;
         `spent_timer`: the timer this event is, deleted in the event's own transaction."""
         definition = self.machine(machine)
+        size = _utf8_json_bytes(event)
+        if size > MAX_EVENT_BYTES:
+            raise ApiError(
+                400,
+                f"the event is {size} bytes as JSON, over the 400 kB limit; nothing was sent",
+                "invalid-parameter",
+                "event",
+            )
         async with self.locks.hold(machine, slug):
             _, row = self.instance(machine, slug)  # read under the lock: as it is now
             if row.status == "paused":
@@ -446,7 +457,7 @@ class LocalService:
                 f"{error}; the event was refused and nothing was stored (see the logs)",
                 error.code,
             ) from error
-        size = len(json.dumps(outcome.final.context).encode())
+        size = _utf8_json_bytes(outcome.final.context)
         if size > MAX_CONTEXT_BYTES:
             raise ApiError(
                 400,
@@ -666,6 +677,13 @@ class LocalService:
                 subscriber({"type": "error", **error.body(), "status": error.status})
                 continue
             subscriber(update)
+
+
+def _utf8_json_bytes(value: JSON) -> int:
+    """The size of `value` as compact UTF-8 JSON, as State Backed measures its limits (an
+    escaped `\\u00e9` counted six bytes for a two-byte character)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))  # measured, whatever it holds
 
 
 def _require_user(request: AuthRequest) -> None:

@@ -111,6 +111,21 @@ def test_event_to_unknown_instance_is_404(http: httpx.Client) -> None:
     assert response.status_code == 404
 
 
+def test_an_event_over_400kb_is_refused_and_changes_nothing(http: httpx.Client) -> None:
+    slug = unique("big-event")
+    http.post("/machines/scratch", json={"slug": slug})
+    before = http.get(f"/machines/scratch/i/{slug}/admin").json()
+    # 200,000 two-byte characters: 400,000 bytes of UTF-8 (not 200,000 characters).
+    huge = {"type": "put", "key": "k", "value": "é" * 210_000}
+    response = http.post(f"/machines/scratch/i/{slug}/events", json={"event": huge})
+    assert response.status_code == 400, response.text
+    assert response.json()["parameter"] == "event" and "400 kB" in response.json()["error"]
+    assert http.get(f"/machines/scratch/i/{slug}/admin").json() == before
+    assert len(history(http, "scratch", slug)) == 1
+    fits = {"type": "put", "key": "k", "value": "é" * 150_000}
+    assert http.post(f"/machines/scratch/i/{slug}/events", json={"event": fits}).is_success
+
+
 def test_context_over_400kb_fails_and_leaves_the_instance_as_it_was(http: httpx.Client) -> None:
     slug = unique("big")
     http.post("/machines/scratch", json={"slug": slug})
