@@ -181,4 +181,3 @@ async def refused_session(websocket: WebSocket, refusal: ApiError) -> None:
                 await websocket.send_json({**said, "requestId": request_id})
     except WebSocketDisconnect:
         pass
-

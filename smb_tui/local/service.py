@@ -443,15 +443,15 @@ class LocalService:
         try:
             outcome = await run()
         except Refused as refusal:
+            lines = list(refusal.logs)
             if refusal.error is not None:
-                log.warning("authorizer of %s raised %s", definition.slug, refusal.error)
+                lines.append(self._raised("allowWrite", refusal.error))
+            self._keep_logs(definition.slug, slug, definition.version_id(version), lines)
             raise _rejected("write") from refusal
         except MachineError as error:
             # Nothing of the event is stored, but what the code printed and its
             # traceback go to the instance's logs (stderr), where the user looks.
-            version_id = definition.version_id(version)
-            with self.store.transaction() as db:
-                self.store.add_logs(db, _log_rows(definition.slug, slug, version_id, error.logs))
+            self._keep_logs(definition.slug, slug, definition.version_id(version), error.logs)
             raise ApiError(
                 500,
                 f"{error}; the event was refused and nothing was stored (see the logs)",
@@ -472,11 +472,29 @@ class LocalService:
         _require_user(request)
         try:
             allowed = await self.engine.authorize(version, request)
-        except Exception as error:
+        except Exception as error:  # machine code's: a no, and the instance's logs say why
             allowed = False
-            log.warning("authorizer of %s raised %r", request.machine_name, error)
+            machine, slug = request.machine_name, request.machine_instance_name
+            which = "allowRead" if request.type == "read" else "allowWrite"
+            line = self._raised(which, str(error) or repr(error))
+            self._keep_logs(machine, slug, self.machine(machine).version_id(version), [line])
         if not allowed:
             raise _rejected("read" if request.type == "read" else "write")
+
+    def _raised(self, authorizer: str, error: str) -> LogLine:
+        return LogLine(
+            self.store.clock(),
+            "stderr",
+            f"{authorizer} raised, so the request was refused: {error}",
+        )
+
+    def _keep_logs(
+        self, machine: str, slug: str, version_id: str, lines: Sequence[LogLine]
+    ) -> None:
+        """What machine code printed (or raised) in a run that stored nothing else."""
+        if lines:
+            with self.store.transaction() as db:
+                self.store.add_logs(db, _log_rows(machine, slug, version_id, lines))
 
     async def _commit(
         self,

@@ -145,6 +145,42 @@ def test_allow_write_and_allow_read_are_asked(xserver: ServerThread) -> None:
         assert http.get(f"/machines/door/i/{slug}").status_code == 403
 
 
+def test_what_an_authorizer_prints_or_raises_reaches_that_instance_s_logs(
+    xserver: ServerThread,
+) -> None:
+    slug, theirs = unique("door-logs"), unique("door-refused")
+    with client(xserver, sub="owner") as http:
+        http.post("/machines/door", json={"slug": slug})
+    with client(xserver, sub="vandal") as http:
+        assert send(http, slug, "open").status_code == 403
+        assert http.post("/machines/door", json={"slug": theirs}).status_code == 403
+    with client(xserver, sub="breaker") as http:
+        assert http.get(f"/machines/door/i/{slug}").status_code == 403
+
+    def logs(instance: str) -> list[tuple[str, str]]:
+        params = {"from": "2000-01-01T00:00:00Z", "machine": "door", "instance": instance}
+        with client(xserver, sub="owner") as http:
+            entries = http.get("/logs", params=params).json()["logs"]
+        return [(entry["outputType"], entry["log"]) for entry in entries]
+
+    def first_lines(instance: str) -> list[tuple[str, str]]:
+        return [(output, text.splitlines()[0]) for output, text in logs(instance)]
+
+    raised = "allowWrite raised, so the request was refused: Error: the authorizer broke"
+    lines = first_lines(slug)
+    assert lines[:3] == [
+        ("stdout", "allowWrite asked by owner"),
+        ("stdout", "allowWrite asked by vandal"),
+        ("stderr", raised),  # and its stack, below
+    ]
+    assert "at allowWrite" in logs(slug)[2][1]
+    output, read = lines[3]  # V8's trace, where it was first
+    assert output == "stderr" and read.startswith("allowRead raised, so the request was refused")
+    assert read.endswith("Error: the reader broke") and len(lines) == 4
+    # The refused create's, under the instance it would have made (none was made).
+    assert first_lines(theirs) == [("stdout", "allowWrite asked by vandal"), ("stderr", raised)]
+
+
 def test_a_module_that_does_not_load_is_named_and_the_others_load(
     xserver: ServerThread,
 ) -> None:

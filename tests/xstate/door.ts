@@ -65,9 +65,12 @@ export default createMachine<Context>(
 );
 
 export const allowWrite = ({ authContext }: { authContext: { sub?: string } }) => {
+  console.log(`allowWrite asked by ${authContext.sub}`);
   if (authContext.sub === "vandal") throw new Error("the authorizer broke");
   return authContext.sub !== undefined && authContext.sub !== "intruder";
 };
 
-export const allowRead = ({ authContext }: { authContext: { sub?: string } }) =>
-  authContext.sub !== "stranger";
+export const allowRead = ({ authContext }: { authContext: { sub?: string } }) => {
+  if (authContext.sub === "breaker") throw new Error("the reader broke");
+  return authContext.sub !== "stranger";
+};

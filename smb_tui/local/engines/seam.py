@@ -32,11 +32,12 @@ class MachineError(Exception):
 
 class Refused(Exception):
     """The version's allowWrite said no to a write asked of `start`/`apply` with `check`;
-    `error` is what it raised, when it raised."""
+    `error` is what it raised, when it raised; `logs` what it printed."""
 
-    def __init__(self, error: str | None = None) -> None:
+    def __init__(self, error: str | None = None, logs: Sequence[LogLine] = ()) -> None:
         super().__init__(error or "allowWrite said no")
         self.error = error
+        self.logs = list(logs)
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ class XStateEngine:
                 [LogLine(self.clock(), "stderr", str(error))],
             ) from error
         if "refused" in answer:
-            raise Refused(answer["refused"] or None)
+            raise Refused(answer["refused"] or None, self._lines(answer["logs"]))
         if "failure" in answer:
             trace = answer["failure"]
             raise MachineError(
