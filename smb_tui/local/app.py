@@ -392,6 +392,7 @@ def create_app(
     Admin = Annotated[Principal, Depends(scoped("instances.admin"))]
     MachinesReader = Annotated[Principal, Depends(scoped("machines.read"))]
     LogsReader = Annotated[Principal, Depends(scoped("logs.read"))]
+    IndexReader = Annotated[Principal, Depends(scoped("indexes.read"))]
 
     @app.get("/machines", summary="List machines", **_answers(MachinesPage))
     async def list_machines(
@@ -546,7 +547,7 @@ def create_app(
         request: Request,
         machineSlug: MachineSlug,
         index: Annotated[str, Path(pattern=SLUG_PATTERN)],
-        _: Admin,
+        _: IndexReader,
         op: Literal["eq", "ne", "gt", "gte", "lt", "lte"] | None = None,
         value: str | None = None,
         dir: Literal["asc", "desc"] = "asc",

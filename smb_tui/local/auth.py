@@ -29,7 +29,12 @@ from smb_tui.core.keys import LocalKey
 from smb_tui.local.definitions import JSON
 
 REGISTERED_CLAIMS = {"aud", "iss", "iat", "exp", "nbf", "jti", "scope"}
-ANONYMOUS_SCOPES = frozenset({"instances.read", "instances.write", "instances.create"})
+# An anonymous session's token is signed with a production key, which may also query
+# indexes: State Backed's docs query one from an anonymous client ("Index queries are
+# allowed from any client with `indexes.read` scope").
+ANONYMOUS_SCOPES = frozenset(
+    {"instances.read", "instances.write", "instances.create", "indexes.read"}
+)
 ALL_SCOPES = ANONYMOUS_SCOPES | {
     "machines.read",
     "machines.write",

@@ -190,6 +190,17 @@ def test_anonymous_session_reads_and_writes_but_is_no_admin(server: ServerThread
         refused = get(server, path, token)
         assert refused.status_code == 403, path
         assert refused.json()["code"] == "missing-scope"
+    # Index queries need `indexes.read`, which State Backed's docs show anonymous
+    # clients using: they may query (it was a 403 missing-scope).
+    sent = httpx.post(
+        server.base_url + f"/machines/counter/i/{slug}/events",
+        json={"event": {"type": "increment", "by": 1_000_003}},
+        headers=headers,
+    )
+    assert sent.status_code == 200, sent.text
+    found = get(server, "/machines/counter/indexes/count/query?op=eq&value=1000003", token)
+    assert found.status_code == 200, found.text
+    assert slug in [entry["slug"] for entry in found.json()["instances"]]
 
 
 def test_a_machine_sees_an_anonymous_session_as_sid_did_and_auth(server: ServerThread) -> None:
