@@ -181,6 +181,23 @@ def test_what_an_authorizer_prints_or_raises_reaches_that_instance_s_logs(
     assert first_lines(theirs) == [("stdout", "allowWrite asked by vandal"), ("stderr", raised)]
 
 
+def test_a_send_to_no_parent_or_no_child_fails_the_event_as_xstate_does(
+    xserver: ServerThread,
+) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        before = history(http, "errands", slug)
+        for event, to in (("tellParent", "#_parent"), ("tellNobody", "ghost")):
+            failed = errand(http, slug, event)
+            assert failed.status_code == 500, failed.text
+            said = f"Unable to send event to child '{to}' from service 'errands'"
+            assert said in failed.json()["error"]
+        assert history(http, "errands", slug) == before  # nothing stored, `told` unset
+        assert "told" not in http.get(f"/machines/errands/i/{slug}").json()["publicContext"]
+        # To itself (`#_internal`), a send is an event of the same run.
+        assert errand(http, slug, "tellSelf").json()["publicContext"]["rang"] is False
+
+
 def test_a_module_that_does_not_load_is_named_and_the_others_load(
     xserver: ServerThread,
 ) -> None:

@@ -1,6 +1,6 @@
 // Invoked services, the web APIs and the limits, as machine code uses them
 // (tests/local/test_xstate_modules.py builds it with esbuild as `smply` does).
-import { assign, createMachine, send } from "xstate";
+import { assign, createMachine, send, sendParent } from "xstate";
 
 type Public = { [key: string]: unknown; ticks: number };
 type Context = { public: Public };
@@ -40,6 +40,10 @@ export default createMachine<Context>(
           hog: { actions: "hog" },
           later: { actions: send({ type: "ring", loud: true }, { delay: 200, id: "bell" }) },
           ring: { actions: note((_, event) => ({ rang: event.loud })) },
+          // XState's interpreter throws for both (no parent; no such child): the event fails.
+          tellParent: { actions: [note(() => ({ told: true })), sendParent({ type: "hello" })] },
+          tellNobody: { actions: [note(() => ({ told: true })), send({ type: "hi" }, { to: "ghost" })] },
+          tellSelf: { actions: send({ type: "ring", loud: false }, { to: "#_internal" }) },
         },
       },
       waiting: {

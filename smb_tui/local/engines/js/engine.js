@@ -248,10 +248,17 @@ class Run {
             } else {
               this.timers.push([String(action.id), event, action.delay / 1000]);
             }
+          } else if (action.to === "#_internal") {
+            this.queue.push({ event });
           } else if (action.to !== undefined && action.to !== null) {
-            const child = this.children.get(String(action.to));
-            if (child) child.receive(event);
-            else this.log("stderr", `send to '${action.to}': no such running service`);
+            // As XState's interpreter does: a send to no running child, or to the parent
+            // a top-level machine lacks, throws, and the event fails.
+            const to = typeof action.to === "string" ? action.to : action.to.id;
+            const child = typeof to === "string" ? this.children.get(to) : undefined;
+            if (!child) {
+              throw new Error(`Unable to send event to child '${String(action.to)}' from service '${this.machine.id}'.`);
+            }
+            child.receive(event);
           } else {
             this.queue.push({ event });
           }
