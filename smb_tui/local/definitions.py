@@ -13,6 +13,7 @@ migrations. The module exposes one `MachineDefinition` named `machine`:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -94,6 +95,9 @@ class MachineDefinition:
     versions: Sequence[MachineVersion]
     indexes: Mapping[str, IndexSelector] = field(default_factory=dict)
     current_id: str | None = None  # a deployed machine's current version (else the last)
+    # Migrations between any two versions, forward or back: (from id, to id) -> migration
+    # (besides each version's own `migrate`, from the version before it).
+    migrations: Mapping[tuple[str, str], Migration | object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.versions:
@@ -124,14 +128,39 @@ class MachineDefinition:
         return next((v for v in self.versions if self.version_id(v) == version_id), None)
 
     def migration_path(self, from_id: str, to_id: str) -> list[MachineVersion] | None:
-        """The versions to migrate through, in order, or None when there is no path."""
+        """The versions to migrate through, in order, each carrying (as `migrate`) the
+        migration that leads to it; None when no migrations lead there. As State Backed
+        does, every migration of the machine is an edge, whichever versions it joins: the
+        path is the shortest, forward or back."""
         ids = [self.version_id(v) for v in self.versions]
         if from_id not in ids or to_id not in ids:
             return None
-        start, end = ids.index(from_id), ids.index(to_id)
-        if end < start:
+        if to_id == from_id:
+            return []
+        edges: dict[str, list[tuple[str, Migration | object]]] = {}
+        for before, version in zip(ids, self.versions[1:], strict=False):
+            if version.migrate is not None:
+                edges.setdefault(before, []).append((self.version_id(version), version.migrate))
+        for (start, end), migration in self.migrations.items():
+            if start in ids and end in ids:
+                edges.setdefault(start, []).append((end, migration))
+        came_from: dict[str, tuple[str, Migration | object]] = {}
+        frontier = [from_id]
+        while frontier and to_id not in came_from:
+            following = []
+            for at in frontier:
+                for end, migration in edges.get(at, []):
+                    if end != from_id and end not in came_from:
+                        came_from[end] = (at, migration)
+                        following.append(end)
+            frontier = following
+        if to_id not in came_from:
             return None
-        path = list(self.versions[start + 1 : end + 1])
-        if any(v.migrate is None for v in path):
-            return None
-        return path
+        path: list[MachineVersion] = []
+        at = to_id
+        while at != from_id:
+            before, migration = came_from[at]
+            version = self.versions[ids.index(at)]
+            path.append(dataclasses.replace(version, migrate=migration))
+            at = before
+        return path[::-1]

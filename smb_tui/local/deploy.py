@@ -213,10 +213,9 @@ class Deployments:
         )
         del self._pending[pending.id]
         migration = XStateMigration(target.path, target.pool, key)
-        versions = [
-            dataclasses.replace(v, migrate=migration) if v is to else v for v in definition.versions
-        ]
-        self.service.add_definition(dataclasses.replace(definition, versions=versions))
+        edge = (str(pending.from_id), pending.to_id)
+        migrations = {**definition.migrations, edge: migration}
+        self.service.add_definition(dataclasses.replace(definition, migrations=migrations))
         return pending.id
 
     # -- restoring what was deployed ---------------------------------------------------
@@ -229,6 +228,7 @@ class Deployments:
             slug = row["slug"]
             indexes = json.loads(row["indexes"])
             versions: list[MachineVersion] = []
+            migrations: dict[tuple[str, str], XStateMigration] = {}
             for code in self.store.deployed_code(slug):
                 try:
                     if code["kind"] == "version":
@@ -247,7 +247,7 @@ class Deployments:
                         assert isinstance(to.chart, XStateModule)
                         loaded = self.loader.pool.load(code["code"], "migration", to.chart.key)
                         migration = XStateMigration(to.chart.path, to.chart.pool, loaded.key)
-                        versions[versions.index(to)] = dataclasses.replace(to, migrate=migration)
+                        migrations[(code["from_version"], code["to_version"])] = migration
                 except (ValueError, StopIteration) as error:
                     failed.append(f"{slug} {code['id']}: {error}")
             if versions:
@@ -257,6 +257,7 @@ class Deployments:
                         versions,
                         _current_indexes(versions, row["current_version"], indexes),
                         current_id=row["current_version"],
+                        migrations=migrations,
                     )
                 )
             else:
@@ -327,7 +328,7 @@ class Deployments:
     def _migration_path(
         self, machine: str, from_id: str | None, to_id: str | None
     ) -> MachineVersion:
-        """The version a migration leads to: the one made right after `from_id`."""
+        """The version a migration leads to (from any other version, forward or back)."""
         definition = self.service.machine(machine)
         ids = [definition.version_id(v) for v in definition.versions]
         for name, value in (("fromMachineVersionId", from_id), ("toMachineVersionId", to_id)):
@@ -339,11 +340,10 @@ class Deployments:
                     name,
                 )
         assert from_id is not None and to_id is not None
-        if ids.index(to_id) != ids.index(from_id) + 1:
+        if to_id == from_id:
             raise ApiError(
                 400,
-                "the local server migrates between consecutive versions only: from a version"
-                " to the one deployed right after it",
+                "a migration leads from one version to another, not to itself",
                 "invalid-parameter",
                 "toMachineVersionId",
             )

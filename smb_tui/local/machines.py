@@ -11,6 +11,7 @@ made safe for the terminal: both were written by somebody else), and the rest lo
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -21,7 +22,12 @@ from typing import Any
 
 from smb_tui.core.text import safe
 from smb_tui.local.definitions import JSON, MachineDefinition, MachineVersion
-from smb_tui.local.engines.xstate import load_migration, load_module
+from smb_tui.local.engines.xstate import (
+    XStateMigration,
+    XStateModule,
+    load_migration,
+    load_module,
+)
 from smb_tui.local.engines.xstate_pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,7 @@ def load_definitions(
                     safe(str(error).strip()),
                 )
         elif path.suffix in MODULE_SUFFIXES and path.is_file():
-            versions = loader.versions(path.stem, [path], {}, single=True)
+            versions = loader.versions(path.stem, [path], single=True)
             if versions:
                 found.append(MachineDefinition(slug=path.stem, versions=versions))
         elif path.is_dir():
@@ -104,8 +110,8 @@ class ModuleLoader:
     def folder(self, path: Path) -> MachineDefinition | None:
         """`NAME/`: its versions, and from `machine.json` its migrations and indexes:
         `{"migrations": [{"from": "v1", "to": "v2", "module": "v1-to-v2.js"}],
-        "indexes": {"email": "/public/email"}}` (versions by file stem; an index is a
-        JSON pointer into the context)."""
+        "indexes": {"email": "/public/email"}}` (versions by file stem, a migration between
+        any two of them; an index is a JSON pointer into the context)."""
         manifest: dict[str, Any] = {}
         manifest_path = path / MANIFEST
         if manifest_path.is_file():
@@ -121,30 +127,53 @@ class ModuleLoader:
                     safe(path.name),
                 )
                 return None
-        migrations = {
-            str(entry.get("to")): entry
-            for entry in manifest.get("migrations", [])
-            if isinstance(entry, dict)
-        }
-        named = {(path / str(entry.get("module"))).resolve() for entry in migrations.values()}
+        entries = [e for e in manifest.get("migrations", []) if isinstance(e, dict)]
+        named = {(path / str(entry.get("module"))).resolve() for entry in entries}
         files = sorted(
             f for f in path.iterdir() if f.suffix in MODULE_SUFFIXES and f.resolve() not in named
         )
-        versions = self.versions(path.name, files, migrations)
+        versions = self.versions(path.name, files)
         if not versions:
             return None
         indexes = {
             str(name): _pointer(str(pointer))
             for name, pointer in (manifest.get("indexes") or {}).items()
         }
-        return MachineDefinition(slug=path.name, versions=versions, indexes=indexes)
+        definition = MachineDefinition(slug=path.name, versions=versions, indexes=indexes)
+        migrations = self.migrations(definition, path, entries)
+        return dataclasses.replace(definition, migrations=migrations)
+
+    def migrations(
+        self, definition: MachineDefinition, path: Path, entries: Sequence[Mapping[str, Any]]
+    ) -> dict[tuple[str, str], XStateMigration]:
+        """`machine.json`'s migrations, between any two of its versions (by file stem),
+        forward or back, as State Backed takes them."""
+        labels = {version.label: version for version in definition.versions}
+        migrations: dict[tuple[str, str], XStateMigration] = {}
+        for entry in entries:
+            source = path / str(entry.get("module"))
+            start, end = labels.get(str(entry.get("from"))), labels.get(str(entry.get("to")))
+            try:
+                if start is None or end is None or start is end:
+                    raise ValueError(
+                        f"it migrates from {entry.get('from')!r} to {entry.get('to')!r}: name"
+                        " two different versions of the machine (file stems)"
+                    )
+                assert isinstance(end.chart, XStateModule)
+                migration = load_migration(source, self.pool, end.chart)
+            except Exception as error:
+                log.error(
+                    "cannot load the migration module %s: %s",
+                    safe(source),
+                    safe(str(error).strip()),
+                )
+                continue
+            edge = (definition.version_id(start), definition.version_id(end))
+            migrations[edge] = migration
+        return migrations
 
     def versions(
-        self,
-        machine: str,
-        files: Sequence[Path],
-        migrations: Mapping[str, Any],
-        single: bool = False,
+        self, machine: str, files: Sequence[Path], single: bool = False
     ) -> list[MachineVersion]:
         """One version per file, labelled by file stem (`NAME.js` alone: "v1")."""
         versions: list[MachineVersion] = []
@@ -158,26 +187,7 @@ class ModuleLoader:
                     safe(str(error).strip()),
                 )
                 continue
-            migrate = None
-            entry = migrations.get(file.stem)
-            if entry is not None:
-                source = file.parent / str(entry.get("module"))
-                previous = versions[-1].label if versions else None
-                try:
-                    if entry.get("from") != previous:
-                        raise ValueError(
-                            f"it migrates from {entry.get('from')!r}, but the version before"
-                            f" {file.stem!r} is {previous!r}"
-                        )
-                    migrate = load_migration(source, self.pool, module)
-                except Exception as error:
-                    log.error(
-                        "cannot load the migration module %s: %s",
-                        safe(source),
-                        safe(str(error).strip()),
-                    )
-            label = "v1" if single else file.stem
-            versions.append(MachineVersion(label, module, migrate=migrate))
+            versions.append(MachineVersion("v1" if single else file.stem, module))
         return versions
 
 

@@ -32,5 +32,12 @@ LAMP_V1_TO_V2 = (
     "export{s as upgradeState,u as upgradeContext};"
 )
 
+# Back from v2 to v1: State Backed takes a migration between any two versions.
+LAMP_V2_TO_V1 = (
+    'var s=p=>p[0]==="lit"?["on"]:["off"],'
+    "u=(o,w,x)=>({public:{flips:x.public.switched}});"
+    "export{s as upgradeState,u as upgradeContext};"
+)
+
 # A bundle with xstate inside it (smply's older builds) that says which version it is.
 BROKEN = "const x = ;\nexport{x as default};\n"

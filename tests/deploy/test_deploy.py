@@ -23,7 +23,7 @@ from smb_tui.cli import main as cli
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from tests.conftest import client, npm_folder, start_server, unique
-from tests.deploy.bundles import BROKEN, LAMP_V1, LAMP_V1_TO_V2, LAMP_V2
+from tests.deploy.bundles import BROKEN, LAMP_V1, LAMP_V1_TO_V2, LAMP_V2, LAMP_V2_TO_V1
 
 OFFICIAL_CLIENT = ["@statebacked/client@0.1.37"]
 NODE_CACHE = Path(__file__).parent.parent.parent / ".build" / "statebacked-client"
@@ -73,6 +73,10 @@ async def test_a_deployed_version_runs_and_a_restart_still_serves_it(tmp_path: P
             assert machine.current_version.id == version
             assert (await api.create_instance("lamp", "one")).state == "off"
             assert (await api.send_event("lamp", "one", "flip")).state == "on"
+            # A second version with migrations both ways, the instance not yet moved.
+            second = await api.create_version("lamp", LAMP_V2)
+            await api.create_migration("lamp", version, second, LAMP_V1_TO_V2)
+            await api.create_migration("lamp", second, version, LAMP_V2_TO_V1)
     finally:
         server.stop()
     again = start_server(tmp_path, demo=False, machines_dir=None, key=server.key)
@@ -82,7 +86,12 @@ async def test_a_deployed_version_runs_and_a_restart_still_serves_it(tmp_path: P
             admin = await api.get_instance_admin("lamp", "one")
             assert admin.context == {"public": {"flips": 2}}
             versions = [v.id async for v in api.versions("lamp")]
-            assert versions == [version]
+            assert sorted(versions) == sorted([version, second])
+            # The restored migrations lead there and back.
+            await api.set_desired_version("lamp", "one", second)
+            assert (await api.send_event("lamp", "one", "flip")).state == {"lit": "bright"}
+            await api.set_desired_version("lamp", "one", version)
+            assert (await api.send_event("lamp", "one", "flip")).state == "off"
     finally:
         again.stop()
 
@@ -133,13 +142,20 @@ async def test_a_migration_deployed_with_the_client_upgrades_an_instance(
     await api.send_event(machine, "one", "flip")
     with pytest.raises(BadRequest, match="no migrations lead"):
         await api.set_desired_version(machine, "one", v2)
-    with pytest.raises(BadRequest, match="consecutive"):
-        await api.create_migration(machine, v2, v1, LAMP_V1_TO_V2)
+    with pytest.raises(BadRequest, match="not to itself"):
+        await api.create_migration(machine, v1, v1, LAMP_V1_TO_V2)
     await api.create_migration(machine, v1, v2, LAMP_V1_TO_V2)
     await api.set_desired_version(machine, "one", v2)
     after = await api.send_event(machine, "one", "dim")
     assert after.state == {"lit": "dimmed"}
     assert after.public_context == {"switched": 1, "migrated": True}
+    # And back: migrations are edges of a graph, not steps forward only.
+    with pytest.raises(BadRequest, match="no migrations lead"):
+        await api.set_desired_version(machine, "one", v1)
+    await api.create_migration(machine, v2, v1, LAMP_V2_TO_V1)
+    await api.set_desired_version(machine, "one", v1)
+    back = await api.send_event(machine, "one", "flip")
+    assert back.state == "off" and back.public_context == {"flips": 2}
 
 
 def test_the_upload_url_takes_one_upload_with_its_fields_and_no_token(

@@ -469,3 +469,21 @@ def test_a_migration_module_upgrades_an_instance(xserver: ServerThread) -> None:
         ).json()["instances"]
     assert events[:2] == ["dim", "statebacked.upgrade"]
     assert slug in [entry["slug"] for entry in found]
+
+
+def test_a_migration_leads_back_to_an_older_version(xserver: ServerThread) -> None:
+    """machine.json's migrations are edges between any two versions (v2 -> v1 here), as
+    State Backed traverses all of a machine's migrations."""
+    with client(xserver, sub="owner") as http:
+        versions = http.get("/machines/lamp/v").json()["versions"]
+        ids = {version["clientInfo"]: version["id"] for version in versions}
+        slug = unique("lamp-back")
+        http.post("/machines/lamp", json={"slug": slug, "machineVersionId": ids["v2"]})
+        http.post(f"/machines/lamp/i/{slug}/events", json={"event": "flip"})  # lit, 1
+        moved = http.put(f"/machines/lamp/i/{slug}/v", json={"targetMachineVersionId": ids["v1"]})
+        assert moved.status_code in (200, 201), moved.text
+        back = http.post(f"/machines/lamp/i/{slug}/events", json={"event": "flip"}).json()
+        assert back["state"] == "off"  # on (from lit), then flipped
+        assert back["publicContext"] == {"flips": 2}
+        admin = http.get(f"/machines/lamp/i/{slug}/admin").json()
+        assert admin["machineVersion"]["id"] == ids["v1"]
