@@ -52,6 +52,7 @@ from smb_tui.local.auth import (
     VerifiedTokens,
     anonymous_audience,
     exchange_anonymous,
+    without_sender,
 )
 from smb_tui.local.cursors import Cursors
 from smb_tui.local.definitions import JSON, SLUG_PATTERN
@@ -355,7 +356,7 @@ def create_app(
                     "invalid-parameter",
                     "x-statebacked-act",
                 )
-            principal = Principal(acting, principal.scopes, False, principal.org_id)
+            principal = Principal(without_sender(acting), principal.scopes, False, principal.org_id)
         return principal
 
     bearer = HTTPBearer(

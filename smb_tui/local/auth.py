@@ -28,6 +28,7 @@ from smb_tui.api.wire import (
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.definitions import JSON
 
+SENDER_CLAIM = "stateBackedSender"  # set by the server for events between instances
 REGISTERED_CLAIMS = {"aud", "iss", "iat", "exp", "nbf", "jti", "scope"}
 # An anonymous session's token is signed with a production key, which may also query
 # indexes: State Backed's docs query one from an anonymous client ("Index queries are
@@ -132,6 +133,7 @@ def _verify(token: str, key: LocalKey) -> tuple[Principal, float]:
         auth_context: dict[str, JSON] = act
     else:
         auth_context = {k: v for k, v in claims.items() if k not in REGISTERED_CLAIMS}
+    auth_context = without_sender(auth_context)
     anonymous = claims.get("scope") == "anonymous"
     principal = Principal(
         auth_context=auth_context,
@@ -140,6 +142,12 @@ def _verify(token: str, key: LocalKey) -> tuple[Principal, float]:
         org_id=claims.get("org") if anonymous else None,
     )
     return principal, float(claims["exp"])
+
+
+def without_sender(auth_context: Mapping[str, JSON]) -> dict[str, JSON]:
+    """An auth context a client gave, without `stateBackedSender`: only the server says an
+    event came from another instance (authorizers trust it as verified)."""
+    return {k: v for k, v in auth_context.items() if k != SENDER_CLAIM}
 
 
 def exchange_anonymous(

@@ -4,10 +4,11 @@ Events to one instance run one at a time under that instance's lock; everything 
 event changes (history, state, timers, logs, index values) is written in one SQLite
 transaction before the client hears back.
 
-Why one module of ~720 lines: every write here (create, send, timer, migrate, status,
+Why one module of ~800 lines: every write here (create, send, timer, migrate, status,
 delete) takes the instance's lock, runs the engine and commits in one transaction before
 publishing; the reads and the shaping of wire bodies sit beside them because both use the
-same definitions and versions. Locks, the scheduler, realtime and cursors are apart.
+same definitions and versions. Locks, the scheduler, delivery between instances,
+realtime and cursors are apart.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from smb_tui.api.wire import UPGRADE_EVENT, delete_confirmation, encode_services
-from smb_tui.local.auth import Principal, same_secret
+from smb_tui.local.auth import SENDER_CLAIM, Principal, same_secret
 from smb_tui.local.definitions import (
     JSON,
     AuthRequest,
@@ -30,6 +31,7 @@ from smb_tui.local.definitions import (
     MachineVersion,
     Snapshot,
 )
+from smb_tui.local.delivery import Deliverer
 from smb_tui.local.engines.seam import (
     Engine,
     LogLine,
@@ -94,6 +96,8 @@ class LocalService:
         # Machines created over the API that have no version yet: their index names.
         self.versionless: dict[str, list[str]] = {}
         self.locks = InstanceLocks()  # events to one instance, one at a time
+        # Spawns and events between instances, delivered in order after their runs.
+        self.delivery = Deliverer(self, self._undelivered)
         self._subscribers: defaultdict[tuple[str, str], dict[Subscriber, Principal]] = defaultdict(
             dict
         )
@@ -272,7 +276,9 @@ class LocalService:
         slug: str,
         context: dict[str, JSON],
         version_id: str | None,
+        parent: dict[str, str] | None = None,
     ) -> Answer:
+        """A new instance; `parent`: the persistent instance that spawned it."""
         definition = self.machine(machine)
         if version_id is None:
             version = definition.current
@@ -295,15 +301,17 @@ class LocalService:
                 )
             check = AuthRequest("initialization", machine, slug, principal.auth_context, context)
             _require_user(check)
+            family = {} if parent is None else {"parent": parent}  # engines before it: none
             outcome = await self._run(
                 definition,
                 version,
                 slug,
                 lambda: self.engine.start(
-                    version, context, self.settings.settle_timeout, machine, check, slug
+                    version, context, self.settings.settle_timeout, machine, check, slug, **family
                 ),
             )
-            row = await self._commit(definition, version, None, slug, outcome)
+            row = await self._commit(definition, version, None, slug, outcome, parent=parent)
+        self.delivery.post(machine, slug, outcome.spawns, outcome.sends)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
@@ -403,17 +411,26 @@ class LocalService:
             events = [*row.pending_events, event]
             migrated = snapshot
             target = version
+            family = {} if row.parent is None else {"parent": row.parent}
             outcome = await self._run(
                 definition,
                 version,
                 slug,
                 lambda: self.engine.apply(
-                    target, migrated, events, self.settings.settle_timeout, machine, check, slug
+                    target,
+                    migrated,
+                    events,
+                    self.settings.settle_timeout,
+                    machine,
+                    check,
+                    slug,
+                    **family,
                 ),
             )
             if upgrade is not None:
                 outcome.steps.insert(0, upgrade)
             row = await self._commit(definition, version, row, slug, outcome, spent_timer)
+        self.delivery.post(machine, slug, outcome.spawns, outcome.sends)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def apply_events(
@@ -504,6 +521,7 @@ class LocalService:
         slug: str,
         outcome: Outcome,
         spent_timer: int | None = None,
+        parent: dict[str, str] | None = None,
     ) -> InstanceRow:
         """Persist everything the outcome changed, in one transaction; then tell listeners.
 
@@ -535,7 +553,7 @@ class LocalService:
         with store.transaction() as db:
             if row is None:
                 instance_id = store.insert_instance(
-                    db, definition.slug, slug, version_id, snapshot, ts
+                    db, definition.slug, slug, version_id, snapshot, ts, parent
                 )
             else:
                 instance_id = row.id
@@ -648,6 +666,18 @@ class LocalService:
                 )
             self.store.delete_instance(row.id)
 
+    # -- events between instances ------------------------------------------------------
+
+    def instance_exists(self, machine: str, slug: str) -> bool:
+        return self.store.get_instance(machine, slug) is not None
+
+    def _undelivered(self, sender: dict[str, str], text: str) -> None:
+        """What the deliverer could not deliver, in the sender's logs."""
+        machine, slug = sender["machineName"], sender["machineInstanceName"]
+        row = self.store.get_instance(machine, slug)
+        line = LogLine(self.store.clock(), "stderr", text)
+        self._keep_logs(machine, slug, row.version_id if row else "", [line])
+
     # -- delayed transitions -----------------------------------------------------------
 
     async def _fire_timer(
@@ -706,7 +736,8 @@ def _utf8_json_bytes(value: JSON) -> int:
 
 def _require_user(request: AuthRequest) -> None:
     anonymous = request.auth_context.get("auth") == "anonymous"
-    if not request.auth_context.get("sub") and not anonymous:
+    sender = request.auth_context.get(SENDER_CLAIM)  # only this server sets it
+    if not request.auth_context.get("sub") and not anonymous and not sender:
         raise ApiError(
             403,
             "the token names no end user: sign it with an auth context that has `sub`",

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS instances (
     context TEXT NOT NULL,
     ts INTEGER NOT NULL,
     pending_events TEXT NOT NULL DEFAULT '[]',
+    parent TEXT,
     UNIQUE (machine, slug)
 );
 CREATE TABLE IF NOT EXISTS transitions (
@@ -169,6 +170,8 @@ class InstanceRow:
     snapshot: Snapshot
     ts: int
     pending_events: list[dict[str, JSON]]
+    # The persistent instance that spawned this one: {machineName, machineInstanceName}.
+    parent: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,12 @@ class Store:
 
     def _upgrade_schema(self) -> None:
         """A database made before indexes fanned out kept one value per instance and
-        index (`index_values`): its entries move to `index_entries`, once."""
+        index (`index_values`): its entries move to `index_entries`, once. One made before
+        persistent children gains the column naming an instance's parent."""
+        columns = {row[1] for row in self.connection.execute("PRAGMA table_info(instances)")}
+        if "parent" not in columns:
+            with self.transaction() as db:
+                db.execute("ALTER TABLE instances ADD COLUMN parent TEXT")
         old = self.connection.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_values'"
         ).fetchone()
@@ -509,10 +517,12 @@ class Store:
         version_id: str,
         snapshot: Snapshot,
         ts: int,
+        parent: dict[str, str] | None = None,
     ) -> int:
         cursor = db.execute(
-            "INSERT INTO instances (machine, slug, created_at, version_id, state_ids, context, ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO instances"
+            " (machine, slug, created_at, version_id, state_ids, context, ts, parent)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 machine,
                 slug,
@@ -521,6 +531,7 @@ class Store:
                 json.dumps(snapshot.state),
                 json.dumps(snapshot.context),
                 ts,
+                None if parent is None else json.dumps(parent),
             ),
         )
         assert cursor.lastrowid is not None
@@ -764,4 +775,5 @@ def _instance(row: sqlite3.Row) -> InstanceRow:
         snapshot=Snapshot(json.loads(row["state_ids"]), json.loads(row["context"])),
         ts=row["ts"],
         pending_events=json.loads(row["pending_events"]),
+        parent=json.loads(row["parent"]) if row["parent"] else None,
     )

@@ -29,6 +29,7 @@ class TallyEngine:
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
         await ask_first(self, version, check)
         snapshot = Snapshot({"n": 0, "engine": "tally"}, {**context, "public": {"n": 0}})
@@ -46,6 +47,7 @@ class TallyEngine:
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
         await ask_first(self, version, check)
         outcome = Outcome()

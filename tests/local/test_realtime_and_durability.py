@@ -353,3 +353,27 @@ def test_a_database_from_before_indexes_fanned_out_keeps_its_entries(tmp_path: P
     finally:
         store.close()
     Store(path).close()  # opened again: nothing left to move, no error
+
+
+def test_a_database_from_before_persistent_children_gains_the_parent_column(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from smb_tui.local.store import Store
+
+    path = tmp_path / "old.db"
+    Store(path).close()
+    with sqlite3.connect(path) as old:  # the instances table as it was: no parent
+        old.executescript(
+            "INSERT INTO machines VALUES ('m', '2026-01-01T00:00:00Z');"
+            "INSERT INTO instances (id, machine, slug, created_at, version_id, state_ids,"
+            " context, ts) VALUES (1, 'm', 'a', '', 'v', '[]', '{}', 0);"
+            "ALTER TABLE instances DROP COLUMN parent;"
+        )
+    store = Store(path)
+    try:
+        row = store.get_instance("m", "a")
+        assert row is not None and row.parent is None
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -203,7 +204,17 @@ def test_a_module_that_does_not_load_is_named_and_the_others_load(
 ) -> None:
     with client(xserver) as http:
         slugs = [m["slug"] for m in http.get("/machines").json()["machines"]]
-    assert slugs == ["door", "errands", "hostile", "lamp", "subvert"]
+    assert slugs == [
+        "aggregate",
+        "door",
+        "errands",
+        "family",
+        "hostile",
+        "kid",
+        "lamp",
+        "rater",
+        "subvert",
+    ]
 
 
 def test_a_pending_delayed_event_fires_after_a_restart(modules: Path, tmp_path: Path) -> None:
@@ -487,3 +498,90 @@ def test_a_migration_leads_back_to_an_older_version(xserver: ServerThread) -> No
         assert back["publicContext"] == {"flips": 2}
         admin = http.get(f"/machines/lamp/i/{slug}/admin").json()
         assert admin["machineVersion"]["id"] == ids["v1"]
+
+
+def test_events_between_instances_reach_an_instance_made_if_missing(
+    xserver: ServerThread,
+) -> None:
+    """State Backed's headless rating component: each rater sends its rating to the
+    item's aggregate (another machine's instance, made by the first rating), as itself:
+    the aggregate's allowWrite sees `stateBackedSender` and takes only raters."""
+    item = unique("item")
+    with client(xserver, sub="owner") as http:
+        for rating in (4, 2):
+            rater = unique("rater")
+            made = http.post("/machines/rater", json={"slug": rater, "context": {"item": item}})
+            assert made.status_code == 200, made.text
+            sent = http.post(
+                f"/machines/rater/i/{rater}/events",
+                json={"event": {"type": "rate", "rating": rating}},
+            )
+            assert sent.status_code == 200, sent.text
+
+        def aggregate() -> dict[str, object]:
+            answer = http.get(f"/machines/aggregate/i/{item}/admin")
+            return answer.json()["context"] if answer.status_code == 200 else {}
+
+        until(lambda: aggregate().get("count") == 2, "both ratings in the aggregate")
+        assert aggregate() == {"totalRating": 6, "count": 2}
+        events = [row["event"] for row in history(http, "aggregate", item)]
+        assert events[:2] == [
+            {"type": "addToRating", "rating": 2, "count": 1},
+            {"type": "addToRating", "rating": 4, "count": 1},
+        ]
+    # No client may pass for another instance: the claim is the server's to set.
+    forged = {"sub": "mallory", "stateBackedSender": {"machineName": "rater"}}
+    token = sign_key_token(xserver.key, forged)
+    refused = httpx.post(
+        f"{xserver.base_url}/machines/aggregate/i/{item}/events",
+        json={"event": {"type": "addToRating", "rating": 100, "count": 1}},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert refused.status_code == 403
+
+
+def test_an_event_that_cannot_be_delivered_is_said_in_the_sender_s_logs(
+    xserver: ServerThread,
+) -> None:
+    with client(xserver, sub="owner") as http:
+        rater = unique("rater")
+        http.post("/machines/rater", json={"slug": rater, "context": {"item": "x"}})
+        assert http.post(
+            f"/machines/rater/i/{rater}/events", json={"event": "rateNowhere"}
+        ).is_success
+
+        def said() -> list[str]:
+            params = {"from": "2000-01-01T00:00:00Z", "machine": "rater", "instance": rater}
+            return [entry["log"] for entry in http.get("/logs", params=params).json()["logs"]]
+
+        until(lambda: any("not delivered" in line for line in said()), "the sender's log")
+        [line] = [line for line in said() if "not delivered" in line]
+        assert "'addToRating' to nowhere/x" in line
+
+
+def test_a_spawned_persistent_child_and_its_parent_talk_both_ways(
+    xserver: ServerThread,
+) -> None:
+    with client(xserver, sub="owner") as http:
+        parent = unique("family")
+        http.post("/machines/family", json={"slug": parent})
+        assert http.post(f"/machines/family/i/{parent}/events", json={"event": "run"}).is_success
+
+        def admin(machine: str, slug: str) -> dict[str, Any]:
+            answer = http.get(f"/machines/{machine}/i/{slug}/admin")
+            return answer.json() if answer.status_code == 200 else {}
+
+        until(lambda: admin("family", parent)["context"]["heard"] == 1, "the child's hi")
+        kid = admin("family", parent)["context"]["kid"]
+        assert kid["type"] == "statebacked.instance" and kid["id"] == "kid"
+        slug = kid["machineInstanceName"]
+        until(
+            lambda: admin("kid", slug).get("context", {}).get("public", {}).get("greeted") == 1,
+            "the parent's hi",
+        )
+        assert admin("kid", slug)["context"]["public"]["nickname"] == "sprout"  # spawned so
+        # By the local id it was spawned under, as sendTo("kid", ...) names it.
+        assert http.post(f"/machines/family/i/{parent}/events", json={"event": "again"}).is_success
+        until(lambda: admin("kid", slug)["context"]["public"]["greeted"] == 2, "the second hi")
+        kid_events = [row["event"]["type"] for row in history(http, "kid", slug)]
+        assert kid_events == ["hiFromParent", "hiFromParent", "xstate.init"]

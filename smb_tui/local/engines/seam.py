@@ -74,6 +74,27 @@ class Timer:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Spawn:
+    """A persistent instance machine code spawned (State Backed's spawnPersistentInstance):
+    made, with this instance as its parent, once the run is stored."""
+
+    machine: str
+    instance: str
+    version_id: str | None = None
+    context: dict[str, JSON] | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """An event machine code sent to another persistent instance (@statebacked/machine's
+    sendTo, or sendParent from a spawned one): delivered once the run is stored."""
+
+    machine: str
+    instance: str
+    event: dict[str, JSON]
+
+
 @dataclass
 class Outcome:
     """What applying events did, for the server to persist in one transaction."""
@@ -86,6 +107,8 @@ class Outcome:
     stopped_services: list[str] = field(default_factory=list)
     pending: list[dict[str, JSON]] = field(default_factory=list)  # before the next event
     logs: list[LogLine] = field(default_factory=list)
+    spawns: list[Spawn] = field(default_factory=list)  # made after the commit, in order
+    sends: list[Message] = field(default_factory=list)  # delivered after them, in order
 
     @property
     def final(self) -> Snapshot:
@@ -104,10 +127,12 @@ class Engine(Protocol):
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
         """A new instance (named `instance`). With `check`, the version's allowWrite is
         asked first, as part of the same run (for an XState module, the same call into V8):
-        `Refused` when it says no, and nothing runs."""
+        `Refused` when it says no, and nothing runs. `parent`: the persistent instance
+        that spawned it (`machineName`, `machineInstanceName`), where sendParent goes."""
         ...
 
     async def apply(
@@ -119,9 +144,10 @@ class Engine(Protocol):
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
-        """`events` applied to `snapshot` (of the instance named `instance`); `check` as
-        for `start`."""
+        """`events` applied to `snapshot` (of the instance named `instance`); `check` and
+        `parent` as for `start`."""
         ...
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView: ...

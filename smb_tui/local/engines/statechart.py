@@ -172,6 +172,7 @@ class StatechartEngine:
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,  # Python machines send to no instance
     ) -> Outcome:
         await ask_first(self, version, check)
         outcome = await self._run(version, None, _copy(context), [], settle_timeout)
@@ -186,6 +187,7 @@ class StatechartEngine:
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,  # Python machines send to no instance
     ) -> Outcome:
         await ask_first(self, version, check)
         outcome = await self._run(

@@ -30,8 +30,10 @@ from smb_tui.local.engines.seam import (
     Engine,
     LogLine,
     MachineError,
+    Message,
     Outcome,
     Refused,
+    Spawn,
     StateView,
     Step,
     Timer,
@@ -98,6 +100,7 @@ class XStateEngine:
         events: list[dict[str, JSON]],
         settle_timeout: float,
         check: AuthRequest | None,
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
         module = _module(version)
         arguments = None
@@ -112,6 +115,7 @@ class XStateEngine:
             "events": events,
             "settle": settle_timeout,
             "check": arguments,
+            "parent": dict(parent) if parent is not None else None,
         }
         try:
             answer = await module.pool.call(
@@ -160,6 +164,23 @@ class XStateEngine:
             for service in answer["stopped"]
         ]
         outcome.logs = self._lines(answer["logs"])
+        outcome.spawns = [
+            Spawn(
+                str(spawn["machineName"]),
+                str(spawn["machineInstanceName"]),
+                spawn.get("machineVersionId"),
+                spawn.get("context") if isinstance(spawn.get("context"), dict) else None,
+            )
+            for spawn in answer.get("spawns", [])
+        ]
+        outcome.sends = [
+            Message(
+                str(sent["machineName"]),
+                str(sent["machineInstanceName"]),
+                sent["event"] if isinstance(sent["event"], dict) else {"type": str(sent["event"])},
+            )
+            for sent in answer.get("sends", [])
+        ]
         return outcome
 
     async def start(
@@ -170,8 +191,9 @@ class XStateEngine:
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
-        return await self._run(version, instance, None, context, [], settle_timeout, check)
+        return await self._run(version, instance, None, context, [], settle_timeout, check, parent)
 
     async def apply(
         self,
@@ -182,9 +204,17 @@ class XStateEngine:
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
         return await self._run(
-            version, instance, snapshot.state, snapshot.context, list(events), settle_timeout, check
+            version,
+            instance,
+            snapshot.state,
+            snapshot.context,
+            list(events),
+            settle_timeout,
+            check,
+            parent,
         )
 
     def index_values(
@@ -255,9 +285,10 @@ class MixedEngine:
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
         return await self._for(version).start(
-            version, context, settle_timeout, machine, check, instance
+            version, context, settle_timeout, machine, check, instance, parent
         )
 
     async def apply(
@@ -269,10 +300,11 @@ class MixedEngine:
         machine: str,
         check: AuthRequest | None = None,
         instance: str = "",
+        parent: Mapping[str, str] | None = None,
     ) -> Outcome:
         engine = self._for(version)
         return await engine.apply(
-            version, snapshot, events, settle_timeout, machine, check, instance
+            version, snapshot, events, settle_timeout, machine, check, instance, parent
         )
 
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:

@@ -219,6 +219,7 @@ class Context:
         settle_timeout: float,
         check: Any,
         settling: Any,
+        parent: Any = None,
     ) -> dict[str, Any]:
         """Apply `events` (or start, when `state` is None) and wait until the run settles:
         no invoked service running, or `settle_timeout` passed (those running stop)."""
@@ -229,6 +230,7 @@ class Context:
             "context": context,
             "events": events,
             "check": check,
+            "parent": parent,
         }
         summary = await self.call("begin", json.dumps(request))
         if "answer" in summary:
@@ -439,6 +441,7 @@ class Worker:
                 float(message["settle"]),
                 message.get("check"),
                 lambda: self.send({"id": message["id"], "settling": True}),
+                message.get("parent"),
             )
         if op == "authorize":
             asked = {

@@ -163,6 +163,9 @@ class Run {
     this.waiter = null;
     this.finished = false;
     this.timersMade = 0;
+    this.parent = null; // the persistent instance that spawned this one, if one did
+    this.spawns = []; // persistent instances spawned: made once the run is stored
+    this.sends = []; // events to other persistent instances: sent once it is stored
     instance.holder.run = this;
     runs.set(this.id, this);
   }
@@ -244,21 +247,17 @@ class Run {
           const event = action._event ? action._event.data : action.event;
           if (typeof action.delay === "number") {
             if (action.to !== undefined && action.to !== null) {
-              this.log("stderr", `a delayed send to '${action.to}' is not run by smb-tui local`);
+              const to = isPersistentRef(action.to)
+                ? `${action.to.machineName}/${action.to.machineInstanceName}`
+                : String(action.to);
+              this.log("stderr", `a delayed send to '${to}' is not run by smb-tui local`);
             } else {
               this.timers.push([String(action.id), event, action.delay / 1000]);
             }
           } else if (action.to === "#_internal") {
             this.queue.push({ event });
           } else if (action.to !== undefined && action.to !== null) {
-            // As XState's interpreter does: a send to no running child, or to the parent
-            // a top-level machine lacks, throws, and the event fails.
-            const to = typeof action.to === "string" ? action.to : action.to.id;
-            const child = typeof to === "string" ? this.children.get(to) : undefined;
-            if (!child) {
-              throw new Error(`Unable to send event to child '${String(action.to)}' from service '${this.machine.id}'.`);
-            }
-            child.receive(event);
+            this.sendTo(action.to, event);
           } else {
             this.queue.push({ event });
           }
@@ -352,6 +351,44 @@ class Run {
     }
   }
 
+  // A send with a target, as XState's interpreter resolves one (a running child by id),
+  // and as State Backed adds: a persistent instance (a `statebacked.instance` reference,
+  // as @statebacked/machine's sendTo and spawnPersistentInstance make them, or the local id
+  // of one in the context), and the parent that spawned this instance. A send to no
+  // target throws, as XState's does, and the event fails.
+  sendTo(to, event) {
+    if (typeof to === "string") {
+      const child = this.children.get(to);
+      if (child) return child.receive(event);
+      if (to === "#_parent" && this.parent) return this.persistentSend(this.parent, event);
+      const ref = this.persistentRef(to);
+      if (ref) return this.persistentSend(ref, event);
+    } else if (isPersistentRef(to)) {
+      return this.persistentSend(to, event);
+    }
+    throw new Error(`Unable to send event to child '${String(to)}' from service '${this.machine.id}'.`);
+  }
+
+  persistentSend(ref, event) {
+    const plain = typeof event === "string" ? { type: event } : event;
+    this.sends.push({ machineName: ref.machineName, machineInstanceName: ref.machineInstanceName, event: plain });
+  }
+
+  // A persistent instance by the local id it was spawned under (this run's, or one kept
+  // in the context, as spawnPersistentInstance's reference is assigned there).
+  persistentRef(id) {
+    const spawned = this.spawns.find((s) => s.ref.id === id);
+    if (spawned) return spawned.ref;
+    const found = [];
+    const look = (value, depth) => {
+      if (found.length || depth > 8 || !value || typeof value !== "object") return;
+      if (isPersistentRef(value) && value.id === id) return found.push(value);
+      for (const key of Object.keys(value)) look(value[key], depth + 1);
+    };
+    look(this.state && this.state.context, 0);
+    return found[0];
+  }
+
   stopChild(id) {
     const child = this.children.get(id);
     if (!child) return;
@@ -396,6 +433,8 @@ class Run {
       cancelled: this.cancelled,
       stopped,
       logs: this.logs,
+      spawns: this.spawns.map((s) => s.request),
+      sends: this.sends,
     };
   }
 
@@ -403,6 +442,39 @@ class Run {
     return { id: this.id, running: this.children.size + this.queue.length };
   }
 }
+
+const isPersistentRef = (value) =>
+  Boolean(value) && typeof value === "object" && value.type === "statebacked.instance" &&
+  typeof value.machineName === "string" && typeof value.machineInstanceName === "string";
+
+// What @statebacked/machine's spawnPersistentInstance calls, when the runtime has it: the
+// instance is made (with its context) once the spawning run is stored.
+const statebackedRuntime = Object.freeze({
+  spawn(descriptor, options) {
+    const run = current;
+    if (!run) throw new Error("spawnPersistentInstance is called within an assign action");
+    if (!descriptor || typeof descriptor.machineName !== "string") {
+      throw new Error("spawnPersistentInstance needs { machineName }");
+    }
+    const opts = options || {};
+    const ref = {
+      type: "statebacked.instance",
+      id: String(opts.name ?? crypto.randomUUID()),
+      machineName: descriptor.machineName,
+      machineInstanceName: String(descriptor.machineInstanceName ?? crypto.randomUUID()),
+    };
+    run.spawns.push({
+      ref,
+      request: {
+        machineName: ref.machineName,
+        machineInstanceName: ref.machineInstanceName,
+        machineVersionId: descriptor.machineVersionId ?? null,
+        context: opts.context ?? null,
+      },
+    });
+    return ref;
+  },
+});
 
 const paths = (value, prefix = []) => {
   if (typeof value === "string") return [[...prefix, value]];
@@ -498,9 +570,10 @@ const api = {
   begin(given, entropy, requestJson) {
     guard(given);
     return withEntropy(entropy, () => {
-      const { key, name, state, context, events, check } = JSON.parse(requestJson);
+      const { key, name, state, context, events, check, parent } = JSON.parse(requestJson);
       const instance = instanceOf(key, name);
       const run = new Run(instance);
+      run.parent = parent || null;
       try {
         if (check !== null) {
           // allowWrite first, in this same call: a no (or a throw) and nothing runs.
@@ -600,4 +673,5 @@ __TimerManager = undefined; // eslint-disable-line no-global-assign
 Object.defineProperty(globalThis, "__timer_manager", { value: undefined, writable: false });
 delete Atomics.waitAsync;
 Object.defineProperty(globalThis, "__smb", { value: Object.freeze(api) });
+Object.defineProperty(globalThis, "__statebacked_rt", { value: statebackedRuntime });
 baseline = new Set(Reflect.ownKeys(globalThis));
