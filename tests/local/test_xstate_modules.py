@@ -364,6 +364,36 @@ def test_machine_code_has_hmac_intervals_clones_and_abort_signals(xserver: Serve
     assert more["ticks"] == 3 and more["performance"] is True
 
 
+def test_machine_code_has_blobs_form_data_requests_and_responses(xserver: ServerThread) -> None:
+    """Bodies as State Backed's runtime docs name them (Blob, FormData) and as fetch code
+    builds them (Request, Response, File), whole in memory."""
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        seen = errand(http, slug, "bodies").json()["publicContext"]
+    assert "failed" not in seen, seen.get("failed")
+    assert seen["bodies"] == {
+        "size": 8,  # UTF-8: é is two bytes
+        "type": "text/plain",
+        "text": "héllo !",
+        "slice": "é",
+        "file": "a.txt",
+        "all": ["1", "2"],
+        "b": "3",
+        "upload": "rows.csv",
+        "multipartType": "multipart/form-data",
+        "multipart": True,
+        "jsonType": "application/json",
+        "jsonStatus": 201,
+        "json": {"ok": True},
+        "again": "TypeError",  # a body is read once
+        "requestMethod": "POST",
+        "requestType": "application/x-www-form-urlencoded;charset=UTF-8",
+        "requestBody": "q=x+y",
+        "requestHeader": "1",
+        "getBody": "TypeError",  # a GET has no body
+    }
+
+
 def test_fetch_is_off_unless_allowed(xserver: ServerThread, modules: Path, tmp_path: Path) -> None:
     with client(xserver, sub="owner") as http:
         slug = errands(http)

@@ -31,6 +31,7 @@ export default createMachine<Context>(
           orphan: "orphaned",
           web: { actions: "web" },
           moreWeb: "webbing",
+          bodies: "bodying",
           hosts: {
             actions: note((_, event) => ({
               ascii: event.hosts.map((host: string) => new URL(`https://${host}/`).hostname),
@@ -174,6 +175,63 @@ export default createMachine<Context>(
             };
           },
           onDone: { target: "idle", actions: note((_, event) => ({ more: event.data })) },
+          onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
+        },
+      },
+      bodying: {
+        invoke: {
+          src: async () => {
+            const blob = new Blob(["héllo ", new Uint8Array([33])], { type: "Text/Plain" });
+            const form = new FormData();
+            form.append("a", "1");
+            form.append("a", 2 as any);
+            form.set("b", "3");
+            form.append("upload", new Blob(["data"], { type: "text/csv" }), "rows.csv");
+            const multipart = new Response(form);
+            const sent = await multipart.text();
+            const json = Response.json({ ok: true }, { status: 201 });
+            const read = new Response("once");
+            await read.text();
+            let again = "";
+            try {
+              await read.text();
+            } catch (error: any) {
+              again = error.name;
+            }
+            const request = new Request("https://example.com/a?b=1", {
+              method: "post",
+              body: new URLSearchParams({ q: "x y" }),
+              headers: { "X-A": "1" },
+            });
+            let getBody = "";
+            try {
+              new Request("https://example.com/", { body: "no" });
+            } catch (error: any) {
+              getBody = error.name;
+            }
+            return {
+              size: blob.size,
+              type: blob.type,
+              text: await blob.text(),
+              slice: await blob.slice(1, 3).text(),
+              file: new File(["x"], "a.txt").name,
+              all: form.getAll("a"),
+              b: form.get("b"),
+              upload: (form.get("upload") as File).name,
+              multipartType: multipart.headers.get("content-type")!.split(";")[0],
+              multipart: sent.includes('name="a"') && sent.includes('filename="rows.csv"') && sent.includes("data"),
+              jsonType: json.headers.get("content-type"),
+              jsonStatus: json.status,
+              json: await json.clone().json(),
+              again,
+              requestMethod: request.method,
+              requestType: request.headers.get("content-type"),
+              requestBody: await request.text(),
+              requestHeader: request.headers.get("x-a"),
+              getBody,
+            };
+          },
+          onDone: { target: "idle", actions: note((_, event) => ({ bodies: event.data })) },
           onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
         },
       },

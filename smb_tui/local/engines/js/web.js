@@ -2,7 +2,8 @@
 // console (into the instance's logs), crypto (getRandomValues, randomUUID, subtle: digest,
 // and HMAC importKey/exportKey/sign/verify), TextEncoder/TextDecoder, atob/btoa, URL,
 // URLSearchParams, queueMicrotask, setTimeout/clearTimeout, setInterval/clearInterval,
-// structuredClone, performance.now, AbortController/AbortSignal and fetch.
+// structuredClone, performance.now, AbortController/AbortSignal, Headers, Blob, File,
+// FormData, Request, Response (whole bodies, no streams) and fetch.
 //
 // One file, over 400 lines, because it is one closure: each API is a few lines, and they
 // share `define`, the byte helpers and the per-run scope that keeps machine code out of
@@ -690,50 +691,216 @@ class Headers {
     return this.entries();
   }
 }
-class Response {
-  constructor(body, init = {}) {
-    this._bytes = body instanceof Uint8Array ? body : new TextEncoder().encode(body == null ? "" : String(body));
-    this.status = init.status === undefined ? 200 : init.status;
-    this.statusText = init.statusText || "";
-    this.headers = new Headers(init.headers);
-    this.url = init.url || "";
-    this.ok = this.status >= 200 && this.status < 300;
-    this.bodyUsed = false;
+// --- bodies: Blob, File, FormData, Request, Response (whole bodies in memory; no streams)
+const blobBytes = new WeakMap(); // a Blob's bytes, out of reach of machine code's writes
+class Blob {
+  constructor(parts = [], options = {}) {
+    const chunks = [];
+    for (const part of parts) {
+      if (part instanceof Blob) chunks.push(blobBytes.get(part));
+      else if (part instanceof ArrayBuffer || ArrayBuffer.isView(part)) chunks.push(bytesOf(part).slice());
+      else chunks.push(new TextEncoder().encode(String(part)));
+    }
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
+    blobBytes.set(this, bytes);
+    const type = String(options.type || "");
+    this.type = /^[\x20-\x7e]*$/.test(type) ? type.toLowerCase() : "";
+  }
+  get size() {
+    return blobBytes.get(this).length;
+  }
+  slice(start = 0, end = this.size, type = "") {
+    const blob = new Blob([], { type });
+    blobBytes.set(blob, blobBytes.get(this).slice(start, end));
+    return blob;
   }
   async arrayBuffer() {
-    this.bodyUsed = true;
-    return this._bytes.slice().buffer;
+    return blobBytes.get(this).slice().buffer;
+  }
+  async bytes() {
+    return blobBytes.get(this).slice();
   }
   async text() {
+    return new TextDecoder().decode(blobBytes.get(this));
+  }
+}
+class File extends Blob {
+  constructor(parts, name, options = {}) {
+    super(parts, options);
+    this.name = String(name);
+    this.lastModified = options.lastModified === undefined ? Date.now() : Number(options.lastModified);
+  }
+}
+class FormData {
+  constructor() {
+    this._entries = [];
+  }
+  static _value(value, filename) {
+    if (!(value instanceof Blob)) return String(value);
+    if (value instanceof File && filename === undefined) return value;
+    return new File([value], filename === undefined ? "blob" : String(filename), { type: value.type });
+  }
+  append(name, value, filename) {
+    this._entries.push([String(name), FormData._value(value, filename)]);
+  }
+  set(name, value, filename) {
+    const key = String(name);
+    const at = this._entries.findIndex(([k]) => k === key);
+    const entry = [key, FormData._value(value, filename)];
+    this._entries = this._entries.filter(([k], i) => k !== key || i === at);
+    if (at === -1) this._entries.push(entry);
+    else this._entries[this._entries.findIndex(([k]) => k === key)] = entry;
+  }
+  get(name) {
+    const found = this._entries.find(([k]) => k === String(name));
+    return found ? found[1] : null;
+  }
+  getAll(name) {
+    return this._entries.filter(([k]) => k === String(name)).map(([, v]) => v);
+  }
+  has(name) {
+    return this._entries.some(([k]) => k === String(name));
+  }
+  delete(name) {
+    this._entries = this._entries.filter(([k]) => k !== String(name));
+  }
+  forEach(callback, thisArg) {
+    for (const [k, v] of this._entries) callback.call(thisArg, v, k, this);
+  }
+  *entries() {
+    yield* this._entries.map(([k, v]) => [k, v]);
+  }
+  *keys() {
+    for (const [k] of this._entries) yield k;
+  }
+  *values() {
+    for (const [, v] of this._entries) yield v;
+  }
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+}
+// A body as bytes and the content type it implies (multipart for FormData, as fetch sends).
+const bodyOf = (body) => {
+  if (body === undefined || body === null) return { bytes: new Uint8Array(0), type: null };
+  if (typeof body === "string") return { bytes: new TextEncoder().encode(body), type: "text/plain;charset=UTF-8" };
+  if (body instanceof Blob) return { bytes: blobBytes.get(body).slice(), type: body.type || null };
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return { bytes: bytesOf(body).slice(), type: null };
+  if (body instanceof URLSearchParams) {
+    return { bytes: new TextEncoder().encode(body.toString()), type: "application/x-www-form-urlencoded;charset=UTF-8" };
+  }
+  if (body instanceof FormData) {
+    const boundary = `----smb-form-${toHex(getRandomValues(new Uint8Array(12)))}`;
+    const parts = [];
+    for (const [name, value] of body) {
+      const quoted = (text) => text.replace(/\r/g, "%0D").replace(/\n/g, "%0A").replace(/"/g, "%22");
+      if (value instanceof File) {
+        parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="${quoted(name)}"; filename="${quoted(value.name)}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`, value, "\r\n");
+      } else {
+        parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="${quoted(name)}"\r\n\r\n${value}\r\n`);
+      }
+    }
+    parts.push(`--${boundary}--\r\n`);
+    return { bytes: blobBytes.get(new Blob(parts)), type: `multipart/form-data; boundary=${boundary}` };
+  }
+  return { bytes: new TextEncoder().encode(String(body)), type: "text/plain;charset=UTF-8" };
+};
+class Body {
+  _take() {
+    if (this.bodyUsed) throw new TypeError("the body was read already");
     this.bodyUsed = true;
-    return new TextDecoder().decode(this._bytes);
+    return this._bytes;
+  }
+  async arrayBuffer() {
+    return this._take().slice().buffer;
+  }
+  async bytes() {
+    return this._take().slice();
+  }
+  async text() {
+    return new TextDecoder().decode(this._take());
   }
   async json() {
     return JSON.parse(await this.text());
   }
+  async blob() {
+    return new Blob([this._take()], { type: this.headers.get("content-type") || "" });
+  }
+}
+const withBody = (target, body, headers) => {
+  const { bytes, type } = bodyOf(body);
+  target._bytes = bytes;
+  target.bodyUsed = false;
+  target.headers = new Headers(headers);
+  if (type && !target.headers.has("content-type")) target.headers.set("content-type", type);
+};
+class Response extends Body {
+  constructor(body, init = {}) {
+    super();
+    withBody(this, body, init.headers);
+    this.status = init.status === undefined ? 200 : Number(init.status);
+    if (!(this.status >= 200 && this.status <= 599)) throw new RangeError(`status ${init.status} is not 200 to 599`);
+    this.statusText = init.statusText === undefined ? "" : String(init.statusText);
+    this.url = init.url || "";
+    this.ok = this.status >= 200 && this.status < 300;
+  }
+  static json(data, init = {}) {
+    const headers = new Headers(init.headers);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+    return new Response(JSON.stringify(data), { ...init, headers });
+  }
+  clone() {
+    if (this.bodyUsed) throw new TypeError("the body was read already");
+    return new Response(this._bytes.slice(), this);
+  }
+}
+class Request extends Body {
+  constructor(input, init = {}) {
+    super();
+    const from = input instanceof Request ? input : null;
+    this.url = from ? from.url : new URL(input instanceof URL ? input.href : String(input)).href;
+    this.method = String(init.method || (from ? from.method : "GET")).toUpperCase();
+    const body = init.body !== undefined ? init.body : from ? from._bytes : null;
+    if ((this.method === "GET" || this.method === "HEAD") && body != null && !(from && body === from._bytes && !body.length)) {
+      throw new TypeError(`a ${this.method} request has no body`);
+    }
+    withBody(this, body, init.headers || (from ? from.headers : undefined));
+    this.signal = init.signal || (from ? from.signal : new AbortController().signal);
+  }
+  clone() {
+    if (this.bodyUsed) throw new TypeError("the body was read already");
+    return new Request(this);
+  }
 }
 define("Headers", Headers);
 define("Response", Response);
+define("Request", Request);
+define("Blob", Blob);
+define("File", File);
+define("FormData", FormData);
 
 // --- each run's console, timers and fetch (see the top of this file)
 const MAX_TIMERS = 1000; // setTimeout calls one run may make, due or not
 let nextTimer = 1;
 const fetchFor = (live) => async (resource, init = {}) => {
-  const url = new URL(resource instanceof URL ? resource.href : String(resource && resource.url ? resource.url : resource));
-  const method = String(init.method || "GET").toUpperCase();
+  const asked = resource instanceof Request ? new Request(resource, init) : new Request(resource instanceof URL ? resource.href : String(resource), init);
+  const url = new URL(asked.url);
+  const method = asked.method;
   const run = live();
   if (!run) throw new TypeError(`fetch(${method} ${url.href}): the event that asked for it is over`);
-  if (init.signal && init.signal.aborted) throw init.signal.reason;
+  if (asked.signal.aborted) throw asked.signal.reason;
   if (!fetchAllowed) {
     const message = `fetch(${method} ${url.href}) refused: smb-tui local runs offline; start it with --allow-fetch to let machine code reach the network`;
     run.log("stderr", message);
     throw new TypeError(message);
   }
-  let body = init.body;
-  if (body !== undefined && body !== null && typeof body !== "string") {
-    body = body instanceof URLSearchParams ? body.toString() : new TextDecoder().decode(bytesOf(body));
-  }
-  const headers = Array.from(new Headers(init.headers).entries());
+  const body = asked._bytes.length || !["GET", "HEAD"].includes(method) ? new TextDecoder().decode(asked._bytes) : null;
+  const headers = Array.from(asked.headers.entries());
   const answer = JSON.parse(await py.fetch(run.id, url.href, method, JSON.stringify(headers), body == null ? null : body));
   if (answer.error) throw new TypeError(`fetch(${method} ${url.href}) failed: ${answer.error}`);
   const bytes = Uint8Array.from(atob(answer.body), (c) => c.charCodeAt(0));
