@@ -58,6 +58,8 @@ from smb_tui.local.cursors import Cursors
 from smb_tui.local.definitions import JSON, SLUG_PATTERN
 from smb_tui.local.deploy import Deployments
 from smb_tui.local.deploy_routes import add_deploy_routes
+from smb_tui.local.identity import Identity
+from smb_tui.local.identity_routes import add_identity_routes
 from smb_tui.local.plain_json import NotPlainJson, plain_json
 from smb_tui.local.realtime import realtime_session, refused_session
 from smb_tui.local.service import ApiError, LocalService
@@ -70,8 +72,8 @@ InstanceSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="The instan
 Cursor = Annotated[str | None, Query(description="A cursor from the previous page")]
 MAX_LOGS = 100
 # The first part of paths State Backed serves that the local server leaves out: keys,
-# orgs, users, identity and token providers.
-STATE_BACKED_ONLY = frozenset({"keys", "orgs", "users", "idps", "token-providers"})
+# orgs, users.
+STATE_BACKED_ONLY = frozenset({"keys", "orgs", "users"})
 
 
 class CreateInstance(BaseModel):
@@ -251,6 +253,7 @@ def create_app(
     cors_origins: tuple[str, ...] = ("*",),
 ) -> FastAPI:
     cursors = Cursors(key.secret)
+    identity = Identity(service.store.connection, key, org_ids)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -611,9 +614,11 @@ def create_app(
         # Form-encoded, as OAuth token exchange is; parsed here to spare a dependency.
         fields = {k: v[0] for k, v in parse_qs((await request.body()).decode("latin-1")).items()}
         try:
+            if identity.serves(fields.get("audience", "")):  # a token provider's service
+                return JSONResponse(await identity.exchange(fields))
             return JSONResponse(exchange_anonymous(fields, key, org_ids))
         except AuthError as error:
-            status = 403 if error.code == "missing-org" else 400
+            status = 403 if error.code in ("missing-org", "unauthorized") else 400
             return _error(status, str(error), error.code)
 
     @app.websocket("/rt")
@@ -636,6 +641,7 @@ def create_app(
         )
 
     add_deploy_routes(app, deployments, Annotated[Principal, Depends(scoped("machines.write"))])
+    add_identity_routes(app, identity, Annotated[Principal, Depends(scoped("tokens.admin"))])
 
     @app.api_route(
         "/{path:path}",

@@ -36,12 +36,16 @@ REGISTERED_CLAIMS = {"aud", "iss", "iat", "exp", "nbf", "jti", "scope"}
 ANONYMOUS_SCOPES = frozenset(
     {"instances.read", "instances.write", "instances.create", "indexes.read"}
 )
+# A token from an identity provider's exchange: signed, as State Backed's token providers
+# are told to sign, with a production key (events, state and creating instances).
+EXCHANGED_SCOPES = ANONYMOUS_SCOPES
 ALL_SCOPES = ANONYMOUS_SCOPES | {
     "machines.read",
     "machines.write",
     "machine-versions.write",
     "instances.admin",
     "logs.read",
+    "tokens.admin",
 }
 
 
@@ -135,9 +139,11 @@ def _verify(token: str, key: LocalKey) -> tuple[Principal, float]:
         auth_context = {k: v for k, v in claims.items() if k not in REGISTERED_CLAIMS}
     auth_context = without_sender(auth_context)
     anonymous = claims.get("scope") == "anonymous"
+    exchanged = claims.get("scope") == "exchanged"
+    scopes = ANONYMOUS_SCOPES if anonymous else EXCHANGED_SCOPES if exchanged else ALL_SCOPES
     principal = Principal(
         auth_context=auth_context,
-        scopes=ANONYMOUS_SCOPES if anonymous else ALL_SCOPES,
+        scopes=scopes,
         anonymous=anonymous,
         org_id=claims.get("org") if anonymous else None,
     )

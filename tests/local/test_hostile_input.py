@@ -169,8 +169,7 @@ def test_locks_live_only_while_in_use(server: ServerThread, http: httpx.Client) 
     [
         ("GET", "/keys"),
         ("POST", "/orgs"),
-        ("GET", "/idps"),
-        ("GET", "/token-providers"),
+        ("GET", "/users"),
     ],
 )
 def test_what_only_state_backed_does_is_a_501(http: httpx.Client, method: str, path: str) -> None:
