@@ -42,6 +42,9 @@ SEQUENCES: list[tuple[str, str | None, dict[str, object], list[object]]] = [
         {},
         ["fail", {"type": "wait", "ms": 5}, "time", "listen", "digest", "orphan"],
     ),
+    # The web APIs against node's own: intervals, HMAC, structuredClone, AbortController,
+    # Blob, FormData, Request and Response.
+    ("errands", None, {}, ["moreWeb", "bodies", "tellSelf"]),
     ("lamp", "v1", {}, ["flip", "flip", "flip"]),
     ("lamp", "v2", {}, ["flip", "dim", "flip", "flip"]),
     (
