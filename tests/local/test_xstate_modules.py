@@ -3,6 +3,8 @@ esbuild as `smply` builds them. Skipped (and counted) when node and npm are miss
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import hmac
 import sqlite3
@@ -392,6 +394,37 @@ def test_machine_code_has_blobs_form_data_requests_and_responses(xserver: Server
         "requestHeader": "1",
         "getBody": "TypeError",  # a GET has no body
     }
+
+
+def test_machine_code_compresses_with_streams(xserver: ServerThread) -> None:
+    """CompressionStream and DecompressionStream (State Backed's runtime docs name them),
+    through Blob.stream(), pipeThrough and Response, checked against Python's gzip."""
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        seen = errand(http, slug, "squeeze").json()["publicContext"]
+    assert "failed" not in seen, seen.get("failed")
+    squeezed = seen["squeezed"]
+    assert gzip.decompress(base64.b64decode(squeezed.pop("gzip"))) == b"squeeze me " * 200
+    assert squeezed == {
+        "smaller": True,
+        "roundTrip": True,
+        "corrupt": "TypeError",  # not deflate data: the read fails, nothing hangs
+        "badFormat": "TypeError",
+        "joined": "ab",  # a stream read with for await
+        "shouted": "HI",  # through a TransformStream
+    }
+    # A bomb (11 MB of zeros, 11 kB gzipped) stops at the 10 MB cap, with a reason.
+    bomb = base64.b64encode(gzip.compress(bytes(11 * 2**20))).decode()
+    with client(xserver, sub="owner") as http:
+        refused = errand(http, slug, {"type": "inflate", "gzip": bomb}).json()["publicContext"]
+        assert "inflates past 10 MB" in refused["failed"]
+        small = base64.b64encode(gzip.compress(b"x" * 1000)).decode()
+        assert (
+            errand(http, slug, {"type": "inflate", "gzip": small}).json()["publicContext"][
+                "inflated"
+            ]
+            == 1000
+        )
 
 
 def test_fetch_is_off_unless_allowed(xserver: ServerThread, modules: Path, tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ export default createMachine<Context>(
           web: { actions: "web" },
           moreWeb: "webbing",
           bodies: "bodying",
+          squeeze: "squeezing",
+          inflate: "inflating",
           hosts: {
             actions: note((_, event) => ({
               ascii: event.hosts.map((host: string) => new URL(`https://${host}/`).hostname),
@@ -175,6 +177,72 @@ export default createMachine<Context>(
             };
           },
           onDone: { target: "idle", actions: note((_, event) => ({ more: event.data })) },
+          onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
+        },
+      },
+      inflating: {
+        invoke: {
+          src: async (_, event: any) => {
+            const packed = Uint8Array.from(atob(event.gzip), (c) => c.charCodeAt(0));
+            const opened = new Blob([packed]).stream().pipeThrough(new DecompressionStream("gzip"));
+            return (await new Response(opened).arrayBuffer()).byteLength;
+          },
+          onDone: { target: "idle", actions: note((_, event) => ({ inflated: event.data })) },
+          onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
+        },
+      },
+      squeezing: {
+        invoke: {
+          src: async () => {
+            const text = "squeeze me ".repeat(200);
+            const squeezed = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+            const packed = new Uint8Array(await new Response(squeezed).arrayBuffer());
+            const opened = new Blob([packed]).stream().pipeThrough(new DecompressionStream("gzip"));
+            const unpacked = await new Response(opened).text();
+            const broken = new DecompressionStream("deflate");
+            const writer = broken.writable.getWriter();
+            writer.write(new Uint8Array([1, 2, 3]));
+            writer.close();
+            let corrupt = "";
+            try {
+              await new Response(broken.readable).text();
+            } catch (error: any) {
+              corrupt = error.name;
+            }
+            let badFormat = "";
+            try {
+              new CompressionStream("brotli" as any);
+            } catch (error: any) {
+              badFormat = error.name;
+            }
+            const letters = new ReadableStream({
+              start(controller) {
+                controller.enqueue("a");
+                controller.enqueue("b");
+                controller.close();
+              },
+            });
+            let joined = "";
+            for await (const chunk of letters as any) joined += chunk;
+            const upper = new TransformStream({
+              transform(chunk: Uint8Array, controller) {
+                controller.enqueue(new TextEncoder().encode(new TextDecoder().decode(chunk).toUpperCase()));
+              },
+            });
+            const shouted = await new Response(new Response("hi").body!.pipeThrough(upper)).text();
+            let binary = "";
+            packed.forEach((b) => (binary += String.fromCharCode(b)));
+            return {
+              gzip: btoa(binary),
+              smaller: packed.length < text.length,
+              roundTrip: unpacked === text,
+              corrupt,
+              badFormat,
+              joined,
+              shouted,
+            };
+          },
+          onDone: { target: "idle", actions: note((_, event) => ({ squeezed: event.data })) },
           onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
         },
       },

@@ -51,6 +51,7 @@ import hashlib
 import json
 import re
 import secrets
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +125,12 @@ class Context:
         wrap = racer.wrap_py_function
         host = [
             await self._stack.enter_async_context(wrap(function))
-            for function in (_digest, self._fetch, self._sleep, self._wake)
+            for function in (_digest, self._fetch, self._sleep, self._wake, _zlib)
         ]
         source = (_JS / "web.js").read_text() + "\n" + (_JS / "engine.js").read_text()
         install = racer.eval(
-            "(function (digest, fetch, sleep, wake, secret, settleError, fetchAllowed) {\n"
-            "'use strict';\nconst py = Object.freeze({ digest, fetch, sleep, wake });\n"
+            "(function (digest, fetch, sleep, wake, zlib, secret, settleError, fetchAllowed) {\n"
+            "'use strict';\nconst py = Object.freeze({ digest, fetch, sleep, wake, zlib });\n"
             f"{source}\n;return 0;\n}})"
         )
         install(*host, self.secret, SETTLE_ERROR, self.worker.allow_fetch)
@@ -370,6 +371,31 @@ async def _awaited(promise: Any) -> Any:
 
 async def _digest(name: Any, data: Any) -> str:
     return hashlib.new(str(name).replace("-", "").lower(), bytes.fromhex(str(data))).hexdigest()
+
+
+# CompressionStream / DecompressionStream formats, as zlib's window bits.
+_ZLIB_FORMATS = {"gzip": 31, "deflate": 15, "deflate-raw": -15}
+MAX_INFLATED = 10 * 1024 * 1024  # what one DecompressionStream may give (a bomb stops here)
+
+
+async def _zlib(mode: Any, format: Any, data: Any) -> str:
+    """(De)compress base64 `data` whole for web.js's streams: JSON `{"ok": base64}` or
+    `{"error": why}` (a corrupt or truncated input, or one inflating past the cap)."""
+    bits = _ZLIB_FORMATS[str(format)]
+    raw = base64.b64decode(str(data))
+    if mode == "compress":
+        packer = zlib.compressobj(wbits=bits)
+        return json.dumps({"ok": base64.b64encode(packer.compress(raw) + packer.flush()).decode()})
+    unpacker = zlib.decompressobj(wbits=bits)
+    try:
+        out = unpacker.decompress(raw, MAX_INFLATED + 1)
+    except zlib.error as error:
+        return json.dumps({"error": f"the data is not {format}: {error}"})
+    if len(out) > MAX_INFLATED:
+        return json.dumps({"error": f"it inflates past {MAX_INFLATED // 2**20} MB"})
+    if not unpacker.eof or unpacker.unused_data:
+        return json.dumps({"error": f"the {format} data is truncated, or has more after its end"})
+    return json.dumps({"ok": base64.b64encode(out).decode()})
 
 
 class Worker:

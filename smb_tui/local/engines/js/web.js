@@ -3,7 +3,8 @@
 // and HMAC importKey/exportKey/sign/verify), TextEncoder/TextDecoder, atob/btoa, URL,
 // URLSearchParams, queueMicrotask, setTimeout/clearTimeout, setInterval/clearInterval,
 // structuredClone, performance.now, AbortController/AbortSignal, Headers, Blob, File,
-// FormData, Request, Response (whole bodies, no streams) and fetch.
+// FormData, Request, Response, ReadableStream/WritableStream/TransformStream (held, not
+// pulled), CompressionStream/DecompressionStream (the host's zlib) and fetch.
 //
 // One file, over 400 lines, because it is one closure: each API is a few lines, and they
 // share `define`, the byte helpers and the per-run scope that keeps machine code out of
@@ -691,7 +692,203 @@ class Headers {
     return this.entries();
   }
 }
-// --- bodies: Blob, File, FormData, Request, Response (whole bodies in memory; no streams)
+// --- streams: enough of WHATWG streams for bodies and (de)compression. A stream holds
+// the chunks enqueued until they are read (no back-pressure: a run's memory is capped).
+class ReadableStream {
+  constructor(source = {}) {
+    this._chunks = [];
+    this._closed = false;
+    this._error = null;
+    this._waiting = [];
+    this.locked = false;
+    const wake = () => this._waiting.splice(0).forEach((resolve) => resolve());
+    this._controller = {
+      desiredSize: 1,
+      enqueue: (chunk) => {
+        if (this._closed) throw new TypeError("the stream is closed");
+        this._chunks.push(chunk);
+        wake();
+      },
+      close: () => {
+        this._closed = true;
+        wake();
+      },
+      error: (error) => {
+        this._error = error;
+        wake();
+      },
+    };
+    this._pull = typeof source.pull === "function" ? () => source.pull(this._controller) : null;
+    if (typeof source.start === "function") {
+      const started = source.start(this._controller);
+      if (started && typeof started.then === "function") started.then(undefined, this._controller.error);
+    }
+  }
+  async _read() {
+    for (;;) {
+      if (this._chunks.length) return { value: this._chunks.shift(), done: false };
+      if (this._error) throw this._error;
+      if (this._closed) return { value: undefined, done: true };
+      if (this._pull) {
+        await this._pull();
+        if (this._chunks.length || this._closed || this._error) continue;
+      }
+      await new Promise((resolve) => this._waiting.push(resolve));
+    }
+  }
+  getReader() {
+    if (this.locked) throw new TypeError("the stream is locked to a reader");
+    this.locked = true;
+    return {
+      read: () => this._read(),
+      releaseLock: () => {
+        this.locked = false;
+      },
+      cancel: async () => {
+        this._chunks = [];
+        this._closed = true;
+      },
+    };
+  }
+  async cancel() {
+    this._chunks = [];
+    this._closed = true;
+  }
+  async *[Symbol.asyncIterator]() {
+    const reader = this.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  pipeThrough(transform) {
+    this.pipeTo(transform.writable).catch(() => {}); // its failure errors transform.readable
+    return transform.readable;
+  }
+  async pipeTo(writable) {
+    const writer = writable.getWriter();
+    try {
+      for await (const chunk of this) await writer.write(chunk);
+      await writer.close();
+    } catch (error) {
+      await writer.abort(error);
+      throw error;
+    }
+  }
+}
+class WritableStream {
+  constructor(sink = {}) {
+    this._sink = sink;
+    this.locked = false;
+  }
+  getWriter() {
+    if (this.locked) throw new TypeError("the stream is locked to a writer");
+    this.locked = true;
+    const sink = this._sink;
+    return {
+      ready: Promise.resolve(),
+      write: async (chunk) => sink.write && sink.write(chunk),
+      close: async () => sink.close && sink.close(),
+      abort: async (reason) => sink.abort && sink.abort(reason),
+      releaseLock: () => {
+        this.locked = false;
+      },
+    };
+  }
+}
+class TransformStream {
+  constructor(transformer = {}) {
+    let readable;
+    this.readable = new ReadableStream({
+      start(controller) {
+        readable = controller;
+      },
+    });
+    const controller = {
+      enqueue: (chunk) => readable.enqueue(chunk),
+      error: (error) => readable.error(error),
+      terminate: () => readable.close(),
+    };
+    this.writable = new WritableStream({
+      async write(chunk) {
+        try {
+          if (transformer.transform) await transformer.transform(chunk, controller);
+          else controller.enqueue(chunk);
+        } catch (error) {
+          controller.error(error);
+          throw error;
+        }
+      },
+      async close() {
+        try {
+          if (transformer.flush) await transformer.flush(controller);
+          readable.close();
+        } catch (error) {
+          controller.error(error);
+          throw error;
+        }
+      },
+      abort: (reason) => controller.error(reason),
+    });
+    if (transformer.start) transformer.start(controller);
+  }
+}
+const concatBytes = (chunks) => {
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+};
+const zlibFormats = ["gzip", "deflate", "deflate-raw"];
+// (De)compression is the host's zlib, on the whole input once it is closed.
+const zlibStream = (mode, format) => {
+  if (!zlibFormats.includes(format)) throw new TypeError(`format must be one of ${zlibFormats.join(", ")}`);
+  const chunks = [];
+  return {
+    transform(chunk) {
+      if (!(chunk instanceof ArrayBuffer || ArrayBuffer.isView(chunk))) {
+        throw new TypeError("a (de)compression stream takes bytes (an ArrayBuffer or a typed array)");
+      }
+      chunks.push(bytesOf(chunk).slice());
+    },
+    async flush(controller) {
+      const bytes = concatBytes(chunks);
+      let binary = "";
+      for (let at = 0; at < bytes.length; at += 8192) {
+        binary += String.fromCharCode(...bytes.subarray(at, at + 8192));
+      }
+      const data = btoa(binary);
+      const answer = JSON.parse(await py.zlib(mode, format, data));
+      if (answer.error) throw new TypeError(answer.error);
+      controller.enqueue(Uint8Array.from(atob(answer.ok), (c) => c.charCodeAt(0)));
+    },
+  };
+};
+class CompressionStream extends TransformStream {
+  constructor(format) {
+    super(zlibStream("compress", format));
+  }
+}
+class DecompressionStream extends TransformStream {
+  constructor(format) {
+    super(zlibStream("decompress", format));
+  }
+}
+define("ReadableStream", ReadableStream);
+define("WritableStream", WritableStream);
+define("TransformStream", TransformStream);
+define("CompressionStream", CompressionStream);
+define("DecompressionStream", DecompressionStream);
+
+// --- bodies: Blob, File, FormData, Request, Response (whole bodies in memory)
 const blobBytes = new WeakMap(); // a Blob's bytes, out of reach of machine code's writes
 class Blob {
   constructor(parts = [], options = {}) {
@@ -727,6 +924,15 @@ class Blob {
   }
   async text() {
     return new TextDecoder().decode(blobBytes.get(this));
+  }
+  stream() {
+    const bytes = blobBytes.get(this).slice();
+    return new ReadableStream({
+      start(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    });
   }
 }
 class File extends Blob {
@@ -811,29 +1017,48 @@ const bodyOf = (body) => {
   return { bytes: new TextEncoder().encode(String(body)), type: "text/plain;charset=UTF-8" };
 };
 class Body {
-  _take() {
+  async _take() {
     if (this.bodyUsed) throw new TypeError("the body was read already");
     this.bodyUsed = true;
+    if (this._stream) {
+      const chunks = [];
+      for await (const chunk of this._stream) {
+        chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : bytesOf(chunk));
+      }
+      this._bytes = concatBytes(chunks);
+      this._stream = null;
+    }
     return this._bytes;
   }
+  get body() {
+    if (this._stream) return this._stream;
+    const bytes = this._bytes;
+    return new ReadableStream({
+      start(controller) {
+        if (bytes.length) controller.enqueue(bytes.slice());
+        controller.close();
+      },
+    });
+  }
   async arrayBuffer() {
-    return this._take().slice().buffer;
+    return (await this._take()).slice().buffer;
   }
   async bytes() {
-    return this._take().slice();
+    return (await this._take()).slice();
   }
   async text() {
-    return new TextDecoder().decode(this._take());
+    return new TextDecoder().decode(await this._take());
   }
   async json() {
     return JSON.parse(await this.text());
   }
   async blob() {
-    return new Blob([this._take()], { type: this.headers.get("content-type") || "" });
+    return new Blob([await this._take()], { type: this.headers.get("content-type") || "" });
   }
 }
 const withBody = (target, body, headers) => {
-  const { bytes, type } = bodyOf(body);
+  target._stream = body instanceof ReadableStream ? body : null;
+  const { bytes, type } = bodyOf(target._stream ? null : body);
   target._bytes = bytes;
   target.bodyUsed = false;
   target.headers = new Headers(headers);
@@ -855,7 +1080,7 @@ class Response extends Body {
     return new Response(JSON.stringify(data), { ...init, headers });
   }
   clone() {
-    if (this.bodyUsed) throw new TypeError("the body was read already");
+    if (this.bodyUsed || this._stream) throw new TypeError("the body was read already, or is a stream");
     return new Response(this._bytes.slice(), this);
   }
 }
@@ -899,7 +1124,8 @@ const fetchFor = (live) => async (resource, init = {}) => {
     run.log("stderr", message);
     throw new TypeError(message);
   }
-  const body = asked._bytes.length || !["GET", "HEAD"].includes(method) ? new TextDecoder().decode(asked._bytes) : null;
+  const sent = asked._stream ? await asked._take() : asked._bytes;
+  const body = sent.length || !["GET", "HEAD"].includes(method) ? new TextDecoder().decode(sent) : null;
   const headers = Array.from(asked.headers.entries());
   const answer = JSON.parse(await py.fetch(run.id, url.href, method, JSON.stringify(headers), body == null ? null : body));
   if (answer.error) throw new TypeError(`fetch(${method} ${url.href}) failed: ${answer.error}`);
