@@ -258,6 +258,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timers = asyncio.create_task(service.scheduler.run())
+        service.delivery.wake()  # what a stopped server left to deliver
         yield
         timers.cancel()
         with contextlib.suppress(asyncio.CancelledError):

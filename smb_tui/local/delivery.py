@@ -2,22 +2,25 @@
 (`spawnPersistentInstance`) and sent (`@statebacked/machine`'s `sendTo`, or `sendParent`
 from a spawned instance), delivered after that run, in order, as the sending instance.
 
-Held in memory: a crash of the server between a run's commit and the delivery loses what
-was not delivered yet (State Backed's delivery is durable; see the README's differences).
+Durable: the service writes them to the store's outbox in the run's own transaction, and
+the deliverer takes them from there, oldest first, deleting each once it is delivered (or
+given up on); a server that stopped with some left delivers them when it starts again. At
+least once: one delivered just before a crash, and not yet deleted, is delivered again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from smb_tui.local.auth import SENDER_CLAIM, Principal
 from smb_tui.local.definitions import JSON
 from smb_tui.local.engines.seam import Message, Spawn
 from smb_tui.local.errors import ApiError
+from smb_tui.local.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,40 +47,42 @@ class Instances(Protocol):
     def instance_exists(self, machine: str, slug: str) -> bool: ...
 
 
+def outbox_items(spawns: list[Spawn], sends: list[Message]) -> list[tuple[str, dict[str, JSON]]]:
+    """A run's spawns (first: a send may name an instance spawned in the same run) and
+    sends, in its order, as the store's outbox keeps them."""
+    return [("spawn", dataclasses.asdict(s)) for s in spawns] + [
+        ("send", dataclasses.asdict(m)) for m in sends
+    ]
+
+
 class Deliverer:
-    """One queue for the whole server: spawns and sends in the order their runs were
-    stored; `undelivered(sender, text)` is told what could not be delivered, to say in
-    the sender's logs."""
+    """Delivers the store's outbox, oldest first; `undelivered(sender, text)` is told what
+    could not be delivered, to say in the sender's logs."""
 
     def __init__(
-        self, instances: Instances, undelivered: Callable[[dict[str, str], str], None]
+        self,
+        instances: Instances,
+        store: Store,
+        undelivered: Callable[[dict[str, str], str], None],
     ) -> None:
         self.instances = instances
+        self.store = store
         self.undelivered = undelivered
-        self._outbox: deque[tuple[dict[str, str], Spawn | Message]] = deque()
         self._delivering: asyncio.Task[None] | None = None
 
-    def post(
-        self, machine: str, slug: str, spawns: Sequence[Spawn], sends: Sequence[Message]
-    ) -> None:
-        """What a stored run spawned and sent: spawns first (a send may name an instance
-        spawned in the same run), then sends, each in the run's order, after everything
-        posted before them."""
-        if not spawns and not sends:
-            return
-        sender = {"machineName": machine, "machineInstanceName": slug}
-        self._outbox.extend((sender, spawn) for spawn in spawns)
-        self._outbox.extend((sender, message) for message in sends)
+    def wake(self) -> None:
+        """Something was added to the outbox (or the server started): deliver it."""
         if self._delivering is None or self._delivering.done():
             self._delivering = asyncio.create_task(self._deliver_all())
 
     async def _deliver_all(self) -> None:
-        while self._outbox:
-            sender, item = self._outbox.popleft()
+        while (row := self.store.next_outbox()) is not None:
             try:
-                await self._deliver(sender, item)
+                item = Spawn(**row.body) if row.kind == "spawn" else Message(**row.body)
+                await self._deliver(row.sender, item)
             except Exception:  # one message must not end the deliverer
-                log.exception("delivering %r from %r failed", item, sender)
+                log.exception("delivering outbox item %s failed", row.id)
+            self.store.delete_outbox(row.id)
 
     async def _deliver(self, sender: dict[str, str], item: Spawn | Message) -> None:
         """As the sending instance (the receiver's authorizers see

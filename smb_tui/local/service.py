@@ -31,7 +31,7 @@ from smb_tui.local.definitions import (
     MachineVersion,
     Snapshot,
 )
-from smb_tui.local.delivery import Deliverer
+from smb_tui.local.delivery import Deliverer, outbox_items
 from smb_tui.local.engines.seam import (
     Engine,
     LogLine,
@@ -97,7 +97,7 @@ class LocalService:
         self.versionless: dict[str, list[str]] = {}
         self.locks = InstanceLocks()  # events to one instance, one at a time
         # Spawns and events between instances, delivered in order after their runs.
-        self.delivery = Deliverer(self, self._undelivered)
+        self.delivery = Deliverer(self, store, self._undelivered)
         self._subscribers: defaultdict[tuple[str, str], dict[Subscriber, Principal]] = defaultdict(
             dict
         )
@@ -311,7 +311,6 @@ class LocalService:
                 ),
             )
             row = await self._commit(definition, version, None, slug, outcome, parent=parent)
-        self.delivery.post(machine, slug, outcome.spawns, outcome.sends)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
@@ -430,7 +429,6 @@ class LocalService:
             if upgrade is not None:
                 outcome.steps.insert(0, upgrade)
             row = await self._commit(definition, version, row, slug, outcome, spent_timer)
-        self.delivery.post(machine, slug, outcome.spawns, outcome.sends)
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def apply_events(
@@ -570,6 +568,10 @@ class LocalService:
                 store.delete_timer(db, spent_timer)  # fired: spent, with the event it made
             store.replace_timers(db, instance_id, outcome.cancelled, new_timers)
             store.add_logs(db, _log_rows(definition.slug, slug, version_id, outcome.logs))
+            sent = outbox_items(outcome.spawns, outcome.sends)
+            if sent:
+                sender = {"machineName": definition.slug, "machineInstanceName": slug}
+                store.add_outbox(db, sender, sent)
             store.set_index_values(
                 db,
                 definition.slug,
@@ -585,6 +587,8 @@ class LocalService:
             )
         if new_timers:
             self.scheduler.wake()
+        if outcome.spawns or outcome.sends:
+            self.delivery.wake()
         saved = store.get_instance_by_id(instance_id)
         assert saved is not None
         await self._publish(definition, saved)

@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS timers (
     tries INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS timers_by_time ON timers (fire_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     timestamp TEXT NOT NULL,
@@ -172,6 +178,17 @@ class InstanceRow:
     pending_events: list[dict[str, JSON]]
     # The persistent instance that spawned this one: {machineName, machineInstanceName}.
     parent: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A spawn or an event between instances, stored with the run that made it and
+    deleted once delivered (or given up on)."""
+
+    id: int
+    sender: dict[str, str]
+    kind: str  # "spawn" or "send"
+    body: dict[str, JSON]
 
 
 @dataclass(frozen=True)
@@ -623,6 +640,28 @@ class Store:
             "INSERT INTO timers (instance_id, state_id, event, fire_at) VALUES (?, ?, ?, ?)",
             [(instance_id, state, event, at) for state, event, at in new],
         )
+
+    def add_outbox(
+        self,
+        db: sqlite3.Connection,
+        sender: dict[str, str],
+        items: Sequence[tuple[str, dict[str, JSON]]],
+    ) -> None:
+        """Spawns and sends a run made (kind "spawn" or "send"), in its transaction."""
+        db.executemany(
+            "INSERT INTO outbox (sender, kind, body) VALUES (?, ?, ?)",
+            [(json.dumps(sender), kind, json.dumps(body)) for kind, body in items],
+        )
+
+    def next_outbox(self) -> OutboxRow | None:
+        row = self._one("SELECT * FROM outbox ORDER BY id LIMIT 1")
+        if row is None:
+            return None
+        return OutboxRow(row["id"], json.loads(row["sender"]), row["kind"], json.loads(row["body"]))
+
+    def delete_outbox(self, item_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
     def next_timer(self) -> TimerRow | None:
         row = self._one("SELECT * FROM timers ORDER BY fire_at, id LIMIT 1")

@@ -648,3 +648,36 @@ def test_a_spawned_persistent_child_and_its_parent_talk_both_ways(
         until(lambda: admin("kid", slug)["context"]["public"]["greeted"] == 2, "the second hi")
         kid_events = [row["event"]["type"] for row in history(http, "kid", slug)]
         assert kid_events == ["hiFromParent", "hiFromParent", "xstate.init"]
+
+
+def test_events_between_instances_left_undelivered_are_delivered_after_a_restart(
+    modules: Path, tmp_path: Path
+) -> None:
+    """The outbox is the store's: what a stopped server had yet to deliver (here written
+    into it while the server is down) is delivered when it starts again."""
+    from smb_tui.local.store import Store
+
+    item = unique("item")
+    with start_server(tmp_path, machines_dir=modules, demo=False) as first:
+        key = first.key
+    store = Store(tmp_path / "local.db")
+    with store.transaction() as db:
+        sender = {"machineName": "rater", "machineInstanceName": "r-left"}
+        message = {"type": "addToRating", "rating": 3, "count": 1}
+        body = {"machine": "aggregate", "instance": item, "event": message}
+        store.add_outbox(db, sender, [("send", body)])
+    store.close()
+    with (
+        start_server(tmp_path, machines_dir=modules, demo=False, key=key) as again,
+        client(again, sub="owner") as http,
+    ):
+
+        def delivered() -> object:
+            answer = http.get(f"/machines/aggregate/i/{item}/admin")
+            return answer.json()["context"] if answer.status_code == 200 else None
+
+        until(lambda: delivered() is not None, "the delivery after the restart")
+        assert delivered() == {"totalRating": 3, "count": 1}
+    left = Store(tmp_path / "local.db")
+    assert left.next_outbox() is None  # delivered, and gone from the outbox
+    left.close()
