@@ -36,6 +36,7 @@ from smb_tui.local.engines.seam import (
     Engine,
     LogLine,
     MachineError,
+    Message,
     Outcome,
     Refused,
     Step,
@@ -50,6 +51,7 @@ from smb_tui.local.store import InstanceRow, Page, Store, VersionRow
 log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 400 * 1024
+PERSISTENT_SEND = "statebacked.send"  # a timer's event that sends to another instance
 # State Backed documents no limit of its own for an event; an event is stored with its
 # transition, as the context is, so it gets the context's limit (a 2 MB event was taken).
 MAX_EVENT_BYTES = MAX_CONTEXT_BYTES
@@ -687,7 +689,22 @@ class LocalService:
     async def _fire_timer(
         self, machine: str, slug: str, event: dict[str, JSON], timer_id: int
     ) -> None:
-        """A delayed transition fell due: the event, as the system, spending the timer."""
+        """A delayed transition fell due: the event, as the system, spending the timer.
+        A delayed send to another persistent instance goes to the outbox instead, from
+        this instance, spending the timer in the same transaction."""
+        if event.get("type") == PERSISTENT_SEND and isinstance(event.get("to"), dict):
+            to, sent = event["to"], event.get("event")
+            message = Message(
+                str(to.get("machineName")),
+                str(to.get("machineInstanceName")),
+                sent if isinstance(sent, dict) else {"type": str(sent)},
+            )
+            sender = {"machineName": machine, "machineInstanceName": slug}
+            with self.store.transaction() as db:
+                self.store.add_outbox(db, sender, outbox_items([], [message]))
+                self.store.delete_timer(db, timer_id)
+            self.delivery.wake()
+            return
         await self.send_event(None, machine, slug, event, spent_timer=timer_id)
 
     # -- realtime ----------------------------------------------------------------------

@@ -681,3 +681,28 @@ def test_events_between_instances_left_undelivered_are_delivered_after_a_restart
     left = Store(tmp_path / "local.db")
     assert left.next_outbox() is None  # delivered, and gone from the outbox
     left.close()
+
+
+def test_a_delayed_send_to_a_persistent_child_fires_from_the_parent(
+    modules: Path, tmp_path: Path
+) -> None:
+    """State Backed's docs' example sends to its spawned child with `delay: 200`: a timer
+    of the parent's, fired by the server's clock (the test's), delivered as the parent."""
+    clock = ManualClock(1_780_000_000.0)
+    with (
+        start_server(tmp_path, machines_dir=modules, demo=False, clock=clock) as server,
+        client(server, sub="owner") as http,
+    ):
+        http.post("/machines/family", json={"slug": "fam"})
+        http.post("/machines/family/i/fam/events", json={"event": "run"})
+
+        def greeted() -> object:
+            kid = http.get("/machines/family/i/fam/admin").json()["context"]["kid"]
+            answer = http.get(f"/machines/kid/i/{kid['machineInstanceName']}/admin")
+            return answer.json()["context"]["public"]["greeted"] if answer.is_success else None
+
+        until(lambda: greeted() == 1, "the first hi")
+        assert http.post("/machines/family/i/fam/events", json={"event": "later"}).is_success
+        assert greeted() == 1  # not yet: its time has not come
+        clock.advance(0.2)
+        until(lambda: greeted() == 2, "the delayed hi")

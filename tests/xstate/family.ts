@@ -27,6 +27,7 @@ export default createMachine<Context>({
       on: {
         childSaysHi: { actions: assign({ heard: (context) => context.heard + 1 }) },
         again: { actions: sendTo("kid", { type: "hiFromParent" }) },
+        later: { actions: sendTo("kid", { type: "hiFromParent" }, { delay: 200, id: "later" }) },
       },
     },
   },

@@ -246,11 +246,16 @@ class Run {
         case "xstate.raise": {
           const event = action._event ? action._event.data : action.event;
           if (typeof action.delay === "number") {
-            if (action.to !== undefined && action.to !== null) {
-              const to = isPersistentRef(action.to)
-                ? `${action.to.machineName}/${action.to.machineInstanceName}`
-                : String(action.to);
-              this.log("stderr", `a delayed send to '${to}' is not run by smb-tui local`);
+            const ref = action.to === undefined || action.to === null || action.to === "#_internal"
+              ? null
+              : this.persistentTarget(action.to);
+            if (ref) {
+              // Fired by the server when due, from this instance, to the other one.
+              const to = { machineName: ref.machineName, machineInstanceName: ref.machineInstanceName };
+              const sent = typeof event === "string" ? { type: event } : event;
+              this.timers.push([String(action.id), { type: PERSISTENT_SEND, to, event: sent }, action.delay / 1000]);
+            } else if (action.to !== undefined && action.to !== null && action.to !== "#_internal") {
+              this.log("stderr", `a delayed send to '${String(action.to)}' is not run by smb-tui local`);
             } else {
               this.timers.push([String(action.id), event, action.delay / 1000]);
             }
@@ -357,16 +362,19 @@ class Run {
   // of one in the context), and the parent that spawned this instance. A send to no
   // target throws, as XState's does, and the event fails.
   sendTo(to, event) {
-    if (typeof to === "string") {
-      const child = this.children.get(to);
-      if (child) return child.receive(event);
-      if (to === "#_parent" && this.parent) return this.persistentSend(this.parent, event);
-      const ref = this.persistentRef(to);
-      if (ref) return this.persistentSend(ref, event);
-    } else if (isPersistentRef(to)) {
-      return this.persistentSend(to, event);
-    }
+    const child = typeof to === "string" ? this.children.get(to) : undefined;
+    if (child) return child.receive(event);
+    const ref = this.persistentTarget(to);
+    if (ref) return this.persistentSend(ref, event);
     throw new Error(`Unable to send event to child '${String(to)}' from service '${this.machine.id}'.`);
+  }
+
+  // A persistent instance a send names: a reference, the parent, or a spawned one's id.
+  persistentTarget(to) {
+    if (isPersistentRef(to)) return to;
+    if (typeof to !== "string") return null;
+    if (to === "#_parent") return this.parent;
+    return this.persistentRef(to) || null;
   }
 
   persistentSend(ref, event) {
@@ -443,6 +451,8 @@ class Run {
   }
 }
 
+// The event of a timer that, when due, sends to another persistent instance.
+const PERSISTENT_SEND = "statebacked.send";
 const isPersistentRef = (value) =>
   Boolean(value) && typeof value === "object" && value.type === "statebacked.instance" &&
   typeof value.machineName === "string" && typeof value.machineInstanceName === "string";
