@@ -103,7 +103,8 @@ class Deliverer:
                     parent=sender,
                 )
             except ApiError as error:
-                self._say(sender, f"spawning {target}", error)
+                if error.status != 409:  # 409: it exists, as asked (an invocation entered again)
+                    self._say(sender, f"spawning {target}", error)
             return
         what = f"the event {str(item.event.get('type'))!r} to {target}"
         for attempt in range(1, DELIVERY_TRIES + 1):

@@ -706,3 +706,23 @@ def test_a_delayed_send_to_a_persistent_child_fires_from_the_parent(
         assert greeted() == 1  # not yet: its time has not come
         clock.advance(0.2)
         until(lambda: greeted() == 2, "the delayed hi")
+
+
+def test_a_persistent_instance_invoked_is_made_and_reached_by_the_invocation_s_id(
+    xserver: ServerThread,
+) -> None:
+    with client(xserver, sub="owner") as http:
+        host = unique("family")
+        http.post("/machines/family", json={"slug": host})
+        assert http.post(f"/machines/family/i/{host}/events", json={"event": "invite"}).is_success
+
+        def guest() -> dict[str, Any]:
+            answer = http.get("/machines/kid/i/invited-guest/admin")
+            return answer.json()["context"]["public"] if answer.is_success else {}
+
+        until(lambda: guest().get("greeted") == 1, "the host's hi, by the invocation's id")
+        assert guest()["nickname"] == "guest"  # the invocation's data, as its context
+        host_context = lambda: http.get(f"/machines/family/i/{host}/admin").json()["context"]  # noqa: E731
+        until(lambda: host_context()["heard"] == 1, "the guest's sendParent")
+        assert http.post(f"/machines/family/i/{host}/events", json={"event": "again"}).is_success
+        until(lambda: guest().get("greeted") == 2, "a later send, in a later run")

@@ -30,3 +30,14 @@ export const sendTo = (actor: any, event: any, opts?: { delay?: number; id?: str
   delay: opts?.delay,
   id: opts?.id,
 });
+
+export const persistentInvocableSource = (descriptor: {
+  machineName: string;
+  machineInstanceName?: string;
+  machineVersionId?: string;
+}) => ({
+  type: "statebacked.invoke",
+  machineName: descriptor.machineName,
+  machineInstanceName: descriptor.machineInstanceName ?? crypto.randomUUID(),
+  machineVersionId: descriptor.machineVersionId,
+});

@@ -2,7 +2,7 @@
 // child by reference and by the local id it was spawned under, and hears back through the
 // child's sendParent.
 import { assign, createMachine } from "xstate";
-import { sendTo, spawnPersistentInstance } from "./_statebacked_machine";
+import { persistentInvocableSource, sendTo, spawnPersistentInstance } from "./_statebacked_machine";
 
 type Context = { kid: unknown; heard: number };
 
@@ -12,7 +12,20 @@ export default createMachine<Context>({
   initial: "idle",
   context: { kid: null, heard: 0 },
   states: {
-    idle: { on: { run: "running" } },
+    idle: { on: { run: "running", invite: "hosting" } },
+    hosting: {
+      // A persistent instance invoked, as the docs' persistentInvocableSource example.
+      invoke: {
+        id: "guest",
+        src: persistentInvocableSource({ machineName: "kid", machineInstanceName: "invited-guest" }) as any,
+        data: () => ({ public: { nickname: "guest", greeted: 0 } }),
+      },
+      entry: sendTo("guest", { type: "hiFromParent" }),
+      on: {
+        childSaysHi: { actions: assign({ heard: (context) => context.heard + 1 }) },
+        again: { actions: sendTo("guest", { type: "hiFromParent" }) },
+      },
+    },
     running: {
       entry: [
         assign({

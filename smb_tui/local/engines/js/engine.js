@@ -293,6 +293,22 @@ class Run {
       return;
     }
     const src = typeof activity.src === "string" ? { type: activity.src } : activity.src;
+    if (src && src.type === "statebacked.invoke") {
+      // @statebacked/machine's persistentInvocableSource: the instance is made (with the
+      // invocation's data as its context, this instance as its parent) once the run is
+      // stored; sends to the invocation's id reach it while its state is active.
+      const data = activity.data ? mapContext(activity.data, state.context, state._event) : null;
+      this.spawns.push({
+        ref: invokedRef(activity.id, src),
+        request: {
+          machineName: String(src.machineName),
+          machineInstanceName: String(src.machineInstanceName),
+          machineVersionId: src.machineVersionId ?? null,
+          context: data,
+        },
+      });
+      return;
+    }
     const services = this.machine.options.services || {};
     const creator = services[src.type];
     if (!creator) {
@@ -394,7 +410,15 @@ class Run {
       for (const key of Object.keys(value)) look(value[key], depth + 1);
     };
     look(this.state && this.state.context, 0);
-    return found[0];
+    if (found.length) return found[0];
+    // A persistent invocation of a state the instance is in.
+    for (const node of (this.state && this.state.configuration) || []) {
+      for (const invocation of node.invoke || []) {
+        const src = invocation.src;
+        if (invocation.id === id && src && src.type === "statebacked.invoke") return invokedRef(id, src);
+      }
+    }
+    return undefined;
   }
 
   stopChild(id) {
@@ -451,6 +475,12 @@ class Run {
   }
 }
 
+const invokedRef = (id, src) => ({
+  type: "statebacked.instance",
+  id,
+  machineName: String(src.machineName),
+  machineInstanceName: String(src.machineInstanceName),
+});
 // The event of a timer that, when due, sends to another persistent instance.
 const PERSISTENT_SEND = "statebacked.send";
 const isPersistentRef = (value) =>
