@@ -412,6 +412,10 @@ def test_machine_code_compresses_with_streams(xserver: ServerThread) -> None:
         "badFormat": "TypeError",
         "joined": "ab",  # a stream read with for await
         "shouted": "HI",  # through a TransformStream
+        "heard": 1,  # an EventTarget's `once` listener
+        "detail": {"n": 7},  # a CustomEvent's
+        "decoded": "héllo",  # TextDecoderStream
+        "reencoded": "wörld",  # and TextEncoderStream
     }
     # A bomb (11 MB of zeros, 11 kB gzipped) stops at the 10 MB cap, with a reason.
     bomb = base64.b64encode(gzip.compress(bytes(11 * 2**20))).decode()

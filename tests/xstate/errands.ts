@@ -232,7 +232,25 @@ export default createMachine<Context>(
             const shouted = await new Response(new Response("hi").body!.pipeThrough(upper)).text();
             let binary = "";
             packed.forEach((b) => (binary += String.fromCharCode(b)));
+            const target = new EventTarget();
+            let heard = 0;
+            let detail = null;
+            target.addEventListener("ping", () => (heard += 1), { once: true });
+            target.addEventListener("note", (event: any) => (detail = event.detail));
+            target.dispatchEvent(new Event("ping"));
+            target.dispatchEvent(new Event("ping"));
+            target.dispatchEvent(new CustomEvent("note", { detail: { n: 7 } }));
+            const decoded = new Blob(["héllo"]).stream().pipeThrough(new TextDecoderStream());
+            let text2 = "";
+            for await (const chunk of decoded as any) text2 += chunk;
+            const encoded = new Response(
+              new Response("wörld").body!.pipeThrough(new TextDecoderStream()).pipeThrough(new TextEncoderStream()),
+            );
             return {
+              heard,
+              detail,
+              decoded: text2,
+              reencoded: await encoded.text(),
               gzip: btoa(binary),
               smaller: packed.length < text.length,
               roundTrip: unpacked === text,

@@ -4,7 +4,8 @@
 // URLSearchParams, queueMicrotask, setTimeout/clearTimeout, setInterval/clearInterval,
 // structuredClone, performance.now, AbortController/AbortSignal, Headers, Blob, File,
 // FormData, Request, Response, ReadableStream/WritableStream/TransformStream (held, not
-// pulled), CompressionStream/DecompressionStream (the host's zlib) and fetch.
+// pulled), CompressionStream/DecompressionStream (the host's zlib), TextEncoderStream/
+// TextDecoderStream, Event/CustomEvent/EventTarget and fetch.
 //
 // One file, over 400 lines, because it is one closure: each API is a few lines, and they
 // share `define`, the byte helpers and the per-run scope that keeps machine code out of
@@ -228,6 +229,66 @@ define("structuredClone", (value) => {
 // --- performance: time since this context started, by the server's clock
 const timeOrigin = Date.now();
 define("performance", { timeOrigin, now: () => Date.now() - timeOrigin });
+
+// --- Event / EventTarget (WinterCG's minimum): listeners, once, and dispatch
+class Event {
+  constructor(type, options = {}) {
+    this.type = String(type);
+    this.bubbles = Boolean(options.bubbles);
+    this.cancelable = Boolean(options.cancelable);
+    this.defaultPrevented = false;
+    this.target = null;
+    this.currentTarget = null;
+    this.timeStamp = Date.now();
+  }
+  preventDefault() {
+    if (this.cancelable) this.defaultPrevented = true;
+  }
+  stopPropagation() {}
+  stopImmediatePropagation() {
+    this._stopped = true;
+  }
+}
+class CustomEvent extends Event {
+  constructor(type, options = {}) {
+    super(type, options);
+    this.detail = options.detail === undefined ? null : options.detail;
+  }
+}
+const eventListeners = new WeakMap();
+class EventTarget {
+  addEventListener(type, listener, options) {
+    if (!listener) return;
+    const all = eventListeners.get(this) || new Map();
+    eventListeners.set(this, all);
+    const listeners = all.get(String(type)) || [];
+    all.set(String(type), listeners);
+    if (listeners.some((held) => held.listener === listener)) return;
+    const once = typeof options === "object" && options !== null && Boolean(options.once);
+    listeners.push({ listener, once });
+  }
+  removeEventListener(type, listener) {
+    const listeners = (eventListeners.get(this) || new Map()).get(String(type));
+    if (!listeners) return;
+    const at = listeners.findIndex((held) => held.listener === listener);
+    if (at !== -1) listeners.splice(at, 1);
+  }
+  dispatchEvent(event) {
+    if (!(event instanceof Event)) throw new TypeError("dispatchEvent takes an Event");
+    event.target = event.currentTarget = this;
+    const listeners = ((eventListeners.get(this) || new Map()).get(event.type) || []).slice();
+    for (const held of listeners) {
+      if (held.once) this.removeEventListener(event.type, held.listener);
+      if (typeof held.listener === "function") held.listener.call(this, event);
+      else if (typeof held.listener.handleEvent === "function") held.listener.handleEvent(event);
+      if (event._stopped) break;
+    }
+    return !event.defaultPrevented;
+  }
+}
+define("Event", Event);
+define("CustomEvent", CustomEvent);
+define("EventTarget", EventTarget);
 
 // --- AbortController / AbortSignal
 class AbortSignal {
@@ -882,6 +943,32 @@ class DecompressionStream extends TransformStream {
     super(zlibStream("decompress", format));
   }
 }
+class TextEncoderStream extends TransformStream {
+  constructor() {
+    const encoder = new TextEncoder();
+    super({ transform: (chunk, controller) => controller.enqueue(encoder.encode(String(chunk))) });
+    this.encoding = "utf-8";
+  }
+}
+class TextDecoderStream extends TransformStream {
+  constructor(label = "utf-8", options = {}) {
+    const decoder = new TextDecoder(label, options);
+    const pending = [];
+    // Whole, once closed: a character split over two chunks decodes as one.
+    super({
+      transform: (chunk) => {
+        pending.push(bytesOf(chunk).slice());
+      },
+      flush: (controller) => {
+        const text = decoder.decode(concatBytes(pending));
+        if (text) controller.enqueue(text);
+      },
+    });
+    this.encoding = decoder.encoding;
+  }
+}
+define("TextEncoderStream", TextEncoderStream);
+define("TextDecoderStream", TextDecoderStream);
 define("ReadableStream", ReadableStream);
 define("WritableStream", WritableStream);
 define("TransformStream", TransformStream);
