@@ -19,7 +19,7 @@ from typing import Any, Literal
 from smb_tui.api.auth import AnonymousSession, KeyCredentials, StaticToken, TokenSource
 from smb_tui.api.client import PRODUCTION_URL
 from smb_tui.core.keys import load_or_create_key
-from smb_tui.paths import config_path, default_key_path, write_private_file
+from smb_tui.paths import config_path, default_key_path
 
 LOCAL_PROFILE = "local"
 LOCAL_URL = "http://127.0.0.1:8787"
@@ -123,30 +123,6 @@ def read_profiles(path: Path | None = None) -> dict[str, Profile]:
     return profiles
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    # A JSON string is a valid TOML basic string.
-    return json.dumps(value if isinstance(value, str) else json.dumps(value))
-
-
-def write_profiles(profiles: Mapping[str, Profile], path: Path | None = None) -> Path:
-    """Write all profiles; the file is created 0600, as it may hold secrets."""
-    path = path or config_path()
-    lines: list[str] = []
-    for name, profile in profiles.items():
-        lines.append(f"[profiles.{json.dumps(name)}]")
-        for key in ("api_url", "org_id", "token", "key_id", "secret", "auth_context"):
-            value = getattr(profile, key)
-            if value:
-                lines.append(f"{key} = {_toml_value(value)}")
-        if profile.anonymous:
-            lines.append("anonymous = true")
-        lines.append("")
-    write_private_file(path, "\n".join(lines))
-    return path
-
-
 def from_environment(environ: Mapping[str, str] | None = None) -> Profile:
     environ = os.environ if environ is None else environ
     value = {key: environ.get(name) or None for key, name in ENVIRONMENT.items()}.get
@@ -227,5 +203,4 @@ __all__ = [
     "config_path",
     "read_profiles",
     "resolve",
-    "write_profiles",
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from smb_tui.api import AnonymousSession, KeyCredentials, StaticToken
-from smb_tui.config import ConfigError, Profile, read_profiles, resolve, write_profiles
+from smb_tui.config import ConfigError, Profile, read_profiles, resolve
 
 
 @pytest.fixture(autouse=True)
@@ -20,14 +20,11 @@ def own_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_flags_beat_environment_beat_profile(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    write_profiles(
-        {
-            "default": Profile(
-                api_url="https://profile", token="profile-token", org_id="org_profile"
-            )
-        },
-        path,
+    path.write_text(
+        '[profiles.default]\napi_url = "https://profile"\ntoken = "profile-token"\n'
+        'org_id = "org_profile"\n'
     )
+    path.chmod(0o600)
     only_profile = resolve(environ={}, path=path)
     assert only_profile.base_url == "https://profile"
     assert isinstance(only_profile.auth, StaticToken)
@@ -56,18 +53,12 @@ def test_a_key_id_flag_takes_its_secret_from_the_environment(tmp_path: Path) -> 
 
 def test_named_profiles_and_unknown_names(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    write_profiles(
-        {
-            "staging": Profile(
-                api_url="https://staging",
-                key_id="sbk_s",
-                secret="s3cr3t",
-                auth_context={"sub": "ops", "roles": ["admin"]},
-            ),
-            "kiosk": Profile(org_id="org_kiosk", anonymous=True),
-        },
-        path,
+    path.write_text(
+        '[profiles.staging]\napi_url = "https://staging"\nkey_id = "sbk_s"\n'
+        'secret = "s3cr3t"\nauth_context = \'{"sub": "ops", "roles": ["admin"]}\'\n\n'
+        '[profiles.kiosk]\norg_id = "org_kiosk"\nanonymous = true\n'
     )
+    path.chmod(0o600)
     staging = resolve(profile="staging", environ={}, path=path)
     assert isinstance(staging.auth, KeyCredentials)
     assert staging.auth.auth_context == {"sub": "ops", "roles": ["admin"]}
@@ -97,9 +88,10 @@ def test_nothing_configured_says_how_to_connect(tmp_path: Path) -> None:
         resolve(Profile(anonymous=True), environ={}, path=tmp_path / "none.toml")
 
 
-def test_files_with_secrets_are_0600_and_looser_ones_warn(tmp_path: Path) -> None:
-    path = write_profiles({"p": Profile(token="t0ken")}, tmp_path / "c" / "config.toml")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+def test_a_profile_file_readable_by_others_warns(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[profiles.p]\ntoken = "t0ken"\n')
+    path.chmod(0o600)
     assert read_profiles(path)["p"].token == "t0ken"
     os.chmod(path, 0o644)
     with pytest.warns(UserWarning, match="chmod 600"):
