@@ -44,7 +44,7 @@ SEQUENCES: list[tuple[str, str | None, dict[str, object], list[object]]] = [
     ),
     # The web APIs against node's own: intervals, HMAC, structuredClone, AbortController,
     # Blob, FormData, Request and Response.
-    ("errands", None, {}, ["moreWeb", "bodies", "tellSelf"]),
+    ("errands", None, {}, ["moreWeb", "bodies", "tellSelf", "seal"]),
     ("lamp", "v1", {}, ["flip", "flip", "flip"]),
     ("lamp", "v2", {}, ["flip", "dim", "flip", "flip"]),
     (

@@ -431,6 +431,25 @@ def test_machine_code_compresses_with_streams(xserver: ServerThread) -> None:
         )
 
 
+def test_machine_code_seals_with_aes_gcm(xserver: ServerThread) -> None:
+    """crypto.subtle AES-GCM (importKey, generateKey, encrypt, decrypt), checked against
+    the cryptography package's."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        seen = errand(http, slug, "seal").json()["publicContext"]
+    assert "failed" not in seen, seen.get("failed")
+    expected = AESGCM(bytes([9]) * 32).encrypt(bytes([1]) * 12, b"secret message", b"aad")
+    assert seen["sealed"] == {
+        "sealed": expected.hex(),
+        "opened": "secret message",
+        "tampered": "OperationError",  # not authentic: refused
+        "exported": 16,  # a generated 128-bit key
+        "wrongUsage": "InvalidAccessError",  # made to encrypt only
+    }
+
+
 def test_fetch_is_off_unless_allowed(xserver: ServerThread, modules: Path, tmp_path: Path) -> None:
     with client(xserver, sub="owner") as http:
         slug = errands(http)

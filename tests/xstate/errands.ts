@@ -34,6 +34,7 @@ export default createMachine<Context>(
           bodies: "bodying",
           squeeze: "squeezing",
           inflate: "inflating",
+          seal: "sealing",
           hosts: {
             actions: note((_, event) => ({
               ascii: event.hosts.map((host: string) => new URL(`https://${host}/`).hostname),
@@ -177,6 +178,38 @@ export default createMachine<Context>(
             };
           },
           onDone: { target: "idle", actions: note((_, event) => ({ more: event.data })) },
+          onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
+        },
+      },
+      sealing: {
+        invoke: {
+          src: async () => {
+            const encode = (text: string) => new TextEncoder().encode(text);
+            const usages: KeyUsage[] = ["encrypt", "decrypt"];
+            const key = await crypto.subtle.importKey("raw", new Uint8Array(32).fill(9), { name: "AES-GCM" }, true, usages);
+            const iv = new Uint8Array(12).fill(1);
+            const params = { name: "AES-GCM", iv, additionalData: encode("aad") };
+            const sealed = await crypto.subtle.encrypt(params, key, encode("secret message"));
+            const opened = new TextDecoder().decode(await crypto.subtle.decrypt(params, key, sealed));
+            let tampered = "";
+            try {
+              const bad = new Uint8Array(sealed).slice(); // a copy: a view would change `sealed`
+              bad[0] ^= 1;
+              await crypto.subtle.decrypt(params, key, bad);
+            } catch (error: any) {
+              tampered = error.name;
+            }
+            const made = await crypto.subtle.generateKey({ name: "AES-GCM", length: 128 }, true, ["encrypt"]);
+            const exported = new Uint8Array(await crypto.subtle.exportKey("raw", made as CryptoKey)).length;
+            let wrongUsage = "";
+            try {
+              await crypto.subtle.decrypt(params, made as CryptoKey, sealed);
+            } catch (error: any) {
+              wrongUsage = error.name;
+            }
+            return { sealed: hex(sealed), opened, tampered, exported, wrongUsage };
+          },
+          onDone: { target: "idle", actions: note((_, event) => ({ sealed: event.data })) },
           onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
         },
       },

@@ -125,12 +125,13 @@ class Context:
         wrap = racer.wrap_py_function
         host = [
             await self._stack.enter_async_context(wrap(function))
-            for function in (_digest, self._fetch, self._sleep, self._wake, _zlib)
+            for function in (_digest, self._fetch, self._sleep, self._wake, _zlib, _aes)
         ]
         source = (_JS / "web.js").read_text() + "\n" + (_JS / "engine.js").read_text()
         install = racer.eval(
-            "(function (digest, fetch, sleep, wake, zlib, secret, settleError, fetchAllowed) {\n"
-            "'use strict';\nconst py = Object.freeze({ digest, fetch, sleep, wake, zlib });\n"
+            "(function (digest, fetch, sleep, wake, zlib, aes, secret, settleError,"
+            " fetchAllowed) {\n'use strict';\n"
+            "const py = Object.freeze({ digest, fetch, sleep, wake, zlib, aes });\n"
             f"{source}\n;return 0;\n}})"
         )
         install(*host, self.secret, SETTLE_ERROR, self.worker.allow_fetch)
@@ -395,6 +396,27 @@ async def _zlib(mode: Any, format: Any, data: Any) -> str:
         return json.dumps({"error": f"it inflates past {MAX_INFLATED // 2**20} MB"})
     if not unpacker.eof or unpacker.unused_data:
         return json.dumps({"error": f"the {format} data is truncated, or has more after its end"})
+    return json.dumps({"ok": base64.b64encode(out).decode()})
+
+
+async def _aes(operation: Any, key: Any, iv: Any, data: Any, aad: Any) -> str:
+    """AES-GCM for web.js's crypto.subtle (base64 in and out): JSON `{"ok": base64}` or
+    `{"error": why}` (a ciphertext that is not authentic)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    cipher = AESGCM(base64.b64decode(str(key)))
+    nonce, message = base64.b64decode(str(iv)), base64.b64decode(str(data))
+    associated = base64.b64decode(str(aad)) or None
+    try:
+        if operation == "encrypt":
+            out = cipher.encrypt(nonce, message, associated)
+        else:
+            out = cipher.decrypt(nonce, message, associated)
+    except InvalidTag:
+        return json.dumps({"error": "the data is not authentic under this key, iv and data"})
+    except ValueError as error:
+        return json.dumps({"error": str(error)})
     return json.dumps({"ok": base64.b64encode(out).decode()})
 
 

@@ -1,6 +1,6 @@
 // The web APIs State Backed's runtime gives machine code, for V8 without a browser:
 // console (into the instance's logs), crypto (getRandomValues, randomUUID, subtle: digest,
-// and HMAC importKey/exportKey/sign/verify), TextEncoder/TextDecoder, atob/btoa, URL,
+// HMAC importKey/exportKey/generateKey/sign/verify, AES-GCM encrypt/decrypt), TextEncoder/TextDecoder, atob/btoa, URL,
 // URLSearchParams, queueMicrotask, setTimeout/clearTimeout, setInterval/clearInterval,
 // structuredClone, performance.now, AbortController/AbortSignal, Headers, Blob, File,
 // FormData, Request, Response, ReadableStream/WritableStream/TransformStream (held, not
@@ -79,6 +79,14 @@ const fromHex = (hex) => {
 };
 
 // --- crypto: randomness from the host's pool (os.urandom), digests by hashlib
+// Bytes to and from base64, for the host's functions (in slices: a spread of a large
+// array overflows V8's stack).
+const base64Of = (bytes) => {
+  let binary = "";
+  for (let at = 0; at < bytes.length; at += 8192) binary += String.fromCharCode(...bytes.subarray(at, at + 8192));
+  return btoa(binary);
+};
+const bytesOfBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 const integerArrays = [
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
   Uint32Array, BigInt64Array, BigUint64Array,
@@ -126,7 +134,7 @@ class CryptoKey {
   }
 }
 define("CryptoKey", CryptoKey);
-const hmacKey = (key, usage) => {
+const secretOf = (key, usage) => {
   const bytes = keyBytes.get(key);
   if (!bytes) throw new TypeError("expected a CryptoKey from crypto.subtle.importKey");
   if (!key.usages.includes(usage)) {
@@ -137,7 +145,7 @@ const hmacKey = (key, usage) => {
 const hmac = async (key, usage, data) => {
   const hash = key.algorithm.hash.name;
   const block = blockSizes[hash];
-  let secret = hmacKey(key, usage);
+  let secret = secretOf(key, usage);
   if (secret.length > block) secret = new Uint8Array(await subtle.digest(hash, secret));
   const padded = new Uint8Array(block);
   padded.set(secret);
@@ -156,8 +164,21 @@ const checkHmac = (algorithm, method) => {
     throw new DOMException(`${method}: unsupported algorithm ${nameOf(algorithm)} (HMAC is)`, "NotSupportedError");
   }
 };
+const aesKey = (bytes, extractable, usages) => {
+  if (![16, 24, 32].includes(bytes.length)) {
+    throw new DOMException("an AES key is 128, 192 or 256 bits", "DataError");
+  }
+  const key = new CryptoKey(
+    Boolean(extractable),
+    Object.freeze({ name: "AES-GCM", length: bytes.length * 8 }),
+    Object.freeze(Array.from(usages || [], String)),
+  );
+  keyBytes.set(key, bytes);
+  return key;
+};
 subtle.importKey = async (format, keyData, algorithm, extractable, usages) => {
   if (format !== "raw") throw new DOMException(`importKey: only "raw" keys (not ${format})`, "NotSupportedError");
+  if (nameOf(algorithm) === "AES-GCM") return aesKey(new Uint8Array(bytesOf(keyData)), extractable, usages);
   checkHmac(algorithm, "importKey");
   const hash = nameOf(algorithm.hash);
   if (!digests.includes(hash)) throw new DOMException(`importKey: unsupported hash ${hash}`, "NotSupportedError");
@@ -190,6 +211,39 @@ subtle.verify = async (algorithm, key, signature, data) => {
   for (let i = 0; i < expected.length; i++) difference |= expected[i] ^ (given[i] || 0);
   return difference === 0;
 };
+subtle.generateKey = async (algorithm, extractable, usages) => {
+  const name = nameOf(algorithm);
+  if (name === "AES-GCM") {
+    const bits = Number(algorithm.length);
+    if (![128, 192, 256].includes(bits)) throw new DOMException("AES-GCM length is 128, 192 or 256", "OperationError");
+    return aesKey(getRandomValues(new Uint8Array(bits / 8)), extractable, usages);
+  }
+  checkHmac(algorithm, "generateKey");
+  const hash = nameOf(algorithm.hash);
+  const bytes = algorithm.length === undefined ? blockSizes[hash] : Math.ceil(Number(algorithm.length) / 8);
+  if (!bytes) throw new DOMException(`generateKey: unsupported hash ${hash}`, "NotSupportedError");
+  return subtle.importKey("raw", getRandomValues(new Uint8Array(bytes)), algorithm, extractable, usages);
+};
+// AES-GCM by the host's `cryptography` (a 128-bit tag, as WebCrypto's default).
+const aesGcm = async (operation, algorithm, key, data) => {
+  if (nameOf(algorithm) !== "AES-GCM" || !key || key.algorithm.name !== "AES-GCM") {
+    throw new DOMException(`${operation}: AES-GCM keys and algorithm only`, "NotSupportedError");
+  }
+  const secret = secretOf(key, operation);
+  if (algorithm.tagLength !== undefined && Number(algorithm.tagLength) !== 128) {
+    throw new DOMException(`${operation}: a 128-bit tag only`, "NotSupportedError");
+  }
+  const iv = bytesOf(algorithm.iv);
+  if (!iv.length) throw new DOMException(`${operation}: the iv is empty`, "OperationError");
+  const aad = algorithm.additionalData === undefined ? new Uint8Array(0) : bytesOf(algorithm.additionalData);
+  const answer = JSON.parse(
+    await py.aes(operation, base64Of(secret), base64Of(iv), base64Of(bytesOf(data)), base64Of(aad)),
+  );
+  if (answer.error) throw new DOMException(answer.error, "OperationError");
+  return bytesOfBase64(answer.ok).buffer;
+};
+subtle.encrypt = (algorithm, key, data) => aesGcm("encrypt", algorithm, key, data);
+subtle.decrypt = (algorithm, key, data) => aesGcm("decrypt", algorithm, key, data);
 define("crypto", Object.freeze({ getRandomValues, randomUUID, subtle: Object.freeze(subtle) }));
 
 // --- structuredClone: JSON values, Date, RegExp, Map, Set, ArrayBuffer, typed arrays,
@@ -921,15 +975,9 @@ const zlibStream = (mode, format) => {
       chunks.push(bytesOf(chunk).slice());
     },
     async flush(controller) {
-      const bytes = concatBytes(chunks);
-      let binary = "";
-      for (let at = 0; at < bytes.length; at += 8192) {
-        binary += String.fromCharCode(...bytes.subarray(at, at + 8192));
-      }
-      const data = btoa(binary);
-      const answer = JSON.parse(await py.zlib(mode, format, data));
+      const answer = JSON.parse(await py.zlib(mode, format, base64Of(concatBytes(chunks))));
       if (answer.error) throw new TypeError(answer.error);
-      controller.enqueue(Uint8Array.from(atob(answer.ok), (c) => c.charCodeAt(0)));
+      controller.enqueue(bytesOfBase64(answer.ok));
     },
   };
 };
