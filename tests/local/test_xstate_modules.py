@@ -4,11 +4,15 @@ esbuild as `smply` builds them. Skipped (and counted) when node and npm are miss
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import hmac
+import http.server
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -468,7 +472,33 @@ def test_fetch_is_off_unless_allowed(xserver: ServerThread, modules: Path, tmp_p
         slug = errands(http)
         url = f"{online.base_url}/openapi.json"
         fetched = errand(http, slug, {"type": "fetchIt", "url": url}).json()
-    assert fetched["publicContext"]["fetched"] == {"status": 200, "kind": "openapi"}
+        assert fetched["publicContext"]["fetched"] == {"status": 200, "kind": "openapi"}
+        with echo_server() as echo:
+            sent = {"type": "fetchIt", "url": echo, "bytes": [0, 255, 128, 10, 195]}
+            posted = errand(http, slug, sent).json()["publicContext"]["fetched"]
+    assert posted == {"status": 200, "kind": "00ff800ac3"}  # every byte, none re-encoded
+
+
+@contextlib.contextmanager
+def echo_server() -> Iterator[str]:
+    """A server on 127.0.0.1 that answers a POST with its body's bytes, in hex."""
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body.hex().encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    listening = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=listening.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listening.server_address[1]}/echo"
+    finally:
+        listening.shutdown()
 
 
 def test_a_delayed_send_keeps_its_event_payload(modules: Path, tmp_path: Path) -> None:

@@ -363,6 +363,11 @@ export default createMachine<Context>(
       fetching: {
         invoke: {
           src: async (_, event: any) => {
+            if (event.bytes) {
+              // A binary body, sent as it is: the echo answers what it received, in hex.
+              const posted = await fetch(event.url, { method: "POST", body: new Uint8Array(event.bytes) });
+              return { status: posted.status, kind: await posted.text() };
+            }
             const response = await fetch(event.url);
             return { status: response.status, kind: (await response.json()).openapi ? "openapi" : "?" };
           },

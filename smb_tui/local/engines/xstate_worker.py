@@ -327,7 +327,7 @@ async def _fetch(url: str, method: str, headers_json: str, body: Any) -> dict[st
     import httpx
 
     headers = [tuple(pair) for pair in json.loads(headers_json)]
-    content = None if body is None else str(body).encode()
+    content = None if body is None else base64.b64decode(str(body))  # bytes as sent
     origin = httpx.URL(url)
     async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
         for _ in range(FETCH_MAX_REDIRECTS + 1):

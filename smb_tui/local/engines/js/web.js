@@ -1260,7 +1260,7 @@ const fetchFor = (live) => async (resource, init = {}) => {
     throw new TypeError(message);
   }
   const sent = asked._stream ? await asked._take() : asked._bytes;
-  const body = sent.length || !["GET", "HEAD"].includes(method) ? new TextDecoder().decode(sent) : null;
+  const body = sent.length || !["GET", "HEAD"].includes(method) ? base64Of(sent) : null;
   const headers = Array.from(asked.headers.entries());
   const answer = JSON.parse(await py.fetch(run.id, url.href, method, JSON.stringify(headers), body == null ? null : body));
   if (answer.error) throw new TypeError(`fetch(${method} ${url.href}) failed: ${answer.error}`);
