@@ -69,6 +69,8 @@ class Principal:
     scopes: frozenset[str]
     anonymous: bool = False
     org_id: str | None = None
+    # For an event between instances: how many deliveries led to it (a client's event: 0).
+    hops: int = 0
 
 
 def sign_key_token(

@@ -25,6 +25,10 @@ from smb_tui.local.store import Store
 log = logging.getLogger(__name__)
 
 DELIVERY_TRIES = 5  # an event between instances, as State Backed retries one
+# Instances that answer each other's events would pass events between them for ever; a
+# chain of events between instances (each delivered because of the one before) is cut
+# at this many, with the reason in the logs of the instance that sent the last.
+MAX_HOPS = 100
 
 
 class Instances(Protocol):
@@ -47,11 +51,14 @@ class Instances(Protocol):
     def instance_exists(self, machine: str, slug: str) -> bool: ...
 
 
-def outbox_items(spawns: list[Spawn], sends: list[Message]) -> list[tuple[str, dict[str, JSON]]]:
+def outbox_items(
+    spawns: list[Spawn], sends: list[Message], hops: int = 1
+) -> list[tuple[str, dict[str, JSON]]]:
     """A run's spawns (first: a send may name an instance spawned in the same run) and
-    sends, in its order, as the store's outbox keeps them."""
-    return [("spawn", dataclasses.asdict(s)) for s in spawns] + [
-        ("send", dataclasses.asdict(m)) for m in sends
+    sends, in its order, as the store's outbox keeps them; `hops`: the chain's length
+    once each is delivered (1: sent by a run a client's event started)."""
+    return [("spawn", {**dataclasses.asdict(s), "hops": hops}) for s in spawns] + [
+        ("send", {**dataclasses.asdict(m), "hops": hops}) for m in sends
     ]
 
 
@@ -78,20 +85,35 @@ class Deliverer:
     async def _deliver_all(self) -> None:
         while (row := self.store.next_outbox()) is not None:
             try:
-                item = Spawn(**row.body) if row.kind == "spawn" else Message(**row.body)
-                await self._deliver(row.sender, item)
+                body = dict(row.body)
+                hops = int(body.pop("hops", 1))  # rows written before hops were counted: 1
+                item = Spawn(**body) if row.kind == "spawn" else Message(**body)
+                await self._deliver(row.sender, item, hops)
             except Exception:  # one message must not end the deliverer
                 log.exception("delivering outbox item %s failed", row.id)
             self.store.delete_outbox(row.id)
 
-    async def _deliver(self, sender: dict[str, str], item: Spawn | Message) -> None:
+    async def _deliver(self, sender: dict[str, str], item: Spawn | Message, hops: int) -> None:
         """As the sending instance (the receiver's authorizers see
         `{stateBackedSender: {machineName, machineInstanceName}}`), to an instance made if
         missing, tried again (DELIVERY_TRIES in all) when the receiver fails, and never
-        when its allowWrite says no."""
-        principal = Principal({SENDER_CLAIM: dict(sender)}, frozenset())
+        when its allowWrite says no; not past MAX_HOPS."""
+        principal = Principal({SENDER_CLAIM: dict(sender)}, frozenset(), hops=hops)
         instances = self.instances
         target = f"{item.machine}/{item.instance}"
+        if hops > MAX_HOPS:
+            what = (
+                f"spawning {target}"
+                if isinstance(item, Spawn)
+                else (f"the event {str(item.event.get('type'))!r} to {target}")
+            )
+            self.undelivered(
+                sender,
+                f"smb-tui local: {what} was not delivered: it would be event {hops} of a chain"
+                f" of events between instances, each sent because of the one before (a loop?);"
+                f" smb-tui local stops such chains at {MAX_HOPS}",
+            )
+            return
         if isinstance(item, Spawn):
             try:
                 await instances.create_instance(

@@ -312,7 +312,9 @@ class LocalService:
                     version, context, self.settings.settle_timeout, machine, check, slug, **family
                 ),
             )
-            row = await self._commit(definition, version, None, slug, outcome, parent=parent)
+            row = await self._commit(
+                definition, version, None, slug, outcome, parent=parent, hops=principal.hops
+            )
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
@@ -430,7 +432,10 @@ class LocalService:
             )
             if upgrade is not None:
                 outcome.steps.insert(0, upgrade)
-            row = await self._commit(definition, version, row, slug, outcome, spent_timer)
+            hops = principal.hops if principal is not None else 0
+            row = await self._commit(
+                definition, version, row, slug, outcome, spent_timer, hops=hops
+            )
         return Answer(self.state_body(definition, row), outcome.stopped_services)
 
     async def apply_events(
@@ -522,8 +527,10 @@ class LocalService:
         outcome: Outcome,
         spent_timer: int | None = None,
         parent: dict[str, str] | None = None,
+        hops: int = 0,
     ) -> InstanceRow:
         """Persist everything the outcome changed, in one transaction; then tell listeners.
+        `hops`: how many deliveries between instances led to this run (see delivery).
 
         What the machine made is checked as plain JSON first: what is stored can always
         be read and answered again, so no 500 can follow the commit.
@@ -570,7 +577,7 @@ class LocalService:
                 store.delete_timer(db, spent_timer)  # fired: spent, with the event it made
             store.replace_timers(db, instance_id, outcome.cancelled, new_timers)
             store.add_logs(db, _log_rows(definition.slug, slug, version_id, outcome.logs))
-            sent = outbox_items(outcome.spawns, outcome.sends)
+            sent = outbox_items(outcome.spawns, outcome.sends, hops + 1)
             if sent:
                 sender = {"machineName": definition.slug, "machineInstanceName": slug}
                 store.add_outbox(db, sender, sent)

@@ -23,6 +23,7 @@ import websockets
 
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.clock import ManualClock
+from smb_tui.local.delivery import MAX_HOPS
 from smb_tui.local.server import ServerThread
 from tests.conftest import client, history, start_server, unique, until
 from tests.local.conftest import next_message, subscribe
@@ -212,7 +213,9 @@ def test_a_module_that_does_not_load_is_named_and_the_others_load(
         slugs = [m["slug"] for m in http.get("/machines").json()["machines"]]
     assert slugs == [
         "aggregate",
+        "crew",
         "door",
+        "echo",
         "errands",
         "family",
         "hostile",
@@ -673,6 +676,50 @@ def test_an_event_that_cannot_be_delivered_is_said_in_the_sender_s_logs(
         until(lambda: any("not delivered" in line for line in said()), "the sender's log")
         [line] = [line for line in said() if "not delivered" in line]
         assert "'addToRating' to nowhere/x" in line
+
+
+def test_ephemeral_actors_run_within_their_event_and_are_gone_after(
+    xserver: ServerThread,
+) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = unique("crew")
+        http.post("/machines/crew", json={"slug": slug})
+        # A spawned machine takes two jobs, answers with sendParent and ends, in one event.
+        assert http.post(f"/machines/crew/i/{slug}/events", json={"event": "hire"}).is_success
+        context = http.get(f"/machines/crew/i/{slug}/admin").json()["context"]
+        assert context["done"] == [2, 4]
+        assert context["result"] == {"jobs": 2}
+        assert context["worker"] == {"id": "w1"}  # a ref, stored as XState writes one
+        before = history(http, "crew", slug)
+        # The next event's send to that ref fails, saying why; nothing is stored.
+        poked = http.post(f"/machines/crew/i/{slug}/events", json={"event": "poke"})
+        assert poked.status_code == 500
+        assert "spawned by an earlier event" in poked.json()["error"]
+        assert history(http, "crew", slug) == before
+
+
+def test_a_loop_of_events_between_instances_is_cut_and_said(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        a, b = unique("echo"), unique("echo")
+        http.post("/machines/echo", json={"slug": a, "context": {"peer": b}})
+        http.post("/machines/echo", json={"slug": b, "context": {"peer": a}})
+        assert http.post(f"/machines/echo/i/{a}/events", json={"event": "ping"}).is_success
+
+        def said(slug: str) -> list[str]:
+            params = {"from": "2000-01-01T00:00:00Z", "machine": "echo", "instance": slug}
+            return [entry["log"] for entry in http.get("/logs", params=params).json()["logs"]]
+
+        def pings(slug: str) -> int:
+            context = http.get(f"/machines/echo/i/{slug}/admin").json()["context"]
+            return int(context["pings"])
+
+        until(lambda: any("a loop?" in line for line in said(a) + said(b)), "the cut")
+        # The client's ping, then MAX_HOPS deliveries: the one after is not delivered.
+        assert pings(a) + pings(b) == 1 + MAX_HOPS
+        [line] = [line for line in said(a) + said(b) if "a loop?" in line]
+        assert f"would be event {MAX_HOPS + 1} of a chain" in line
+        # Each instance still takes a client's events.
+        assert http.post(f"/machines/echo/i/{b}/events", json={"event": "ping"}).is_success
 
 
 def test_a_spawned_persistent_child_and_its_parent_talk_both_ways(

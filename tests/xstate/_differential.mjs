@@ -1,6 +1,7 @@
 // (Named _*: not a machine module.) The reference for tests/local/test_xstate_differential.py: event sequences through a
 // built module in node, with XState's own interpreter. Prints, for each sequence, the
-// state after creation and after each event: value, context, done and tags.
+// state after creation and after each event: value, context, done and tags, and `failed`
+// when XState's interpreter threw on the event (a send to no parent or no such child).
 import { interpret } from "xstate";
 import { pathToFileURL } from "node:url";
 
@@ -20,9 +21,14 @@ for (const { context, events } of JSON.parse(sequencesJson)) {
   await settle();
   const steps = [view(service.getSnapshot())];
   for (const event of events) {
-    service.send(event);
+    let failed = false;
+    try {
+      service.send(event);
+    } catch (error) {
+      failed = true;
+    }
     await settle();
-    steps.push(view(service.getSnapshot()));
+    steps.push({ ...view(service.getSnapshot()), ...(failed ? { failed } : {}) });
   }
   service.stop();
   results.push(steps);

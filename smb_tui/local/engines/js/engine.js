@@ -3,8 +3,9 @@
 // or data. Python calls `__smb.*` (see xstate_worker.py), each call with the context's
 // secret; each call that processes events is a "run": it applies the events with XState's
 // pure `machine.transition`, performs the actions XState leaves to an interpreter (as
-// XState's own Interpreter does: custom actions, sends, cancels, logs, starting and
-// stopping invoked promises and callbacks) and collects what the server persists.
+// XState's own Interpreter does: custom actions, sends, cancels, logs, and actors spawned
+// or invoked: machines, promises, callbacks, observables, which live as long as the event's
+// run, as State Backed's do) and collects what the server persists.
 //
 // Each machine instance gets a module instance of its own (the module's top-level code
 // evaluated afresh for it), so that module-level variables never carry one instance's data
@@ -16,7 +17,7 @@
 //
 // Part of `install(py, secret, settleError, fetchAllowed)`, after web.js.
 //
-// Why one file of ~590 lines: like web.js, it is part of one closure (nothing of it is a
+// Why one file of ~900 lines: like web.js, it is part of one closure (nothing of it is a
 // global machine code could reach), and the interpreter's steps (actions, sends, services,
 // the run's settling) share that closure's state.
 
@@ -147,10 +148,16 @@ const mapContext = (mapper, context, event) => {
 const errorText = (error) => (error instanceof Error ? error.stack || String(error) : String(error));
 
 class Run {
-  constructor(instance) {
-    this.id = nextRun++;
+  // `parentRun`, `childId`: an ephemeral machine spawned or invoked by `parentRun` (see
+  // spawnMachine), which lives as long as the event its root run processes.
+  constructor(instance, parentRun = null, childId = null) {
     this.instance = instance;
     this.machine = instance.machine;
+    this.parentRun = parentRun;
+    this.childId = childId;
+    this.root = parentRun ? parentRun.root : this;
+    this.service = Object.freeze({ spawn: (entity, name, options) => this.spawn(entity, name, options) });
+    this.delays = new Map(); // an ephemeral child's delayed sends: send id -> timer id
     this.state = null;
     this.steps = [];
     this.timers = [];
@@ -166,12 +173,40 @@ class Run {
     this.parent = null; // the persistent instance that spawned this one, if one did
     this.spawns = []; // persistent instances spawned: made once the run is stored
     this.sends = []; // events to other persistent instances: sent once it is stored
+    if (parentRun) {
+      // What a child does is its root run's: its logs, persistent spawns and sends.
+      this.id = this.root.id;
+      this.logs = this.root.logs;
+      this.spawns = this.root.spawns;
+      this.sends = this.root.sends;
+      this.stopped = false;
+      Object.defineProperty(this, "finished", { get: () => this.stopped || this.root.finished });
+      return;
+    }
+    this.id = nextRun++;
     instance.holder.run = this;
     runs.set(this.id, this);
   }
 
   log(stream, text) {
-    if (!this.finished) this.logs.push([stream, text]);
+    if (!this.root.finished) this.root.logs.push([stream, text]);
+  }
+
+  // XState's machine.transition with this run as the interpreter that `spawn` finds:
+  // XState v4's spawn asks `serviceStack[serviceStack.length - 1]`, a stack private to the
+  // module's own copy of XState that only its Interpreter fills; with it empty, that
+  // reads the array's "-1" property, which here answers this run for the call's length
+  // (and nothing otherwise). Without it, spawn makes a "deferred" actor nobody starts.
+  transition(work) {
+    const before = Object.getOwnPropertyDescriptor(Array.prototype, "-1");
+    const service = this.service;
+    Object.defineProperty(Array.prototype, "-1", { get: () => service, configurable: true });
+    try {
+      return work();
+    } finally {
+      if (before) Object.defineProperty(Array.prototype, "-1", before);
+      else delete Array.prototype["-1"];
+    }
   }
 
   within(work) {
@@ -194,7 +229,19 @@ class Run {
     } catch (error) {
       this.failure = error;
     }
+    if (this.failure && this.parentRun) this.failed();
     this.check();
+  }
+
+  // A child machine threw: it stops, and its parent gets the error as XState's invoke does.
+  failed() {
+    const error = this.failure;
+    this.failure = null;
+    this.halt();
+    const parent = this.parentRun;
+    if (parent.children.get(this.childId)?.run !== this) return;
+    parent.children.delete(this.childId);
+    parent.push({ type: `error.platform.${this.childId}`, data: error }, this.childId);
   }
 
   drain() {
@@ -225,12 +272,14 @@ class Run {
       }
       throw data;
     }
-    this.state = this.machine.transition(this.state, event);
-    this.steps.push([record(event), keep(this.state)]);
+    this.state = this.transition(() => this.machine.transition(this.state, event));
     this.perform(this.state);
+    for (const child of this.children.values()) if (child.forwarded) child.receive(event);
+    if (this.root === this) this.steps.push([record(event), keep(this.state)]);
     if (this.state.done) {
       for (const id of [...this.children.keys()]) this.stopChild(id);
       this.queue.length = 0;
+      if (this.parentRun) this.ended();
     }
   }
 
@@ -245,7 +294,9 @@ class Run {
         case "xstate.send":
         case "xstate.raise": {
           const event = action._event ? action._event.data : action.event;
-          if (typeof action.delay === "number") {
+          if (typeof action.delay === "number" && this.parentRun) {
+            this.delay(action, event);
+          } else if (typeof action.delay === "number") {
             const ref = action.to === undefined || action.to === null || action.to === "#_internal"
               ? null
               : this.persistentTarget(action.to);
@@ -269,7 +320,8 @@ class Run {
           break;
         }
         case "xstate.cancel":
-          this.cancelled.push(String(action.sendId));
+          if (this.parentRun) this.undelay(String(action.sendId));
+          else this.cancelled.push(String(action.sendId));
           break;
         case "xstate.start":
           this.start(action.activity, state);
@@ -321,12 +373,127 @@ class Run {
       : creator;
     if (!source) return;
     const id = activity.id;
-    if (typeof source.then === "function") this.spawnPromise(id, source);
-    else if (typeof source === "function") this.spawnCallback(id, source);
-    else {
-      const kind = isMachine(source) ? "a machine" : "an observable or actor";
-      throw new Error(`service '${id}' is ${kind}: smb-tui local runs promises and callbacks`);
+    if (isMachine(source)) {
+      // As XState's interpreter invokes a machine: its data is the child's context.
+      const child = data !== undefined ? source.withContext(data) : source;
+      this.spawnMachine(id, child, { autoForward: activity.autoForward });
+    } else {
+      this.spawn(source, id, { autoForward: activity.autoForward });
     }
+  }
+
+  // What XState's `spawn` (in an assign) and invoke call: an actor for the entity, running
+  // until it ends, it is stopped, or the event's run is over (ephemeral, as State Backed
+  // runs them: see its "settling" docs). Answers the actor's ref.
+  spawn(entity, name, options = {}) {
+    const id = String(name);
+    let child;
+    if (entity && typeof entity.then === "function") child = this.spawnPromise(id, entity);
+    else if (typeof entity === "function") child = this.spawnCallback(id, entity);
+    else if (isMachine(entity)) return this.spawnMachine(id, entity, options).ref;
+    else if (entity && typeof entity.send === "function" && "id" in entity) {
+      child = { id, receive: (event) => entity.send(event), stop() {} };
+      this.children.set(id, child);
+      child.ref = entity;
+      return entity;
+    } else if (entity && typeof entity.subscribe === "function") child = this.spawnObservable(id, entity);
+    else throw new Error(`Unable to spawn entity "${id}" of type "${typeof entity}".`);
+    child.ref = actorRef(child);
+    if (options.autoForward) child.forwarded = true;
+    return child.ref;
+  }
+
+  // An ephemeral machine: a run of its own (not stored, no history) whose logs, persistent
+  // sends and spawns are its root run's, whose sendParent reaches this run, and whose end
+  // (a top-level final state) is `done.invoke.<id>` here with its done data.
+  spawnMachine(id, machine, options = {}) {
+    const run = new Run({ machine: ready(machine), holder: this.instance.holder }, this, id);
+    const child = {
+      id,
+      run,
+      forwarded: Boolean(options.autoForward),
+      receive: (event) => run.push(event),
+      stop: () => run.halt(),
+    };
+    child.ref = actorRef(child);
+    this.children.set(id, child);
+    run.within(() => {
+      run.state = run.transition(() => run.machine.initialState);
+      run.perform(run.state);
+      run.drain();
+      if (run.state.done) run.ended();
+    });
+    return child;
+  }
+
+  // A child machine reached its final state: its parent hears of it.
+  ended() {
+    if (this.stopped) return;
+    this.halt();
+    const parent = this.parentRun;
+    if (parent.children.get(this.childId)?.run !== this) return;
+    parent.children.delete(this.childId);
+    const final = this.state.configuration.find((node) => node.type === "final" && node.parent === this.machine);
+    const data = final && final.doneData ? mapContext(final.doneData, this.state.context, this.state._event) : undefined;
+    parent.push({ type: `done.invoke.${this.childId}`, data }, this.childId);
+  }
+
+  halt() {
+    this.stopped = true;
+    for (const id of [...this.children.keys()]) this.stopChild(id);
+    for (const timer of this.delays.values()) this.root.scope().clearTimeout(timer);
+    this.delays.clear();
+  }
+
+  // An ephemeral child's delayed send: a timer of the root run's, as the event's run lasts.
+  delay(action, event) {
+    const id = String(action.id);
+    this.undelay(id);
+    const timer = this.root.scope().setTimeout(() => {
+      this.delays.delete(id);
+      if (this.stopped) return;
+      if (action.to === "#_parent") this.parentRun.push(event, this.childId);
+      else if (action.to !== undefined && action.to !== null && action.to !== "#_internal") {
+        this.within(() => this.sendTo(action.to, event));
+      } else this.push(event);
+    }, action.delay);
+    this.delays.set(id, timer);
+  }
+
+  undelay(id) {
+    const timer = this.delays.get(id);
+    if (timer === undefined) return;
+    this.delays.delete(id);
+    this.root.scope().clearTimeout(timer);
+  }
+
+  // Timers for ephemeral children, made when one first needs them.
+  scope() {
+    if (!this.timerScope) {
+      const run = this;
+      this.timerScope = makeScope({ get run() { return run; } });
+    }
+    return this.timerScope;
+  }
+
+  spawnObservable(id, observable) {
+    let subscription = null;
+    const child = { id, stopped: false, receive() {}, stop() { child.stopped = true; subscription?.unsubscribe?.(); } };
+    this.children.set(id, child);
+    subscription = observable.subscribe(
+      (value) => { if (!child.stopped) this.push(typeof value === "string" ? { type: value } : value, id); },
+      (error) => {
+        if (child.stopped) return;
+        this.children.delete(id);
+        this.push({ type: `error.platform.${id}`, data: error }, id);
+      },
+      () => {
+        if (child.stopped) return;
+        this.children.delete(id);
+        this.push({ type: `done.invoke.${id}` }, id);
+      },
+    );
+    return child;
   }
 
   spawnPromise(id, promise) {
@@ -344,6 +511,7 @@ class Run {
         this.push({ type: `error.platform.${id}`, data: error }, id);
       },
     );
+    return child;
   }
 
   spawnCallback(id, callback) {
@@ -370,6 +538,7 @@ class Run {
         this.push({ type: `error.platform.${id}`, data: error }, id);
       });
     }
+    return child;
   }
 
   // A send with a target, as XState's interpreter resolves one (a running child by id),
@@ -380,8 +549,16 @@ class Run {
   sendTo(to, event) {
     const child = typeof to === "string" ? this.children.get(to) : undefined;
     if (child) return child.receive(event);
+    if (to && typeof to === "object" && typeof to.send === "function") return to.send(event);
+    if (to === "#_parent" && this.parentRun) return this.parentRun.push(event, this.childId);
     const ref = this.persistentTarget(to);
     if (ref) return this.persistentSend(ref, event);
+    if (to && typeof to === "object" && typeof to.id === "string") {
+      // The ref of an ephemeral actor, kept in the context after its event was over.
+      throw new Error(
+        `Unable to send event to actor '${to.id}' from service '${this.machine.id}': it was spawned by an earlier event, and spawned and invoked actors live only while the event that started them is processed (State Backed's "settling")`,
+      );
+    }
     throw new Error(`Unable to send event to child '${String(to)}' from service '${this.machine.id}'.`);
   }
 
@@ -475,6 +652,16 @@ class Run {
   }
 }
 
+// An ephemeral actor's ref, as XState's interpreter gives: `send` reaches it while it runs;
+// stored, it is `{id}` (XState's toJSON).
+const actorRef = (child) => ({
+  id: child.id,
+  send: (event) => child.receive(typeof event === "string" ? { type: event } : event),
+  subscribe: () => ({ unsubscribe() {} }),
+  getSnapshot: () => (child.run ? child.run.state : undefined),
+  stop: () => child.stop(),
+  toJSON: () => ({ id: child.id }),
+});
 const invokedRef = (id, src) => ({
   type: "statebacked.instance",
   id,
@@ -628,7 +815,7 @@ const api = {
           const base = run.machine.context && typeof run.machine.context === "object" ? run.machine.context : {};
           run.machine = ready(run.machine.withContext({ ...base, ...context }));
           run.within(() => {
-            run.state = run.machine.initialState;
+            run.state = run.transition(() => run.machine.initialState);
             run.steps.push([{ type: "xstate.init" }, keep(run.state)]);
             run.perform(run.state);
           });
