@@ -49,6 +49,8 @@ SEQUENCES: list[tuple[str, str | None, dict[str, object], list[object]]] = [
     # Blob, FormData, Request and Response. A send to no parent, or to no such child, throws
     # in XState's interpreter: the event fails and changes nothing.
     ("errands", None, {}, ["moreWeb", "bodies", "tellSelf", "tellParent", "seal", "tellNobody"]),
+    # crypto.subtle's keys: RSA, ECDSA, ECDH, AES-CBC/CTR, PBKDF2, HKDF, jwk/spki/pkcs8/raw.
+    ("errands", None, {}, ["keys", "forms"]),
     # Ephemeral actors within one event: a spawned machine (sendParent, done data), a promise,
     # a callback, an observable, an invoked machine with data, a delayed send in a child.
     ("crew", None, {}, ["hire", "promise", "callback", "observe", "delegate", "hireSlow"]),

@@ -403,6 +403,22 @@ def test_machine_code_has_blobs_form_data_requests_and_responses(xserver: Server
     }
 
 
+def test_machine_code_reads_forms_and_fills_its_own_buffers(xserver: ServerThread) -> None:
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        seen = errand(http, slug, "forms").json()["publicContext"]
+    assert "failed" not in seen, seen.get("failed")
+    assert seen["forms"] == {
+        # A multipart body read back: names with quotes and line breaks, a binary file
+        # whose bytes look like a boundary's start.
+        "names": ['Zoë "quoted"\r\nline', "second"],
+        "upload": ["raw.bin", "application/x-thing", [0, 255, 13, 10, 45, 45]],
+        "encoded": [["a", "1 2"], ["b", "é"]],
+        "notForm": "TypeError",  # a text/plain body is no form
+        "reads": [[1, 2, 3], [4, 5, 6], [7]],  # a BYOB reader, three bytes at a time
+    }
+
+
 def test_machine_code_compresses_with_streams(xserver: ServerThread) -> None:
     """CompressionStream and DecompressionStream (State Backed's runtime docs name them),
     through Blob.stream(), pipeThrough and Response, checked against Python's gzip."""
@@ -455,6 +471,52 @@ def test_machine_code_seals_with_aes_gcm(xserver: ServerThread) -> None:
         "exported": 16,  # a generated 128-bit key
         "wrongUsage": "InvalidAccessError",  # made to encrypt only
     }
+
+
+def test_machine_code_signs_derives_and_encrypts_with_rsa_ec_and_aes(
+    xserver: ServerThread,
+) -> None:
+    """crypto.subtle's RSA, ECDSA, ECDH, AES-CBC/CTR, PBKDF2 and HKDF, and the jwk, spki,
+    pkcs8 and raw key formats, checked against hashlib and the cryptography package."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    with client(xserver, sub="owner") as http:
+        slug = errands(http)
+        seen = errand(http, slug, "keys").json()["publicContext"]
+    assert "failed" not in seen, seen.get("failed")
+    keys = seen["keys"]
+    message = b"hello, keys"
+    public = serialization.load_der_public_key(bytes.fromhex(keys["spki"]))
+    public.verify(  # type: ignore[union-attr]
+        bytes.fromhex(keys["rsaSignature"]), message, padding.PKCS1v15(), hashes.SHA256()
+    )
+    assert keys["publicJwk"]["alg"] == "RS256" and keys["publicJwk"]["key_ops"] == ["verify"]
+    assert (keys["rsaVerified"], keys["rsaTampered"], keys["pssVerified"]) == (True, False, True)
+    assert keys["oaepOpened"] == "hello, keys"
+    assert (keys["ecVerified"], keys["ecSignatureBytes"]) == (True, 64)  # r || s, as WebCrypto
+    assert keys["ecRaw"].startswith("04") and len(keys["ecRaw"]) == 130  # an uncompressed point
+    assert set(keys["ecPrivateJwk"]) == {"key_ops", "ext", "kty", "crv", "x", "y", "d"}
+    cbc = Cipher(algorithms.AES(bytes(range(16))), modes.CBC(bytes([7]) * 16)).encryptor()
+    padded = message + bytes([16 - len(message)]) * (16 - len(message))
+    assert keys["cbc"] == (cbc.update(padded) + cbc.finalize()).hex()
+    assert keys["cbcOpened"] == keys["ctrOpened"] == "hello, keys"
+    ctr = Cipher(algorithms.AES(bytes(range(16))), modes.CTR(bytes([1]) * 16)).encryptor()
+    assert keys["ctr"] == (ctr.update(message) + ctr.finalize()).hex()
+    stretched = hashlib.pbkdf2_hmac("sha256", b"correct horse", b"salt", 1000, 32)
+    assert keys["pbkdf2"] == stretched.hex()
+    assert keys["derivedKey"] == stretched[:16].hex()
+    hkdf = HKDF(hashes.SHA256(), 16, b"s", b"i").derive(b"input key")
+    assert keys["hkdf"] == hkdf.hex()
+    assert len(keys["shared"]) == 64
+    assert keys["generated"] == [
+        "public", "private", True, False, ["verify"], ["sign"], "P-384",
+    ]  # fmt: skip
+    assert keys["generatedVerified"] is True
+    assert keys["rsaGenerated"] == ["RSA-OAEP", "AQAB", 1024]
+    assert keys["wrongUsage"] == "SyntaxError"  # a public key cannot sign
 
 
 def test_fetch_is_off_unless_allowed(xserver: ServerThread, modules: Path, tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ export default createMachine<Context>(
           squeeze: "squeezing",
           inflate: "inflating",
           seal: "sealing",
+          keys: "keying",
+          forms: "forming",
           hosts: {
             actions: note((_, event) => ({
               ascii: event.hosts.map((host: string) => new URL(`https://${host}/`).hostname),
@@ -181,6 +183,116 @@ export default createMachine<Context>(
           onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
         },
       },
+      // RSA, ECDSA, ECDH, AES-CBC/CTR, PBKDF2, HKDF and the key formats: what is deterministic
+      // is kept (compared with node and with Python), what is random is checked round trip.
+      keying: {
+        invoke: {
+          src: async () => {
+            const subtle = crypto.subtle;
+            const encode = (text: string) => new TextEncoder().encode(text);
+            const message = encode("hello, keys");
+            const rsaJwk = {
+              kty: "RSA",
+              n: "rZZPGQ6YLwXLKEeHa6Dr6Gubzdtg077B7v6_BKcnMS_A-uMLZgskvWtMFZ0VC5LOu-lwjbHkH7prwZCZM7BbMn-oJpFy1bKDeK985sPWC0qmTjTCbkMvTyvX-j-9Em_bvCX4BY_O_lvtehK9S9XbouCfiJKhRgBgecYZk5ZAWvk",
+              e: "AQAB",
+              d: "I8CDhguleHne_-rLj3VTYUlYi6uVY8c0Nj8tpI2w2saVHpdIr7m31XOV9hWmUf3oqndIAUcUTxycOP_JLgYyofsT2s5YtLEShYZJoOrnED2etmv3NtdgQ6k-ya2L1qGmIb1530OzOdRuUm28a3CFVTjvSPjpQz9PnJhDRi1-KKk",
+              p: "27vZsgt0ZyhciSAPfpecCHRgZTm-6AF4O0ZX6jmwfpjY99pJjEjE2WMvcJaOmEBtYpoIy9lodtYJk9zaABnSWw",
+              q: "yjyt74izwwHFFORsXotp-R7sqO0wMsyGiL3h-hHGNImQwygTYNOdKaAzHV_0pAt0CUvm3uaWQMWTSQlbdrygOw",
+              dp: "qsah2B3M90vIN47iW_oK_AsuzB2IQRq7Th5Kv7Dcelfi8ScHWG9KBsZunWt2IeCY4zRiN8SdyxZo1TGlgMSQ1w",
+              dq: "xXKi2xebckvbD__IcjIpH-l6Y59XjHE09HJ3G4CZBBg_Ntp8uO9CJS7cWNSjdDoeayko2f1FOy3rE8bH_tBAmw",
+              qi: "aaNRgkCtQvsmy6SnTEfTflmkDbxsyVojYqVFee0edGf130u6-wof1M8FvV2wkdt5L6kGnd1myWiL2KRsMNKHWQ",
+            };
+            const ecJwk = (x: string, y: string, d: string) => ({ kty: "EC", crv: "P-256", x, y, d });
+            const alice = ecJwk(
+              "OxAAYQkAdNVDPZE1ZZiPqU84usx2LYJrfkPuANR9ouQ",
+              "OTF81osV9_rFiwEOwMftGKfo_ZWHzfunIU5wfaLYFLc",
+              "IFS5uGALh2vhGidHXVk-oJyzET2NvPRTQbY5kEMHDT4",
+            );
+            const bob = ecJwk(
+              "-b0jsrKI_5KsIA-ATanQt-pixuUK9v20MNUqEZcd8CI",
+              "xyJOxpQBeJE6JRdY7yYpYc8-vMWl8Sg2G1Tf5__J8UM",
+              "m7_hZGVrFQvnNJgrp5YbU42hb4liVmfkcCwoR-x5zQM",
+            );
+            const publicOf = ({ d, ...rest }: any) => rest;
+            const rs = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+            const rsaPrivate = await subtle.importKey("jwk", rsaJwk, rs, true, ["sign"]);
+            const rsaPublic = await subtle.importKey("jwk", publicOf(rsaJwk), rs, true, ["verify"]);
+            const signed = await subtle.sign(rs, rsaPrivate, message);
+            const spki = await subtle.exportKey("spki", rsaPublic);
+            const fromSpki = await subtle.importKey("spki", spki, rs, true, ["verify"]);
+            const pkcs8 = await subtle.exportKey("pkcs8", rsaPrivate);
+            const ps = { name: "RSA-PSS", hash: "SHA-256" };
+            const psPrivate = await subtle.importKey("pkcs8", pkcs8, ps, false, ["sign"]);
+            const psPublic = await subtle.importKey("spki", spki, ps, false, ["verify"]);
+            const psSigned = await subtle.sign({ name: "RSA-PSS", saltLength: 32 }, psPrivate, message);
+            const oaep = { name: "RSA-OAEP", hash: "SHA-256" };
+            const oaepPublic = await subtle.importKey("jwk", publicOf(rsaJwk), oaep, true, ["encrypt"]);
+            const oaepPrivate = await subtle.importKey("jwk", rsaJwk, oaep, false, ["decrypt"]);
+            const sealedRsa = await subtle.encrypt({ name: "RSA-OAEP" }, oaepPublic, message);
+            const es = { name: "ECDSA", namedCurve: "P-256" };
+            const ecPrivate = await subtle.importKey("jwk", alice, es, true, ["sign"]);
+            const ecPublic = await subtle.importKey("jwk", publicOf(alice), es, true, ["verify"]);
+            const ecSigned = await subtle.sign({ name: "ECDSA", hash: "SHA-256" }, ecPrivate, message);
+            const raw = await subtle.exportKey("raw", ecPublic);
+            const dh = { name: "ECDH", namedCurve: "P-256" };
+            const aliceDh = await subtle.importKey("jwk", alice, dh, false, ["deriveBits"]);
+            const bobDh = await subtle.importKey("raw", await subtle.exportKey("raw", await subtle.importKey("jwk", publicOf(bob), dh, true, [])), dh, true, []);
+            const shared = await subtle.deriveBits({ name: "ECDH", public: bobDh }, aliceDh, 256);
+            const aesBytes = new Uint8Array(16).map((_, i) => i);
+            const cbcKey = await subtle.importKey("raw", aesBytes, "AES-CBC", true, ["encrypt", "decrypt"]);
+            const cbc = { name: "AES-CBC", iv: new Uint8Array(16).fill(7) };
+            const cbcSealed = await subtle.encrypt(cbc, cbcKey, message);
+            const ctrKey = await subtle.importKey("jwk", await subtle.exportKey("jwk", cbcKey).then((jwk: any) => ({ ...jwk, alg: "A128CTR" })), "AES-CTR", true, ["encrypt", "decrypt"]);
+            const ctr = { name: "AES-CTR", counter: new Uint8Array(16).fill(1), length: 64 };
+            const ctrSealed = await subtle.encrypt(ctr, ctrKey, message);
+            const password = await subtle.importKey("raw", encode("correct horse"), "PBKDF2", false, ["deriveBits", "deriveKey"]);
+            const pbkdf2 = { name: "PBKDF2", salt: encode("salt"), iterations: 1000, hash: "SHA-256" };
+            const stretched = await subtle.deriveBits(pbkdf2, password, 256);
+            const derivedKey = await subtle.deriveKey(pbkdf2, password, { name: "AES-GCM", length: 128 }, true, ["encrypt"]);
+            const ikm = await subtle.importKey("raw", encode("input key"), "HKDF", false, ["deriveBits"]);
+            const expanded = await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: encode("s"), info: encode("i") }, ikm, 128);
+            const pair = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-384" }, false, ["sign", "verify"]) as CryptoKeyPair;
+            const pairSigned = await subtle.sign({ name: "ECDSA", hash: "SHA-384" }, pair.privateKey, message);
+            const rsaPair = await subtle.generateKey({ name: "RSA-OAEP", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-1" }, true, ["encrypt", "decrypt"]) as CryptoKeyPair;
+            const rsaPairJwk: any = await subtle.exportKey("jwk", rsaPair.publicKey);
+            let wrongUsage = "";
+            try {
+              await subtle.importKey("jwk", publicOf(rsaJwk), rs, true, ["sign"]);
+            } catch (error: any) {
+              wrongUsage = error.name;
+            }
+            const tamperedSignature = new Uint8Array(signed).slice();
+            tamperedSignature[0] ^= 1;
+            return {
+              rsaSignature: hex(signed),
+              rsaVerified: await subtle.verify(rs, fromSpki, signed, message),
+              rsaTampered: await subtle.verify(rs, rsaPublic, tamperedSignature, message),
+              publicJwk: await subtle.exportKey("jwk", rsaPublic),
+              spki: hex(spki),
+              pssVerified: await subtle.verify({ name: "RSA-PSS", saltLength: 32 }, psPublic, psSigned, message),
+              oaepOpened: new TextDecoder().decode(await subtle.decrypt({ name: "RSA-OAEP" }, oaepPrivate, sealedRsa)),
+              ecVerified: await subtle.verify({ name: "ECDSA", hash: "SHA-256" }, ecPublic, ecSigned, message),
+              ecSignatureBytes: ecSigned.byteLength,
+              ecRaw: hex(raw),
+              ecPrivateJwk: await subtle.exportKey("jwk", ecPrivate),
+              shared: hex(shared),
+              cbc: hex(cbcSealed),
+              cbcOpened: new TextDecoder().decode(await subtle.decrypt(cbc, cbcKey, cbcSealed)),
+              ctr: hex(ctrSealed),
+              ctrOpened: new TextDecoder().decode(await subtle.decrypt(ctr, ctrKey, ctrSealed)),
+              pbkdf2: hex(stretched),
+              derivedKey: hex(await subtle.exportKey("raw", derivedKey)),
+              hkdf: hex(expanded),
+              generated: [pair.publicKey.type, pair.privateKey.type, pair.publicKey.extractable, pair.privateKey.extractable, pair.publicKey.usages, pair.privateKey.usages, (pair.privateKey.algorithm as any).namedCurve],
+              generatedVerified: await subtle.verify({ name: "ECDSA", hash: "SHA-384" }, pair.publicKey, pairSigned, message),
+              rsaGenerated: [rsaPairJwk.alg, rsaPairJwk.e, (rsaPair.privateKey.algorithm as any).modulusLength],
+              wrongUsage,
+            };
+          },
+          onDone: { target: "idle", actions: note((_, event) => ({ keys: event.data })) },
+          onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
+        },
+      },
       sealing: {
         invoke: {
           src: async () => {
@@ -294,6 +406,43 @@ export default createMachine<Context>(
             };
           },
           onDone: { target: "idle", actions: note((_, event) => ({ squeezed: event.data })) },
+          onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
+        },
+      },
+      // Response.formData (multipart and urlencoded) and a reader that fills its own buffer.
+      forming: {
+        invoke: {
+          src: async () => {
+            const form = new FormData();
+            form.append("name", "Zoë \"quoted\"\r\nline");
+            form.append("upload", new File([new Uint8Array([0, 255, 13, 10, 45, 45])], "raw.bin", { type: "application/x-thing" }));
+            form.append("name", "second");
+            const parsed = await new Response(form).formData();
+            const upload = parsed.get("upload") as File;
+            const encoded = await new Response(new URLSearchParams({ a: "1 2", b: "é" })).formData();
+            let notForm = "";
+            try {
+              await new Response("plain").formData();
+            } catch (error: any) {
+              notForm = error.name;
+            }
+            const stream = new Response(new Uint8Array([1, 2, 3, 4, 5, 6, 7])).body!;
+            const reader = (stream as any).getReader({ mode: "byob" });
+            const reads: number[][] = [];
+            for (;;) {
+              const { value, done } = await reader.read(new Uint8Array(3));
+              if (done) break;
+              reads.push(Array.from(value));
+            }
+            return {
+              names: parsed.getAll("name"),
+              upload: [upload.name, upload.type, Array.from(new Uint8Array(await upload.arrayBuffer()))],
+              encoded: [...encoded.entries()],
+              notForm,
+              reads,
+            };
+          },
+          onDone: { target: "idle", actions: note((_, event) => ({ forms: event.data })) },
           onError: { target: "idle", actions: note((_, event) => ({ failed: String(event.data?.message) })) },
         },
       },

@@ -125,13 +125,13 @@ class Context:
         wrap = racer.wrap_py_function
         host = [
             await self._stack.enter_async_context(wrap(function))
-            for function in (_digest, self._fetch, self._sleep, self._wake, _zlib, _aes)
+            for function in (_digest, self._fetch, self._sleep, self._wake, _zlib, _aes, _subtle)
         ]
         source = (_JS / "web.js").read_text() + "\n" + (_JS / "engine.js").read_text()
         install = racer.eval(
-            "(function (digest, fetch, sleep, wake, zlib, aes, secret, settleError,"
+            "(function (digest, fetch, sleep, wake, zlib, aes, keys, secret, settleError,"
             " fetchAllowed) {\n'use strict';\n"
-            "const py = Object.freeze({ digest, fetch, sleep, wake, zlib, aes });\n"
+            "const py = Object.freeze({ digest, fetch, sleep, wake, zlib, aes, subtle: keys });\n"
             f"{source}\n;return 0;\n}})"
         )
         install(*host, self.secret, SETTLE_ERROR, self.worker.allow_fetch)
@@ -418,6 +418,14 @@ async def _aes(operation: Any, key: Any, iv: Any, data: Any, aad: Any) -> str:
     except ValueError as error:
         return json.dumps({"error": str(error)})
     return json.dumps({"ok": base64.b64encode(out).decode()})
+
+
+async def _subtle(request: Any) -> str:
+    """crypto.subtle beyond HMAC and AES-GCM (webcrypto.py, which loads `cryptography`
+    when machine code first asks for it)."""
+    from smb_tui.local.engines import webcrypto
+
+    return await webcrypto.subtle(request)
 
 
 class Worker:

@@ -1,6 +1,6 @@
 // The web APIs State Backed's runtime gives machine code, for V8 without a browser:
 // console (into the instance's logs), crypto (getRandomValues, randomUUID, subtle: digest,
-// HMAC importKey/exportKey/generateKey/sign/verify, AES-GCM encrypt/decrypt), TextEncoder/TextDecoder, atob/btoa, URL,
+// HMAC, AES, RSA, ECDSA/ECDH, PBKDF2/HKDF: see "Keys" below), TextEncoder/TextDecoder, atob/btoa, URL,
 // URLSearchParams, queueMicrotask, setTimeout/clearTimeout, setInterval/clearInterval,
 // structuredClone, performance.now, AbortController/AbortSignal, Headers, Blob, File,
 // FormData, Request, Response, ReadableStream/WritableStream/TransformStream (held, not
@@ -119,14 +119,51 @@ const subtle = {
     return fromHex(hex).buffer;
   },
 };
-// HMAC keys (importKey "raw"), sign and verify: built on digest, as RFC 2104 writes it.
+// Keys. A secret key's bytes, or an asymmetric key's DER (spki or pkcs8, base64), are kept
+// out of reach of what holds the key. HMAC is built on digest, as RFC 2104 writes it;
+// AES-GCM, AES-CBC, AES-CTR, RSA (RSASSA-PKCS1-v1_5, RSA-PSS, RSA-OAEP), ECDSA, ECDH,
+// PBKDF2 and HKDF are the host's (`cryptography`: webcrypto.py); keys import and export as
+// raw, jwk, spki and pkcs8 where WebCrypto allows. Not here: wrapKey/unwrapKey, AES-KW,
+// Ed25519/X25519.
 const blockSizes = { "SHA-1": 64, "SHA-256": 64, "SHA-384": 128, "SHA-512": 128 };
 const nameOf = (algorithm) =>
   String(typeof algorithm === "string" ? algorithm : algorithm && algorithm.name).toUpperCase();
-const keyBytes = new WeakMap(); // a key's secret, out of reach of what holds the key
+const CANONICAL = {
+  HMAC: "HMAC", "AES-GCM": "AES-GCM", "AES-CBC": "AES-CBC", "AES-CTR": "AES-CTR",
+  PBKDF2: "PBKDF2", HKDF: "HKDF", "RSASSA-PKCS1-V1_5": "RSASSA-PKCS1-v1_5", "RSA-PSS": "RSA-PSS",
+  "RSA-OAEP": "RSA-OAEP", ECDSA: "ECDSA", ECDH: "ECDH",
+};
+const AES = ["AES-GCM", "AES-CBC", "AES-CTR"];
+const RSA = ["RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP"];
+const EC = ["ECDSA", "ECDH"];
+// What each kind of key may be used for (WebCrypto refuses other usages).
+const USAGES = {
+  HMAC: { secret: ["sign", "verify"] },
+  "AES-GCM": { secret: ["encrypt", "decrypt"] },
+  "AES-CBC": { secret: ["encrypt", "decrypt"] },
+  "AES-CTR": { secret: ["encrypt", "decrypt"] },
+  PBKDF2: { secret: ["deriveBits", "deriveKey"] },
+  HKDF: { secret: ["deriveBits", "deriveKey"] },
+  "RSASSA-PKCS1-v1_5": { public: ["verify"], private: ["sign"] },
+  "RSA-PSS": { public: ["verify"], private: ["sign"] },
+  "RSA-OAEP": { public: ["encrypt"], private: ["decrypt"] },
+  ECDSA: { public: ["verify"], private: ["sign"] },
+  ECDH: { public: [], private: ["deriveBits", "deriveKey"] },
+};
+const canonical = (algorithm, method) => {
+  const name = CANONICAL[nameOf(algorithm)];
+  if (!name) throw new DOMException(`${method}: unsupported algorithm ${nameOf(algorithm)}`, "NotSupportedError");
+  return name;
+};
+const hashOf = (hash, method) => {
+  const name = nameOf(hash);
+  if (!digests.includes(name)) throw new DOMException(`${method}: unsupported hash ${name}`, "NotSupportedError");
+  return name;
+};
+const keyMaterial = new WeakMap(); // key -> { secret: Uint8Array } or { der, type, ... }
 class CryptoKey {
-  constructor(extractable, algorithm, usages) {
-    this.type = "secret";
+  constructor(type, extractable, algorithm, usages) {
+    this.type = type;
     this.extractable = extractable;
     this.algorithm = algorithm;
     this.usages = usages;
@@ -134,18 +171,43 @@ class CryptoKey {
   }
 }
 define("CryptoKey", CryptoKey);
-const secretOf = (key, usage) => {
-  const bytes = keyBytes.get(key);
-  if (!bytes) throw new TypeError("expected a CryptoKey from crypto.subtle.importKey");
-  if (!key.usages.includes(usage)) {
+const makeKey = (type, extractable, algorithm, usages, material, method) => {
+  const allowed = USAGES[algorithm.name][type] || [];
+  const list = Array.from(usages || [], String);
+  const bad = list.filter((usage) => !allowed.includes(usage));
+  if (bad.length) throw new DOMException(`${method}: a ${algorithm.name} ${type} key cannot be used to ${bad.join(", ")}`, "SyntaxError");
+  if (!list.length && type !== "public") throw new DOMException(`${method}: the key's usages are empty`, "SyntaxError");
+  const key = new CryptoKey(type, Boolean(extractable), Object.freeze(algorithm), Object.freeze(list));
+  keyMaterial.set(key, material);
+  return key;
+};
+const materialOf = (key, usage, name) => {
+  const material = keyMaterial.get(key);
+  if (!material) throw new TypeError("expected a CryptoKey from crypto.subtle");
+  if (name && key.algorithm.name !== name) {
+    throw new DOMException(`the key is for ${key.algorithm.name}, not ${name}`, "InvalidAccessError");
+  }
+  if (usage && !key.usages.includes(usage)) {
     throw new DOMException(`the key's usages do not include "${usage}"`, "InvalidAccessError");
   }
-  return bytes;
+  return material;
+};
+const secretOf = (key, usage, name) => materialOf(key, usage, name).secret;
+const host = async (request) => {
+  const answer = JSON.parse(await py.subtle(JSON.stringify(request)));
+  if (answer.error !== undefined) throw new DOMException(answer.error, answer.name);
+  return answer.ok;
+};
+const base64url = (bytes) => base64Of(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const bytesOfBase64url = (text) => {
+  if (typeof text !== "string") throw new DOMException("a jwk member is not a string", "DataError");
+  const plain = text.replace(/-/g, "+").replace(/_/g, "/");
+  return bytesOfBase64(plain + "=".repeat((4 - (plain.length % 4)) % 4));
 };
 const hmac = async (key, usage, data) => {
   const hash = key.algorithm.hash.name;
   const block = blockSizes[hash];
-  let secret = secretOf(key, usage);
+  let secret = secretOf(key, usage, "HMAC");
   if (secret.length > block) secret = new Uint8Array(await subtle.digest(hash, secret));
   const padded = new Uint8Array(block);
   padded.set(secret);
@@ -159,77 +221,144 @@ const hmac = async (key, usage, data) => {
   outer.set(innerHash, block);
   return subtle.digest(hash, outer);
 };
-const checkHmac = (algorithm, method) => {
-  if (nameOf(algorithm) !== "HMAC") {
-    throw new DOMException(`${method}: unsupported algorithm ${nameOf(algorithm)} (HMAC is)`, "NotSupportedError");
+const secretKey = (name, bytes, algorithm, extractable, usages, method) => {
+  let shown;
+  if (name === "HMAC") {
+    const hash = hashOf(algorithm.hash, method);
+    const length = algorithm.length === undefined ? bytes.length * 8 : Number(algorithm.length);
+    shown = { name, hash: Object.freeze({ name: hash }), length };
+  } else if (AES.includes(name)) {
+    if (![16, 24, 32].includes(bytes.length)) throw new DOMException("an AES key is 128, 192 or 256 bits", "DataError");
+    shown = { name, length: bytes.length * 8 };
+  } else {
+    if (extractable) throw new DOMException(`${method}: a ${name} key cannot be extractable`, "SyntaxError");
+    shown = { name };
   }
+  return makeKey("secret", extractable, shown, usages, { secret: bytes }, method);
 };
-const aesKey = (bytes, extractable, usages) => {
-  if (![16, 24, 32].includes(bytes.length)) {
-    throw new DOMException("an AES key is 128, 192 or 256 bits", "DataError");
-  }
-  const key = new CryptoKey(
-    Boolean(extractable),
-    Object.freeze({ name: "AES-GCM", length: bytes.length * 8 }),
-    Object.freeze(Array.from(usages || [], String)),
-  );
-  keyBytes.set(key, bytes);
-  return key;
+const asymmetricKey = (name, described, algorithm, extractable, usages, method) => {
+  const shown = EC.includes(name)
+    ? { name, namedCurve: described.namedCurve }
+    : {
+      name,
+      modulusLength: described.modulusLength,
+      publicExponent: bytesOfBase64(described.publicExponent),
+      hash: Object.freeze({ name: hashOf(algorithm.hash, method) }),
+    };
+  // A public key is always extractable, as WebCrypto makes them.
+  const open = described.type === "public" ? true : extractable;
+  return makeKey(described.type, open, shown, usages, described, method);
 };
 subtle.importKey = async (format, keyData, algorithm, extractable, usages) => {
-  if (format !== "raw") throw new DOMException(`importKey: only "raw" keys (not ${format})`, "NotSupportedError");
-  if (nameOf(algorithm) === "AES-GCM") return aesKey(new Uint8Array(bytesOf(keyData)), extractable, usages);
-  checkHmac(algorithm, "importKey");
-  const hash = nameOf(algorithm.hash);
-  if (!digests.includes(hash)) throw new DOMException(`importKey: unsupported hash ${hash}`, "NotSupportedError");
-  const bytes = new Uint8Array(bytesOf(keyData)); // a copy: the caller's buffer may change
-  const length = algorithm.length === undefined ? bytes.length * 8 : Number(algorithm.length);
-  const key = new CryptoKey(
-    Boolean(extractable),
-    Object.freeze({ name: "HMAC", hash: Object.freeze({ name: hash }), length }),
-    Object.freeze(Array.from(usages || [], String)),
-  );
-  keyBytes.set(key, bytes);
-  return key;
+  const name = canonical(algorithm, "importKey");
+  if (RSA.includes(name) || EC.includes(name)) {
+    if (!["raw", "spki", "pkcs8", "jwk"].includes(format)) {
+      throw new DOMException(`importKey: unknown format ${format}`, "NotSupportedError");
+    }
+    const described = await host({
+      op: "import",
+      format,
+      family: EC.includes(name) ? "EC" : "RSA",
+      keyData: format === "jwk" ? keyData : base64Of(bytesOf(keyData)),
+      namedCurve: EC.includes(name) ? algorithm.namedCurve : undefined,
+    });
+    return asymmetricKey(name, described, algorithm, extractable, usages, "importKey");
+  }
+  let bytes;
+  if (format === "raw") bytes = new Uint8Array(bytesOf(keyData)); // a copy: the caller's buffer may change
+  else if (format === "jwk" && !["PBKDF2", "HKDF"].includes(name)) {
+    if (!keyData || keyData.kty !== "oct") throw new DOMException('importKey: a secret jwk has kty "oct"', "DataError");
+    bytes = bytesOfBase64url(keyData.k);
+  } else throw new DOMException(`importKey: a ${name} key is not imported as "${format}"`, "NotSupportedError");
+  return secretKey(name, bytes, algorithm, extractable, usages, "importKey");
+};
+const JWK_ALG = {
+  HMAC: (key) => `HS${key.algorithm.hash.name.slice(4)}`,
+  "AES-GCM": (key) => `A${key.algorithm.length}GCM`,
+  "AES-CBC": (key) => `A${key.algorithm.length}CBC`,
+  "AES-CTR": (key) => `A${key.algorithm.length}CTR`,
 };
 subtle.exportKey = async (format, key) => {
-  if (format !== "raw") throw new DOMException(`exportKey: only "raw" keys (not ${format})`, "NotSupportedError");
-  const bytes = keyBytes.get(key);
-  if (!bytes) throw new TypeError("expected a CryptoKey from crypto.subtle.importKey");
+  const material = materialOf(key);
   if (!key.extractable) throw new DOMException("the key is not extractable", "InvalidAccessError");
-  return bytes.slice().buffer;
-};
-subtle.sign = async (algorithm, key, data) => {
-  checkHmac(algorithm, "sign");
-  return hmac(key, "sign", data);
-};
-subtle.verify = async (algorithm, key, signature, data) => {
-  checkHmac(algorithm, "verify");
-  const expected = new Uint8Array(await hmac(key, "verify", data));
-  const given = bytesOf(signature);
-  let difference = expected.length ^ given.length;
-  for (let i = 0; i < expected.length; i++) difference |= expected[i] ^ (given[i] || 0);
-  return difference === 0;
+  if (key.type === "secret") {
+    if (format === "raw") return material.secret.slice().buffer;
+    if (format === "jwk") {
+      const alg = JWK_ALG[key.algorithm.name];
+      return { key_ops: [...key.usages], ext: true, kty: "oct", k: base64url(material.secret), ...(alg ? { alg: alg(key) } : {}) };
+    }
+    throw new DOMException(`exportKey: a secret key has no "${format}" form`, "NotSupportedError");
+  }
+  const algorithm = { name: key.algorithm.name, hash: key.algorithm.hash?.name, namedCurve: key.algorithm.namedCurve };
+  const out = await host({ op: "export", format, key: material, algorithm });
+  if (format === "jwk") return { key_ops: [...key.usages], ext: true, ...out };
+  return bytesOfBase64(out).buffer;
 };
 subtle.generateKey = async (algorithm, extractable, usages) => {
-  const name = nameOf(algorithm);
-  if (name === "AES-GCM") {
+  const name = canonical(algorithm, "generateKey");
+  if (AES.includes(name)) {
     const bits = Number(algorithm.length);
-    if (![128, 192, 256].includes(bits)) throw new DOMException("AES-GCM length is 128, 192 or 256", "OperationError");
-    return aesKey(getRandomValues(new Uint8Array(bits / 8)), extractable, usages);
+    if (![128, 192, 256].includes(bits)) throw new DOMException(`${name} length is 128, 192 or 256`, "OperationError");
+    return secretKey(name, getRandomValues(new Uint8Array(bits / 8)), algorithm, extractable, usages, "generateKey");
   }
-  checkHmac(algorithm, "generateKey");
-  const hash = nameOf(algorithm.hash);
-  const bytes = algorithm.length === undefined ? blockSizes[hash] : Math.ceil(Number(algorithm.length) / 8);
-  if (!bytes) throw new DOMException(`generateKey: unsupported hash ${hash}`, "NotSupportedError");
-  return subtle.importKey("raw", getRandomValues(new Uint8Array(bytes)), algorithm, extractable, usages);
+  if (name === "HMAC") {
+    const hash = hashOf(algorithm.hash, "generateKey");
+    const bytes = algorithm.length === undefined ? blockSizes[hash] : Math.ceil(Number(algorithm.length) / 8);
+    return secretKey(name, getRandomValues(new Uint8Array(bytes)), algorithm, extractable, usages, "generateKey");
+  }
+  if (!RSA.includes(name) && !EC.includes(name)) {
+    throw new DOMException(`generateKey: ${name} keys are derived or imported, not generated`, "NotSupportedError");
+  }
+  const pair = await host({
+    op: "generate",
+    family: EC.includes(name) ? "EC" : "RSA",
+    namedCurve: algorithm.namedCurve,
+    modulusLength: algorithm.modulusLength,
+    publicExponent: algorithm.publicExponent ? base64Of(bytesOf(algorithm.publicExponent)) : undefined,
+  });
+  const list = Array.from(usages || [], String);
+  const split = (type) => list.filter((usage) => USAGES[name][type].includes(usage));
+  return {
+    publicKey: asymmetricKey(name, pair.publicKey, algorithm, true, split("public"), "generateKey"),
+    privateKey: asymmetricKey(name, pair.privateKey, algorithm, extractable, split("private"), "generateKey"),
+  };
 };
-// AES-GCM by the host's `cryptography` (a 128-bit tag, as WebCrypto's default).
-const aesGcm = async (operation, algorithm, key, data) => {
-  if (nameOf(algorithm) !== "AES-GCM" || !key || key.algorithm.name !== "AES-GCM") {
-    throw new DOMException(`${operation}: AES-GCM keys and algorithm only`, "NotSupportedError");
+const signature = (operation, algorithm, key) => {
+  const name = canonical(algorithm, operation);
+  if (!["RSASSA-PKCS1-v1_5", "RSA-PSS", "ECDSA"].includes(name)) {
+    throw new DOMException(`${operation}: unsupported algorithm ${name}`, "NotSupportedError");
   }
-  const secret = secretOf(key, operation);
+  return {
+    key: materialOf(key, operation, name),
+    algorithm: {
+      name,
+      saltLength: algorithm.saltLength,
+      hash: name === "ECDSA" ? hashOf(algorithm.hash, operation) : undefined,
+    },
+    keyHash: key.algorithm.hash?.name,
+    namedCurve: key.algorithm.namedCurve,
+  };
+};
+subtle.sign = async (algorithm, key, data) => {
+  if (nameOf(algorithm) === "HMAC") return hmac(key, "sign", data);
+  const request = signature("sign", algorithm, key);
+  return bytesOfBase64(await host({ op: "sign", ...request, data: base64Of(bytesOf(data)) })).buffer;
+};
+subtle.verify = async (algorithm, key, signed, data) => {
+  if (nameOf(algorithm) === "HMAC") {
+    const expected = new Uint8Array(await hmac(key, "verify", data));
+    const given = bytesOf(signed);
+    let difference = expected.length ^ given.length;
+    for (let i = 0; i < expected.length; i++) difference |= expected[i] ^ (given[i] || 0);
+    return difference === 0;
+  }
+  const request = signature("verify", algorithm, key);
+  return host({ op: "verify", ...request, data: base64Of(bytesOf(data)), signature: base64Of(bytesOf(signed)) });
+};
+// AES-GCM by the host's AESGCM (a 128-bit tag, as WebCrypto's default); the other ciphers
+// by webcrypto.py.
+const aesGcm = async (operation, algorithm, key, data) => {
+  const secret = secretOf(key, operation, "AES-GCM");
   if (algorithm.tagLength !== undefined && Number(algorithm.tagLength) !== 128) {
     throw new DOMException(`${operation}: a 128-bit tag only`, "NotSupportedError");
   }
@@ -242,8 +371,65 @@ const aesGcm = async (operation, algorithm, key, data) => {
   if (answer.error) throw new DOMException(answer.error, "OperationError");
   return bytesOfBase64(answer.ok).buffer;
 };
-subtle.encrypt = (algorithm, key, data) => aesGcm("encrypt", algorithm, key, data);
-subtle.decrypt = (algorithm, key, data) => aesGcm("decrypt", algorithm, key, data);
+const crypt = async (operation, algorithm, key, data) => {
+  const name = canonical(algorithm, operation);
+  if (name === "AES-GCM") return aesGcm(operation, algorithm, key, data);
+  if (!["AES-CBC", "AES-CTR", "RSA-OAEP"].includes(name)) {
+    throw new DOMException(`${operation}: unsupported algorithm ${name}`, "NotSupportedError");
+  }
+  const material = materialOf(key, operation, name);
+  const optional = (value) => (value === undefined ? undefined : base64Of(bytesOf(value)));
+  const answer = await host({
+    op: "crypt",
+    operation,
+    algorithm: {
+      name,
+      iv: optional(algorithm.iv),
+      counter: optional(algorithm.counter),
+      length: algorithm.length,
+      label: optional(algorithm.label),
+    },
+    key: name === "RSA-OAEP" ? material : undefined,
+    keyHash: key.algorithm.hash?.name,
+    secret: material.secret ? base64Of(material.secret) : undefined,
+    data: base64Of(bytesOf(data)),
+  });
+  return bytesOfBase64(answer).buffer;
+};
+subtle.encrypt = (algorithm, key, data) => crypt("encrypt", algorithm, key, data);
+subtle.decrypt = (algorithm, key, data) => crypt("decrypt", algorithm, key, data);
+const derive = async (algorithm, baseKey, length, usage) => {
+  const name = canonical(algorithm, usage);
+  if (!["PBKDF2", "HKDF", "ECDH"].includes(name)) {
+    throw new DOMException(`${usage}: unsupported algorithm ${name}`, "NotSupportedError");
+  }
+  const material = materialOf(baseKey, usage, name);
+  const optional = (value) => (value === undefined ? undefined : base64Of(bytesOf(value)));
+  const request = {
+    op: "derive",
+    length: length === null || length === undefined ? null : Number(length),
+    algorithm: {
+      name,
+      hash: name === "ECDH" ? undefined : hashOf(algorithm.hash, usage),
+      salt: optional(algorithm.salt),
+      info: optional(algorithm.info),
+      iterations: algorithm.iterations,
+      public: name === "ECDH" ? materialOf(algorithm.public, null, "ECDH") : undefined,
+    },
+    key: name === "ECDH" ? material : undefined,
+    secret: material.secret ? base64Of(material.secret) : undefined,
+  };
+  return bytesOfBase64(await host(request)).buffer;
+};
+subtle.deriveBits = (algorithm, baseKey, length) => derive(algorithm, baseKey, length, "deriveBits");
+subtle.deriveKey = async (algorithm, baseKey, derivedKeyType, extractable, usages) => {
+  const name = canonical(derivedKeyType, "deriveKey");
+  let bits = Number(derivedKeyType.length);
+  if (name === "HMAC" && derivedKeyType.length === undefined) bits = blockSizes[hashOf(derivedKeyType.hash, "deriveKey")] * 8;
+  if (!(bits > 0)) throw new DOMException(`deriveKey: a ${name} key needs a length`, "OperationError");
+  const derived = await derive(algorithm, baseKey, bits, "deriveKey");
+  return subtle.importKey("raw", derived, derivedKeyType, extractable, usages);
+};
 define("crypto", Object.freeze({ getRandomValues, randomUUID, subtle: Object.freeze(subtle) }));
 
 // --- structuredClone: JSON values, Date, RegExp, Map, Set, ArrayBuffer, typed arrays,
@@ -851,11 +1037,44 @@ class ReadableStream {
       await new Promise((resolve) => this._waiting.push(resolve));
     }
   }
-  getReader() {
+  getReader(options = {}) {
     if (this.locked) throw new TypeError("the stream is locked to a reader");
+    if (options && options.mode === "byob") return this._byobReader();
+    if (options && options.mode !== undefined) throw new TypeError(`getReader: unknown mode ${options.mode}`);
     this.locked = true;
     return {
       read: () => this._read(),
+      releaseLock: () => {
+        this.locked = false;
+      },
+      cancel: async () => {
+        this._chunks = [];
+        this._closed = true;
+      },
+    };
+  }
+  // A reader that fills the caller's buffer ("bring your own buffer"), for streams of bytes
+  // (as a body is): a chunk larger than the view is given over several reads.
+  _byobReader() {
+    this.locked = true;
+    let left = new Uint8Array(0);
+    return {
+      read: async (view) => {
+        if (!ArrayBuffer.isView(view) || !view.byteLength) {
+          throw new TypeError("read(view): a non-empty ArrayBufferView");
+        }
+        if (!left.length) {
+          const { value, done } = await this._read();
+          if (done) return { value: new view.constructor(view.buffer, view.byteOffset, 0), done: true };
+          left = typeof value === "string" ? new TextEncoder().encode(value) : bytesOf(value);
+        }
+        const unit = view.BYTES_PER_ELEMENT || 1;
+        const count = Math.min(left.length - (left.length % unit) || left.length, view.byteLength - (view.byteLength % unit));
+        if (count < unit) throw new TypeError("read(view): the bytes left do not fill one element of the view");
+        new Uint8Array(view.buffer, view.byteOffset, count).set(left.subarray(0, count));
+        left = left.subarray(count);
+        return { value: new view.constructor(view.buffer, view.byteOffset, count / unit), done: false };
+      },
       releaseLock: () => {
         this.locked = false;
       },
@@ -1190,7 +1409,57 @@ class Body {
   async blob() {
     return new Blob([await this._take()], { type: this.headers.get("content-type") || "" });
   }
+  // A urlencoded or multipart body as FormData (multipart's files as File).
+  async formData() {
+    const type = this.headers.get("content-type") || "";
+    const bytes = await this._take();
+    const form = new FormData();
+    if (/^application\/x-www-form-urlencoded/i.test(type)) {
+      for (const [name, value] of new URLSearchParams(new TextDecoder().decode(bytes))) form.append(name, value);
+      return form;
+    }
+    const boundary = /^multipart\/form-data\s*;.*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(type);
+    if (!boundary) throw new TypeError(`formData: the body is ${type || "untyped"}, not a form`);
+    const encoder = new TextEncoder();
+    const delimiter = encoder.encode(`--${boundary[1] || boundary[2]}`);
+    const bad = () => new TypeError("formData: the multipart body is malformed");
+    let at = indexOfBytes(bytes, delimiter, 0);
+    if (at < 0) throw bad();
+    for (;;) {
+      at += delimiter.length;
+      if (bytes[at] === 0x2d && bytes[at + 1] === 0x2d) return form; // "--": the last
+      if (bytes[at] !== 0x0d || bytes[at + 1] !== 0x0a) throw bad();
+      const headersEnd = indexOfBytes(bytes, encoder.encode("\r\n\r\n"), at + 2);
+      const next = indexOfBytes(bytes, encoder.encode(`\r\n--${boundary[1] || boundary[2]}`), at + 2);
+      if (headersEnd < 0 || next < 0 || headersEnd > next) throw bad();
+      const headers = new TextDecoder().decode(bytes.subarray(at + 2, headersEnd)).split("\r\n");
+      const header = (name) => {
+        const line = headers.find((h) => h.toLowerCase().startsWith(`${name}:`));
+        return line ? line.slice(name.length + 1).trim() : "";
+      };
+      const disposition = header("content-disposition");
+      const param = (key) => {
+        const found = new RegExp(`;\\s*${key}="([^"]*)"`, "i").exec(disposition);
+        return found ? found[1].replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%22/g, '"') : null;
+      };
+      const name = param("name");
+      if (name === null) throw bad();
+      const content = bytes.slice(headersEnd + 4, next);
+      const filename = param("filename");
+      if (filename !== null) {
+        form.append(name, new File([content], filename, { type: header("content-type") || "application/octet-stream" }));
+      } else form.append(name, new TextDecoder().decode(content));
+      at = next + 2;
+    }
+  }
 }
+const indexOfBytes = (haystack, needle, from) => {
+  outer: for (let i = from; i <= haystack.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+};
 const withBody = (target, body, headers) => {
   target._stream = body instanceof ReadableStream ? body : null;
   const { bytes, type } = bodyOf(target._stream ? null : body);
