@@ -1,7 +1,8 @@
 """The `smb-tui` command: parses arguments and picks what to start.
 
 One module per command: `dashboard` (no command; its connection flags are every
-command's), `local`, `export`, `deploy` (and `smply-session`); `demo` is here.
+command's), `local`, `export`, `deploy` (and `smply-session`), `replay`; `demo` is
+here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from smb_tui.cli.dashboard import dashboard_options, run_dashboard
 from smb_tui.cli.deploy import deploy_parser, run_deploy, run_smply_session, smply_session_parser
 from smb_tui.cli.export import export_parser, run_export
 from smb_tui.cli.local import local_parser, run_local
+from smb_tui.cli.replay import replay_parser, run_replay
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -46,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_parser(commands)
     deploy_parser(commands)
     smply_session_parser(commands)
+    replay_parser(commands)
     demo = commands.add_parser(
         "demo", help="the dashboard on a built-in local server with demo machines"
     )
@@ -62,4 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_deploy(args, parser)
     if args.command == "smply-session":
         return run_smply_session(args)
+    if args.command == "replay":
+        return run_replay(args, parser)
     return run_dashboard(args, parser)

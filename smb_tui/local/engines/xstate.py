@@ -101,6 +101,7 @@ class XStateEngine:
         settle_timeout: float,
         check: AuthRequest | None,
         parent: Mapping[str, str] | None = None,
+        replay: bool = False,
     ) -> Outcome:
         module = _module(version)
         arguments = None
@@ -116,6 +117,7 @@ class XStateEngine:
             "settle": settle_timeout,
             "check": arguments,
             "parent": dict(parent) if parent is not None else None,
+            "replay": replay,
         }
         try:
             answer = await module.pool.call(
@@ -192,8 +194,12 @@ class XStateEngine:
         check: AuthRequest | None = None,
         instance: str = "",
         parent: Mapping[str, str] | None = None,
+        replay: bool = False,
     ) -> Outcome:
-        return await self._run(version, instance, None, context, [], settle_timeout, check, parent)
+        """`replay`: no service or spawned actor runs (see `smb_tui.local.replay`)."""
+        return await self._run(
+            version, instance, None, context, [], settle_timeout, check, parent, replay
+        )
 
     async def apply(
         self,
@@ -205,6 +211,7 @@ class XStateEngine:
         check: AuthRequest | None = None,
         instance: str = "",
         parent: Mapping[str, str] | None = None,
+        replay: bool = False,
     ) -> Outcome:
         return await self._run(
             version,
@@ -215,6 +222,7 @@ class XStateEngine:
             settle_timeout,
             check,
             parent,
+            replay,
         )
 
     def index_values(

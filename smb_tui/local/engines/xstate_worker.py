@@ -222,6 +222,7 @@ class Context:
         check: Any,
         settling: Any,
         parent: Any = None,
+        replay: bool = False,
     ) -> dict[str, Any]:
         """Apply `events` (or start, when `state` is None) and wait until the run settles:
         no invoked service running, or `settle_timeout` passed (those running stop)."""
@@ -233,6 +234,7 @@ class Context:
             "events": events,
             "check": check,
             "parent": parent,
+            "replay": replay,
         }
         summary = await self.call("begin", json.dumps(request))
         if "answer" in summary:
@@ -498,6 +500,7 @@ class Worker:
                 message.get("check"),
                 lambda: self.send({"id": message["id"], "settling": True}),
                 message.get("parent"),
+                bool(message.get("replay")),
             )
         if op == "authorize":
             asked = {

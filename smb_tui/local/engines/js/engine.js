@@ -340,6 +340,8 @@ class Run {
 
   start(activity, state) {
     if (!state.activities[activity.id || activity.type]) return; // stopped right away
+    // A replay runs no service: what services did comes from the recorded history.
+    if (this.root.replay) return;
     if (activity.type !== "xstate.invoke") {
       this.log("stderr", `activity '${activity.type}': activities are not run by smb-tui local`);
       return;
@@ -387,6 +389,7 @@ class Run {
   // runs them: see its "settling" docs). Answers the actor's ref.
   spawn(entity, name, options = {}) {
     const id = String(name);
+    if (this.root.replay) return actorRef({ id, receive() {}, stop() {} }); // nothing runs
     let child;
     if (entity && typeof entity.then === "function") child = this.spawnPromise(id, entity);
     else if (typeof entity === "function") child = this.spawnCallback(id, entity);
@@ -797,10 +800,11 @@ const api = {
   begin(given, entropy, requestJson) {
     guard(given);
     return withEntropy(entropy, () => {
-      const { key, name, state, context, events, check, parent } = JSON.parse(requestJson);
+      const { key, name, state, context, events, check, parent, replay } = JSON.parse(requestJson);
       const instance = instanceOf(key, name);
       const run = new Run(instance);
       run.parent = parent || null;
+      run.replay = Boolean(replay);
       try {
         if (check !== null) {
           // allowWrite first, in this same call: a no (or a throw) and nothing runs.
