@@ -92,6 +92,15 @@ async def state_map(pilot: Pilot[None]) -> None:
     await pilot.pause(0.5)
 
 
+async def chart(pilot: Pilot[None]) -> None:
+    await pilot.press("5", "M")
+    for _ in range(40):
+        if type(pilot.app.screen).__name__ == "ChartScreen":
+            break
+        await pilot.pause(0.1)
+    await pilot.pause(0.5)
+
+
 SHOTS: list[tuple[str, str, str, tuple[int, int], Callable[[Pilot[None]], Awaitable[None]]]] = [
     ("dashboard", "checkout", "cart-alice", (140, 40), send),
     ("history", "counter", "busy", (140, 40), history),
@@ -102,6 +111,7 @@ SHOTS: list[tuple[str, str, str, tuple[int, int], Callable[[Pilot[None]], Awaita
     ("logs", "order", "order-2003", (120, 32), logs),
     ("search", "counter", "busy", (120, 32), search),
     ("state-map", "traffic-light", "main-street", (120, 32), state_map),
+    ("chart", "checkout", "cart-bob", (120, 48), chart),
 ]
 
 

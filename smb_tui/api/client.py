@@ -55,6 +55,7 @@ from smb_tui.api.models import (
     Page,
     Sent,
     State,
+    StatechartDefinition,
     TokenResponse,
     Transition,
     check_slug,
@@ -379,6 +380,15 @@ class StateBackedClient:
             "versions",
             MachineVersionInfo,
         )
+
+    async def get_definition(self, machine: str, version: str = "current") -> StatechartDefinition:
+        """A version's statechart (`current`: the current version's). Only smb-tui's local
+        server answers it; State Backed answers 404 (NotFound)."""
+        path = f"/machines/{check_slug(machine, 'machine')}/v/{check_slug(version, 'version')}"
+        try:
+            return _model(StatechartDefinition, await self._request("GET", f"{path}/definition"))
+        except RecursionError:  # a definition nested past any machine's depth
+            raise ProtocolError("the server's statechart is nested too deeply") from None
 
     # -- instances ---------------------------------------------------------------------
 

@@ -76,6 +76,37 @@ class Machine(Model):
     indexes: list[str] = Field(default_factory=list)
 
 
+class ChartTransition(Model):
+    """A transition of a drawn statechart (smb-tui's local server only)."""
+
+    event: str | None = None  # None: eventless (`always`) or delayed
+    targets: list[str] = Field(default_factory=list)  # state ids; none: stays (internal)
+    guard: str | None = None
+    delay: int | str | None = None  # ms (or a named delay), for a delayed transition
+    always: bool = False
+
+
+class ChartState(Model):
+    """A state of a drawn statechart: `key` is its name in state values."""
+
+    id: str
+    key: str
+    type: str = "atomic"  # atomic, compound, parallel, final, history
+    initial: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    invokes: list[str] = Field(default_factory=list)
+    transitions: list[ChartTransition] = Field(default_factory=list)
+    states: list[ChartState] = Field(default_factory=list)
+
+
+class StatechartDefinition(Model):
+    """`GET /machines/M/v/V/definition`: a version's states and transitions, as the
+    local server's engines give them. State Backed has no such route."""
+
+    id: str
+    root: ChartState
+
+
 class InstanceSummary(Model):
     slug: str
     created_at: str = Field(alias="createdAt")

@@ -1,8 +1,8 @@
 """The `smb-tui` command: parses arguments and picks what to start.
 
 One module per command: `dashboard` (no command; its connection flags are every
-command's), `local`, `export`, `deploy` (and `smply-session`), `replay`; `demo` is
-here.
+command's), `local`, `export`, `deploy` (and `smply-session`), `replay`, `chart`;
+`demo` is here.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from smb_tui.cli.chart import chart_parser, run_chart
 from smb_tui.cli.dashboard import dashboard_options, run_dashboard
 from smb_tui.cli.deploy import deploy_parser, run_deploy, run_smply_session, smply_session_parser
 from smb_tui.cli.export import export_parser, run_export
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     deploy_parser(commands)
     smply_session_parser(commands)
     replay_parser(commands)
+    chart_parser(commands)
     demo = commands.add_parser(
         "demo", help="the dashboard on a built-in local server with demo machines"
     )
@@ -67,4 +69,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_smply_session(args)
     if args.command == "replay":
         return run_replay(args, parser)
+    if args.command == "chart":
+        return run_chart(args, parser)
     return run_dashboard(args, parser)

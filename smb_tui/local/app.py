@@ -40,6 +40,7 @@ from smb_tui.api.models import (
     MachineBody,
     MachinesPage,
     State,
+    StatechartDefinition,
     TokenResponse,
     TransitionsPage,
     VersionsPage,
@@ -420,6 +421,18 @@ def create_app(
     ) -> JSONResponse:
         page = service.list_versions(machineSlug, cursors.open(request, cursor))
         return JSONResponse(_page("versions", page.items, cursors.seal(request, page.cursor)))
+
+    @app.get(
+        "/machines/{machineSlug}/v/{versionId}/definition",
+        summary="Read a version's statechart (smb-tui local only)",
+        description="The states and transitions of a version (`current`: the machine's"
+        " current one), as smb-tui's chart draws them. State Backed has no such route.",
+        **_answers(StatechartDefinition, 404),
+    )
+    async def read_definition(
+        machineSlug: MachineSlug, versionId: str, _: MachinesReader
+    ) -> JSONResponse:
+        return JSONResponse(await service.version_definition(machineSlug, versionId))
 
     @app.get(
         "/machines/{machineSlug}/i",

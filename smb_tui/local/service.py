@@ -193,6 +193,20 @@ class LocalService:
         page = self.store.list_versions(machine, before, self.settings.page_size)
         return Page([version_body(v) for v in page.items], page.cursor)
 
+    async def version_definition(self, machine: str, version_id: str) -> dict[str, JSON]:
+        """A version's statechart, drawn by the dashboard's chart (a local-only route):
+        `current` names the machine's current version."""
+        definition = self.machine(machine)
+        version = (
+            definition.current if version_id == "current" else definition.version_by_id(version_id)
+        )
+        if version is None:
+            raise ApiError(404, f"machine {machine!r} has no version {version_id!r}")
+        try:
+            return await self.engine.definition(version)
+        except MachineError as error:
+            raise ApiError(500, str(error), "machine-error") from error
+
     def list_instances(self, machine: str, after: str | None) -> Page[dict[str, JSON]]:
         self.machine(machine)
         page = self.store.list_instances(machine, after, self.settings.page_size)

@@ -189,3 +189,26 @@ def test_state_map(snap_compare: Any, frozen_server: ServerThread, size: tuple[i
 
     app = make_app(frozen_server, "checkout", "cart-bob")
     assert snap_compare(app, terminal_size=size, run_before=run(state_map))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+@pytest.mark.parametrize(
+    ("machine", "instance"), [("checkout", "cart-bob"), ("ticket", "ticket-101")]
+)
+def test_chart(
+    snap_compare: Any,
+    frozen_server: ServerThread,
+    size: tuple[int, int],
+    machine: str,
+    instance: str,
+) -> None:
+    """The drawn statechart (`M`): nested and parallel states (checkout), an XState
+    module's delays, invocations and guards (ticket)."""
+    from smb_tui.tui.screens.modals import ChartScreen
+
+    async def chart(pilot: Pilot[Any]) -> None:
+        await pilot.press("M")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ChartScreen))
+
+    app = make_app(frozen_server, machine, instance)
+    assert snap_compare(app, terminal_size=size, run_before=run(chart))

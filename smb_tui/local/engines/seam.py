@@ -161,6 +161,15 @@ class Engine(Protocol):
         """`snapshot` of the version before `to`, as a snapshot of `to`."""
         ...
 
+    async def definition(self, version: MachineVersion) -> dict[str, JSON]:
+        """The version's statechart, for drawing it: `{"id", "root"}`, each state
+        `{"id", "key" (its name in state values), "type" (atomic, compound, parallel,
+        final, history), "initial" (a child's key or null), "tags", "invokes" (names),
+        "transitions", "states" (children, in order)}`, each transition `{"event" (null:
+        eventless or delayed), "targets" (state ids), "guard" (a name or null), "delay"
+        (ms or null), "always"}`."""
+        ...
+
     def index_values(
         self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
     ) -> dict[str, JSON]:

@@ -210,6 +210,69 @@ class StatechartEngine:
     ) -> dict[str, JSON]:
         return select_indexes(indexes, snapshot.context)
 
+    async def definition(self, version: MachineVersion) -> dict[str, JSON]:
+        """The chart's states and transitions, as `seam.Engine.definition` shapes them;
+        delayed transitions (`version.after`) carry their delay."""
+        chart = version.chart
+        delays = {
+            (state_id, event): round(seconds * 1000)
+            for state_id, pairs in version.after.items()
+            for seconds, event in pairs
+        }
+
+        def node(state: State) -> dict[str, JSON]:
+            children = list(state.states)
+            kind = (
+                "parallel"
+                if state.parallel
+                else "final"
+                if state.final
+                else "compound"
+                if children
+                else "atomic"
+            )
+            initial = next((c.id for c in children if c.initial), None)
+            transitions: list[JSON] = []
+            for transition in state.transitions:
+                if transition.initial or transition.source is not state:
+                    continue  # a compound state's way into its initial child
+                for event in str(transition.event).split() or [""]:
+                    delay = delays.get((state.id, event))
+                    transitions.append(
+                        {
+                            "event": event if event and delay is None else None,
+                            "targets": [t.id for t in transition.targets if t is not None],
+                            "guard": ", ".join(str(spec) for spec in transition.cond) or None,
+                            "delay": delay,
+                            "always": not event,
+                        }
+                    )
+            return {
+                "id": state.id,
+                "key": state.id,
+                "type": kind,
+                "initial": None if kind == "parallel" else initial,
+                "tags": list(version.tags.get(state.id, ())),
+                "invokes": [],
+                "transitions": transitions,
+                "states": [node(child) for child in children],
+            }
+
+        top = list(chart.states)
+        return {
+            "id": chart.__name__,
+            "root": {
+                "id": "(machine)",
+                "key": "(machine)",
+                "type": "compound",
+                "initial": next((s.id for s in top if s.initial), None),
+                "tags": [],
+                "invokes": [],
+                "transitions": [],
+                "states": [node(state) for state in top],
+            },
+        }
+
     def view(self, version: MachineVersion, snapshot: Snapshot) -> StateView:
         chart = version.chart
         active = set(snapshot.state)

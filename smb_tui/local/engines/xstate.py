@@ -252,6 +252,20 @@ class XStateEngine:
         allowed = await module.pool.call(message, CPU_SECONDS + SLACK_SECONDS)
         return bool(allowed)
 
+    async def definition(self, version: MachineVersion) -> dict[str, JSON]:
+        """The machine's states and transitions (see `seam.Engine.definition`)."""
+        module = _module(version)
+        try:
+            found = await module.pool.call(
+                {"op": "definition", "key": module.key}, CPU_SECONDS + SLACK_SECONDS
+            )
+        except MachineCodeFailed as error:
+            raise MachineError(f"the machine's code failed: {error.line}") from error
+        except (LimitReached, WorkerLost) as error:
+            raise MachineError(str(error)) from error
+        definition: dict[str, JSON] = found
+        return definition
+
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         migration = to.migrate
         module = _module(to)
@@ -328,6 +342,9 @@ class MixedEngine:
 
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         return await self._for(to).migrate(to, snapshot)
+
+    async def definition(self, version: MachineVersion) -> dict[str, JSON]:
+        return await self._for(version).definition(version)
 
 
 def _authorizer_arguments(request: AuthRequest) -> dict[str, JSON]:

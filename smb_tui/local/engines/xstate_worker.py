@@ -511,6 +511,8 @@ class Worker:
             }
             allowed = await context.call("authorize", json.dumps(asked))
             return bool(allowed)
+        if op == "definition":
+            return await context.call("definition", message["key"])
         if op == "migrate":
             moved = {
                 "migration": message["migration"],

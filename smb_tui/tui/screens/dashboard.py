@@ -298,6 +298,15 @@ class DashboardScreen(AdminFlows):
         if snapshot.admin is not None and snapshot.admin.machine_version is not None:
             self.query_one(LogsView).set_version(snapshot.admin.machine_version.id)
         self._show_status()
+        self._follow_on_chart(snapshot)
+
+    def _follow_on_chart(self, snapshot: InstanceSnapshot) -> None:
+        """An open chart of this instance lights the states it is in now."""
+        from smb_tui.tui.screens.modals import ChartScreen
+
+        for screen in self.app.screen_stack:
+            if isinstance(screen, ChartScreen) and snapshot.state is not None:
+                screen.follow(snapshot.state.state)
 
     def _new_transitions(self, before: State | None, after: State) -> None:
         history = self.query_one(TransitionHistory)
@@ -434,6 +443,56 @@ class DashboardScreen(AdminFlows):
             return
         title = f"States of {safe(session.machine)}/{safe(session.instance)}"
         self.app.push_screen(StateGraphScreen(title, graph_of(rows), history.at_end))
+
+    @on(TransitionHistory.ChartRequested)
+    def _chart_requested(self) -> None:
+        session = self.session
+        if session is None or session.snapshot.state is None:
+            self.notify("Open an instance first: the chart lights its states", markup=False)
+            return
+        self._open_chart(session)
+
+    @work(exclusive=True, group="chart")
+    async def _open_chart(self, session: InstanceSession) -> None:
+        """The definition from the server (smb-tui local gives it), else the chart of
+        what the loaded history shows, saying so."""
+        from smb_tui.api.errors import StateBackedError
+        from smb_tui.core.chart import ChartTooLarge, from_definition, from_history
+        from smb_tui.tui.screens.modals import ChartScreen
+
+        history = self.query_one(TransitionHistory)
+        rows = history.loaded_rows()
+        machine, instance = session.machine, session.instance
+        admin = session.snapshot.admin
+        version = admin.machine_version.id if admin and admin.machine_version else "current"
+        try:
+            chart = from_definition(await self.client.get_definition(machine, version))
+            note = f"The definition of version {safe(version)}, from the server"
+        except (StateBackedError, ChartTooLarge) as error:
+            from smb_tui.api.errors import NotFound
+
+            gone = isinstance(error, NotFound)
+            reason = "this server does not give definitions" if gone else safe(error)
+            try:
+                chart = from_history([(r.event_type, r.state_value) for r in reversed(rows)])
+            except ChartTooLarge as too_large:
+                self.notify(f"No chart: {safe(too_large)}", markup=False, severity="warning")
+                return
+            note = (
+                f"Drawn from the {len(rows):,} transitions loaded, not from the machine's"
+                f" definition ({reason})"
+            )
+        state = session.snapshot.state
+        self.app.push_screen(
+            ChartScreen(
+                f"The statechart of {safe(machine)}, with {safe(instance)}'s states lit",
+                chart,
+                note,
+                rows,
+                state.state if state is not None else None,
+                -1,
+            )
+        )
 
     @on(TransitionHistory.FilterRequested)
     def _filter_history(self) -> None:

@@ -100,6 +100,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("t", "jump", "Time", tooltip="Jump to a time: 2026-11-20 14:05, 3h ago"),
         Binding("u", "time_mode", "Ages/UTC", tooltip="Times as ages, UTC or local time"),
         Binding("m", "graph", "Map", tooltip="The states it went through and what moved it"),
+        Binding("M", "chart", "Chart", tooltip="The machine's statechart, drawn, the instance lit"),
         Binding("E", "export", "Export", tooltip="The whole history to a file (JSONL, CSV)"),
         Binding("K", "forget_cache", "Uncache", tooltip="Forget the cached history; fetch anew"),
         Binding("n", "next_match", "Next match", show=False, tooltip="The next older match"),
@@ -149,6 +150,9 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     class GraphRequested(Message):
         """`m`: the user wants the map of states and events from what is loaded."""
+
+    class ChartRequested(Message):
+        """`M`: the user wants the machine's statechart drawn."""
 
     class Opened(Message):
         """Enter on a transition: show all of it, and the state before it (if loaded)."""
@@ -460,6 +464,9 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def action_graph(self) -> None:
         self.post_message(self.GraphRequested())
+
+    def action_chart(self) -> None:
+        self.post_message(self.ChartRequested())
 
     def action_jump(self) -> None:
         self.post_message(self.JumpRequested())

@@ -867,6 +867,49 @@ const api = {
       }
     });
   },
+  // The machine's definition, for a drawn chart: its states (each with its key in state
+  // values, type, initial child, tags, invocations) and transitions (event, targets by
+  // id, guard name, delay in ms, eventless), as plain JSON.
+  definition(given, entropy, key) {
+    guard(given);
+    return withEntropy(entropy, () => {
+      const { machine } = instantiate(key);
+      try {
+        const guardName = (cond) => {
+          if (!cond) return null;
+          if (typeof cond === "string") return cond;
+          const name = cond.name || cond.type || "";
+          return name && name !== "xstate.guard" ? String(name) : "guard";
+        };
+        const node = (state) => ({
+          id: state.id,
+          key: state.key,
+          type: state.type,
+          initial: state.initial === undefined ? null : String(state.initial),
+          tags: [...(state.tags || [])].map(String),
+          invokes: (state.invoke || []).map((i) => String(i.id || (i.src && i.src.type) || i.src)),
+          transitions: (state.transitions || [])
+            .filter((t) => t.source === state)
+            .map((t) => {
+              const type = String(t.eventType || "");
+              const after = /^xstate\.after\(([^)]*)\)/.exec(type);
+              const delay = after ? (/^\d+$/.test(after[1]) ? Number(after[1]) : after[1]) : null;
+              return {
+                event: after ? null : type || null,
+                targets: (t.target || []).map((target) => target.id),
+                guard: guardName(t.cond),
+                delay, // ms, or the name of a configured delay
+                always: type === "",
+              };
+            }),
+          states: Object.keys(state.states || {}).map((k) => node(state.states[k])),
+        });
+        return { id: machine.id, root: node(machine) };
+      } finally {
+        sweep();
+      }
+    });
+  },
   migrate(given, entropy, requestJson) {
     guard(given);
     return withEntropy(entropy, () => {

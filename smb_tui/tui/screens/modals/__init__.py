@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smb_tui.tui.screens.modals.base import Modal, safe_json
+from smb_tui.tui.screens.modals.chart import ChartScreen
 from smb_tui.tui.screens.modals.confirm import TypedConfirm
 from smb_tui.tui.screens.modals.export import ExportChoice, ExportHistory
 from smb_tui.tui.screens.modals.help import HelpScreen
@@ -21,6 +22,7 @@ from smb_tui.tui.screens.modals.versions import (
 )
 
 __all__ = [
+    "ChartScreen",
     "ChooseVersion",
     "Deploy",
     "DeployVersion",

@@ -1,0 +1,106 @@
+"""`smb-tui chart`: a machine's statechart as text (drawn as the dashboard's `M` draws
+it), Mermaid or Graphviz DOT; from a server that gives definitions (smb-tui local), or
+from a bundle evaluated in an engine worker (never in this process)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from smb_tui.cli.dashboard import chosen_connection
+
+FORMATS = ("text", "mermaid", "dot")
+
+
+def chart_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    chart = commands.add_parser(
+        "chart",
+        help="a machine's statechart: drawn as text, or as Mermaid or DOT",
+        description="Prints a machine's statechart. The definition comes from --bundle (an"
+        " XState module, evaluated in a worker process), else from the server the"
+        " connection flags name (smb-tui local gives definitions; State Backed does not).",
+    )
+    chart.add_argument("machine_name", metavar="MACHINE")
+    chart.add_argument(
+        "--version", default="current", metavar="VERSION_ID", help="default: the current one"
+    )
+    chart.add_argument("--bundle", type=Path, metavar="FILE", help="the machine's code instead")
+    chart.add_argument("--format", choices=FORMATS, default="text")
+    chart.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
+
+
+async def _from_bundle(path: Path) -> Any:
+    from smb_tui.local.definitions import MachineVersion
+    from smb_tui.local.engines.seam import MachineError
+    from smb_tui.local.engines.xstate import XStateEngine, load_module
+    from smb_tui.local.engines.xstate_pool import WorkerPool
+
+    pool = WorkerPool(allow_fetch=False, size=1)
+    try:
+        try:
+            module = load_module(path, pool)
+        except ValueError as error:
+            raise ValueError(f"the bundle does not load: {error}") from error
+        await pool.start()
+        try:
+            return await XStateEngine().definition(MachineVersion("bundle", module))
+        except MachineError as error:
+            raise ValueError(str(error)) from error
+    finally:
+        await pool.aclose()
+
+
+async def _from_server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    from smb_tui.api import StateBackedClient
+
+    connection, reason = chosen_connection(args, parser)
+    if connection is None:
+        raise ValueError(reason)
+    async with StateBackedClient(
+        connection.auth, connection.base_url, org_id=connection.org_id
+    ) as client:
+        return await client.get_definition(args.machine_name, args.version)
+
+
+def run_chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from smb_tui.api.errors import NotFound, StateBackedError
+    from smb_tui.core.chart import ChartTooLarge, dot, from_definition, mermaid
+    from smb_tui.core.chart_draw import draw
+    from smb_tui.core.text import safe
+
+    def fail(message: str, code: int = 1) -> int:
+        print(f"smb-tui chart: {message}", file=sys.stderr)
+        return code
+
+    try:
+        if args.bundle is not None:
+            definition = asyncio.run(_from_bundle(args.bundle))
+        else:
+            definition = asyncio.run(_from_server(args, parser))
+        chart = from_definition(definition)
+    except NotFound as error:
+        return fail(
+            f"{safe(error)}; State Backed gives no definitions: use --bundle FILE, or a local"
+            " server"
+        )
+    except (StateBackedError, ChartTooLarge, ValueError) as error:
+        return fail(safe(error))
+    except OSError as error:
+        return fail(safe(error.strerror or str(error)))
+    if args.format == "mermaid":
+        text = mermaid(chart)
+    elif args.format == "dot":
+        text = dot(chart)
+    else:
+        text = draw(chart).text()
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        return fail(safe(error.strerror or str(error)))
+    return 0

@@ -1,0 +1,181 @@
+"""The drawn statechart (`M`, and `smb-tui chart`): from the local server's definitions of
+both engines, lit by the instance, following it live, stepping through its history."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from smb_tui import cli
+from smb_tui.core.chart import from_definition, from_history, mermaid
+from smb_tui.core.chart_draw import Options, draw
+from smb_tui.local.auth import sign_key_token
+from smb_tui.local.demo.checkout import Checkout
+from smb_tui.local.server import ServerThread
+from smb_tui.tui.screens.modals import ChartScreen
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+from tests.conftest import client
+from tests.tui.helpers import app_on_new_instance, wait_for
+
+
+def definition(server: ServerThread, machine: str) -> Any:
+    with client(server) as http:
+        answer = http.get(f"/machines/{machine}/v/current/definition")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_the_mermaid_chart_of_checkout_has_every_state_and_transition(
+    server: ServerThread,
+) -> None:
+    chart = from_definition(definition(server, "checkout"))
+    text = mermaid(chart)
+    for state in Checkout.states_map.values():
+        assert f'state "{state.id}" as {state.id}' in text
+    edges = set(re.findall(r"^    (\w+) --> (\w+) : (.+)$", text, re.MULTILINE))
+    expected = {
+        ("browsing", "browsing", "add_item"),
+        ("browsing", "checkout", "start_checkout [has_items]"),
+        ("checkout", "browsing", "back_to_cart"),
+        ("unpaid", "paid", "pay [covers_total]"),
+        ("no_address", "address_set", "set_address"),
+        ("address_set", "no_address", "change_address"),
+        ("shopping", "placed", "place_order [ready_to_place]"),
+    }
+    assert edges == expected
+    assert "[*] --> shopping" in text and "placed --> [*]" in text
+    assert "\n            --\n" in text  # payment and shipping: parallel regions
+
+
+def test_an_xstate_module_s_chart_names_its_delays_invocations_and_guards(
+    server: ServerThread,
+) -> None:
+    chart = from_definition(definition(server, "ticket"))
+    labels = {(t.source, t.target, t.label()) for t in chart.transitions}
+    assert ("ticket.resolved", "ticket.closed", "after 2min") in labels
+    assert ("ticket.open", "ticket.inProgress", "assign [namesSomeone]") in labels
+    assert ("ticket.triage", "ticket.open", "done.invoke.triage") in labels
+    assert chart.by_id["ticket.triage"].invokes == ["triage"]
+    assert chart.by_id["ticket.closed"].type == "final"
+    drawn = draw(chart).text()
+    for name in ("triage", "open", "inProgress", "resolved", "closed", "after 2min"):
+        assert name in drawn
+
+
+def test_hostile_names_are_drawn_as_text_and_a_chart_too_large_is_refused() -> None:
+    evil = {"id": "m", "root": {"id": "m", "key": "m", "type": "compound", "initial": "a",
+            "states": [{"id": "a", "key": "\x1b[2J[bold]a\u202e", "transitions": [
+                {"event": "go\x07", "targets": ["a"]}]}]}}  # fmt: skip
+    drawn = draw(from_definition(evil)).text()
+    assert "\x1b" not in drawn and "\x07" not in drawn and "\u202e" not in drawn
+    deep: dict[str, Any] = {"id": "x", "key": "x", "states": []}
+    node = deep
+    for level in range(40):
+        child: dict[str, Any] = {"id": f"s{level}", "key": f"s{level}", "states": []}
+        node["states"].append(child)
+        node = child
+    from smb_tui.core.chart import ChartTooLarge
+
+    with pytest.raises(ChartTooLarge):
+        from_definition({"id": "x", "root": deep})
+
+
+def test_a_history_draws_the_states_and_events_it_shows() -> None:
+    chart = from_history(
+        [("xstate.init", "idle"), ("go", "busy"), ("done", "idle"), ("go", "busy")]
+    )
+    assert chart.source == "history"
+    assert sorted(chart.by_id) == ["busy", "idle"]
+    assert {(t.source, t.target, t.event) for t in chart.transitions} == {
+        ("idle", "busy", "go"),
+        ("busy", "idle", "done"),
+    }
+    assert "go" in draw(chart, Options(active={"busy"})).text()
+
+
+async def open_chart(pilot: Pilot[Any]) -> ChartScreen:
+    history = pilot.app.screen.query_one(TransitionHistory)
+    await wait_for(pilot, lambda: history.row_count > 0 and not history.loading_page)
+    history.focus()
+    await pilot.press("M")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ChartScreen), what="the chart")
+    screen = pilot.app.screen
+    assert isinstance(screen, ChartScreen)
+    await wait_for(pilot, lambda: hasattr(screen, "drawing"))
+    return screen
+
+
+def styles_at(screen: ChartScreen, state_id: str) -> set[str]:
+    """The styles the drawing gives the top border of a state's box."""
+    x, y, w, _ = screen.drawing.boxes[state_id]
+    return {style for start, end, style in screen.drawing.spans[y] if start < x + w and end > x}
+
+
+async def test_the_chart_lights_the_instance_and_follows_a_sent_event(
+    server: ServerThread,
+) -> None:
+    app, slug = app_on_new_instance(server, "checkout", "chart")
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await open_chart(pilot)
+        assert "from the server" in str(screen.note)
+        assert styles_at(screen, "browsing") == {"active"}
+        assert styles_at(screen, "placed") == {"box"}
+        with client(server) as http:  # another client moves the instance
+            for event in [{"type": "add_item", "item": "lamp", "price": 3}, "start_checkout"]:
+                sent = http.post(f"/machines/checkout/i/{slug}/events", json={"event": event})
+                assert sent.status_code == 200
+        await wait_for(
+            pilot, lambda: "active" in styles_at(screen, "unpaid"), what="the live update"
+        )
+        assert styles_at(screen, "browsing") == {"box"}
+        assert "active" in styles_at(screen, "checkout")
+
+
+async def test_stepping_through_the_history_highlights_each_row_s_transition(
+    server: ServerThread,
+) -> None:
+    app, slug = app_on_new_instance(server, "checkout", "chart")
+    with client(server) as http:
+        for event in [{"type": "add_item", "item": "a", "price": 1}, "start_checkout"]:
+            http.post(f"/machines/checkout/i/{slug}/events", json={"event": event})
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await open_chart(pilot)
+        history = app.screen_stack[-2].query_one(TransitionHistory)
+        await wait_for(pilot, lambda: len(screen.rows) == 3 or history.row_count == 3)
+        await pilot.press("less_than_sign")  # the newest row: start_checkout
+        hot_lines = [
+            screen.drawing.lines[y][start:end]
+            for y, spans in enumerate(screen.drawing.spans)
+            for start, end, style in spans
+            if style == "hot"
+        ]
+        assert any("start_checkout" in text for text in hot_lines)
+        assert "active" in styles_at(screen, "checkout")
+        await pilot.press("less_than_sign")  # add_item: a self-transition, in its box
+        assert "active" in styles_at(screen, "browsing")
+        assert any(
+            "add_item" in screen.drawing.lines[y][start:end]
+            for y, spans in enumerate(screen.drawing.spans)
+            for start, end, style in spans
+            if style == "hot"
+        )
+
+
+def test_smb_tui_chart_prints_mermaid_dot_and_text(
+    server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = sign_key_token(server.key, {"sub": "owner"})
+    flags = ["--api-url", server.base_url, "--token", token]
+    assert cli.main([*flags, "chart", "checkout", "--format", "mermaid"]) == 0
+    assert capsys.readouterr().out == mermaid(from_definition(definition(server, "checkout")))
+    out = tmp_path / "ticket.dot"
+    assert cli.main([*flags, "chart", "ticket", "--format", "dot", "-o", str(out)]) == 0
+    assert out.read_text().startswith("digraph statechart {")
+    assert cli.main([*flags, "chart", "checkout"]) == 0
+    assert "place_order [ready_to_place]" in capsys.readouterr().out
+    assert cli.main([*flags, "chart", "nosuch"]) == 1
+    assert "nosuch" in capsys.readouterr().err
