@@ -23,6 +23,16 @@ from smb_tui.paths import config_path, default_key_path
 
 LOCAL_PROFILE = "local"
 LOCAL_URL = "http://127.0.0.1:8787"
+
+
+def is_local_url(url: str) -> bool:
+    """Is this API on this machine (a local server, not State Backed)?"""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
 DEFAULT_AUTH_CONTEXT = {"sub": "smb-tui"}
 SECRET_FIELDS = ("token", "secret")
 ENVIRONMENT = {

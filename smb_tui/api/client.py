@@ -418,6 +418,26 @@ class StateBackedClient:
         path = f"/machines/{check_slug(machine, 'machine')}"
         return _model(State, await self._request("POST", path, body=body, settles=True))
 
+    async def copy_instance(
+        self,
+        machine: str,
+        instance: str,
+        state: Any,
+        context: Mapping[str, Any],
+        version_id: str | None = None,
+        copied_from: str = "",
+    ) -> State:
+        """Make `instance` at `state` with `context`: a copy of an instance kept elsewhere.
+        Only smb-tui's local server answers it (State Backed: NotFound)."""
+        path = f"/machines/{check_slug(machine, 'machine')}/i/{check_slug(instance)}/copy"
+        body = {
+            "state": state,
+            "context": dict(context),
+            "machineVersionId": version_id,
+            "copiedFrom": copied_from,
+        }
+        return _model(State, await self._request("POST", path, body=body))
+
     async def get_instance(self, machine: str, instance: str) -> State:
         return _model(State, await self._request("GET", _instance_path(machine, instance)))
 

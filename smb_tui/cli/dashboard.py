@@ -34,6 +34,12 @@ def dashboard_options(parser: argparse.ArgumentParser) -> None:
         "--no-cache", action="store_true", help="keep no fetched history on disk this time"
     )
     parser.add_argument(
+        "--copy-to",
+        metavar="PROFILE",
+        help="the local server F copies instances into, to try events on (a profile;"
+        " default: the dashboard's own server when it is a local one)",
+    )
+    parser.add_argument(
         "--clear-cache",
         action="store_true",
         help="forget all fetched history kept on disk (in the user cache folder) first",
@@ -89,6 +95,15 @@ def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             for suffix in ("", "-wal", "-shm"):  # unreadable: start a new one
                 Path(f"{default_cache_path()}{suffix}").unlink(missing_ok=True)
             print(f"smb-tui: removed the unreadable cache {default_cache_path()}", file=sys.stderr)
+    copy_to = None
+    if args.copy_to:
+        from smb_tui.config import ConfigError, Profile, resolve
+
+        try:
+            copy_to = resolve(Profile(), args.copy_to)
+        except ConfigError as error:
+            print(f"smb-tui: --copy-to {args.copy_to}: {error}", file=sys.stderr)
+            return 2
     SmbTui(
         connection,
         reason=reason,
@@ -96,5 +111,6 @@ def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         instance=args.instance,
         cache_path=cache_path,
         settings_path=settings_path(),
+        copy_to=copy_to,
     ).run()
     return 0

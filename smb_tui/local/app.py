@@ -101,6 +101,16 @@ class SetDesiredVersion(BaseModel):
     targetMachineVersionId: str = Field(min_length=1)
 
 
+class CopyInstance(BaseModel):
+    """A copy of an instance kept elsewhere (smb-tui local only)."""
+
+    model_config = ConfigDict(extra="allow")
+    state: Any  # a state value, as the API shows it
+    context: dict[str, Any] = Field(default_factory=dict)  # the whole context (admin view)
+    machineVersionId: str | None = None
+    copiedFrom: str = Field(default="", max_length=2000)  # where the original lives, said
+
+
 class DeleteInstance(BaseModel):
     dangerDataWillBeDeletedForever: Literal[True]
     hmacSha256OfMachineInstanceNameWithMachineNameKey: str
@@ -541,6 +551,25 @@ def create_app(
     ) -> Response:
         await service.set_desired_version(machineSlug, instanceSlug, body.targetMachineVersionId)
         return Response(status_code=201)
+
+    @app.post(
+        "/machines/{machineSlug}/i/{instanceSlug}/copy",
+        summary="Make an instance at a given state (smb-tui local only)",
+        description="A copy of an instance kept elsewhere, to try events on: the instance"
+        " is made at `state` with `context` (nothing runs: no entry action, no service), its"
+        ' first transition `{"type": "smb-tui.copy", "from": copiedFrom}`. State Backed has'
+        " no such route.",
+        **_answers(State, 400, 404, 409),
+    )
+    async def copy_instance(
+        machineSlug: MachineSlug, instanceSlug: InstanceSlug, body: CopyInstance, _: Admin
+    ) -> JSONResponse:
+        state = plain_json(body.state, "state")
+        context = plain_json(body.context, "context")
+        answer = await service.copy_instance(
+            machineSlug, instanceSlug, state, context, body.machineVersionId, body.copiedFrom
+        )
+        return JSONResponse(answer.body)
 
     @app.delete(
         "/machines/{machineSlug}/i/{instanceSlug}",

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 400 * 1024
 PERSISTENT_SEND = "statebacked.send"  # a timer's event that sends to another instance
+COPY_EVENT = "smb-tui.copy"  # the first transition of an instance copied from elsewhere
 # State Backed documents no limit of its own for an event; an event is stored with its
 # transition, as the context is, so it gets the context's limit (a 2 MB event was taken).
 MAX_EVENT_BYTES = MAX_CONTEXT_BYTES
@@ -330,6 +331,46 @@ class LocalService:
                 definition, version, None, slug, outcome, parent=parent, hops=principal.hops
             )
         return Answer(self.state_body(definition, row), outcome.stopped_services)
+
+    async def copy_instance(
+        self,
+        machine: str,
+        slug: str,
+        value: JSON,
+        context: dict[str, JSON],
+        version_id: str | None,
+        source: str,
+    ) -> Answer:
+        """A new instance at `value` with `context`, nothing run (a local-only route): a
+        copy of an instance kept elsewhere, to try events on. Its first transition is
+        `{type: "smb-tui.copy", from: source}`."""
+        definition = self.machine(machine)
+        version = definition.current
+        if version_id is not None:
+            found = definition.version_by_id(version_id)
+            if found is None:
+                raise ApiError(
+                    404,
+                    f"machine {machine!r} has no version {version_id!r} here: deploy its code"
+                    " first (smb-tui deploy)",
+                    "not-found",
+                )
+            version = found
+        async with self.locks.hold(machine, slug):
+            if self.store.get_instance(machine, slug) is not None:
+                raise ApiError(
+                    409,
+                    f"machine {machine!r} already has an instance named {slug!r}",
+                    "invalid-state",
+                )
+            try:
+                snapshot = await self.engine.at_state(version, value, context)
+            except MachineError as error:
+                raise ApiError(400, str(error), "invalid-parameter", "state") from error
+            event: dict[str, JSON] = {"type": COPY_EVENT, "from": source}
+            outcome = Outcome(steps=[Step(event, snapshot)])
+            row = await self._commit(definition, version, None, slug, outcome)
+        return Answer(self.state_body(definition, row), [])
 
     async def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
         definition, row = self.instance(machine, slug)

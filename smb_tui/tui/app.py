@@ -52,9 +52,11 @@ class SmbTui(App[None]):
         demo_server: DemoServer | None = None,
         cache_path: Path | None = None,
         settings_path: Path | None = None,
+        copy_to: Connection | None = None,
     ) -> None:
         """`cache_path`: where to keep fetched history; `settings_path`: where to remember
-        the theme (None: nowhere, for both)."""
+        the theme (None: nowhere, for both); `copy_to`: the local server `F` copies
+        instances into (None: the dashboard's own server, when it is a local one)."""
         colourless = wants_no_colour(os.environ)
         if colourless:
             # Textual reads NO_COLOR from the environment as the app is made.
@@ -68,6 +70,7 @@ class SmbTui(App[None]):
         self.reason = reason
         self.open_at_start = (machine, instance)
         self.demo_server = demo_server
+        self.copy_to = copy_to
 
     def on_mount(self) -> None:
         if self.demo_server is not None:

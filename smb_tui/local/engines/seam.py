@@ -161,6 +161,14 @@ class Engine(Protocol):
         """`snapshot` of the version before `to`, as a snapshot of `to`."""
         ...
 
+    async def at_state(
+        self, version: MachineVersion, value: JSON, context: dict[str, JSON]
+    ) -> Snapshot:
+        """A snapshot of `version` in the state `value` (a state value as the API shows
+        it) with `context`, nothing run (a copy of an instance made elsewhere).
+        MachineError when `value` is not a state of the version."""
+        ...
+
     async def definition(self, version: MachineVersion) -> dict[str, JSON]:
         """The version's statechart, for drawing it: `{"id", "root"}`, each state
         `{"id", "key" (its name in state values), "type" (atomic, compound, parallel,

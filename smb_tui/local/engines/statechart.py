@@ -210,6 +210,41 @@ class StatechartEngine:
     ) -> dict[str, JSON]:
         return select_indexes(indexes, snapshot.context)
 
+    async def at_state(
+        self, version: MachineVersion, value: JSON, context: dict[str, JSON]
+    ) -> Snapshot:
+        """The chart's active states that `value` names (with their ancestors), as the
+        snapshot keeps them; MachineError for a value that is not one of its states."""
+        active: list[str] = []
+
+        def walk(children: list[State], value: JSON, parallel: bool) -> None:
+            names = (
+                [value]
+                if isinstance(value, str)
+                else list(value)
+                if isinstance(value, dict)
+                else []
+            )
+            if not names:
+                raise MachineError(f"not a state of this version: {value!r}")
+            if parallel and sorted(names) != sorted(c.id for c in children):
+                raise MachineError("a parallel state's value names each of its regions")
+            if not parallel and len(names) != 1:
+                raise MachineError(f"one state at a time here, not {names!r}")
+            for name in names:
+                child = next((c for c in children if c.id == name), None)
+                if child is None:
+                    raise MachineError(f"not a state of this version: {name!r}")
+                active.append(child.id)
+                inner = value[name] if isinstance(value, dict) else None
+                if child.states:
+                    walk(list(child.states), inner if inner is not None else {}, child.parallel)
+                elif inner not in (None, {}):
+                    raise MachineError(f"{name!r} has no states inside")
+
+        walk(list(version.chart.states), value, False)
+        return Snapshot(active, dict(context))
+
     async def definition(self, version: MachineVersion) -> dict[str, JSON]:
         """The chart's states and transitions, as `seam.Engine.definition` shapes them;
         delayed transitions (`version.after`) carry their delay."""

@@ -266,6 +266,20 @@ class XStateEngine:
         definition: dict[str, JSON] = found
         return definition
 
+    async def at_state(
+        self, version: MachineVersion, value: JSON, context: dict[str, JSON]
+    ) -> Snapshot:
+        """See `seam.Engine.at_state`."""
+        module = _module(version)
+        message = {"op": "resolve", "key": module.key, "value": value, "context": context}
+        try:
+            state = await module.pool.call(message, CPU_SECONDS + SLACK_SECONDS)
+        except MachineCodeFailed as error:
+            raise MachineError(f"not a state of this version: {error.line}") from error
+        except (LimitReached, WorkerLost) as error:
+            raise MachineError(str(error)) from error
+        return Snapshot(_without(state, "context"), state.get("context") or {})
+
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         migration = to.migrate
         module = _module(to)
@@ -345,6 +359,11 @@ class MixedEngine:
 
     async def definition(self, version: MachineVersion) -> dict[str, JSON]:
         return await self._for(version).definition(version)
+
+    async def at_state(
+        self, version: MachineVersion, value: JSON, context: dict[str, JSON]
+    ) -> Snapshot:
+        return await self._for(version).at_state(version, value, context)
 
 
 def _authorizer_arguments(request: AuthRequest) -> dict[str, JSON]:

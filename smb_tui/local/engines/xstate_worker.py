@@ -513,6 +513,13 @@ class Worker:
             return bool(allowed)
         if op == "definition":
             return await context.call("definition", message["key"])
+        if op == "resolve":
+            asked = {
+                "key": message["key"],
+                "value": message["value"],
+                "context": message["context"],
+            }
+            return await context.call("resolve", json.dumps(asked))
         if op == "migrate":
             moved = {
                 "migration": message["migration"],

@@ -23,15 +23,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Button, Header, Input, TextArea
+from textual.widgets import Button, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.api.client import StateBackedClient
-from smb_tui.api.errors import OutcomeUnknown, StateBackedError
+from smb_tui.api.errors import Conflict, NotFound, OutcomeUnknown, StateBackedError
 from smb_tui.api.models import State, Transition
-from smb_tui.config import Connection
+from smb_tui.config import Connection, is_local_url
 from smb_tui.core.describe import context_changes
 from smb_tui.core.history_buffer import Row
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, HistoryCache
@@ -73,6 +73,8 @@ INSTANCE_ACTIONS = {
 }
 KEY_ACTIONS = {
     "help",
+    "copy_instance",
+    "leave_copy",
     "new_instance",
     "pause_resume",
     "delete_instance",
@@ -118,6 +120,13 @@ class DashboardScreen(AdminFlows):
         Binding("V", "versions", "Versions", tooltip="The machine's versions, marked"),
         Binding("I", "query_index", "Index", tooltip="Find instances by an index value"),
         Binding("D", "delete_instance", "Delete", tooltip="Delete the instance and history"),
+        Binding(
+            "F",
+            "copy_instance",
+            "Copy to try",
+            tooltip="A copy on a local server, to try events on",
+        ),
+        Binding("B", "leave_copy", "Original", tooltip="Back from the copy to the original"),
         Binding("l", "toggle_logs", "Logs", tooltip="Logs in place of the history, and back"),
         Binding(
             "1",
@@ -142,11 +151,15 @@ class DashboardScreen(AdminFlows):
         open_machine: str | None = None,
         open_instance: str | None = None,
         cache: HistoryCache | None = None,
+        copy_of: str | None = None,
     ) -> None:
+        """`copy_of`: this dashboard shows a copy (on a local server) of that instance."""
         super().__init__()
         self.client = client
         self.connection = connection
         self.cache = cache
+        self.copy_of = copy_of
+        self.copies: dict[tuple[str, str], str] = {}  # copies made here: where each is from
         self.machine: str | None = None
         self.session: InstanceSession | None = None
         self._open_at_start = (open_machine, open_instance)
@@ -158,6 +171,7 @@ class DashboardScreen(AdminFlows):
                 yield MachineList(id="machines")
                 yield InstanceList(id="instances")
             with Vertical(id="right"):
+                yield Static(id="copy-banner")
                 yield InstanceView(id="instance").data_bind(DashboardScreen.snapshot)
                 yield EventComposer(id="composer").data_bind(DashboardScreen.snapshot)
                 yield Input(
@@ -246,6 +260,7 @@ class DashboardScreen(AdminFlows):
         )
         self.query_one(LogsView).show(self.client, LogsTarget(machine, instance))
         self.query_one(EventComposer).clear()
+        self._show_copy_banner(machine, instance)
         self._read(self.session)
         self._follow(self.session)
 
@@ -444,6 +459,90 @@ class DashboardScreen(AdminFlows):
         title = f"States of {safe(session.machine)}/{safe(session.instance)}"
         self.app.push_screen(StateGraphScreen(title, graph_of(rows), history.at_end))
 
+    # -- copies: try events on a copy, never on the original -------------------------
+
+    def _show_copy_banner(self, machine: str, instance: str) -> None:
+        banner = self.query_one("#copy-banner", Static)
+        source = self.copies.get((machine, instance)) or (
+            self.copy_of if self._open_at_start == (machine, instance) else None
+        )
+        banner.display = source is not None
+        if source is not None:
+            banner.update(
+                Text.assemble(
+                    ("COPY ", "bold"),
+                    f"of {safe(source)}, kept on {safe(self.connection.base_url)}:"
+                    " events sent here never reach the original",
+                )
+            )
+
+    def action_leave_copy(self) -> None:
+        self.app.pop_screen()
+
+    def action_copy_instance(self) -> None:
+        session = self.session
+        if session is None or session.snapshot.state is None:
+            return
+        target = getattr(self.app, "copy_to", None)
+        if target is None and is_local_url(self.connection.base_url):
+            target = self.connection
+        if target is None:
+            self.notify(
+                "F copies into a local server: start one (smb-tui local) and open the"
+                " dashboard with --copy-to PROFILE (e.g. --copy-to local)",
+                markup=False,
+                severity="warning",
+                timeout=10,
+            )
+            return
+        self._copy(session, target)
+
+    @work(exclusive=True, group="copy")
+    async def _copy(self, session: InstanceSession, target: Connection) -> None:
+        machine, instance = session.machine, session.instance
+        same = target is self.connection
+        client = (
+            self.client
+            if same
+            else StateBackedClient(target.auth, target.base_url, org_id=target.org_id)
+        )
+        source = f"{machine}/{instance} ({self.connection.base_url})"
+        try:
+            admin = await self.client.get_instance_admin(machine, instance)
+            version = admin.machine_version.id if admin.machine_version else None
+            for number in range(1, 50):
+                slug = f"{instance[:100]}-copy-{number}"
+                try:
+                    await client.copy_instance(
+                        machine, slug, admin.state, admin.context, version, source
+                    )
+                    break
+                except Conflict:
+                    continue
+            else:
+                self.notify("Too many copies of this instance already", markup=False)
+                return
+        except NotFound as error:
+            self.notify(
+                f"No copy made: {safe(error)}. Deploy the machine's code to"
+                f" {safe(target.base_url)} first (smb-tui deploy {safe(machine)} BUNDLE"
+                " --profile ...), then F again",
+                markup=False,
+                severity="error",
+                timeout=15,
+            )
+            return
+        except StateBackedError as error:
+            self.notify(f"No copy made: {safe(error)}", markup=False, severity="error")
+            return
+        self.notify(f"Copied to {safe(slug)}: events sent there never reach {safe(instance)}")
+        if same:
+            self.copies[(machine, slug)] = source
+            self.choose_machine(machine)
+            self.open_instance(slug)
+            return
+        self.app.push_screen(DashboardScreen(client, target, machine, slug, None, copy_of=source))
+
     @on(TransitionHistory.ChartRequested)
     def _chart_requested(self) -> None:
         session = self.session
@@ -610,6 +709,10 @@ class DashboardScreen(AdminFlows):
         if action in INSTANCE_ACTIONS and not self.snapshot.can_send:
             return False
         if action == "toggle_context" and self.snapshot.admin is None:
+            return False
+        if action == "copy_instance" and self.snapshot.state is None:
+            return False
+        if action == "leave_copy" and (self.copy_of is None or len(self.app.screen_stack) < 3):
             return False
         needs_machine = action in ("new_instance", "versions", "query_index")
         return not (needs_machine and self.machine is None)

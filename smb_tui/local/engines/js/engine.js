@@ -910,6 +910,33 @@ const api = {
       }
     });
   },
+  // A state of this version at `value` with `context` (a copy of an instance made
+  // elsewhere): what resolveState makes of it, as the server keeps states. Nothing runs
+  // (no entry action, no service), as when an instance is migrated.
+  resolve(given, entropy, requestJson) {
+    guard(given);
+    return withEntropy(entropy, () => {
+      const { key, value, context } = JSON.parse(requestJson);
+      const { machine } = instantiate(key);
+      try {
+        for (const path of paths(value)) machine.getStateNodeByPath(path); // throws on a bad one
+        const base = machine.initialState;
+        const state = machine.resolveState({
+          ...base,
+          value,
+          context,
+          actions: [],
+          activities: {},
+          children: {},
+          historyValue: undefined,
+          configuration: [],
+        });
+        return keep(state);
+      } finally {
+        sweep();
+      }
+    });
+  },
   migrate(given, entropy, requestJson) {
     guard(given);
     return withEntropy(entropy, () => {
