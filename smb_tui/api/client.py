@@ -390,6 +390,23 @@ class StateBackedClient:
         except RecursionError:  # a definition nested past any machine's depth
             raise ProtocolError("the server's statechart is nested too deeply") from None
 
+    async def replay_history(
+        self,
+        machine: str,
+        version: str,
+        history: Sequence[Mapping[str, Any]],
+        context: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A recorded history (rows as `export history` writes them) replayed against a
+        version's code on smb-tui's local server: `{rows, agrees, divergences}`. State
+        Backed answers 404 (NotFound)."""
+        path = f"/machines/{check_slug(machine, 'machine')}/v/{check_slug(version, 'version')}"
+        body = {"history": [dict(row) for row in history], "context": dict(context or {})}
+        answer = await self._request("POST", f"{path}/replay", body=body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("divergences"), list):
+            raise ProtocolError("the server's answer is not a replay report; check the URL")
+        return answer
+
     # -- instances ---------------------------------------------------------------------
 
     async def list_instances(

@@ -35,12 +35,21 @@ def replay_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
         metavar="FILE",
         help="a JSON-lines history (`smb-tui export history`), in either order",
     )
-    replay.add_argument(
+    code = replay.add_mutually_exclusive_group(required=True)
+    code.add_argument(
         "--bundle",
         type=Path,
         metavar="FILE",
-        required=True,
         help="the machine's code: an XState module bundled as smply bundles it",
+    )
+    code.add_argument(
+        "--version",
+        metavar="VERSION_ID",
+        help="a version of MACHINE on the local server the connection flags name"
+        " ('current': its current one)",
+    )
+    replay.add_argument(
+        "--json", action="store_true", help="print the report as JSON (for tools and CI)"
     )
     replay.add_argument(
         "--context",
@@ -115,8 +124,13 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return 2
 
     named = args.machine_name is not None and args.instance_name is not None
-    if named == (args.history is not None) or (args.machine_name and not args.instance_name):
+    if args.history is not None:
+        if args.instance_name is not None:
+            return fail("give either MACHINE INSTANCE or --history FILE")
+    elif not named:
         return fail("give either MACHINE INSTANCE or --history FILE")
+    if args.version is not None and args.machine_name is None:
+        return fail("--version names a version of MACHINE: give MACHINE")
     context: dict[str, Any] = {}
     if args.context is not None:
         try:
@@ -125,11 +139,39 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             return fail(f"--context is not JSON: {error}")
         if not isinstance(context, dict):
             return fail("--context is not a JSON object")
-    if not args.bundle.is_file():
+    if args.bundle is not None and not args.bundle.is_file():
         return fail(f"no bundle at {safe(str(args.bundle))}")
+
+    async def on_server(history: list[Any]) -> Any:
+        from smb_tui.api import StateBackedClient
+        from smb_tui.local.replay import Divergence, Report
+
+        connection, reason = chosen_connection(args, parser)
+        if connection is None:
+            raise ReplayError(reason)
+        rows = [{"createdAt": r.created_at, "event": r.event, "state": r.state} for r in history]
+        async with StateBackedClient(
+            connection.auth, connection.base_url, org_id=connection.org_id
+        ) as client:
+            answer = await client.replay_history(args.machine_name, args.version, rows, context)
+        report = Report(rows=int(answer.get("rows", 0)))
+        for d in answer["divergences"]:
+            report.divergences.append(
+                Divergence(
+                    int(d.get("number", 0)),
+                    str(d.get("createdAt", "")),
+                    d.get("event") if isinstance(d.get("event"), dict) else {},
+                    d.get("recorded"),
+                    d.get("replayed"),
+                    str(d.get("reason", "")),
+                )
+            )
+        return report
 
     async def main() -> Any:
         history = await _history_of(args, parser)
+        if args.version is not None:
+            return await on_server(history)
         pool = WorkerPool(allow_fetch=False, size=1)
         try:
             try:
@@ -151,6 +193,11 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return fail(safe(error))
     except OSError as error:
         return fail(safe(error.strerror or str(error)))
+    if args.json:
+        from smb_tui.local.replay import report_json
+
+        print(json.dumps(report_json(report), ensure_ascii=True))
+        return 0 if report.agrees else 1
     for divergence in report.divergences:
         print(
             f"#{divergence.number} {safe(divergence.created_at)}"

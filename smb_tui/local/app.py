@@ -111,6 +111,20 @@ class CopyInstance(BaseModel):
     copiedFrom: str = Field(default="", max_length=2000)  # where the original lives, said
 
 
+class ReplayRequest(BaseModel):
+    """A recorded history to replay (smb-tui local only): rows oldest first (or newest
+    first: the creation row says which), as `smb-tui export history` writes them."""
+
+    history: list[dict[str, Any]] = Field(max_length=1_000_000)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReplayReport(BaseModel):
+    rows: int
+    agrees: bool
+    divergences: list[dict[str, Any]]
+
+
 class DeleteInstance(BaseModel):
     dangerDataWillBeDeletedForever: Literal[True]
     hmacSha256OfMachineInstanceNameWithMachineNameKey: str
@@ -443,6 +457,22 @@ def create_app(
         machineSlug: MachineSlug, versionId: str, _: MachinesReader
     ) -> JSONResponse:
         return JSONResponse(await service.version_definition(machineSlug, versionId))
+
+    @app.post(
+        "/machines/{machineSlug}/v/{versionId}/replay",
+        summary="Replay a history against a version (smb-tui local only)",
+        description="The recorded events applied in order, from the creation, to the"
+        " version's code with no service, spawned actor or timer run (their outcomes are the"
+        " history's events), each recorded state compared with the replayed one.",
+        **_answers(ReplayReport, 400, 404),
+    )
+    async def replay_history(
+        machineSlug: MachineSlug, versionId: str, body: ReplayRequest, _: Admin
+    ) -> JSONResponse:
+        context = plain_json(body.context, "context")
+        history = plain_json(body.history, "history")
+        report = await service.replay_history(machineSlug, versionId, history, context)
+        return JSONResponse(report)
 
     @app.get(
         "/machines/{machineSlug}/i",

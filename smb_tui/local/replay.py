@@ -154,3 +154,22 @@ async def replay(
             at += 1
             continue
         snapshot = outcome.final
+
+
+def report_json(report: Report) -> dict[str, JSON]:
+    """A report as JSON (what `smb-tui replay --json` prints and the local route answers)."""
+    return {
+        "rows": report.rows,
+        "agrees": report.agrees,
+        "divergences": [
+            {
+                "number": d.number,
+                "createdAt": d.created_at,
+                "event": d.event,
+                "recorded": d.recorded,
+                "replayed": d.replayed,
+                "reason": d.reason,
+            }
+            for d in report.divergences
+        ],
+    }

@@ -208,6 +208,47 @@ class LocalService:
         except MachineError as error:
             raise ApiError(500, str(error), "machine-error") from error
 
+    async def replay_history(
+        self,
+        machine: str,
+        version_id: str,
+        history: list[dict[str, JSON]],
+        context: dict[str, JSON],
+    ) -> dict[str, JSON]:
+        """A recorded history replayed against one of this server's XState versions (a
+        local-only route; see `smb_tui.local.replay`): the report as JSON."""
+        from smb_tui.local.engines.xstate import XStateModule
+        from smb_tui.local.replay import Recorded, ReplayError, replay, report_json
+
+        definition = self.machine(machine)
+        version = (
+            definition.current if version_id == "current" else definition.version_by_id(version_id)
+        )
+        if version is None:
+            raise ApiError(404, f"machine {machine!r} has no version {version_id!r}")
+        if not isinstance(version.chart, XStateModule):
+            raise ApiError(
+                400,
+                "replay runs XState modules (this version is a Python machine)",
+                "invalid-parameter",
+            )
+        rows = []
+        for item in history:
+            event = item.get("event")
+            rows.append(
+                Recorded(
+                    str(item.get("createdAt", "")),
+                    event if isinstance(event, dict) else {"type": str(event)},
+                    item.get("state"),
+                )
+            )
+        engine = getattr(self.engine, "xstate", self.engine)  # a MixedEngine's XState one
+        try:
+            report = await replay(engine, version, machine, rows, context)
+        except ReplayError as error:
+            raise ApiError(400, str(error), "invalid-parameter", "history") from error
+        return report_json(report)
+
     def list_instances(self, machine: str, after: str | None) -> Page[dict[str, JSON]]:
         self.machine(machine)
         page = self.store.list_instances(machine, after, self.settings.page_size)

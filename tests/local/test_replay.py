@@ -119,6 +119,44 @@ def test_an_export_file_replays_as_the_instance_does(
     assert (from_file, capsys.readouterr().out) == (through_client, said_by_client)
 
 
+def test_a_version_on_the_local_server_replays_as_its_bundle_does(
+    switch_history: tuple[ServerThread, Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, _, _ = switch_history
+    exported = tmp_path / "s1.jsonl"
+    with server:
+        code = run_cli(server, "replay", "switch", "s1", "--version", "current", "--json")
+        report = json.loads(capsys.readouterr().out)
+        assert (code, report["agrees"], report["rows"]) == (0, True, 7)
+        assert run_cli(server, "export", "history", "switch", "s1", "-o", str(exported)) == 0
+        capsys.readouterr()
+        argv = ["replay", "switch", "--history", str(exported), "--version", "current"]
+        assert run_cli(server, *argv) == 0
+        assert "every state agrees" in capsys.readouterr().out
+
+
+def test_a_python_machine_s_version_is_not_replayed_and_says_so(
+    server: ServerThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(server, "replay", "checkout", "cart-bob", "--version", "current") == 2
+    assert "replay runs XState modules" in capsys.readouterr().err
+
+
+def test_a_diverging_replay_as_json_names_each_row(
+    switch_history: tuple[ServerThread, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, _, v2 = switch_history
+    with server:
+        code = run_cli(server, "replay", "switch", "s1", "--bundle", str(v2), "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["agrees"] is False
+    first = report["divergences"][0]
+    assert (first["number"], first["recorded"], first["replayed"]) == (3, "broken", "off")
+    assert first["event"] == {"type": "kick"}
+
+
 def test_services_and_timers_are_not_run_but_taken_from_the_history(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
