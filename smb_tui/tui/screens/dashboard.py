@@ -29,15 +29,15 @@ from textual.worker import Worker, WorkerState
 from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.api.client import StateBackedClient
-from smb_tui.api.errors import Conflict, NotFound, OutcomeUnknown, StateBackedError
+from smb_tui.api.errors import OutcomeUnknown, StateBackedError
 from smb_tui.api.models import State, Transition
-from smb_tui.config import Connection, is_local_url
+from smb_tui.config import Connection
 from smb_tui.core.describe import context_changes
 from smb_tui.core.history_buffer import Row
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, HistoryCache
 from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
-from smb_tui.tui.screens.admin_flows import AdminFlows
+from smb_tui.tui.screens.authoring_flows import AuthoringFlows
 from smb_tui.tui.state_graph import graph_of
 from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.filtered_list import FilteredList
@@ -101,7 +101,7 @@ def typing_in(widget: Widget | None) -> bool:
     return isinstance(widget, Input | TextArea | Button)
 
 
-class DashboardScreen(AdminFlows):
+class DashboardScreen(AuthoringFlows):
     CSS_PATH = "dashboard.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # the lists give way below 100
     # Short descriptions fit the footer at 80 columns; the help screen adds the tooltips.
@@ -163,6 +163,11 @@ class DashboardScreen(AdminFlows):
         self.machine: str | None = None
         self.session: InstanceSession | None = None
         self._open_at_start = (open_machine, open_instance)
+
+    def copy_screen(
+        self, client: StateBackedClient, target: Connection, machine: str, slug: str, source: str
+    ) -> DashboardScreen:
+        return DashboardScreen(client, target, machine, slug, None, copy_of=source)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -315,14 +320,6 @@ class DashboardScreen(AdminFlows):
         self._show_status()
         self._follow_on_chart(snapshot)
 
-    def _follow_on_chart(self, snapshot: InstanceSnapshot) -> None:
-        """An open chart of this instance lights the states it is in now."""
-        from smb_tui.tui.screens.modals import ChartScreen
-
-        for screen in self.app.screen_stack:
-            if isinstance(screen, ChartScreen) and snapshot.state is not None:
-                screen.follow(snapshot.state.state)
-
     def _new_transitions(self, before: State | None, after: State) -> None:
         history = self.query_one(TransitionHistory)
         changes = context_changes(before.public_context, after.public_context) if before else []
@@ -458,140 +455,6 @@ class DashboardScreen(AdminFlows):
             return
         title = f"States of {safe(session.machine)}/{safe(session.instance)}"
         self.app.push_screen(StateGraphScreen(title, graph_of(rows), history.at_end))
-
-    # -- copies: try events on a copy, never on the original -------------------------
-
-    def _show_copy_banner(self, machine: str, instance: str) -> None:
-        banner = self.query_one("#copy-banner", Static)
-        source = self.copies.get((machine, instance)) or (
-            self.copy_of if self._open_at_start == (machine, instance) else None
-        )
-        banner.display = source is not None
-        if source is not None:
-            banner.update(
-                Text.assemble(
-                    ("COPY ", "bold"),
-                    f"of {safe(source)}, kept on {safe(self.connection.base_url)}:"
-                    " events sent here never reach the original",
-                )
-            )
-
-    def action_leave_copy(self) -> None:
-        self.app.pop_screen()
-
-    def action_copy_instance(self) -> None:
-        session = self.session
-        if session is None or session.snapshot.state is None:
-            return
-        target = getattr(self.app, "copy_to", None)
-        if target is None and is_local_url(self.connection.base_url):
-            target = self.connection
-        if target is None:
-            self.notify(
-                "F copies into a local server: start one (smb-tui local) and open the"
-                " dashboard with --copy-to PROFILE (e.g. --copy-to local)",
-                markup=False,
-                severity="warning",
-                timeout=10,
-            )
-            return
-        self._copy(session, target)
-
-    @work(exclusive=True, group="copy")
-    async def _copy(self, session: InstanceSession, target: Connection) -> None:
-        machine, instance = session.machine, session.instance
-        same = target is self.connection
-        client = (
-            self.client
-            if same
-            else StateBackedClient(target.auth, target.base_url, org_id=target.org_id)
-        )
-        source = f"{machine}/{instance} ({self.connection.base_url})"
-        try:
-            admin = await self.client.get_instance_admin(machine, instance)
-            version = admin.machine_version.id if admin.machine_version else None
-            for number in range(1, 50):
-                slug = f"{instance[:100]}-copy-{number}"
-                try:
-                    await client.copy_instance(
-                        machine, slug, admin.state, admin.context, version, source
-                    )
-                    break
-                except Conflict:
-                    continue
-            else:
-                self.notify("Too many copies of this instance already", markup=False)
-                return
-        except NotFound as error:
-            self.notify(
-                f"No copy made: {safe(error)}. Deploy the machine's code to"
-                f" {safe(target.base_url)} first (smb-tui deploy {safe(machine)} BUNDLE"
-                " --profile ...), then F again",
-                markup=False,
-                severity="error",
-                timeout=15,
-            )
-            return
-        except StateBackedError as error:
-            self.notify(f"No copy made: {safe(error)}", markup=False, severity="error")
-            return
-        self.notify(f"Copied to {safe(slug)}: events sent there never reach {safe(instance)}")
-        if same:
-            self.copies[(machine, slug)] = source
-            self.choose_machine(machine)
-            self.open_instance(slug)
-            return
-        self.app.push_screen(DashboardScreen(client, target, machine, slug, None, copy_of=source))
-
-    @on(TransitionHistory.ChartRequested)
-    def _chart_requested(self) -> None:
-        session = self.session
-        if session is None or session.snapshot.state is None:
-            self.notify("Open an instance first: the chart lights its states", markup=False)
-            return
-        self._open_chart(session)
-
-    @work(exclusive=True, group="chart")
-    async def _open_chart(self, session: InstanceSession) -> None:
-        """The definition from the server (smb-tui local gives it), else the chart of
-        what the loaded history shows, saying so."""
-        from smb_tui.api.errors import StateBackedError
-        from smb_tui.core.chart import ChartTooLarge, from_definition, from_history
-        from smb_tui.tui.screens.modals import ChartScreen
-
-        history = self.query_one(TransitionHistory)
-        rows = history.loaded_rows()
-        machine, instance = session.machine, session.instance
-        admin = session.snapshot.admin
-        version = admin.machine_version.id if admin and admin.machine_version else "current"
-        try:
-            chart = from_definition(await self.client.get_definition(machine, version))
-            note = f"The definition of version {safe(version)}, from the server"
-        except (StateBackedError, ChartTooLarge) as error:
-            from smb_tui.api.errors import NotFound
-
-            gone = isinstance(error, NotFound)
-            reason = "this server does not give definitions" if gone else safe(error)
-            try:
-                chart = from_history([(r.event_type, r.state_value) for r in reversed(rows)])
-            except ChartTooLarge as too_large:
-                self.notify(f"No chart: {safe(too_large)}", markup=False, severity="warning")
-                return
-            note = (
-                f"Drawn from the {len(rows):,} transitions loaded, not from the machine's"
-                f" definition ({reason})"
-            )
-        state = session.snapshot.state
-        self.app.push_screen(
-            ChartScreen(
-                f"The statechart of {safe(machine)}, with {safe(instance)}'s states lit",
-                chart,
-                note,
-                rows,
-                state.state if state is not None else None,
-                -1,
-            )
-        )
 
     @on(TransitionHistory.FilterRequested)
     def _filter_history(self) -> None:

@@ -19,8 +19,9 @@ import json
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events, work
@@ -101,6 +102,12 @@ class TransitionHistory(ScrollView, can_focus=True):
         Binding("u", "time_mode", "Ages/UTC", tooltip="Times as ages, UTC or local time"),
         Binding("m", "graph", "Map", tooltip="The states it went through and what moved it"),
         Binding("M", "chart", "Chart", tooltip="The machine's statechart, drawn, the instance lit"),
+        Binding(
+            "R",
+            "replay",
+            "Replay",
+            tooltip="Replay the history against code; mark where it differs",
+        ),
         Binding("E", "export", "Export", tooltip="The whole history to a file (JSONL, CSV)"),
         Binding("K", "forget_cache", "Uncache", tooltip="Forget the cached history; fetch anew"),
         Binding("n", "next_match", "Next match", show=False, tooltip="The next older match"),
@@ -154,6 +161,17 @@ class TransitionHistory(ScrollView, can_focus=True):
     class ChartRequested(Message):
         """`M`: the user wants the machine's statechart drawn."""
 
+    class ReplayRequested(Message):
+        """`R`: the user wants the history replayed against code."""
+
+    class DivergenceOpened(Message):
+        """Enter on a row the replay marked: its recorded and replayed states."""
+
+        def __init__(self, row: Row, divergence: dict[str, Any]) -> None:
+            super().__init__()
+            self.row = row
+            self.divergence = divergence
+
     class Opened(Message):
         """Enter on a transition: show all of it, and the state before it (if loaded)."""
 
@@ -176,6 +194,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         # What transitions did to the context, as this dashboard saw it (its sends and
         # live updates): history rows carry no context. Marks wait for their row.
         self._context_marks: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self.divergences: dict[tuple[str, str], dict[str, Any]] = {}  # a replay's (R)
         self._pending_marks: deque[tuple[float, str]] = deque(maxlen=MAX_PENDING_MARKS)
 
     # -- data ----------------------------------------------------------------------------
@@ -347,6 +366,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     def forget_context_marks(self) -> None:
         self._context_marks.clear()
         self._pending_marks.clear()
+        self.divergences = {}  # another instance's replay
 
     def context_mark(self, row: Row) -> str | None:
         return self._context_marks.get((row.created_at, row.event_type, row.state))
@@ -468,6 +488,22 @@ class TransitionHistory(ScrollView, can_focus=True):
     def action_chart(self) -> None:
         self.post_message(self.ChartRequested())
 
+    def action_replay(self) -> None:
+        self.post_message(self.ReplayRequested())
+
+    def mark_divergences(self, divergences: Sequence[dict[str, Any]]) -> None:
+        """The rows a replay found different, by time and event type: marked `≠`."""
+        self.divergences = {
+            (str(d.get("createdAt", "")), str((d.get("event") or {}).get("type", ""))): d
+            for d in divergences
+            if isinstance(d, dict)
+        }
+        self._lines.clear()
+        self.refresh()
+
+    def divergence(self, row: Row) -> dict[str, Any] | None:
+        return self.divergences.get((row.created_at, row.event_type))
+
     def action_jump(self) -> None:
         self.post_message(self.JumpRequested())
 
@@ -576,10 +612,16 @@ class TransitionHistory(ScrollView, can_focus=True):
             age = self._when(row)
             change = self.change(index)
             mark = self.context_mark(row)
-            key = (row, width, selected, self.has_focus, age, change, mark)
+            diverged = bool(self.divergences) and self.divergence(row) is not None
+            key = (row, width, selected, self.has_focus, age, change, mark, diverged)
             strip = self._lines.get(key)
             if strip is None:
                 strip = self._render_row(row, width, selected, age, change, mark)
+                if diverged:  # the replay differs here: the first cell says so
+                    marker = Strip(
+                        [Segment("≠", self._style("event") + Style(bold=True, color="red"))]
+                    )
+                    strip = Strip.join([marker, strip.crop(1, width)])
                 self._lines[key] = strip
             return strip
         if index == self.row_count:
@@ -791,6 +833,12 @@ class TransitionHistory(ScrollView, can_focus=True):
         return True
 
     def action_open(self) -> None:
+        if self.cursor < self.row_count and self.divergences:
+            row = self.row(self.cursor)
+            found = self.divergence(row)
+            if found is not None:
+                self.post_message(self.DivergenceOpened(row, found))
+                return
         if self.cursor < self.row_count:
             row = self.row(self.cursor)
             self.post_message(

@@ -10,6 +10,7 @@ from smb_tui.tui.screens.modals.help import HelpScreen
 from smb_tui.tui.screens.modals.index_query import IndexQuery, QueryIndex
 from smb_tui.tui.screens.modals.jump import JumpToTime
 from smb_tui.tui.screens.modals.new_instance import NewInstance
+from smb_tui.tui.screens.modals.replay import DivergenceDetail, ReplayAgainst
 from smb_tui.tui.screens.modals.state_map import StateGraphScreen
 from smb_tui.tui.screens.modals.transition import Resend, TransitionDetail
 from smb_tui.tui.screens.modals.versions import (
@@ -26,6 +27,7 @@ __all__ = [
     "ChooseVersion",
     "Deploy",
     "DeployVersion",
+    "DivergenceDetail",
     "ExportChoice",
     "ExportHistory",
     "HelpScreen",
@@ -34,6 +36,7 @@ __all__ = [
     "Modal",
     "NewInstance",
     "QueryIndex",
+    "ReplayAgainst",
     "Resend",
     "StateGraphScreen",
     "TransitionDetail",

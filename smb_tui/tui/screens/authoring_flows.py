@@ -1,0 +1,275 @@
+"""The dashboard's flows for machine authors and incidents: the statechart drawn (`M`),
+the history replayed against code (`R`), and a copy to try events on (`F`). Each works
+on what the dashboard has open and says how it went; `DashboardScreen` lays out the panes
+and gives these flows what they act on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.screen import Screen
+from textual.widgets import Static
+
+from smb_tui.api.client import StateBackedClient
+from smb_tui.api.errors import Conflict, NotFound, StateBackedError
+from smb_tui.config import Connection, is_local_url
+from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
+from smb_tui.core.text import safe
+from smb_tui.tui.screens.admin_flows import AdminFlows
+from smb_tui.tui.widgets.transition_history import TransitionHistory
+
+
+class ReplayFailed(Exception):
+    """`smb-tui replay` could not replay (its message says why)."""
+
+
+async def replay_bundle(rows: list[dict[str, Any]], bundle: Path) -> dict[str, Any]:
+    """`smb-tui replay --json` on `rows` against `bundle`, in a process of its own."""
+    with tempfile.TemporaryDirectory(prefix="smb-replay-") as folder:
+        history = Path(folder) / "history.jsonl"
+        history.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smb_tui", "replay", "--history", str(history),
+            "--bundle", str(bundle), "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+    if process.returncode not in (0, 1):
+        said = err.decode("utf-8", "replace").strip().removeprefix("smb-tui replay: ")
+        raise ReplayFailed(said or f"smb-tui replay exited {process.returncode}")
+    try:
+        report: dict[str, Any] = json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError) as error:
+        raise ReplayFailed("smb-tui replay printed no report") from error
+    return report
+
+
+class AuthoringFlows(AdminFlows):
+    """The chart, replay and copy keys' flows, on the dashboard they belong to."""
+
+    connection: Connection
+    copy_of: str | None  # this dashboard shows a copy of that instance
+    copies: dict[tuple[str, str], str]  # copies made here: where each is from
+    _open_at_start: tuple[str | None, str | None]
+
+    def copy_screen(
+        self, client: StateBackedClient, target: Connection, machine: str, slug: str, source: str
+    ) -> Screen[None]:
+        """A dashboard on `target`, opened at the copy `slug` of `source`."""
+        raise NotImplementedError
+
+    def _follow_on_chart(self, snapshot: InstanceSnapshot) -> None:
+        """An open chart of this instance lights the states it is in now."""
+        from smb_tui.tui.screens.modals import ChartScreen
+
+        for screen in self.app.screen_stack:
+            if isinstance(screen, ChartScreen) and snapshot.state is not None:
+                screen.follow(snapshot.state.state)
+
+    # -- copies: try events on a copy, never on the original -------------------------
+
+    def _show_copy_banner(self, machine: str, instance: str) -> None:
+        banner = self.query_one("#copy-banner", Static)
+        source = self.copies.get((machine, instance)) or (
+            self.copy_of if self._open_at_start == (machine, instance) else None
+        )
+        banner.display = source is not None
+        if source is not None:
+            banner.update(
+                Text.assemble(
+                    ("COPY ", "bold"),
+                    f"of {safe(source)}, kept on {safe(self.connection.base_url)}:"
+                    " events sent here never reach the original",
+                )
+            )
+
+    def action_leave_copy(self) -> None:
+        self.app.pop_screen()
+
+    def action_copy_instance(self) -> None:
+        session = self.session
+        if session is None or session.snapshot.state is None:
+            return
+        target = getattr(self.app, "copy_to", None)
+        if target is None and is_local_url(self.connection.base_url):
+            target = self.connection
+        if target is None:
+            self.notify(
+                "F copies into a local server: start one (smb-tui local) and open the"
+                " dashboard with --copy-to PROFILE (e.g. --copy-to local)",
+                markup=False,
+                severity="warning",
+                timeout=10,
+            )
+            return
+        self._copy(session, target)
+
+    @work(exclusive=True, group="copy")
+    async def _copy(self, session: InstanceSession, target: Connection) -> None:
+        machine, instance = session.machine, session.instance
+        same = target is self.connection
+        client = (
+            self.client
+            if same
+            else StateBackedClient(target.auth, target.base_url, org_id=target.org_id)
+        )
+        source = f"{machine}/{instance} ({self.connection.base_url})"
+        try:
+            admin = await self.client.get_instance_admin(machine, instance)
+            version = admin.machine_version.id if admin.machine_version else None
+            for number in range(1, 50):
+                slug = f"{instance[:100]}-copy-{number}"
+                try:
+                    await client.copy_instance(
+                        machine, slug, admin.state, admin.context, version, source
+                    )
+                    break
+                except Conflict:
+                    continue
+            else:
+                self.notify("Too many copies of this instance already", markup=False)
+                return
+        except NotFound as error:
+            self.notify(
+                f"No copy made: {safe(error)}. Deploy the machine's code to"
+                f" {safe(target.base_url)} first (smb-tui deploy {safe(machine)} BUNDLE"
+                " --profile ...), then F again",
+                markup=False,
+                severity="error",
+                timeout=15,
+            )
+            return
+        except StateBackedError as error:
+            self.notify(f"No copy made: {safe(error)}", markup=False, severity="error")
+            return
+        self.notify(f"Copied to {safe(slug)}: events sent there never reach {safe(instance)}")
+        if same:
+            self.copies[(machine, slug)] = source
+            self.choose_machine(machine)
+            self.open_instance(slug)
+            return
+        self.app.push_screen(self.copy_screen(client, target, machine, slug, source))
+
+    # -- replay (R): the history against code -----------------------------------------
+
+    @on(TransitionHistory.ReplayRequested)
+    def _replay_requested(self) -> None:
+        from smb_tui.tui.screens.modals import ReplayAgainst
+
+        session = self.session
+        if session is None or session.snapshot.state is None:
+            self.notify("Open an instance first: R replays its history", markup=False)
+            return
+
+        def chosen(against: str | None) -> None:
+            if against is not None:
+                self._replay(session, against)
+
+        local = is_local_url(self.connection.base_url)
+        self.app.push_screen(ReplayAgainst(session.machine, local), chosen)
+
+    @work(exclusive=True, group="replay")
+    async def _replay(self, session: InstanceSession, against: str) -> None:
+        """The whole history (read again, from the creation), replayed: against a bundle
+        by `smb-tui replay` in a process of its own (V8 in its worker, never here), or
+        against a version by the local server. Diverging rows are marked in the history."""
+        machine, instance = session.machine, session.instance
+        history = self.query_one(TransitionHistory)
+        try:
+            rows = [
+                {"createdAt": t.created_at, "event": t.event, "state": t.state}
+                async for t in self.client.transitions(machine, instance)
+            ]
+            self.notify(
+                f"Replaying {len(rows):,} transitions against {safe(against)}…", markup=False
+            )
+            if Path(against).expanduser().is_file():
+                report = await replay_bundle(rows, Path(against).expanduser())
+            else:
+                report = await self.client.replay_history(machine, against, rows)
+        except NotFound as error:
+            self.notify(f"Not replayed: {safe(error)}", markup=False, severity="error")
+            return
+        except (StateBackedError, ReplayFailed) as error:
+            self.notify(f"Not replayed: {safe(error)}", markup=False, severity="error")
+            return
+        if session is not self.session:
+            return  # another instance is open now
+        divergences = report.get("divergences") or []
+        history.mark_divergences(divergences)
+        if report.get("agrees"):
+            self.notify(f"Replayed {len(rows):,} transitions: every state agrees", markup=False)
+        else:
+            self.notify(
+                f"Replayed {len(rows):,} transitions: {len(divergences):,} diverge, marked ≠"
+                " in the history (Enter on one: both states)",
+                markup=False,
+                severity="warning",
+                timeout=10,
+            )
+
+    @on(TransitionHistory.DivergenceOpened)
+    def _divergence_opened(self, event: TransitionHistory.DivergenceOpened) -> None:
+        from smb_tui.tui.screens.modals import DivergenceDetail
+
+        self.app.push_screen(
+            DivergenceDetail(event.row.event_type, event.row.created_at, event.divergence)
+        )
+
+    @on(TransitionHistory.ChartRequested)
+    def _chart_requested(self) -> None:
+        session = self.session
+        if session is None or session.snapshot.state is None:
+            self.notify("Open an instance first: the chart lights its states", markup=False)
+            return
+        self._open_chart(session)
+
+    @work(exclusive=True, group="chart")
+    async def _open_chart(self, session: InstanceSession) -> None:
+        """The definition from the server (smb-tui local gives it), else the chart of
+        what the loaded history shows, saying so."""
+        from smb_tui.api.errors import StateBackedError
+        from smb_tui.core.chart import ChartTooLarge, from_definition, from_history
+        from smb_tui.tui.screens.modals import ChartScreen
+
+        history = self.query_one(TransitionHistory)
+        rows = history.loaded_rows()
+        machine, instance = session.machine, session.instance
+        admin = session.snapshot.admin
+        version = admin.machine_version.id if admin and admin.machine_version else "current"
+        try:
+            chart = from_definition(await self.client.get_definition(machine, version))
+            note = f"The definition of version {safe(version)}, from the server"
+        except (StateBackedError, ChartTooLarge) as error:
+            from smb_tui.api.errors import NotFound
+
+            gone = isinstance(error, NotFound)
+            reason = "this server does not give definitions" if gone else safe(error)
+            try:
+                chart = from_history([(r.event_type, r.state_value) for r in reversed(rows)])
+            except ChartTooLarge as too_large:
+                self.notify(f"No chart: {safe(too_large)}", markup=False, severity="warning")
+                return
+            note = (
+                f"Drawn from the {len(rows):,} transitions loaded, not from the machine's"
+                f" definition ({reason})"
+            )
+        state = session.snapshot.state
+        self.app.push_screen(
+            ChartScreen(
+                f"The statechart of {safe(machine)}, with {safe(instance)}'s states lit",
+                chart,
+                note,
+                rows,
+                state.state if state is not None else None,
+                -1,
+            )
+        )
