@@ -59,6 +59,9 @@ class Profile:
     secret: str | None = field(default=None, repr=False)
     auth_context: dict[str, Any] | None = None
     anonymous: bool = False
+    # A machine's code, for drawing its chart where the server gives no definition
+    # (`[profiles.NAME.bundles]`: machine = "path/to/bundle.js"; `--bundle M=FILE`).
+    bundles: dict[str, str] | None = None
 
     @property
     def auth_kind(self) -> Literal["token", "key", "anonymous"] | None:
@@ -87,6 +90,7 @@ class Profile:
             secret=secret,
             auth_context=self.auth_context or base.auth_context,
             anonymous=auth.anonymous,
+            bundles={**(base.bundles or {}), **(self.bundles or {})} or None,
         )
 
 
@@ -99,6 +103,7 @@ class Connection:
     org_id: str | None
     profile: str | None
     can_act_as: bool  # key credentials: may mint tokens for any end user
+    bundles: Mapping[str, str] = field(default_factory=dict)  # machine -> its code
 
 
 def read_profiles(path: Path | None = None) -> dict[str, Profile]:
@@ -123,6 +128,7 @@ def read_profiles(path: Path | None = None) -> dict[str, Profile]:
             secret=values.get("secret"),
             auth_context=json.loads(context) if isinstance(context, str) else context,
             anonymous=bool(values.get("anonymous", False)),
+            bundles=_bundles(values.get("bundles"), path),
         )
         holds_secret = holds_secret or any(values.get(f) for f in SECRET_FIELDS)
     if holds_secret and stat.S_IMODE(path.stat().st_mode) & 0o077:
@@ -203,7 +209,19 @@ def _connection(profile: Profile, name: str | None) -> Connection:
             " STATEBACKED_SECRET_KEY; or use --profile local with `smb-tui local` running"
         )
     org_id = profile.org_id if kind != "anonymous" else None
-    return Connection(base_url, auth, org_id, name, kind == "key")
+    return Connection(base_url, auth, org_id, name, kind == "key", dict(profile.bundles or {}))
+
+
+def _bundles(table: Any, path: Path) -> dict[str, str] | None:
+    """A profile's `bundles` table: machine = path (relative paths from the config's
+    folder)."""
+    if not isinstance(table, dict):
+        return None
+    return {
+        str(machine): str(path.parent / Path(file).expanduser())
+        for machine, file in table.items()
+        if isinstance(file, str)
+    }
 
 
 __all__ = [

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from smb_tui.cli.dashboard import chosen_connection
 
-FORMATS = ("text", "mermaid", "dot")
+FORMATS = ("text", "svg", "mermaid", "dot", "json")
 
 
 def chart_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +29,13 @@ def chart_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--version", default="current", metavar="VERSION_ID", help="default: the current one"
     )
     chart.add_argument("--bundle", type=Path, metavar="FILE", help="the machine's code instead")
-    chart.add_argument("--format", choices=FORMATS, default="text")
+    chart.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text: drawn as the dashboard draws it; svg: that drawing as a picture;"
+        " json: the definition itself",
+    )
     chart.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
 
 
@@ -68,13 +75,15 @@ async def _from_server(args: argparse.Namespace, parser: argparse.ArgumentParser
 def run_chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from smb_tui.api.errors import NotFound, StateBackedError
     from smb_tui.core.chart import ChartTooLarge, dot, from_definition, mermaid
-    from smb_tui.core.chart_draw import draw
+    from smb_tui.core.chart_draw import draw, svg
     from smb_tui.core.text import safe
 
     def fail(message: str, code: int = 1) -> int:
         print(f"smb-tui chart: {message}", file=sys.stderr)
         return code
 
+    if args.bundle is not None and not args.bundle.is_file():
+        return fail(f"no bundle at {safe(str(args.bundle))}")
     try:
         if args.bundle is not None:
             definition = asyncio.run(_from_bundle(args.bundle))
@@ -90,7 +99,12 @@ def run_chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return fail(safe(error))
     except OSError as error:
         return fail(safe(error.strerror or str(error)))
-    if args.format == "mermaid":
+    if args.format == "json":
+        raw = definition.model_dump() if hasattr(definition, "model_dump") else definition
+        text = json.dumps(raw, ensure_ascii=True) + "\n"
+    elif args.format == "svg":
+        text = svg(draw(chart), f"The statechart of {args.machine_name}")
+    elif args.format == "mermaid":
         text = mermaid(chart)
     elif args.format == "dot":
         text = dot(chart)

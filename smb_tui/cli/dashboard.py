@@ -34,6 +34,15 @@ def dashboard_options(parser: argparse.ArgumentParser) -> None:
         "--no-cache", action="store_true", help="keep no fetched history on disk this time"
     )
     parser.add_argument(
+        "--bundle",
+        dest="dash_bundles",
+        action="append",
+        default=[],
+        metavar="MACHINE=FILE",
+        help="a machine's code (an XState bundle), to draw its chart (M) where the server"
+        " gives no definition; repeatable (a profile's [bundles] table does the same)",
+    )
+    parser.add_argument(
         "--copy-to",
         metavar="PROFILE",
         help="the local server F copies instances into, to try events on (a profile;"
@@ -66,6 +75,7 @@ def chosen_connection(args: argparse.Namespace, parser: argparse.ArgumentParser)
         secret=args.dash_secret,
         auth_context=context,
         anonymous=args.anonymous,
+        bundles=_bundle_flags(getattr(args, "dash_bundles", []), parser),
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -76,6 +86,16 @@ def chosen_connection(args: argparse.Namespace, parser: argparse.ArgumentParser)
     for warning in caught:
         print(f"smb-tui: {warning.message}", file=sys.stderr)
     return connection, reason
+
+
+def _bundle_flags(given: list[str], parser: argparse.ArgumentParser) -> dict[str, str] | None:
+    bundles: dict[str, str] = {}
+    for item in given:
+        machine, sign, file = item.partition("=")
+        if not sign or not machine or not file:
+            parser.error(f"--bundle takes MACHINE=FILE, not {item!r}")
+        bundles[machine] = str(Path(file).expanduser().resolve())
+    return bundles or None
 
 
 def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

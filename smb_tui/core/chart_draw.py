@@ -368,3 +368,34 @@ class _Layout:
             canvas.line((x2, middle), (x2, y2), style)
         if arrow:
             canvas.put(last_x, ey - 1 if down else ey + eh, "▼" if down else "▲", style)
+
+
+SVG_STYLES = {
+    "active": "bold green",
+    "focus": "bold reverse",
+    "edge": "bright_black",
+    "hot": "bold yellow",
+    "label": "cyan",
+    "dim": "dim",
+}
+
+
+def svg(drawing: Drawing, title: str) -> str:
+    """The drawing as an SVG picture of a terminal (Rich's), colours as the dashboard's."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    text = Text(no_wrap=True, overflow="ignore")
+    for number, (line, spans) in enumerate(zip(drawing.lines, drawing.spans, strict=True)):
+        if number:
+            text.append("\n")
+        start = len(text)
+        text.append(line)
+        for begin, end, style in spans:
+            if SVG_STYLES.get(style):
+                text.stylize(SVG_STYLES[style], start + begin, start + end)
+    console = Console(record=True, width=max(drawing.width, 20), file=io.StringIO())
+    console.print(text)
+    return console.export_svg(title=safe(title))

@@ -3,6 +3,7 @@ both engines, lit by the instance, following it live, stepping through its histo
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,59 @@ def test_smb_tui_chart_prints_mermaid_dot_and_text(
     assert "place_order [ready_to_place]" in capsys.readouterr().out
     assert cli.main([*flags, "chart", "nosuch"]) == 1
     assert "nosuch" in capsys.readouterr().err
+
+
+def test_smb_tui_chart_of_a_bundle_as_json_and_svg(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.local.test_replay import SWITCH, module
+
+    bundle = module(tmp_path, "switch", SWITCH.format(kicked="broken"))
+    assert cli.main(["chart", "switch", "--bundle", str(bundle), "--format", "json"]) == 0
+    definition = json.loads(capsys.readouterr().out)
+    assert [s["key"] for s in definition["root"]["states"]] == ["off", "on", "broken"]
+    out = tmp_path / "switch.svg"
+    assert (
+        cli.main(["chart", "switch", "--bundle", str(bundle), "--format", "svg", "-o", str(out)])
+        == 0
+    )
+    picture = out.read_text()
+    assert picture.startswith("<svg") and "broken" in picture
+    assert cli.main(["chart", "switch", "--bundle", str(tmp_path / "none.js")]) == 1
+    assert "none.js" in capsys.readouterr().err
+
+
+async def test_where_the_server_gives_no_definition_the_named_bundle_is_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State Backed answers the definition route 404: the chart comes from the bundle the
+    profile (or --bundle) names, evaluated by `smb-tui chart` in a process of its own."""
+    from dataclasses import replace
+
+    from smb_tui.api.client import StateBackedClient
+    from smb_tui.api.errors import NotFound
+    from smb_tui.tui.app import SmbTui
+    from tests.conftest import start_server
+    from tests.local.test_replay import SWITCH, module
+    from tests.tui.helpers import connection
+
+    async def no_definitions(self: object, machine: str, version: str = "current") -> None:
+        raise NotFound(404, "Not Found", None)  # as State Backed answers the route
+
+    monkeypatch.setattr(StateBackedClient, "get_definition", no_definitions)
+    bundle = module(tmp_path / "machines", "switch", SWITCH.format(kicked="broken"))
+    with start_server(tmp_path, machines_dir=tmp_path / "machines", demo=False) as server:
+        with client(server) as http:
+            http.post("/machines/switch", json={"slug": "s1"})
+            http.post("/machines/switch/i/s1/events", json={"event": "kick"})
+        named = replace(connection(server), bundles={"switch": str(bundle)})
+        app = SmbTui(named, machine="switch", instance="s1")
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_chart(pilot)
+            assert "The definition in" in screen.note and "gives no definitions" in screen.note
+            assert styles_at(screen, "switch.broken") == {"active"}
+        # And with no bundle named: drawn from the history, saying so.
+        app = SmbTui(connection(server), machine="switch", instance="s1")
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_chart(pilot)
+            assert screen.note.startswith("Drawn from the 2 transitions loaded")

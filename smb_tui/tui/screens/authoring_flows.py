@@ -26,8 +26,8 @@ from smb_tui.tui.screens.admin_flows import AdminFlows
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 
 
-class ReplayFailed(Exception):
-    """`smb-tui replay` could not replay (its message says why)."""
+class CommandFailed(Exception):
+    """An `smb-tui` command run in a process of its own failed (its message says why)."""
 
 
 async def replay_bundle(rows: list[dict[str, Any]], bundle: Path) -> dict[str, Any]:
@@ -44,12 +44,27 @@ async def replay_bundle(rows: list[dict[str, Any]], bundle: Path) -> dict[str, A
         out, err = await process.communicate()
     if process.returncode not in (0, 1):
         said = err.decode("utf-8", "replace").strip().removeprefix("smb-tui replay: ")
-        raise ReplayFailed(said or f"smb-tui replay exited {process.returncode}")
+        raise CommandFailed(said or f"smb-tui replay exited {process.returncode}")
     try:
         report: dict[str, Any] = json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
     except (ValueError, IndexError) as error:
-        raise ReplayFailed("smb-tui replay printed no report") from error
+        raise CommandFailed("smb-tui replay printed no report") from error
     return report
+
+
+async def definition_of_bundle(machine: str, bundle: Path) -> Any:
+    """`smb-tui chart --bundle --format json`, in a process of its own (V8 in its worker)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "smb_tui", "chart", machine, "--bundle", str(bundle),
+        "--format", "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        said = err.decode("utf-8", "replace").strip().removeprefix("smb-tui chart: ")
+        raise CommandFailed(said or f"smb-tui chart exited {process.returncode}")
+    return json.loads(out.decode("utf-8", "replace"))
 
 
 class AuthoringFlows(AdminFlows):
@@ -198,7 +213,7 @@ class AuthoringFlows(AdminFlows):
         except NotFound as error:
             self.notify(f"Not replayed: {safe(error)}", markup=False, severity="error")
             return
-        except (StateBackedError, ReplayFailed) as error:
+        except (StateBackedError, CommandFailed) as error:
             self.notify(f"Not replayed: {safe(error)}", markup=False, severity="error")
             return
         if session is not self.session:
@@ -234,9 +249,10 @@ class AuthoringFlows(AdminFlows):
 
     @work(exclusive=True, group="chart")
     async def _open_chart(self, session: InstanceSession) -> None:
-        """The definition from the server (smb-tui local gives it), else the chart of
-        what the loaded history shows, saying so."""
-        from smb_tui.api.errors import StateBackedError
+        """The definition from the server (smb-tui local gives it); else from the bundle
+        named for the machine (`--bundle M=FILE`, a profile's `[bundles]`), evaluated by
+        `smb-tui chart` in a process of its own; else the chart of what the loaded history
+        shows. The chart says which."""
         from smb_tui.core.chart import ChartTooLarge, from_definition, from_history
         from smb_tui.tui.screens.modals import ChartScreen
 
@@ -245,23 +261,33 @@ class AuthoringFlows(AdminFlows):
         machine, instance = session.machine, session.instance
         admin = session.snapshot.admin
         version = admin.machine_version.id if admin and admin.machine_version else "current"
+        bundle = self.connection.bundles.get(machine)
         try:
             chart = from_definition(await self.client.get_definition(machine, version))
             note = f"The definition of version {safe(version)}, from the server"
         except (StateBackedError, ChartTooLarge) as error:
-            from smb_tui.api.errors import NotFound
-
-            gone = isinstance(error, NotFound)
-            reason = "this server does not give definitions" if gone else safe(error)
-            try:
-                chart = from_history([(r.event_type, r.state_value) for r in reversed(rows)])
-            except ChartTooLarge as too_large:
-                self.notify(f"No chart: {safe(too_large)}", markup=False, severity="warning")
-                return
-            note = (
-                f"Drawn from the {len(rows):,} transitions loaded, not from the machine's"
-                f" definition ({reason})"
+            reason = (
+                "this server gives no definitions" if isinstance(error, NotFound) else safe(error)
             )
+            chart = None
+            if bundle is not None:
+                try:
+                    chart = from_definition(await definition_of_bundle(machine, Path(bundle)))
+                    note = f"The definition in {safe(bundle)} ({reason})"
+                except (CommandFailed, ChartTooLarge, ValueError, KeyError) as failed:
+                    reason = f"{reason}; {safe(bundle)}: {safe(failed)}"
+            if chart is None:
+                try:
+                    chart = from_history([(r.event_type, r.state_value) for r in reversed(rows)])
+                except ChartTooLarge as too_large:
+                    self.notify(f"No chart: {safe(too_large)}", markup=False, severity="warning")
+                    return
+                note = (
+                    f"Drawn from the {len(rows):,} transitions loaded, not from the machine's"
+                    f" definition ({reason})"
+                )
+        at = history.cursor if 0 < history.cursor < len(rows) else -1
+        assert chart is not None  # from the server, the bundle or the history
         state = session.snapshot.state
         self.app.push_screen(
             ChartScreen(
@@ -270,6 +296,6 @@ class AuthoringFlows(AdminFlows):
                 note,
                 rows,
                 state.state if state is not None else None,
-                -1,
+                at,
             )
         )
