@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.app import SmbTui
@@ -102,7 +102,7 @@ async def test_f_copies_the_instance_into_another_local_server_and_says_it_is_a_
             await pilot.press("F")
             await wait_for(
                 pilot,
-                lambda: len(app.screen_stack) == 3,
+                lambda: len(app.screen_stack) == 3 and bool(app.screen.query(InstanceView)),
                 what="the copy's dashboard",
             )
             screen = app.screen
@@ -164,3 +164,38 @@ async def test_f_without_a_local_server_says_how_to_have_one(server: ServerThrea
         said = " ".join(str(n.message) for n in app._notifications)
         assert "--copy-to" in said
         assert len(app.screen_stack) == 2
+
+
+async def test_where_the_local_server_lacks_the_code_f_asks_for_the_bundle_and_deploys_it(
+    tmp_path: Path,
+) -> None:
+    from smb_tui.tui.screens.modals import DeployVersion
+    from tests.local.test_replay import SWITCH, module
+
+    bundle = module(tmp_path / "machines", "switch", SWITCH.format(kicked="broken"))
+    (tmp_path / "empty").mkdir()
+    with (
+        start_server(tmp_path / "a", machines_dir=tmp_path / "machines", demo=False) as source,
+        start_server(tmp_path / "b", machines_dir=tmp_path / "empty", demo=False) as other,
+    ):
+        with client(source) as http:
+            http.post("/machines/switch", json={"slug": "s1"})
+            http.post("/machines/switch/i/s1/events", json={"event": "flip"})
+        app = SmbTui(connection(source), machine="switch", instance="s1", copy_to=connection(other))
+        async with app.run_test(size=(140, 40)) as pilot:
+            view = app.screen.query_one(InstanceView)
+            await wait_for(pilot, lambda: view.state is not None)
+            await pilot.press("F")
+            await wait_for(pilot, lambda: isinstance(app.screen, DeployVersion), what="asked")
+            app.screen.query_one("#deploy-path", Input).value = str(bundle)
+            await pilot.press("ctrl+s")
+            await wait_for(
+                pilot,
+                lambda: len(app.screen_stack) == 3 and bool(app.screen.query(InstanceView)),
+                what="the copy",
+            )
+            copy_view = app.screen.query_one(InstanceView)
+            await wait_for(pilot, lambda: copy_view.state is not None)
+            assert copy_view.state is not None and copy_view.state.state == "on"
+        with client(other) as there:
+            assert there.get("/machines/switch/i/s1-copy-1").json()["state"] == "on"

@@ -67,6 +67,26 @@ async def definition_of_bundle(machine: str, bundle: Path) -> Any:
     return json.loads(out.decode("utf-8", "replace"))
 
 
+async def copy_into(
+    client: StateBackedClient,
+    machine: str,
+    instance: str,
+    admin: Any,
+    version: str | None,
+    source: str,
+) -> str | None:
+    """A copy of `instance` (its admin view) made through `client`, under the first free
+    name `INSTANCE-copy-N`; None when 49 are taken."""
+    for number in range(1, 50):
+        slug = f"{instance[:100]}-copy-{number}"
+        try:
+            await client.copy_instance(machine, slug, admin.state, admin.context, version, source)
+        except Conflict:
+            continue
+        return slug
+    return None
+
+
 class AuthoringFlows(AdminFlows):
     """The chart, replay and copy keys' flows, on the dashboard they belong to."""
 
@@ -129,6 +149,9 @@ class AuthoringFlows(AdminFlows):
 
     @work(exclusive=True, group="copy")
     async def _copy(self, session: InstanceSession, target: Connection) -> None:
+        """Where the target has not the instance's version (its code is not there), the
+        bundle is asked for, deployed there (the machine made if missing), and the copy
+        made on that version."""
         machine, instance = session.machine, session.instance
         same = target is self.connection
         client = (
@@ -140,30 +163,18 @@ class AuthoringFlows(AdminFlows):
         try:
             admin = await self.client.get_instance_admin(machine, instance)
             version = admin.machine_version.id if admin.machine_version else None
-            for number in range(1, 50):
-                slug = f"{instance[:100]}-copy-{number}"
-                try:
-                    await client.copy_instance(
-                        machine, slug, admin.state, admin.context, version, source
-                    )
-                    break
-                except Conflict:
-                    continue
-            else:
-                self.notify("Too many copies of this instance already", markup=False)
-                return
-        except NotFound as error:
-            self.notify(
-                f"No copy made: {safe(error)}. Deploy the machine's code to"
-                f" {safe(target.base_url)} first (smb-tui deploy {safe(machine)} BUNDLE"
-                " --profile ...), then F again",
-                markup=False,
-                severity="error",
-                timeout=15,
-            )
-            return
+            try:
+                slug = await copy_into(client, machine, instance, admin, version, source)
+            except NotFound as error:
+                version = await self._deploy_for_copy(client, target, machine, error)
+                if version is None:
+                    return
+                slug = await copy_into(client, machine, instance, admin, version, source)
         except StateBackedError as error:
             self.notify(f"No copy made: {safe(error)}", markup=False, severity="error")
+            return
+        if slug is None:
+            self.notify("Too many copies of this instance already", markup=False)
             return
         self.notify(f"Copied to {safe(slug)}: events sent there never reach {safe(instance)}")
         if same:
@@ -172,6 +183,33 @@ class AuthoringFlows(AdminFlows):
             self.open_instance(slug)
             return
         self.app.push_screen(self.copy_screen(client, target, machine, slug, source))
+
+    async def _deploy_for_copy(
+        self, client: StateBackedClient, target: Connection, machine: str, missing: NotFound
+    ) -> str | None:
+        """The machine's bundle, asked for and deployed to `target`: its new version's id
+        (None: not given, said)."""
+        from smb_tui.tui.screens.modals import DeployVersion
+
+        self.notify(
+            f"{safe(target.base_url)} has not this version of {safe(machine)}"
+            f" ({safe(missing)}): give its bundle to deploy there",
+            markup=False,
+            timeout=10,
+        )
+        deploy = await self.app.push_screen_wait(DeployVersion(machine))
+        if deploy is None:
+            self.notify("No copy made: no bundle given", markup=False, severity="warning")
+            return None
+        try:
+            await client.get_machine(machine)
+        except NotFound:
+            await client.create_machine(machine)
+        version_id: str = await client.create_version(
+            machine, deploy.code, client_info=deploy.client_info, make_current=deploy.make_current
+        )
+        self.notify(f"Deployed {safe(deploy.path.name)} as {safe(version_id)}", markup=False)
+        return version_id
 
     # -- replay (R): the history against code -----------------------------------------
 
