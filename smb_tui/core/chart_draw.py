@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from grandalf.graphs import Edge, Graph, Vertex
 from grandalf.layouts import SugiyamaLayout
 from grandalf.routing import route_with_lines
+from rich.text import Text
 
 from smb_tui.core.chart import Chart, State, Transition
 from smb_tui.core.text import safe
@@ -370,7 +371,8 @@ class _Layout:
             canvas.put(last_x, ey - 1 if down else ey + eh, "▼" if down else "▲", style)
 
 
-SVG_STYLES = {
+# How the dashboard and the SVG colour each style (Rich style strings).
+STYLES = {
     "active": "bold green",
     "focus": "bold reverse",
     "edge": "bright_black",
@@ -380,13 +382,8 @@ SVG_STYLES = {
 }
 
 
-def svg(drawing: Drawing, title: str) -> str:
-    """The drawing as an SVG picture of a terminal (Rich's), colours as the dashboard's."""
-    import io
-
-    from rich.console import Console
-    from rich.text import Text
-
+def rich_text(drawing: Drawing) -> Text:
+    """The drawing as Rich text, coloured by `STYLES`."""
     text = Text(no_wrap=True, overflow="ignore")
     for number, (line, spans) in enumerate(zip(drawing.lines, drawing.spans, strict=True)):
         if number:
@@ -394,8 +391,17 @@ def svg(drawing: Drawing, title: str) -> str:
         start = len(text)
         text.append(line)
         for begin, end, style in spans:
-            if SVG_STYLES.get(style):
-                text.stylize(SVG_STYLES[style], start + begin, start + end)
+            if STYLES.get(style):
+                text.stylize(STYLES[style], start + begin, start + end)
+    return text
+
+
+def svg(drawing: Drawing, title: str) -> str:
+    """The drawing as an SVG picture of a terminal (Rich's), coloured as the dashboard's."""
+    import io
+
+    from rich.console import Console
+
     console = Console(record=True, width=max(drawing.width, 20), file=io.StringIO())
-    console.print(text)
+    console.print(rich_text(drawing))
     return console.export_svg(title=safe(title))

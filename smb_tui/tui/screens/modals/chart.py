@@ -16,20 +16,11 @@ from textual.containers import ScrollableContainer, Vertical
 from textual.widgets import Static
 
 from smb_tui.core.chart import Chart, ChartTooLarge
-from smb_tui.core.chart_draw import Drawing, Options, draw
+from smb_tui.core.chart_draw import Options, draw, rich_text
 from smb_tui.core.history_buffer import Row
 from smb_tui.core.text import safe
 from smb_tui.tui.screens.modals.base import Modal
 
-STYLES = {
-    "box": "",
-    "active": "bold green",
-    "focus": "bold reverse",
-    "edge": "bright_black",
-    "hot": "bold yellow",
-    "label": "cyan",
-    "dim": "dim",
-}
 _AFTER = re.compile(r"^(xstate\.after\([^)]*\))#.*$")
 
 
@@ -38,19 +29,6 @@ def event_kind(event_type: str) -> str:
     state they belong to)."""
     match = _AFTER.match(event_type)
     return match[1] if match else event_type
-
-
-def as_text(drawing: Drawing) -> Text:
-    text = Text(no_wrap=True, overflow="ignore")
-    for number, (line, spans) in enumerate(zip(drawing.lines, drawing.spans, strict=True)):
-        if number:
-            text.append("\n")
-        start = len(text)
-        text.append(line)
-        for begin, end, style in spans:
-            if STYLES.get(style):
-                text.stylize(STYLES[style], start + begin, start + end)
-    return text
 
 
 class ChartScreen(Modal[None]):
@@ -120,7 +98,7 @@ class ChartScreen(Modal[None]):
             self.query_one("#chart-drawing", Static).update(Text(f"Not drawn: {error}"))
             return
         self.drawing = drawing
-        self.query_one("#chart-drawing", Static).update(as_text(drawing))
+        self.query_one("#chart-drawing", Static).update(rich_text(drawing))
         row = self.query_one("#chart-row", Static)
         if self.at >= 0:
             shown = self.rows[self.at]
