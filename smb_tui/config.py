@@ -163,9 +163,11 @@ def resolve(
     environ: Mapping[str, str] | None = None,
     path: Path | None = None,
 ) -> Connection:
-    """Flags over the environment over the named (or only, or `default`) profile."""
+    """Flags over the environment over the named (or only, or `default`) profile; the
+    name from `STATEBACKED_PROFILE` when none is given."""
     profiles = read_profiles(path)
-    name = profile
+    environment = os.environ if environ is None else environ
+    name = profile or environment.get("STATEBACKED_PROFILE") or None
     if name is None:
         name = "default" if "default" in profiles else None
     if name == LOCAL_PROFILE and LOCAL_PROFILE not in profiles:

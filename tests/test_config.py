@@ -108,3 +108,20 @@ def test_a_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("[profiles.x\nnope")
     with pytest.raises(ConfigError, match="cannot read"):
         resolve(environ={}, path=path)
+
+
+def test_statebacked_profile_names_the_profile_and_a_profile_names_its_bundles(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[profiles.staging]\napi_url = "https://staging"\ntoken = "t"\n\n'
+        '[profiles.staging.bundles]\ndoor = "dist/door.js"\nlamp = "/abs/lamp.js"\n'
+    )
+    path.chmod(0o600)
+    chosen = resolve(environ={"STATEBACKED_PROFILE": "staging"}, path=path)
+    assert chosen.base_url == "https://staging" and chosen.profile == "staging"
+    assert chosen.bundles == {"door": str(tmp_path / "dist/door.js"), "lamp": "/abs/lamp.js"}
+    # A flag's profile wins over the variable.
+    with pytest.raises(ConfigError, match="no profile 'other'"):
+        resolve(profile="other", environ={"STATEBACKED_PROFILE": "staging"}, path=path)

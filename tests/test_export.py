@@ -148,3 +148,26 @@ def test_history_comes_from_the_dashboards_cache_when_it_holds_all_of_it(
     )
     uncached = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert uncached == fresh
+
+
+def test_logs_from_a_relative_time_and_the_version_flag(
+    server: ServerThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slug = unique("export-recent")
+    with client(server) as http:
+        http.post("/machines/scratch", json={"slug": slug})
+        http.post(
+            f"/machines/scratch/i/{slug}/events",
+            json={"event": {"type": "put", "key": "k", "value": 1}},
+        )
+    common = ["logs", "--of-machine", "scratch", "--of-instance", slug]
+    for since in (["--from", "1h ago"], ["--from", "-1h"], ["--from=-90m", "--to", "now"]):
+        assert run(server, *common, *since) == 0, since
+        lines = capsys.readouterr().out.splitlines()
+        assert [json.loads(line)["log"] for line in lines] == ["stored k"], since
+    assert run(server, *common, "--from", "1h later") == 2
+    assert "is not a time" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("smb-tui ")

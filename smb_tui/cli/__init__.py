@@ -8,6 +8,7 @@ command's), `local`, `export`, `deploy` (and `smply-session`), `replay`, `chart`
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from smb_tui.cli.chart import chart_parser, run_chart
@@ -37,6 +38,28 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smb-tui")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        return "(not installed)"
+
+
+def _times_joined(argv: list[str]) -> list[str]:
+    """`--from -1h` as `--from=-1h`: argparse takes a value that starts with `-` for an
+    option (and says "expected one argument")."""
+    out: list[str] = []
+    for index, item in enumerate(argv):
+        previous = argv[index - 1] if index else ""
+        if previous in ("--from", "--to") and item[:1] == "-" and item[1:2].isdigit():
+            out[-1] = f"{previous}={item}"
+            continue
+        out.append(item)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="smb-tui",
@@ -44,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         " dashboard on the API your flags, STATEBACKED_* variables or profile name.",
     )
     dashboard_options(parser)
+    parser.add_argument("--version", action="version", version=f"smb-tui {installed_version()}")
     commands = parser.add_subparsers(dest="command")
     local_parser(commands)
     export_parser(commands)
@@ -56,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--machine", help="open on this machine")
     demo.add_argument("--instance", help="open on this instance (with --machine)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_times_joined(sys.argv[1:] if argv is None else list(argv)))
     if args.command == "local":
         return run_local(args)
     if args.command == "demo":

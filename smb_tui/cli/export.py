@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,14 @@ def export_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
         "--oldest-first", action="store_true", help="oldest first (default: newest first)"
     )
     logs = kinds.add_parser("logs", help="log entries, oldest first")
-    logs.add_argument("--from", dest="start", default="1970-01-01T00:00:00Z", metavar="TIME")
-    logs.add_argument("--to", dest="end", metavar="TIME")
+    logs.add_argument(
+        "--from",
+        dest="start",
+        default="1970-01-01T00:00:00Z",
+        metavar="TIME",
+        help="2026-11-20 14:05 (UTC), an ISO time, 3h ago, -3h, 90m (default: the start)",
+    )
+    logs.add_argument("--to", dest="end", metavar="TIME", help="as --from (default: now)")
     logs.add_argument("--of-machine", dest="log_machine", metavar="MACHINE")
     logs.add_argument("--of-instance", dest="log_instance", metavar="INSTANCE")
     logs.add_argument("--of-version", dest="log_version", metavar="VERSION_ID")
@@ -48,12 +55,33 @@ def _cached(connection: Any, args: argparse.Namespace) -> Any:
         return None
 
 
+def iso_moment(text: str) -> str:
+    """A time as the logs API takes it (ISO 8601, ms, UTC) from what people type, as the
+    dashboard reads it: `2026-11-20 14:05`, `3h ago`, `-3h`, `90m`, `now`."""
+    from datetime import UTC, datetime
+
+    from smb_tui.core.describe import parse_when
+
+    typed = text.strip()
+    if typed.startswith("-") and typed[1:2].isdigit():
+        typed = f"{typed[1:]} ago"
+    moment = datetime.fromtimestamp(parse_when(typed, time.time()), UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from smb_tui import export
     from smb_tui.api import StateBackedClient
     from smb_tui.api.errors import StateBackedError
     from smb_tui.core.text import safe
 
+    if args.what == "logs":
+        try:
+            args.start = iso_moment(args.start)
+            args.end = None if args.end is None else iso_moment(args.end)
+        except ValueError as error:
+            print(f"smb-tui export: {error}", file=sys.stderr)
+            return 2
     connection, reason = chosen_connection(args, parser)
     if connection is None:
         print(f"smb-tui export: {reason}", file=sys.stderr)
