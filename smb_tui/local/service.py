@@ -194,15 +194,28 @@ class LocalService:
         page = self.store.list_versions(machine, before, self.settings.page_size)
         return Page([version_body(v) for v in page.items], page.cursor)
 
+    def _refuse_taken(self, machine: str, slug: str) -> None:
+        """409 when `slug` is an instance of `machine` already (with its lock held)."""
+        if self.store.get_instance(machine, slug) is not None:
+            raise ApiError(
+                409, f"machine {machine!r} already has an instance named {slug!r}", "invalid-state"
+            )
+
+    @staticmethod
+    def _named_version(definition: MachineDefinition, version_id: str) -> MachineVersion:
+        """A version by id, `current` for the current one; 404 when there is none."""
+        if version_id == "current":
+            return definition.current
+        version = definition.version_by_id(version_id)
+        if version is None:
+            raise ApiError(404, f"machine {definition.slug!r} has no version {version_id!r}")
+        return version
+
     async def version_definition(self, machine: str, version_id: str) -> dict[str, JSON]:
         """A version's statechart, drawn by the dashboard's chart (a local-only route):
         `current` names the machine's current version."""
         definition = self.machine(machine)
-        version = (
-            definition.current if version_id == "current" else definition.version_by_id(version_id)
-        )
-        if version is None:
-            raise ApiError(404, f"machine {machine!r} has no version {version_id!r}")
+        version = self._named_version(definition, version_id)
         try:
             return await self.engine.definition(version)
         except MachineError as error:
@@ -221,11 +234,7 @@ class LocalService:
         from smb_tui.local.replay import Recorded, ReplayError, replay, report_json
 
         definition = self.machine(machine)
-        version = (
-            definition.current if version_id == "current" else definition.version_by_id(version_id)
-        )
-        if version is None:
-            raise ApiError(404, f"machine {machine!r} has no version {version_id!r}")
+        version = self._named_version(definition, version_id)
         if not isinstance(version.chart, XStateModule):
             raise ApiError(
                 400,
@@ -351,12 +360,7 @@ class LocalService:
                 )
             version = found
         async with self.locks.hold(machine, slug):
-            if self.store.get_instance(machine, slug) is not None:
-                raise ApiError(
-                    409,
-                    f"machine {machine!r} already has an instance named {slug!r}",
-                    "invalid-state",
-                )
+            self._refuse_taken(machine, slug)
             check = AuthRequest("initialization", machine, slug, principal.auth_context, context)
             _require_user(check)
             family = {} if parent is None else {"parent": parent}  # engines before it: none
@@ -398,12 +402,7 @@ class LocalService:
                 )
             version = found
         async with self.locks.hold(machine, slug):
-            if self.store.get_instance(machine, slug) is not None:
-                raise ApiError(
-                    409,
-                    f"machine {machine!r} already has an instance named {slug!r}",
-                    "invalid-state",
-                )
+            self._refuse_taken(machine, slug)
             try:
                 snapshot = await self.engine.at_state(version, value, context)
             except MachineError as error:

@@ -735,6 +735,21 @@ const valueOf = (statePaths) => {
   return squash(value);
 };
 
+// `base` (a state of this or an older version) moved to `value` with `context`, as a
+// migration or a copy places an instance: nothing of `base`'s activities, services or
+// history comes along, and no action runs.
+const placed = (machine, base, value, context) =>
+  machine.resolveState({
+    ...base,
+    value,
+    context,
+    actions: [],
+    activities: {},
+    children: {},
+    historyValue: undefined,
+    configuration: [],
+  });
+
 // An authorizer's answer within `run` (none exported: yes).
 // `request`: parsed from JSON for this call alone (the authorizer may change it).
 const asks = (run, check, request) => {
@@ -920,18 +935,7 @@ const api = {
       const { machine } = instantiate(key);
       try {
         for (const path of paths(value)) machine.getStateNodeByPath(path); // throws on a bad one
-        const base = machine.initialState;
-        const state = machine.resolveState({
-          ...base,
-          value,
-          context,
-          actions: [],
-          activities: {},
-          children: {},
-          historyValue: undefined,
-          configuration: [],
-        });
-        return keep(state);
+        return keep(placed(machine, machine.initialState, value, context));
       } finally {
         sweep();
       }
@@ -952,16 +956,7 @@ const api = {
           ? module.upgradeContext(oldPaths, newPaths, context)
           : context;
         for (const path of newPaths) machine.getStateNodeByPath(path); // throws on a bad path
-        const state = machine.resolveState({
-          ...old,
-          value: valueOf(newPaths),
-          context: newContext,
-          activities: {},
-          children: {},
-          historyValue: undefined,
-          configuration: [],
-        });
-        return keep(state);
+        return keep(placed(machine, old, valueOf(newPaths), newContext));
       } finally {
         sweep();
       }

@@ -107,7 +107,7 @@ class ChartScreen(Modal[None]):
                 Text.assemble(
                     (f"{place}: ", "dim"),
                     (shown.event_type, "bold yellow"),
-                    f" at {shown.created_at} -> {shown.state}",
+                    f" at {safe(shown.created_at)} -> {shown.state}",
                 )
             )
         else:
