@@ -27,8 +27,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from smb_tui.api.models import (
     STOPPED_SERVICES_HEADER,
@@ -56,7 +58,7 @@ from smb_tui.local.auth import (
     without_sender,
 )
 from smb_tui.local.cursors import Cursors
-from smb_tui.local.definitions import JSON, SLUG_PATTERN
+from smb_tui.local.definitions import JSON, SLUG, SLUG_PATTERN
 from smb_tui.local.deploy import Deployments
 from smb_tui.local.deploy_routes import add_deploy_routes
 from smb_tui.local.identity import Identity
@@ -256,6 +258,38 @@ def _page(name: str, items: list[dict[str, JSON]], cursor: str | None) -> dict[s
     if cursor:
         body["cursor"] = cursor
     return body
+
+
+_NO_BODY = object()
+
+
+async def _json_body(request: Request) -> Any:
+    """A request's body as FastAPI reads a JSON body parameter: JSON where the content
+    type says so, the bytes where it does not (validation then refuses them), and the
+    same errors for what does not parse."""
+    raw = await request.body()
+    if not raw:
+        return _NO_BODY
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", error.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": error.msg},
+                }
+            ]
+        ) from error
+    except Exception as error:  # too deep, not UTF-8: as FastAPI answers them
+        raise StarletteHTTPException(400, "There was an error parsing the body") from error
 
 
 def _timestamp(value: str, parameter: str) -> str:
@@ -531,12 +565,60 @@ def create_app(
         body: SendEvent,
         principal: User,
     ) -> JSONResponse:
+        # Declared for the OpenAPI document; requests are answered by `send_event_fast`,
+        # which the router meets first and which answers exactly as this would.
+        return await deliver(principal, machineSlug, instanceSlug, body)
+
+    async def deliver(
+        principal: Principal, machine: str, instance: str, body: SendEvent
+    ) -> JSONResponse:
         event = {"type": body.event} if isinstance(body.event, str) else body.event.model_dump()
         event = plain_json(event, "event")
         if not event["type"]:
             raise ApiError(400, "event type must not be empty", "invalid-parameter", "event")
-        answer = await service.send_event(principal, machineSlug, instanceSlug, event)
+        answer = await service.send_event(principal, machine, instance, event)
         return JSONResponse(answer.body, headers={STOPPED_SERVICES_HEADER: answer.stopped_header})
+
+    async def send_event_fast(request: Request) -> JSONResponse:
+        """POST .../events without FastAPI's per-request machinery (dependency solving,
+        parameter and body resolution: a quarter of an event's time on the main thread):
+        the same checks in the same order, raising the same errors, so the answers are
+        those of the declared route above (tests/local/test_event_route.py compares them
+        case by case)."""
+        params = request.path_params
+        headers = request.headers
+        raw = await _json_body(request)
+        scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(403, "send Authorization: Bearer <token>")
+        principal = principal_from(
+            token, headers.get("x-statebacked-org-id"), headers.get("x-statebacked-act")
+        )
+        errors: list[dict[str, Any]] = [
+            {
+                "type": "string_pattern_mismatch",
+                "loc": ("path", name),
+                "msg": f"String should match pattern '{SLUG_PATTERN}'",
+                "input": params[name],
+            }
+            for name in ("machineSlug", "instanceSlug")
+            if not SLUG.fullmatch(params[name])
+        ]
+        if raw is _NO_BODY:
+            errors.append({"type": "missing", "loc": ("body",), "msg": "Field required"})
+        else:
+            try:
+                body = SendEvent.model_validate(raw, from_attributes=True)  # as FastAPI
+            except ValidationError as error:
+                errors += [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        if errors:
+            raise RequestValidationError(errors)
+        return await deliver(principal, params["machineSlug"], params["instanceSlug"], body)
+
+    app.router.routes.insert(
+        0,
+        Route("/machines/{machineSlug}/i/{instanceSlug}/events", send_event_fast, methods=["POST"]),
+    )
 
     @app.get(
         "/machines/{machineSlug}/i/{instanceSlug}/events",

@@ -1,0 +1,216 @@
+"""Sending an event: every way a request can be wrong gets the answer it got when FastAPI
+read the request, now that the route answers without FastAPI's per-request machinery
+(`send_event_fast` in local/app.py). The expected answers were taken from the FastAPI
+route before the change, one by one."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from smb_tui.local.server import ServerThread
+from tests.conftest import client, unique
+
+JSON = {"content-type": "application/json"}
+PATTERN = "String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"
+OBJECT = "body: Input should be a valid dictionary or object to extract fields from"
+EVENT = "event must be a string (its type) or an object with a non-empty string `type`"
+PARSE = "the request body could not be read: There was an error parsing the body"
+
+# name: (path, request arguments, status, error, parameter); path None is the instance's
+CASES: dict[str, tuple[str | None, dict[str, object], int, str, str | None]] = {
+    "no-auth": (None, {"json": {"event": "put"}, "auth": None}, 403, "send Authorization", None),
+    "basic-auth": (
+        None,
+        {"json": {"event": "put"}, "auth": "Basic abc"},
+        403,
+        "send Authorization",
+        None,
+    ),
+    "bearer-nothing": (
+        None,
+        {"json": {"event": "put"}, "auth": "Bearer"},
+        403,
+        "send Authorization",
+        None,
+    ),
+    "not-a-jwt": (
+        None,
+        {"json": {"event": "put"}, "auth": "Bearer x.y.z"},
+        403,
+        "the bearer token is not a JWT",
+        None,
+    ),
+    "bad-machine-slug": (
+        "/machines/Scr!tch/i/a/events",
+        {"json": {"event": "put"}},
+        400,
+        f"machineSlug: {PATTERN}",
+        "machineSlug",
+    ),
+    "bad-instance-slug": (
+        "/machines/scratch/i/a%20b/events",
+        {"json": {"event": "put"}},
+        400,
+        f"instanceSlug: {PATTERN}",
+        "instanceSlug",
+    ),
+    # A wrong slug and no token: the token is judged first, as FastAPI's dependency was.
+    "bad-slug-no-auth": (
+        "/machines/Scr!tch/i/a/events",
+        {"json": {"event": "put"}, "auth": None},
+        403,
+        "send Authorization",
+        None,
+    ),
+    # Unreadable JSON is answered before the token is looked at, as FastAPI did.
+    "bad-json-no-auth": (
+        None,
+        {"content": b"{x", "headers": JSON, "auth": None},
+        400,
+        "the request body is not valid JSON",
+        "body",
+    ),
+    "bad-slug-bad-event": (
+        "/machines/Scr!tch/i/a/events",
+        {"json": {"event": 3}},
+        400,
+        f"machineSlug: {PATTERN}",
+        "machineSlug",
+    ),
+    "no-body": (None, {}, 400, "body: Field required", "body"),
+    "empty-json": (None, {"content": b"", "headers": JSON}, 400, "body: Field required", "body"),
+    "not-json": (
+        None,
+        {"content": b"{x", "headers": JSON},
+        400,
+        "the request body is not valid JSON",
+        "body",
+    ),
+    "text-plain": (
+        None,
+        {"content": b'{"event": "put"}', "headers": {"content-type": "text/plain"}},
+        400,
+        OBJECT,
+        "body",
+    ),
+    "no-content-type": (None, {"content": b'{"event": "put"}'}, 400, OBJECT, "body"),
+    "a-list": (None, {"json": [1]}, 400, OBJECT, "body"),
+    "no-event": (None, {"json": {}}, 400, EVENT, "event"),
+    "event-a-number": (None, {"json": {"event": 3}}, 400, EVENT, "event"),
+    "empty-type": (None, {"json": {"event": {"type": ""}}}, 400, EVENT, "event"),
+    "empty-string": (None, {"json": {"event": ""}}, 400, "event type must not be empty", "event"),
+    "too-deep": (
+        None,
+        {"content": b'{"event": ' + b"[" * 5000 + b"]" * 5000 + b"}", "headers": JSON},
+        400,
+        PARSE,
+        "body",
+    ),
+    "not-utf-8": (None, {"content": b'{"event": "\xff"}', "headers": JSON}, 400, PARSE, "body"),
+    "nan": (
+        None,
+        {"content": b'{"event": {"type": "put", "d": NaN}}', "headers": JSON},
+        400,
+        "event.d: is nan, which JSON cannot hold; nothing was changed",
+        "event",
+    ),
+    "over-400-kB": (
+        None,
+        {"json": {"event": {"type": "put", "d": "a" * 500_000}}},
+        400,
+        "the event is 500",
+        "event",
+    ),
+    "other-org": (
+        None,
+        {"json": {"event": "put"}, "headers": {"x-statebacked-org-id": "other"}},
+        403,
+        "the token has no access to org 'other'",
+        None,
+    ),
+    "act-not-json": (
+        None,
+        {"json": {"event": "put"}, "headers": {"x-statebacked-act": "[1"}},
+        400,
+        "x-statebacked-act must be a JSON object",
+        "x-statebacked-act",
+    ),
+    "no-such-instance": (
+        "/machines/scratch/i/no-such-one/events",
+        {"json": {"event": "put"}},
+        404,
+        "machine 'scratch' has no instance named 'no-such-one'",
+        None,
+    ),
+    "no-such-machine": (
+        "/machines/no-such-machine/i/a/events",
+        {"json": {"event": "put"}},
+        404,
+        "there is no machine named 'no-such-machine'",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_wrong_request_gets_the_answer_fastapi_gave(server: ServerThread, name: str) -> None:
+    path, arguments, status, error, parameter = CASES[name]
+    arguments = dict(arguments)
+    with client(server) as http:
+        slug = unique("route")
+        assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
+        headers = {"authorization": str(http.headers["authorization"])}
+        if "auth" in arguments:
+            auth = arguments.pop("auth")
+            headers.pop("authorization")
+            if auth is not None:
+                headers["authorization"] = str(auth)
+        headers.update(arguments.pop("headers", {}))  # type: ignore[call-overload]
+        answer = httpx.post(
+            f"{server.base_url}{path or f'/machines/scratch/i/{slug}/events'}",
+            headers=headers,
+            **arguments,  # type: ignore[arg-type]
+        )
+        assert answer.status_code == status, answer.text
+        body = answer.json()
+        assert body["error"].startswith(error), body
+        assert body.get("parameter") == parameter, body
+        if status == 400:
+            assert body["code"] == "invalid-parameter"
+        # Nothing was sent: the instance has its creation only.
+        assert len(http.get(f"/machines/scratch/i/{slug}/events").json()["transitions"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "auth_scheme"),
+    [
+        ("application/json; charset=utf-8", "Bearer"),
+        ("application/vnd.example+json", "bearer"),
+    ],
+)
+def test_events_are_taken_as_fastapi_took_them(
+    server: ServerThread, content_type: str, auth_scheme: str
+) -> None:
+    with client(server) as http:
+        slug = unique("route")
+        assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
+        token = str(http.headers["authorization"]).split()[1]
+        answer = http.post(
+            f"/machines/scratch/i/{slug}/events",
+            content=b'{"event": {"type": "put", "key": "k", "value": 1}, "extra": true}',
+            headers={"content-type": content_type, "authorization": f"{auth_scheme} {token}"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["publicContext"] == {"k": 1}
+
+
+def test_the_document_still_declares_the_route(server: ServerThread) -> None:
+    document = httpx.get(f"{server.base_url}/openapi.json").json()
+    operation = document["paths"]["/machines/{machineSlug}/i/{instanceSlug}/events"]["post"]
+    assert operation["requestBody"]["required"] is True
+    assert {"200", "400", "403", "404", "409", "500"} <= set(operation["responses"])
+    assert [parameter["name"] for parameter in operation["parameters"]][:2] == [
+        "machineSlug",
+        "instanceSlug",
+    ]
