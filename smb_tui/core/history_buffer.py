@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smb_tui.api.client import MAX_EMPTY_PAGES
 from smb_tui.api.errors import EmptyPages
 from smb_tui.api.models import Page, Transition
-from smb_tui.core.describe import event_type, parse_time, payload_summary, state_summary
+from smb_tui.core.describe import event_type, payload_summary, state_summary
 from smb_tui.core.history_cache import MATCH_ROWS, CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.text import safe
 
 _SHARED: dict[str, str] = {}
-_TYPE_ONLY: dict[str, dict[str, Any]] = {}  # `{"type": t}` events, one dict per type: read only
-_SHARED_MAX = 65_536  # distinct strings kept; past it, rows keep their own copies
+_SHARED_MAX = 65_536  # distinct strings (and kinds) kept; past it, rows keep their own
 
 
 def _shared(text: str) -> str:
@@ -40,10 +40,13 @@ def _shared(text: str) -> str:
 _STATES: dict[str, Any] = {}  # state values by their JSON: one object per state, read only
 
 
-def _shared_state(value: Any) -> Any:
+def _state_key(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _shared_state(value: Any, key: str) -> Any:
     if isinstance(value, str):
         return _shared(value)
-    key = json.dumps(value, sort_keys=True)
     held = _STATES.get(key)
     if held is not None:
         return held
@@ -52,13 +55,12 @@ def _shared_state(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True, unsafe_hash=False)
-class Row:
-    """One transition: the few strings a history line needs, already made safe, and the
-    event and state as the server sent them (for the detail view and copying)."""
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What a row shares with every row of the same event and state: the few strings a
+    history line needs, already made safe, and the event and state as the server sent
+    them (for the detail view and copying). Read only: rows hold the same one."""
 
-    at: float
-    created_at: str
     event_type: str
     payload: str
     state: str
@@ -66,31 +68,118 @@ class Row:
     state_value: Any
     haystack: str  # what a search looks in: the event type and the whole payload, lower case
 
-    __hash__ = object.__hash__  # rows are the same row, not equal values, for caching
+
+# `{"type": t}` events by (type, state JSON): most rows of a history are one of a few.
+_KINDS: dict[tuple[str, str], Kind] = {}
+
+
+def _kind(event: Any, state_value: Any) -> Kind:
+    state_key = _state_key(state_value)
+    type_only = isinstance(event, dict) and len(event) == 1 and isinstance(event.get("type"), str)
+    if type_only:
+        held = _KINDS.get((event["type"], state_key))
+        if held is not None:
+            return held
+    kind_text = event_type(event)
+    if type_only:
+        payload = haystack_tail = ""
+    else:
+        payload = safe(payload_summary(event, 200))
+        haystack_tail = payload_summary(event, 1 << 20)
+    kind = Kind(
+        # One copy of each string a history repeats (its event types, states, payloads).
+        event_type=_shared(safe(kind_text)),
+        payload=_shared(payload),
+        state=_shared(safe(state_summary(state_value))),
+        event=event,
+        state_value=_shared_state(state_value, state_key),
+        haystack=_shared(f"{kind_text}\n{haystack_tail}".lower()),
+    )
+    if type_only and len(_KINDS) < _SHARED_MAX:
+        _KINDS[(event["type"], state_key)] = kind
+    return kind
+
+
+def _utc_ms(at: float) -> str:
+    """`at` as State Backed writes times: `2026-12-05T07:36:57.054Z`."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+class Row:
+    """One transition: its time and its `Kind`. Three fields (about 90 bytes with its time),
+    so that a million rows held are tens of MB: the time as written is kept only when it
+    is not the one `at` gives back (`created_at` makes it again for the rows drawn)."""
+
+    __slots__ = ("_created_at", "at", "kind")
+
+    def __init__(self, at: float, created_at: str | None, kind: Kind) -> None:
+        self.at = at
+        self._created_at = created_at  # None: `_utc_ms(at)`
+        self.kind = kind
 
     @classmethod
     def of(cls, transition: Transition) -> Row:
-        kind = event_type(transition.event)
-        event = transition.event
-        if isinstance(event, dict) and len(event) == 1 and isinstance(event.get("type"), str):
-            payload = haystack_tail = ""  # most events: nothing but a type
-            event = _TYPE_ONLY.setdefault(event["type"], event) if len(_TYPE_ONLY) < 4096 else event
-        else:
-            payload = safe(payload_summary(event, 200))
-            haystack_tail = payload_summary(event, 1 << 20)
-        state_value = transition.state
-        return cls(
-            at=parse_time(transition.created_at),
-            created_at=transition.created_at,
-            # A history repeats its few event types, states and payloads: one copy of each
-            # string (a row is then its own fields and its time, not five new strings).
-            event_type=_shared(safe(kind)),
-            payload=_shared(payload),
-            state=_shared(safe(state_summary(state_value))),
-            event=event,
-            state_value=_shared_state(state_value),
-            haystack=_shared(f"{kind}\n{haystack_tail}".lower()),
+        written = transition.created_at
+        try:
+            moment = datetime.fromisoformat(written.replace("Z", "+00:00"))
+        except (ValueError, AttributeError):
+            return cls(0.0, written, _kind(transition.event, transition.state))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        at = moment.timestamp()
+        # Made again exactly: within 2^32 s of 1970 a float's error is under half a
+        # microsecond, so `_utc_ms(at)` gives these very characters back.
+        remade = (
+            abs(at) < 2**32
+            and moment.utcoffset() == _ZERO
+            and moment.isoformat(timespec="milliseconds")[:-6] + "Z" == written
         )
+        return cls(at, None if remade else written, _kind(transition.event, transition.state))
+
+    @property
+    def created_at(self) -> str:
+        return self._created_at if self._created_at is not None else _utc_ms(self.at)
+
+    @property
+    def event_type(self) -> str:
+        return self.kind.event_type
+
+    @property
+    def payload(self) -> str:
+        return self.kind.payload
+
+    @property
+    def state(self) -> str:
+        return self.kind.state
+
+    @property
+    def event(self) -> Any:
+        return self.kind.event
+
+    @property
+    def state_value(self) -> Any:
+        return self.kind.state_value
+
+    @property
+    def haystack(self) -> str:
+        return self.kind.haystack
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Row):
+            return NotImplemented
+        return (
+            self.at == other.at
+            and self._created_at == other._created_at
+            and (
+                self.kind is other.kind
+                or (self.event == other.event and self.state_value == other.state_value)
+            )
+        )
+
+    __hash__ = object.__hash__  # rows are the same row, not equal values, for caching
+
+    def __repr__(self) -> str:
+        return f"Row({self.created_at!r}, {self.event_type!r}, {self.state!r})"
 
     def as_json(self) -> dict[str, object]:
         return {"createdAt": self.created_at, "event": self.event, "state": self.state_value}
@@ -99,6 +188,9 @@ class Row:
         return Transition.model_construct(
             created_at=self.created_at, event=self.event, state=self.state_value
         )
+
+
+_ZERO = timedelta(0)
 
 
 class HistoryBuffer:
@@ -403,4 +495,4 @@ class HistoryBuffer:
         return None
 
 
-__all__ = ["HistoryBuffer", "Row"]
+__all__ = ["HistoryBuffer", "Kind", "Row"]

@@ -1,0 +1,99 @@
+"""A history row costs little: what rows share is held once, and the time as written only
+where it cannot be made again exactly (issue 18: a million rows in tens of MB)."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import pytest
+
+from smb_tui.api.models import Page, Transition
+from smb_tui.core.history_buffer import HistoryBuffer, Row
+
+
+def transition(created_at: str, event: object, state: object = "counting") -> Transition:
+    return Transition.model_validate({"createdAt": created_at, "event": event, "state": state})
+
+
+def test_rows_of_the_same_event_and_state_share_what_they_show() -> None:
+    first = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "increment"}))
+    second = Row.of(transition("2026-12-05T07:35:46.001Z", {"type": "increment"}))
+    other_state = Row.of(transition("2026-12-05T07:35:46.002Z", {"type": "increment"}, "frozen"))
+    assert first.kind is second.kind
+    assert other_state.kind is not first.kind
+    assert (first.event_type, first.state, first.payload) == ("increment", "counting", "")
+    # Payloads are each row's own, shown as before.
+    paid = Row.of(transition("2026-12-05T07:35:46.003Z", {"type": "pay", "amount": 3}))
+    assert paid.kind is not first.kind and "amount" in paid.payload
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2026-12-05T07:35:45.815Z",
+        "1970-01-01T00:00:00.000Z",
+        "1969-12-31T23:59:59.999Z",
+        "2106-02-07T06:28:15.999Z",
+        # Not as `at` writes it back: kept as written.
+        "2026-12-05T07:35:45Z",
+        "2026-12-05T07:35:45.815123Z",
+        "2026-12-05T07:35:45.815+01:00",
+        "2026-12-05T07:35:45.815+00:00",
+        "2026-12-05T07:35:45.815",
+        "0001-01-01T00:00:00.001Z",
+        "9999-12-31T23:59:59.999Z",
+        "not a time",
+    ],
+)
+def test_a_row_gives_its_time_back_as_the_server_wrote_it(written: str) -> None:
+    row = Row.of(transition(written, {"type": "x"}))
+    assert row.created_at == written
+    assert row.transition().created_at == written
+    assert row.as_json()["createdAt"] == written
+
+
+def test_the_usual_time_is_not_held_as_text() -> None:
+    row = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "x"}))
+    assert row._created_at is None
+    assert row.at == pytest.approx(1796456145.815)
+
+
+def test_rows_compare_by_what_they_say() -> None:
+    a = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "x", "n": 1}))
+    b = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "x", "n": 1}))
+    c = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "x", "n": 2}))
+    assert a == b and a != c
+    assert len({a, b}) == 2  # but they are two rows
+
+
+def test_ten_thousand_rows_held_take_under_a_megabyte() -> None:
+    """Python's own accounting of what the buffer holds, made from JSON as the client
+    makes it (so that no string is shared with the test): 202 bytes a row before."""
+    pages = [
+        [
+            {
+                "createdAt": f"2026-12-05T07:{n // 6000:02d}:{n // 100 % 60:02d}.{n % 1000:03d}Z",
+                "event": {"type": ("increment", "decrement", "freeze")[n % 3]},
+                "state": ("counting", "frozen", {"a": "b"})[n % 3],
+            }
+            for n in range(start, start + 100)
+        ]
+        for start in range(0, 10_000, 100)
+    ]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        buffer = HistoryBuffer()
+        for items in pages:
+            buffer.add_page(
+                Page[Transition](
+                    items=[Transition.model_validate(item) for item in items], cursor="c"
+                )
+            )
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert buffer.loaded == 10_000
+    assert held < 1_000_000, f"{held:,} bytes for 10,000 rows"
