@@ -18,13 +18,14 @@ import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from functools import cache
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import httpx
 import websockets
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from smb_tui.api.auth import TokenSource
 from smb_tui.api.errors import (
@@ -120,6 +121,27 @@ def _is_tls(error: BaseException) -> bool:
     return "ssl" in str(error).lower() or "certificate" in str(error).lower()
 
 
+class _NoCookies(httpx.Cookies):
+    """State Backed sets no cookies, and the client sends none: httpx read every answer
+    for them (through urllib's cookie jar), a tenth of the time spent paging a history."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _Http(httpx.AsyncClient):
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        return None
+
+
+_NO_COOKIES = _NoCookies()
+
+
 class StateBackedClient:
     """An async client for one State Backed API (production, or any other base URL)."""
 
@@ -146,7 +168,7 @@ class StateBackedClient:
         # Sending waits for the instance to settle: its deadline is the settle allowance.
         self.settle_deadline = max(deadline, (settle_timeout.read or 0.0) + 30.0)
         self.max_response_bytes = max_response_bytes
-        self._http = httpx.AsyncClient(
+        self._http = _Http(
             base_url=self.base_url, timeout=timeout, headers={"user-agent": "smb-tui"}
         )
 
@@ -845,13 +867,24 @@ def _model(kind: type[M], body: Any) -> M:
         ) from None
 
 
+@cache
+def _items(kind: type[T]) -> TypeAdapter[list[T]]:
+    return TypeAdapter(list[kind])  # type: ignore[valid-type]
+
+
 def _page(body: Any, key: str, kind: type[T]) -> Page[T]:
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
         raise ProtocolError(f"the server's answer has no {key!r} list; check the URL")
     cursor = body.get("cursor")
+    try:
+        items = _items(kind).validate_python(body[key])  # one call a page, not one an item
+    except ValidationError as error:
+        raise ProtocolError(
+            f"the server's answer is not a list of {kind.__name__} as the State Backed API"
+            f" sends it ({error.error_count()} problem(s)); check the URL"
+        ) from None
     return Page[kind](  # type: ignore[valid-type]
-        items=[_model(kind, item) for item in body[key]],
-        cursor=cursor if isinstance(cursor, str) and cursor else None,
+        items=items, cursor=cursor if isinstance(cursor, str) and cursor else None
     )
 
 
