@@ -274,14 +274,17 @@ class LocalService:
 
     async def list_transitions(
         self, principal: Principal, machine: str, slug: str, before: int | None
-    ) -> Page[dict[str, JSON]]:
+    ) -> Page[str]:
         """A page of the instance's transitions, newest first, if its authorizer lets
-        `principal` read it."""
+        `principal` read it: each the JSON text of one wire item. The event and state
+        are stored as JSON text, and go out as they are (plain JSON, checked before they
+        were stored): a page is not parsed and encoded again."""
         await self.read_instance(principal, machine, slug)
         _, row = self.instance(machine, slug)
         page = self.store.list_transitions(row.id, before, self.settings.page_size)
-        items: list[dict[str, JSON]] = [
-            {"createdAt": t.created_at, "state": t.state, "event": t.event} for t in page.items
+        items = [
+            f'{{"createdAt":{json.dumps(t.created_at)},"state":{t.state},"event":{t.event}}}'
+            for t in page.items
         ]
         return Page(items, page.cursor)
 

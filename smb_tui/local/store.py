@@ -230,8 +230,8 @@ class InstanceListRow:
 @dataclass(frozen=True)
 class TransitionRow:
     created_at: str
-    event: JSON
-    state: JSON
+    event: str  # JSON text, as stored
+    state: str  # JSON text, as stored
 
 
 @dataclass(frozen=True)
@@ -614,10 +614,7 @@ class Store:
             limit,
             lambda row: row["id"],
         )
-        items = [
-            TransitionRow(r["created_at"], json.loads(r["event"]), json.loads(r["state"]))
-            for r in rows
-        ]
+        items = [TransitionRow(r["created_at"], r["event"], r["state"]) for r in rows]
         return Page(items, cursor)
 
     # -- timers ------------------------------------------------------------------------

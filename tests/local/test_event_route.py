@@ -214,3 +214,102 @@ def test_the_document_still_declares_the_route(server: ServerThread) -> None:
         "machineSlug",
         "instanceSlug",
     ]
+
+
+LIST_CASES: dict[str, tuple[str | None, dict[str, object], int, str, str | None]] = {
+    "no-auth": (None, {"auth": None}, 403, "send Authorization", None),
+    "bad-slug": ("/machines/Scr!tch/i/a/events", {}, 400, f"machineSlug: {PATTERN}", "machineSlug"),
+    "bad-slug-no-auth": (
+        "/machines/Scr!tch/i/a/events",
+        {"auth": None},
+        403,
+        "send Authorization",
+        None,
+    ),
+    "forged-cursor": (
+        None,
+        {"params": {"cursor": "abc.def"}},
+        400,
+        "the cursor is not one this list gave out",
+        "cursor",
+    ),
+    "empty-cursor": (
+        None,
+        {"params": {"cursor": ""}},
+        400,
+        "the cursor is not one this list gave out",
+        "cursor",
+    ),
+    "other-org": (
+        None,
+        {"headers": {"x-statebacked-org-id": "other"}},
+        403,
+        "the token has no access to org 'other'",
+        None,
+    ),
+    "no-such-instance": (
+        "/machines/scratch/i/no-such-one/events",
+        {},
+        404,
+        "machine 'scratch' has no instance named 'no-such-one'",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(LIST_CASES))
+def test_a_wrong_history_request_gets_the_answer_fastapi_gave(
+    server: ServerThread, name: str
+) -> None:
+    path, arguments, status, error, parameter = LIST_CASES[name]
+    arguments = dict(arguments)
+    with client(server) as http:
+        slug = unique("route")
+        assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
+        headers = {"authorization": str(http.headers["authorization"])}
+        if "auth" in arguments:
+            arguments.pop("auth")
+            headers.pop("authorization")
+        headers.update(arguments.pop("headers", {}))  # type: ignore[call-overload]
+        answer = httpx.get(
+            f"{server.base_url}{path or f'/machines/scratch/i/{slug}/events'}",
+            headers=headers,
+            **arguments,  # type: ignore[arg-type]
+        )
+        assert answer.status_code == status, answer.text
+        body = answer.json()
+        assert body["error"].startswith(error), body
+        assert body.get("parameter") == parameter, body
+
+
+def test_a_history_page_gives_back_what_was_sent_as_json(server: ServerThread) -> None:
+    """Pages are stored JSON text joined, not parsed and encoded again: still one JSON
+    document, with every value as it was sent (text that is not ASCII, quotes and
+    backslashes, nesting, numbers past 2^53), and cursors that go on to the end."""
+    sent = [
+        {"type": "put", "key": "k", "value": value}
+        for value in ["é ☃ \U0001f600", 'quote " and \\ backslash', {"deep": [1, [2, {"x": None}]]}]
+    ] + [{"type": "put", "key": "n", "value": 2**60}, {"type": "put", "key": "f", "value": 0.1}]
+    with client(server) as http:
+        slug = unique("route")
+        assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
+        for event in sent * 60:  # 300 events: pages of 100
+            assert http.post(f"/machines/scratch/i/{slug}/events", json={"event": event}).is_success
+        items, cursor, pages = [], None, 0
+        while True:
+            answer = http.get(
+                f"/machines/scratch/i/{slug}/events", params={"cursor": cursor} if cursor else {}
+            )
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "application/json"
+            body = answer.json()
+            assert set(body) <= {"transitions", "cursor"}
+            items += body["transitions"]
+            pages += 1
+            cursor = body.get("cursor")
+            if not cursor:
+                break
+    assert pages == 4 and len(items) == 301
+    assert [item["event"] for item in reversed(items[:-1])] == sent * 60
+    assert items[0]["state"] is not None and items[-1]["event"] == {"type": "xstate.init"}
+    assert all(set(item) == {"createdAt", "state", "event"} for item in items)
