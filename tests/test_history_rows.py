@@ -4,12 +4,14 @@ where it cannot be made again exactly (issue 18: a million rows in tens of MB)."
 from __future__ import annotations
 
 import gc
+import random
 import tracemalloc
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from smb_tui.api.models import Page, Transition
-from smb_tui.core.history_buffer import HistoryBuffer, Row
+from smb_tui.core.history_buffer import HistoryBuffer, Row, _usual_time
 
 
 def transition(created_at: str, event: object, state: object = "counting") -> Transition:
@@ -97,3 +99,26 @@ def test_ten_thousand_rows_held_take_under_a_megabyte() -> None:
         tracemalloc.stop()
     assert buffer.loaded == 10_000
     assert held < 1_000_000, f"{held:,} bytes for 10,000 rows"
+
+
+def test_the_usual_times_are_read_as_datetime_reads_them() -> None:
+    """The quick reading of `2026-12-05T07:36:57.054Z` gives the very float datetime
+    gives, over the whole range it takes (1901 to 2106), and leaves every other form
+    (or an impossible date) to the long way."""
+    rng = random.Random(18)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for _ in range(20_000):
+        ms = rng.randint(-(2**31) * 1000, (2**32 - 86_400) * 1000)
+        written = (epoch + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")
+        written = written[:-6] + "Z"
+        assert _usual_time(written) == datetime.fromisoformat(written).timestamp(), written
+    for other in [
+        "2026-02-30T00:00:00.000Z",
+        "2026-12-05T24:00:00.000Z",
+        "2026-12-05T07:60:00.000Z",
+        "2026-12-05T07:00:60.000Z",
+        "\u0662\u0660\u0662\u0666-12-05T07:00:00.000Z",  # digits, but not ASCII ones
+        "2026-12-05T07:00:00.000+00:00",
+        "9999-12-31T23:59:59.999Z",
+    ]:
+        assert _usual_time(other) is None, other

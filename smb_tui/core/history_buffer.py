@@ -9,6 +9,7 @@ was reached, and what went wrong; the widget draws it and runs the fetches.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,10 +121,14 @@ class Row:
     @classmethod
     def of(cls, transition: Transition) -> Row:
         written = transition.created_at
+        kind = _kind(transition.event, transition.state)
+        at = _usual_time(written)
+        if at is not None:
+            return cls(at, None, kind)
         try:
             moment = datetime.fromisoformat(written.replace("Z", "+00:00"))
         except (ValueError, AttributeError):
-            return cls(0.0, written, _kind(transition.event, transition.state))
+            return cls(0.0, written, kind)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         at = moment.timestamp()
@@ -134,7 +139,7 @@ class Row:
             and moment.utcoffset() == _ZERO
             and moment.isoformat(timespec="milliseconds")[:-6] + "Z" == written
         )
-        return cls(at, None if remade else written, _kind(transition.event, transition.state))
+        return cls(at, None if remade else written, kind)
 
     @property
     def created_at(self) -> str:
@@ -191,6 +196,31 @@ class Row:
 
 
 _ZERO = timedelta(0)
+_USUAL = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z", re.ASCII)
+_DAYS: dict[str, int] = {}  # a date's first second since the epoch, for the dates seen
+
+
+def _usual_time(written: str) -> float | None:
+    """Seconds since the epoch for a time as State Backed writes them
+    (`2026-12-05T07:36:57.054Z`), read without datetime (a third of the cost of a row);
+    None for any other form, which `Row.of` reads the long way. The same float as
+    `datetime.timestamp()` gives: both divide the same whole number of microseconds."""
+    match = _USUAL.fullmatch(written)
+    if match is None:
+        return None
+    date, hours, minutes, seconds, ms = match.groups()
+    day = _DAYS.get(date)
+    if day is None:
+        try:
+            day = int(datetime.fromisoformat(date).replace(tzinfo=UTC).timestamp())
+        except ValueError:  # 2026-02-30
+            return None
+        if len(_DAYS) < _SHARED_MAX:
+            _DAYS[date] = day
+    h, m, s = int(hours), int(minutes), int(seconds)
+    if h > 23 or m > 59 or s > 59 or not -(2**32) < day < 2**32 - 86_400:
+        return None
+    return ((day + h * 3600 + m * 60 + s) * 1000 + int(ms)) / 1000
 
 
 class HistoryBuffer:
