@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from smb_tui.local.store import Store, iso
+from smb_tui.local.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -21,16 +23,34 @@ def instance_id(db: Path, machine: str, slug: str) -> int:
     return row.id
 
 
-def fill_history(db: Path, instance_id: int, count: int) -> None:
+def fill_history(db: Path, instance_id: int, count: int, varied: bool = False) -> None:
+    """`count` transitions a millisecond apart, oldest first. `varied`: as a real history
+    is, mostly `increment`, every 10th a `decrement` with a payload, every 1,000th a
+    `freeze` (what a search looks for); else all `increment`."""
     store = Store(db)
-    created = iso()
+    start = time.time() - count / 1000
     batch = 50_000
-    event = json.dumps({"type": "increment"})
+    plain = json.dumps({"type": "increment"})
+
+    def event(n: int) -> str:
+        if varied and n % 1000 == 999:
+            return json.dumps({"type": "freeze", "why": f"maintenance window {n}"})
+        if varied and n % 10 == 9:
+            return json.dumps({"type": "decrement", "by": n % 7})
+        return plain
+
     with store.transaction() as connection:
-        for start in range(0, count, batch):
+        for first in range(0, count, batch):
             connection.executemany(
                 "INSERT INTO transitions (instance_id, created_at, event, state)"
                 " VALUES (?, ?, ?, ?)",
-                [(instance_id, created, event, '"counting"')] * min(batch, count - start),
+                [
+                    (instance_id, iso_at(start + n / 1000), event(n), '"counting"')
+                    for n in range(first, min(first + batch, count))
+                ],
             )
     store.close()
+
+
+def iso_at(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"

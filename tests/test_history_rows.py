@@ -4,6 +4,7 @@ where it cannot be made again exactly (issue 18: a million rows in tens of MB)."
 from __future__ import annotations
 
 import gc
+import json
 import random
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 
 from smb_tui.api.models import Page, Transition
 from smb_tui.core.history_buffer import HistoryBuffer, Row, _usual_time
+from smb_tui.core.history_cache import row_data
 
 
 def transition(created_at: str, event: object, state: object = "counting") -> Transition:
@@ -57,8 +59,27 @@ def test_a_row_gives_its_time_back_as_the_server_wrote_it(written: str) -> None:
 
 def test_the_usual_time_is_not_held_as_text() -> None:
     row = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "x"}))
-    assert row._created_at is None
+    assert type(row) is Row and not hasattr(row, "written")
     assert row.at == pytest.approx(1796456145.815)
+    other = Row.of(transition("2026-12-05T07:35:45.815+01:00", {"type": "x"}))
+    assert other.written == "2026-12-05T07:35:45.815+01:00"  # type: ignore[attr-defined]
+
+
+def test_a_row_at_the_epoch_or_unreadable_is_still_a_row() -> None:
+    for written in ("1970-01-01T00:00:00.000Z", "not a time"):
+        row = Row.of(transition(written, {"type": "x"}))
+        assert row and row.at == 0.0
+        assert [row][0] is row and row in [row]
+
+
+def test_events_with_the_same_payload_share_a_kind_as_sent() -> None:
+    a = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "pay", "amount": 3}))
+    b = Row.of(transition("2026-12-05T07:35:45.816Z", {"type": "pay", "amount": 3}))
+    c = Row.of(transition("2026-12-05T07:35:45.817Z", {"amount": 3, "type": "pay"}))
+    d = Row.of(transition("2026-12-05T07:35:45.818Z", {"type": "pay", "amount": 3.0}))
+    assert a.kind is b.kind
+    assert c.kind is not a.kind and list(c.event) == ["amount", "type"]  # its own order
+    assert d.kind is not a.kind and d.event["amount"] == 3.0
 
 
 def test_rows_compare_by_what_they_say() -> None:
@@ -76,7 +97,7 @@ def test_ten_thousand_rows_held_take_under_a_megabyte() -> None:
         [
             {
                 "createdAt": f"2026-12-05T07:{n // 6000:02d}:{n // 100 % 60:02d}.{n % 1000:03d}Z",
-                "event": {"type": ("increment", "decrement", "freeze")[n % 3]},
+                "event": {"type": "increment"} if n % 10 else {"type": "decrement", "by": n % 7},
                 "state": ("counting", "frozen", {"a": "b"})[n % 3],
             }
             for n in range(start, start + 100)
@@ -122,3 +143,25 @@ def test_the_usual_times_are_read_as_datetime_reads_them() -> None:
         "9999-12-31T23:59:59.999Z",
     ]:
         assert _usual_time(other) is None, other
+
+
+@pytest.mark.parametrize(
+    ("event", "state"),
+    [
+        ({"type": "increment"}, "counting"),
+        ({"type": "pay", "amount": 3, "note": 'é ☃ \U0001f600 "quoted" \\'}, {"b": "x", "a": "y"}),
+        ({"z": 1, "type": "order of keys"}, {"a": {"deep": "er"}}),
+        ("a bare string event", "s"),
+    ],
+)
+def test_a_row_is_cached_as_caches_already_on_disk_hold_it(event: object, state: object) -> None:
+    """Caches written before hold each row as one compact JSON object; a row written now
+    (its kind's part made once) is the very same text, so old caches still match."""
+    t = transition("2026-12-05T07:35:45.815Z", event, state)
+    row = Row.of(t)
+    before = json.JSONEncoder(separators=(",", ":")).encode(
+        {"createdAt": t.created_at, "event": t.event, "state": t.state}
+    )
+    assert row_data(t.created_at, row.kind.cached) == before
+    again = Row.of(transition("2026-12-05T07:35:45.816Z", event, state))
+    assert again.kind is row.kind  # made once

@@ -13,13 +13,20 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from smb_tui.api.client import MAX_EMPTY_PAGES
 from smb_tui.api.errors import EmptyPages
 from smb_tui.api.models import Page, Transition
 from smb_tui.core.describe import event_type, payload_summary, state_summary
-from smb_tui.core.history_cache import MATCH_ROWS, CachedHistory, CacheUnavailable, FetchPage
+from smb_tui.core.history_cache import (
+    MATCH_ROWS,
+    CachedHistory,
+    CacheUnavailable,
+    FetchPage,
+    event_state_json,
+    row_data,
+)
 from smb_tui.core.text import safe
 
 _SHARED: dict[str, str] = {}
@@ -42,7 +49,9 @@ _STATES: dict[str, Any] = {}  # state values by their JSON: one object per state
 
 
 def _state_key(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    # Keys in the order sent: a row gives back exactly what the server sent (the cache
+    # finds rows by their JSON).
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _shared_state(value: Any, key: str) -> Any:
@@ -68,17 +77,29 @@ class Kind:
     event: Any
     state_value: Any
     haystack: str  # what a search looks in: the event type and the whole payload, lower case
+    cached: str  # the event and state as the history cache writes them ("" if it cannot)
 
 
-# `{"type": t}` events by (type, state JSON): most rows of a history are one of a few.
+# Kinds by event and state: most rows of a history are one of a few.
 _KINDS: dict[tuple[str, str], Kind] = {}
 
 
 def _kind(event: Any, state_value: Any) -> Kind:
     state_key = _state_key(state_value)
     type_only = isinstance(event, dict) and len(event) == 1 and isinstance(event.get("type"), str)
+    # The same event (its JSON, keys in the order sent) in the same state is one Kind;
+    # events with a payload are looked up by their JSON when it is short (long ones
+    # rarely repeat, and the table stays small).
     if type_only:
-        held = _KINDS.get((event["type"], state_key))
+        key: tuple[str, str] | None = (event["type"], state_key)
+    else:
+        try:
+            text = json.dumps(event)
+        except (ValueError, TypeError, RecursionError):
+            text = ""
+        key = ("\0" + text, state_key) if 0 < len(text) <= 200 else None
+    if key is not None:
+        held = _KINDS.get(key)
         if held is not None:
             return held
     kind_text = event_type(event)
@@ -95,10 +116,18 @@ def _kind(event: Any, state_value: Any) -> Kind:
         event=event,
         state_value=_shared_state(state_value, state_key),
         haystack=_shared(f"{kind_text}\n{haystack_tail}".lower()),
+        cached=_cached_form(event, state_value),
     )
-    if type_only and len(_KINDS) < _SHARED_MAX:
-        _KINDS[(event["type"], state_key)] = kind
+    if key is not None and len(_KINDS) < _SHARED_MAX:
+        _KINDS[key] = kind
     return kind
+
+
+def _cached_form(event: Any, state_value: Any) -> str:
+    try:
+        return event_state_json(event, state_value)
+    except (ValueError, TypeError, RecursionError):
+        return ""
 
 
 def _utc_ms(at: float) -> str:
@@ -106,17 +135,23 @@ def _utc_ms(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-class Row:
-    """One transition: its time and its `Kind`. Three fields (about 90 bytes with its time),
-    so that a million rows held are tens of MB: the time as written is kept only when it
-    is not the one `at` gives back (`created_at` makes it again for the rows drawn)."""
+class Row(float):
+    """One transition: its time, which it is (a float: seconds since the epoch, `at`), and
+    its `Kind`. One object of 48 bytes, so that a million rows held are tens of MB (a
+    class with the time and the kind as fields took 80 with its float). The time as
+    written is made again from `at` for the rows drawn; where it could not be made again
+    exactly, the row is a `_WrittenRow`, which keeps it.
 
-    __slots__ = ("_created_at", "at", "kind")
+    A row is a float only for its size: it compares as a row (`==` on what it says, hash
+    by identity), is always true, and nothing adds rows up."""
 
-    def __init__(self, at: float, created_at: str | None, kind: Kind) -> None:
-        self.at = at
-        self._created_at = created_at  # None: `_utc_ms(at)`
-        self.kind = kind
+    __slots__ = ("kind",)
+    kind: Kind
+
+    def __new__(cls, at: float, kind: Kind) -> Self:
+        row = super().__new__(cls, at)
+        row.kind = kind
+        return row
 
     @classmethod
     def of(cls, transition: Transition) -> Row:
@@ -124,11 +159,11 @@ class Row:
         kind = _kind(transition.event, transition.state)
         at = _usual_time(written)
         if at is not None:
-            return cls(at, None, kind)
+            return Row(at, kind)
         try:
             moment = datetime.fromisoformat(written.replace("Z", "+00:00"))
         except (ValueError, AttributeError):
-            return cls(0.0, written, kind)
+            return _WrittenRow(0.0, kind, written)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         at = moment.timestamp()
@@ -139,11 +174,18 @@ class Row:
             and moment.utcoffset() == _ZERO
             and moment.isoformat(timespec="milliseconds")[:-6] + "Z" == written
         )
-        return cls(at, None if remade else written, kind)
+        return Row(at, kind) if remade else _WrittenRow(at, kind, written)
+
+    @property
+    def at(self) -> float:
+        return float(self)
 
     @property
     def created_at(self) -> str:
-        return self._created_at if self._created_at is not None else _utc_ms(self.at)
+        return _utc_ms(self)
+
+    def __bool__(self) -> bool:
+        return True
 
     @property
     def event_type(self) -> str:
@@ -173,13 +215,17 @@ class Row:
         if not isinstance(other, Row):
             return NotImplemented
         return (
-            self.at == other.at
-            and self._created_at == other._created_at
+            float(self) == float(other)
+            and self.created_at == other.created_at
             and (
                 self.kind is other.kind
                 or (self.event == other.event and self.state_value == other.state_value)
             )
         )
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     __hash__ = object.__hash__  # rows are the same row, not equal values, for caching
 
@@ -193,6 +239,22 @@ class Row:
         return Transition.model_construct(
             created_at=self.created_at, event=self.event, state=self.state_value
         )
+
+
+class _WrittenRow(Row):
+    """A row whose time as written is not the one `at` gives back: kept as it came."""
+
+    __slots__ = ("written",)
+    written: str
+
+    def __new__(cls, at: float, kind: Kind, written: str) -> Self:
+        row = super().__new__(cls, at, kind)
+        row.written = written
+        return row
+
+    @property
+    def created_at(self) -> str:
+        return self.written
 
 
 _ZERO = timedelta(0)
@@ -254,7 +316,7 @@ class HistoryBuffer:
         # pages ended, so that rows below the window can be dropped and fetched again.
         self._server_cursor_below: dict[Row, str] = {}
         self._deferring = False
-        self._unwritten: list[tuple[Sequence[Transition], str | None, str | None]] = []
+        self._unwritten: list[tuple[list[str], str | None, str | None]] = []
 
     @property
     def loaded(self) -> int:
@@ -301,13 +363,19 @@ class HistoryBuffer:
         self.filter_text = text
         if text:
             self.search_text = text
+        needle = text.lower()
+        newer, older = self._newer, self._older
         if narrowing:
             # Typing on: what matches now matched before, so only those rows are looked at.
-            self._newer_hits = [i for i in self._newer_hits if self._matches(self._newer[i])]
-            self._older_hits = [i for i in self._older_hits if self._matches(self._older[i])]
+            self._newer_hits = [i for i in self._newer_hits if needle in newer[i].kind.haystack]
+            self._older_hits = [i for i in self._older_hits if needle in older[i].kind.haystack]
             return
-        self._newer_hits = [i for i, row in enumerate(self._newer) if text and self._matches(row)]
-        self._older_hits = [i for i, row in enumerate(self._older) if text and self._matches(row)]
+        if not text:
+            self._newer_hits, self._older_hits = [], []
+            return
+        # One pass over the rows, as a plain scan makes it (no call per row).
+        self._newer_hits = [i for i, row in enumerate(newer) if needle in row.kind.haystack]
+        self._older_hits = [i for i, row in enumerate(older) if needle in row.kind.haystack]
 
     def unfiltered_index(self, index: int) -> int:
         """Where the row shown at `index` under the filter is in the whole history."""
@@ -403,13 +471,22 @@ class HistoryBuffer:
 
     def add_page(self, page: Page[Transition], from_cache: bool = False) -> list[Row]:
         """Append a fetched page: work in proportion to the page, not to the rows held."""
-        if not from_cache:
-            fetched_with = self.next_cursor if self.pages else None
-            if self._deferring and self.cache is not None:
-                self._unwritten.append((page.items, page.cursor, fetched_with))
-            else:
-                self._keep(lambda cache: cache.add_older(page.items, page.cursor, fetched_with))
         rows = [Row.of(t) for t in page.items]
+        if not from_cache and self.cache is not None:
+            if all(row.kind.cached for row in rows):
+                fetched_with = self.next_cursor if self.pages else None
+                # Each row as the cache keeps it: its time, then its kind's event and
+                # state, made once for all the rows of that kind.
+                cached = [
+                    row_data(t.created_at, row.kind.cached)
+                    for t, row in zip(page.items, rows, strict=True)
+                ]
+                self._unwritten.append((cached, page.cursor, fetched_with))
+                if not self._deferring:
+                    self.write_cache()
+            else:  # nested past what JSON encodes here: shown, never cached
+                self.cache, self._unwritten = None, []
+                self.cache_error = "a transition is nested too deeply to cache; going on without"
         if self.cache is None and rows and isinstance(page.cursor, str):
             self._server_cursor_below[rows[-1]] = page.cursor
         if self.filter_text:

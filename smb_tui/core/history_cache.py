@@ -88,8 +88,18 @@ _ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one
 
 
 def _data(transition: Transition) -> str:
-    body = {"createdAt": transition.created_at, "event": transition.event}
-    return _ENCODE({**body, "state": transition.state})
+    """A cached row: `{"createdAt":…,"event":…,"state":…}`, compact."""
+    return row_data(transition.created_at, event_state_json(transition.event, transition.state))
+
+
+def event_state_json(event: Any, state: Any) -> str:
+    """What follows a cached row's time: made once for the many rows of one event and
+    state (the history's rows share it), not once a row."""
+    return '"event":' + _ENCODE(event) + ',"state":' + _ENCODE(state)
+
+
+def row_data(created_at: str, event_and_state: str) -> str:
+    return '{"createdAt":' + _ENCODE(created_at) + "," + event_and_state + "}"
 
 
 def _transition(data: str) -> Transition:
@@ -303,28 +313,29 @@ class CachedHistory:
         what is cached. Written only where it continues the cache: below the rows whose
         next cursor was `fetched_with` (or into an empty cache, for a first page);
         otherwise another process wrote it, or the cache moved on, and it is left out."""
-        self.add_older_pages([(transitions, next_cursor, fetched_with)])
+        self.add_older_pages([([_data(t) for t in transitions], next_cursor, fetched_with)])
 
     def add_older_pages(
-        self, pages: Sequence[tuple[Sequence[Transition], str | None, str | None]]
+        self, pages: Sequence[tuple[Sequence[str], str | None, str | None]]
     ) -> None:
-        """Pages as `add_older` takes them, oldest last, in one transaction (a seek to the
-        start writes a few times a second, not once a page)."""
+        """Pages as `add_older` takes them, their rows as `row_data` writes them, oldest
+        last, in one transaction (a seek to the start writes a few times a second, not
+        once a page)."""
         pages = [page for page in pages if not isinstance(page[2], CacheCursor)]
         if not pages:
             return  # read from this cache: held already
         with self._writing():
             cursor, complete, low, high = self._state()
-            for transitions, next_cursor, fetched_with in pages:
+            for rows, next_cursor, fetched_with in pages:
                 empty = high < low
                 if complete or (empty and fetched_with is not None):
                     break
                 if not empty and (fetched_with is None or fetched_with != cursor):
                     break
                 start = 0 if empty else low - 1
-                self._insert([(start - i, _data(t)) for i, t in enumerate(transitions)])
-                if transitions:
-                    low, high = start - len(transitions) + 1, high if not empty else start
+                self._insert([(start - i, data) for i, data in enumerate(rows)])
+                if rows:
+                    low, high = start - len(rows) + 1, high if not empty else start
                 cursor, complete = next_cursor, next_cursor is None
             self.cache._run(
                 "UPDATE histories SET next_cursor = ?, complete = ? WHERE id = ?",
