@@ -213,7 +213,6 @@ async def measure(target: Connection, sizes: list[int], cache_path: Path | None)
         for _ in range(10):
             history.add_page(page_of(100))
         small = time_append(history)
-        rss_before = rss_mb()
 
         # Cold: the largest history, never opened.
         firsts = []
@@ -240,14 +239,15 @@ async def measure(target: Connection, sizes: list[int], cache_path: Path | None)
 
         # End, largest first (so that the RSS figure is of a process that held nothing).
         for size in reversed(sizes):
+            held_before, rss_before = history.buffer.loaded, rss_mb()
             await end_press(app, pilot, client, name_of(size), size, figures)
             if size == sizes[-1]:
-                held = history.buffer.loaded
+                held = history.buffer.loaded - held_before
                 grown = rss_mb() - rss_before
                 figures["mb_per_10k"] = grown / held * 10_000
                 print(
                     f"RSS per 10,000 rows held: {grown / held * 10_000:.2f} MB ({grown:.0f} MB"
-                    f" for {held:,}; target < {TARGETS['mb_per_10k']})"
+                    f" for {held:,} more rows; target < {TARGETS['mb_per_10k']})"
                 )
                 large = time_append(history)
                 print(
