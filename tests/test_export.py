@@ -171,3 +171,59 @@ def test_logs_from_a_relative_time_and_the_version_flag(
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.startswith("smb-tui ")
+
+
+def test_connection_flags_work_after_the_command_and_win_there(
+    server: ServerThread, http: httpx.Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = history(http, "counter", "busy")
+    after = ["export", "history", "counter", "busy", *flags(server)]
+    assert main(after) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == expected
+    # Given on both sides, the one after the command is the one used.
+    wrong = ["--api-url=http://127.0.0.1:9", "--key-id=nope", "--secret=nope"]
+    assert main([*wrong, *after]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(expected)
+    # Given before only, kept (a flag not given after the command changes nothing).
+    assert main([*flags(server), "export", "history", "counter", "busy", "--oldest-first"]) == 0
+    oldest = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert oldest == expected[::-1]
+
+
+def test_the_secret_can_come_from_a_file_not_the_command_line(
+    server: ServerThread, http: httpx.Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text(server.key.secret + "\n")
+    command = ["export", "history", "counter", "busy", f"--api-url={server.base_url}"]
+    command += [f"--key-id={server.key.key_id}", "--secret-file", str(secret)]
+    assert main(command) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(history(http, "counter", "busy"))
+    for bad, said in (
+        (tmp_path / "missing", "cannot read --secret-file"),
+        (tmp_path / "empty", "is empty"),
+    ):
+        if bad.name == "empty":
+            bad.write_text("\n")
+        with pytest.raises(SystemExit) as done:
+            main([*command[:-1], str(bad)])
+        assert done.value.code == 2 and said in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*command, f"--secret={server.key.secret}"])
+    assert "not both" in capsys.readouterr().err
+
+
+def test_help_says_what_each_local_flag_does_and_warns_of_secrets_in_ps(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["local", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "A server speaking State Backed's HTTP API" in text
+    for said in ("default 127.0.0.1", "default 8787", "default 100)", "default 10)"):
+        assert said in text, said
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "shows in `ps`" in text and "--secret-file" in text
+    assert "named by the connection flags" in text

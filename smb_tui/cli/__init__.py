@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="smb-tui",
         description="A terminal dashboard for State Backed. With no command, it opens the"
-        " dashboard on the API your flags, STATEBACKED_* variables or profile name.",
+        " dashboard on the API named by the connection flags, else by the STATEBACKED_*"
+        " variables, else by a profile. The connection flags also work after a command:"
+        " `smb-tui export history counter busy --profile local`.",
     )
     dashboard_options(parser)
     parser.add_argument("--version", action="version", version=f"smb-tui {installed_version()}")

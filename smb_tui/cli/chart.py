@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from smb_tui.cli.dashboard import chosen_connection
+from smb_tui.cli.dashboard import chosen_connection, connection_options
 
 FORMATS = ("text", "svg", "mermaid", "dot", "json")
 
@@ -37,6 +37,7 @@ def chart_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         " json: the definition itself",
     )
     chart.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
+    connection_options(chart, after_command=True)
 
 
 async def _from_bundle(path: Path) -> Any:

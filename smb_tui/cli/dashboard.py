@@ -11,23 +11,63 @@ from pathlib import Path
 from typing import Any
 
 
-def dashboard_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", help="a profile in config.toml ('local': smb-tui local)")
-    parser.add_argument("--api-url", help="the API's base URL (default: production)")
-    parser.add_argument("--token", help="a bearer token")
-    parser.add_argument(
-        "--key-id", dest="dash_key_id", metavar="KEY_ID", help="an API key id (sbk_...)"
+def connection_options(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
+    """The flags that say which API to use and as whom: the dashboard's, and every
+    command's that calls an API. `after_command`: on a command's own parser, so that
+    they work after it too (`export history M I --profile local`); a flag given there
+    wins over the same given before the command, and one not given there changes
+    nothing."""
+    group = parser.add_argument_group(
+        "connection" + (" (also before the command)" if after_command else "")
     )
-    parser.add_argument(
-        "--secret", dest="dash_secret", metavar="SECRET", help="the API key's secret"
+    unset: dict[str, Any] = {"default": argparse.SUPPRESS} if after_command else {}
+    group.add_argument(
+        "--profile",
+        help="a profile in config.toml ('local': smb-tui local); or STATEBACKED_PROFILE",
+        **unset,
     )
-    parser.add_argument(
+    group.add_argument("--api-url", help="the API's base URL (default: production)", **unset)
+    group.add_argument("--token", help="a bearer token (or STATEBACKED_TOKEN)", **unset)
+    group.add_argument(
+        "--key-id",
+        dest="dash_key_id",
+        metavar="KEY_ID",
+        help="an API key id, sbk_... (or STATEBACKED_KEY_ID)",
+        **unset,
+    )
+    group.add_argument(
+        "--secret",
+        dest="dash_secret",
+        metavar="SECRET",
+        help="the API key's secret; it shows in `ps` and shell history, so prefer"
+        " --secret-file or STATEBACKED_SECRET_KEY",
+        **unset,
+    )
+    group.add_argument(
+        "--secret-file",
+        dest="dash_secret_file",
+        type=Path,
+        metavar="FILE",
+        help="a file holding the API key's secret (one line)",
+        **unset,
+    )
+    group.add_argument(
         "--auth-context",
         metavar="JSON",
         help='the end user a key acts as, e.g. \'{"sub": "user-1"}\'',
+        **unset,
     )
-    parser.add_argument("--org-id", dest="dash_org_id", metavar="ORG", help="the org id")
-    parser.add_argument("--anonymous", action="store_true", help="an anonymous session of --org-id")
+    group.add_argument("--org-id", dest="dash_org_id", metavar="ORG", help="the org id", **unset)
+    group.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="an anonymous session of --org-id",
+        **unset,
+    )
+
+
+def dashboard_options(parser: argparse.ArgumentParser) -> None:
+    connection_options(parser)
     parser.add_argument("--machine", help="open on this machine")
     parser.add_argument("--instance", help="open on this instance (with --machine)")
     parser.add_argument(
@@ -67,12 +107,22 @@ def chosen_connection(args: argparse.Namespace, parser: argparse.ArgumentParser)
             context = None
         if not isinstance(context, dict):
             parser.error('--auth-context must be a JSON object, like \'{"sub": "user-1"}\'')
+    secret = args.dash_secret
+    if getattr(args, "dash_secret_file", None) is not None:
+        if secret is not None:
+            parser.error("give --secret or --secret-file, not both")
+        try:
+            secret = args.dash_secret_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as error:
+            parser.error(f"cannot read --secret-file: {error}")
+        if not secret:
+            parser.error(f"--secret-file {args.dash_secret_file} is empty")
     flags = Profile(
         api_url=args.api_url,
         org_id=args.dash_org_id,
         token=args.token,
         key_id=args.dash_key_id,
-        secret=args.dash_secret,
+        secret=secret,
         auth_context=context,
         anonymous=args.anonymous,
         bundles=_bundle_flags(getattr(args, "dash_bundles", []), parser),

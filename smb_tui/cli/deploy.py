@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from smb_tui.cli.dashboard import chosen_connection
+from smb_tui.cli.dashboard import chosen_connection, connection_options
 
 
 def deploy_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,6 +40,7 @@ def deploy_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
         metavar="NAME=JSONPATH",
         help="an index selector of this version ($.email); repeat for each index",
     )
+    connection_options(deploy, after_command=True)
 
 
 def smply_session_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

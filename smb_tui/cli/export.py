@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smb_tui.cli.dashboard import chosen_connection
+from smb_tui.cli.dashboard import chosen_connection, connection_options
 
 
 def export_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,6 +39,7 @@ def export_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
     for kind in (history, logs):
         kind.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
         kind.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
+        connection_options(kind, after_command=True)
 
 
 def _cached(connection: Any, args: argparse.Namespace) -> Any:

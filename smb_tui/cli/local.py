@@ -19,10 +19,25 @@ def _port(text: str) -> int:
 
 def local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     local = commands.add_parser(
-        "local", help="run a local State Backed-compatible server with demo machines"
+        "local",
+        help="run a local State Backed-compatible server with demo machines",
+        description="A server speaking State Backed's HTTP API (and its realtime"
+        " WebSocket) on this machine, over a SQLite database: for the dashboard, the"
+        " official client and smply, with no account and no network. It runs the demo"
+        " machines and any in --machines DIR (XState modules on V8, python-statemachine"
+        " charts). Its key is made once and kept in the user data folder (mode 0600; the"
+        " key id is printed at start), or given with --key-id and a secret; the profile"
+        " `local` connects to it. /openapi.json describes every route.",
     )
-    local.add_argument("--host", default="127.0.0.1")
-    local.add_argument("--port", type=_port, default=8787)
+    local.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0"
+        " lets others on the network reach it and its key's holders)",
+    )
+    local.add_argument(
+        "--port", type=_port, default=8787, help="the port (default 8787; 0: any free one)"
+    )
     local.add_argument("--db", type=Path, help="SQLite database (default: in the user data dir)")
     local.add_argument(
         "--machines",
@@ -81,8 +96,21 @@ def local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="SECONDS",
         help="close a connection idle this long (default 30)",
     )
-    local.add_argument("--page-size", type=int, default=100)
-    local.add_argument("--settle-timeout", type=float, default=10.0, metavar="SECONDS")
+    local.add_argument(
+        "--page-size",
+        type=int,
+        default=100,
+        metavar="N",
+        help="items in a list's page: transitions, instances, machines (default 100)",
+    )
+    local.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long an event may take to settle (services, after-timers due) before"
+        " its answer says so (default 10)",
+    )
 
 
 def run_local(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from smb_tui.cli.dashboard import chosen_connection
+from smb_tui.cli.dashboard import chosen_connection, connection_options
 
 
 def replay_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,6 +56,7 @@ def replay_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
         metavar="JSON",
         help="the instance's initial context (default: the machine's own)",
     )
+    connection_options(replay, after_command=True)
 
 
 def _history_file(path: Path) -> list[Any]:
