@@ -2,12 +2,13 @@
 
 One module per command: `dashboard` (no command; its connection flags are every
 command's), `local`, `export`, `deploy` (and `smply-session`), `replay`, `chart`;
-`demo` is here.
+`demo` and `completion` are here.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -82,7 +83,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--machine", help="open on this machine")
     demo.add_argument("--instance", help="open on this instance (with --machine)")
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell code that completes smb-tui's commands and flags",
+        description="Prints the code that makes your shell complete smb-tui's commands and"
+        " flags (argcomplete: the shell asks smb-tui itself). bash: add"
+        ' `eval "$(smb-tui completion bash)"` to ~/.bashrc; zsh: the same in ~/.zshrc; fish:'
+        " `smb-tui completion fish > ~/.config/fish/completions/smb-tui.fish`.",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks what may come next: answer, exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(_times_joined(sys.argv[1:] if argv is None else list(argv)))
+    if args.command == "completion":
+        import argcomplete
+
+        print(argcomplete.shellcode(["smb-tui"], shell=args.shell), end="")
+        return 0
     if args.command == "local":
         return run_local(args)
     if args.command == "demo":
