@@ -1,7 +1,7 @@
 """The `smb-tui` command: parses arguments and picks what to start.
 
 One module per command: `dashboard` (no command; its connection flags are every
-command's), `local`, `export`, `deploy` (and `smply-session`), `replay`, `chart`;
+command's), `local`, `export`, `logs`, `deploy` (and `smply-session`), `replay`, `chart`;
 `demo` and `completion` are here.
 """
 
@@ -17,6 +17,7 @@ from smb_tui.cli.dashboard import dashboard_options, run_dashboard
 from smb_tui.cli.deploy import deploy_parser, run_deploy, run_smply_session, smply_session_parser
 from smb_tui.cli.export import export_parser, run_export
 from smb_tui.cli.local import local_parser, run_local
+from smb_tui.cli.logs import logs_parser, run_logs
 from smb_tui.cli.replay import replay_parser, run_replay
 
 
@@ -54,7 +55,7 @@ def _times_joined(argv: list[str]) -> list[str]:
     out: list[str] = []
     for index, item in enumerate(argv):
         previous = argv[index - 1] if index else ""
-        if previous in ("--from", "--to") and item[:1] == "-" and item[1:2].isdigit():
+        if previous in ("--from", "--to", "--every") and item[:1] == "-" and item[1:2].isdigit():
             out[-1] = f"{previous}={item}"
             continue
         out.append(item)
@@ -74,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     local_parser(commands)
     export_parser(commands)
+    logs_parser(commands)
     deploy_parser(commands)
     smply_session_parser(commands)
     replay_parser(commands)
@@ -108,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(args)
     if args.command == "export":
         return run_export(args, parser)
+    if args.command == "logs":
+        return run_logs(args, parser)
     if args.command == "deploy":
         return run_deploy(args, parser)
     if args.command == "smply-session":
