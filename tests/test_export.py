@@ -227,3 +227,42 @@ def test_help_says_what_each_local_flag_does_and_warns_of_secrets_in_ps(
     text = " ".join(capsys.readouterr().out.split())
     assert "shows in `ps`" in text and "--secret-file" in text
     assert "named by the connection flags" in text
+
+
+def test_progress_is_drawn_on_a_terminal_only(server: ServerThread, tmp_path: Path) -> None:
+    """On a terminal, rich's progress (count, rate, time) while it runs, then one line
+    that stays; into a pipe, only that line, with no escape sequence."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    target = tmp_path / "busy.jsonl"
+    command = [sys.executable, "-m", "smb_tui", "export", "history", "counter", "busy"]
+    command += ["-o", str(target), *flags(server)]
+    root = Path(__file__).resolve().parents[1]
+    leader, follower = pty.openpty()
+    done = subprocess.run(command, cwd=root, stderr=follower, timeout=120, check=False)
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the other end closed: all read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    text = drawn.decode()
+    assert "\x1b[" in text  # drawn, and erased
+    assert "0:00:0" in text  # the time it has taken
+    held = len(target.read_text().splitlines())
+    assert text.rstrip().endswith(f"exported {held:,} transitions to {target}")
+    piped = subprocess.run(
+        command, cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert piped.returncode == 0
+    held = len(target.read_text().splitlines())
+    assert piped.stderr == f"  exported {held:,} transitions to {target}\n"

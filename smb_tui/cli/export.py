@@ -89,10 +89,12 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return 2
     noun = "transitions" if args.what == "history" else "log entries"
     show_progress = sys.stderr.isatty()
+    bar = _progress(noun) if show_progress else None
+    task = bar.add_task("export", total=None) if bar is not None else None
 
     def progress(count: int) -> None:
-        if show_progress:
-            print(f"\r  exported {count:,} {noun}", end="", file=sys.stderr, flush=True)
+        if bar is not None and task is not None:
+            bar.update(task, completed=count)
 
     async def main() -> int:
         async with StateBackedClient(
@@ -124,18 +126,47 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
     kept = f"; {args.output} was left as it was" if args.output is not None else ""
     try:
-        count = asyncio.run(main())
+        if bar is not None:
+            with bar:
+                count = asyncio.run(main())
+        else:
+            count = asyncio.run(main())
     except BrokenPipeError:
         # The reader stopped (`| head`): fine. Quiet the flush Python tries at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except StateBackedError as error:
-        print(f"\nsmb-tui export: {safe(error)}{kept}", file=sys.stderr)
+        print(f"smb-tui export: {safe(error)}{kept}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"\nsmb-tui export: {error.strerror or error}{kept}", file=sys.stderr)
+        print(f"smb-tui export: {error.strerror or error}{kept}", file=sys.stderr)
         return 1
     if show_progress or args.output is not None:
         where = f" to {args.output}" if args.output is not None else ""
-        print(f"\r  exported {count:,} {noun}{where}", file=sys.stderr)
+        print(f"  exported {count:,} {noun}{where}", file=sys.stderr)
     return 0
+
+
+def _progress(noun: str) -> Any:
+    """Rich's progress on stderr (a terminal's only): how many, how fast, how long."""
+    from rich.console import Console
+    from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TimeElapsedColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} {noun}/s" if speed else "", style="progress.data.speed")
+
+    class Count(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(f"exported {task.completed:,.0f} {noun}", style="progress.download")
+
+    return Progress(
+        SpinnerColumn(),
+        Count(),
+        Rate(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,  # the summary line below stays, not the bar
+    )
