@@ -110,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _logging_as_it_was() -> Iterator[None]:
     """A test that starts the demo sends this process's warnings to a file, as the app
     does (`propagate` off): the tests after it must still see them (caplog)."""
-    names = ("smb_tui", "uvicorn", "uvicorn.error", "uvicorn.access")
+    names = ("smb_tui", "smb_tui.api", "uvicorn", "uvicorn.error", "uvicorn.access")
     saved = {}
     for name in names:
         logger = logging.getLogger(name)

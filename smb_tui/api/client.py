@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 import gzip
 import json
+import logging
 import random
 import ssl
 import time
@@ -81,6 +82,10 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_TRIES = 3
 MAX_RETRY_AFTER = 30.0
 PING_INTERVAL = 15.0  # State Backed asks for one within 5 minutes; idle limits are shorter
+
+# Requests, one line each, for `--debug FILE`; "smb_tui.api" only: websockets' own
+# debug lines hold the realtime URL, whose query carries the token.
+log = logging.getLogger("smb_tui.api")
 
 T = TypeVar("T", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)
@@ -294,7 +299,28 @@ class StateBackedClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _receive(self, request: httpx.Request) -> httpx.Response:
-        """Send `request` and read its answer, refusing one larger than the cap."""
+        """Send `request` and read its answer, refusing one larger than the cap. Each
+        exchange is one line of the debug log (`--debug FILE`): method, path and query,
+        status, time, size; never a header, so never a token."""
+        started = time.perf_counter()
+        try:
+            response = await self._receive_capped(request)
+        except BaseException as error:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s failed: %s", request.method, _path(request), type(error).__name__)
+            raise
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s %d %.1f ms %d bytes",
+                request.method,
+                _path(request),
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                len(response.content),
+            )
+        return response
+
+    async def _receive_capped(self, request: httpx.Request) -> httpx.Response:
         response = await self._http.send(request, stream=True)
         try:
             declared = response.headers.get("content-length", "")
@@ -757,6 +783,7 @@ class StateBackedClient:
         attempt = 0
         while True:
             try:
+                log.debug("realtime: subscribing to %s/%s", machine, instance)
                 url = self.realtime_url(await self.auth.token(self.exchange_token))
                 async with websockets.connect(
                     url, open_timeout=10, ping_interval=None, max_size=2**23
@@ -782,8 +809,8 @@ class StateBackedClient:
                 TimeoutError,
                 websockets.ConnectionClosed,
                 websockets.InvalidHandshake,
-            ):
-                pass
+            ) as error:
+                log.debug("realtime: %s/%s lost (%s)", machine, instance, type(error).__name__)
             if on_status is not None:
                 on_status("reconnecting")
             attempt += 1
@@ -794,6 +821,11 @@ async def _ping(connection: websockets.ClientConnection, interval: float) -> Non
     while True:
         await asyncio.sleep(interval)
         await connection.send(json.dumps({"type": "ping"}))
+
+
+def _path(request: httpx.Request) -> str:
+    """The path and query sent, as sent (percent-encoded: a name cannot forge a line)."""
+    return request.url.raw_path.decode("ascii", "replace")
 
 
 def _json(data: str | bytes) -> Any:

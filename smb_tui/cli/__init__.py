@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from smb_tui.cli.chart import chart_parser, run_chart
-from smb_tui.cli.dashboard import dashboard_options, run_dashboard
+from smb_tui.cli.dashboard import dashboard_options, debug_log, run_dashboard
 from smb_tui.cli.deploy import deploy_parser, run_deploy, run_smply_session, smply_session_parser
 from smb_tui.cli.export import export_parser, run_export
 from smb_tui.cli.local import local_parser, run_local
@@ -99,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         argcomplete.autocomplete(parser)
     args = parser.parse_args(_times_joined(sys.argv[1:] if argv is None else list(argv)))
+    if getattr(args, "debug", None) is not None:
+        try:
+            debug_log(args.debug)
+        except OSError as error:
+            parser.error(f"cannot write --debug {args.debug}: {error.strerror}")
     if args.command == "completion":
         import argcomplete
 

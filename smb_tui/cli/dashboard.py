@@ -64,6 +64,14 @@ def connection_options(parser: argparse.ArgumentParser, after_command: bool = Fa
         help="an anonymous session of --org-id",
         **unset,
     )
+    group.add_argument(
+        "--debug",
+        type=Path,
+        metavar="FILE",
+        help="append each request to FILE: method, path, status, time, size (never a"
+        " header, so never a token)",
+        **unset,
+    )
 
 
 def dashboard_options(parser: argparse.ArgumentParser) -> None:
@@ -184,3 +192,18 @@ def run_dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         copy_to=copy_to,
     ).run()
     return 0
+
+
+def debug_log(path: Path) -> None:
+    """Requests to `path` (appended; created mode 0600: paths name machines and
+    instances), from the API client's logger only."""
+    import logging
+    import os
+
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    handler = logging.StreamHandler(os.fdopen(descriptor, "a", encoding="utf-8", buffering=1))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger = logging.getLogger("smb_tui.api")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    logger.propagate = False  # not into the dashboard's own log of warnings too
