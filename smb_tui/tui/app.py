@@ -38,6 +38,10 @@ class DemoFailed(Message):
         self.why = why
 
 
+class DemoSeeded(Message):
+    """The demo's server has seeded its new database (posted from its thread)."""
+
+
 class SmbTui(App[None]):
     TITLE = "smb-tui"
     BINDINGS = [Binding("q", "quit", "Quit")]
@@ -111,6 +115,15 @@ class SmbTui(App[None]):
         socket closes, and the panes say the server is unreachable)."""
 
         server.when_failed(lambda why: self.post_message(DemoFailed(why)))  # thread-safe
+        # A new demo database is seeded after the server answers: lists read before then
+        # lack the seeded instances, so they are read again (not left showing "(none)").
+        server.when_said("seeded", lambda: self.post_message(DemoSeeded()))
+
+    @on(DemoSeeded)
+    def _demo_seeded(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen) and screen.connection is self.connection:
+                screen.lists_changed()
 
     @on(DemoFailed)
     def _demo_failed(self, failure: DemoFailed) -> None:

@@ -22,6 +22,8 @@ class DemoServer(Protocol):
 
     def when_failed(self, report: Callable[[str], object]) -> None: ...
 
+    def when_said(self, what: str, then: Callable[[], object]) -> None: ...
+
 
 class BackgroundDemo:
     """The demo's server, coming up in a process of its own while the dashboard starts.
@@ -60,6 +62,7 @@ class BackgroundDemo:
         self._said: set[str] = set()
         self._changed = threading.Condition()
         self._report: Callable[[str], object] | None = None
+        self._waiting: list[tuple[str, Callable[[], object]]] = []
         self._stopping = False
         threading.Thread(target=self._listen, name="smb-demo-server", daemon=True).start()
 
@@ -70,9 +73,14 @@ class BackgroundDemo:
     def _listen(self) -> None:
         assert self.process.stdout is not None and self.process.stderr is not None
         for line in self.process.stdout:
+            said = line.decode(errors="replace").strip()
             with self._changed:
-                self._said.add(line.decode(errors="replace").strip())
+                self._said.add(said)
                 self._changed.notify_all()
+                due = [then for what, then in self._waiting if what == said]
+                self._waiting = [(what, then) for what, then in self._waiting if what != said]
+            for then in due:
+                then()
         why = self.process.stderr.read().decode(errors="replace").strip()
         status = self.process.wait()
         with self._changed:
@@ -96,6 +104,16 @@ class BackgroundDemo:
             error = self.error
         if error is not None:
             report(error)
+
+    def when_said(self, what: str, then: Callable[[], object]) -> None:
+        """Call `then` (from another thread) once the server says `what`; at once if it
+        has."""
+        with self._changed:
+            said = what in self._said
+            if not said:
+                self._waiting.append((what, then))
+        if said:
+            then()
 
     def wait_for(self, what: str, timeout: float) -> bool:
         """Wait until the server says `what` ("serving", "seeded"); False if it ended

@@ -646,3 +646,66 @@ async def test_pages_faster_than_the_screen_keep_every_event_type(server: Server
         composer = app.screen.query_one(EventComposer)
         await wait_for(pilot, lambda: "second-page-type" in composer.history_types)
         assert "first-page-type" in composer.history_types
+
+
+class HeldDemo:
+    """A demo server as the app sees one, whose "seeded" the test says."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[str, Any]] = []
+
+    def stop(self) -> None:
+        pass
+
+    def when_failed(self, report: Any) -> None:
+        pass
+
+    def when_said(self, what: str, then: Any) -> None:
+        self.waiting.append((what, then))
+
+    def say(self, what: str) -> None:
+        for said, then in self.waiting:
+            if said == what:
+                then()
+
+
+async def test_instances_seeded_after_the_lists_were_read_show_without_a_reload(
+    tmp_path: Path,
+) -> None:
+    """A new demo database is seeded after its server answers: a dashboard opened on a
+    machine at once read its instances before they existed, and showed "(none)" until r
+    (seen in a fresh terminal: `smb-tui demo --machine ticket`)."""
+    from smb_tui.tui.app import SmbTui
+    from tests.tui.helpers import connection
+
+    with start_server(tmp_path) as server:
+        demo = HeldDemo()
+        app = SmbTui(connection(server), machine="scratch", demo_server=demo)
+        async with app.run_test(size=(100, 30)) as pilot:
+            options = app.screen.query_one(InstanceOptions)
+            await wait_for(pilot, lambda: options.settled, what="the first read")
+            slug = unique("seeded")
+            with client(server) as http:  # made as the demo seeds, after that read
+                assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
+            await pilot.pause(0.5)
+            assert slug not in [item.slug for item in options.items]
+            demo.say("seeded")
+            await wait_for(
+                pilot, lambda: slug in [item.slug for item in options.items], what="the seeded one"
+            )
+
+
+def test_the_demo_server_says_when_it_has_seeded(tmp_path: Path) -> None:
+    import threading
+
+    from smb_tui.tui.demo import start_demo
+
+    demo, _ = start_demo(db=tmp_path / "d.db", key_path=tmp_path / "k")
+    try:
+        seeded, late = threading.Event(), threading.Event()
+        demo.when_said("seeded", seeded.set)
+        assert seeded.wait(90)
+        demo.when_said("seeded", late.set)  # after the fact: at once
+        assert late.is_set()
+    finally:
+        demo.stop()

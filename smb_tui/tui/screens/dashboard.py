@@ -657,6 +657,13 @@ class DashboardScreen(AuthoringFlows):
         elif self.focused is not None:
             self.maximize(self.focused)
 
+    def lists_changed(self) -> None:
+        """Machines or instances came that the lists shown may lack (a demo database
+        seeded after they were read): read them again, the highlight staying put."""
+        self.query_one(MachineList).options.reload()
+        if self.machine is not None:
+            self.query_one(InstanceList).options.reload()
+
     def action_reload(self, read_instance: bool = True) -> None:
         """Retry what failed and re-read what is open."""
         machines = self.query_one(MachineList)

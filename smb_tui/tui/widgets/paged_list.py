@@ -209,6 +209,11 @@ class PagedList(OptionList, Generic[T]):
     def failed(self) -> bool:
         return self._error is not None
 
+    @property
+    def settled(self) -> bool:
+        """Read (or failed), with no page on its way."""
+        return self._fetch is not None and not self._loading
+
     def retry(self) -> None:
         """Ask again for the page that failed."""
         if self._error:
