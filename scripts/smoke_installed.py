@@ -1,6 +1,6 @@
 """Does an installed smb-tui work, as a user starts it? Runs `smb-tui --version`, then
-`smb-tui demo` in a terminal (a pty, 120x40) until its machines and an instance's history
-are on screen, then quits it with q. Standard library only: it runs with whatever
+`smb-tui demo` in a terminal (a pty, 120x40) until its machines, instances and an
+instance's history are on screen, then quits it with q. Standard library only: it runs with whatever
 Python the installation under test has, from outside the source tree.
 
     python scripts/smoke_installed.py PATH/TO/bin/smb-tui
@@ -10,6 +10,7 @@ Exit status 0 when all of it worked; otherwise it says what did not.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import termios
 import time
+from pathlib import Path
 
 ANSI = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 
@@ -43,10 +45,16 @@ def main() -> int:
     }
     pid, fd = pty.fork()
     if pid == 0:  # the child: the demo, in the terminal
-        os.execvpe(command, [command, "demo", "--machine", "ticket"], environment)
+        os.execvpe(
+            command,
+            [command, "demo", "--machine", "ticket", "--instance", "ticket-101"],
+            environment,
+        )
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     screen = b""
-    wanted = [b"checkout", b"ticket-101"]  # a machine listed, an instance of ticket
+    # A machine listed, an instance of ticket listed, and that instance's history read
+    # from the server (its creation row) and its state drawn.
+    wanted = [b"checkout", b"ticket-102", b"xstate.init"]
     deadline = time.monotonic() + 90
     try:
         while time.monotonic() < deadline and not all(w in ANSI.sub(b"", screen) for w in wanted):
@@ -60,10 +68,10 @@ def main() -> int:
         missing = [w.decode() for w in wanted if w not in seen]
         if missing:
             print(f"smoke: the demo did not show {missing} in 90 s")
-            if os.environ.get("SMOKE_SCREEN"):
-                open(os.environ["SMOKE_SCREEN"], "wb").write(seen)
+            if os.environ.get("SMOKE_SCREEN"):  # what was on screen, for a person to read
+                Path(os.environ["SMOKE_SCREEN"]).write_bytes(seen)
             return 1
-        print("smoke: the demo listed its machines and the ticket instances")
+        print("smoke: the demo listed its machines and instances, and showed a history")
         os.write(fd, b"q")
         end = time.monotonic() + 30
         while time.monotonic() < end:
@@ -73,10 +81,8 @@ def main() -> int:
                 print(f"smoke: q quit the demo (exit status {code})")
                 return 0 if code == 0 else 1
             select.select([fd], [], [], 0.2)
-            try:
+            with contextlib.suppress(OSError):
                 os.read(fd, 65536)
-            except OSError:
-                pass
         print("smoke: the demo did not quit on q in 30 s")
         return 1
     finally:

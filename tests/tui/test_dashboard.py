@@ -709,3 +709,31 @@ def test_the_demo_server_says_when_it_has_seeded(tmp_path: Path) -> None:
         assert late.is_set()
     finally:
         demo.stop()
+
+
+async def test_an_instance_opened_before_the_demo_seeded_it_opens_once_seeded(
+    tmp_path: Path,
+) -> None:
+    """`smb-tui demo --machine ticket --instance ticket-101` in a fresh home: the instance
+    did not exist yet when opened, and stayed "no such instance" (history and live
+    updates too) although it came a second later."""
+    from smb_tui.tui.app import SmbTui
+    from tests.tui.helpers import connection
+
+    with start_server(tmp_path) as server:
+        demo = HeldDemo()
+        slug = unique("seeded")
+        app = SmbTui(connection(server), machine="scratch", instance=slug, demo_server=demo)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            screen: Any = app.screen
+            await wait_for(
+                pilot, lambda: screen.snapshot.phase == "not-found", what="no such instance"
+            )
+            with client(server) as http:
+                assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
+            demo.say("seeded")
+            await wait_for(pilot, lambda: history.row_count >= 1, what="its history")
+            assert history.failed is None
+            await wait_for(pilot, lambda: screen.snapshot.phase != "not-found", what="it open")
+            await wait_for(pilot, lambda: screen.snapshot.state is not None, what="its state")

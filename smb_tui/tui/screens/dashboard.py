@@ -658,11 +658,14 @@ class DashboardScreen(AuthoringFlows):
             self.maximize(self.focused)
 
     def lists_changed(self) -> None:
-        """Machines or instances came that the lists shown may lack (a demo database
-        seeded after they were read): read them again, the highlight staying put."""
+        """Machines and instances came that what is shown may lack (a demo database
+        seeded after it was read, the instance opened at start among them): read it all
+        again, the highlights staying put."""
         self.query_one(MachineList).options.reload()
         if self.machine is not None:
             self.query_one(InstanceList).options.reload()
+        if self.session is not None:  # opened anew: its reads, history and live updates
+            self.open_instance(self.session.instance)
 
     def action_reload(self, read_instance: bool = True) -> None:
         """Retry what failed and re-read what is open."""
