@@ -3,7 +3,11 @@
 instance's history are on screen, then quits it with q. Standard library only: it runs with whatever
 Python the installation under test has, from outside the source tree.
 
-    python scripts/smoke_installed.py PATH/TO/bin/smb-tui
+    python scripts/smoke_installed.py PATH/TO/bin/smb-tui [DASHBOARD FLAGS...]
+
+With flags, it runs the dashboard with them (`--api-url URL --key-id ...`) instead of
+the demo, with `--machine ticket --instance ticket-101` added: a server with the demo's
+machines must be there (a lean installation has no demo of its own).
 
 Exit status 0 when all of it worked; otherwise it says what did not.
 """
@@ -45,9 +49,10 @@ def main() -> int:
     }
     pid, fd = pty.fork()
     if pid == 0:  # the child: the demo, in the terminal
+        start = sys.argv[2:] or ["demo"]
         os.execvpe(
             command,
-            [command, "demo", "--machine", "ticket", "--instance", "ticket-101"],
+            [command, *start, "--machine", "ticket", "--instance", "ticket-101"],
             environment,
         )
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
@@ -67,23 +72,23 @@ def main() -> int:
         seen = ANSI.sub(b"", screen)
         missing = [w.decode() for w in wanted if w not in seen]
         if missing:
-            print(f"smoke: the demo did not show {missing} in 90 s")
+            print(f"smoke: the dashboard did not show {missing} in 90 s")
             if os.environ.get("SMOKE_SCREEN"):  # what was on screen, for a person to read
                 Path(os.environ["SMOKE_SCREEN"]).write_bytes(seen)
             return 1
-        print("smoke: the demo listed its machines and instances, and showed a history")
+        print("smoke: the dashboard listed machines and instances, and showed a history")
         os.write(fd, b"q")
         end = time.monotonic() + 30
         while time.monotonic() < end:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 code = os.waitstatus_to_exitcode(status)
-                print(f"smoke: q quit the demo (exit status {code})")
+                print(f"smoke: q quit the dashboard (exit status {code})")
                 return 0 if code == 0 else 1
             select.select([fd], [], [], 0.2)
             with contextlib.suppress(OSError):
                 os.read(fd, 65536)
-        print("smoke: the demo did not quit on q in 30 s")
+        print("smoke: the dashboard did not quit on q in 30 s")
         return 1
     finally:
         try:

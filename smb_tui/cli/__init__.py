@@ -104,6 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             debug_log(args.debug)
         except OSError as error:
             parser.error(f"cannot write --debug {args.debug}: {error.strerror}")
+    needs_server = args.command in ("demo", "local", "replay", "smply-session") or (
+        args.command == "chart" and args.bundle is not None
+    )
+    if needs_server:
+        from smb_tui.install import server_needed
+
+        why = server_needed(f"smb-tui {args.command}")
+        if why is not None:
+            print(f"smb-tui: {why}", file=sys.stderr)
+            return 2
     if args.command == "completion":
         import argcomplete
 

@@ -106,6 +106,12 @@ class SmbTui(App[None]):
 
     @on(NotConnected.DemoRequested)
     def _start_demo(self) -> None:
+        from smb_tui.install import server_needed
+
+        why = server_needed("The demo")
+        if why is not None:
+            self.notify(why, title="Demo", severity="error", timeout=30, markup=False)
+            return
         self.demo_server, self.connection = start_demo()
         self._watch_demo(self.demo_server)
         self.switch_screen(self._dashboard(self.connection))

@@ -737,3 +737,28 @@ async def test_an_instance_opened_before_the_demo_seeded_it_opens_once_seeded(
             assert history.failed is None
             await wait_for(pilot, lambda: screen.snapshot.phase != "not-found", what="it open")
             await wait_for(pilot, lambda: screen.snapshot.state is not None, what="its state")
+
+
+async def test_without_the_servers_packages_the_demo_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lean installation (requirements/dashboard.txt) offered the demo, which then
+    failed in its process with an import error."""
+    from smb_tui import install
+    from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.screens.not_connected import NotConnected
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    real = install.find_spec
+    monkeypatch.setattr(
+        install, "find_spec", lambda name: None if name == "uvicorn" else real(name)
+    )
+    app = SmbTui(None, reason="no credentials")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("d")
+        await wait_for(
+            pilot,
+            lambda: any("pip install uvicorn" in n.message for n in app._notifications),
+            what="what to install",
+        )
+        assert isinstance(app.screen, NotConnected) and app.demo_server is None
