@@ -1,5 +1,5 @@
-"""What this installation holds. A lean one (`pip install --no-deps smb-tui -r
-requirements/dashboard.txt`, for an on-call bastion) runs the dashboard and the commands
+"""What this installation holds. A lean one (`pip install --no-deps smb-tui`, then `pip
+install -r requirements/dashboard.txt`, for an on-call bastion) runs the dashboard and the commands
 that call an API, without the local server's packages (V8 alone is 81 MB of 128); what
 needs them says which to install, instead of failing on an import."""
 
