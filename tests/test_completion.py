@@ -70,3 +70,17 @@ def test_an_unknown_shell_is_refused(capsys: pytest.CaptureFixture[str]) -> None
         main(["completion", "tcsh"])
     assert done.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_help_keys_prints_what_the_question_mark_screen_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["help", "keys"]) == 0
+    text = capsys.readouterr().out
+    for section in ("Everywhere", "History", "Logs", "Composer", "Lists"):
+        assert f"\n{section}\n" in f"\n{text}", section
+    lines = text.splitlines()
+    assert any(line.split() == ["q", "Quit"] for line in lines)
+    assert any(line.startswith("  ^p ") and "Command palette" in line for line in lines)
+    assert any(line.startswith("  tab, shift+tab Next") for line in lines)  # never run together
+    assert "\x1b" not in text  # plain, for a pager or grep

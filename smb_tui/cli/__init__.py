@@ -2,7 +2,7 @@
 
 One module per command: `dashboard` (no command; its connection flags are every
 command's), `local`, `export`, `logs`, `deploy` (and `smply-session`), `replay`, `chart`;
-`demo` and `completion` are here.
+`demo`, `completion` and `help` are here.
 """
 
 from __future__ import annotations
@@ -37,6 +37,17 @@ def run_demo(args: argparse.Namespace) -> int:
         ).run()
     finally:
         server.stop()
+    return 0
+
+
+def print_keys() -> int:
+    """The ? screen's content as plain text."""
+    from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.screens.dashboard import key_sections
+    from smb_tui.tui.screens.modals.help import section_text
+
+    for title, bindings in key_sections(SmbTui.BINDINGS):
+        print(section_text(title, bindings).plain)
     return 0
 
 
@@ -94,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         " `smb-tui completion fish > ~/.config/fish/completions/smb-tui.fish`.",
     )
     completion.add_argument("shell", choices=("bash", "zsh", "fish"))
+    topics = commands.add_parser(
+        "help", help="print the dashboard's keys (what ? shows), for reading or grep"
+    )
+    topics.add_argument("topic", choices=("keys",))
     if "_ARGCOMPLETE" in os.environ:  # the shell asks what may come next: answer, exit
         import argcomplete
 
@@ -114,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if why is not None:
             print(f"smb-tui: {why}", file=sys.stderr)
             return 2
+    if args.command == "help":
+        return print_keys()
     if args.command == "completion":
         import argcomplete
 

@@ -703,30 +703,7 @@ class DashboardScreen(AuthoringFlows):
     def action_help(self) -> None:
         from smb_tui.tui.screens.modals import HelpScreen
 
-        send = Binding("enter", "", "Send (in the event type box)")
-        leave = Binding("escape", "", "Back to the instance: keys are keys again")
-        sections: list[tuple[str, Sequence[BindingType]]] = [
-            (
-                "Everywhere",
-                [
-                    *self.BINDINGS,
-                    *self.app.BINDINGS,
-                    Binding("tab,shift+tab", "", "Next / previous pane"),
-                    Binding("ctrl+p", "", "Command palette: every action by name"),
-                ],
-            ),
-            ("History", TransitionHistory.BINDINGS),
-            ("Logs", LogsView.BINDINGS),
-            ("Composer", [*EventComposer.BINDINGS, send, leave]),
-            (
-                "Lists",
-                [
-                    *MachineList.BINDINGS,
-                    Binding("j,k,g,G", "", "Down, up, first, last"),
-                    Binding("enter", "", "Open"),
-                ],
-            ),
-        ]
+        sections = key_sections(self.app.BINDINGS)
         self.app.push_screen(HelpScreen(sections))
 
     def _instance_gone(self, session: InstanceSession) -> None:
@@ -740,6 +717,35 @@ class DashboardScreen(AuthoringFlows):
     async def on_unmount(self) -> None:
         self._close_session()
         await self.client.aclose()
+
+
+def key_sections(app_bindings: Sequence[BindingType]) -> list[tuple[str, Sequence[BindingType]]]:
+    """Every key of the dashboard, by pane, from the bindings themselves: the ? screen's
+    content, and `smb-tui help keys`."""
+    send = Binding("enter", "", "Send (in the event type box)")
+    leave = Binding("escape", "", "Back to the instance: keys are keys again")
+    return [
+        (
+            "Everywhere",
+            [
+                *DashboardScreen.BINDINGS,
+                *app_bindings,
+                Binding("tab,shift+tab", "", "Next / previous pane"),
+                Binding("ctrl+p", "", "Command palette: every action by name"),
+            ],
+        ),
+        ("History", TransitionHistory.BINDINGS),
+        ("Logs", LogsView.BINDINGS),
+        ("Composer", [*EventComposer.BINDINGS, send, leave]),
+        (
+            "Lists",
+            [
+                *MachineList.BINDINGS,
+                Binding("j,k,g,G", "", "Down, up, first, last"),
+                Binding("enter", "", "Open"),
+            ],
+        ),
+    ]
 
 
 def _clock(seconds: float) -> str:

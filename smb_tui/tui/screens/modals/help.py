@@ -8,12 +8,41 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.keys import format_key
 from textual.widgets import (
     Static,
 )
 
 from smb_tui.tui.palette import tone
 from smb_tui.tui.screens.modals.base import Modal
+
+
+def key_display(binding: Binding) -> str:
+    """A key as the footer shows it (`^p`, `shift+tab`, `?`): Textual's own rule."""
+    if binding.key_display:
+        return binding.key_display
+    modifiers, key = binding.parse_key()
+    key = format_key(key)
+    if "ctrl" in modifiers:
+        modifiers.remove("ctrl")
+        key = f"^{key}"
+    return "+".join([*modifiers, key])
+
+
+def section_text(title: str, bindings: Sequence[BindingType]) -> Text:
+    """One pane's keys, one a line: the keys, what they do, and how (dim)."""
+    text = Text()
+    text.append(f"{title}\n", style="bold underline")
+    for binding in (b if isinstance(b, Binding) else Binding(*b) for b in bindings):
+        if not binding.description:
+            continue
+        keys = ", ".join(key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+        text.append(f"  {keys:<13} ", style=tone("accent", "bold"))  # a space, however long
+        text.append(binding.description)
+        if binding.tooltip:
+            text.append(f": {binding.tooltip}", style="dim")
+        text.append("\n")
+    return text
 
 
 class HelpScreen(Modal[None]):
@@ -29,20 +58,7 @@ class HelpScreen(Modal[None]):
         ]
 
     def _section(self, title: str, bindings: Sequence[Binding]) -> Text:
-        text = Text()
-        text.append(f"{title}\n", style="bold underline")
-        for binding in bindings:
-            if not binding.description:
-                continue
-            keys = ", ".join(
-                self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
-            )
-            text.append(f"  {keys:<14}", style=tone("accent", "bold"))
-            text.append(binding.description)
-            if binding.tooltip:
-                text.append(f": {binding.tooltip}", style="dim")
-            text.append("\n")
-        return text
+        return section_text(title, bindings)
 
     def compose(self) -> ComposeResult:
         # Two columns where there is room, so that every key fits without scrolling.
