@@ -116,6 +116,46 @@ class SmbTui(App[None]):
         self._watch_demo(self.demo_server)
         self.switch_screen(self._dashboard(self.connection))
 
+    @on(DashboardScreen.ProfileSwitchRequested)
+    def _choose_profile(self) -> None:
+        from smb_tui.api.client import PRODUCTION_URL
+        from smb_tui.config import LOCAL_PROFILE, LOCAL_URL, ConfigError, read_profiles
+        from smb_tui.tui.screens.modals import ChooseProfile
+
+        if sum(isinstance(s, DashboardScreen) for s in self.screen_stack) > 1:
+            self.notify("Back from the copy first (B).", markup=False)
+            return
+        try:
+            profiles = read_profiles()
+        except ConfigError as error:
+            self.notify(safe(error), title="Profiles", severity="error", markup=False)
+            return
+        entries = [(name, p.api_url or PRODUCTION_URL) for name, p in sorted(profiles.items())]
+        if LOCAL_PROFILE not in profiles:
+            entries.append((LOCAL_PROFILE, f"{LOCAL_URL} (smb-tui local)"))
+        current = self.connection.profile if self.connection is not None else None
+        self.push_screen(ChooseProfile(entries, current), callback=self._switch_profile)
+
+    def _switch_profile(self, name: str | None) -> None:
+        """The dashboard anew on profile `name`: the profile alone, not the flags or
+        STATEBACKED_* variables the app started with (they named the first one)."""
+        from smb_tui.config import ConfigError, Profile, resolve
+
+        if name is None or (self.connection is not None and name == self.connection.profile):
+            return
+        try:
+            connection = resolve(Profile(), name, environ={})
+            dashboard = self._dashboard(connection)
+        except (ConfigError, ConfigurationError) as error:
+            self.notify(
+                f"Profile {safe(name)}: {safe(error)}", severity="error", timeout=10, markup=False
+            )
+            return
+        self.connection = connection
+        self.open_at_start = (None, None)
+        self.switch_screen(dashboard)
+        self.notify(f"Profile {safe(name)}: {safe(connection.base_url)}", markup=False)
+
     def _watch_demo(self, server: DemoServer) -> None:
         """The demo's server starts while the dashboard does: if it cannot, say why (its
         socket closes, and the panes say the server is unreachable)."""

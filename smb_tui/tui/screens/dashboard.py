@@ -21,6 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Header, Input, Static, TextArea
@@ -128,6 +129,13 @@ class DashboardScreen(AuthoringFlows):
         ),
         Binding("B", "leave_copy", "Original", tooltip="Back from the copy to the original"),
         Binding("l", "toggle_logs", "Logs", tooltip="Logs in place of the history, and back"),
+        Binding(
+            "ctrl+o",
+            "switch_profile",
+            "Profile",
+            show=False,
+            tooltip="Switch to another profile of config.toml (or local)",
+        ),
         Binding(
             "1",
             "focus_pane('machines')",
@@ -699,6 +707,12 @@ class DashboardScreen(AuthoringFlows):
         if (text := self.query_one(InstanceView).context_json()) is not None:
             self.app.copy_to_clipboard(text)
             self.notify("Context copied as JSON", markup=False)
+
+    class ProfileSwitchRequested(Message):
+        """Ctrl+O: the app, which holds the connection, offers the profiles."""
+
+    def action_switch_profile(self) -> None:
+        self.post_message(self.ProfileSwitchRequested())
 
     def action_help(self) -> None:
         from smb_tui.tui.screens.modals import HelpScreen

@@ -10,6 +10,7 @@ from smb_tui.tui.screens.modals.help import HelpScreen
 from smb_tui.tui.screens.modals.index_query import IndexQuery, QueryIndex
 from smb_tui.tui.screens.modals.jump import JumpToTime
 from smb_tui.tui.screens.modals.new_instance import NewInstance
+from smb_tui.tui.screens.modals.profiles import ChooseProfile
 from smb_tui.tui.screens.modals.replay import DivergenceDetail, ReplayAgainst
 from smb_tui.tui.screens.modals.state_map import StateGraphScreen
 from smb_tui.tui.screens.modals.transition import Resend, TransitionDetail
@@ -24,6 +25,7 @@ from smb_tui.tui.screens.modals.versions import (
 
 __all__ = [
     "ChartScreen",
+    "ChooseProfile",
     "ChooseVersion",
     "Deploy",
     "DeployVersion",

@@ -1,0 +1,102 @@
+"""Ctrl+O switches profiles without a restart (as k9s's `:ctx`): the dashboard opens anew
+on the chosen profile's server, and only the profile counts (not the variables the app
+started with)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import OptionList
+
+from smb_tui.config import Profile, resolve
+from smb_tui.tui.app import SmbTui
+from smb_tui.tui.screens.dashboard import DashboardScreen
+from smb_tui.tui.screens.modals import ChooseProfile
+from smb_tui.tui.widgets.instance_list import InstanceOptions
+from smb_tui.tui.widgets.machine_list import MachineList
+from tests.conftest import client, start_server, unique
+from tests.tui.helpers import wait_for
+
+
+def profile_text(name: str, server: Any) -> str:
+    return (
+        f'[profiles."{name}"]\n'
+        f'api_url = "{server.base_url}"\n'
+        f'key_id = "{server.key.key_id}"\n'
+        f'secret = "{server.key.secret}"\n'
+        'auth_context = "{\\"sub\\": \\"demo-user\\"}"\n'
+    )
+
+
+async def test_ctrl_o_switches_to_another_profiles_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with start_server(tmp_path / "a") as first, start_server(tmp_path / "b") as second:
+        config = tmp_path / "config" / "smb-tui" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text(profile_text("staging", first) + profile_text("prod east", second))
+        os.chmod(config, 0o600)
+        only_there = unique("east")
+        with client(second) as http:
+            assert http.post("/machines/scratch", json={"slug": only_there}).status_code == 200
+        # The app started on staging; a variable that named another API must not follow
+        # into the switch (it named the first connection).
+        app = SmbTui(resolve(Profile(), "staging"), machine="scratch")
+        monkeypatch.setenv("STATEBACKED_API_URL", "http://127.0.0.1:9")
+        async with app.run_test(size=(120, 40)) as pilot:
+            options = app.screen.query_one(InstanceOptions)
+            await wait_for(pilot, lambda: options.settled, what="staging's instances")
+            assert only_there not in [item.slug for item in options.items]
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: isinstance(app.screen, ChooseProfile), what="profiles")
+            listed = [name for name, _ in app.screen.profiles]  # type: ignore[attr-defined]
+            assert listed == ["prod east", "staging", "local"]
+            chooser = app.screen.query_one(OptionList)
+            assert chooser.highlighted == 1  # the one in use
+            chooser.highlighted = 0
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), what="back")
+            screen: Any = app.screen
+            assert screen.client.base_url == second.base_url
+            assert app.connection is not None and app.connection.profile == "prod east"
+            # Choose the machine on the new server: its instances are that server's.
+            screen.post_message(MachineList.Chosen("scratch"))
+            options = app.screen.query_one(InstanceOptions)
+            await wait_for(
+                pilot,
+                lambda: only_there in [item.slug for item in options.items],
+                what="prod east's instance",
+            )
+            assert any("Profile prod east" in n.message for n in app._notifications)
+
+
+async def test_a_profile_that_cannot_connect_is_said_and_nothing_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with start_server(tmp_path / "a") as first:
+        config = tmp_path / "config" / "smb-tui" / "config.toml"
+        config.parent.mkdir(parents=True)
+        broken = '[profiles."half"]\napi_url = "http://127.0.0.1:9"\nkey_id = "sbk_x"\n'
+        config.write_text(profile_text("staging", first) + broken)
+        os.chmod(config, 0o600)
+        app = SmbTui(resolve(Profile(), "staging"), machine="scratch")
+        async with app.run_test(size=(120, 40)) as pilot:
+            before = app.screen
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: isinstance(app.screen, ChooseProfile), what="profiles")
+            app.screen.query_one(OptionList).highlighted = 0  # "half": a key id, no secret
+            await pilot.press("enter")
+            await wait_for(
+                pilot,
+                lambda: any("Profile half" in n.message for n in app._notifications),
+                what="why not",
+            )
+            assert app.screen is before
+            assert app.connection is not None and app.connection.profile == "staging"
