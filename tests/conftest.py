@@ -214,3 +214,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "@statebacked/token)",
             yellow=True,
         )
+    browser = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "no Chromium" in str(report.longrepr)
+    ]
+    if browser:
+        terminalreporter.write_line(
+            f"{len(browser)} tests skipped: they need Chromium (smb-tui serve in a browser;"
+            " apt install chromium)",
+            yellow=True,
+        )

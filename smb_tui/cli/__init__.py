@@ -1,7 +1,8 @@
 """The `smb-tui` command: parses arguments and picks what to start.
 
 One module per command: `dashboard` (no command; its connection flags are every
-command's), `local`, `export`, `logs`, `deploy` (and `smply-session`), `replay`, `chart`;
+command's), `local`, `export`, `logs`, `deploy` (and `smply-session`), `replay`, `chart`,
+`serve`;
 `demo`, `completion` and `help` are here.
 """
 
@@ -19,6 +20,7 @@ from smb_tui.cli.export import export_parser, run_export
 from smb_tui.cli.local import local_parser, run_local
 from smb_tui.cli.logs import logs_parser, run_logs
 from smb_tui.cli.replay import replay_parser, run_replay
+from smb_tui.cli.serve import run_serve, serve_parser
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -91,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     smply_session_parser(commands)
     replay_parser(commands)
     chart_parser(commands)
+    serve_parser(commands)
     demo = commands.add_parser(
         "demo", help="the dashboard on a built-in local server with demo machines"
     )
@@ -152,4 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_replay(args, parser)
     if args.command == "chart":
         return run_chart(args, parser)
+    if args.command == "serve":
+        return run_serve(args, parser)
     return run_dashboard(args, parser)
