@@ -1,4 +1,5 @@
-"""User machine definitions: the README's example loads and runs as it says."""
+"""User machine definitions: the documented example (docs/local-server.md) loads and runs
+as it says."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import pytest
 from smb_tui.local.machines import load_definitions
 from tests.conftest import client, start_server
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "local-server.md"
 
 
 def readme_example() -> str:
     text = README.read_text()
     section = text[text.index("**Python machines**") :]
     match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the README lost its example definition"
+    assert match, "docs/local-server.md lost its example definition"
     return match.group(1)
 
 

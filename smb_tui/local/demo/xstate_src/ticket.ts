@@ -1,5 +1,5 @@
 // A support ticket, written as a State Backed user writes a machine: XState v4 in
-// TypeScript, built with esbuild as smply builds it (see README, "Your own machines").
+// TypeScript, built with esbuild as smply builds it (see docs/local-server.md, "Your own machines").
 // It shows an invoked promise (triage, with the web crypto API), delayed transitions,
 // guards, tags, a final state, console logs and both authorizers.
 import type { AllowRead, AllowWrite } from "./_statebacked";
