@@ -1,5 +1,11 @@
 """The `smb-tui` command: parses arguments and picks what to start.
 
+argparse, kept: every command is already an argparse parser, and what it lacked comes
+with little: connection flags after the command are the same flags added to each
+command's parser with `SUPPRESS` defaults (`connection_options`), completion for bash,
+zsh and fish is argcomplete reading the parser itself (shtab writes no fish). click,
+typer or cyclopts would have meant rewriting every command for the same result.
+
 One module per command: `dashboard` (no command; its connection flags are every
 command's), `local`, `export`, `logs`, `deploy` (and `smply-session`), `replay`, `chart`,
 `serve`;
