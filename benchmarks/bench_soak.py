@@ -1,9 +1,10 @@
 """Soak: the dashboard left open on a live instance that another client drives.
 
-    python benchmarks/bench_soak.py [--minutes 10] [--rates 5,50]
+    python benchmarks/bench_soak.py [--minutes 10] [--rates 5,50] [--machine counter|xstate]
 
 For each rate: `smb-tui local` in its own process, a sender in another process sending
-`increment` to `counter/soak-*` at that many events/s, and the real app here (headless,
+`increment` to `counter/soak-*` (or, `--machine xstate`, `comment` to the demo's ticket
+on V8, `tally/soak-*`) at that many events/s, and the real app here (headless,
 Textual's Pilot, 120x40) open on that instance with the history focused, pressing j and k
 in turn. Prints, per minute: the app's RSS, the time from a key press to the history's
 cursor having moved (median, p95; keys not handled within 2 s are counted apart), and the
@@ -30,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_xstate import Server  # the server, in a process of its own
+from bench_xstate import Server, unguarded_ticket  # the server, in its own process
 
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.config import Connection
@@ -40,21 +41,21 @@ from smb_tui.tui.widgets.transition_history import TransitionHistory
 SENDER = """
 import asyncio, sys, time
 import httpx
-base, token, slug, rate, seconds, out = sys.argv[1:7]
+base, token, slug, rate, seconds, out, machine, event, key = sys.argv[1:10]
 rate, seconds = float(rate), float(seconds)
 
 async def main():
     headers = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
-        path = f"/machines/counter/i/{slug}/events"
+        path = f"/machines/{machine}/i/{slug}/events"
         start = time.monotonic()
         sent = 0
         with open(out, "w", buffering=1) as log:
             while time.monotonic() - start < seconds:
                 due = start + sent / rate
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
-                answer = await http.post(path, json={"event": {"type": "increment"}})
-                count = answer.json()["publicContext"]["count"]
+                answer = await http.post(path, json={"event": {"type": event}})
+                count = answer.json()["publicContext"][key]
                 log.write(f"{count} {time.time()}\\n")
                 sent += 1
 
@@ -110,10 +111,24 @@ class Answered:
         return 0.0
 
 
+# What the sender drives: machine, the context it is made with, its event, the count
+# in its public context. "xstate": the demo's ticket on V8 (without its authorizers).
+MACHINES = {
+    "counter": ("counter", None, "increment", "count"),
+    "xstate": ("tally", {"public": {"title": "soak", "comments": 0}}, "comment", "comments"),
+}
+
+
 async def soak(
-    rate: float, minutes: float, tmp: Path, trace: bool = False, cached: bool = True
+    rate: float,
+    minutes: float,
+    tmp: Path,
+    trace: bool = False,
+    cached: bool = True,
+    kind: str = "counter",
 ) -> None:
-    machines = tmp / "none"
+    machine, context, event, count_key = MACHINES[kind]
+    machines = unguarded_ticket(tmp / "machines") if kind == "xstate" else tmp / "none"
     machines.mkdir(exist_ok=True)
     server = Server(None, machines, tmp, demo=True)
     slug = f"soak-{int(rate)}-{os.getpid()}"
@@ -122,18 +137,22 @@ async def soak(
         import httpx
 
         with httpx.Client(base_url=server.base_url, headers=server.headers) as http:
-            http.post("/machines/counter", json={"slug": slug}).raise_for_status()
+            body: dict[str, object] = {"slug": slug}
+            if context is not None:
+                body["context"] = context
+            http.post(f"/machines/{machine}", json=body).raise_for_status()
         token = server.headers["authorization"].split(" ", 1)[1]
         arguments = [server.base_url, token, slug, str(rate), str(minutes * 60 + 5), str(sent_log)]
+        arguments += [machine, event, count_key]
         sender = subprocess.Popen([sys.executable, "-c", SENDER, *arguments])
         auth = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "bench"})
         connection = Connection(server.base_url, auth, None, "soak", can_act_as=True)
         # As users run it: with the history cache (smb-tui turns it on by default).
         cache = tmp / f"history-{int(rate)}.sqlite3" if cached else None
-        app = SmbTui(connection, machine="counter", instance=slug, cache_path=cache)
+        app = SmbTui(connection, machine=machine, instance=slug, cache_path=cache)
         sent = Answered(sent_log)
         said = "" if cached else ", --no-cache"
-        print(f"\n{rate:g} events/s for {minutes:g} minutes{said}:")
+        print(f"\n{rate:g} events/s to {machine} for {minutes:g} minutes{said}:")
         print(
             "  minute   RSS MB   key p50 ms   key p95 ms   keys missed   lag median s   lag max s"
         )
@@ -165,7 +184,8 @@ async def soak(
                     await pilot.pause(0)
                     key = "k" if key == "j" else "j"
                     snapshot = app.screen.snapshot  # type: ignore[attr-defined]
-                    shown = snapshot.state.public_context.get("count") if snapshot.state else None
+                    state = snapshot.state
+                    shown = state.public_context.get(count_key) if state else None
                     if isinstance(shown, int):
                         lags.append(sent.behind(shown))
                     await asyncio.sleep(0.25)
@@ -207,10 +227,18 @@ def main() -> None:
     parser.add_argument(
         "--trace", action="store_true", help="where Python memory grew (slower: tracemalloc)"
     )
+    parser.add_argument(
+        "--machine",
+        choices=sorted(MACHINES),
+        default="counter",
+        help="counter: a python-statemachine chart; xstate: the demo's ticket on V8",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for rate in args.rates.split(","):
-            soaking = soak(float(rate), args.minutes, Path(tmp), args.trace, not args.no_cache)
+            soaking = soak(
+                float(rate), args.minutes, Path(tmp), args.trace, not args.no_cache, args.machine
+            )
             asyncio.run(soaking)
 
 

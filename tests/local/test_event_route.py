@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
 from tests.conftest import client, unique
 
@@ -156,30 +157,40 @@ CASES: dict[str, tuple[str | None, dict[str, object], int, str, str | None]] = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_a_wrong_request_gets_the_answer_fastapi_gave(server: ServerThread, name: str) -> None:
     path, arguments, status, error, parameter = CASES[name]
-    arguments = dict(arguments)
     with client(server) as http:
         slug = unique("route")
         assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
-        headers = {"authorization": str(http.headers["authorization"])}
-        if "auth" in arguments:
-            auth = arguments.pop("auth")
-            headers.pop("authorization")
-            if auth is not None:
-                headers["authorization"] = str(auth)
-        headers.update(arguments.pop("headers", {}))  # type: ignore[call-overload]
-        answer = httpx.post(
-            f"{server.base_url}{path or f'/machines/scratch/i/{slug}/events'}",
-            headers=headers,
-            **arguments,  # type: ignore[arg-type]
+        answer = wrong_request(
+            server, "POST", path or f"/machines/scratch/i/{slug}/events", arguments
         )
-        assert answer.status_code == status, answer.text
-        body = answer.json()
-        assert body["error"].startswith(error), body
-        assert body.get("parameter") == parameter, body
+        said_as(answer, status, error, parameter)
         if status == 400:
-            assert body["code"] == "invalid-parameter"
+            assert answer.json()["code"] == "invalid-parameter"
         # Nothing was sent: the instance has its creation only.
         assert len(http.get(f"/machines/scratch/i/{slug}/events").json()["transitions"]) == 1
+
+
+def wrong_request(
+    server: ServerThread, method: str, path: str, case: dict[str, object]
+) -> httpx.Response:
+    """A request made as `case` says: `auth` in place of the good token (None: none at
+    all), `headers` added, the rest as httpx takes it."""
+    arguments = dict(case)
+    headers = {"authorization": f"Bearer {sign_key_token(server.key, {'sub': 'demo-user'})}"}
+    if "auth" in arguments:
+        auth = arguments.pop("auth")
+        headers.pop("authorization")
+        if auth is not None:
+            headers["authorization"] = str(auth)
+    headers.update(arguments.pop("headers", {}))  # type: ignore[call-overload]
+    return httpx.request(method, f"{server.base_url}{path}", headers=headers, **arguments)  # type: ignore[arg-type]
+
+
+def said_as(answer: httpx.Response, status: int, error: str, parameter: str | None) -> None:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert body["error"].startswith(error), body
+    assert body.get("parameter") == parameter, body
 
 
 @pytest.mark.parametrize(
@@ -262,24 +273,11 @@ def test_a_wrong_history_request_gets_the_answer_fastapi_gave(
     server: ServerThread, name: str
 ) -> None:
     path, arguments, status, error, parameter = LIST_CASES[name]
-    arguments = dict(arguments)
     with client(server) as http:
         slug = unique("route")
         assert http.post("/machines/scratch", json={"slug": slug}).status_code == 200
-        headers = {"authorization": str(http.headers["authorization"])}
-        if "auth" in arguments:
-            arguments.pop("auth")
-            headers.pop("authorization")
-        headers.update(arguments.pop("headers", {}))  # type: ignore[call-overload]
-        answer = httpx.get(
-            f"{server.base_url}{path or f'/machines/scratch/i/{slug}/events'}",
-            headers=headers,
-            **arguments,  # type: ignore[arg-type]
-        )
-        assert answer.status_code == status, answer.text
-        body = answer.json()
-        assert body["error"].startswith(error), body
-        assert body.get("parameter") == parameter, body
+    answer = wrong_request(server, "GET", path or f"/machines/scratch/i/{slug}/events", arguments)
+    said_as(answer, status, error, parameter)
 
 
 def test_a_history_page_gives_back_what_was_sent_as_json(server: ServerThread) -> None:
