@@ -38,6 +38,9 @@ class DemoFailed(Message):
         self.why = why
 
 
+STARTED = "as started"  # the profile switcher's name for where the app started
+
+
 class DemoSeeded(Message):
     """The demo's server has seeded its new database (posted from its thread)."""
 
@@ -71,6 +74,8 @@ class SmbTui(App[None]):
         self.settings_path = settings_path
         self.cache_path = cache_path
         self.connection = connection
+        self.started_with = connection  # offered in the profile switcher, to come back to
+        self._in_use: str | None = None  # the switcher's name for the connection in use
         self.reason = reason
         self.open_at_start = (machine, instance)
         self.demo_server = demo_server
@@ -113,6 +118,7 @@ class SmbTui(App[None]):
             self.notify(why, title="Demo", severity="error", timeout=30, markup=False)
             return
         self.demo_server, self.connection = start_demo()
+        self.started_with = self.connection
         self._watch_demo(self.demo_server)
         self.switch_screen(self._dashboard(self.connection))
 
@@ -133,18 +139,30 @@ class SmbTui(App[None]):
         entries = [(name, p.api_url or PRODUCTION_URL) for name, p in sorted(profiles.items())]
         if LOCAL_PROFILE not in profiles:
             entries.append((LOCAL_PROFILE, f"{LOCAL_URL} (smb-tui local)"))
-        current = self.connection.profile if self.connection is not None else None
-        self.push_screen(ChooseProfile(entries, current), callback=self._switch_profile)
+        started = self.started_with
+        offer_start = started is not None and started.profile not in profiles
+        if offer_start and started is not None:
+            # Where the app started (the demo, flags, STATEBACKED_* variables): to come back.
+            entries.insert(0, (STARTED, f"{started.base_url} ({started.profile or 'flags'})"))
+        if offer_start and self.connection is started:
+            self._in_use = STARTED
+        else:
+            self._in_use = self.connection.profile if self.connection is not None else None
+        self.push_screen(ChooseProfile(entries, self._in_use), callback=self._switch_profile)
 
     def _switch_profile(self, name: str | None) -> None:
         """The dashboard anew on profile `name`: the profile alone, not the flags or
         STATEBACKED_* variables the app started with (they named the first one)."""
         from smb_tui.config import ConfigError, Profile, resolve
 
-        if name is None or (self.connection is not None and name == self.connection.profile):
+        if name is None or name == self._in_use:
             return
         try:
-            connection = resolve(Profile(), name, environ={})
+            connection = (
+                self.started_with
+                if name == STARTED and self.started_with is not None
+                else resolve(Profile(), name, environ={})
+            )
             dashboard = self._dashboard(connection)
         except (ConfigError, ConfigurationError) as error:
             self.notify(

@@ -100,3 +100,36 @@ async def test_a_profile_that_cannot_connect_is_said_and_nothing_changes(
             )
             assert app.screen is before
             assert app.connection is not None and app.connection.profile == "staging"
+
+
+async def test_where_the_app_started_is_offered_to_come_back_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started on the demo (or on flags): no profile names it, yet the switcher offers
+    it, and picking it comes back to it."""
+    from tests.tui.helpers import connection
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with start_server(tmp_path / "a") as first, start_server(tmp_path / "b") as second:
+        config = tmp_path / "config" / "smb-tui" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text(profile_text("prod east", second))
+        os.chmod(config, 0o600)
+        app = SmbTui(connection(first, profile="demo"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            for pick, base_url in (("prod east", second.base_url), ("as started", first.base_url)):
+                await pilot.press("ctrl+o")
+                await wait_for(pilot, lambda: isinstance(app.screen, ChooseProfile), what="list")
+                names = [name for name, _ in app.screen.profiles]  # type: ignore[attr-defined]
+                assert names == ["as started", "prod east", "local"]
+                app.screen.query_one(OptionList).highlighted = names.index(pick)
+                await pilot.press("enter")
+                await wait_for(
+                    pilot,
+                    lambda base_url=base_url: (
+                        isinstance(app.screen, DashboardScreen)
+                        and app.screen.client.base_url == base_url
+                    ),  # type: ignore[attr-defined]
+                    what=pick,
+                )
