@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from smb_tui.cli.chart import chart_parser, run_chart
-from smb_tui.cli.dashboard import dashboard_options, debug_log, run_dashboard
+from smb_tui.cli.dashboard import dashboard_options, debug_log, opening_options, run_dashboard
 from smb_tui.cli.deploy import deploy_parser, run_deploy, run_smply_session, smply_session_parser
 from smb_tui.cli.export import export_parser, run_export
 from smb_tui.cli.local import local_parser, run_local
@@ -103,8 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="the dashboard on a built-in local server with demo machines"
     )
-    demo.add_argument("--machine", help="open on this machine")
-    demo.add_argument("--instance", help="open on this instance (with --machine)")
+    opening_options(demo, cache=False)
     completion = commands.add_parser(
         "completion",
         help="print the shell code that completes smb-tui's commands and flags",

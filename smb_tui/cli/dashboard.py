@@ -74,13 +74,20 @@ def connection_options(parser: argparse.ArgumentParser, after_command: bool = Fa
     )
 
 
-def dashboard_options(parser: argparse.ArgumentParser) -> None:
-    connection_options(parser)
+def opening_options(parser: argparse.ArgumentParser, cache: bool = True) -> None:
+    """Where the dashboard opens (the dashboard's, the demo's, `serve`'s); `cache`: with
+    `--no-cache`."""
     parser.add_argument("--machine", help="open on this machine")
     parser.add_argument("--instance", help="open on this instance (with --machine)")
-    parser.add_argument(
-        "--no-cache", action="store_true", help="keep no fetched history on disk this time"
-    )
+    if cache:
+        parser.add_argument(
+            "--no-cache", action="store_true", help="keep no fetched history on disk this time"
+        )
+
+
+def dashboard_options(parser: argparse.ArgumentParser) -> None:
+    connection_options(parser)
+    opening_options(parser)
     parser.add_argument(
         "--bundle",
         dest="dash_bundles",

@@ -70,6 +70,13 @@ def iso_moment(text: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def reader_gone() -> int:
+    """The reader of stdout stopped (`| head`): fine, status 0. Quiets the flush Python
+    tries at exit, which would say so on stderr."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from smb_tui import export
     from smb_tui.api import StateBackedClient
@@ -132,9 +139,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         else:
             count = asyncio.run(main())
     except BrokenPipeError:
-        # The reader stopped (`| head`): fine. Quiet the flush Python tries at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return reader_gone()
     except StateBackedError as error:
         print(f"smb-tui export: {safe(error)}{kept}", file=sys.stderr)
         return 1

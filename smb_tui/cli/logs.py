@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from typing import Any, TextIO
 
@@ -64,7 +63,7 @@ def run_logs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from smb_tui.api.client import StateBackedClient
     from smb_tui.api.errors import ConnectionFailed, StateBackedError, TimedOut
     from smb_tui.api.logs import LogsReader
-    from smb_tui.cli.export import iso_moment
+    from smb_tui.cli.export import iso_moment, reader_gone
     from smb_tui.core.text import safe
 
     try:
@@ -126,8 +125,7 @@ def run_logs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         return 0  # Ctrl-C is how a follow ends
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return reader_gone()
     except StateBackedError as error:
         print(f"smb-tui logs: {safe(error)}", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ import socket
 import sys
 from typing import Any
 
-from smb_tui.cli.dashboard import connection_options
+from smb_tui.cli.dashboard import connection_options, opening_options
 
 COOKIE = "smb_tui_serve"
 
@@ -50,9 +50,7 @@ def serve_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="URL",
         help="the URL browsers reach it by, when not http://HOST:PORT (behind a proxy)",
     )
-    serve.add_argument("--machine", help="open on this machine")
-    serve.add_argument("--instance", help="open on this instance (with --machine)")
-    serve.add_argument("--no-cache", action="store_true", help="keep no fetched history on disk")
+    opening_options(serve)
     connection_options(serve, after_command=True)
 
 

@@ -75,7 +75,6 @@ class SmbTui(App[None]):
         self.cache_path = cache_path
         self.connection = connection
         self.started_with = connection  # offered in the profile switcher, to come back to
-        self._in_use: str | None = None  # the switcher's name for the connection in use
         self.reason = reason
         self.open_at_start = (machine, instance)
         self.demo_server = demo_server
@@ -145,17 +144,19 @@ class SmbTui(App[None]):
             # Where the app started (the demo, flags, STATEBACKED_* variables): to come back.
             entries.insert(0, (STARTED, f"{started.base_url} ({started.profile or 'flags'})"))
         if offer_start and self.connection is started:
-            self._in_use = STARTED
+            in_use: str | None = STARTED
         else:
-            self._in_use = self.connection.profile if self.connection is not None else None
-        self.push_screen(ChooseProfile(entries, self._in_use), callback=self._switch_profile)
+            in_use = self.connection.profile if self.connection is not None else None
+        self.push_screen(
+            ChooseProfile(entries, in_use), callback=partial(self._switch_profile, in_use)
+        )
 
-    def _switch_profile(self, name: str | None) -> None:
+    def _switch_profile(self, in_use: str | None, name: str | None) -> None:
         """The dashboard anew on profile `name`: the profile alone, not the flags or
         STATEBACKED_* variables the app started with (they named the first one)."""
         from smb_tui.config import ConfigError, Profile, resolve
 
-        if name is None or name == self._in_use:
+        if name is None or name == in_use:
             return
         try:
             connection = (

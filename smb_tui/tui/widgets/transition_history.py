@@ -369,6 +369,8 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.divergences = {}  # another instance's replay
 
     def context_mark(self, row: Row) -> str | None:
+        if not self._context_marks:  # the usual case, for every line drawn
+            return None
         return self._context_marks.get((row.created_at, row.event_type, row.state))
 
     def _mark(self, rows: Sequence[Row]) -> None:
