@@ -87,17 +87,15 @@ _KINDS: dict[tuple[str, str], Kind] = {}
 def _kind(event: Any, state_value: Any) -> Kind:
     state_key = _state_key(state_value)
     type_only = isinstance(event, dict) and len(event) == 1 and isinstance(event.get("type"), str)
-    # The same event (its JSON, keys in the order sent) in the same state is one Kind;
-    # events with a payload are looked up by their JSON when it is short (long ones
-    # rarely repeat, and the table stays small).
+    # The same event (its JSON, keys in the order sent) in the same state is one Kind.
+    # An event with a payload is looked up by the text the cache keeps of it (made once,
+    # needed anyway) when that is short: long ones rarely repeat, the table stays small.
+    cached: str | None = None
     if type_only:
         key: tuple[str, str] | None = (event["type"], state_key)
     else:
-        try:
-            text = json.dumps(event)
-        except (ValueError, TypeError, RecursionError):
-            text = ""
-        key = ("\0" + text, state_key) if 0 < len(text) <= 200 else None
+        cached = _cached_form(event, state_value)
+        key = ("\0" + cached, "") if 0 < len(cached) <= 250 else None
     if key is not None:
         held = _KINDS.get(key)
         if held is not None:
@@ -116,7 +114,7 @@ def _kind(event: Any, state_value: Any) -> Kind:
         event=event,
         state_value=_shared_state(state_value, state_key),
         haystack=_shared(f"{kind_text}\n{haystack_tail}".lower()),
-        cached=_cached_form(event, state_value),
+        cached=_cached_form(event, state_value) if cached is None else cached,
     )
     if key is not None and len(_KINDS) < _SHARED_MAX:
         _KINDS[key] = kind
