@@ -11,6 +11,7 @@ wire rules it builds on are modules of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import gzip
 import json
@@ -18,7 +19,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import cache
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -63,6 +64,7 @@ from smb_tui.api.models import (
     check_slug,
     event_json,
 )
+from smb_tui.api.sending import request_sent, started
 from smb_tui.api.wire import decode_services, delete_confirmation
 
 PRODUCTION_URL = "https://api.statebacked.dev"
@@ -219,6 +221,12 @@ class StateBackedClient:
             await self._exchange(method, path, params=params, body=body, settles=settles)
         )
 
+    def _url(self, path: str, query: Mapping[str, Any]) -> str:
+        """The request's whole URL, which httpx parses once; given a path, the base and
+        params, it parses and merges three URLs (a twentieth of paging a history)."""
+        url = self.base_url.rstrip("/") + path
+        return f"{url}?{httpx.QueryParams(query)}" if query else url
+
     async def _exchange(
         self,
         method: str,
@@ -229,6 +237,7 @@ class StateBackedClient:
         settles: bool = False,
     ) -> httpx.Response:
         retry = method == "GET"
+        sent = request_sent.get()  # `sending.started` waits for this request to go out
         query = {k: v for k, v in (params or {}).items() if v is not None}
         for attempt in range(1, self.tries + 1):
             last = attempt == self.tries or not retry
@@ -236,11 +245,11 @@ class StateBackedClient:
             never_left_last = attempt == self.tries if retry else attempt > 1
             request = self._http.build_request(
                 method,
-                path,
-                params=query,
+                self._url(path, query),
                 json=body,
                 headers=await self._headers(),
                 timeout=self.settle_timeout if settles else httpx.USE_CLIENT_DEFAULT,
+                extensions=None if sent is None else {"trace": _setting_when_sent(sent)},
             )
             try:
                 # httpx's time-outs count per read, so a body trickling a byte at a time
@@ -704,7 +713,7 @@ class StateBackedClient:
 
     async def pages(
         self, fetch: Callable[[str | None], Awaitable[Page[T]]]
-    ) -> AsyncIterator[Page[T]]:
+    ) -> AsyncGenerator[Page[T], None]:
         """Every page, following cursors; a cursor seen before raises RepeatedCursor, and
         more than MAX_EMPTY_PAGES empty pages in a row raise EmptyPages."""
         seen: set[str] = set()
@@ -724,24 +733,66 @@ class StateBackedClient:
             cursor = page.cursor
 
     async def items(self, fetch: Callable[[str | None], Awaitable[Page[T]]]) -> AsyncIterator[T]:
-        async for page in self.pages(fetch):
-            for item in page.items:
-                yield item
+        async for item in self._items(self.pages(fetch)):
+            yield item
+
+    async def _walk(self, path: str, key: str, kind: type[T]) -> AsyncGenerator[Page[T], None]:
+        """Every page of a list, as `pages` follows them; each next page is asked for as
+        soon as its cursor is read, before this page's items are checked and used, so
+        the server works on it meanwhile."""
+        seen: set[str] = set()
+        empty = 0
+        ahead = await started(self._request("GET", path))
+        try:
+            while True:
+                body = await ahead
+                cursor = _cursor(body)
+                stop: StateBackedError | None = None
+                if cursor:
+                    items = body.get(key) if isinstance(body, dict) else None
+                    empty = empty + 1 if isinstance(items, list) and not items else 0
+                    if cursor in seen:
+                        stop = RepeatedCursor()
+                    elif empty > MAX_EMPTY_PAGES:
+                        stop = EmptyPages()
+                    else:
+                        seen.add(cursor)
+                        ahead = await started(self._request("GET", path, params={"cursor": cursor}))
+                yield _page(body, key, kind)
+                if stop is not None:
+                    raise stop
+                if not cursor:
+                    return
+        finally:
+            if not ahead.done():  # the page after the one the reader stopped at
+                ahead.cancel()
+                await asyncio.wait((ahead,))
 
     def machines(self) -> AsyncIterator[MachineSummary]:
-        return self.items(self.list_machines)
+        return self._items(self._walk("/machines", "machines", MachineSummary))
 
     def instances(self, machine: str) -> AsyncIterator[InstanceSummary]:
-        return self.items(lambda cursor: self.list_instances(machine, cursor))
+        path = f"/machines/{check_slug(machine, 'machine')}/i"
+        return self._items(self._walk(path, "instances", InstanceSummary))
 
     def versions(self, machine: str) -> AsyncIterator[MachineVersionInfo]:
-        return self.items(lambda cursor: self.list_versions(machine, cursor))
+        path = f"/machines/{check_slug(machine, 'machine')}/v"
+        return self._items(self._walk(path, "versions", MachineVersionInfo))
 
-    def transition_pages(self, machine: str, instance: str) -> AsyncIterator[Page[Transition]]:
-        return self.pages(lambda cursor: self.list_transitions(machine, instance, cursor))
+    def transition_pages(
+        self, machine: str, instance: str
+    ) -> AsyncGenerator[Page[Transition], None]:
+        return self._walk(_instance_path(machine, instance) + "/events", "transitions", Transition)
 
     def transitions(self, machine: str, instance: str) -> AsyncIterator[Transition]:
-        return self.items(lambda cursor: self.list_transitions(machine, instance, cursor))
+        return self._items(self.transition_pages(machine, instance))
+
+    @staticmethod
+    async def _items(pages: AsyncGenerator[Page[T], None]) -> AsyncIterator[T]:
+        async with contextlib.aclosing(pages):  # a reader that stops closes the walk
+            async for page in pages:
+                for item in page.items:
+                    yield item
 
     # -- realtime ----------------------------------------------------------------------
 
@@ -904,10 +955,24 @@ def _items(kind: type[T]) -> TypeAdapter[list[T]]:
     return TypeAdapter(list[kind])  # type: ignore[valid-type]
 
 
+def _setting_when_sent(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """httpx's `trace` extension, setting `sent` once a request's body has gone out."""
+
+    async def trace(name: str, info: dict[str, Any]) -> None:
+        if name.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
+
+
+def _cursor(body: Any) -> str | None:
+    cursor = body.get("cursor") if isinstance(body, dict) else None
+    return cursor if isinstance(cursor, str) and cursor else None
+
+
 def _page(body: Any, key: str, kind: type[T]) -> Page[T]:
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
         raise ProtocolError(f"the server's answer has no {key!r} list; check the URL")
-    cursor = body.get("cursor")
     try:
         items = _items(kind).validate_python(body[key])  # one call a page, not one an item
     except ValidationError as error:
@@ -915,9 +980,8 @@ def _page(body: Any, key: str, kind: type[T]) -> Page[T]:
             f"the server's answer is not a list of {kind.__name__} as the State Backed API"
             f" sends it ({error.error_count()} problem(s)); check the URL"
         ) from None
-    return Page[kind](  # type: ignore[valid-type]
-        items=items, cursor=cursor if isinstance(cursor, str) and cursor else None
-    )
+    # Built, not validated again: pydantic would walk the items just validated.
+    return Page[kind].model_construct(items=items, cursor=_cursor(body))  # type: ignore[valid-type]
 
 
 __all__ = ["ApiError", "Reconnected", "StateBackedClient", "delete_confirmation"]

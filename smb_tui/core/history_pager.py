@@ -22,6 +22,7 @@ from typing import Literal
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
+from smb_tui.api.sending import started
 from smb_tui.core.history_buffer import HistoryBuffer, Row
 from smb_tui.core.history_cache import CacheCursor, CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.text import safe
@@ -275,8 +276,8 @@ class HistoryPager:
                     return
                 if page.cursor is not None and page.cursor not in buffer.requested_cursors:
                     buffer.requested_cursors.append(page.cursor)
-                    pending = (page.cursor, asyncio.ensure_future(fetch(page.cursor)))
-                    await asyncio.sleep(0)  # let it go out before the rows are made
+                    # Out before the rows are made: the server works while they are.
+                    pending = (page.cursor, await started(fetch(page.cursor)))
                 rows = buffer.add_page(page)
                 types.update(dict.fromkeys(r.event_type for r in rows))
                 buffer.loading = pending is not None

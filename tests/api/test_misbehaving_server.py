@@ -254,6 +254,47 @@ async def test_endless_empty_pages_stop_with_a_typed_error(bad: Misbehaving) -> 
     assert len(bad.requests) == 11
 
 
+async def test_walking_a_list_stops_following_endless_empty_pages(bad: Misbehaving) -> None:
+    bad.script = [empty_page(n) for n in range(100)]
+    async with client_for(bad) as client:
+        with pytest.raises(EmptyPages):
+            async for _ in client.machines():
+                pass
+    assert len(bad.requests) == 11
+
+
+def page_of(key: str, item: object, cursor: str | None) -> object:
+    return (200, {}, json.dumps({key: [item], "cursor": cursor}))
+
+
+async def test_the_next_page_is_asked_for_while_this_one_is_read(bad: Misbehaving) -> None:
+    bad.script = [page_of("transitions", TRANSITION, "2"), page_of("transitions", TRANSITION, None)]
+    async with client_for(bad) as client:
+        pages = client.transition_pages("m", "i")
+        first = await anext(pages)
+        await asyncio.sleep(0.05)  # the reader is still on the first page
+        assert first.cursor == "2" and len(bad.requests) == 2
+        assert "cursor=2" in bad.requests[1]
+        assert [page.cursor async for page in pages] == [None]
+    assert len(bad.requests) == 2
+
+
+async def test_a_reader_that_stops_leaves_no_request_running(bad: Misbehaving) -> None:
+    bad.script = [page_of("machines", {"slug": "a", "createdAt": "2026-01-01"}, "2"), "hang"]
+    async with client_for(bad) as client:
+        machines = client.machines()
+        assert (await anext(machines)).slug == "a"
+        await machines.aclose()  # what `break` in `async for` comes to
+        await asyncio.sleep(0)
+        running = [
+            task
+            for task in asyncio.all_tasks()
+            if "StateBackedClient" in getattr(task.get_coro(), "__qualname__", "")
+            and not task.done()
+        ]
+        assert running == []
+
+
 async def test_the_history_stops_following_endless_empty_pages(bad: Misbehaving) -> None:
     bad.script = [empty_page(n, "transitions") for n in range(100)]
     async with client_for(bad) as client:

@@ -1,0 +1,43 @@
+"""Overlapping a request with the work that comes before its answer is needed.
+
+`started(call)` runs one of the client's calls in a task of its own and returns once
+its request has gone out whole, so that what the caller does next (checking a page,
+drawing it) runs while the server works on the request. The client learns which
+request to watch from a context variable, which a task copies when it is created.
+Small and free of httpx, so that the dashboard's core imports it without the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# Set by `started` for the task it makes; the client sets the event when the request
+# that task sends has gone out.
+request_sent: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "smb_request_sent", default=None
+)
+
+
+async def started(call: Awaitable[T]) -> asyncio.Future[T]:
+    """`call` in a task of its own, returned once its request has gone out (or the call
+    has ended first, as one that fails before sending does)."""
+    sent = asyncio.Event()
+    token = request_sent.set(sent)
+    try:
+        task = asyncio.ensure_future(call)  # with a copy of this context: `sent` in it
+    finally:
+        request_sent.reset(token)
+    waiting = asyncio.ensure_future(sent.wait())
+    try:
+        await asyncio.wait((task, waiting), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()  # the caller was cancelled: so is its request
+        raise
+    finally:
+        waiting.cancel()
+    return task
