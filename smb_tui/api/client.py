@@ -951,6 +951,11 @@ def _model(kind: type[M], body: Any) -> M:
 
 
 @cache
+def _page_of(kind: type[T]) -> type[Page[T]]:
+    return Page[kind]  # type: ignore[valid-type]  # pydantic looks it up anew each time
+
+
+@cache
 def _items(kind: type[T]) -> TypeAdapter[list[T]]:
     return TypeAdapter(list[kind])  # type: ignore[valid-type]
 
@@ -981,7 +986,7 @@ def _page(body: Any, key: str, kind: type[T]) -> Page[T]:
             f" sends it ({error.error_count()} problem(s)); check the URL"
         ) from None
     # Built, not validated again: pydantic would walk the items just validated.
-    return Page[kind].model_construct(items=items, cursor=_cursor(body))  # type: ignore[valid-type]
+    return _page_of(kind).model_construct(items=items, cursor=_cursor(body))
 
 
 __all__ = ["ApiError", "Reconnected", "StateBackedClient", "delete_confirmation"]
