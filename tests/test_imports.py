@@ -45,3 +45,14 @@ def test_the_wire_format_does_not_load_the_client() -> None:
     ).stdout
     for heavy in ("smb_tui.api.client", "httpx", "websockets"):
         assert f"'{heavy}'" not in loaded, heavy
+
+
+def test_token_signing_and_realtime_load_when_first_used() -> None:
+    """PyJWT (with its crypto) and websockets are needed after the first paint: the first
+    request's token, the first instance opened. Loaded before it, they delayed it."""
+    probe = "import sys, smb_tui.tui.app; print(sorted(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    for heavy in ("jwt", "websockets"):
+        assert f"'{heavy}'" not in loaded, heavy

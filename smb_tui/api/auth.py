@@ -13,8 +13,6 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-import jwt
-
 from smb_tui.api.errors import Forbidden
 from smb_tui.api.wire import (
     ACCESS_TOKEN_TYPE,
@@ -37,6 +35,8 @@ class TokenSource(Protocol):
 
 
 def token_expiry(token: str) -> float | None:
+    import jwt  # when first used: PyJWT (and its crypto) is a tenth of the dashboard's import
+
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.InvalidTokenError:
@@ -89,6 +89,8 @@ class KeyCredentials:
         return KeyCredentials(self.key_id, self._secret, auth_context, self.expires_in, self.issuer)
 
     def mint(self) -> str:
+        import jwt
+
         claims = key_token_claims(
             self.key_id, self.auth_context, int(time.time()), self.expires_in, self.issuer
         )
@@ -118,6 +120,8 @@ class AnonymousSession:
         self._lock = asyncio.Lock()
 
     def subject_token(self) -> str:
+        import jwt
+
         claims = anonymous_subject_claims(
             self.org_id, self.session_id, self.device_id, int(time.time())
         )

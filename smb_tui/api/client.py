@@ -22,11 +22,10 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import cache
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import httpx
-import websockets
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from smb_tui.api.auth import TokenSource
@@ -66,6 +65,9 @@ from smb_tui.api.models import (
 )
 from smb_tui.api.sending import request_sent, started
 from smb_tui.api.wire import decode_services, delete_confirmation
+
+if TYPE_CHECKING:
+    from websockets import ClientConnection
 
 PRODUCTION_URL = "https://api.statebacked.dev"
 # Reads answer fast or not at all; sending an event waits for the instance to settle,
@@ -820,6 +822,8 @@ class StateBackedClient:
         A refusal (403, 404) ends the iteration with its error. `on_status` hears
         "live" once subscribed and "reconnecting" while the connection is down.
         """
+        import websockets  # when first used: none of the dashboard's start waits for it
+
         check_slug(machine, "machine")
         check_slug(instance, "instance")
         subscribe = json.dumps(
@@ -868,7 +872,7 @@ class StateBackedClient:
             await asyncio.sleep(min(_backoff(attempt), max_backoff))
 
 
-async def _ping(connection: websockets.ClientConnection, interval: float) -> None:
+async def _ping(connection: ClientConnection, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         await connection.send(json.dumps({"type": "ping"}))
