@@ -769,6 +769,8 @@ class StateBackedClient:
             if not ahead.done():  # the page after the one the reader stopped at
                 ahead.cancel()
                 await asyncio.wait((ahead,))
+            if not ahead.cancelled():
+                ahead.exception()  # a failure nobody reads is not "never retrieved"
 
     def machines(self) -> AsyncIterator[MachineSummary]:
         return self._items(self._walk("/machines", "machines", MachineSummary))

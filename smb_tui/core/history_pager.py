@@ -293,6 +293,8 @@ class HistoryPager:
             self.report_cache_error()
             if pending is not None:  # stopped with a page on its way: forget it
                 pending[1].cancel()
+                if pending[1].done() and not pending[1].cancelled():
+                    pending[1].exception()  # it failed meanwhile: nobody reads that
                 if generation == self.generation:
                     buffer.requested_cursors.remove(pending[0])
                     buffer.loading = False

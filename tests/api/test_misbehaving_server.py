@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import struct
@@ -293,6 +294,20 @@ async def test_a_reader_that_stops_leaves_no_request_running(bad: Misbehaving) -
             and not task.done()
         ]
         assert running == []
+
+
+async def test_a_page_asked_for_ahead_that_fails_unread_is_not_reported(
+    bad: Misbehaving, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad.script = [page_of("machines", {"slug": "a", "createdAt": "2026-01-01"}, "2"), error(500)]
+    async with client_for(bad) as client:
+        machines = client.machines()
+        assert (await anext(machines)).slug == "a"
+        await asyncio.sleep(0.1)  # the page after it has failed meanwhile
+        await machines.aclose()
+        del machines
+        gc.collect()
+    assert "never retrieved" not in caplog.text
 
 
 async def test_the_history_stops_following_endless_empty_pages(bad: Misbehaving) -> None:
