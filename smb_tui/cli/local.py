@@ -17,6 +17,14 @@ def _port(text: str) -> int:
     return port
 
 
+def listen_options(parser: argparse.ArgumentParser, *, port: int, host_help: str) -> None:
+    """--host and --port of a command that listens (`local`, `serve`)."""
+    parser.add_argument("--host", default="127.0.0.1", help=host_help)
+    parser.add_argument(
+        "--port", type=_port, default=port, help=f"the port (default {port}; 0: any free one)"
+    )
+
+
 def local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     local = commands.add_parser(
         "local",
@@ -29,14 +37,11 @@ def local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         " key id is printed at start), or given with --key-id and a secret; the profile"
         " `local` connects to it. /openapi.json describes every route.",
     )
-    local.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0"
+    listen_options(
+        local,
+        port=8787,
+        host_help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0"
         " lets others on the network reach it and its key's holders)",
-    )
-    local.add_argument(
-        "--port", type=_port, default=8787, help="the port (default 8787; 0: any free one)"
     )
     local.add_argument("--db", type=Path, help="SQLite database (default: in the user data dir)")
     local.add_argument(

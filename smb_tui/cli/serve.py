@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 from smb_tui.cli.dashboard import connection_options, opening_options
+from smb_tui.cli.local import listen_options
 
 COOKIE = "smb_tui_serve"
 
@@ -36,14 +37,11 @@ def serve_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         " SSH rather than opening it: ssh -L 8000:127.0.0.1:8000 bastion, then open the"
         " printed URL on your own machine. Needs textual-serve: pip install 'smb-tui[web]'.",
     )
-    serve.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="the address to listen on (default 127.0.0.1; any other lets the network"
+    listen_options(
+        serve,
+        port=8000,
+        host_help="the address to listen on (default 127.0.0.1; any other lets the network"
         " reach it, token still required: a warning says so)",
-    )
-    serve.add_argument(
-        "--port", type=int, default=8000, help="the port (default 8000; 0: a free one)"
     )
     serve.add_argument(
         "--public-url",
