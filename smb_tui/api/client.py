@@ -419,12 +419,11 @@ class StateBackedClient:
 
     # -- machines ----------------------------------------------------------------------
 
+    async def _list(self, path: str, key: str, kind: type[T], cursor: str | None) -> Page[T]:
+        return _page(await self._request("GET", path, params={"cursor": cursor}), key, kind)
+
     async def list_machines(self, cursor: str | None = None) -> Page[MachineSummary]:
-        return _page(
-            await self._request("GET", "/machines", params={"cursor": cursor}),
-            "machines",
-            MachineSummary,
-        )
+        return await self._list("/machines", "machines", MachineSummary, cursor)
 
     async def get_machine(self, machine: str) -> Machine:
         body = await self._request("GET", f"/machines/{check_slug(machine, 'machine')}")
@@ -433,12 +432,7 @@ class StateBackedClient:
     async def list_versions(
         self, machine: str, cursor: str | None = None
     ) -> Page[MachineVersionInfo]:
-        path = f"/machines/{check_slug(machine, 'machine')}/v"
-        return _page(
-            await self._request("GET", path, params={"cursor": cursor}),
-            "versions",
-            MachineVersionInfo,
-        )
+        return await self._list(_versions_path(machine), "versions", MachineVersionInfo, cursor)
 
     async def get_definition(self, machine: str, version: str = "current") -> StatechartDefinition:
         """A version's statechart (`current`: the current version's). Only smb-tui's local
@@ -471,12 +465,7 @@ class StateBackedClient:
     async def list_instances(
         self, machine: str, cursor: str | None = None
     ) -> Page[InstanceSummary]:
-        path = f"/machines/{check_slug(machine, 'machine')}/i"
-        return _page(
-            await self._request("GET", path, params={"cursor": cursor}),
-            "instances",
-            InstanceSummary,
-        )
+        return await self._list(_instances_path(machine), "instances", InstanceSummary, cursor)
 
     async def create_instance(
         self,
@@ -527,7 +516,7 @@ class StateBackedClient:
         """Send and wait for the instance to settle. Never retried: a second send is a
         second event, so a time-out raises OutcomeUnknown."""
         payload = dict(event) if isinstance(event, Mapping) else event_json(event)
-        path = _instance_path(machine, instance) + "/events"
+        path = _events_path(machine, instance)
         return _model(
             State, await self._request("POST", path, body={"event": payload}, settles=True)
         )
@@ -537,7 +526,7 @@ class StateBackedClient:
     ) -> Sent:
         """`send_event`, and how long it took and whether the instance settled."""
         payload = dict(event) if isinstance(event, Mapping) else event_json(event)
-        path = _instance_path(machine, instance) + "/events"
+        path = _events_path(machine, instance)
         started = time.monotonic()
         response = await self._exchange("POST", path, body={"event": payload}, settles=True)
         state = _model(State, self._parse(response))
@@ -553,10 +542,7 @@ class StateBackedClient:
     async def list_transitions(
         self, machine: str, instance: str, cursor: str | None = None
     ) -> Page[Transition]:
-        path = _instance_path(machine, instance) + "/events"
-        return _page(
-            await self._request("GET", path, params={"cursor": cursor}), "transitions", Transition
-        )
+        return await self._list(_events_path(machine, instance), "transitions", Transition, cursor)
 
     async def set_instance_status(
         self, machine: str, instance: str, status: Literal["running", "paused"]
@@ -718,20 +704,14 @@ class StateBackedClient:
     ) -> AsyncGenerator[Page[T], None]:
         """Every page, following cursors; a cursor seen before raises RepeatedCursor, and
         more than MAX_EMPTY_PAGES empty pages in a row raise EmptyPages."""
-        seen: set[str] = set()
+        followed = _Followed()
         cursor: str | None = None
-        empty = 0
         while True:
             page = await fetch(cursor)
             yield page
             if not page.cursor:
                 return
-            if page.cursor in seen:
-                raise RepeatedCursor()
-            empty = 0 if page.items else empty + 1
-            if empty > MAX_EMPTY_PAGES:
-                raise EmptyPages()
-            seen.add(page.cursor)
+            followed.check(page.cursor, not page.items)
             cursor = page.cursor
 
     async def items(self, fetch: Callable[[str | None], Awaitable[Page[T]]]) -> AsyncIterator[T]:
@@ -742,8 +722,7 @@ class StateBackedClient:
         """Every page of a list, as `pages` follows them; each next page is asked for as
         soon as its cursor is read, before this page's items are checked and used, so
         the server works on it meanwhile."""
-        seen: set[str] = set()
-        empty = 0
+        followed = _Followed()
         ahead = await started(self._request("GET", path))
         try:
             while True:
@@ -752,13 +731,11 @@ class StateBackedClient:
                 stop: StateBackedError | None = None
                 if cursor:
                     items = body.get(key) if isinstance(body, dict) else None
-                    empty = empty + 1 if isinstance(items, list) and not items else 0
-                    if cursor in seen:
-                        stop = RepeatedCursor()
-                    elif empty > MAX_EMPTY_PAGES:
-                        stop = EmptyPages()
+                    try:
+                        followed.check(cursor, isinstance(items, list) and not items)
+                    except StateBackedError as error:
+                        stop = error  # raised once this page is read
                     else:
-                        seen.add(cursor)
                         ahead = await started(self._request("GET", path, params={"cursor": cursor}))
                 yield _page(body, key, kind)
                 if stop is not None:
@@ -776,17 +753,15 @@ class StateBackedClient:
         return self._items(self._walk("/machines", "machines", MachineSummary))
 
     def instances(self, machine: str) -> AsyncIterator[InstanceSummary]:
-        path = f"/machines/{check_slug(machine, 'machine')}/i"
-        return self._items(self._walk(path, "instances", InstanceSummary))
+        return self._items(self._walk(_instances_path(machine), "instances", InstanceSummary))
 
     def versions(self, machine: str) -> AsyncIterator[MachineVersionInfo]:
-        path = f"/machines/{check_slug(machine, 'machine')}/v"
-        return self._items(self._walk(path, "versions", MachineVersionInfo))
+        return self._items(self._walk(_versions_path(machine), "versions", MachineVersionInfo))
 
     def transition_pages(
         self, machine: str, instance: str
     ) -> AsyncGenerator[Page[Transition], None]:
-        return self._walk(_instance_path(machine, instance) + "/events", "transitions", Transition)
+        return self._walk(_events_path(machine, instance), "transitions", Transition)
 
     def transitions(self, machine: str, instance: str) -> AsyncIterator[Transition]:
         return self._items(self.transition_pages(machine, instance))
@@ -942,8 +917,20 @@ def _made(body: Any, key: str) -> str:
     return str(body[key])
 
 
+def _versions_path(machine: str) -> str:
+    return f"/machines/{check_slug(machine, 'machine')}/v"
+
+
+def _instances_path(machine: str) -> str:
+    return f"/machines/{check_slug(machine, 'machine')}/i"
+
+
 def _instance_path(machine: str, instance: str) -> str:
-    return f"/machines/{check_slug(machine, 'machine')}/i/{check_slug(instance, 'instance')}"
+    return f"{_instances_path(machine)}/{check_slug(instance, 'instance')}"
+
+
+def _events_path(machine: str, instance: str) -> str:
+    return _instance_path(machine, instance) + "/events"
 
 
 def _model(kind: type[M], body: Any) -> M:
@@ -974,6 +961,24 @@ def _setting_when_sent(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], A
             sent.set()
 
     return trace
+
+
+class _Followed:
+    """The cursors a walk has followed: one seen before, or more than MAX_EMPTY_PAGES empty
+    pages in a row, would be followed for ever."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.empty = 0
+
+    def check(self, cursor: str, empty_page: bool) -> None:
+        """Note `cursor`, the one after a page (empty or not); raise if it goes nowhere."""
+        if cursor in self.seen:
+            raise RepeatedCursor()
+        self.empty = self.empty + 1 if empty_page else 0
+        if self.empty > MAX_EMPTY_PAGES:
+            raise EmptyPages()
+        self.seen.add(cursor)
 
 
 def _cursor(body: Any) -> str | None:
