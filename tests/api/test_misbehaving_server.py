@@ -8,6 +8,7 @@ import json
 import socket
 import struct
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,6 +279,20 @@ async def test_the_next_page_is_asked_for_while_this_one_is_read(bad: Misbehavin
         assert "cursor=2" in bad.requests[1]
         assert [page.cursor async for page in pages] == [None]
     assert len(bad.requests) == 2
+
+
+async def test_a_cursor_of_any_text_goes_back_as_one_parameter(bad: Misbehaving) -> None:
+    """A cursor is the server's text: `&`, `=`, `#`, `+`, spaces, non-ASCII and a long one
+    come back to it exactly, never splitting the query or cutting the URL."""
+    cursor = "a&b=c#d e/+%20é\u202e" + "x" * 4000
+    bad.script = [
+        page_of("transitions", TRANSITION, cursor),
+        page_of("transitions", TRANSITION, None),
+    ]
+    async with client_for(bad) as client:
+        assert [page.cursor async for page in client.transition_pages("m", "i")] == [cursor, None]
+    target = bad.requests[1].split(" ")[1]
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(target).query) == {"cursor": [cursor]}
 
 
 async def test_a_reader_that_stops_leaves_no_request_running(bad: Misbehaving) -> None:
