@@ -8,9 +8,12 @@ was reached, and what went wrong; the widget draws it and runs the fetches.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -317,6 +320,8 @@ class HistoryBuffer:
         self._server_cursor_below: dict[Row, str] = {}
         self._deferring = False
         self._unwritten: list[tuple[list[str], str | None, str | None]] = []
+        self._writes: list[Future[None]] = []  # queued on the cache's writer thread
+        self.cache_failed: Callable[[str], None] = lambda why: None  # said at once
 
     @property
     def loaded(self) -> int:
@@ -449,13 +454,43 @@ class HistoryBuffer:
         self.requested_cursors.remove(cursor)  # retrying asks for it again
 
     def _keep(self, write: Callable[[CachedHistory], None]) -> None:
-        """Write to the cache; if it fails, say why once and go on without it."""
-        if self.cache is None:
+        """Write to the cache, on its writer thread (in the order asked); if it fails,
+        `collect_writes` says why once and the history goes on without it."""
+        history = self.cache
+        if history is None:
             return
+        self.collect_writes()
+        written = history.cache.write_behind(lambda: write(history))
+        self._writes.append(written)
         try:
-            write(self.cache)
-        except CacheUnavailable as error:
-            self.cache, self.cache_error = None, str(error)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on a loop (a script): said at the next collect
+            return
+
+        def done(written: Future[None]) -> None:  # on the writer thread
+            if written.exception() is not None:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self._write_failed)
+
+        written.add_done_callback(done)
+
+    def _write_failed(self) -> None:
+        """On the loop, as soon as a write failed: said now, not at the next page."""
+        self.collect_writes()
+        if self.cache_error is not None:
+            why, self.cache_error = self.cache_error, None
+            self.cache_failed(why)
+
+    def collect_writes(self) -> None:
+        """Take in the cache writes done since: the first that failed turns it off."""
+        while self._writes and self._writes[0].done():
+            error = self._writes.pop(0).exception()
+            if isinstance(error, CacheUnavailable):
+                if self.cache is not None:
+                    self.cache, self.cache_error = None, str(error)
+                self._writes.clear()
+            elif error is not None:
+                raise error  # a bug, not the disk: as loud as it was on this thread
 
     def defer_cache_writes(self) -> None:
         """Until `write_cache`, pages fetched are kept for the cache and written together
@@ -528,6 +563,7 @@ class HistoryBuffer:
         top, last = self.newest_known(1)[0], self.row(keep - 1)
         depth = self.newer_not_held + keep - 1
         try:
+            self.cache.cache.flush()  # the rows just queued are looked for too (a few)
             cursor = self.cache.cursor_below(top.transition(), last.transition(), depth)
         except CacheUnavailable as error:
             self.cache, self.cache_error = None, str(error)
@@ -573,7 +609,8 @@ class HistoryBuffer:
         """New transitions at the top, given newest first (behind: into the cache only)."""
         held = self.newest_known(1)
         above = held[0].transition() if held else None
-        self._keep(lambda cache: cache.add_newer([row.transition() for row in rows], above))
+        transitions = [row.transition() for row in rows]
+        self._keep(lambda cache: cache.add_newer(transitions, above))
         if self._top_seen is not None:
             self._top_seen = [*rows, *self._top_seen][:MATCH_ROWS]
             self.newer_not_held += len(rows)

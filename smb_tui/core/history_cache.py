@@ -21,14 +21,21 @@ it, that its rows still belong where the writer thinks: an older page only below
 cursor it was fetched with, newer rows only above the row they were found above. A page
 another process wrote meanwhile is not written twice, so rows are never duplicated,
 reordered or lost.
+
+Writes of fetched pages go to a thread of the cache's own (`write_behind`), on a
+connection of its own, in the order they were asked for: SQLite does them while the
+dashboard makes rows and draws, instead of between. Each is the same transaction, so
+the thread is one more writer like another process; `flush` waits for what is queued.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,17 +144,30 @@ class HistoryCache:
     def __init__(self, path: Path | None = None, cap_bytes: int = DEFAULT_CAP_BYTES) -> None:
         self.path = path or default_cache_path()
         self.cap_bytes = cap_bytes
+        self._local = threading.local()  # each thread's connection
+        self._connections: list[sqlite3.Connection] = []
+        self._writer: ThreadPoolExecutor | None = None  # made at the first write behind
+        self._behind: Future[None] | None = None  # the last write queued
         try:
             private_file(self.path)
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: a lost page is refetched
-            self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as error:
             raise CacheUnavailable(self._why(error)) from error
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The calling thread's connection (the UI's, or the writer thread's)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            self._connections.append(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # a cache: a lost page is refetched
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
 
     def _why(self, error: Exception) -> str:
         return (
@@ -161,8 +181,29 @@ class HistoryCache:
         except sqlite3.Error as error:
             raise CacheUnavailable(self._why(error)) from error
 
+    def write_behind(self, write: Callable[[], None]) -> Future[None]:
+        """Run `write` on the cache's writer thread, after every write queued before it.
+        Its CacheUnavailable comes out of the future."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="smb-tui-cache")
+        self._behind = self._writer.submit(write)
+        return self._behind
+
+    def flush(self) -> None:
+        """Wait until every write queued has been done (or has failed)."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            behind.exception()  # waits; what failed is said by whoever queued it
+
     def close(self) -> None:
-        self._db.close()
+        """After the writes queued: the process may end with none lost."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        for db in self._connections:
+            db.close()
+        self._connections.clear()
+        self._local = threading.local()
 
     def history(self, api_url: str, org: str | None, machine: str, instance: str) -> CachedHistory:
         key = (_without_credentials(api_url), org or "", machine, instance)
@@ -333,7 +374,7 @@ class CachedHistory:
                 if not empty and (fetched_with is None or fetched_with != cursor):
                     break
                 start = 0 if empty else low - 1
-                self._insert([(start - i, data) for i, data in enumerate(rows)])
+                self._insert(start, rows)
                 if rows:
                     low, high = start - len(rows) + 1, high if not empty else start
                 cursor, complete = next_cursor, next_cursor is None
@@ -362,15 +403,16 @@ class CachedHistory:
                 if top not in fresh:
                     return
                 fresh = fresh[: fresh.index(top)]
-            self._insert([(high + len(fresh) - i, data) for i, data in enumerate(fresh)])
+            self._insert(high + len(fresh), fresh)
         self.cache.evict(keep=self.id)
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """One transaction holding SQLite's write lock from its start: what is read in it
         is still true when its rows are written, whatever other processes do."""
-        db = self.cache._db
+        db = None
         try:
+            db = self.cache._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -379,21 +421,24 @@ class CachedHistory:
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as error:
-            if db.in_transaction:
+            if db is not None and db.in_transaction:
                 db.execute("ROLLBACK")
             raise CacheUnavailable(self.cache._why(error)) from error
 
-    def _insert(self, rows: list[tuple[int, str]]) -> None:
+    def _insert(self, top: int, rows: Sequence[str]) -> None:
+        """`rows` (cached rows, newest first) at seq `top`, `top - 1`, ... in one statement:
+        SQLite splits them (each is a JSON object, so together they are a JSON array),
+        and a thread writing them lets go of Python's lock once, not once a row."""
         if not rows:
             return
-        size = sum(len(data) for _, data in rows)
-        self.cache._db.executemany(
-            "INSERT INTO transitions (history_id, seq, data) VALUES (?, ?, ?)",
-            [(self.id, seq, data) for seq, data in rows],
+        self.cache._db.execute(
+            "INSERT INTO transitions (history_id, seq, data)"
+            " SELECT ?, ? - key, value FROM json_each(?)",
+            (self.id, top, "[" + ",".join(rows) + "]"),
         )
         self.cache._db.execute(
             "UPDATE histories SET bytes = bytes + ?, used = ? WHERE id = ?",
-            (size, time.time(), self.id),
+            (sum(map(len, rows)), time.time(), self.id),
         )
 
     def drop(self) -> None:

@@ -82,6 +82,7 @@ class HistoryPager:
         return self.buffer.fetch is not None
 
     def report_cache_error(self) -> None:
+        self.buffer.collect_writes()
         if self.buffer.cache_error:
             self.cache_failed(self.buffer.cache_error)
             self.buffer.cache_error = None
@@ -96,12 +97,14 @@ class HistoryPager:
         # Older cached rows are read as pages too, when the view needs them.
         through = cache.fetch_through(fetch) if cache is not None and fetch is not None else fetch
         self.buffer = HistoryBuffer(through, cache)
+        self.buffer.cache_failed = self.cache_failed
         self.mode = "idle"
         self.refreshing = self.refresh_again = False
         self.from_cache = 0
         if fetch is None or cache is None:
             return False
         try:
+            cache.cache.flush()  # what this process fetched before is read back too
             cached = cache.page()
         except CacheUnavailable as error:
             self.buffer.cache = None

@@ -4,6 +4,7 @@ and dropped, not trusted, when the server's history is not the one it kept."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import httpx
@@ -148,9 +149,14 @@ async def test_a_full_disk_turns_the_cache_off_and_keeps_the_app_running(
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         assert isinstance(screen, DashboardScreen) and screen.cache is not None
-        database = screen.cache._db
-        pages = database.execute("PRAGMA page_count").fetchone()[0]
-        database.execute(f"PRAGMA max_page_count = {pages}")  # SQLite: disk full from now
+        cache = screen.cache
+
+        def disk_full() -> None:  # SQLite: disk full from now, on this thread's connection
+            pages = cache._db.execute("PRAGMA page_count").fetchone()[0]
+            cache._db.execute(f"PRAGMA max_page_count = {pages}")
+
+        disk_full()  # the UI's reads and writes
+        cache.write_behind(disk_full).result()  # and the writer thread's
         screen.open_instance("busy")
         history = screen.query_one(TransitionHistory)
         await wait_for(pilot, lambda: history.row_count >= 100, what="the history")
@@ -320,6 +326,38 @@ async def test_reopening_a_large_cache_reads_one_page_of_it_before_the_first_pai
                 assert all(isinstance(c, CacheCursor) for c in history.requested_cursors)
                 assert sent.count("GET", "/i/busy/events") == 1
                 assert built[0] == len(fresh)  # every cached row read once
+
+
+def test_a_cached_row_reads_back_exactly_as_the_server_sent_it(tmp_path: Path) -> None:
+    """Rows go in as one JSON array that SQLite splits: each must come back the very
+    text written (a re-open matches rows by it), whatever an end user put in them."""
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    held = cache.history("http://127.0.0.1:1", None, "counter", "odd")
+    payloads: list[object] = [
+        {"n": 1e300, "m": -0.0, "big": 2**80, "f": 0.1, "tiny": 5e-324},
+        {"text": 'é\u202e"\\/\n\t\x00\x1b[31m[bold]', "emoji": "\U0001f600", "ctl": "\x9b"},
+        {"same": 1, "list": [None, True, False, [], {}], "nested": {"a": {"b": {"c": [1]}}}},
+        {"k" * 300: "v" * 5_000},
+    ]
+    older = [
+        Transition.model_construct(
+            created_at=f"2026-01-01T00:00:0{n}.000Z", event={"type": "t", **p}, state={"s": f"v{n}"}
+        )
+        for n, p in enumerate(payloads)
+    ]
+    newer = [
+        Transition.model_construct(
+            created_at="2026-01-02T00:00:00.000Z", event={"type": "é"}, state="ü"
+        )
+    ]
+    held.add_older(older, None)
+    held.add_newer(newer, above=older[0])
+    whole = held.page(limit=None)
+    assert whole is not None
+    assert [t.model_dump(by_alias=True) for t in whole.items] == [
+        t.model_dump(by_alias=True) for t in newer + older
+    ]
+    assert held.newest(len(payloads) + 1) == [history_cache._data(t) for t in newer + older]
 
 
 def test_appending_a_page_reads_no_row_already_held(tmp_path: Path) -> None:
@@ -530,10 +568,12 @@ async def test_a_seek_to_the_start_writes_the_cache_a_few_times_not_once_a_page(
     """End fetches page after page; the cache takes them together, a few times a second,
     and holds exactly the server's rows afterwards."""
     writes: list[int] = []
+    threads: set[str] = set()
     write = history_cache.CachedHistory.add_older_pages
 
     def counted(self: history_cache.CachedHistory, pages: list[object]) -> None:
         writes.append(len(pages))
+        threads.add(threading.current_thread().name)
         write(self, pages)  # type: ignore[arg-type]
 
     monkeypatch.setattr(history_cache.CachedHistory, "add_older_pages", counted)
@@ -552,6 +592,8 @@ async def test_a_seek_to_the_start_writes_the_cache_a_few_times_not_once_a_page(
     assert sum(writes) == len(fresh) // 10  # every page was written, once...
     by_the_seek = writes[written_before:]
     assert len(by_the_seek) <= sum(by_the_seek) // 4, writes  # ...the seek's, together
+    # ...and not on the UI's thread: SQLite writes while the rows are made and drawn.
+    assert threads and all(name.startswith("smb-tui-cache") for name in threads), threads
     other = HistoryCache(cache)
     held = other.history(server.base_url, None, "counter", "busy").page(limit=None)
     other.close()

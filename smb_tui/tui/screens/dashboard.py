@@ -166,6 +166,7 @@ class DashboardScreen(AuthoringFlows):
         self.client = client
         self.connection = connection
         self.cache = cache
+        self._cache_file = cache  # closed with the screen, even after it failed
         self.copy_of = copy_of
         self.copies: dict[tuple[str, str], str] = {}  # copies made here: where each is from
         self.machine: str | None = None
@@ -730,6 +731,8 @@ class DashboardScreen(AuthoringFlows):
 
     async def on_unmount(self) -> None:
         self._close_session()
+        if self._cache_file is not None:
+            self._cache_file.close()  # after its writes queued: none is lost at exit
         await self.client.aclose()
 
 
