@@ -3,6 +3,7 @@ both engines, lit by the instance, following it live, stepping through its histo
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from pathlib import Path
@@ -236,3 +237,35 @@ async def test_where_the_server_gives_no_definition_the_named_bundle_is_drawn(
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await open_chart(pilot)
             assert screen.note.startswith("Drawn from the 2 transitions loaded")
+
+
+async def test_following_an_instance_with_no_chart_open_loads_no_dialog(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each change of the instance asks whether a chart follows it: that question must
+    not import the dialogs and the graph layout (100 ms, at the first instance opened,
+    among its first pages)."""
+    imported: list[str] = []
+    real_import = builtins.__import__
+
+    def noting(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("smb_tui.tui.screens.modals"):
+            imported.append(name)
+        return real_import(name, *args, **kwargs)
+
+    app, slug = app_on_new_instance(server, "checkout", "no-chart")
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen: Any = app.screen
+        await wait_for(pilot, lambda: screen.snapshot.state is not None, what="the state")
+        monkeypatch.setattr(builtins, "__import__", noting)
+        with client(server) as http:  # another client moves the instance: followed live
+            for event in [{"type": "add_item", "item": "lamp", "price": 3}, "start_checkout"]:
+                sent = http.post(f"/machines/checkout/i/{slug}/events", json={"event": event})
+                assert sent.status_code == 200
+        await wait_for(
+            pilot,
+            lambda: "unpaid" in json.dumps(screen.snapshot.state.state),
+            what="the live update",
+        )
+        monkeypatch.setattr(builtins, "__import__", real_import)
+    assert imported == []

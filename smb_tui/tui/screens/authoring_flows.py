@@ -103,10 +103,14 @@ class AuthoringFlows(AdminFlows):
 
     def _follow_on_chart(self, snapshot: InstanceSnapshot) -> None:
         """An open chart of this instance lights the states it is in now."""
-        from smb_tui.tui.screens.modals import ChartScreen
-
+        # No chart was ever opened unless its module is loaded: it is not loaded here
+        # for the question (every dialog and the graph layout: 100 ms at the first
+        # instance opened, in the middle of its first pages).
+        chart = sys.modules.get("smb_tui.tui.screens.modals.chart")
+        if chart is None or snapshot.state is None:
+            return
         for screen in self.app.screen_stack:
-            if isinstance(screen, ChartScreen) and snapshot.state is not None:
+            if isinstance(screen, chart.ChartScreen):
                 screen.follow(snapshot.state.state)
 
     # -- copies: try events on a copy, never on the original -------------------------
