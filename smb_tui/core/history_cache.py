@@ -30,6 +30,7 @@ the thread is one more writer like another process; `flush` waits for what is qu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -185,9 +186,16 @@ class HistoryCache:
         """Run `write` on the cache's writer thread, after every write queued before it.
         Its CacheUnavailable comes out of the future."""
         if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="smb-tui-cache")
+            self._writer = ThreadPoolExecutor(
+                1, thread_name_prefix="smb-tui-cache", initializer=self._writer_started
+            )
         self._behind = self._writer.submit(write)
         return self._behind
+
+    def _writer_started(self) -> None:
+        # It only appends: a small page cache (SQLite's default is 2 MB a connection).
+        with contextlib.suppress(sqlite3.Error):  # said by the first write, if at all
+            self._db.execute("PRAGMA cache_size = -256")
 
     def flush(self) -> None:
         """Wait until every write queued has been done (or has failed)."""
