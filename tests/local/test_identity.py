@@ -121,6 +121,9 @@ def test_an_identity_provider_s_token_is_exchanged_for_one_with_the_mapped_claim
         (idp_token(), "other-app"),  # no such token provider
         ("not a jwt", "web"),
     ],
+    # Named, not shown: a token holds the time it was made, and xdist's workers, each
+    # collecting on its own, refuse to run when their test names differ (a second apart).
+    ids=["forged", "expired", "no-such-provider", "hs512", "unsigned", "other-app", "not-jwt"],
 )
 def test_a_token_that_does_not_hold_is_refused(
     configured: ServerThread, token: str, service: str
