@@ -450,7 +450,9 @@ class CachedHistory:
         )
 
     def drop(self) -> None:
-        """Forget this instance's cached transitions (they cannot be trusted)."""
+        """Forget this instance's cached transitions (they cannot be trusted), after the
+        writes queued for them: none lands after it."""
+        self.cache.flush()
         self.cache._run("DELETE FROM transitions WHERE history_id = ?", self.id)
         self.cache._run(
             "UPDATE histories SET next_cursor = NULL, complete = 0, bytes = 0 WHERE id = ?",
