@@ -1,5 +1,6 @@
-"""What a process's httpx.AsyncClients sent: the app's requests, counted on the wire side
-of its client, for tests and benchmarks that say what something costs."""
+"""What a process's httpx.AsyncClients sent: the app's requests, counted where they reach
+httpx's transport (the client hands them there directly, past `AsyncClient.send`), for
+tests and benchmarks that say what something costs."""
 
 from __future__ import annotations
 
@@ -22,17 +23,17 @@ class HttpLog:
 
 @contextmanager
 def logged_requests() -> Iterator[HttpLog]:
-    """Every request sent through an httpx.AsyncClient meanwhile (by any client of this
+    """Every request sent through httpx's async transport meanwhile (by any client of this
     process: the app's and a test's own async clients alike)."""
     log = HttpLog()
-    real = httpx.AsyncClient.send
+    real = httpx.AsyncHTTPTransport.handle_async_request
 
-    async def send(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
+    async def send(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> Any:
         log.sent.append((request.method, request.url.path))
-        return await real(self, request, **kwargs)
+        return await real(self, request)
 
-    httpx.AsyncClient.send = send  # type: ignore[method-assign]
+    httpx.AsyncHTTPTransport.handle_async_request = send  # type: ignore[method-assign]
     try:
         yield log
     finally:
-        httpx.AsyncClient.send = real  # type: ignore[method-assign]
+        httpx.AsyncHTTPTransport.handle_async_request = real  # type: ignore[method-assign]

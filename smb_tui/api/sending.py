@@ -16,28 +16,32 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-# Set by `started` for the task it makes; the client sets the event when the request
+# Set by `started` for the task it makes; the client sets its result when the request
 # that task sends has gone out.
-request_sent: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+request_sent: contextvars.ContextVar[asyncio.Future[None] | None] = contextvars.ContextVar(
     "smb_request_sent", default=None
 )
+
+
+def mark_sent(sent: asyncio.Future[None]) -> None:
+    """Say that the request `sent` stands for has gone out (once; later calls do nothing)."""
+    if not sent.done():
+        sent.set_result(None)
 
 
 async def started(call: Awaitable[T]) -> asyncio.Future[T]:
     """`call` in a task of its own, returned once its request has gone out (or the call
     has ended first, as one that fails before sending does)."""
-    sent = asyncio.Event()
+    sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     token = request_sent.set(sent)
     try:
         task = asyncio.ensure_future(call)  # with a copy of this context: `sent` in it
     finally:
         request_sent.reset(token)
-    waiting = asyncio.ensure_future(sent.wait())
+    task.add_done_callback(lambda _: mark_sent(sent))
     try:
-        await asyncio.wait((task, waiting), return_when=asyncio.FIRST_COMPLETED)
+        await sent
     except BaseException:
         task.cancel()  # the caller was cancelled: so is its request
         raise
-    finally:
-        waiting.cancel()
     return task
