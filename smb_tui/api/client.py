@@ -399,6 +399,13 @@ class StateBackedClient:
                 return None
             try:
                 return _json(response.content)
+            except _NestedTooDeep:
+                # An end user's event or context nested that deep (a few kB) is JSON all
+                # the same: not a wrong URL, as the message below would say.
+                raise ProtocolError(
+                    "the server's answer holds a value nested deeper than this client reads"
+                    " (about 900 levels; an event or context sent that way)"
+                ) from None
             except ValueError:
                 raise ProtocolError(
                     f"the server answered HTTP {response.status_code} with a body that is"
@@ -887,13 +894,18 @@ def _path(request: httpx.Request) -> str:
     return request.url.raw_path.decode("ascii", "replace")
 
 
+class _NestedTooDeep(ValueError):
+    """JSON nested past what Python's parser reads (about 900 levels, less the caller's
+    stack): valid JSON, but not readable here."""
+
+
 def _json(data: str | bytes) -> Any:
-    """JSON from a server, as ValueError when it is not (nested past Python's recursion
-    limit included: 200,000 `[` raised RecursionError)."""
+    """JSON from a server, as ValueError when it is not or cannot be read (nested past
+    Python's recursion limit: 200,000 `[` raised RecursionError)."""
     try:
         return json.loads(data)
     except RecursionError:
-        raise ValueError("JSON nested too deep") from None
+        raise _NestedTooDeep("JSON nested too deep") from None
 
 
 def _realtime_message(raw: str | bytes) -> InstanceUpdate | None:

@@ -128,8 +128,7 @@ def payload_summary(event: Any, limit: int = 80) -> str:
     payload = {k: v for k, v in event.items() if k != "type"}
     if not payload:
         return ""
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return short_json(payload, limit)
 
 
 _AGO = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|w|week)s?(?:\s+ago)?")
@@ -196,8 +195,16 @@ def relative_time(seconds_ago: float) -> str:
     return f"{seconds // (86400 * 365)}y ago"
 
 
+TOO_DEEP = "(nested too deep to show)"
+
+
 def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    """`value` as indented JSON; a value nested past what Python encodes (an end user's
+    event can be, a few levels short of what the client parses) says so instead."""
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    except RecursionError:
+        return TOO_DEEP
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,11 @@ def context_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Chang
 
 
 def short_json(value: Any, limit: int = 40) -> str:
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """`value` as compact JSON cut to `limit` (or TOO_DEEP, as `pretty_json` says)."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        return TOO_DEEP
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

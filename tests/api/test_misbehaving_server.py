@@ -466,7 +466,7 @@ async def test_json_nested_too_deep_is_a_protocol_error(bad: Misbehaving) -> Non
     deep = "[" * 200_000 + "]" * 200_000
     bad.script = [(200, {}, deep), (500, {}, deep)]
     async with client_for(bad) as client:
-        with pytest.raises(ProtocolError, match="not JSON"):
+        with pytest.raises(ProtocolError, match="nested deeper than this client reads"):
             await client.list_machines()
         with pytest.raises(ServerError):
             await client.list_machines()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -109,7 +110,7 @@ class HostileServer:
                 )
                 await reader.readexactly(length)
                 status, body = ROUTES.get((method, target.split("?")[0]), (404, {"error": HOSTILE}))
-                payload = json.dumps(body).encode()
+                payload = (body if isinstance(body, str) else json.dumps(body)).encode()
                 writer.write(
                     f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
                     f"content-length: {len(payload)}\r\n\r\n".encode()
@@ -187,3 +188,80 @@ async def test_one_hostile_string_through_every_field(hostile: HostileServer) ->
         await settle(pilot, lambda: isinstance(app.screen, TransitionDetail), "the detail")
         text = screen_is_safe(app)
         assert r"\u001b]0;pwn" in text
+
+
+def nested(depth: int) -> str:
+    """JSON nested `depth` levels deep, as text (Python's encoder gives up far sooner)."""
+    return '{"in":' * depth + '"bottom"' + "}" * depth
+
+
+def with_deep(body: Any, depth: int) -> str:
+    """`body` as JSON text, with each "DEEP" in it nested `depth` levels deep."""
+    return json.dumps(body).replace('"DEEP"', nested(depth))
+
+
+def deep_routes(depth: int) -> dict[tuple[str, str], tuple[int, Any]]:
+    admin = ROUTES[("GET", "/machines/m1/i/i1/admin")][1]
+    return {
+        **ROUTES,
+        ("GET", "/machines/m1/i/i1"): (
+            200,
+            with_deep({**STATE, "state": "on", "publicContext": {"deep": "DEEP"}}, depth),
+        ),
+        ("GET", "/machines/m1/i/i1/admin"): (
+            200,
+            with_deep(
+                {
+                    **admin,
+                    "state": "on",
+                    "publicContext": {"deep": "DEEP"},
+                    "context": {"deep": "DEEP", "public": {"deep": "DEEP"}},
+                },
+                depth,
+            ),
+        ),
+        ("GET", "/machines/m1/i/i1/events"): (
+            200,
+            with_deep(
+                {
+                    "transitions": [
+                        {"createdAt": NOW, "state": "on", "event": {"type": "go", "p": "DEEP"}},
+                        {"createdAt": NOW, "state": "plain", "event": {"type": "plain"}},
+                    ]
+                },
+                depth,
+            ),
+        ),
+    }
+
+
+DEPTH = 900  # the parser reads about 920 levels at the depth the app calls it
+
+
+async def test_values_nested_hundreds_deep_are_shown_without_a_crash(
+    hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An end user's event or context nested 900 levels deep (a few kB) is JSON the
+    client reads; every pane shows it (encoding it again for the history's rows, the
+    context and the detail) without a crash."""
+    monkeypatch.setattr(sys.modules[__name__], "ROUTES", deep_routes(DEPTH))
+    connection = Connection(hostile.base_url, StaticToken("t"), None, "deep", can_act_as=False)
+    app = SmbTui(connection, machine="m1", instance="i1")
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = app.screen
+        history = screen.query_one(TransitionHistory)
+        await settle(
+            pilot,
+            lambda: screen.snapshot.admin is not None and history.row_count == 2,
+            "the instance",
+        )
+        await pilot.press("a")
+        await pilot.pause(0.2)
+        text = screen_is_safe(app)
+        assert "plain" in text
+        await pilot.press("5", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, TransitionDetail), "the detail")
+        screen_is_safe(app)
+        await pilot.press("escape", "down", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, TransitionDetail), "the detail")
+        screen_is_safe(app)

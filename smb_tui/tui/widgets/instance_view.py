@@ -6,7 +6,6 @@ when what it shows is loading, stale, gone or failed.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Static, Tree
 
 from smb_tui.api.models import StateValue
-from smb_tui.core.describe import version_label
+from smb_tui.core.describe import pretty_json, version_label
 from smb_tui.core.instance_session import InstanceSnapshot
 from smb_tui.core.text import safe
 from smb_tui.tui.palette import tone
@@ -180,10 +179,10 @@ class InstanceView(Vertical, can_focus=False):
         if self.snapshot.state is None:
             return None
         state = self.snapshot.state.model_dump(by_alias=True)
-        return json.dumps(state, indent=2, ensure_ascii=False)
+        return pretty_json(state)
 
     def context_json(self) -> str | None:
         context = self._shown_context(self.snapshot, self.full_context)
         if context is None:
             return None
-        return json.dumps(next(iter(context.values())), indent=2, ensure_ascii=False)
+        return pretty_json(next(iter(context.values())))
