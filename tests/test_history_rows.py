@@ -3,17 +3,19 @@ where it cannot be made again exactly (issue 18: a million rows in tens of MB)."
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import random
 import tracemalloc
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from smb_tui.api.models import Page, Transition
 from smb_tui.core.history_buffer import HistoryBuffer, Row, _usual_time
-from smb_tui.core.history_cache import row_data
+from smb_tui.core.history_cache import HistoryCache, row_data
 
 
 def transition(created_at: str, event: object, state: object = "counting") -> Transition:
@@ -165,3 +167,67 @@ def test_a_row_is_cached_as_caches_already_on_disk_hold_it(event: object, state:
     assert row_data(t.created_at, row.kind.cached) == before
     again = Row.of(transition("2026-12-05T07:35:45.816Z", event, state))
     assert again.kind is row.kind  # made once
+
+
+def _nested(depth: int) -> object:
+    value: object = "bottom"
+    for _ in range(depth):
+        value = {"in": value}
+    return value
+
+
+def _rows(count: int, start: int = 0) -> Page[Transition]:
+    return Page[Transition](
+        items=[
+            transition(
+                f"2026-01-01T00:{(start + i) // 60:02d}:{(start + i) % 60:02d}Z", {"type": "go"}
+            )
+            for i in range(count)
+        ],
+        cursor=f"after-{start + count}",
+    )
+
+
+async def test_a_cache_write_that_fails_is_said_once_and_the_rows_still_come(
+    tmp_path: Path,
+) -> None:
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    try:
+        buffer = HistoryBuffer(None, cache.history("http://a", None, "m", "i"))
+        said: list[str] = []
+        buffer.cache_failed = said.append
+
+        def disk_full() -> None:  # on the writer thread's connection: its writes fail
+            pages = cache._db.execute("PRAGMA page_count").fetchone()[0]
+            cache._db.execute(f"PRAGMA max_page_count = {pages}")
+
+        cache.write_behind(disk_full).result()
+        buffer.add_page(_rows(100))
+        buffer.add_page(_rows(100, start=100))  # queued behind the first, failing too
+        cache.flush()
+        for _ in range(10):  # the failure comes back onto the loop
+            await asyncio.sleep(0.01)
+        assert len(said) == 1 and "full" in said[0], said
+        assert buffer.cache is None
+        buffer.add_page(_rows(100, start=200))  # uncached from now, said no more
+        assert buffer.loaded == 300 and len(said) == 1
+    finally:
+        cache.close()
+
+
+def test_a_transition_nested_too_deep_to_cache_is_shown_and_said_once(tmp_path: Path) -> None:
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    try:
+        history = cache.history("http://a", None, "m", "i")
+        buffer = HistoryBuffer(None, history)
+        said: list[str] = []
+        buffer.cache_failed = said.append
+        deep = transition("2026-01-01T00:00:00Z", {"type": "go", "payload": _nested(5000)})
+        buffer.add_page(Page[Transition](items=[deep], cursor="next"))
+        buffer.add_page(_rows(10, start=1))
+        cache.flush()
+        assert buffer.loaded == 11 and buffer.cache is None
+        assert said == ["a transition is nested too deeply to cache; going on without"]
+        assert history.page() is None  # nothing of it was written
+    finally:
+        cache.close()

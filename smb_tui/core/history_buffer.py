@@ -295,7 +295,6 @@ class HistoryBuffer:
         self.fetch = fetch
         self.cache = cache  # where fetched pages are kept on disk, if anywhere
         self.had_cache = cache is not None  # (the cache may fail and be gone since)
-        self.cache_error: str | None = None
         self._newer: list[Row] = []  # newest last: prepending is an append
         self._older: list[Row] = []  # in the server's order
         self.next_cursor: str | None = None
@@ -321,7 +320,8 @@ class HistoryBuffer:
         self._deferring = False
         self._unwritten: list[tuple[list[str], str | None, str | None]] = []
         self._writes: list[Future[None]] = []  # queued on the cache's writer thread
-        self.cache_failed: Callable[[str], None] = lambda why: None  # said at once
+        # Told why, once, as soon as the cache fails (the history goes on without it).
+        self.cache_failed: Callable[[str], None] = lambda why: None
 
     @property
     def loaded(self) -> int:
@@ -455,7 +455,7 @@ class HistoryBuffer:
 
     def _keep(self, write: Callable[[CachedHistory], None]) -> None:
         """Write to the cache, on its writer thread (in the order asked); if it fails,
-        `collect_writes` says why once and the history goes on without it."""
+        the cache is turned off and `cache_failed` told why, on the loop at once."""
         history = self.cache
         if history is None:
             return
@@ -477,20 +477,22 @@ class HistoryBuffer:
     def _write_failed(self) -> None:
         """On the loop, as soon as a write failed: said now, not at the next page."""
         self.collect_writes()
-        if self.cache_error is not None:
-            why, self.cache_error = self.cache_error, None
-            self.cache_failed(why)
 
     def collect_writes(self) -> None:
         """Take in the cache writes done since: the first that failed turns it off."""
         while self._writes and self._writes[0].done():
             error = self._writes.pop(0).exception()
             if isinstance(error, CacheUnavailable):
-                if self.cache is not None:
-                    self.cache, self.cache_error = None, str(error)
                 self._writes.clear()
+                self.cache_off(str(error))
             elif error is not None:
                 raise error  # a bug, not the disk: as loud as it was on this thread
+
+    def cache_off(self, why: str) -> None:
+        """Go on without the cache, and say why (once: it is gone after)."""
+        if self.cache is not None:
+            self.cache, self._unwritten = None, []
+            self.cache_failed(why)
 
     def defer_cache_writes(self) -> None:
         """Until `write_cache`, pages fetched are kept for the cache and written together
@@ -520,8 +522,7 @@ class HistoryBuffer:
                 if not self._deferring:
                     self.write_cache()
             else:  # nested past what JSON encodes here: shown, never cached
-                self.cache, self._unwritten = None, []
-                self.cache_error = "a transition is nested too deeply to cache; going on without"
+                self.cache_off("a transition is nested too deeply to cache; going on without")
         if self.cache is None and rows and isinstance(page.cursor, str):
             self._server_cursor_below[rows[-1]] = page.cursor
         if self.filter_text:
@@ -566,7 +567,7 @@ class HistoryBuffer:
             self.cache.cache.flush()  # the rows just queued are looked for too (a few)
             cursor = self.cache.cursor_below(top.transition(), last.transition(), depth)
         except CacheUnavailable as error:
-            self.cache, self.cache_error = None, str(error)
+            self.cache_off(str(error))
             return False
         if cursor is None:
             return False

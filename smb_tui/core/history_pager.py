@@ -81,12 +81,6 @@ class HistoryPager:
     def has_source(self) -> bool:
         return self.buffer.fetch is not None
 
-    def report_cache_error(self) -> None:
-        self.buffer.collect_writes()
-        if self.buffer.cache_error:
-            self.cache_failed(self.buffer.cache_error)
-            self.buffer.cache_error = None
-
     # -- loading -------------------------------------------------------------------------
 
     def load(self, fetch: FetchPage | None, cache: CachedHistory | None) -> bool:
@@ -107,8 +101,7 @@ class HistoryPager:
             cache.cache.flush()  # what this process fetched before is read back too
             cached = cache.page()
         except CacheUnavailable as error:
-            self.buffer.cache = None
-            self.cache_failed(str(error))
+            self.buffer.cache_off(str(error))
             return False
         if cached is None:
             return False
@@ -168,9 +161,7 @@ class HistoryPager:
         return page if generation == self.generation else None
 
     def add_page(self, page: Page[Transition]) -> list[Row]:
-        rows = self.buffer.add_page(page)
-        self.report_cache_error()
-        return rows
+        return self.buffer.add_page(page)
 
     def failed_unexpectedly(self, why: str) -> None:
         """A fetch raised what nobody expected: the history says so (and `r` retries)
@@ -289,11 +280,9 @@ class HistoryPager:
                 if time.monotonic() - drawn > PROGRESS_EVERY:
                     drawn = time.monotonic()
                     buffer.write_cache()
-                    self.report_cache_error()
                     yield SeekProgress(dict(types))
         finally:
             buffer.write_cache(stop_deferring=True)
-            self.report_cache_error()
             if pending is not None:  # stopped with a page on its way: forget it
                 pending[1].cancel()
                 if pending[1].done() and not pending[1].cancelled():

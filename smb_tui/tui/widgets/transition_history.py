@@ -400,7 +400,6 @@ class TransitionHistory(ScrollView, can_focus=True):
             return
         if self.buffer.trim(keep):
             self._resize()
-        self.pager.report_cache_error()
 
     def newest(self, count: int) -> list[Row]:
         return self.buffer.newest(count)
