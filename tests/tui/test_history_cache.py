@@ -598,3 +598,27 @@ async def test_a_seek_to_the_start_writes_the_cache_a_few_times_not_once_a_page(
     held = other.history(server.base_url, None, "counter", "busy").page(limit=None)
     other.close()
     assert held is not None and [t.model_dump(by_alias=True) for t in held.items] == fresh
+
+
+async def test_uncache_is_offered_only_where_there_is_a_cache(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    """K forgets the cached history: without a cache (`smb-tui demo`, --no-cache, one
+    that failed) the history does not offer it."""
+
+    def offered(app: object) -> bool:
+        bindings = app.screen.active_bindings.values()  # type: ignore[attr-defined]
+        return any(b.action == "forget_cache" for _, b, _, _ in bindings)
+
+    for cache_path in (None, tmp_path / "history.sqlite3"):
+        app = make_app(server, "counter", "busy", cache_path=cache_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count >= 100, what="the history")
+            history.focus()
+            await pilot.pause(0.1)
+            assert offered(app) is (cache_path is not None)
+            if cache_path is not None:
+                history.buffer.cache_off("the disk is full")  # as a failed write says
+                await pilot.pause(0.1)
+                assert not offered(app)

@@ -254,6 +254,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.workers.cancel_group(self, "history-newest")
         self.blank_note = blank_note or NOTHING_OPEN
         cached = self.pager.load(fetch, cache)
+        self.refresh_bindings()  # K is offered only where there is a cache
         # Only now: moving the cursor and the view to the top asks for what they need,
         # which must not be a first page from the server under the cached one.
         self._to_top()
@@ -263,7 +264,14 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._catch_up(blank_note, self.pager.generation)
 
     def _cache_failed(self, why: str) -> None:
+        self.refresh_bindings()
         self.post_message(self.CacheFailed(why))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "forget_cache":
+            # Not offered without a cache: `smb-tui demo`, --no-cache, or one that failed.
+            return self.buffer.cache is not None
+        return True
 
     @work(group="history-newest", exit_on_error=False)
     async def _catch_up(self, note: str | None, generation: int) -> None:
