@@ -188,6 +188,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         # The rows and the paging done on them (which page next, End, search, jump,
         # news): headless; this widget keeps the keys, the view and the drawing.
         self.pager = HistoryPager(self._cache_failed)
+        self._uncache_offered = False  # as check_action says before any history
         self.blank_note = NOTHING_OPEN
         self._stale_note = ""
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
@@ -254,7 +255,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         self.workers.cancel_group(self, "history-newest")
         self.blank_note = blank_note or NOTHING_OPEN
         cached = self.pager.load(fetch, cache)
-        self.refresh_bindings()  # K is offered only where there is a cache
+        self._offer_uncache()
         # Only now: moving the cursor and the view to the top asks for what they need,
         # which must not be a first page from the server under the cached one.
         self._to_top()
@@ -264,8 +265,16 @@ class TransitionHistory(ScrollView, can_focus=True):
         self._catch_up(blank_note, self.pager.generation)
 
     def _cache_failed(self, why: str) -> None:
-        self.refresh_bindings()
+        self._offer_uncache()
         self.post_message(self.CacheFailed(why))
+
+    def _offer_uncache(self) -> None:
+        """K is offered only where there is a cache; the footer is redrawn only when that
+        changes (redrawing it costs tens of ms, in the middle of opening an instance)."""
+        offered = self.buffer.cache is not None
+        if offered != self._uncache_offered:
+            self._uncache_offered = offered
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "forget_cache":
