@@ -614,7 +614,7 @@ async def test_uncache_is_offered_only_where_there_is_a_cache(
         app = make_app(server, "counter", "busy", cache_path=cache_path)
         async with app.run_test(size=(120, 40)) as pilot:
             history = app.screen.query_one(TransitionHistory)
-            await wait_for(pilot, lambda: history.row_count >= 100, what="the history")
+            await wait_for(pilot, lambda h=history: h.row_count >= 100, what="the history")
             history.focus()
             await pilot.pause(0.1)
             assert offered(app) is (cache_path is not None)
