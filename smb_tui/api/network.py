@@ -14,7 +14,7 @@ import asyncio
 import select
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import httpcore
@@ -48,7 +48,7 @@ class _Reader(asyncio.BufferedProtocol):
         return memoryview(self._buffer)
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._received += self._buffer[:nbytes]
+        self._received += memoryview(self._buffer)[:nbytes]
         if len(self._received) > HIGH_WATER and self.transport is not None:
             self.transport.pause_reading()
             self._paused_reading = True
@@ -201,23 +201,10 @@ class AsyncioBackend(AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> AsyncNetworkStream:
+        local = None if local_address is None else (local_address, 0)
         loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, reader = await loop.create_connection(
-                    _Reader,
-                    host,
-                    port,
-                    local_addr=None if local_address is None else (local_address, 0),
-                )
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
-        except OSError as error:
-            raise httpcore.ConnectError(str(error)) from error
-        sock = transport.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        return AsyncioStream(transport, reader)
+        connecting = loop.create_connection(_Reader, host, port, local_addr=local)
+        return await _connected(connecting, f"{host}:{port}", timeout, socket_options)
 
     async def connect_unix_socket(
         self,
@@ -225,18 +212,28 @@ class AsyncioBackend(AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, reader = await loop.create_unix_connection(_Reader, path)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"timed out connecting to {path}") from None
-        except OSError as error:
-            raise httpcore.ConnectError(str(error)) from error
-        sock: socket.socket = transport.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        return AsyncioStream(transport, reader)
+        connecting = asyncio.get_running_loop().create_unix_connection(_Reader, path)
+        return await _connected(connecting, path, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+async def _connected(
+    connecting: Coroutine[Any, Any, tuple[asyncio.Transport, _Reader]],
+    where: str,
+    timeout: float | None,
+    socket_options: Iterable[SOCKET_OPTION] | None,
+) -> AsyncNetworkStream:
+    """A stream once `connecting` is done, its failures as httpcore's."""
+    try:
+        async with asyncio.timeout(timeout):
+            transport, reader = await connecting
+    except TimeoutError:
+        raise httpcore.ConnectTimeout(f"timed out connecting to {where}") from None
+    except OSError as error:
+        raise httpcore.ConnectError(str(error)) from error
+    sock: socket.socket = transport.get_extra_info("socket")
+    for option in socket_options or ():
+        sock.setsockopt(*option)
+    return AsyncioStream(transport, reader)

@@ -157,19 +157,25 @@ async def settle(pilot: Pilot[None], condition: Any, what: str) -> None:
     await pilot.pause(0.2)
 
 
+async def instance_with_full_context(pilot: Pilot[None], app: SmbTui, rows: int) -> None:
+    """The instance shown with `rows` history rows, then its full context (admin view)."""
+    screen: Any = app.screen
+    history = screen.query_one(TransitionHistory)
+    await settle(
+        pilot,
+        lambda: screen.snapshot.admin is not None and history.row_count == rows,
+        "the instance",
+    )
+    await pilot.press("a")
+    await pilot.pause(0.2)
+
+
 async def test_one_hostile_string_through_every_field(hostile: HostileServer) -> None:
     connection = Connection(hostile.base_url, StaticToken("t"), None, "hostile", can_act_as=False)
     app = SmbTui(connection, machine="m1", instance="i1")
     async with app.run_test(size=(160, 50)) as pilot:
         screen = app.screen
-        history = screen.query_one(TransitionHistory)
-        await settle(
-            pilot,
-            lambda: screen.snapshot.admin is not None and history.row_count == 1,
-            "the instance",
-        )
-        await pilot.press("a")  # the full context, from the admin view
-        await pilot.pause(0.2)
+        await instance_with_full_context(pilot, app, rows=1)
         text = screen_is_safe(app)
         # Machine, instance and version names, state names and values, tags, context
         # keys and values, event types and payloads: each shown, escaped, as text.
@@ -248,15 +254,7 @@ async def test_values_nested_hundreds_deep_are_shown_without_a_crash(
     connection = Connection(hostile.base_url, StaticToken("t"), None, "deep", can_act_as=False)
     app = SmbTui(connection, machine="m1", instance="i1")
     async with app.run_test(size=(160, 50)) as pilot:
-        screen = app.screen
-        history = screen.query_one(TransitionHistory)
-        await settle(
-            pilot,
-            lambda: screen.snapshot.admin is not None and history.row_count == 2,
-            "the instance",
-        )
-        await pilot.press("a")
-        await pilot.pause(0.2)
+        await instance_with_full_context(pilot, app, rows=2)
         text = screen_is_safe(app)
         assert "plain" in text
         await pilot.press("5", "enter")
