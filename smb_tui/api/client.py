@@ -17,6 +17,7 @@ import gzip
 import json
 import logging
 import random
+import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -94,6 +95,7 @@ log = logging.getLogger("smb_tui.api")
 
 T = TypeVar("T", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)
+_Early = Callable[[str], Awaitable[None]]
 
 
 class Reconnected:
@@ -243,11 +245,16 @@ class StateBackedClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         settles: bool = False,
+        early: _Early | None = None,
     ) -> Any:
         """One call: GETs retry on connection errors, 429 and 502-504. Writes are tried
-        once more only when they provably never left: no connection could be made."""
+        once more only when they provably never left: no connection could be made.
+        `early`: told a list's next cursor once the answer's bytes are all in, before
+        they are read (`_walk`)."""
         return self._parse(
-            await self._exchange(method, path, params=params, body=body, settles=settles)
+            await self._exchange(
+                method, path, params=params, body=body, settles=settles, early=early
+            )
         )
 
     def _url(self, path: str, query: Mapping[str, Any]) -> str:
@@ -264,6 +271,7 @@ class StateBackedClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         settles: bool = False,
+        early: _Early | None = None,
     ) -> httpx.Response:
         retry = method == "GET"
         sent = request_sent.get()  # `sending.started` waits for this request to go out
@@ -284,7 +292,7 @@ class StateBackedClient:
                 # httpx's time-outs count per read, so a body trickling a byte at a time
                 # never trips them: the whole exchange also has a deadline.
                 async with asyncio.timeout(self.settle_deadline if settles else self.deadline):
-                    response = await self._receive(request)
+                    response = await self._receive(request, early)
             except TimeoutError:
                 if settles:
                     raise OutcomeUnknown() from None
@@ -336,13 +344,13 @@ class StateBackedClient:
             await asyncio.sleep(_backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _receive(self, request: httpx.Request) -> httpx.Response:
+    async def _receive(self, request: httpx.Request, early: _Early | None = None) -> httpx.Response:
         """Send `request` and read its answer, refusing one larger than the cap. Each
         exchange is one line of the debug log (`--debug FILE`): method, path and query,
         status, time, size; never a header, so never a token."""
         started = time.perf_counter()
         try:
-            response = await self._receive_capped(request)
+            response = await self._receive_capped(request, early)
         except BaseException as error:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s failed: %s", request.method, _path(request), type(error).__name__)
@@ -358,18 +366,30 @@ class StateBackedClient:
             )
         return response
 
-    async def _receive_capped(self, request: httpx.Request) -> httpx.Response:
+    async def _receive_capped(
+        self, request: httpx.Request, early: _Early | None = None
+    ) -> httpx.Response:
         response = await self._http.send_direct(request)
         try:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.max_response_bytes:
                 raise self._too_large()
+            whole = int(declared) if early and declared.isdigit() and response.is_success else -1
+            if response.headers.get("content-encoding"):
+                whole = -1  # the length is of the encoded bytes
             chunks, size = [], 0
             async for chunk in response.aiter_bytes():  # decoded, so the cap is what we hold
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise self._too_large()
                 chunks.append(chunk)
+                if size == whole and early is not None:
+                    # All in, before httpcore and the parser finish with it: the next
+                    # page can be asked for now, on another connection.
+                    chunks = [b"".join(chunks)]
+                    cursor = _cursor_at_end(chunks[0])
+                    if cursor is not None:
+                        await early(cursor)
         finally:
             await response.aclose()
         # As bytes: a header that is not ASCII (`x-served-by: café`) is kept as it came,
@@ -753,13 +773,33 @@ class StateBackedClient:
             yield item
 
     async def _walk(self, path: str, key: str, kind: type[T]) -> AsyncGenerator[Page[T], None]:
-        """Every page of a list, as `pages` follows them; each next page is asked for as
-        soon as its cursor is read, before this page's items are checked and used, so
-        the server works on it meanwhile."""
+        """Every page of a list, as `pages` follows them. Each next page is asked for as
+        soon as its cursor is known, so that the server works on it meanwhile: once the
+        answer's last bytes are in, from the cursor at their end (before httpcore and the
+        parser are done with them), else once the answer is parsed; either way before its
+        items are checked and used."""
         followed = _Followed()
-        ahead = await started(self._request("GET", path))
+        early: dict[str, asyncio.Future[Any]] = {}  # the next page, asked for from the bytes
+        awaited: asyncio.Future[Any] | None = None
+
+        def ask(cursor: str | None) -> Awaitable[Any]:
+            return self._request("GET", path, params={"cursor": cursor}, early=ask_early)
+
+        async def ask_early(cursor: str) -> None:
+            # Only from the page this walk waits on, so one page ahead of the reader and
+            # never a chain of them while it is busy; never for a cursor that would stop it.
+            if (
+                asyncio.current_task() is awaited
+                and not early
+                and cursor not in followed.seen
+                and followed.empty < MAX_EMPTY_PAGES  # this page may be the one too many
+            ):
+                early[cursor] = await started(ask(cursor))
+
+        ahead = awaited = await started(ask(None))
         try:
             while True:
+                awaited = ahead
                 body = await ahead
                 cursor = _cursor(body)
                 stop: StateBackedError | None = None
@@ -770,18 +810,22 @@ class StateBackedClient:
                     except StateBackedError as error:
                         stop = error  # raised once this page is read
                     else:
-                        ahead = await started(self._request("GET", path, params={"cursor": cursor}))
+                        ahead = early.pop(cursor) if cursor in early else await started(ask(cursor))
+                for other in early.values():  # asked for a cursor the answer did not hold
+                    other.cancel()
+                early.clear()
                 yield _page(body, key, kind)
                 if stop is not None:
                     raise stop
                 if not cursor:
                     return
         finally:
-            if not ahead.done():  # the page after the one the reader stopped at
-                ahead.cancel()
-                await asyncio.wait((ahead,))
-            if not ahead.cancelled():
-                ahead.exception()  # a failure nobody reads is not "never retrieved"
+            for request in (ahead, *early.values()):
+                if not request.done():  # the page after the one the reader stopped at
+                    request.cancel()
+                    await asyncio.wait((request,))
+                if not request.cancelled():
+                    request.exception()  # a failure nobody reads is not "never retrieved"
 
     def machines(self) -> AsyncIterator[MachineSummary]:
         return self._items(self._walk("/machines", "machines", MachineSummary))
@@ -1020,6 +1064,22 @@ class _Followed:
         if self.empty > MAX_EMPTY_PAGES:
             raise EmptyPages()
         self.seen.add(cursor)
+
+
+# A list's answer ending `,"cursor":"…"}`: in valid JSON that closing brace is the
+# top-level object's, so the string before it is that object's "cursor" (the last one,
+# as json.loads keeps). The parsed answer is still checked against it.
+_CURSOR_AT_END = re.compile(rb'[,{]\s*"cursor"\s*:\s*"([^"\\\x00-\x1f]{1,2048})"\s*}\s*\Z')
+
+
+def _cursor_at_end(body: bytes) -> str | None:
+    found = _CURSOR_AT_END.search(body, max(0, len(body) - 2200))
+    if found is None:
+        return None
+    try:
+        return found.group(1).decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _cursor(body: Any) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Mapping
 
@@ -25,8 +26,10 @@ from smb_tui.api import (
     StateBackedClient,
     StaticToken,
 )
+from smb_tui.api import client as client_module
 from smb_tui.local.server import ServerThread
 from tests.conftest import SHORT_HISTORY, unique
+from tests.http_log import logged_requests
 
 
 def credentials(server: ServerThread, sub: str = "demo-user") -> KeyCredentials:
@@ -116,6 +119,42 @@ async def test_pages_the_long_history_item_by_item(api: StateBackedClient) -> No
     assert list(reversed(events)) == expected
     cursors = [page.cursor async for page in api.transition_pages("counter", "busy")]
     assert cursors[-1] is None and len(set(cursors)) == len(cursors) == -(-SHORT_HISTORY // 100)
+
+
+async def test_the_next_page_is_asked_for_once_the_bytes_are_in(
+    api: StateBackedClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the page before it is parsed (from the cursor at the end of its bytes), so
+    that the server works on it while this client reads that page."""
+    real = client_module._json
+    with logged_requests() as log:
+        asked_when_parsed: list[int] = []
+
+        def parse(data: str | bytes) -> object:
+            asked_when_parsed.append(log.count("GET", "/events"))
+            return real(data)
+
+        monkeypatch.setattr(client_module, "_json", parse)
+        pages = [page async for page in api.transition_pages("counter", "busy")]
+    count = len(pages)
+    assert count == -(-SHORT_HISTORY // 100) and log.count("GET", "/events") == count
+    # The first page surely comes while the walk waits for it; a later one may come
+    # while the page before is still read (this server is fast), and is then asked
+    # for once that page is parsed, as before.
+    assert asked_when_parsed[0] == 2
+    assert all(n + 1 <= asked <= n + 2 for n, asked in enumerate(asked_when_parsed))
+
+
+async def test_a_busy_reader_has_one_page_asked_for_ahead_not_more(api: StateBackedClient) -> None:
+    with logged_requests() as log:
+        pages = api.transition_pages("counter", "busy")
+        await anext(pages)
+        await asyncio.sleep(0.3)  # the second page comes meanwhile; the third is not asked
+        assert log.count("GET", "/events") == 2
+        await anext(pages)
+        await asyncio.sleep(0.3)
+        assert log.count("GET", "/events") == 3
+        await pages.aclose()
 
 
 @pytest.mark.parametrize("slug", ["bad slug", "", "x" * 129, "a/b"])
@@ -224,3 +263,32 @@ def test_secrets_stay_out_of_reprs() -> None:
     for thing in (key, StaticToken(token), StateBackedClient(key, "http://x")):
         assert "super-secret-value" not in repr(thing)
         assert token not in repr(thing)
+
+
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [
+        (b'{"transitions": [], "cursor": "abc.DEF-1"}', "abc.DEF-1"),
+        (b'{"cursor":"abc"}\n', "abc"),
+        (b'{"transitions": [], "cursor": "old", "cursor": "new"}', "new"),
+        ('{"transitions": [], "cursor": "é\u202e"}'.encode(), "é\u202e"),
+        (b'{"transitions": [{"event": {"cursor": "in"}}], "x": {"cursor": "in"}}', None),
+        (b'{"transitions": [], "cursor": "first", "note": "\\",\\"cursor\\":\\"fake\\"}"}', None),
+        (b'{"transitions": [], "cursor": "a\\"b"}', None),
+        (b'{"transitions": [], "cursor": null}', None),
+        (b'{"transitions": [], "cursor": "\xff"}', None),
+        (b'{"transitions": [oops], "cursor": "2"}', "2"),  # not JSON: the page fails later
+    ],
+)
+def test_a_cursor_read_from_the_end_of_the_bytes_is_the_answer_s_own(
+    body: bytes, read: str | None
+) -> None:
+    """What is read from an answer's last bytes is the top-level "cursor" parsing gives
+    (the last, if twice), or nothing: never one nested inside, never one in a string."""
+    assert client_module._cursor_at_end(body) == read
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return
+    if read is not None:
+        assert parsed["cursor"] == read

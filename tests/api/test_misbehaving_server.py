@@ -281,6 +281,23 @@ async def test_the_next_page_is_asked_for_while_this_one_is_read(bad: Misbehavin
     assert len(bad.requests) == 2
 
 
+async def test_a_cursor_read_early_from_an_answer_that_is_not_json_is_dropped(
+    bad: Misbehaving,
+) -> None:
+    """The next page is asked for from the cursor at the end of the bytes; when the whole
+    answer then turns out not to be JSON, the page fails and that request is cancelled."""
+    broken = '{"transitions": [oops], "cursor": "2"}'
+    bad.script = [(200, {}, broken), "hang"]
+    async with client_for(bad) as client:
+        with pytest.raises(ProtocolError, match="not JSON"):
+            async for _ in client.transition_pages("m", "i"):
+                pass
+        await asyncio.sleep(0)
+        assert len(bad.requests) == 2 and "cursor=2" in bad.requests[1]  # asked early
+        running = [t for t in asyncio.all_tasks() if "_request" in repr(t.get_coro())]
+        assert running == []
+
+
 async def test_a_cursor_of_any_text_goes_back_as_one_parameter(bad: Misbehaving) -> None:
     """A cursor is the server's text: `&`, `=`, `#`, `+`, spaces, non-ASCII and a long one
     come back to it exactly, never splitting the query or cutting the URL."""
