@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from smb_tui.api import KeyCredentials, StateBackedClient
+from smb_tui.api import client as client_module
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.local.demo import BUSY_HISTORY
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, unique
+from tests.conftest import SHORT_HISTORY, client, unique
 from tests.http_log import logged_requests
 
 
@@ -58,6 +59,53 @@ async def test_end_loads_every_page_to_the_start(long_api: StateBackedClient) ->
     assert sent.count("GET", "/i/busy/events") == pager.buffer.pages  # each page once
     assert pager.mode == "idle" and not pager.seeking
     assert {"increment", "decrement"} <= set(ends[-1].event_types)
+
+
+async def test_end_asks_for_each_next_page_once_its_bytes_are_in(
+    api: StateBackedClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the page before it is parsed and its rows made: the server works on it
+    meanwhile. Each page still asked for once, none left running after the start."""
+    pager = pager_on(api, "busy")
+    await first_page(pager)
+    real = client_module._json
+    with logged_requests() as sent:
+        asked_when_parsed: list[int] = []
+
+        def parse(data: str | bytes) -> object:
+            asked_when_parsed.append(sent.count("GET", "/i/busy/events"))
+            return real(data)
+
+        monkeypatch.setattr(client_module, "_json", parse)
+        ends = [p async for p in pager.seek(pager.start_seeking("start"))]
+    assert ends[-1].done and pager.buffer.at_end and pager.buffer.loaded == SHORT_HISTORY
+    assert sent.count("GET", "/i/busy/events") == pager.buffer.pages - 1  # each page once
+    assert asked_when_parsed[0] == 2  # the third page asked for before the second is read
+    assert all(n + 1 <= asked <= n + 2 for n, asked in enumerate(asked_when_parsed))
+    assert len(pager.buffer.requested_cursors) == pager.buffer.pages
+    assert not pager.buffer.loading and not pager.seeking
+
+
+async def test_stop_with_a_page_asked_for_early_leaves_nothing_asked(
+    long_api: StateBackedClient,
+) -> None:
+    pager = pager_on(long_api, "busy")
+    await first_page(pager)
+    seek = pager.seek(pager.start_seeking("start"))
+    first = asyncio.ensure_future(anext(seek))
+    with logged_requests() as sent:
+        while sent.count("GET") < 6:
+            await asyncio.sleep(0.001)
+    assert pager.stop()
+    progress = await first
+    while not progress.done:
+        progress = await anext(seek)
+    assert progress.stopped and not pager.buffer.loading
+    # Every cursor asked for is a page taken in: none of one forgotten on its way.
+    assert len(pager.buffer.requested_cursors) == pager.buffer.pages
+    await asyncio.sleep(0.05)
+    running = [t for t in asyncio.all_tasks() if "list_transitions" in repr(t.get_coro())]
+    assert running == []
 
 
 async def test_stop_ends_a_seek_where_it_is(long_api: StateBackedClient) -> None:

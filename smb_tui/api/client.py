@@ -65,7 +65,7 @@ from smb_tui.api.models import (
     event_json,
 )
 from smb_tui.api.network import AsyncioBackend
-from smb_tui.api.sending import mark_sent, request_sent, started
+from smb_tui.api.sending import mark_sent, next_cursor_to, request_sent, started
 from smb_tui.api.wire import decode_services, delete_confirmation
 
 if TYPE_CHECKING:
@@ -474,7 +474,9 @@ class StateBackedClient:
     # -- machines ----------------------------------------------------------------------
 
     async def _list(self, path: str, key: str, kind: type[T], cursor: str | None) -> Page[T]:
-        return _page(await self._request("GET", path, params={"cursor": cursor}), key, kind)
+        early = next_cursor_to.get()  # a reader asking ahead (`sending.asking_ahead`)
+        body = await self._request("GET", path, params={"cursor": cursor}, early=early)
+        return _page(body, key, kind)
 
     async def list_machines(self, cursor: str | None = None) -> Page[MachineSummary]:
         return await self._list("/machines", "machines", MachineSummary, cursor)

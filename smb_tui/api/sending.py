@@ -4,14 +4,17 @@
 its request has gone out whole, so that what the caller does next (checking a page,
 drawing it) runs while the server works on the request. The client learns which
 request to watch from a context variable, which a task copies when it is created.
+`asking_ahead(ask)` goes a step further for a reader of page after page: the client
+tells `ask` a page's next cursor once that page's bytes are in, before it is parsed.
 Small and free of httpx, so that the dashboard's core imports it without the client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -21,6 +24,24 @@ T = TypeVar("T")
 request_sent: contextvars.ContextVar[asyncio.Future[None] | None] = contextvars.ContextVar(
     "smb_request_sent", default=None
 )
+
+
+# Set by `asking_ahead` for the tasks made meanwhile: the client's list calls in them
+# pass each page's next cursor to it as soon as the page's bytes are in.
+next_cursor_to: contextvars.ContextVar[Callable[[str], Awaitable[None]] | None] = (
+    contextvars.ContextVar("smb_next_cursor_to", default=None)
+)
+
+
+@contextlib.contextmanager
+def asking_ahead(ask: Callable[[str], Awaitable[None]]) -> Iterator[None]:
+    """Tasks made in this block (and the tasks they make) tell `ask` the cursor of the
+    page after each list page they fetch, before they parse that page."""
+    token = next_cursor_to.set(ask)
+    try:
+        yield
+    finally:
+        next_cursor_to.reset(token)
 
 
 def mark_sent(sent: asyncio.Future[None]) -> None:

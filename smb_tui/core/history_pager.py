@@ -22,7 +22,7 @@ from typing import Literal
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
-from smb_tui.api.sending import started
+from smb_tui.api.sending import asking_ahead, started
 from smb_tui.core.history_buffer import HistoryBuffer, Row
 from smb_tui.core.history_cache import CacheCursor, CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.text import safe
@@ -239,13 +239,31 @@ class HistoryPager:
         self, generation: int, until: Callable[[], bool] | None = None
     ) -> AsyncIterator[SeekProgress]:
         """Fetch page after page until the start (or `until()`), each request sent before
-        the page before it is taken in, so that the server and the drawing work at once.
-        Yields progress a few times a second (to redraw) and once at the end."""
+        the page before it is taken in (as soon as that page's bytes are in, from the
+        cursor at their end), so that the server and the drawing work at once. Yields
+        progress a few times a second (to redraw) and once at the end."""
         drawn = time.monotonic()
         types: dict[str, None] = {}
         buffer = self.buffer
         fetch = buffer.fetch
         pending: tuple[str | None, asyncio.Future[Page[Transition]]] | None = None
+        early: tuple[str, asyncio.Future[Page[Transition]]] | None = None
+        awaited: asyncio.Future[Page[Transition]] | None = None
+
+        async def ask_early(cursor: str) -> None:
+            # From the page awaited now only: one page ahead, never a chain of them.
+            nonlocal early
+            if (
+                asyncio.current_task() is awaited
+                and early is None
+                and fetch is not None
+                and self.seeking
+                and generation == self.generation
+                and cursor not in buffer.requested_cursors
+            ):
+                buffer.requested_cursors.append(cursor)
+                early = (cursor, await started(fetch(cursor)))
+
         buffer.defer_cache_writes()  # written with each redraw, not each page
         try:
             while self.seeking and generation == self.generation and fetch is not None:
@@ -257,9 +275,11 @@ class HistoryPager:
                     if cursor is False or cursor is True:
                         break
                     buffer.started(cursor)
-                    pending = (cursor, asyncio.ensure_future(fetch(cursor)))
+                    with asking_ahead(ask_early):
+                        pending = (cursor, asyncio.ensure_future(fetch(cursor)))
                 cursor, request = pending
                 pending = None
+                awaited = request
                 try:
                     page = await request
                 except StateBackedError as error:
@@ -268,10 +288,20 @@ class HistoryPager:
                     break
                 if generation != self.generation:
                     return
-                if page.cursor is not None and page.cursor not in buffer.requested_cursors:
+                if early is not None and early[0] == page.cursor:
+                    pending, early = early, None  # asked for from this page's bytes
+                elif early is not None:  # the parsed page holds another cursor: not that one
+                    self._forget(early, generation)
+                    early = None
+                if (
+                    pending is None
+                    and page.cursor is not None
+                    and page.cursor not in buffer.requested_cursors
+                ):
                     buffer.requested_cursors.append(page.cursor)
                     # Out before the rows are made: the server works while they are.
-                    pending = (page.cursor, await started(fetch(page.cursor)))
+                    with asking_ahead(ask_early):
+                        pending = (page.cursor, await started(fetch(page.cursor)))
                 rows = buffer.add_page(page)
                 types.update(dict.fromkeys(r.event_type for r in rows))
                 buffer.loading = pending is not None
@@ -283,15 +313,23 @@ class HistoryPager:
                     yield SeekProgress(dict(types))
         finally:
             buffer.write_cache(stop_deferring=True)
-            if pending is not None:  # stopped with a page on its way: forget it
-                pending[1].cancel()
-                if pending[1].done() and not pending[1].cancelled():
-                    pending[1].exception()  # it failed meanwhile: nobody reads that
-                if generation == self.generation:
-                    buffer.requested_cursors.remove(pending[0])
-                    buffer.loading = False
+            for left in (pending, early):  # stopped with a page on its way: forget it
+                if left is not None:
+                    self._forget(left, generation)
         if generation != self.generation:
             return
         stopped = not self.seeking
         self.mode = "idle"
         yield SeekProgress(types, done=True, stopped=stopped)
+
+    def _forget(
+        self, asked: tuple[str | None, asyncio.Future[Page[Transition]]], generation: int
+    ) -> None:
+        """A page asked for that will not be taken in: cancelled, no longer counted."""
+        cursor, request = asked
+        request.cancel()
+        if request.done() and not request.cancelled():
+            request.exception()  # it failed meanwhile: nobody reads that
+        if generation == self.generation:
+            self.buffer.requested_cursors.remove(cursor)
+            self.buffer.loading = False
