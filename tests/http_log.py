@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
+
+from smb_tui.api import client as client_module
 
 
 @dataclass
@@ -37,3 +40,19 @@ def logged_requests() -> Iterator[HttpLog]:
         yield log
     finally:
         httpx.AsyncHTTPTransport.handle_async_request = real  # type: ignore[method-assign]
+
+
+def requests_at_each_parse(
+    log: HttpLog, path_end: str, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """A list that gets, each time the client parses an answer, how many GETs to a path
+    ending in `path_end` `log` had seen by then (what had been asked for before it)."""
+    counts: list[int] = []
+    real = client_module._json
+
+    def parse(data: str | bytes) -> object:
+        counts.append(log.count("GET", path_end))
+        return real(data)
+
+    monkeypatch.setattr(client_module, "_json", parse)
+    return counts

@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from smb_tui.api import KeyCredentials, StateBackedClient
-from smb_tui.api import client as client_module
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.local.demo import BUSY_HISTORY
 from smb_tui.local.server import ServerThread
 from tests.conftest import SHORT_HISTORY, client, unique
-from tests.http_log import logged_requests
+from tests.http_log import logged_requests, requests_at_each_parse
 
 
 def api_of(server: ServerThread) -> StateBackedClient:
@@ -68,15 +67,8 @@ async def test_end_asks_for_each_next_page_once_its_bytes_are_in(
     meanwhile. Each page still asked for once, none left running after the start."""
     pager = pager_on(api, "busy")
     await first_page(pager)
-    real = client_module._json
     with logged_requests() as sent:
-        asked_when_parsed: list[int] = []
-
-        def parse(data: str | bytes) -> object:
-            asked_when_parsed.append(sent.count("GET", "/i/busy/events"))
-            return real(data)
-
-        monkeypatch.setattr(client_module, "_json", parse)
+        asked_when_parsed = requests_at_each_parse(sent, "/i/busy/events", monkeypatch)
         ends = [p async for p in pager.seek(pager.start_seeking("start"))]
     assert ends[-1].done and pager.buffer.at_end and pager.buffer.loaded == SHORT_HISTORY
     assert sent.count("GET", "/i/busy/events") == pager.buffer.pages - 1  # each page once
@@ -84,28 +76,6 @@ async def test_end_asks_for_each_next_page_once_its_bytes_are_in(
     assert all(n + 1 <= asked <= n + 2 for n, asked in enumerate(asked_when_parsed))
     assert len(pager.buffer.requested_cursors) == pager.buffer.pages
     assert not pager.buffer.loading and not pager.seeking
-
-
-async def test_stop_with_a_page_asked_for_early_leaves_nothing_asked(
-    long_api: StateBackedClient,
-) -> None:
-    pager = pager_on(long_api, "busy")
-    await first_page(pager)
-    seek = pager.seek(pager.start_seeking("start"))
-    first = asyncio.ensure_future(anext(seek))
-    with logged_requests() as sent:
-        while sent.count("GET") < 6:
-            await asyncio.sleep(0.001)
-    assert pager.stop()
-    progress = await first
-    while not progress.done:
-        progress = await anext(seek)
-    assert progress.stopped and not pager.buffer.loading
-    # Every cursor asked for is a page taken in: none of one forgotten on its way.
-    assert len(pager.buffer.requested_cursors) == pager.buffer.pages
-    await asyncio.sleep(0.05)
-    running = [t for t in asyncio.all_tasks() if "list_transitions" in repr(t.get_coro())]
-    assert running == []
 
 
 async def test_stop_ends_a_seek_where_it_is(long_api: StateBackedClient) -> None:
@@ -121,9 +91,14 @@ async def test_stop_ends_a_seek_where_it_is(long_api: StateBackedClient) -> None
     progress = await first
     while not progress.done:
         progress = await anext(seek)
-    assert progress.stopped and not pager.buffer.at_end
+    assert progress.stopped and not pager.buffer.at_end and not pager.buffer.loading
     assert 0 < pager.buffer.loaded < BUSY_HISTORY
     assert not pager.stop()  # nothing left to stop
+    # Every cursor asked for is a page taken in: none of one asked for early and dropped.
+    assert len(pager.buffer.requested_cursors) == pager.buffer.pages
+    await asyncio.sleep(0.05)
+    running = [t for t in asyncio.all_tasks() if "list_transitions" in repr(t.get_coro())]
+    assert running == []
 
 
 async def test_an_answer_for_a_history_loaded_again_lands_nowhere(

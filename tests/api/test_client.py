@@ -29,7 +29,7 @@ from smb_tui.api import (
 from smb_tui.api import client as client_module
 from smb_tui.local.server import ServerThread
 from tests.conftest import SHORT_HISTORY, unique
-from tests.http_log import logged_requests
+from tests.http_log import logged_requests, requests_at_each_parse
 
 
 def credentials(server: ServerThread, sub: str = "demo-user") -> KeyCredentials:
@@ -126,15 +126,8 @@ async def test_the_next_page_is_asked_for_once_the_bytes_are_in(
 ) -> None:
     """Before the page before it is parsed (from the cursor at the end of its bytes), so
     that the server works on it while this client reads that page."""
-    real = client_module._json
     with logged_requests() as log:
-        asked_when_parsed: list[int] = []
-
-        def parse(data: str | bytes) -> object:
-            asked_when_parsed.append(log.count("GET", "/events"))
-            return real(data)
-
-        monkeypatch.setattr(client_module, "_json", parse)
+        asked_when_parsed = requests_at_each_parse(log, "/events", monkeypatch)
         pages = [page async for page in api.transition_pages("counter", "busy")]
     count = len(pages)
     assert count == -(-SHORT_HISTORY // 100) and log.count("GET", "/events") == count
