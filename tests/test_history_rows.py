@@ -84,6 +84,34 @@ def test_events_with_the_same_payload_share_a_kind_as_sent() -> None:
     assert d.kind is not a.kind and d.event["amount"] == 3.0
 
 
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        # A state named as another state's JSON or repr reads: two states, two kinds.
+        (({"type": "go"}, '{"a": "b"}'), ({"type": "go"}, {"a": "b"})),
+        (({"type": "go"}, "{'a': 'b'}"), ({"type": "go"}, {"a": "b"})),
+        (({"type": "go"}, {"a": "b"}), ({"type": "go"}, {"a": {"b": {}}})),
+        # An event type that reads like an event with a payload.
+        (({"type": "{'type': 'go', 'n': 1}"}, "s"), ({"type": "go", "n": 1}, "s")),
+        (("{'type': 'go'}", "s"), ({"type": "go"}, "s")),
+        # Payloads JSON tells apart.
+        (({"type": "go", "n": 1}, "s"), ({"type": "go", "n": True}, "s")),
+        (({"type": "go", "n": 1}, "s"), ({"type": "go", "n": "1"}, "s")),
+        (({"type": "go", "n": None}, "s"), ({"type": "go", "n": "None"}, "s")),
+        (({"type": "go", "n": [1]}, "s"), ({"type": "go", "n": {"0": 1}}, "s")),
+    ],
+)
+def test_rows_that_differ_in_what_was_sent_are_of_different_kinds(
+    one: tuple[object, object], other: tuple[object, object]
+) -> None:
+    first = Row.of(transition("2026-12-05T07:35:45.815Z", *one))
+    second = Row.of(transition("2026-12-05T07:35:45.816Z", *other))
+    again = Row.of(transition("2026-12-05T07:35:45.817Z", *one))
+    assert first.kind is not second.kind
+    assert (first.event, first.state_value) == one and (second.event, second.state_value) == other
+    assert again.kind is first.kind
+
+
 def test_rows_compare_by_what_they_say() -> None:
     a = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "x", "n": 1}))
     b = Row.of(transition("2026-12-05T07:35:45.815Z", {"type": "x", "n": 1}))
@@ -135,13 +163,24 @@ def test_the_usual_times_are_read_as_datetime_reads_them() -> None:
         written = (epoch + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")
         written = written[:-6] + "Z"
         assert _usual_time(written) == datetime.fromisoformat(written).timestamp(), written
+        # Again, and another second of that minute: read from the minute already seen.
+        assert _usual_time(written) == datetime.fromisoformat(written).timestamp(), written
+        again = written[:17] + f"{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z"
+        assert _usual_time(again) == datetime.fromisoformat(again).timestamp(), again
+    assert _usual_time("2026-12-05T07:00:01.000Z") is not None  # its minute seen
     for other in [
         "2026-02-30T00:00:00.000Z",
         "2026-12-05T24:00:00.000Z",
         "2026-12-05T07:60:00.000Z",
         "2026-12-05T07:00:60.000Z",
         "\u0662\u0660\u0662\u0666-12-05T07:00:00.000Z",  # digits, but not ASCII ones
+        "2026-12-05T07:00:\u0660\u0660.000Z",
+        "2026-12-05T07:00:00.\u0660\u0660\u0660Z",
         "2026-12-05T07:00:00.000+00:00",
+        "2026-12-05T07:00:00.000",
+        "2026-12-05T07:00:00.0000Z",
+        "2026-12-05T07:00:00.000ZZ",
+        "2026-12-05T07:00",
         "9999-12-31T23:59:59.999Z",
     ]:
         assert _usual_time(other) is None, other

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -48,13 +47,15 @@ def _shared(text: str) -> str:
     return text
 
 
-_STATES: dict[str, Any] = {}  # state values by their JSON: one object per state, read only
+_STATES: dict[str, Any] = {}  # state values by their key: one object per state, read only
 
 
-def _state_key(value: Any) -> str:
-    # Keys in the order sent: a row gives back exactly what the server sent (the cache
-    # finds rows by their JSON).
-    return value if isinstance(value, str) else json.dumps(value)
+def _key(value: Any) -> str:
+    """What tells a JSON value (an event, a state) from every other: its repr, which keeps
+    keys in the order sent (the cache finds rows by their JSON), tells `1` from `1.0`,
+    `true` and `"1"`, and a string from a dict that reads like one. A third of the cost
+    of its JSON, which is only made for a kind not seen before."""
+    return repr(value)
 
 
 def _shared_state(value: Any, key: str) -> Any:
@@ -88,17 +89,14 @@ _KINDS: dict[tuple[str, str], Kind] = {}
 
 
 def _kind(event: Any, state_value: Any) -> Kind:
-    state_key = _state_key(state_value)
+    try:
+        event_key, state_key = _key(event), _key(state_value)
+    except RecursionError:  # nested past what repr walks: a kind of its own
+        event_key = state_key = ""
     type_only = isinstance(event, dict) and len(event) == 1 and isinstance(event.get("type"), str)
-    # The same event (its JSON, keys in the order sent) in the same state is one Kind.
-    # An event with a payload is looked up by the text the cache keeps of it (made once,
-    # needed anyway) when that is short: long ones rarely repeat, the table stays small.
-    cached: str | None = None
-    if type_only:
-        key: tuple[str, str] | None = (event["type"], state_key)
-    else:
-        cached = _cached_form(event, state_value)
-        key = ("\0" + cached, "") if 0 < len(cached) <= 250 else None
+    # The same event (keys in the order sent) in the same state is one Kind; events with
+    # long payloads rarely repeat, and are not looked up (the table stays small).
+    key = (event_key, state_key) if 0 < len(event_key) <= 250 and state_key else None
     if key is not None:
         held = _KINDS.get(key)
         if held is not None:
@@ -115,9 +113,9 @@ def _kind(event: Any, state_value: Any) -> Kind:
         payload=_shared(payload),
         state=_shared(safe(state_summary(state_value))),
         event=event,
-        state_value=_shared_state(state_value, state_key),
+        state_value=_shared_state(state_value, state_key) if state_key else state_value,
         haystack=_shared(f"{kind_text}\n{haystack_tail}".lower()),
-        cached=_cached_form(event, state_value) if cached is None else cached,
+        cached=_cached_form(event, state_value),
     )
     if key is not None and len(_KINDS) < _SHARED_MAX:
         _KINDS[key] = kind
@@ -262,30 +260,38 @@ class _WrittenRow(Row):
 
 _ZERO = timedelta(0)
 _USUAL = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z", re.ASCII)
-_DAYS: dict[str, int] = {}  # a date's first second since the epoch, for the dates seen
+_SECONDS = re.compile(r":([0-5]\d)\.(\d{3})Z", re.ASCII)  # the rest of a minute seen
+_MINUTES: dict[str, int] = {}  # `2026-12-05T07:36` -> its first second since the epoch
 
 
 def _usual_time(written: str) -> float | None:
     """Seconds since the epoch for a time as State Backed writes them
     (`2026-12-05T07:36:57.054Z`), read without datetime (a third of the cost of a row);
     None for any other form, which `Row.of` reads the long way. The same float as
-    `datetime.timestamp()` gives: both divide the same whole number of microseconds."""
+    `datetime.timestamp()` gives: both divide the same whole number of microseconds.
+    A history's rows share their minutes: once one is read, the rest of a time is two
+    numbers."""
+    minute = _MINUTES.get(written[:16])
+    if minute is not None:
+        rest = _SECONDS.fullmatch(written, 16)
+        if rest is None:
+            return None
+        return ((minute + int(rest[1])) * 1000 + int(rest[2])) / 1000
     match = _USUAL.fullmatch(written)
     if match is None:
         return None
     date, hours, minutes, seconds, ms = match.groups()
-    day = _DAYS.get(date)
-    if day is None:
-        try:
-            day = int(datetime.fromisoformat(date).replace(tzinfo=UTC).timestamp())
-        except ValueError:  # 2026-02-30
-            return None
-        if len(_DAYS) < _SHARED_MAX:
-            _DAYS[date] = day
+    try:
+        day = int(datetime.fromisoformat(date).replace(tzinfo=UTC).timestamp())
+    except ValueError:  # 2026-02-30
+        return None
     h, m, s = int(hours), int(minutes), int(seconds)
     if h > 23 or m > 59 or s > 59 or not -(2**32) < day < 2**32 - 86_400:
         return None
-    return ((day + h * 3600 + m * 60 + s) * 1000 + int(ms)) / 1000
+    minute = day + h * 3600 + m * 60
+    if len(_MINUTES) < _SHARED_MAX:
+        _MINUTES[written[:16]] = minute
+    return ((minute + s) * 1000 + int(ms)) / 1000
 
 
 class HistoryBuffer:
