@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
 
 from smb_tui.api import KeyCredentials, StateBackedClient
+from smb_tui.core import history_pager
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.local.demo import BUSY_HISTORY
 from smb_tui.local.server import ServerThread
@@ -99,6 +101,59 @@ async def test_stop_ends_a_seek_where_it_is(long_api: StateBackedClient) -> None
     await asyncio.sleep(0.05)
     running = [t for t in asyncio.all_tasks() if "list_transitions" in repr(t.get_coro())]
     assert running == []
+
+
+async def test_seeks_hold_full_collections_off_until_the_last_one_ends(
+    long_api: StateBackedClient, api: StateBackedClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows a seek takes in are kept: a full cycle collection then walks every object
+    held for nothing, several times an End. Held off while any seek runs, put back as it
+    was however the last one ends: at the start, stopped, failed or dropped."""
+    monkeypatch.setattr(history_pager, "PROGRESS_EVERY", 0)  # a progress after each page
+    monkeypatch.setattr(history_pager, "PUT_BACK_AFTER", 0.05)
+
+    async def put_back() -> tuple[int, int, int]:
+        """The threshold now, and once the seeks that ended have put theirs back."""
+        now = gc.get_threshold()
+        await asyncio.sleep(0.1)
+        return now
+
+    for _ in range(300):  # the seeks of tests before this one, put back
+        if not history_pager._held_off:
+            break
+        await asyncio.sleep(0.01)
+    before = gc.get_threshold()
+    assert before[2] < 1_000
+    held_off = (*before[:2], 1 << 30)
+
+    one, two = pager_on(long_api, "busy"), pager_on(api, "busy")
+    for pager in (one, two):
+        await first_page(pager)
+    first = one.seek(one.start_seeking("start"))
+    assert not (await anext(first)).done and gc.get_threshold() == held_off
+    second = two.seek(two.start_seeking("start"))
+    assert not (await anext(second)).done
+    await first.aclose()  # dropped mid-seek: the other still runs
+    assert await put_back() == held_off
+    assert gc.get_threshold() == held_off
+    assert [p async for p in second][-1].done  # to the start
+    # Not at once: the full collection waits until the end is drawn.
+    assert await put_back() == held_off
+    assert gc.get_threshold() == before
+
+    stopped = one.seek(one.start_seeking("start"))
+    await anext(stopped)
+    assert one.stop()
+    assert [p async for p in stopped][-1].stopped
+    await put_back()
+    assert gc.get_threshold() == before
+
+    # A page that fails ends the seek with the error said.
+    pager = pager_on(api, "no-such-instance")
+    failing = [p async for p in pager.seek(pager.start_seeking("start"))]
+    assert failing[-1].done and pager.buffer.error
+    await put_back()
+    assert gc.get_threshold() == before
 
 
 async def test_an_answer_for_a_history_loaded_again_lands_nowhere(

@@ -15,8 +15,11 @@ coroutines in its workers; the pager calls back only to say a cache failed.
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -31,6 +34,43 @@ Mode = Literal["idle", "start", "search"]
 # Seconds between progress reports while seeking: each redraws and lays the screen out
 # again (20-30 ms with the dashboard's panes), so twice a second, not four times.
 PROGRESS_EVERY = 0.5
+
+
+_held_off: list[int] = []  # the oldest generation's threshold, once per seek under way
+# After the last seek, the full collection held off walks everything once (30-90 ms over
+# 100,000 rows): this long after, not between a seek's end and the paint that shows it.
+PUT_BACK_AFTER = 1.0
+
+
+@contextmanager
+def full_collections_held_off() -> Iterator[None]:
+    """While a seek takes pages in: Python's full cycle collections (each walks every
+    object the process holds, and they come each time what is held grows by a quarter:
+    seven or eight in an End over 100,000 rows, 15-20 ms each) would find nothing to free
+    in rows that are kept. The young generations are still collected (a seek's
+    short-lived cycles die there). Put back from a timer thread, which outlives a loop
+    that closes first."""
+    with _holding:
+        young, middle, oldest = gc.get_threshold()
+        _held_off.append(oldest)
+        gc.set_threshold(young, middle, 1 << 30)
+    try:
+        yield
+    finally:
+        timer = threading.Timer(PUT_BACK_AFTER, _put_back)
+        timer.daemon = True
+        timer.start()
+
+
+_holding = threading.Lock()
+
+
+def _put_back() -> None:
+    # Whichever seek ends first, the last one to end puts back the first one's: every
+    # threshold saved but the first is the held-off one.
+    with _holding:
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, _held_off.pop())
 
 
 @dataclass
@@ -265,57 +305,58 @@ class HistoryPager:
                 early = (cursor, await started(fetch(cursor)))
 
         buffer.defer_cache_writes()  # written with each redraw, not each page
-        try:
-            while self.seeking and generation == self.generation and fetch is not None:
-                if pending is None:
-                    if buffer.loading:  # a page asked for by scrolling: let it land first
-                        await asyncio.sleep(0.01)
-                        continue
-                    cursor = buffer.next_request()
-                    if cursor is False or cursor is True:
+        with full_collections_held_off():  # the rows taken in are kept
+            try:
+                while self.seeking and generation == self.generation and fetch is not None:
+                    if pending is None:
+                        if buffer.loading:  # a page asked for by scrolling: let it land first
+                            await asyncio.sleep(0.01)
+                            continue
+                        cursor = buffer.next_request()
+                        if cursor is False or cursor is True:
+                            break
+                        buffer.started(cursor)
+                        with asking_ahead(ask_early):
+                            pending = (cursor, asyncio.ensure_future(fetch(cursor)))
+                    cursor, request = pending
+                    pending = None
+                    awaited = request
+                    try:
+                        page = await request
+                    except StateBackedError as error:
+                        if generation == self.generation:
+                            buffer.failed(cursor, safe(error))
                         break
-                    buffer.started(cursor)
-                    with asking_ahead(ask_early):
-                        pending = (cursor, asyncio.ensure_future(fetch(cursor)))
-                cursor, request = pending
-                pending = None
-                awaited = request
-                try:
-                    page = await request
-                except StateBackedError as error:
-                    if generation == self.generation:
-                        buffer.failed(cursor, safe(error))
-                    break
-                if generation != self.generation:
-                    return
-                if early is not None and early[0] == page.cursor:
-                    pending, early = early, None  # asked for from this page's bytes
-                elif early is not None:  # the parsed page holds another cursor: not that one
-                    self._forget(early, generation)
-                    early = None
-                if (
-                    pending is None
-                    and page.cursor is not None
-                    and page.cursor not in buffer.requested_cursors
-                ):
-                    buffer.requested_cursors.append(page.cursor)
-                    # Out before the rows are made: the server works while they are.
-                    with asking_ahead(ask_early):
-                        pending = (page.cursor, await started(fetch(page.cursor)))
-                rows = buffer.add_page(page)
-                types.update(dict.fromkeys(r.event_type for r in rows))
-                buffer.loading = pending is not None
-                if until is not None and until():
-                    break
-                if time.monotonic() - drawn > PROGRESS_EVERY:
-                    drawn = time.monotonic()
-                    buffer.write_cache()
-                    yield SeekProgress(dict(types))
-        finally:
-            buffer.write_cache(stop_deferring=True)
-            for left in (pending, early):  # stopped with a page on its way: forget it
-                if left is not None:
-                    self._forget(left, generation)
+                    if generation != self.generation:
+                        return
+                    if early is not None and early[0] == page.cursor:
+                        pending, early = early, None  # asked for from this page's bytes
+                    elif early is not None:  # the parsed page holds another cursor: not that one
+                        self._forget(early, generation)
+                        early = None
+                    if (
+                        pending is None
+                        and page.cursor is not None
+                        and page.cursor not in buffer.requested_cursors
+                    ):
+                        buffer.requested_cursors.append(page.cursor)
+                        # Out before the rows are made: the server works while they are.
+                        with asking_ahead(ask_early):
+                            pending = (page.cursor, await started(fetch(page.cursor)))
+                    rows = buffer.add_page(page)
+                    types.update(dict.fromkeys(r.event_type for r in rows))
+                    buffer.loading = pending is not None
+                    if until is not None and until():
+                        break
+                    if time.monotonic() - drawn > PROGRESS_EVERY:
+                        drawn = time.monotonic()
+                        buffer.write_cache()
+                        yield SeekProgress(dict(types))
+            finally:
+                buffer.write_cache(stop_deferring=True)
+                for left in (pending, early):  # stopped with a page on its way: forget it
+                    if left is not None:
+                        self._forget(left, generation)
         if generation != self.generation:
             return
         stopped = not self.seeking

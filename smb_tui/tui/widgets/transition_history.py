@@ -43,7 +43,7 @@ from smb_tui.core.describe import (
     short_event,
     state_change,
 )
-from smb_tui.core.history_buffer import HistoryBuffer, Row
+from smb_tui.core.history_buffer import AskedCursors, HistoryBuffer, Row
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.core.text import safe
@@ -240,7 +240,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         return self.buffer.loading
 
     @property
-    def requested_cursors(self) -> list[str | None]:
+    def requested_cursors(self) -> AskedCursors:
         return self.buffer.requested_cursors
 
     def load(
