@@ -101,11 +101,19 @@ async def test_history_reaches_the_real_end_with_a_marker(tmp_path: Path) -> Non
             history = app.screen.query_one(TransitionHistory)
             await wait_for(pilot, lambda: history.row_count == 100)
             history.focus()
+            # End asks for every page itself: the cursor it moves asks for none (one that
+            # did made the seek wait for it), nor do keys pressed meanwhile.
+            fetched_by_scrolling: list[object] = []
+            fetch_page = history._fetch_page
+            history._fetch_page = lambda *asked: (  # type: ignore[method-assign]
+                fetched_by_scrolling.append(asked) or fetch_page(*asked)
+            )
             await pilot.press("end")
             for _ in range(10):
-                await pilot.press("end")
+                await pilot.press("end", "pagedown")
                 await pilot.pause(0.1)
             await wait_for(pilot, lambda: history.at_end, what="the end of history")
+            assert fetched_by_scrolling == []
             assert history.row_count == 250
             assert len(history.requested_cursors) == 3
             assert (

@@ -338,7 +338,11 @@ class TransitionHistory(ScrollView, can_focus=True):
             self.prefetch()
 
     def prefetch(self) -> None:
-        """Ask for the next page when the view or the cursor is within a screen of the end."""
+        """Ask for the next page when the view or the cursor is within a screen of the end
+        (not while seeking: End, a search or a time jump asks for every page itself, and a
+        page asked for here first made it wait for that one)."""
+        if self.pager.seeking:
+            return
         height = max(self.size.height, 1)
         nearest = max(self.scroll_offset.y + height, self.cursor)
         if nearest + height >= self.row_count:
