@@ -65,7 +65,7 @@ from smb_tui.api.models import (
     event_json,
 )
 from smb_tui.api.network import AsyncioBackend
-from smb_tui.api.sending import mark_sent, next_cursor_to, request_sent, started
+from smb_tui.api.sending import mark_sent, next_cursor_to, request_sent, started, taken
 from smb_tui.api.wire import decode_services, delete_confirmation
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ class StateBackedClient:
         early: _Early | None = None,
     ) -> httpx.Response:
         retry = method == "GET"
-        sent = request_sent.get()  # `sending.started` waits for this request to go out
+        sent = taken(request_sent)  # `sending.started` waits for this request to go out
         query = {k: v for k, v in (params or {}).items() if v is not None}
         for attempt in range(1, self.tries + 1):
             last = attempt == self.tries or not retry
@@ -474,7 +474,7 @@ class StateBackedClient:
     # -- machines ----------------------------------------------------------------------
 
     async def _list(self, path: str, key: str, kind: type[T], cursor: str | None) -> Page[T]:
-        early = next_cursor_to.get()  # a reader asking ahead (`sending.asking_ahead`)
+        early = taken(next_cursor_to)  # a reader asking ahead (`sending.asking_ahead`)
         body = await self._request("GET", path, params={"cursor": cursor}, early=early)
         return _page(body, key, kind)
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 # Set by `started` for the task it makes; the client sets its result when the request
 # that task sends has gone out.
@@ -31,6 +32,17 @@ request_sent: contextvars.ContextVar[asyncio.Future[None] | None] = contextvars.
 next_cursor_to: contextvars.ContextVar[Callable[[str], Awaitable[None]] | None] = (
     contextvars.ContextVar("smb_next_cursor_to", default=None)
 )
+
+
+def taken(var: contextvars.ContextVar[V | None]) -> V | None:
+    """`var`'s value for the request about to be made, cleared from this task's context
+    once read: a connection the request opens keeps the context it was opened in (its
+    socket's callbacks run in it) as long as it is kept alive, and must not keep what a
+    reader set there (an End's hook holds a whole history's rows)."""
+    value = var.get()
+    if value is not None:
+        var.set(None)
+    return value
 
 
 @contextlib.contextmanager
