@@ -479,7 +479,10 @@ async def end_press(
             print(f"End on {rows:,} rows: the first page did not come in time")
             return
         history.focus()
-        await pilot.pause()
+        # The instance opened (its state and admin read, the footer redrawn for the focus):
+        # that work is the opening's, not the End's, which before ran into it.
+        await until(pilot, lambda: screen.snapshot.admin is not None)
+        await pilot.pause(0.3)
         # Posted, not Pilot.press: that waits for the process to go idle (40-80 ms past
         # the End, counted against the app). Timed to the repaint at the start (or to
         # seeing it there, if that repaint came first).
