@@ -14,6 +14,7 @@ from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.instance_view import InstanceView
+from smb_tui.tui.widgets.whole_footer import WholeFooter
 from tests.tui.helpers import app_on_new_instance, composer_status, wait_for
 
 
@@ -226,6 +227,42 @@ async def test_z_zooms_and_unzooms_and_the_footer_offers_only_what_can_run(
         assert screen.maximized is not None
         await pilot.press("z")
         assert screen.maximized is None
+
+
+async def test_the_footer_is_rebuilt_only_when_its_keys_change(server: ServerThread) -> None:
+    """A rebuild mounts every key anew (10-30 ms): opening an instance asked for several
+    that showed the same keys. Asked again with nothing changed, it is left as it is; a
+    change (an instance opened offers its keys) still shows."""
+    from tests.tui.helpers import make_app
+
+    app = make_app(server, "counter")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await pilot.pause(0.5)
+        footer = screen.query_one(WholeFooter)
+        rebuilt: list[int] = []
+        recompose = footer.recompose
+
+        async def counted() -> None:
+            rebuilt.append(1)
+            await recompose()
+
+        footer.recompose = counted  # type: ignore[method-assign]
+        keys = {key.key for key in screen.query(FooterKey)}
+        for _ in range(5):
+            screen.refresh_bindings()
+            await pilot.pause()
+        assert rebuilt == [] and {key.key for key in screen.query(FooterKey)} == keys
+        assert "a" not in keys  # nothing open: nothing to send
+        screen.open_instance("busy")
+        await wait_for(pilot, lambda: screen.snapshot.can_send, what="the instance")
+        await pilot.pause(0.3)
+        assert rebuilt and "a" in {key.key for key in screen.query(FooterKey)}
+        rebuilt.clear()
+        screen.refresh_bindings()
+        await pilot.pause()
+        assert rebuilt == []
 
 
 async def test_down_and_enter_flip_through_instances_with_a_fresh_composer_each(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -13,7 +14,30 @@ def _width(key: FooterKey) -> int:
     return cell_len(key.key_display) + 1 + cell_len(key.description) + 1
 
 
+def _shown(screen: Screen) -> tuple[object, ...]:
+    """What a footer would show for `screen`'s bindings now."""
+    palette = screen.app.COMMAND_PALETTE_BINDING
+    return tuple(
+        (key, binding.action, binding.description, binding.key_display, enabled, tooltip)
+        for key, (_, binding, enabled, tooltip) in screen.active_bindings.items()
+        if binding.show or key == palette
+    )
+
+
 class WholeFooter(Footer):
+    _shown: tuple[object, ...] | None = None  # what the keys mounted show
+
+    def bindings_changed(self, screen: Screen) -> None:
+        """Rebuilt only when what it shows changes: a rebuild mounts every key anew (10-30
+        ms), and opening an instance or moving the focus asked for several in a row that
+        showed the same keys."""
+        shown = _shown(screen) if screen is self.screen and self.is_attached else None
+        if shown is not None and shown == self._shown:
+            return
+        # Not rebuilt while the app is not focused (Footer waits for focus to come back).
+        self._shown = shown if screen.app.app_focus else None
+        super().bindings_changed(screen)
+
     def compose(self) -> ComposeResult:
         keys = [key for key in super().compose() if isinstance(key, FooterKey)]
         palette = [key for key in keys if key.has_class("-command-palette")]
