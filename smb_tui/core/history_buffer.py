@@ -24,6 +24,7 @@ from smb_tui.core.describe import event_type, payload_summary, state_summary
 from smb_tui.core.history_cache import (
     MATCH_ROWS,
     CachedHistory,
+    CachedRows,
     CacheUnavailable,
     FetchPage,
     event_state_json,
@@ -31,6 +32,10 @@ from smb_tui.core.history_cache import (
 )
 from smb_tui.core.text import safe
 
+# While deferred, pages are written this many at a time (or at each redraw, if sooner):
+# few transactions, and little text waiting in memory among the rows kept (a redraw's
+# worth, a few hundred pages, left their memory scattered: 5 MB over 100,000 rows).
+WRITE_PAGES_TOGETHER = 16
 _SHARED: dict[str, str] = {}
 _SHARED_MAX = 65_536  # distinct strings (and kinds) kept; past it, rows keep their own
 
@@ -370,7 +375,7 @@ class HistoryBuffer:
         # pages ended, so that rows below the window can be dropped and fetched again.
         self._server_cursor_below: dict[Row, str] = {}
         self._deferring = False
-        self._unwritten: list[tuple[list[str], str | None, str | None]] = []
+        self._unwritten: list[tuple[CachedRows, str | None, str | None]] = []
         self._writes: list[Future[None]] = []  # queued on the cache's writer thread
         # Told why, once, as soon as the cache fails (the history goes on without it).
         self.cache_failed: Callable[[str], None] = lambda why: None
@@ -566,12 +571,14 @@ class HistoryBuffer:
                 fetched_with = self.next_cursor if self.pages else None
                 # Each row as the cache keeps it: its time, then its kind's event and
                 # state, made once for all the rows of that kind.
-                cached = [
-                    row_data(t.created_at, row.kind.cached)
-                    for t, row in zip(page.items, rows, strict=True)
-                ]
+                cached = CachedRows.of(
+                    [
+                        row_data(t.created_at, row.kind.cached)
+                        for t, row in zip(page.items, rows, strict=True)
+                    ]
+                )
                 self._unwritten.append((cached, page.cursor, fetched_with))
-                if not self._deferring:
+                if not self._deferring or len(self._unwritten) >= WRITE_PAGES_TOGETHER:
                     self.write_cache()
             else:  # nested past what JSON encodes here: shown, never cached
                 self.cache_off("a transition is nested too deeply to cache; going on without")

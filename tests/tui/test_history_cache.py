@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from smb_tui.api.models import Transition
 from smb_tui.api.wire import delete_confirmation
 from smb_tui.core import history_cache
+from smb_tui.core.history_buffer import WRITE_PAGES_TOGETHER
 from smb_tui.core.history_cache import CACHE_PAGE_ROWS, CacheCursor, HistoryCache
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.server import ServerThread
@@ -386,6 +387,45 @@ def test_appending_a_page_reads_no_row_already_held(tmp_path: Path) -> None:
     assert whole is not None and len(whole.items) == 3_103
 
 
+def test_pages_written_together_take_as_many_statements_as_one_and_stop_at_a_gap(
+    tmp_path: Path,
+) -> None:
+    """A seek's pages are written in one transaction of a few statements, however many
+    pages (each statement is a wait for Python's lock on the writer thread); the pages
+    taken are those that continue the cache, up to the first that does not."""
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    held = cache.history("http://127.0.0.1:1", None, "counter", "sought")
+
+    def rows(first: int) -> history_cache.CachedRows:
+        return history_cache.CachedRows.of(
+            [
+                history_cache.row_data(f"t{n}", '"event":{"type":"e"},"state":"s"')
+                for n in range(first, first + 10)
+            ]
+        )
+
+    def statements_to_write(pages: list[tuple[history_cache.CachedRows, str, str | None]]) -> int:
+        statements: list[str] = []
+        cache._db.set_trace_callback(statements.append)
+        held.add_older_pages(pages)
+        cache._db.set_trace_callback(None)
+        return len(statements)
+
+    two = statements_to_write([(rows(0), "c1", None), (rows(10), "c2", "c1")])
+    twenty = statements_to_write([(rows(10 * n), f"c{n + 1}", f"c{n}") for n in range(2, 22)])
+    assert twenty == two
+    # One page continues the cache, the next was fetched with another cursor: it and
+    # the pages after it are left out, and the cache reads on from the page taken.
+    statements_to_write(
+        [(rows(220), "c23", "c22"), (rows(900), "x2", "elsewhere"), (rows(910), "x3", "x2")]
+    )
+    whole = held.page(limit=None)
+    assert whole is not None
+    assert [t.created_at for t in whole.items] == [f"t{n}" for n in range(230)]
+    assert whole.cursor == "c23"
+    assert held.newest(1) == [history_cache.row_data("t0", '"event":{"type":"e"},"state":"s"')]
+
+
 async def test_cached_rows_dropped_by_another_dashboard_are_said_and_r_reloads(
     tmp_path: Path,
 ) -> None:
@@ -591,7 +631,8 @@ async def test_a_seek_to_the_start_writes_the_cache_a_few_times_not_once_a_page(
             fresh = fetch_all(http, "counter", "busy")
     assert sum(writes) == len(fresh) // 10  # every page was written, once...
     by_the_seek = writes[written_before:]
-    assert len(by_the_seek) <= sum(by_the_seek) // 4, writes  # ...the seek's, together
+    assert len(by_the_seek) <= sum(by_the_seek) // 4, writes  # ...the seek's, together,
+    assert max(by_the_seek) <= WRITE_PAGES_TOGETHER, writes  # ...a few pages waiting at most
     # ...and not on the UI's thread: SQLite writes while the rows are made and drawn.
     assert threads and all(name.startswith("smb-tui-cache") for name in threads), threads
     other = HistoryCache(cache)
