@@ -4,7 +4,10 @@ once fetched need not be fetched again. No Textual here.
 One SQLite file in the user cache folder holds, per API URL, org, machine and instance,
 the transitions fetched (newest first, by a sequence number that grows at the top and
 shrinks at the bottom), the cursor of the next older page, and whether the start of
-history was reached. No token or key is ever written to it. Over the size cap, the
+history was reached. Rows are kept in chunks, as written: the pages a seek wrote
+together (up to CHUNK_ROWS rows), a page, the news of a refresh; each chunk one table
+row holding a JSON array, so that SQLite's work is per chunk written, not per
+transition (it was most of what the cache cost an End). No token or key is ever written to it. Over the size cap, the
 histories used longest ago go first.
 
 Re-opening an instance shows the newest cached rows at once (one page of them, whatever
@@ -31,6 +34,7 @@ the thread is one more writer like another process; `flush` waits for what is qu
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sqlite3
 import threading
@@ -51,6 +55,7 @@ DEFAULT_CAP_BYTES = 256 * 1024 * 1024
 MAX_CATCH_UP_PAGES = 50  # newer pages to fetch looking for the cached ones before giving up
 MATCH_ROWS = 5  # a run this long of the newest cached rows identifies where they are
 CACHE_PAGE_ROWS = 1000  # cached rows read at a time: a screen's worth many times over
+CHUNK_ROWS = 2000  # rows kept together (pages written together, up to this many)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS histories (
@@ -60,12 +65,22 @@ CREATE TABLE IF NOT EXISTS histories (
     bytes INTEGER NOT NULL DEFAULT 0, used REAL NOT NULL,
     UNIQUE (api_url, org, machine, instance)
 );
-CREATE TABLE IF NOT EXISTS transitions (
+CREATE TABLE IF NOT EXISTS chunks (
     history_id INTEGER NOT NULL REFERENCES histories (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
+    top INTEGER NOT NULL,
+    count INTEGER NOT NULL,
     data TEXT NOT NULL,
-    PRIMARY KEY (history_id, seq)
-) WITHOUT ROWID;
+    UNIQUE (history_id, top)
+);
+"""
+# A file of an earlier version held a table row a transition (`transitions`): its
+# histories start again, empty (fetched again when opened), in one transaction.
+EARLIER_DROPPED = """
+BEGIN IMMEDIATE;
+UPDATE histories SET next_cursor = NULL, complete = 0, bytes = 0
+    WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'transitions');
+DROP TABLE IF EXISTS transitions;
+COMMIT;
 """
 
 
@@ -136,8 +151,21 @@ class CachedRows:
         return len(self.text) - 1 - self.count if self.count else 0
 
 
-def _transition(data: str) -> Transition:
-    body: dict[str, Any] = json.loads(data)
+def _in_chunks(pages: Sequence[CachedRows]) -> list[CachedRows]:
+    """Pages one below the other, joined into chunks of up to CHUNK_ROWS rows (reading a
+    row reads its chunk); a page longer than that is a chunk of its own."""
+    chunks: list[list[CachedRows]] = [[]]
+    rows = 0
+    for page in pages:
+        if chunks[-1] and rows + page.count > CHUNK_ROWS:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(page)
+        rows += page.count
+    return [CachedRows.joined(chunk) for chunk in chunks]
+
+
+def _transition(body: dict[str, Any]) -> Transition:
     # Validated when it was first fetched; built without validating again.
     return Transition.model_construct(
         created_at=body["createdAt"], event=body["event"], state=body["state"]
@@ -177,7 +205,7 @@ class HistoryCache:
         self._behind: Future[None] | None = None  # the last write queued
         try:
             private_file(self.path)
-            self._db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA + EARLIER_DROPPED)
         except (OSError, sqlite3.Error) as error:
             raise CacheUnavailable(self._why(error)) from error
 
@@ -286,11 +314,11 @@ class CachedHistory:
     def _state(self) -> tuple[str | None, bool, int, int]:
         """Its next cursor, whether complete, and the lowest and highest seq held (0, -1
         when none), in one statement; each bound a query of its own, so that SQLite reads
-        one row of the index for each, not the whole history."""
+        one chunk's entry of the index for each, not the whole history."""
         found = self.cache._run(
             "SELECT next_cursor, complete,"
-            " (SELECT seq FROM transitions WHERE history_id = ?1 ORDER BY seq LIMIT 1),"
-            " (SELECT seq FROM transitions WHERE history_id = ?1 ORDER BY seq DESC LIMIT 1)"
+            " (SELECT top - count + 1 FROM chunks WHERE history_id = ?1 ORDER BY top LIMIT 1),"
+            " (SELECT top FROM chunks WHERE history_id = ?1 ORDER BY top DESC LIMIT 1)"
             " FROM histories WHERE id = ?1",
             self.id,
         ).fetchone()
@@ -309,24 +337,41 @@ class CachedHistory:
         ).fetchone() or (None, 0)
         if below is None and not complete and next_cursor is None:
             return None
-        query = "SELECT seq, data FROM transitions WHERE history_id = ?"
-        args: list[Any] = [self.id]
-        if below is not None:
-            query += " AND seq < ?"
-            args.append(below.seq)
-        query += " ORDER BY seq DESC"
-        if limit is not None:
-            query += " LIMIT ?"
-            args.append(limit + 1)  # one more: are there more below?
-        rows = self.cache._run(query, *args).fetchall()
+        # One more than asked: are there more below?
+        rows = list(itertools.islice(self._rows(below), None if limit is None else limit + 1))
         if not rows:
             return None
         more = limit is not None and len(rows) > limit
         rows = rows[:limit] if more else rows
         cursor = CacheCursor(self.id, rows[-1][0]) if more else None if complete else next_cursor
         return Page[Transition].model_construct(
-            items=[_transition(data) for _, data in rows], cursor=cursor
+            items=[_transition(row) for _, row in rows], cursor=cursor
         )
+
+    def _rows(self, below: CacheCursor | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The cached rows (under `below`), newest first, as (seq, the row read), read a
+        chunk at a time as they are taken."""
+        at = None if below is None else below.seq - 1  # the first seq wanted
+        while (chunk := self._chunk(at)) is not None:
+            top, count, data = chunk
+            rows: list[dict[str, Any]] = json.loads(data)
+            for index in range(0 if at is None else max(0, top - at), len(rows)):
+                yield top - index, rows[index]
+            at = top - count  # the seq just under this chunk
+
+    def _chunk(self, at: int | None) -> tuple[int, int, str] | None:
+        """The chunk that holds seq `at`, or else the first below it (None: the newest)."""
+        select = "SELECT top, count, data FROM chunks WHERE history_id = ?"
+        if at is None:
+            return self.cache._run(select + " ORDER BY top DESC LIMIT 1", self.id).fetchone()
+        holding = self.cache._run(
+            select + " AND top >= ? ORDER BY top LIMIT 1", self.id, at
+        ).fetchone()
+        if holding is not None and holding[0] - holding[1] < at:
+            return holding
+        return self.cache._run(
+            select + " AND top < ? ORDER BY top DESC LIMIT 1", self.id, at
+        ).fetchone()
 
     def fetch_through(self, fetch: FetchPage) -> FetchPage:
         """`fetch`, with the cached rows read in place of the server's pages wherever a
@@ -350,30 +395,31 @@ class CachedHistory:
         under `top`; None unless the cache holds both just there (another process may
         have put newer rows above `top`: they are looked through, up to a page of them)."""
         top_data, row_data = _data(top), _data(row)
-        above = self.cache._run(
-            "SELECT seq, data FROM transitions WHERE history_id = ? ORDER BY seq DESC LIMIT ?",
-            self.id,
-            CACHE_PAGE_ROWS,
-        ).fetchall()
-        for seq, data in above:
-            if data != top_data:
+        read: tuple[int, int, list[dict[str, Any]]] | None = None  # the chunk read last
+
+        def row_at(seq: int) -> dict[str, Any] | None:
+            # Rows that look alike (a server may send many) are looked up in the chunk
+            # read for the one before, not read again each.
+            nonlocal read
+            if read is None or not read[0] - read[1] < seq <= read[0]:
+                chunk = self._chunk(seq)
+                if chunk is None:
+                    return None
+                read = (chunk[0], chunk[1], json.loads(chunk[2]))
+            chunk_top, count, rows = read
+            return rows[chunk_top - seq] if chunk_top - count < seq <= chunk_top else None
+
+        for seq, held in list(itertools.islice(self._rows(), CACHE_PAGE_ROWS)):
+            if _ENCODE(held) != top_data:
                 continue
-            found = self.cache._run(
-                "SELECT data FROM transitions WHERE history_id = ? AND seq = ?",
-                self.id,
-                seq - depth,
-            ).fetchone()
-            if found is not None and found[0] == row_data:
+            found = row_at(seq - depth)
+            if found is not None and _ENCODE(found) == row_data:
                 return CacheCursor(self.id, seq - depth)
         return None
 
     def newest(self, count: int) -> list[str]:
-        rows = self.cache._run(
-            "SELECT data FROM transitions WHERE history_id = ? ORDER BY seq DESC LIMIT ?",
-            self.id,
-            count,
-        ).fetchall()
-        return [data for (data,) in rows]
+        """The newest `count` cached rows, as `row_data` writes them."""
+        return [_ENCODE(row) for _, row in itertools.islice(self._rows(), count)]
 
     def add_older(
         self,
@@ -410,7 +456,11 @@ class CachedHistory:
                 cursor, complete = next_cursor, next_cursor is None
             # The pages taken, in a few statements however many they are: each statement
             # is a wait for Python's lock on this thread.
-            self._insert(top, CachedRows.joined(taken), (cursor, complete))
+            *whole, last = _in_chunks(taken)
+            for chunk in whole:
+                self._insert(top, chunk)
+                top -= chunk.count
+            self._insert(top, last, (cursor, complete))
         self.cache.evict(keep=self.id)
 
     def add_newer(self, transitions: Sequence[Transition], above: Transition | None = None) -> None:
@@ -444,7 +494,8 @@ class CachedHistory:
             try:
                 yield
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite rolls back itself on some errors (a full disk)
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as error:
@@ -455,15 +506,15 @@ class CachedHistory:
     def _insert(
         self, top: int, rows: CachedRows, below: tuple[str | None, bool] | None = None
     ) -> None:
-        """`rows` at seq `top`, `top - 1`, ... in one statement (SQLite splits the array,
-        and a thread writing them lets go of Python's lock once, not once a row); then,
-        in one more, the bytes they add, the time, and when given `below`: the cursor of
-        the rows below them and whether those are the start of history."""
+        """`rows` at seq `top`, `top - 1`, ...: one chunk, one statement (a thread writing
+        lets go of Python's lock once, not once a row, and SQLite's work is per chunk,
+        not per row); then, in one more, the bytes they add, the time, and when given
+        `below`: the cursor of the rows below them and whether those are the start of
+        history."""
         if rows.count:
             self.cache._db.execute(
-                "INSERT INTO transitions (history_id, seq, data)"
-                " SELECT ?, ? - key, value FROM json_each(?)",
-                (self.id, top, rows.text),
+                "INSERT INTO chunks (history_id, top, count, data) VALUES (?, ?, ?, ?)",
+                (self.id, top, rows.count, rows.text),
             )
         if below is not None:
             cursor, complete = below
@@ -482,7 +533,7 @@ class CachedHistory:
         """Forget this instance's cached transitions (they cannot be trusted), after the
         writes queued for them: none lands after it."""
         self.cache.flush()
-        self.cache._run("DELETE FROM transitions WHERE history_id = ?", self.id)
+        self.cache._run("DELETE FROM chunks WHERE history_id = ?", self.id)
         self.cache._run(
             "UPDATE histories SET next_cursor = NULL, complete = 0, bytes = 0 WHERE id = ?",
             self.id,

@@ -4,6 +4,7 @@ and dropped, not trusted, when the server's history is not the one it kept."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -424,6 +425,95 @@ def test_pages_written_together_take_as_many_statements_as_one_and_stop_at_a_gap
     assert [t.created_at for t in whole.items] == [f"t{n}" for n in range(230)]
     assert whole.cursor == "c23"
     assert held.newest(1) == [history_cache.row_data("t0", '"event":{"type":"e"},"state":"s"')]
+
+
+def test_rows_read_back_across_chunks_of_every_size_from_any_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are kept in chunks (a page, pages written together, news of a row or two):
+    read from any row down, and found under any row, across their edges."""
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    held = cache.history("http://127.0.0.1:1", None, "counter", "chunked")
+
+    def made(n: int) -> Transition:
+        return Transition.model_construct(
+            created_at=f"t{n:03d}", event={"type": "e", "n": n}, state={"s": str(n)}
+        )
+
+    sizes, cursor, n = [1, 7, 3, 16, 1, 2], None, 100  # older pages: 100, 99, ... down
+    for size in sizes:
+        held.add_older([made(n - i) for i in range(size)], f"after-{n - size}", cursor)
+        cursor, n = f"after-{n - size}", n - size
+    held.add_newer([made(102), made(101)], above=made(100))  # news above, a chunk of two
+    held.add_newer([made(103)], above=made(102))
+    expected = list(range(103, n, -1))  # 103 ... 71, newest first
+    whole = held.page(limit=None)
+    assert whole is not None and [t.event["n"] for t in whole.items] == expected
+    assert whole.cursor == cursor  # the server's, under the last row cached
+    seq_of_top = held._state()[3]
+    for depth in range(len(expected)):  # from every row down, a page of 5
+        below = CacheCursor(held.id, seq_of_top - depth)
+        page = held.page(limit=5, below=below)
+        rest = expected[depth + 1 :]
+        if not rest:
+            assert page is None
+            continue
+        assert page is not None and [t.event["n"] for t in page.items] == rest[:5]
+        assert page.cursor == (CacheCursor(held.id, seq_of_top - depth - 5) if rest[5:] else cursor)
+        found = held.cursor_below(made(103), made(expected[depth]), depth)
+        assert found is not None and found.seq == seq_of_top - depth
+    assert held.cursor_below(made(103), made(90), 5) is None  # not that row there
+    assert held.newest(4) == [history_cache._data(made(k)) for k in (103, 102, 101, 100)]
+    # Pages written together are cut into chunks of at most CHUNK_ROWS rows.
+    monkeypatch.setattr(history_cache, "CHUNK_ROWS", 25)
+    pages = [
+        (
+            history_cache.CachedRows.of([history_cache._data(made(n - i)) for i in range(10)]),
+            f"after-{n - 10}",
+            f"after-{n}" if n != 70 else cursor,
+        )
+        for n in range(70, 10, -10)
+    ]
+    statements: list[str] = []
+    cache._db.set_trace_callback(statements.append)
+    held.add_older_pages(pages)
+    cache._db.set_trace_callback(None)
+    assert sum(sql.startswith("INSERT INTO chunks") for sql in statements) == 3  # 20, 20, 20
+    whole = held.page(limit=None)
+    assert whole is not None and [t.event["n"] for t in whole.items] == list(range(103, 10, -1))
+
+
+def test_a_cache_file_of_an_earlier_version_starts_its_histories_again(tmp_path: Path) -> None:
+    """An earlier version kept a table row a transition: such a file is opened, its
+    histories start again empty (fetched again), and it is written the new way."""
+    path = tmp_path / "history.sqlite3"
+    with sqlite3.connect(path) as earlier:
+        earlier.executescript(
+            """
+            CREATE TABLE histories (
+                id INTEGER PRIMARY KEY, api_url TEXT NOT NULL, org TEXT NOT NULL,
+                machine TEXT NOT NULL, instance TEXT NOT NULL, next_cursor TEXT,
+                complete INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,
+                used REAL NOT NULL, UNIQUE (api_url, org, machine, instance));
+            CREATE TABLE transitions (
+                history_id INTEGER NOT NULL REFERENCES histories (id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (history_id, seq)
+            ) WITHOUT ROWID;
+            INSERT INTO histories VALUES (1, 'http://127.0.0.1:1', '', 'm', 'i', NULL, 1, 60, 0);
+            INSERT INTO transitions VALUES
+                (1, 0, '{"createdAt":"t","event":{"type":"e"},"state":"s"}');
+            """
+        )
+    earlier.close()
+    cache = HistoryCache(path)
+    held = cache.history("http://127.0.0.1:1", None, "m", "i")
+    assert held.page() is None and cache.total_bytes() == 0
+    row = Transition.model_construct(created_at="t2", event={"type": "f"}, state="s")
+    held.add_older([row], None)
+    again = held.page()
+    assert again is not None and again.items == [row] and again.cursor is None
+    cache.close()
+    assert HistoryCache(path).history("http://127.0.0.1:1", None, "m", "i").page() is not None
 
 
 async def test_cached_rows_dropped_by_another_dashboard_are_said_and_r_reloads(
