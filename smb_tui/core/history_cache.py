@@ -7,8 +7,8 @@ shrinks at the bottom), the cursor of the next older page, and whether the start
 history was reached. Rows are kept in chunks, as written: the pages a seek wrote
 together (up to CHUNK_ROWS rows), a page, the news of a refresh; each chunk one table
 row holding a JSON array, so that SQLite's work is per chunk written, not per
-transition (it was most of what the cache cost an End). No token or key is ever written to it. Over the size cap, the
-histories used longest ago go first.
+transition (it was most of what the cache cost an End). No token or key is ever written
+to it. Over the size cap, the histories used longest ago go first.
 
 Re-opening an instance shows the newest cached rows at once (one page of them, whatever
 the size of what is cached) and then fetches the newest pages until it meets what it has
@@ -354,10 +354,19 @@ class CachedHistory:
         at = None if below is None else below.seq - 1  # the first seq wanted
         while (chunk := self._chunk(at)) is not None:
             top, count, data = chunk
-            rows: list[dict[str, Any]] = json.loads(data)
+            rows = self._read(data)
             for index in range(0 if at is None else max(0, top - at), len(rows)):
                 yield top - index, rows[index]
             at = top - count  # the seq just under this chunk
+
+    def _read(self, data: str) -> list[dict[str, Any]]:
+        """A chunk's rows; one that cannot be read (the file was changed under us, or a
+        row is nested past what this stack reads back) makes the cache unavailable."""
+        try:
+            rows: list[dict[str, Any]] = json.loads(data)
+        except (ValueError, RecursionError) as error:
+            raise CacheUnavailable(self.cache._why(error)) from error
+        return rows
 
     def _chunk(self, at: int | None) -> tuple[int, int, str] | None:
         """The chunk that holds seq `at`, or else the first below it (None: the newest)."""
@@ -405,7 +414,7 @@ class CachedHistory:
                 chunk = self._chunk(seq)
                 if chunk is None:
                     return None
-                read = (chunk[0], chunk[1], json.loads(chunk[2]))
+                read = (chunk[0], chunk[1], self._read(chunk[2]))
             chunk_top, count, rows = read
             return rows[chunk_top - seq] if chunk_top - count < seq <= chunk_top else None
 

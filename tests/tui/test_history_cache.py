@@ -483,6 +483,24 @@ def test_rows_read_back_across_chunks_of_every_size_from_any_row(
     assert whole is not None and [t.event["n"] for t in whole.items] == list(range(103, 10, -1))
 
 
+@pytest.mark.parametrize(
+    "data", ["not json", "[" * 100_000 + "]" * 100_000], ids=["not-json", "nested-too-deep"]
+)
+def test_a_chunk_that_cannot_be_read_makes_the_cache_unavailable(tmp_path: Path, data: str) -> None:
+    """Changed under us, or nested past what this stack reads back: said, not raised."""
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    held = cache.history("http://127.0.0.1:1", None, "m", "i")
+    row = Transition.model_construct(created_at="t", event={"type": "e"}, state="s")
+    held.add_older([row, row], None)
+    cache._db.execute("UPDATE chunks SET data = ?", (data,))
+    with pytest.raises(history_cache.CacheUnavailable):
+        held.page()
+    with pytest.raises(history_cache.CacheUnavailable):
+        held.newest(1)
+    with pytest.raises(history_cache.CacheUnavailable):
+        held.cursor_below(row, row, 1)
+
+
 def test_a_cache_file_of_an_earlier_version_starts_its_histories_again(tmp_path: Path) -> None:
     """An earlier version kept a table row a transition: such a file is opened, its
     histories start again empty (fetched again), and it is written the new way."""
