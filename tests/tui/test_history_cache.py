@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -293,6 +294,7 @@ async def test_reopening_a_large_cache_reads_one_page_of_it_before_the_first_pai
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache" / "history.sqlite3"
+    monkeypatch.setattr(history_cache, "CHUNK_ROWS", 500)  # the bound below, under the whole
     with start_server(tmp_path, page_size=100, busy_history=3_000) as server:
         with client(server) as http:
             fresh = fetch_all(http, "counter", "busy")
@@ -305,20 +307,28 @@ async def test_reopening_a_large_cache_reads_one_page_of_it_before_the_first_pai
             await settled(pilot, history, timeout=60)
         assert len(fresh) > 2 * CACHE_PAGE_ROWS
 
-        built = [0]
-        real = history_cache._transition
+        built, parsed = [0], [0]
+        real, read = history_cache._transition, history_cache.CachedHistory._read
 
-        def counted(data: str) -> Transition:
+        def counted(data: dict[str, Any]) -> Transition:
             built[0] += 1
             return real(data)
 
+        def read_counted(self: history_cache.CachedHistory, data: str) -> list[Any]:
+            rows = read(self, data)
+            parsed[0] += len(rows)
+            return rows
+
         monkeypatch.setattr(history_cache, "_transition", counted)
+        monkeypatch.setattr(history_cache.CachedHistory, "_read", read_counted)
         app = make_app(server, "counter", "busy", cache_path=cache)
         with logged_requests() as sent:
             async with app.run_test(size=(100, 30)) as pilot:
                 history = app.screen.query_one(TransitionHistory)
                 await wait_for(pilot, lambda: history.row_count > 0)
-                assert built[0] <= CACHE_PAGE_ROWS  # one page of the cache, not all of it
+                assert built[0] <= CACHE_PAGE_ROWS  # one page of the cache, not all of it,
+                # read from the chunks that hold it: a bound, whatever the cache holds
+                assert parsed[0] <= CACHE_PAGE_ROWS + history_cache.CHUNK_ROWS
                 assert history.from_cache == CACHE_PAGE_ROWS
                 history.focus()
                 await pilot.press("end")  # the rest comes from the cache, not the server
@@ -331,8 +341,9 @@ async def test_reopening_a_large_cache_reads_one_page_of_it_before_the_first_pai
 
 
 def test_a_cached_row_reads_back_exactly_as_the_server_sent_it(tmp_path: Path) -> None:
-    """Rows go in as one JSON array that SQLite splits: each must come back the very
-    text written (a re-open matches rows by it), whatever an end user put in them."""
+    """Rows are kept as JSON arrays, a chunk each, and read back as values: each must
+    make the very text written again (a re-open matches rows by it), whatever an end
+    user put in them."""
     cache = HistoryCache(tmp_path / "history.sqlite3")
     held = cache.history("http://127.0.0.1:1", None, "counter", "odd")
     payloads: list[object] = [
