@@ -15,7 +15,7 @@ from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.whole_footer import WholeFooter
-from tests.tui.helpers import app_on_new_instance, composer_status, wait_for
+from tests.tui.helpers import app_on_new_instance, composer_status, make_app, wait_for
 
 
 def watchers(app: Any) -> int:
@@ -233,8 +233,6 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(server: ServerThr
     """A rebuild mounts every key anew (10-30 ms): opening an instance asked for several
     that showed the same keys. Asked again with nothing changed, it is left as it is; a
     change (an instance opened offers its keys) still shows."""
-    from tests.tui.helpers import make_app
-
     app = make_app(server, "counter")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
