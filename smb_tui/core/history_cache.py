@@ -103,10 +103,6 @@ def _without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _key(transition: Transition) -> str:
-    return _data(transition)
-
-
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one a row
 
 
@@ -561,7 +557,7 @@ class CachedHistory:
         cursor: str | None = None
         for _ in range(max_pages):
             page = await fetch(cursor)
-            keys = [_key(t) for t in page.items]
+            keys = [_data(t) for t in page.items]
             for start in range(len(keys)):
                 window = keys[start : start + len(top)]
                 if window == top[: len(window)]:
