@@ -492,6 +492,15 @@ def test_rows_read_back_across_chunks_of_every_size_from_any_row(
     assert sum(sql.startswith("INSERT INTO chunks") for sql in statements) == 3  # 20, 20, 20
     whole = held.page(limit=None)
     assert whole is not None and [t.event["n"] for t in whole.items] == list(range(103, 10, -1))
+    # A page longer than a chunk is a chunk of its own, read back whole.
+    long_page = history_cache.CachedRows.of(
+        [history_cache._data(made(n)) for n in range(10, 0, -1)]
+    )
+    monkeypatch.setattr(history_cache, "CHUNK_ROWS", 4)
+    held.add_older_pages([(long_page, "after-0", "after-10")])
+    whole = held.page(limit=None)
+    assert whole is not None and [t.event["n"] for t in whole.items] == list(range(103, 0, -1))
+    assert whole.cursor == "after-0"
 
 
 @pytest.mark.parametrize(
