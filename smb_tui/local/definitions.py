@@ -51,10 +51,16 @@ def allow_all(request: AuthRequest) -> bool:
 class Snapshot:
     """The persisted part of an instance: the engine's own record of where it is (plain
     JSON only its engine reads: python-statemachine's active state ids, XState's state
-    JSON) and its whole context."""
+    JSON) and its whole context.
+
+    `history`: where each history pseudo-state would lead back to (python-statemachine's
+    history values: a history state's id -> the ids of the states it restores), which
+    the chart keeps beside its active states; XState keeps its own inside `state`. A
+    migration that leaves it out starts the new version with none recorded."""
 
     state: JSON
     context: dict[str, JSON]
+    history: dict[str, list[str]] = field(default_factory=dict)
 
 
 Migration = Callable[[Snapshot], Snapshot]

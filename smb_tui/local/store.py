@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS instances (
     ts INTEGER NOT NULL,
     pending_events TEXT NOT NULL DEFAULT '[]',
     parent TEXT,
+    history TEXT NOT NULL DEFAULT '{}',
     UNIQUE (machine, slug)
 );
 CREATE TABLE IF NOT EXISTS transitions (
@@ -269,11 +270,15 @@ class Store:
     def _upgrade_schema(self) -> None:
         """A database made before indexes fanned out kept one value per instance and
         index (`index_values`): its entries move to `index_entries`, once. One made before
-        persistent children gains the column naming an instance's parent."""
+        persistent children gains the column naming an instance's parent; one made before
+        history pseudo-states were kept, the column keeping them (none recorded)."""
         columns = {row[1] for row in self.connection.execute("PRAGMA table_info(instances)")}
         if "parent" not in columns:
             with self.transaction() as db:
                 db.execute("ALTER TABLE instances ADD COLUMN parent TEXT")
+        if "history" not in columns:
+            with self.transaction() as db:
+                db.execute("ALTER TABLE instances ADD COLUMN history TEXT NOT NULL DEFAULT '{}'")
         old = self.connection.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_values'"
         ).fetchone()
@@ -538,8 +543,8 @@ class Store:
     ) -> int:
         cursor = db.execute(
             "INSERT INTO instances"
-            " (machine, slug, created_at, version_id, state_ids, context, ts, parent)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " (machine, slug, created_at, version_id, state_ids, context, ts, parent, history)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 machine,
                 slug,
@@ -549,6 +554,7 @@ class Store:
                 json.dumps(snapshot.context),
                 ts,
                 None if parent is None else json.dumps(parent),
+                json.dumps(snapshot.history),
             ),
         )
         assert cursor.lastrowid is not None
@@ -565,11 +571,12 @@ class Store:
         pending_events: list[dict[str, JSON]],
     ) -> None:
         db.execute(
-            "UPDATE instances SET state_ids = ?, context = ?, ts = ?, version_id = ?,"
-            " desired_version_id = ?, pending_events = ? WHERE id = ?",
+            "UPDATE instances SET state_ids = ?, context = ?, history = ?, ts = ?,"
+            " version_id = ?, desired_version_id = ?, pending_events = ? WHERE id = ?",
             (
                 json.dumps(snapshot.state),
                 json.dumps(snapshot.context),
+                json.dumps(snapshot.history),
                 ts,
                 version_id,
                 desired_version_id,
@@ -808,7 +815,9 @@ def _instance(row: sqlite3.Row) -> InstanceRow:
         version_id=row["version_id"],
         desired_version_id=row["desired_version_id"],
         # The column keeps its first name; it holds the engine's state JSON.
-        snapshot=Snapshot(json.loads(row["state_ids"]), json.loads(row["context"])),
+        snapshot=Snapshot(
+            json.loads(row["state_ids"]), json.loads(row["context"]), json.loads(row["history"])
+        ),
         ts=row["ts"],
         pending_events=json.loads(row["pending_events"]),
         parent=json.loads(row["parent"]) if row["parent"] else None,

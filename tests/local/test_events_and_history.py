@@ -65,6 +65,30 @@ def test_history_is_newest_first_with_the_event_and_resulting_state(http: httpx.
     assert all(str(t["createdAt"]).endswith("Z") for t in items)
 
 
+@pytest.mark.parametrize(
+    ("before", "back_on", "expected"),
+    [
+        ("pause", "power_on", {"on": "paused"}),
+        # Shallow history keeps the child it left (playing), then enters that child's initial.
+        ("speed_up", "power_on", {"on": {"playing": "normal"}}),
+        ("speed_up", "power_on_as_left", {"on": {"playing": "fast"}}),  # deep: all of it
+    ],
+)
+def test_a_history_state_leads_back_to_where_an_earlier_request_left_the_instance(
+    http: httpx.Client, before: str, back_on: str, expected: dict[str, object]
+) -> None:
+    """Each event its own request, so each on a chart built for it: the history
+    pseudo-states' values must come with the snapshot (they once came back empty, and
+    the instance was in no state at all)."""
+    slug = unique("player")
+    http.post("/machines/player", json={"slug": slug})
+    for event in (before, "power_off"):
+        assert http.post(f"/machines/player/i/{slug}/events", json={"event": event}).is_success
+    back = http.post(f"/machines/player/i/{slug}/events", json={"event": back_on}).json()
+    assert back["state"] == expected
+    assert http.get(f"/machines/player/i/{slug}").json()["state"] == expected
+
+
 def test_pages_the_runtime_made_history_with_no_repeat_and_no_gap(http: httpx.Client) -> None:
     first = http.get("/machines/counter/i/busy/events").json()
     assert len(first["transitions"]) == 100 and first["cursor"]

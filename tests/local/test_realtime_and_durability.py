@@ -151,7 +151,7 @@ def test_small_pages_walk_every_list(tmp_path: Path) -> None:
                 json={"event": {"type": "put", "key": "n", "value": n}},
             )
         for path, key, expected in (
-            ("/machines", "machines", 11),  # eight demo machines (two XState) and three for tests
+            ("/machines", "machines", 12),  # eight demo machines (two XState) and four for tests
             ("/machines/scratch/i", "instances", 7),
             ("/machines/scratch/i/c0/events", "transitions", 10),
             ("/machines/order/v", "versions", 2),
@@ -377,3 +377,38 @@ def test_a_database_from_before_persistent_children_gains_the_parent_column(
         assert row is not None and row.parent is None
     finally:
         store.close()
+
+
+def test_a_database_from_before_history_states_were_kept_gains_their_column(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from smb_tui.local.store import Store
+
+    path = tmp_path / "old.db"
+    Store(path).close()
+    with sqlite3.connect(path) as old:  # the instances table as it was: no history
+        old.executescript(
+            "INSERT INTO machines VALUES ('m', '2026-01-01T00:00:00Z');"
+            "INSERT INTO instances (id, machine, slug, created_at, version_id, state_ids,"
+            " context, ts) VALUES (1, 'm', 'a', '', 'v', '[\"on\"]', '{}', 0);"
+            "ALTER TABLE instances DROP COLUMN history;"
+        )
+    store = Store(path)
+    try:
+        row = store.get_instance("m", "a")
+        assert row is not None and row.snapshot.state == ["on"]
+        assert row.snapshot.history == {}
+    finally:
+        store.close()
+
+
+def test_a_history_state_leads_back_after_the_server_restarts(tmp_path: Path) -> None:
+    with start_server(tmp_path, demo=False) as server, client(server) as http:
+        http.post("/machines/player", json={"slug": "radio"})
+        for event in ("speed_up", "power_off"):
+            http.post("/machines/player/i/radio/events", json={"event": event})
+    with start_server(tmp_path, demo=False) as server, client(server) as http:
+        back = http.post("/machines/player/i/radio/events", json={"event": "power_on_as_left"})
+        assert back.json()["state"] == {"on": {"playing": "fast"}}

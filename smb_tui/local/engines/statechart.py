@@ -145,7 +145,24 @@ def _recording_chart(chart: type[StateChart]) -> type[StateChart]:
 
 def _snapshot(machine: StateChart) -> Snapshot:
     model: InstanceModel = machine.model  # type: ignore[assignment]
-    return Snapshot(list(machine.configuration_values), _copy(model.context))
+    history = {
+        history_id: [state.id for state in states]
+        for history_id, states in machine.history_values.items()
+    }
+    return Snapshot(list(machine.configuration_values), _copy(model.context), history)
+
+
+def _restore_history(machine: StateChart, history: Mapping[str, Sequence[str]]) -> None:
+    """Give the chart the history values its snapshot recorded: a chart is built for
+    each request, and without them a history state would lead nowhere. What the chart no
+    longer has (a snapshot of an earlier version) is left out."""
+    states = machine.states_map
+    pseudo = {h.id for state in states.values() for h in state.history}
+    machine.history_values = {
+        history_id: [states[state_id] for state_id in state_ids if state_id in states]
+        for history_id, state_ids in history.items()
+        if history_id in pseudo
+    }
 
 
 def _copy(context: dict[str, JSON]) -> dict[str, JSON]:
@@ -335,6 +352,8 @@ class StatechartEngine:
             try:
                 machine = chart_class(model=model, listeners=[recorder])
                 machine._smb_recorder = recorder  # type: ignore[attr-defined]
+                if snapshot is not None:
+                    _restore_history(machine, snapshot.history)
                 _watch_errors(machine, recorder)
                 await machine.activate_initial_state()
                 if snapshot is None:
