@@ -89,6 +89,25 @@ def test_a_history_state_leads_back_to_where_an_earlier_request_left_the_instanc
     assert http.get(f"/machines/player/i/{slug}").json()["state"] == expected
 
 
+def test_a_history_state_with_nothing_to_lead_back_to_refuses_the_event(
+    http: httpx.Client,
+) -> None:
+    """A copy made at `off` has no history recorded, and the player's history states no
+    default: python-statemachine would enter no state at all. The event is refused with
+    why, and the instance stays as it was."""
+    slug = unique("player-copy")
+    made = http.post(
+        f"/machines/player/i/{slug}/copy",
+        json={"state": "off", "context": {}, "copiedFrom": "elsewhere"},
+    )
+    assert made.status_code == 200, made.text
+    refused = http.post(f"/machines/player/i/{slug}/events", json={"event": "power_on"})
+    assert refused.status_code == 500
+    assert "entered no state at all" in refused.json()["error"]
+    assert http.get(f"/machines/player/i/{slug}").json()["state"] == "off"
+    assert [row["event"]["type"] for row in history(http, "player", slug)] == ["smb-tui.copy"]
+
+
 def test_pages_the_runtime_made_history_with_no_repeat_and_no_gap(http: httpx.Client) -> None:
     first = http.get("/machines/counter/i/busy/events").json()
     assert len(first["transitions"]) == 100 and first["cursor"]

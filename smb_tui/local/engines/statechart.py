@@ -384,6 +384,16 @@ class StatechartEngine:
             # An exception in an action becomes error.execution (SCXML); where no state
             # takes that event, XState would have thrown: the event fails.
             raise machine_failure(recorder.unhandled[0], recorder.outcome.logs, self.clock)
+        if any(not step.snapshot.state for step in recorder.outcome.steps):
+            # python-statemachine enters nothing for a history state that has recorded
+            # nothing and has no default (an instance copied in at a state, or a chart
+            # that enters one before ever leaving its parent); stored, the instance would
+            # be in no state at all, and answer no event again.
+            raise MachineError(
+                "the chart entered no state at all: a history state had nothing recorded"
+                " and no default transition (give it one, e.g. `h.to(first_state)`)",
+                recorder.outcome.logs,
+            )
         return recorder.outcome
 
 
