@@ -137,7 +137,10 @@ class EventComposer(Vertical):
     EventComposer #composer-status { height: auto; max-height: 3; }
     """
     BINDINGS = [
-        Binding("ctrl+s", "send", "Send event", priority=True),
+        # Not a priority binding: one is run as the key arrives, before the keys typed
+        # ahead of it (a burst over SSH, a fast typist) reach the boxes, and would send
+        # what they held before. Passed up from the focused box, it comes after them.
+        Binding("ctrl+s", "send", "Send event"),
         # Esc is the screen's: back out to the instance pane, where keys are keys again.
     ]
 

@@ -32,7 +32,7 @@ class NewInstance(Modal[tuple[str, dict[str, Any], str | None] | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "create", "Create", priority=True),
+        Binding("ctrl+s", "create", "Create"),  # after the keys typed before it: see EventComposer
     ]
 
     def __init__(

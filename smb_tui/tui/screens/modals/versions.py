@@ -164,7 +164,7 @@ class DeployVersion(Modal[Deploy | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "deploy", "Deploy", priority=True),
+        Binding("ctrl+s", "deploy", "Deploy"),  # after the keys typed before it: see EventComposer
     ]
 
     def __init__(self, machine: str) -> None:
