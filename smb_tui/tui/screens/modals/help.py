@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -29,20 +31,40 @@ def key_display(binding: Binding) -> str:
     return "+".join([*modifiers, key])
 
 
-def section_text(title: str, bindings: Sequence[BindingType]) -> Text:
-    """One pane's keys, one a line: the keys, what they do, and how (dim)."""
-    text = Text()
-    text.append(f"{title}\n", style="bold underline")
+def _rows(bindings: Sequence[BindingType]) -> list[tuple[str, Text]]:
+    """Each described binding: its keys, and what it does with how (dim)."""
+    rows = []
     for binding in (b if isinstance(b, Binding) else Binding(*b) for b in bindings):
         if not binding.description:
             continue
         keys = ", ".join(key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
-        text.append(f"  {keys:<13} ", style=tone("accent", "bold"))  # a space, however long
-        text.append(binding.description)
+        what = Text(binding.description)
         if binding.tooltip:
-            text.append(f": {binding.tooltip}", style="dim")
+            what.append(f": {binding.tooltip}", style="dim")
+        rows.append((keys, what))
+    return rows
+
+
+def section_text(title: str, bindings: Sequence[BindingType]) -> Text:
+    """One pane's keys, one a line: the keys, what they do, and how (dim)."""
+    text = Text()
+    text.append(f"{title}\n", style="bold underline")
+    for keys, what in _rows(bindings):
+        text.append(f"  {keys:<13} ", style=tone("accent", "bold"))  # a space, however long
+        text.append_text(what)
         text.append("\n")
     return text
+
+
+def section_table(title: str, bindings: Sequence[BindingType]) -> Group:
+    """One pane's keys as `section_text` has them, a line wrapping under what it does
+    (not under the keys)."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, min_width=15, style=tone("accent", "bold"))
+    grid.add_column(ratio=1)
+    for keys, what in _rows(bindings):
+        grid.add_row(f"  {keys}", what)
+    return Group(Text(title, style="bold underline"), grid, Text())
 
 
 class HelpScreen(Modal[None]):
@@ -57,8 +79,8 @@ class HelpScreen(Modal[None]):
             for title, bindings in sections
         ]
 
-    def _section(self, title: str, bindings: Sequence[Binding]) -> Text:
-        return section_text(title, bindings)
+    def _section(self, title: str, bindings: Sequence[Binding]) -> Group:
+        return section_table(title, bindings)
 
     def compose(self) -> ComposeResult:
         # Two columns where there is room, so that every key fits without scrolling.
@@ -70,11 +92,9 @@ class HelpScreen(Modal[None]):
                     with Horizontal(id="help-columns"):
                         yield Static(self._section(*first), classes="help-column")
                         yield Static(
-                            Text("\n").join(self._section(*section) for section in rest),
+                            Group(*(self._section(*section) for section in rest)),
                             classes="help-column",
                         )
                 else:
-                    yield Static(
-                        Text("\n").join(self._section(*section) for section in self.sections)
-                    )
+                    yield Static(Group(*(self._section(*section) for section in self.sections)))
             yield Static(Text("Esc closes · Ctrl+P finds any action by name", style="dim"))
