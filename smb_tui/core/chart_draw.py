@@ -205,7 +205,10 @@ class _Layout:
         if state.children and not folded:
             return self.compound(state)
         title = (
-            ("▸ " if state.is_initial else "") + _cut(state.key) + (" ⊞" if state.children else "")
+            ("▸ " if state.is_initial else "")
+            + ("H " if state.type == "history" else "")  # a history pseudo-state
+            + _cut(state.key)
+            + (" ⊞" if state.children else "")
         )
         rows: list[tuple[str, str | None]] = [(title, self._style(state))]
         if state.tags:

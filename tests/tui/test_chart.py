@@ -68,6 +68,19 @@ def test_an_xstate_module_s_chart_names_its_delays_invocations_and_guards(
         assert name in drawn
 
 
+def test_a_python_chart_s_history_states_are_drawn_with_the_transitions_into_them(
+    server: ServerThread,
+) -> None:
+    chart = from_definition(definition(server, "player"))
+    assert chart.by_id["shallow"].type == chart.by_id["deep"].type == "history"
+    assert chart.by_id["shallow"].parent is chart.by_id["on"]
+    edges = {(t.source, t.target, t.label()) for t in chart.transitions}
+    assert ("off", "shallow", "power_on") in edges
+    assert ("off", "deep", "power_on_as_left") in edges
+    drawn = draw(chart).text()
+    assert "H shallow" in drawn and "H deep" in drawn and "power_on_as_left" in drawn
+
+
 def test_hostile_names_are_drawn_as_text_and_a_chart_too_large_is_refused() -> None:
     evil = {"id": "m", "root": {"id": "m", "key": "m", "type": "compound", "initial": "a",
             "states": [{"id": "a", "key": "\x1b[2J[bold]a\u202e", "transitions": [

@@ -275,7 +275,9 @@ class StatechartEngine:
         def node(state: State) -> dict[str, JSON]:
             children = list(state.states)
             kind = (
-                "parallel"
+                "history"
+                if state.is_history
+                else "parallel"
                 if state.parallel
                 else "final"
                 if state.final
@@ -307,7 +309,9 @@ class StatechartEngine:
                 "tags": list(version.tags.get(state.id, ())),
                 "invokes": [],
                 "transitions": transitions,
-                "states": [node(child) for child in children],
+                # History pseudo-states too, as XState's definitions have them: transitions
+                # lead to them (`off.to(on.h)`), and a chart drawn without would drop those.
+                "states": [node(child) for child in [*children, *state.history]],
             }
 
         top = list(chart.states)
