@@ -54,6 +54,24 @@ def test_history_oldest_first_as_csv(
     assert rows[0]["state"] == "counting"
 
 
+@pytest.mark.parametrize(
+    ("name", "flag", "first_line"),
+    [
+        ("small.csv", [], "createdAt,eventType,event,state"),  # the name asks for CSV
+        ("small.CSV", [], "createdAt,eventType,event,state"),
+        ("small.jsonl", [], '{"createdAt"'),
+        ("small.txt", [], '{"createdAt"'),
+        ("small.csv", ["--format", "jsonl"], '{"createdAt"'),  # the flag wins
+    ],
+)
+def test_the_file_name_chooses_the_format_unless_format_is_given(
+    server: ServerThread, tmp_path: Path, name: str, flag: list[str], first_line: str
+) -> None:
+    target = tmp_path / name
+    assert run(server, "history", "counter", "small", "-o", str(target), *flag) == 0
+    assert target.read_text().splitlines()[0].startswith(first_line)
+
+
 def test_hostile_text_cannot_drive_a_terminal_or_a_spreadsheet(
     server: ServerThread, http: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -37,7 +37,11 @@ def export_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore
     logs.add_argument("--of-instance", dest="log_instance", metavar="INSTANCE")
     logs.add_argument("--of-version", dest="log_version", metavar="VERSION_ID")
     for kind in (history, logs):
-        kind.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+        kind.add_argument(
+            "--format",
+            choices=("jsonl", "csv"),
+            help="default: csv for a FILE ending .csv, else jsonl (as the dashboard's E)",
+        )
         kind.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
         connection_options(kind, after_command=True)
 
@@ -128,7 +132,9 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
                     )
                     columns = export.LOG_COLUMNS
                 return await export.export(
-                    items, export.Writer(out, args.format, columns), progress
+                    items,
+                    export.Writer(out, args.format or export.format_for(args.output), columns),
+                    progress,
                 )
 
     kept = f"; {args.output} was left as it was" if args.output is not None else ""

@@ -426,7 +426,7 @@ class DashboardScreen(AuthoringFlows):
     async def _export(self, machine: str, instance: str, choice: ExportChoice) -> None:
         """The rows already loaded when they are the whole history; else every page."""
         history = self.query_one(TransitionHistory)
-        fmt: export.Format = "csv" if choice.path.suffix.lower() == ".csv" else "jsonl"
+        fmt = export.format_for(choice.path)
         items: AsyncIterator[Transition]
         if history.at_end and history.has_source and not history.failed:
             rows = history.loaded_rows()
