@@ -31,6 +31,7 @@ def format_for(path: Path | None) -> Format:
     """The format a file's name asks for: CSV for one ending .csv, else JSON lines."""
     return "csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl"
 
+
 HISTORY_COLUMNS = ("createdAt", "eventType", "event", "state")
 LOG_COLUMNS = ("timestamp", "machineName", "instanceName", "machineVersionId", "outputType", "log")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
