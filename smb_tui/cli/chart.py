@@ -14,6 +14,9 @@ from typing import Any
 from smb_tui.cli.dashboard import chosen_connection, connection_options
 
 FORMATS = ("text", "svg", "mermaid", "dot", "json")
+# The format a file's name asks for, when --format does not say.
+BY_SUFFIX = {".svg": "svg", ".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot"}
+BY_SUFFIX |= {".gv": "dot", ".json": "json"}
 
 
 def chart_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,9 +35,9 @@ def chart_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     chart.add_argument(
         "--format",
         choices=FORMATS,
-        default="text",
         help="text: drawn as the dashboard draws it; svg: that drawing as a picture;"
-        " json: the definition itself",
+        " json: the definition itself (default: as FILE's name says, .svg .mmd .dot .gv"
+        " .json; else text)",
     )
     chart.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
     connection_options(chart, after_command=True)
@@ -100,14 +103,16 @@ def run_chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return fail(safe(error))
     except OSError as error:
         return fail(safe(error.strerror or str(error)))
-    if args.format == "json":
+    suffix = "" if args.output is None else args.output.suffix.lower()
+    chosen = args.format or BY_SUFFIX.get(suffix, "text")
+    if chosen == "json":
         raw = definition.model_dump() if hasattr(definition, "model_dump") else definition
         text = json.dumps(raw, ensure_ascii=True) + "\n"
-    elif args.format == "svg":
+    elif chosen == "svg":
         text = svg(draw(chart), f"The statechart of {args.machine_name}")
-    elif args.format == "mermaid":
+    elif chosen == "mermaid":
         text = mermaid(chart)
-    elif args.format == "dot":
+    elif chosen == "dot":
         text = dot(chart)
     else:
         text = draw(chart).text()

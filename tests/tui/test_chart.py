@@ -196,6 +196,27 @@ def test_smb_tui_chart_prints_mermaid_dot_and_text(
     assert "nosuch" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("name", "flag", "starts"),
+    [
+        ("door.svg", [], "<svg"),
+        ("door.mmd", [], "stateDiagram-v2"),
+        ("door.gv", [], "digraph statechart {"),
+        ("door.JSON", [], '{"id"'),
+        ("door.txt", [], "┌─"),  # text: as the dashboard draws it
+        ("door.svg", ["--format", "dot"], "digraph statechart {"),  # the flag wins
+    ],
+)
+def test_smb_tui_chart_takes_its_format_from_the_file_name_unless_told(
+    server: ServerThread, tmp_path: Path, name: str, flag: list[str], starts: str
+) -> None:
+    token = sign_key_token(server.key, {"sub": "owner"})
+    out = tmp_path / name
+    command = ["--api-url", server.base_url, "--token", token, "chart", "checkout", "-o", str(out)]
+    assert cli.main([*command, *flag]) == 0
+    assert out.read_text().lstrip().startswith(starts), out.read_text()[:80]
+
+
 def test_smb_tui_chart_of_a_bundle_as_json_and_svg(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
