@@ -66,7 +66,7 @@ def test_entries_are_printed_one_a_line_and_made_safe(
     ]
 
 
-def test_a_bad_time_or_no_server_is_said(
+def test_a_bad_time_a_bad_name_or_no_server_is_said(
     server: ServerThread, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["logs", "--from", "tomorrow-ish", *flags(server)]) == 2
@@ -74,6 +74,11 @@ def test_a_bad_time_or_no_server_is_said(
     away = [f"--api-url=http://127.0.0.1:{free_port()}", "--key-id=k", "--secret=" + "s" * 40]
     assert main(["logs", *away]) == 1
     assert "could not reach" in capsys.readouterr().err
+    # A name no machine can have would match nothing, silently: said instead.
+    assert main(["logs", "--of-machine", "bad slug", *flags(server)]) == 1
+    assert "machine 'bad slug' is not a valid name" in capsys.readouterr().err
+    assert main(["logs", "--of-machine", "scratch", "--of-instance", "a/b", *flags(server)]) == 1
+    assert "instance 'a/b' is not a valid name" in capsys.readouterr().err
 
 
 def logs_process(*arguments: str) -> subprocess.Popen[str]:

@@ -655,12 +655,14 @@ class StateBackedClient:
         instance: str | None = None,
         version: str | None = None,
     ) -> Logs:
-        """At most 100 entries; call again with `start=logs.max_timestamp` for more."""
+        """At most 100 entries; call again with `start=logs.max_timestamp` for more.
+        InvalidSlug for a machine or instance no State Backed name can be (it would
+        match nothing, silently)."""
         params = {
             "from": start,
             "to": end,
-            "machine": machine,
-            "instance": instance,
+            "machine": None if machine is None else check_slug(machine, "machine"),
+            "instance": None if instance is None else check_slug(instance, "instance"),
             "version": version,
         }
         return _model(Logs, await self._request("GET", "/logs", params=params))
