@@ -106,6 +106,7 @@ async def test_a_bundle_that_does_not_load_is_a_400_naming_the_error_and_changes
         (BROKEN, "SyntaxError"),
         ('import{x}from"lodash";export{x as default};', "only npm:xstate"),
         ("export{};", "not an XState machine"),
+        ("export default 42;", "esbuild --bundle --format=esm"),  # not as a bundler writes it
     ):
         with pytest.raises(BadRequest) as refused:
             await api.create_version(machine, code, make_current=True)

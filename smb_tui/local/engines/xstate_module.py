@@ -30,7 +30,11 @@ def wrap_module(source: str) -> str:
     package holds, evaluated afresh with the module: as a bundle with xstate inside."""
     match = EXPORTS.search(source)
     if match is None:
-        raise ValueError("the module exports nothing: it needs `export default` a machine")
+        raise ValueError(
+            "no `export { ... }` at its end, where esbuild puts a bundle's exports: build it"
+            " with esbuild --bundle --format=esm (as smply does), exporting the machine as"
+            " default"
+        )
     names = []
     for part in match.group(1).split(","):
         local, _, exported = part.strip().partition(" as ")
