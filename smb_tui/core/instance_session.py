@@ -207,8 +207,16 @@ class InstanceSession:
 
     def _failed(self, error: StateBackedError) -> None:
         if isinstance(error, NotFound):
-            # Never the old instance's data under this name.
-            self._set(phase="not-found", state=None, admin=None, admin_ts=None, error=str(error))
+            # Never the old instance's data under this name; and nothing shown is stale
+            # (the live updates the server then refuses are no sign the server is away).
+            self._set(
+                phase="not-found",
+                state=None,
+                admin=None,
+                admin_ts=None,
+                error=str(error),
+                stale_since=None,
+            )
         elif isinstance(error, TransportError) and self.snapshot.state is not None:
             self._set(phase="stale", error=str(error))
         else:

@@ -113,6 +113,12 @@ async def test_a_missing_instance_clears_everything_and_says_so(server: ServerTh
         assert history.row_count == 0
         assert "no such instance" in history.render_line(0).text
         assert "no such instance" in app.sub_title and "offline" not in app.sub_title
+        # Its live updates end too (the server refuses them): nothing shown is old data,
+        # so no pane says "stale" (the lists are as current as ever).
+        await wait_for(pilot, lambda: screen.snapshot.live == "offline", what="live ended")
+        await pilot.pause(0.2)
+        borders = [str(screen.query_one(p).border_subtitle) for p in ("#machines", "#instances")]
+        assert borders == ["", ""] and history.stale_note == "", borders
 
 
 async def test_reconnect_re_reads_every_pane(tmp_path: Path) -> None:
