@@ -142,6 +142,30 @@ async def test_f_copies_the_instance_into_another_local_server_and_says_it_is_a_
         assert http.get(f"/machines/checkout/i/{slug}/admin").json()["state"] == original["state"]
 
 
+async def test_on_a_local_server_f_copies_in_place_and_b_comes_back_to_the_original(
+    server: ServerThread,
+) -> None:
+    slug = instance_with_history(server)
+    app = SmbTui(connection(server), machine="checkout", instance=slug)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await wait_for(pilot, lambda: screen.snapshot.state is not None, what="the original")
+        assert not screen.check_action("leave_copy", ()), "B offered on an original"
+        screen.query_one(TransitionHistory).focus()
+        await pilot.press("F")
+        await wait_for(
+            pilot, lambda: screen.snapshot.instance == f"{slug}-copy-1", what="the copy, in place"
+        )
+        assert len(app.screen_stack) == 2  # the same dashboard: the copy is on its server
+        assert screen.query_one("#copy-banner", Static).display
+        assert screen.check_action("leave_copy", ())
+        await pilot.press("B")
+        await wait_for(pilot, lambda: screen.snapshot.instance == slug, what="the original")
+        assert not screen.query_one("#copy-banner", Static).display
+        assert len(app.screen_stack) == 2
+
+
 async def test_f_without_a_local_server_says_how_to_have_one(server: ServerThread) -> None:
     from smb_tui.api.auth import KeyCredentials
     from smb_tui.config import Connection

@@ -92,7 +92,10 @@ class AuthoringFlows(AdminFlows):
 
     connection: Connection
     copy_of: str | None  # this dashboard shows a copy of that instance
-    copies: dict[tuple[str, str], str]  # copies made here: where each is from
+    # Copies made on this dashboard's own server: (machine, copy) -> (where it is from,
+    # the original's slug), for the banner and for B.
+    copies: dict[tuple[str, str], tuple[str, str]]
+    session: InstanceSession | None
     _open_at_start: tuple[str | None, str | None]
 
     def copy_screen(
@@ -117,9 +120,10 @@ class AuthoringFlows(AdminFlows):
 
     def _show_copy_banner(self, machine: str, instance: str) -> None:
         banner = self.query_one("#copy-banner", Static)
-        source = self.copies.get((machine, instance)) or (
-            self.copy_of if self._open_at_start == (machine, instance) else None
-        )
+        made_here = self.copies.get((machine, instance))
+        source = made_here[0] if made_here is not None else None
+        if source is None and self._open_at_start == (machine, instance):
+            source = self.copy_of
         banner.display = source is not None
         if source is not None:
             banner.update(
@@ -130,7 +134,24 @@ class AuthoringFlows(AdminFlows):
                 )
             )
 
+    def copy_open_here(self) -> tuple[str, str] | None:
+        """The open instance's original, when it is a copy made on this server: (machine,
+        slug)."""
+        session = self.session
+        if session is None:
+            return None
+        made_here = self.copies.get((session.machine, session.instance))
+        return None if made_here is None else (session.machine, made_here[1])
+
     def action_leave_copy(self) -> None:
+        """Back to the original: in place for a copy on this server, else the dashboard
+        the copy's was pushed over."""
+        original = self.copy_open_here()
+        if original is not None:
+            machine, slug = original
+            self.choose_machine(machine)
+            self.open_instance(slug)
+            return
         self.app.pop_screen()
 
     def action_copy_instance(self) -> None:
@@ -182,7 +203,7 @@ class AuthoringFlows(AdminFlows):
             return
         self.notify(f"Copied to {safe(slug)}: events sent there never reach {safe(instance)}")
         if same:
-            self.copies[(machine, slug)] = source
+            self.copies[(machine, slug)] = (source, instance)
             self.choose_machine(machine)
             self.open_instance(slug)
             return

@@ -168,7 +168,7 @@ class DashboardScreen(AuthoringFlows):
         self.cache = cache
         self._cache_file = cache  # closed with the screen, even after it failed
         self.copy_of = copy_of
-        self.copies: dict[tuple[str, str], str] = {}  # copies made here: where each is from
+        self.copies: dict[tuple[str, str], tuple[str, str]] = {}  # see AuthoringFlows
         self.machine: str | None = None
         self.session: InstanceSession | None = None
         self._open_at_start = (open_machine, open_instance)
@@ -584,8 +584,9 @@ class DashboardScreen(AuthoringFlows):
             return False
         if action == "copy_instance" and self.snapshot.state is None:
             return False
-        if action == "leave_copy" and (self.copy_of is None or len(self.app.screen_stack) < 3):
-            return False
+        if action == "leave_copy":
+            pushed = self.copy_of is not None and len(self.app.screen_stack) >= 3
+            return pushed or self.copy_open_here() is not None
         needs_machine = action in ("new_instance", "versions", "query_index")
         return not (needs_machine and self.machine is None)
 
