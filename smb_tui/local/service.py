@@ -732,10 +732,15 @@ class LocalService:
                         db,
                         _log_rows(definition.slug, slug, definition.version_id(step), failure.logs),
                     )
+                what = (
+                    f"failed: {error}"  # the engine's own words
+                    if isinstance(error, MachineError)
+                    else f"raised {type(error).__name__}: {error}"
+                )
                 raise ApiError(
                     500,
-                    f"the migration to version {step.label!r} raised {type(error).__name__}:"
-                    f" {error}; the event was refused and nothing was stored (see the logs)",
+                    f"the migration to version {step.label!r} {what}; the event was refused"
+                    " and nothing was stored (see the logs)",
                     "machine-error",
                 ) from error
         return snapshot, path[-1]

@@ -75,3 +75,55 @@ def test_start_up_messages_show_machine_text_safely(
     assert "clipboard" in said and "title" in said
     assert "\x1b" not in said and "\x07" not in said
     assert "\\u001b]0;owned\\u0007" in said and "\\u001b]52" in said
+
+
+MIGRATING = """
+from statemachine import State, StateChart
+from smb_tui.local import MachineDefinition, MachineVersion, Snapshot
+
+
+class Lamp(StateChart):
+    off = State(initial=True)
+    on = State()
+    switch = off.to(on) | on.to(off)
+
+
+def migration(snapshot):
+    return {returned}
+
+
+machine = MachineDefinition(
+    slug="lamp",
+    versions=[MachineVersion("v1", Lamp), MachineVersion("v2", Lamp, migrate=migration)],
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("returned", "said"),
+    [
+        ('{"state": snapshot.state}', "it returned dict, not a Snapshot(state, context)"),
+        ("Snapshot('off', {})", "state is not a list of state ids"),
+        ("Snapshot(['off'], [])", "context is not a dict"),
+        ("Snapshot(['off'], {}, {'h': {'on'}})", "history is not {history state id: [state ids]}"),
+    ],
+)
+def test_a_migration_that_returns_no_snapshot_is_said_and_changes_nothing(
+    tmp_path: Path, returned: str, said: str
+) -> None:
+    """It once reached the store and failed there: a 500 that said only 'the local server
+    failed', with a traceback in the server's output."""
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    (machines / "lamp.py").write_text(MIGRATING.format(returned=returned))
+    server = start_server(tmp_path, demo=False, machines_dir=machines)
+    with server, client(server) as http:
+        v2, v1 = (v["id"] for v in http.get("/machines/lamp/v").json()["versions"])
+        http.post("/machines/lamp", json={"slug": "desk", "machineVersionId": v1})
+        http.put("/machines/lamp/i/desk/v", json={"targetMachineVersionId": v2})
+        refused = http.post("/machines/lamp/i/desk/events", json={"event": "switch"})
+        assert refused.status_code == 500
+        assert refused.json()["error"].startswith("the migration to version 'v2' failed: ")
+        assert said in refused.json()["error"]
+        admin = http.get("/machines/lamp/i/desk/admin").json()
+        assert admin["state"] == "off" and admin["machineVersion"]["id"] == v1

@@ -165,6 +165,26 @@ def _restore_history(machine: StateChart, history: Mapping[str, Sequence[str]]) 
     }
 
 
+def _migrated(value: Any) -> Snapshot:
+    """What a migration function returned, as a snapshot this engine can run and the
+    server can store; MachineError saying what is wrong with it."""
+    if not isinstance(value, Snapshot):
+        raise MachineError(f"it returned {type(value).__name__}, not a Snapshot(state, context)")
+    state, context, history = value.state, value.context, value.history
+    if not isinstance(state, list) or not all(isinstance(s, str) for s in state):
+        raise MachineError("it returned a snapshot whose state is not a list of state ids")
+    if not isinstance(context, dict):
+        raise MachineError("it returned a snapshot whose context is not a dict")
+    if not isinstance(history, dict) or not all(
+        isinstance(key, str) and isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+        for key, ids in history.items()
+    ):
+        raise MachineError(
+            "it returned a snapshot whose history is not {history state id: [state ids]}"
+        )
+    return Snapshot(list(state), _copy(context), {key: list(ids) for key, ids in history.items()})
+
+
 def _copy(context: dict[str, JSON]) -> dict[str, JSON]:
     try:
         return json.loads(json.dumps(context))
@@ -219,8 +239,7 @@ class StatechartEngine:
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         if not callable(to.migrate):
             raise MachineError(f"version {to.label!r} has no migration")
-        migrated: Snapshot = to.migrate(snapshot)
-        return migrated
+        return _migrated(to.migrate(snapshot))
 
     def index_values(
         self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
