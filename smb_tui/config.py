@@ -13,6 +13,7 @@ import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,15 +120,15 @@ def read_profiles(path: Path | None = None) -> dict[str, Profile]:
     for name, values in data.get("profiles", {}).items():
         if not isinstance(values, dict):
             continue
-        context = values.get("auth_context")
+        text = partial(_text, values, f"{path}: profile {name!r}")
         profiles[name] = Profile(
-            api_url=values.get("api_url"),
-            org_id=values.get("org_id"),
-            token=values.get("token"),
-            key_id=values.get("key_id"),
-            secret=values.get("secret"),
-            auth_context=json.loads(context) if isinstance(context, str) else context,
-            anonymous=bool(values.get("anonymous", False)),
+            api_url=text("api_url"),
+            org_id=text("org_id"),
+            token=text("token"),
+            key_id=text("key_id"),
+            secret=text("secret"),
+            auth_context=_auth_context(values.get("auth_context"), f"{path}: profile {name!r}"),
+            anonymous=_flag(values.get("anonymous", False), f"{path}: profile {name!r}"),
             bundles=_bundles(values.get("bundles"), path),
         )
         holds_secret = holds_secret or any(values.get(f) for f in SECRET_FIELDS)
@@ -212,6 +213,34 @@ def _connection(profile: Profile, name: str | None) -> Connection:
         )
     org_id = profile.org_id if kind != "anonymous" else None
     return Connection(base_url, auth, org_id, name, kind == "key", dict(profile.bundles or {}))
+
+
+def _text(values: Mapping[str, Any], where: str, key: str) -> str | None:
+    """A profile's text setting; ConfigError for any other kind of value (a number, a
+    list), which would otherwise be sent as its repr."""
+    value = values.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f"{where}: {key} must be a string in quotes, not {value!r}")
+
+
+def _flag(value: Any, where: str) -> bool:
+    """`anonymous`: true or false; a string ("false") would read as true."""
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}: anonymous must be true or false, not {value!r}")
+
+
+def _auth_context(value: Any, where: str) -> dict[str, Any] | None:
+    """`auth_context`: a table, or a JSON object in a string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as error:
+            raise ConfigError(f"{where}: auth_context is not JSON ({error})") from None
+    if value is None or isinstance(value, dict):
+        return value
+    raise ConfigError(f'{where}: auth_context must be an object, like {{sub = "user-1"}}')
 
 
 def _bundles(table: Any, path: Path) -> dict[str, str] | None:

@@ -125,3 +125,26 @@ def test_statebacked_profile_names_the_profile_and_a_profile_names_its_bundles(
     # A flag's profile wins over the variable.
     with pytest.raises(ConfigError, match="no profile 'other'"):
         resolve(profile="other", environ={"STATEBACKED_PROFILE": "staging"}, path=path)
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("api_url = 3", "api_url must be a string in quotes, not 3"),
+        ('token = ["t"]', "token must be a string in quotes"),
+        ('anonymous = "false"', "anonymous must be true or false, not 'false'"),
+        ('auth_context = "{sub: 1"', "auth_context is not JSON"),
+        ("auth_context = [1]", "auth_context must be an object"),
+    ],
+)
+def test_a_setting_of_the_wrong_kind_is_a_clear_error_naming_it(
+    tmp_path: Path, setting: str, said: str
+) -> None:
+    """A number or list where text goes was sent as its repr; "false" read as true; a
+    context that is not JSON crashed the command with a traceback."""
+    path = tmp_path / "config.toml"
+    path.write_text(f'[profiles.prod]\nkey_id = "k"\nsecret = "s"\n{setting}\n')
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match="profile 'prod'") as error:
+        resolve(profile="prod", environ={}, path=path)
+    assert said in str(error.value)
