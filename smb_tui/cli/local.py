@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import ipaddress
 import os
 import signal
 import sys
@@ -120,6 +122,7 @@ def local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def run_local(args: argparse.Namespace) -> int:
     from smb_tui.core.keys import LocalKey
+    from smb_tui.local.options import listening_socket
     from smb_tui.local.server import LocalServer, ServerOptions
     from smb_tui.paths import data_dir
 
@@ -167,6 +170,19 @@ def run_local(args: argparse.Namespace) -> int:
         options.cors_origins = tuple(args.cors_origin)
     if args.org_ids:
         options.org_ids = tuple(args.org_ids)
+    if _is_address(args.host):
+        # Listening before the server loads: a port in use is said in one line (uvicorn
+        # would log it and end in a traceback), and early requests wait in the backlog.
+        try:
+            options.sock = listening_socket(args.host, args.port)
+        except OSError as error:
+            print(
+                f"smb-tui local: cannot listen on {args.host}:{args.port}:"
+                f" {error.strerror or error}"
+                + (" (another smb-tui local? --port picks another)" if _in_use(error) else ""),
+                file=sys.stderr,
+            )
+            return 1
     try:
         server = LocalServer(options)
     except (OSError, ValueError, SyntaxError, ImportError) as error:
@@ -203,3 +219,16 @@ def run_local(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0 if server.base_url else 1
+
+
+def _is_address(host: str) -> bool:
+    """An IP address (not a name such as localhost, which may stand for several)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_use(error: OSError) -> bool:
+    return error.errno == errno.EADDRINUSE

@@ -54,7 +54,8 @@ def listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     Made with IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose `proto`
     says TCP, and an accepted socket takes its listener's; with the default 0, every
     keep-alive request would wait 40 ms for Nagle."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # an IP address's own
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

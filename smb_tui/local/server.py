@@ -217,6 +217,7 @@ class LocalServer:
                 await asyncio.sleep(0.01)
             if self._server.started:
                 host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+                host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
                 self.base_url = f"http://{host}:{port}"
             self.started.set()
             await startup
