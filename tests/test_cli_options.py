@@ -23,20 +23,32 @@ def test_a_port_that_is_not_one_is_refused_before_anything_starts(
     assert f"{port!r} is not a port (0 to 65535)" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [
+        (
+            ["local", "--no-demo", "--db", "{tmp}/d.db"],
+            "another smb-tui local? --port picks another",
+        ),
+        (["serve", "--api-url", "http://127.0.0.1:9", "--token", "t"], "--port picks another"),
+    ],
+)
 def test_a_port_in_use_is_said_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], hint: str
 ) -> None:
-    """uvicorn logged the bind error, then the process ended in a traceback."""
+    """Each printed its server's bind error and then a traceback (serve: after showing a
+    URL and token for a port that was not its own)."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code = cli.main(["local", "--no-demo", "--port", str(port), "--db", str(tmp_path / "d")])
+        code = cli.main([c.format(tmp=tmp_path) for c in command] + ["--port", str(port)])
     assert code == 1
-    err = capsys.readouterr().err
-    assert err == (
-        f"smb-tui local: cannot listen on 127.0.0.1:{port}: Address already in use"
-        " (another smb-tui local? --port picks another)\n"
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no URL, no token
+    name = command[0]
+    assert captured.err == (
+        f"smb-tui {name}: cannot listen on 127.0.0.1:{port}: Address already in use ({hint})\n"
     )
 
 

@@ -11,6 +11,7 @@ as flags reach the dashboards through the environment, never their command lines
 from __future__ import annotations
 
 import argparse
+import errno
 import hmac
 import ipaddress
 import os
@@ -140,10 +141,13 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr,
         )
     port = args.port
-    if port == 0:
-        with socket.socket() as probe:
-            probe.bind((args.host, 0))
+    try:  # the port free (or one chosen), before a URL is shown for it
+        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((args.host, port))
             port = probe.getsockname()[1]
+    except OSError as error:
+        return _cannot_listen(args.host, args.port, error)
     command, environment = _dashboard_command(args)
     os.environ.update(environment)  # the dashboards inherit it
     token = secrets.token_urlsafe(24)
@@ -152,5 +156,18 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     server = guarded_server(shlex.join(command), args.host, port, args.public_url, token)
     print(f"smb-tui serve: open {base}/?token={token}", flush=True)
     print("  (the token is shown this once; Ctrl-C stops serving)", flush=True)
-    server.serve()
+    try:
+        server.serve()
+    except OSError as error:  # taken since the check above
+        return _cannot_listen(args.host, port, error)
     return 0
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> int:
+    in_use = error.errno == errno.EADDRINUSE
+    print(
+        f"smb-tui serve: cannot listen on {host}:{port}: {error.strerror or error}"
+        + (" (--port picks another)" if in_use else ""),
+        file=sys.stderr,
+    )
+    return 1
