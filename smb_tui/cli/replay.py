@@ -63,24 +63,33 @@ def _history_file(path: Path) -> list[Any]:
     from smb_tui.local.replay import Recorded, ReplayError
 
     rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                event = item["event"]
-                rows.append(
-                    Recorded(
-                        str(item.get("createdAt", "")),
-                        event if isinstance(event, dict) else {"type": str(event)},
-                        item["state"],
+    number = 0  # the last line read
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    event = item["event"]
+                    rows.append(
+                        Recorded(
+                            str(item.get("createdAt", "")),
+                            event if isinstance(event, dict) else {"type": str(event)},
+                            item["state"],
+                        )
                     )
-                )
-            except (ValueError, KeyError, TypeError) as error:
-                raise ReplayError(
-                    f"{path} line {number} is not a history row (createdAt, event, state): {error}"
-                ) from error
+                except (ValueError, KeyError, TypeError, RecursionError) as error:
+                    raise ReplayError(
+                        f"{path} line {number} is not a history row (createdAt, event,"
+                        f" state): {error}"
+                    ) from error
+    except UnicodeDecodeError as error:
+        # Decoded a block at a time: the lines read were whole, the bad bytes come later.
+        where = f" (somewhere after line {number})" if number else ""
+        raise ReplayError(
+            f"{path} is not UTF-8 text{where}; export history writes UTF-8"
+        ) from error
     return rows
 
 

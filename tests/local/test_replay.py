@@ -240,6 +240,8 @@ def test_a_service_s_recorded_answer_is_replayed_not_asked_again(
             "not a JSON object",
         ),
         (["replay", "--history", "bad.jsonl", "--bundle", "ok.js"], "line 1 is not a history row"),
+        (["replay", "--history", "bytes.jsonl", "--bundle", "ok.js"], "is not UTF-8 text"),
+        (["replay", "--history", "deep.jsonl", "--bundle", "ok.js"], "line 1 is not a history"),
         (
             ["replay", "--history", "late.jsonl", "--bundle", "ok.js"],
             "does not start with the instance's creation",
@@ -264,6 +266,8 @@ def test_bad_input_is_an_error_that_says_why(
     }
     (tmp_path / "h.jsonl").write_text(json.dumps(row) + "\n")
     (tmp_path / "bad.jsonl").write_text("{not json\n")
+    (tmp_path / "bytes.jsonl").write_bytes(json.dumps(row).encode() + b"\n\xff\xfe{}\n")
+    (tmp_path / "deep.jsonl").write_text("[" * 100_000 + "\n")  # past what json.loads nests
     (tmp_path / "late.jsonl").write_text(json.dumps({**row, "event": {"type": "flip"}}) + "\n")
     assert cli.main(argv) == 2
     assert says in capsys.readouterr().err
