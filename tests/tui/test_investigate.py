@@ -585,3 +585,19 @@ async def test_the_logs_pane_never_shows_the_previous_instance(server: ServerThr
         assert not any("b1" in line for line in log_texts(app))
         await wait_for(pilot, lambda: not logs.loading and logs.lines == 3, what="three lines")
         assert [line.split()[-1] for line in log_texts(app)] == ["a1", "a2", "a3"]
+
+
+async def test_the_filter_shown_in_the_border_is_what_was_typed_not_markup(
+    server: ServerThread,
+) -> None:
+    """A border title is markup unless given as Text: '[red]zz' showed as a red 'zz'."""
+    from rich.text import Text
+
+    app, _ = app_on_new_instance(server, "counter", "filter-markup")
+    async with app.run_test(size=(120, 36)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 1, what="the history")
+        await pilot.press("5", "slash", *"[red]zz", "enter")
+        await wait_for(pilot, lambda: not history.searching, what="the filter")
+        shown = Text.from_markup(history.border_subtitle or "").plain  # as drawn
+        assert "filter '[red]zz': 0 of 1" in shown, shown

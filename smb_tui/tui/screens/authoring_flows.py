@@ -201,7 +201,10 @@ class AuthoringFlows(AdminFlows):
         if slug is None:
             self.notify("Too many copies of this instance already", markup=False)
             return
-        self.notify(f"Copied to {safe(slug)}: events sent there never reach {safe(instance)}")
+        self.notify(
+            f"Copied to {safe(slug)}: events sent there never reach {safe(instance)}",
+            markup=False,
+        )
         if same:
             self.copies[(machine, slug)] = (source, instance)
             self.choose_machine(machine)

@@ -615,14 +615,15 @@ class TransitionHistory(ScrollView, can_focus=True):
         parts = [self.stale_note] if self.stale_note else []
         if self.buffer.filter_text:
             loaded = self.buffer.loaded
-            parts.append(f"filter {self.buffer.filter_text!r}: {count:,} of {loaded:,}")
+            # What was typed, as typed: a border title is markup unless given Text.
+            parts.append(f"filter {safe(repr(self.buffer.filter_text))}: {count:,} of {loaded:,}")
         unseen = self.unseen + self.buffer.newer_not_held
         if unseen:
             parts.append(f"↑ {unseen:,} new (Home)")
         if count:
             more = "" if self.at_end else "+"
             parts.append(f"{min(self.cursor + 1, count):,} / {count:,}{more}")
-        self.border_subtitle = "  ".join(parts)
+        self.border_subtitle = Text("  ".join(parts))
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
