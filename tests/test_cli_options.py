@@ -61,3 +61,20 @@ def test_an_ipv6_server_s_url_has_its_address_in_brackets(tmp_path: Path) -> Non
     with start_server(tmp_path, demo=False, machines_dir=None, host="::1") as server:
         assert server.base_url.startswith("http://[::1]:")
         assert httpx.get(f"{server.base_url}/openapi.json").status_code == 200
+
+
+def test_output_cut_short_by_the_reader_is_no_error() -> None:
+    """`smb-tui help keys | head -1` ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    main = "import sys; from smb_tui.cli import main; sys.exit(main())"
+    argv = " ".join([sys.executable, "-c", repr(main), "help", "keys"])
+    done = subprocess.run(
+        ["bash", "-c", f"{argv} | head -c 1 > /dev/null; exit ${{PIPESTATUS[0]}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr

@@ -137,6 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if why is not None:
             print(f"smb-tui: {why}", file=sys.stderr)
             return 2
+    try:
+        return _dispatch(args, parser)
+    except BrokenPipeError:  # what reads stdout stopped (`| head`): fine
+        from smb_tui.cli.export import reader_gone
+
+        return reader_gone()
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "help":
         return print_keys()
     if args.command == "completion":
