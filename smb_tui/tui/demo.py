@@ -11,10 +11,10 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from smb_tui.api.auth import KeyCredentials
-from smb_tui.config import Connection
+if TYPE_CHECKING:
+    from smb_tui.config import Connection
 
 
 class DemoServer(Protocol):
@@ -147,5 +147,9 @@ def start_demo(
     key_path = key_path or default_key_path()
     key = load_or_create_key(key_path)  # made here first: the server reads the same file
     server = BackgroundDemo(db, db.parent / "demo.log", key_path)
+    # Only now what the connection needs (the client, 0.15 s): the server starts meanwhile.
+    from smb_tui.api.auth import KeyCredentials
+    from smb_tui.config import Connection
+
     auth = KeyCredentials(key.key_id, key.secret, {"sub": DEMO_USER})
     return server, Connection(server.base_url, auth, None, "demo", can_act_as=True)
