@@ -221,7 +221,8 @@ def _text(values: Mapping[str, Any], where: str, key: str) -> str | None:
     value = values.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise ConfigError(f"{where}: {key} must be a string in quotes, not {value!r}")
+    shown = "" if key in SECRET_FIELDS else f", not {value!r}"  # a secret is never shown
+    raise ConfigError(f"{where}: {key} must be a string in quotes{shown}")
 
 
 def _flag(value: Any, where: str) -> bool:

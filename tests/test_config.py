@@ -131,7 +131,8 @@ def test_statebacked_profile_names_the_profile_and_a_profile_names_its_bundles(
     ("setting", "said"),
     [
         ("api_url = 3", "api_url must be a string in quotes, not 3"),
-        ('token = ["t"]', "token must be a string in quotes"),
+        ('token = ["t0ken-value"]', "token must be a string in quotes"),
+        ("secret = 1234567890", "secret must be a string in quotes"),
         ('anonymous = "false"', "anonymous must be true or false, not 'false'"),
         ('auth_context = "{sub: 1"', "auth_context is not JSON"),
         ("auth_context = [1]", "auth_context must be an object"),
@@ -143,8 +144,11 @@ def test_a_setting_of_the_wrong_kind_is_a_clear_error_naming_it(
     """A number or list where text goes was sent as its repr; "false" read as true; a
     context that is not JSON crashed the command with a traceback."""
     path = tmp_path / "config.toml"
-    path.write_text(f'[profiles.prod]\nkey_id = "k"\nsecret = "s"\n{setting}\n')
+    base = {"key_id": 'key_id = "k"', "secret": 'secret = "s"'}
+    kept = [line for key, line in base.items() if not setting.startswith(key)]
+    path.write_text("[profiles.prod]\n" + "\n".join([*kept, setting]) + "\n")
     path.chmod(0o600)
     with pytest.raises(ConfigError, match="profile 'prod'") as error:
         resolve(profile="prod", environ={}, path=path)
     assert said in str(error.value)
+    assert "t0ken-value" not in str(error.value) and "1234567890" not in str(error.value)
