@@ -52,6 +52,23 @@ def test_a_port_in_use_is_said_in_one_line(
     )
 
 
+def test_a_host_name_whose_port_is_in_use_is_said_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name (not an address) is bound by uvicorn itself, which logs the error and calls
+    sys.exit from its task: the loop stopped mid-way and a traceback followed."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = ["local", "--no-demo", "--host", "localhost", "--port", str(port)]
+        code = cli.main([*command, "--db", str(tmp_path / "d.db")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"smb-tui local: cannot serve on localhost:{port}" in err
+    assert "Traceback" not in err
+
+
 def test_an_ipv6_server_s_url_has_its_address_in_brackets(tmp_path: Path) -> None:
     try:
         with socket.socket(socket.AF_INET6) as probe:

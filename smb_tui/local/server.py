@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 import time
 from pathlib import Path
@@ -212,7 +213,7 @@ class LocalServer:
         self._server.config.load()
         try:
             sockets = None if self.options.sock is None else [self.options.sock]
-            startup = asyncio.create_task(self._server.serve(sockets))
+            startup = asyncio.create_task(_serving(self._server, sockets))
             while not self._server.started and not startup.done():
                 await asyncio.sleep(0.01)
             if self._server.started:
@@ -244,6 +245,15 @@ class LocalServer:
         self._stop_requested = True
         if self._server is not None:
             self._server.should_exit = True
+
+
+async def _serving(server: uvicorn.Server, sockets: list[socket.socket] | None) -> None:
+    """uvicorn's serve, where not binding is an OSError: uvicorn logs why and calls
+    sys.exit, which out of a task stops the loop mid-way and ends in a traceback."""
+    try:
+        await server.serve(sockets)
+    except SystemExit as error:
+        raise OSError(f"the server did not start (uvicorn's status {error.code})") from None
 
 
 class ServerThread:
