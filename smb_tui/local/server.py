@@ -253,6 +253,8 @@ async def _serving(server: uvicorn.Server, sockets: list[socket.socket] | None) 
     try:
         await server.serve(sockets)
     except SystemExit as error:
+        if server.started or error.code in (0, None):  # a SIGTERM handler ending it well
+            raise
         raise OSError(f"the server did not start (uvicorn's status {error.code})") from None
 
 
