@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 import websockets
 
 from smb_tui.core.keys import LocalKey
@@ -356,51 +357,33 @@ def test_a_database_from_before_indexes_fanned_out_keeps_its_entries(tmp_path: P
     Store(path).close()  # opened again: nothing left to move, no error
 
 
-def test_a_database_from_before_persistent_children_gains_the_parent_column(
-    tmp_path: Path,
-) -> None:
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        ["parent"],  # a database from before persistent children
+        ["history"],  # from before history pseudo-states were kept
+        ["parent", "history"],  # from before both
+    ],
+)
+def test_a_database_from_before_a_column_gains_it(tmp_path: Path, dropped: list[str]) -> None:
     import sqlite3
 
     from smb_tui.local.store import Store
 
     path = tmp_path / "old.db"
     Store(path).close()
-    with sqlite3.connect(path) as old:  # the instances table as it was: no parent
+    with sqlite3.connect(path) as old:  # the instances table as it was
         old.executescript(
             "INSERT INTO machines VALUES ('m', '2026-01-01T00:00:00Z');"
             "INSERT INTO instances (id, machine, slug, created_at, version_id, state_ids,"
-            " context, ts) VALUES (1, 'm', 'a', '', 'v', '[]', '{}', 0);"
-            "ALTER TABLE instances DROP COLUMN parent;"
+            " context, ts) VALUES (1, 'm', 'a', '', 'v', '[\"on\"]', '{}', 0);"
+            + "".join(f"ALTER TABLE instances DROP COLUMN {column};" for column in dropped)
         )
     store = Store(path)
     try:
         row = store.get_instance("m", "a")
         assert row is not None and row.parent is None
-    finally:
-        store.close()
-
-
-def test_a_database_from_before_history_states_were_kept_gains_their_column(
-    tmp_path: Path,
-) -> None:
-    import sqlite3
-
-    from smb_tui.local.store import Store
-
-    path = tmp_path / "old.db"
-    Store(path).close()
-    with sqlite3.connect(path) as old:  # the instances table as it was: no history
-        old.executescript(
-            "INSERT INTO machines VALUES ('m', '2026-01-01T00:00:00Z');"
-            "INSERT INTO instances (id, machine, slug, created_at, version_id, state_ids,"
-            " context, ts) VALUES (1, 'm', 'a', '', 'v', '[\"on\"]', '{}', 0);"
-            "ALTER TABLE instances DROP COLUMN history;"
-        )
-    store = Store(path)
-    try:
-        row = store.get_instance("m", "a")
-        assert row is not None and row.snapshot.state == ["on"]
-        assert row.snapshot.history == {}
+        assert row.snapshot.state == ["on"] and row.snapshot.history == {}
     finally:
         store.close()
 
