@@ -388,6 +388,30 @@ async def test_copy_state_and_transition_as_json(server: ServerThread) -> None:
         assert '"createdAt"' in app.clipboard and '"event"' in app.clipboard
 
 
+async def test_a_copy_too_large_for_many_terminals_says_so_rather_than_copied(
+    server: ServerThread,
+) -> None:
+    """OSC 52 copies past ~100 kB are dropped by many terminals without a word: the
+    notice said "copied" all the same."""
+    app, slug = app_on_new_instance(server, "scratch", "big-copy")
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.state is not None)
+        app.screen.query_one(TransitionHistory).focus()
+        await pilot.press("x")  # small: copied
+        said = lambda: [str(n.message) for n in app._notifications]  # noqa: E731
+        await wait_for(pilot, lambda: "Context copied as JSON" in said(), what=said)
+        app.clear_notifications()
+        with client(server) as http:
+            big = {"type": "put", "key": "big", "value": "x" * 150_000}
+            assert http.post(f"/machines/scratch/i/{slug}/events", json={"event": big}).is_success
+        await wait_for(pilot, lambda: view.state is not None and "big" in view.state.public_context)
+        await pilot.press("x")
+        assert app.clipboard.count("x") >= 150_000
+        [warning] = said()
+        assert "150 kB" in warning and "drop a copy this large" in warning, warning
+
+
 async def test_every_action_is_in_the_command_palette(server: ServerThread) -> None:
     app = make_app(server)
     async with app.run_test(size=(120, 40)) as pilot:

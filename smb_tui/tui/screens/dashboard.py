@@ -38,6 +38,7 @@ from smb_tui.core.history_buffer import Row
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, HistoryCache
 from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
+from smb_tui.tui.clipboard import copy_and_say
 from smb_tui.tui.screens.authoring_flows import AuthoringFlows
 from smb_tui.tui.state_graph import graph_of
 from smb_tui.tui.widgets.event_composer import EventComposer
@@ -702,13 +703,11 @@ class DashboardScreen(AuthoringFlows):
 
     def action_copy_state(self) -> None:
         if (text := self.query_one(InstanceView).state_json()) is not None:
-            self.app.copy_to_clipboard(text)
-            self.notify("State copied as JSON", markup=False)
+            copy_and_say(self, text, "State")
 
     def action_copy_context(self) -> None:
         if (text := self.query_one(InstanceView).context_json()) is not None:
-            self.app.copy_to_clipboard(text)
-            self.notify("Context copied as JSON", markup=False)
+            copy_and_say(self, text, "Context")
 
     class ProfileSwitchRequested(Message):
         """Ctrl+O: the app, which holds the connection, offers the profiles."""

@@ -47,6 +47,7 @@ from smb_tui.core.history_buffer import AskedCursors, HistoryBuffer, Row
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.core.text import safe
+from smb_tui.tui.clipboard import copy_and_say
 
 __all__ = ["Row", "TransitionHistory"]
 
@@ -874,8 +875,8 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def action_copy(self) -> None:
         if self.cursor < self.row_count:
-            self.app.copy_to_clipboard(json.dumps(self.row(self.cursor).as_json(), indent=2))
-            self.notify("Transition copied as JSON", markup=False)
+            row = self.row(self.cursor).as_json()
+            copy_and_say(self, json.dumps(row, indent=2, ensure_ascii=False), "Transition")
 
     def retry(self) -> None:
         """Ask again for the page that failed; if it was cached rows that are gone, load

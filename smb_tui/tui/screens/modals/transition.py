@@ -23,6 +23,7 @@ from smb_tui.core.describe import (
 )
 from smb_tui.core.history_buffer import Row
 from smb_tui.core.text import safe
+from smb_tui.tui.clipboard import copy_and_say
 from smb_tui.tui.palette import tone
 from smb_tui.tui.screens.modals.base import Modal, safe_json
 from smb_tui.tui.widgets.transition_history import TransitionHistory
@@ -120,8 +121,9 @@ class TransitionDetail(Modal[Resend | None]):
             yield Static(Text("e to composer · y copy · Esc close", style="dim"))
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(json.dumps(self.row.as_json(), indent=2, ensure_ascii=False))
-        self.notify("Transition copied as JSON", markup=False)
+        copy_and_say(
+            self, json.dumps(self.row.as_json(), indent=2, ensure_ascii=False), "Transition"
+        )
 
     def action_close(self) -> None:
         self.dismiss(None)
