@@ -328,9 +328,7 @@ class CachedHistory:
         first. Its cursor: a CacheCursor while more are cached below them, then the
         server's cursor of the next older page, None at the start of history. None when
         nothing is cached (or the cache cannot continue to the server)."""
-        next_cursor, complete = self.cache._run(
-            "SELECT next_cursor, complete FROM histories WHERE id = ?", self.id
-        ).fetchone() or (None, 0)
+        next_cursor, complete, *_ = self._state()
         if below is None and not complete and next_cursor is None:
             return None
         # One more than asked: are there more below?
