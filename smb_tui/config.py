@@ -120,15 +120,16 @@ def read_profiles(path: Path | None = None) -> dict[str, Profile]:
     for name, values in data.get("profiles", {}).items():
         if not isinstance(values, dict):
             continue
-        text = partial(_text, values, f"{path}: profile {name!r}")
+        where = f"{path}: profile {name!r}"  # what a wrong setting's message names
+        text = partial(_text, values, where)
         profiles[name] = Profile(
             api_url=text("api_url"),
             org_id=text("org_id"),
             token=text("token"),
             key_id=text("key_id"),
             secret=text("secret"),
-            auth_context=_auth_context(values.get("auth_context"), f"{path}: profile {name!r}"),
-            anonymous=_flag(values.get("anonymous", False), f"{path}: profile {name!r}"),
+            auth_context=_auth_context(values.get("auth_context"), where),
+            anonymous=_flag(values.get("anonymous", False), where),
             bundles=_bundles(values.get("bundles"), path),
         )
         holds_secret = holds_secret or any(values.get(f) for f in SECRET_FIELDS)
