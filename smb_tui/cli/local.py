@@ -176,13 +176,7 @@ def run_local(args: argparse.Namespace) -> int:
         try:
             options.sock = listening_socket(args.host, args.port)
         except OSError as error:
-            print(
-                f"smb-tui local: cannot listen on {args.host}:{args.port}:"
-                f" {error.strerror or error}"
-                + (" (another smb-tui local? --port picks another)" if _in_use(error) else ""),
-                file=sys.stderr,
-            )
-            return 1
+            return cannot_listen("local", args.host, args.port, error, "another smb-tui local? ")
     try:
         server = LocalServer(options)
     except (OSError, ValueError, SyntaxError, ImportError) as error:
@@ -230,5 +224,12 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def _in_use(error: OSError) -> bool:
-    return error.errno == errno.EADDRINUSE
+def cannot_listen(command: str, host: str, port: int, error: OSError, guess: str = "") -> int:
+    """Say in one line that `command` cannot listen on host:port, and why (status 1); a
+    port in use says how to choose another, after `guess` (what may hold it)."""
+    hint = f" ({guess}--port picks another)" if error.errno == errno.EADDRINUSE else ""
+    print(
+        f"smb-tui {command}: cannot listen on {host}:{port}: {error.strerror or error}{hint}",
+        file=sys.stderr,
+    )
+    return 1

@@ -11,7 +11,6 @@ as flags reach the dashboards through the environment, never their command lines
 from __future__ import annotations
 
 import argparse
-import errno
 import hmac
 import ipaddress
 import os
@@ -22,7 +21,7 @@ import sys
 from typing import Any
 
 from smb_tui.cli.dashboard import connection_options, opening_options
-from smb_tui.cli.local import listen_options
+from smb_tui.cli.local import cannot_listen, listen_options
 
 COOKIE = "smb_tui_serve"
 
@@ -147,7 +146,7 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             probe.bind((args.host, port))
             port = probe.getsockname()[1]
     except OSError as error:
-        return _cannot_listen(args.host, args.port, error)
+        return cannot_listen("serve", args.host, args.port, error)
     command, environment = _dashboard_command(args)
     os.environ.update(environment)  # the dashboards inherit it
     token = secrets.token_urlsafe(24)
@@ -159,15 +158,5 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         server.serve()
     except OSError as error:  # taken since the check above
-        return _cannot_listen(args.host, port, error)
+        return cannot_listen("serve", args.host, port, error)
     return 0
-
-
-def _cannot_listen(host: str, port: int, error: OSError) -> int:
-    in_use = error.errno == errno.EADDRINUSE
-    print(
-        f"smb-tui serve: cannot listen on {host}:{port}: {error.strerror or error}"
-        + (" (--port picks another)" if in_use else ""),
-        file=sys.stderr,
-    )
-    return 1
