@@ -157,12 +157,18 @@ def _restore_history(machine: StateChart, history: Mapping[str, Sequence[str]]) 
     each request, and without them a history state would lead nowhere. What the chart no
     longer has (a snapshot of an earlier version) is left out."""
     states = machine.states_map
-    pseudo = {h.id for state in states.values() for h in state.history}
+    pseudo = _history_state_ids(type(machine))
     machine.history_values = {
         history_id: [states[state_id] for state_id in state_ids if state_id in states]
         for history_id, state_ids in history.items()
         if history_id in pseudo
     }
+
+
+@cache
+def _history_state_ids(chart: type[StateChart]) -> frozenset[str]:
+    """A chart's history pseudo-states (a class's, found once, not once an event)."""
+    return frozenset(h.id for state in chart.states_map.values() for h in state.history)
 
 
 def _migrated(value: Any) -> Snapshot:
