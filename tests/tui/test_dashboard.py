@@ -558,6 +558,27 @@ async def test_suggestions_come_from_history_and_this_session(server: ServerThre
         assert event_type.value == "increment"
 
 
+async def test_tab_takes_the_suggested_type_then_moves_on(server: ServerThread) -> None:
+    """What the box shows is what is sent: Tab after `in` takes `increment` (the box
+    showed it), and the next Tab goes to the payload, not sending `in`."""
+    app = make_app(server, "counter", "small")
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count > 0)
+        await pilot.press("4", "i", "n")
+        event_type = app.screen.query_one("#event-type", Input)
+        await wait_for(pilot, lambda: event_type._suggestion == "increment")
+        await pilot.press("tab")
+        assert event_type.value == "increment" and event_type.has_focus
+        await pilot.press("tab")
+        assert app.screen.query_one("#payload", TextArea).has_focus
+        event_type.focus()
+        event_type.value = "zz"  # nothing suggested: Tab moves on at once
+        await pilot.pause()
+        await pilot.press("tab")
+        assert event_type.value == "zz" and not event_type.has_focus
+
+
 async def test_set_the_desired_version(server: ServerThread) -> None:
     slug = unique("tui-upgrade")
     with client(server) as http:

@@ -108,6 +108,26 @@ class PayloadArea(TextArea):
         await super()._on_key(event)
 
 
+class EventTypeInput(Input):
+    """The event type box: Tab takes the type it suggests (shown after the cursor, as a
+    shell completes a word), then moves on; a suggestion left untaken is not sent."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        suggestion = self._suggestion
+        if (
+            event.key == "tab"
+            and self.cursor_at_end
+            and len(suggestion) > len(self.value)
+            and suggestion.startswith(self.value)
+        ):
+            event.prevent_default()
+            event.stop()
+            self.value = suggestion
+            self.cursor_position = len(suggestion)
+            return
+        await super()._on_key(event)
+
+
 class EventComposer(Vertical):
     ALLOW_MAXIMIZE = True
     # One line each while you are elsewhere; the payload grows while you type in it.
@@ -165,7 +185,7 @@ class EventComposer(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Input(placeholder="event type", id="event-type")
+            yield EventTypeInput(placeholder="event type", id="event-type")
             yield PayloadArea.code_editor(
                 "",
                 language="json",
