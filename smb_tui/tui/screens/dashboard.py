@@ -740,6 +740,7 @@ def key_sections(app_bindings: Sequence[BindingType]) -> list[tuple[str, Sequenc
     """Every key of the dashboard, by pane, from the bindings themselves: the ? screen's
     content, and `smb-tui help keys`."""
     send = Binding("enter", "", "Send (in the event type box)")
+    take = Binding("tab,right", "", "Take the suggested event type (then Tab moves on)")
     leave = Binding("escape", "", "Back to the instance: keys are keys again")
     return [
         (
@@ -753,7 +754,7 @@ def key_sections(app_bindings: Sequence[BindingType]) -> list[tuple[str, Sequenc
         ),
         ("History", TransitionHistory.BINDINGS),
         ("Logs", LogsView.BINDINGS),
-        ("Composer", [*EventComposer.BINDINGS, send, leave]),
+        ("Composer", [*EventComposer.BINDINGS, send, take, leave]),
         (
             "Lists",
             [
