@@ -299,6 +299,15 @@ def _usual_time(written: str) -> float | None:
     return ((minute + s) * 1000 + int(ms)) / 1000
 
 
+def events_by_type(rows: Sequence[Row]) -> dict[str, Any]:
+    """The event types of `rows` (newest first), each with the newest of its events as
+    the server sent it: the composer's suggestions, and an example payload for each."""
+    kinds = [row.kind for row in rows]
+    newest = {kind.event_type: kind.event for kind in reversed(kinds)}  # the newest last
+    order = dict.fromkeys(kind.event_type for kind in kinds)  # as they come, newest first
+    return {event_type: newest[event_type] for event_type in order}
+
+
 class AskedCursors(Sequence[str | None]):
     """The cursors asked for, in the order asked, and a set of them: whether one was
     asked is looked up for every page, and a list's `in` took as long as the pages held

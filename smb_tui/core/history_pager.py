@@ -21,12 +21,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
 from smb_tui.api.sending import asking_ahead, started
-from smb_tui.core.history_buffer import HistoryBuffer, Row
+from smb_tui.core.history_buffer import HistoryBuffer, Row, events_by_type
 from smb_tui.core.history_cache import CacheCursor, CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.text import safe
 
@@ -77,7 +77,8 @@ def _put_back() -> None:
 class SeekProgress:
     """Said a few times a second while seeking, and once at the end."""
 
-    event_types: dict[str, None] = field(default_factory=dict)  # seen in the pages so far
+    # The event types seen in the pages so far, each with its newest event seen.
+    event_types: dict[str, Any] = field(default_factory=dict)
     done: bool = False
     stopped: bool = False  # by `stop` (Esc), not by reaching the start or the target
 
@@ -283,7 +284,7 @@ class HistoryPager:
         cursor at their end), so that the server and the drawing work at once. Yields
         progress a few times a second (to redraw) and once at the end."""
         drawn = time.monotonic()
-        types: dict[str, None] = {}
+        types: dict[str, Any] = {}
         buffer = self.buffer
         fetch = buffer.fetch
         pending: tuple[str | None, asyncio.Future[Page[Transition]]] | None = None
@@ -344,7 +345,8 @@ class HistoryPager:
                         with asking_ahead(ask_early):
                             pending = (page.cursor, await started(fetch(page.cursor)))
                     rows = buffer.add_page(page)
-                    types.update(dict.fromkeys(r.event_type for r in rows))
+                    for event_type, event in events_by_type(rows).items():
+                        types.setdefault(event_type, event)
                     buffer.loading = pending is not None
                     if until is not None and until():
                         break

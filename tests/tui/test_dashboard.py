@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -14,11 +15,12 @@ from typing import Any
 
 import pytest
 from rich.text import Text
+from textual.content import Content
 from textual.widgets import Input, Static, TextArea, Tree
 
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.modals import NewInstance, TransitionDetail, TypedConfirm
-from smb_tui.tui.widgets.event_composer import EventComposer
+from smb_tui.tui.widgets.event_composer import PAYLOAD_PLACEHOLDER, EventComposer
 from smb_tui.tui.widgets.instance_list import InstanceList, InstanceOptions
 from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.machine_list import MachineList
@@ -558,6 +560,77 @@ async def test_suggestions_come_from_history_and_this_session(server: ServerThre
         assert event_type.value == "increment"
 
 
+async def test_suggestions_gather_over_pages_and_stay_with_their_instance(
+    server: ServerThread,
+) -> None:
+    """A type seen only on the first page is still suggested once the next page is in
+    (each page used to replace the suggestions), and nothing of one instance's history
+    is suggested on another."""
+    app, slug = app_on_new_instance(server, "scratch", "tui-types")
+    with client(server) as http:
+        events = f"/machines/scratch/i/{slug}/events"
+        http.post(events, json={"event": "rare-type"})  # no transition: kept all the same
+        for index in range(100):  # the whole first page
+            http.post(events, json={"event": {"type": "put", "key": "k", "value": index}})
+        other = unique("tui-types-other")
+        http.post("/machines/scratch", json={"slug": other})
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100)
+        await pilot.press("5", *["pagedown"] * 12)  # scrolled to, not End's seek
+        await wait_for(pilot, lambda: history.row_count == 102, what="the second page")
+        await pilot.press("4", "p", "u")
+        event_type = app.screen.query_one("#event-type", Input)
+        await wait_for(pilot, lambda: event_type._suggestion == "put", what="put suggested")
+        event_type.value = "ra"
+        await wait_for(pilot, lambda: event_type._suggestion == "rare-type", what="rare-type")
+        app.screen.open_instance(other)
+        await wait_for(pilot, lambda: history.row_count == 1)
+        await pilot.pause(0.2)
+        event_type.focus()
+        event_type.value = "ra"
+        await pilot.pause(0.3)
+        assert event_type._suggestion == ""
+
+
+async def test_the_payload_box_offers_the_history_s_payload_for_the_type(
+    server: ServerThread,
+) -> None:
+    """Empty, the payload box shows the newest payload of the type typed (made safe, not
+    read as markup); → takes it whole, and that is what is sent."""
+    app, slug = app_on_new_instance(server, "scratch", "tui-example")
+    hostile = {"key": "[red]k\x1b[2J\u202e", "value": 1}
+    with client(server) as http:
+        events = f"/machines/scratch/i/{slug}/events"
+        http.post(events, json={"event": {"type": "put", "key": "old", "value": 0}})
+        http.post(events, json={"event": {"type": "put", **hostile}})
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 3)
+        payload = app.screen.query_one("#payload", TextArea)
+        await pilot.press("4", *"plan")  # in no event of the history: the usual hint
+        await pilot.pause(0.1)
+        assert payload.placeholder == PAYLOAD_PLACEHOLDER
+        app.screen.query_one("#event-type", Input).value = ""
+        await pilot.press(*"put")
+        await wait_for(pilot, lambda: "the history's" in str(payload.placeholder))
+        shown = payload.placeholder
+        assert isinstance(shown, Content)  # a literal: "[red]" is not read as markup
+        assert "[red]k\\u001b[2J\\u202e" in shown.plain, shown.plain
+        assert "\x1b" not in shown.plain and "\u202e" not in shown.plain
+        await pilot.press("tab", "right")
+        assert json.loads(payload.text) == hostile
+        assert "\\u001b" in payload.text  # shown escaped, as `fill` shows one
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: "put" in composer_status(app) and "sending" not in composer_status(app),
+        )
+    with client(server) as http:
+        newest = http.get(f"/machines/scratch/i/{slug}/events").json()["transitions"][0]
+    assert newest["event"] == {"type": "put", **hostile}
+
+
 async def test_tab_takes_the_suggested_type_then_moves_on(server: ServerThread) -> None:
     """What the box shows is what is sent: Tab after `in` takes `increment` (the box
     showed it), and the next Tab goes to the payload, not sending `in`."""
@@ -707,8 +780,8 @@ async def test_pages_faster_than_the_screen_keep_every_event_type(server: Server
         history = app.screen.query_one(TransitionHistory)
         await wait_for(pilot, lambda: history.row_count > 0)
         await pilot.pause()
-        history.post_message(TransitionHistory.Loaded(["first-page-type"]))
-        history.post_message(TransitionHistory.Loaded(["second-page-type"]))
+        history.post_message(TransitionHistory.Loaded({"first-page-type": "first-page-type"}))
+        history.post_message(TransitionHistory.Loaded({"second-page-type": "second-page-type"}))
         composer = app.screen.query_one(EventComposer)
         await wait_for(pilot, lambda: "second-page-type" in composer.history_types)
         assert "first-page-type" in composer.history_types

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
 
 from smb_tui.api.models import Transition
 from smb_tui.api.wire import delete_confirmation
@@ -22,7 +23,7 @@ from smb_tui.core.keys import LocalKey
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.widgets.transition_history import TransitionHistory
-from tests.conftest import client, free_port, start_server
+from tests.conftest import client, free_port, start_server, unique
 from tests.conftest import history as fetch_all
 from tests.http_log import logged_requests
 from tests.tui.helpers import make_app, wait_for
@@ -791,3 +792,38 @@ async def test_uncache_is_offered_only_where_there_is_a_cache(
                 history.buffer.cache_off("the disk is full")  # as a failed write says
                 await pilot.pause(0.1)
                 assert not offered(app)
+
+
+async def test_a_history_opened_from_the_cache_or_told_live_suggests_its_types(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    """The composer's suggestions and example payloads come from the rows shown, however
+    they came: the cache (no page fetched for them) or another client's events."""
+    cache = tmp_path / "history.sqlite3"
+    slug = unique("cached-types")
+    with client(server) as http:
+        http.post("/machines/scratch", json={"slug": slug})
+        event = {"type": "put", "key": "seen", "value": 7}
+        http.post(f"/machines/scratch/i/{slug}/events", json={"event": event})
+    app = make_app(server, "scratch", slug, cache_path=cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await settled(pilot, history)
+    app = make_app(server, "scratch", slug, cache_path=cache)
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await settled(pilot, history)
+        assert history.from_cache == 2
+        event_type = app.screen.query_one("#event-type", Input)
+        payload = app.screen.query_one("#payload", TextArea)
+        await pilot.press("4", "p")
+        await wait_for(pilot, lambda: event_type._suggestion == "put", what="put suggested")
+        await pilot.press("tab")
+        assert '"seen"' in str(payload.placeholder)
+        with client(server) as http:
+            http.post(f"/machines/scratch/i/{slug}/events", json={"event": "novel-type"})
+        await wait_for(pilot, lambda: history.row_count == 3, what="the live row")
+        event_type.value = "nov"
+        await wait_for(
+            pilot, lambda: event_type._suggestion == "novel-type", what="novel-type suggested"
+        )

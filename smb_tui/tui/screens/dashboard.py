@@ -496,7 +496,7 @@ class DashboardScreen(AuthoringFlows):
 
     @on(TransitionHistory.Loaded)
     def _history_loaded(self, event: TransitionHistory.Loaded) -> None:
-        self.query_one(EventComposer).suggest(event.event_types)
+        self.query_one(EventComposer).suggest(event.events)
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
@@ -741,6 +741,7 @@ def key_sections(app_bindings: Sequence[BindingType]) -> list[tuple[str, Sequenc
     content, and `smb-tui help keys`."""
     send = Binding("enter", "", "Send (in the event type box)")
     take = Binding("tab,right", "", "Take the suggested event type (then Tab moves on)")
+    example = Binding("right", "", "In an empty payload: take the history's payload shown")
     leave = Binding("escape", "", "Back to the instance: keys are keys again")
     return [
         (
@@ -754,7 +755,7 @@ def key_sections(app_bindings: Sequence[BindingType]) -> list[tuple[str, Sequenc
         ),
         ("History", TransitionHistory.BINDINGS),
         ("Logs", LogsView.BINDINGS),
-        ("Composer", [*EventComposer.BINDINGS, send, take, leave]),
+        ("Composer", [*EventComposer.BINDINGS, send, take, example, leave]),
         (
             "Lists",
             [

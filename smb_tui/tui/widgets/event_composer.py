@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.suggester import SuggestFromList
@@ -92,18 +94,46 @@ def describe_outcome(report: SendReport) -> Text:
     return text
 
 
+PAYLOAD_PLACEHOLDER = 'payload {"amount": 12}'
+# Event types kept from a history: a machine has a few dozen; a history whose every event
+# has a type of its own (an end user's doing) keeps the first few hundred, not all.
+MAX_SUGGESTED = 500
+EXAMPLE_SHOWN = 40  # characters of an example payload in the empty box (on one line)
+
+
 class PayloadArea(TextArea):
     """The payload box: Enter sends, as in the event type box (JSON needs no new line; a
-    payload is typed on one line, or pasted whole)."""
+    payload is typed on one line, or pasted whole). Empty, it shows the payload the
+    history last had for the event type typed, and → takes it."""
 
     class Submitted(Message):
         pass
+
+    example: dict[str, Any] | None = None  # without its `type`
+
+    def show_example(self, example: dict[str, Any] | None) -> None:
+        self.example = example
+        if not example:
+            self.placeholder = PAYLOAD_PLACEHOLDER
+            return
+        shown = json.dumps(example, ensure_ascii=False, separators=(",", ":"))
+        if len(shown) > EXAMPLE_SHOWN:
+            shown = shown[: EXAMPLE_SHOWN - 1] + "…"
+        # A server's text: made safe, and never read as markup (a plain string would be).
+        self.placeholder = Content(f"e.g. {safe(shown)}  (the history's; → takes it)")
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.prevent_default()
             event.stop()
             self.post_message(self.Submitted())
+            return
+        if event.key == "right" and not self.text and self.example:
+            event.prevent_default()
+            event.stop()
+            # As `fill` writes one: escapes shown, so what is sent is what is seen.
+            self.text = json.dumps(self.example, indent=2, ensure_ascii=True)
+            self.move_cursor(self.document.end)
             return
         await super()._on_key(event)
 
@@ -178,6 +208,9 @@ class EventComposer(Vertical):
         self.can_act_as = False
         self.sent_types: list[str] = []
         self.history_types: list[str] = []
+        # The newest event of each type in the history (as far as it is loaded): the
+        # payload box's example for the type typed.
+        self.history_events: dict[str, Any] = {}
         self.sending = False
         self._target: str | None = None
         # What the status line says about: a state it no longer holds must go.
@@ -194,7 +227,7 @@ class EventComposer(Vertical):
                 show_line_numbers=False,
                 theme="css",  # colours from our CSS, so that an invalid payload shows red
                 tab_behavior="focus",  # Tab moves on, as everywhere else; JSON needs no tabs
-                placeholder='payload {"amount": 12}',
+                placeholder=PAYLOAD_PLACEHOLDER,
             )
         # Tab goes event type -> payload -> send as -> Send: the button comes last.
         with Horizontal(id="send-as-row"):
@@ -234,7 +267,11 @@ class EventComposer(Vertical):
             self._status(Text(f"Ready to send to {safe(name)}.", style="dim"), "target")
 
     def clear(self) -> None:
-        """Another instance opened: what was typed for the last one is not sent here."""
+        """Another instance opened: what was typed for the last one is not sent here, and
+        its history suggests nothing here."""
+        self.history_types = []
+        self.history_events = {}
+        self._update_suggester()
         self.query_one("#event-type", Input).value = ""
         self.query_one("#payload", TextArea).text = ""
 
@@ -258,9 +295,26 @@ class EventComposer(Vertical):
             "target",
         )
 
-    def suggest(self, history_types: list[str]) -> None:
-        self.history_types = history_types
+    def suggest(self, events: dict[str, Any]) -> None:
+        """Event types seen in the history (each with its newest event seen), added to
+        those seen before on this instance."""
+        known = self.history_events
+        room = MAX_SUGGESTED - len(known)
+        new = dict(itertools.islice(((t, e) for t, e in events.items() if t not in known), room))
+        if not new:
+            return
+        known.update(new)
+        self.history_types = list(known)
         self._update_suggester()
+        self._show_example()
+
+    @on(Input.Changed, "#event-type")
+    def _show_example(self) -> None:
+        event = self.history_events.get(self.query_one("#event-type", Input).value.strip())
+        example = (
+            {k: v for k, v in event.items() if k != "type"} if isinstance(event, dict) else None
+        )
+        self.query_one("#payload", PayloadArea).show_example(example or None)
 
     def _update_suggester(self) -> None:
         # A type that would show escaped cannot be typed back as it is: not suggested.

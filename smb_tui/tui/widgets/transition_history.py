@@ -43,7 +43,7 @@ from smb_tui.core.describe import (
     short_event,
     state_change,
 )
-from smb_tui.core.history_buffer import AskedCursors, HistoryBuffer, Row
+from smb_tui.core.history_buffer import AskedCursors, HistoryBuffer, Row, events_by_type
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.core.text import safe
@@ -129,19 +129,29 @@ class TransitionHistory(ScrollView, can_focus=True):
             self.why = why
 
     class Loaded(Message):
-        """A page arrived; the event types in it (for the composer's suggestions).
+        """A page arrived; the event types in it, each with its newest event (for the
+        composer's suggestions and example payloads).
 
         Pages can come faster than the screen handles them (scrolling through a long
         history): one still waiting gives way to the next, which takes its types."""
 
-        def __init__(self, event_types: list[str]) -> None:
+        def __init__(self, events: dict[str, Any]) -> None:
             super().__init__()
-            self.event_types = event_types
+            self.events = events
+
+        @property
+        def event_types(self) -> list[str]:
+            return list(self.events)
 
         def can_replace(self, message: Message) -> bool:
             if not isinstance(message, TransitionHistory.Loaded):
                 return False
-            message.event_types = list(dict.fromkeys([*message.event_types, *self.event_types]))
+            # `message` came after this one and is handled in its place: this one's first.
+            message.events = self.events | {
+                event_type: event
+                for event_type, event in message.events.items()
+                if event_type not in self.events
+            }
             return True
 
     class Upgraded(Message):
@@ -263,6 +273,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         if not cached:
             self._request()
             return
+        self.post_message(self.Loaded(events_by_type(self.buffer.newest(self.pager.from_cache))))
         self._catch_up(blank_note, self.pager.generation)
 
     def _cache_failed(self, why: str) -> None:
@@ -333,7 +344,7 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def add_page(self, page: Page[Transition]) -> None:
         rows = self.pager.add_page(page)
-        self.post_message(self.Loaded(list(dict.fromkeys(r.event_type for r in rows))))
+        self.post_message(self.Loaded(events_by_type(rows)))
         self._resize()
         if not self.pager.seeking:
             self.prefetch()
@@ -358,6 +369,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         if any(row.event_type == UPGRADE_EVENT for row in rows):
             self.post_message(self.Upgraded())
         self.buffer.add_newest(rows)
+        self.post_message(self.Loaded(events_by_type(rows)))  # types another client sent
         self._mark(rows)
         if self.buffer.behind:
             if self.buffer.had_cache and self.buffer.cache is None:
@@ -841,7 +853,7 @@ class TransitionHistory(ScrollView, can_focus=True):
         if progress is None or not progress.done:
             return  # loaded again meanwhile
         if progress.event_types:
-            self.post_message(self.Loaded(list(progress.event_types)))
+            self.post_message(self.Loaded(dict(progress.event_types)))
         self._resize()  # first: the scroll a move asks for is clamped to the rows known
         if follow_cursor:
             self._move(self.row_count)
