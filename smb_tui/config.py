@@ -63,6 +63,9 @@ class Profile:
     # A machine's code, for drawing its chart where the server gives no definition
     # (`[profiles.NAME.bundles]`: machine = "path/to/bundle.js"; `--bundle M=FILE`).
     bundles: dict[str, str] | None = None
+    # What is wrong with the profile as config.toml has it: said when it is used, so
+    # that one broken profile does not stop the others (and the commands using none).
+    broken: str | None = None
 
     @property
     def auth_kind(self) -> Literal["token", "key", "anonymous"] | None:
@@ -122,16 +125,19 @@ def read_profiles(path: Path | None = None) -> dict[str, Profile]:
             continue
         where = f"{path}: profile {name!r}"  # what a wrong setting's message names
         text = partial(_text, values, where)
-        profiles[name] = Profile(
-            api_url=text("api_url"),
-            org_id=text("org_id"),
-            token=text("token"),
-            key_id=text("key_id"),
-            secret=text("secret"),
-            auth_context=_auth_context(values.get("auth_context"), where),
-            anonymous=_flag(values.get("anonymous", False), where),
-            bundles=_bundles(values.get("bundles"), path),
-        )
+        try:
+            profiles[name] = Profile(
+                api_url=text("api_url"),
+                org_id=text("org_id"),
+                token=text("token"),
+                key_id=text("key_id"),
+                secret=text("secret"),
+                auth_context=_auth_context(values.get("auth_context"), where),
+                anonymous=_flag(values.get("anonymous", False), where),
+                bundles=_bundles(values.get("bundles"), path),
+            )
+        except ConfigError as error:
+            profiles[name] = Profile(broken=str(error))
         holds_secret = holds_secret or any(values.get(f) for f in SECRET_FIELDS)
     if holds_secret and stat.S_IMODE(path.stat().st_mode) & 0o077:
         warnings.warn(
@@ -179,6 +185,8 @@ def resolve(
             known = ", ".join(sorted([*profiles, LOCAL_PROFILE]))
             raise ConfigError(f"there is no profile {name!r} (known: {known})")
         chosen = profiles[name]
+        if chosen.broken is not None:
+            raise ConfigError(chosen.broken)
     else:
         chosen = Profile()
     merged = (flags or Profile()).over(from_environment(environ).over(chosen))

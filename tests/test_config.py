@@ -152,3 +152,19 @@ def test_a_setting_of_the_wrong_kind_is_a_clear_error_naming_it(
         resolve(profile="prod", environ={}, path=path)
     assert said in str(error.value)
     assert "t0ken-value" not in str(error.value) and "1234567890" not in str(error.value)
+
+
+def test_a_broken_profile_stops_only_its_own_use(tmp_path: Path) -> None:
+    """One profile with a setting of the wrong kind (a stale one, say) is refused when
+    it is used, and only then: the others, and commands using none, still run."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[profiles.good]\ntoken = "t"\napi_url = "http://127.0.0.1:1"\n'
+        '[profiles.stale]\nanonymous = "yes"\n'
+    )
+    path.chmod(0o600)
+    assert resolve(profile="good", environ={}, path=path).base_url == "http://127.0.0.1:1"
+    assert resolve(Profile(token="f"), environ={}, path=path).profile is None
+    with pytest.raises(ConfigError, match="profile 'stale': anonymous must be true or false"):
+        resolve(profile="stale", environ={}, path=path)
+    assert read_profiles(path)["stale"].broken is not None

@@ -149,7 +149,11 @@ class SmbTui(App[None]):
         except ConfigError as error:
             self.notify(safe(error), title="Profiles", severity="error", markup=False)
             return
-        entries = [(name, p.api_url or PRODUCTION_URL) for name, p in sorted(profiles.items())]
+        entries = [
+            # A broken profile is listed; choosing it says what is wrong with it.
+            (name, "✖ config.toml has it wrong" if p.broken else p.api_url or PRODUCTION_URL)
+            for name, p in sorted(profiles.items())
+        ]
         if LOCAL_PROFILE not in profiles:
             entries.append((LOCAL_PROFILE, f"{LOCAL_URL} (smb-tui local)"))
         started = self.started_with

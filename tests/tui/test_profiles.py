@@ -84,22 +84,33 @@ async def test_a_profile_that_cannot_connect_is_said_and_nothing_changes(
         config = tmp_path / "config" / "smb-tui" / "config.toml"
         config.parent.mkdir(parents=True)
         broken = '[profiles."half"]\napi_url = "http://127.0.0.1:9"\nkey_id = "sbk_x"\n'
-        config.write_text(profile_text("staging", first) + broken)
+        # A setting of the wrong kind: that profile cannot be used; the others can.
+        wrong = '[profiles."wrong kind"]\napi_url = 3\n'
+        config.write_text(profile_text("staging", first) + broken + wrong)
         os.chmod(config, 0o600)
         app = SmbTui(resolve(Profile(), "staging"), machine="scratch")
         async with app.run_test(size=(120, 40)) as pilot:
             before = app.screen
-            await pilot.press("ctrl+o")
-            await wait_for(pilot, lambda: isinstance(app.screen, ChooseProfile), what="profiles")
-            app.screen.query_one(OptionList).highlighted = 0  # "half": a key id, no secret
-            await pilot.press("enter")
-            await wait_for(
-                pilot,
-                lambda: any("Profile half" in n.message for n in app._notifications),
-                what="why not",
-            )
-            assert app.screen is before
-            assert app.connection is not None and app.connection.profile == "staging"
+            for index, name, why in [
+                (0, "half", "key id and a secret"),  # a key id, no secret
+                (2, "wrong kind", "api_url must be a string in quotes, not 3"),
+            ]:
+                await pilot.press("ctrl+o")
+                await wait_for(pilot, lambda: isinstance(app.screen, ChooseProfile), what="list")
+                listed = dict(app.screen.profiles)  # type: ignore[attr-defined]
+                assert listed["wrong kind"] == "✖ config.toml has it wrong"
+                app.screen.query_one(OptionList).highlighted = index
+                await pilot.press("enter")
+                await wait_for(
+                    pilot,
+                    lambda name=name, why=why: any(  # type: ignore[misc]
+                        f"Profile {name}" in n.message and why in n.message
+                        for n in app._notifications
+                    ),
+                    what=f"why not {name}",
+                )
+                assert app.screen is before
+                assert app.connection is not None and app.connection.profile == "staging"
 
 
 async def test_where_the_app_started_is_offered_to_come_back_to(
