@@ -548,18 +548,6 @@ async def test_enter_on_a_slug_not_loaded_opens_it(server: ServerThread) -> None
         assert view.snapshot.instance == slug  # a bad slug opens nothing
 
 
-async def test_suggestions_come_from_history_and_this_session(server: ServerThread) -> None:
-    app = make_app(server, "counter", "small")
-    async with app.run_test(size=(120, 40)) as pilot:
-        history = app.screen.query_one(TransitionHistory)
-        await wait_for(pilot, lambda: history.row_count > 0)
-        await pilot.press("4", "i", "n")
-        event_type = app.screen.query_one("#event-type", Input)
-        await wait_for(pilot, lambda: event_type._suggestion == "increment")
-        await pilot.press("right")
-        assert event_type.value == "increment"
-
-
 async def test_suggestions_gather_over_pages_and_stay_with_their_instance(
     server: ServerThread,
 ) -> None:
@@ -631,9 +619,13 @@ async def test_the_payload_box_offers_the_history_s_payload_for_the_type(
     assert newest["event"] == {"type": "put", **hostile}
 
 
-async def test_tab_takes_the_suggested_type_then_moves_on(server: ServerThread) -> None:
-    """What the box shows is what is sent: Tab after `in` takes `increment` (the box
-    showed it), and the next Tab goes to the payload, not sending `in`."""
+@pytest.mark.parametrize("key", ["right", "tab"])
+async def test_suggestions_come_from_history_and_either_key_takes_one(
+    server: ServerThread, key: str
+) -> None:
+    """What the box shows is what is sent: → or Tab after `in` takes `increment` (the
+    box showed it); then Tab goes to the payload, and with nothing suggested Tab moves
+    on at once."""
     app = make_app(server, "counter", "small")
     async with app.run_test(size=(120, 40)) as pilot:
         history = app.screen.query_one(TransitionHistory)
@@ -641,7 +633,7 @@ async def test_tab_takes_the_suggested_type_then_moves_on(server: ServerThread) 
         await pilot.press("4", "i", "n")
         event_type = app.screen.query_one("#event-type", Input)
         await wait_for(pilot, lambda: event_type._suggestion == "increment")
-        await pilot.press("tab")
+        await pilot.press(key)
         assert event_type.value == "increment" and event_type.has_focus
         await pilot.press("tab")
         assert app.screen.query_one("#payload", TextArea).has_focus
