@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from textual.widgets import OptionList
+from textual.widgets import OptionList, TextArea
 
 from smb_tui.api.auth import AnonymousSession, StaticToken
 from smb_tui.config import Connection
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.screens.modals import TransitionDetail, VersionsScreen
+from smb_tui.tui.widgets.event_composer import EventComposer
 from smb_tui.tui.widgets.instance_list import InstanceList
 from smb_tui.tui.widgets.machine_list import MachineList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
@@ -189,3 +190,31 @@ async def test_a_token_exchange_answering_gigabytes_fails_the_panes_not_the_app(
             assert server.requests.count("/tokens") >= 1
             assert "/machines" not in server.requests  # no call went out without a token
             assert app.is_running
+
+
+async def test_a_payload_nested_deep_is_offered_and_taken_without_a_crash(
+    tmp_path: Path,
+) -> None:
+    """An end user's payload nested nearly as deep as the client reads (880 levels; 930
+    is refused as a page; the local server refuses past 64): its example in the payload
+    box, taking it (→), and filling the boxes from the history all write it."""
+    value: object = 1
+    for _ in range(880):
+        value = [value]
+    event = {"type": "put", "key": "deep", "value": value}
+    page = {"transitions": [{"createdAt": "2026-01-01T00:00:01Z", "event": event, "state": "on"}]}
+    async with serving({**ROUTES, "/machines/dup/i/a/events": page}) as server:
+        app = app_for(server, tmp_path, machine="dup", instance="a")
+        async with app.run_test(size=(120, 40)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 1, what="the history")
+            payload = app.screen.query_one("#payload", TextArea)
+            await pilot.press("4", *"put")
+            await wait_for(pilot, lambda: "e.g." in str(payload.placeholder), what="example")
+            await pilot.press("tab", "right")
+            await pilot.pause(0.1)
+            assert json.loads(payload.text)["key"] == "deep"
+            payload.text = ""
+            app.screen.query_one(EventComposer).fill(history.buffer.row(0).event)
+            await pilot.pause(0.1)
+            assert json.loads(payload.text)["key"] == "deep"

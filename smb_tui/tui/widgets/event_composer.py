@@ -94,6 +94,20 @@ def describe_outcome(report: SendReport) -> Text:
     return text
 
 
+def editable_json(payload: dict[str, Any]) -> str:
+    """A payload from the history as the box shows it to edit: escapes shown (what is
+    sent is what is seen), indented; on one line when nested too deep for indents (their
+    writer recurses more); "" past that (the history view shows it, escaped)."""
+    try:
+        return json.dumps(payload, indent=2, ensure_ascii=True)
+    except RecursionError:
+        pass
+    try:
+        return json.dumps(payload, ensure_ascii=True)
+    except RecursionError:
+        return ""
+
+
 PAYLOAD_PLACEHOLDER = 'payload {"amount": 12}'
 # Event types kept from a history: a machine has a few dozen; a history whose every event
 # has a type of its own (an end user's doing) keeps the first few hundred, not all.
@@ -116,7 +130,12 @@ class PayloadArea(TextArea):
         if not example:
             self.placeholder = PAYLOAD_PLACEHOLDER
             return
-        shown = json.dumps(example, ensure_ascii=False, separators=(",", ":"))
+        try:
+            shown = json.dumps(example, ensure_ascii=False, separators=(",", ":"))
+        except (ValueError, TypeError, RecursionError):  # nested past what Python writes
+            self.example = None
+            self.placeholder = PAYLOAD_PLACEHOLDER
+            return
         if len(shown) > EXAMPLE_SHOWN:
             shown = shown[: EXAMPLE_SHOWN - 1] + "…"
         # A server's text: made safe, and never read as markup (a plain string would be).
@@ -131,8 +150,7 @@ class PayloadArea(TextArea):
         if event.key == "right" and not self.text and self.example:
             event.prevent_default()
             event.stop()
-            # As `fill` writes one: escapes shown, so what is sent is what is seen.
-            self.text = json.dumps(self.example, indent=2, ensure_ascii=True)
+            self.text = editable_json(self.example)
             self.move_cursor(self.document.end)
             return
         await super()._on_key(event)
@@ -143,7 +161,7 @@ class EventTypeInput(Input):
     shell completes a word), then moves on; a suggestion left untaken is not sent."""
 
     async def _on_key(self, event: events.Key) -> None:
-        suggestion = self._suggestion
+        suggestion: str = getattr(self, "_suggestion", "")  # Textual's; "" if it goes
         if (
             event.key == "tab"
             and self.cursor_at_end
@@ -288,7 +306,7 @@ class EventComposer(Vertical):
         payload = {k: v for k, v in event.items() if k != "type"} if isinstance(event, dict) else {}
         self.query_one("#event-type", Input).value = safe(kind)
         self.query_one("#payload", TextArea).text = (
-            json.dumps(payload, indent=2, ensure_ascii=True) if payload else ""
+            editable_json(payload) if payload else ""
         )
         self._status(
             Text("An event from the history: edit it, then Enter or ^s sends it.", style="dim"),
