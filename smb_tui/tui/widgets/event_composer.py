@@ -305,9 +305,7 @@ class EventComposer(Vertical):
         )
         payload = {k: v for k, v in event.items() if k != "type"} if isinstance(event, dict) else {}
         self.query_one("#event-type", Input).value = safe(kind)
-        self.query_one("#payload", TextArea).text = (
-            editable_json(payload) if payload else ""
-        )
+        self.query_one("#payload", TextArea).text = editable_json(payload) if payload else ""
         self._status(
             Text("An event from the history: edit it, then Enter or ^s sends it.", style="dim"),
             "target",
