@@ -893,3 +893,24 @@ async def test_without_the_servers_packages_the_demo_says_what_to_install(
             what="what to install",
         )
         assert isinstance(app.screen, NotConnected) and app.demo_server is None
+
+
+async def test_lists_stop_at_their_ends_and_do_not_wrap(tmp_path: Path) -> None:
+    """Up on the first instance stays there: Textual's list wrapped round to the last
+    row loaded (and a long list then asked for its next page); Down on the last stays."""
+    with start_server(tmp_path, page_size=2) as small_pages:
+        with client(small_pages) as http:
+            for name in ("a-first", "b-middle", "c-last"):
+                http.post("/machines/scratch", json={"slug": name})
+        app = make_app(small_pages, "scratch")
+        async with app.run_test(size=(120, 40)) as pilot:
+            options = app.screen.query_one(InstanceOptions)
+            await wait_for(pilot, lambda: len(options.items) == 3 and options.settled)
+            options.focus()
+            options.highlighted = 0
+            await pilot.press("up", "k")
+            assert options.highlighted_id == "a-first"
+            await pilot.press("G", "down", "j")
+            assert options.highlighted_id == "c-last"
+            await pilot.press("up")
+            assert options.highlighted_id == "b-middle"

@@ -195,6 +195,22 @@ class PagedList(OptionList, Generic[T]):
     def highlighted_id(self) -> str | None:
         return self.id_at(self.highlighted)
 
+    def action_cursor_up(self) -> None:
+        """Up, stopping at the top: Textual's list wraps round to its last row, which here
+        is only the last loaded, and asked for the next page."""
+        if self.highlighted is None or self.highlighted > 0:
+            before = self.highlighted
+            super().action_cursor_up()
+            if before is not None and (self.highlighted is None or self.highlighted > before):
+                self.highlighted = before  # it wrapped: nothing enabled above
+
+    def action_cursor_down(self) -> None:
+        """Down, stopping at the last row (loading more as it nears it)."""
+        before = self.highlighted
+        super().action_cursor_down()
+        if before is not None and (self.highlighted is None or self.highlighted < before):
+            self.highlighted = before
+
     def watch_highlighted(self, highlighted: int | None) -> None:
         super().watch_highlighted(highlighted)
         if highlighted is not None and highlighted >= self.option_count - 3:
