@@ -216,7 +216,7 @@ def _connection(profile: Profile, name: str | None) -> Connection:
         auth = AnonymousSession(profile.org_id)
     else:
         raise ConfigError(
-            "no credentials: pass --token, or --key-id and --secret, or --org-id with"
+            "no credentials: pass --token, or --key-id and --secret-file, or --org-id with"
             " --anonymous; set STATEBACKED_TOKEN or STATEBACKED_KEY_ID and"
             " STATEBACKED_SECRET_KEY; or use --profile local with `smb-tui local` running"
         )

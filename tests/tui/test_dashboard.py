@@ -435,12 +435,17 @@ async def test_not_connected_offers_the_demo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "conf"))
     from smb_tui.tui.app import SmbTui
     from smb_tui.tui.screens.not_connected import NotConnected
 
     app = SmbTui(None, reason="no credentials")
     async with app.run_test(size=(100, 30)) as pilot:
         assert isinstance(app.screen, NotConnected)
+        said = " ".join(static_text(s) for s in app.screen.query(Static))
+        # Where the profiles go, and a key's secret kept off the command line.
+        assert str(tmp_path / "conf" / "smb-tui" / "config.toml") in said
+        assert "--secret-file FILE" in said and "--secret ..." not in said
         await pilot.press("d")
         machines = app.screen.query_one(MachineList)
         await wait_for(pilot, lambda: len(machines.items) >= 6, what="the demo's machines")

@@ -7,7 +7,6 @@ of look, and check the report it writes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,8 +145,12 @@ def test_help_screen(snap_compare: Any, frozen_server: ServerThread, size: tuple
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_not_connected_screen(snap_compare: Any, size: tuple[int, int], tmp_path: Path) -> None:
-    app = SmbTui(None, reason="no credentials: pass --token, or --key-id and --secret")
+def test_not_connected_screen(
+    snap_compare: Any, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The config file's place is shown: the same on every machine that runs the tests.
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/etc/xdg-for-the-snapshot")
+    app = SmbTui(None, reason="no credentials: pass --token, or --key-id and --secret-file")
     assert snap_compare(app, terminal_size=size)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -11,14 +14,25 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static
 
-HOW_TO_CONNECT = """\
+from smb_tui.paths import config_path
+
+
+def how_to_connect(config: Path) -> str:
+    """The ways in, a secret never on the command line (`ps` and shell history keep it),
+    and where config.toml is looked for (`~` for the home folder)."""
+    home = str(Path.home())
+    shown = str(config)
+    if shown.startswith(home + os.sep):
+        shown = "~" + shown[len(home) :]
+    return f"""\
 Connect to State Backed in one of these ways:
 
-  smb-tui --key-id sbk_... --secret ...        an API key (acts as any end user)
+  smb-tui --key-id sbk_... --secret-file FILE  an API key (acts as any end user)
   smb-tui --token eyJ...                       a bearer token
   smb-tui --org-id org_... --anonymous         an anonymous session
   STATEBACKED_KEY_ID / STATEBACKED_SECRET_KEY / STATEBACKED_TOKEN / STATEBACKED_ORG_ID
-  smb-tui --profile NAME                       a profile in config.toml
+  smb-tui --profile NAME                       a profile in {shown}
+                                               ([profiles.NAME]: api_url, key_id, secret)
 
 Or try it with no account: the demo runs a local State Backed with demo machines."""
 
@@ -48,7 +62,7 @@ class NotConnected(Screen[None]):
         yield Header()
         with Vertical():
             yield Static(Text(f"Not connected: {self.reason}"), id="reason")
-            yield Static(Text(HOW_TO_CONNECT))
+            yield Static(Text(how_to_connect(config_path())))
             with Center(), Horizontal():
                 yield Button("Start the demo (d)", id="demo", variant="primary")
                 yield Button("Quit (q)", id="quit")
