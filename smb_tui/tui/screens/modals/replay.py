@@ -40,13 +40,18 @@ class ReplayAgainst(Modal[str | None]):
             )
             yield Static(where)
             yield Input(
-                placeholder="dist/machine.js" if not self.local else "current", id="replay-input"
+                placeholder="dist/machine.js"
+                if not self.local
+                else "current (Enter; or a version id, or a bundle file)",
+                id="replay-input",
             )
             yield Static("", classes="error", id="replay-error")
 
     @on(Input.Submitted)
     def _chosen(self) -> None:
         value = self.query_one(Input).value.strip()
+        if not value and self.local:
+            value = "current"  # what the box offers: the machine's current version
         looks_like_file = "/" in value or value.endswith((".js", ".mjs"))
         if not value:
             self.query_one("#replay-error", Static).update(Text("Name a bundle or a version"))
