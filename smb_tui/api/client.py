@@ -280,14 +280,22 @@ class StateBackedClient:
             last = attempt == self.tries or not retry
             # No connection, no request: a write is tried once more on a fresh connection.
             never_left_last = attempt == self.tries if retry else attempt > 1
-            request = self._http.build_request(
-                method,
-                self._url(path, query),
-                json=body,
-                headers=await self._headers(),
-                timeout=self.settle_timeout if settles else httpx.USE_CLIENT_DEFAULT,
-                extensions=None if sent is None else {"trace": _setting_when_sent(sent)},
-            )
+            try:
+                request = self._http.build_request(
+                    method,
+                    self._url(path, query),
+                    json=body,
+                    headers=await self._headers(),
+                    timeout=self.settle_timeout if settles else httpx.USE_CLIENT_DEFAULT,
+                    extensions=None if sent is None else {"trace": _setting_when_sent(sent)},
+                )
+            except httpx.InvalidURL as error:
+                # Names are checked before they are sent: what no URL holds came from the
+                # server (a cursor of 70,000 characters), and asking again cannot help.
+                raise ProtocolError(
+                    f"a cursor the server sent is too long for a URL ({error}); what"
+                    " follows it cannot be asked for"
+                ) from None
             try:
                 # httpx's time-outs count per read, so a body trickling a byte at a time
                 # never trips them: the whole exchange also has a deadline.

@@ -218,3 +218,23 @@ async def test_a_payload_nested_deep_is_offered_and_taken_without_a_crash(
             app.screen.query_one(EventComposer).fill(history.buffer.row(0).event)
             await pilot.pause(0.1)
             assert json.loads(payload.text)["key"] == "deep"
+
+
+async def test_a_cursor_too_long_for_a_url_is_said_as_the_server_s_fault(
+    tmp_path: Path,
+) -> None:
+    """A page whose cursor no URL can hold (70,000 characters): its rows shown, and the
+    next page's error says why, not "unexpected: URL too long"."""
+    row = {"createdAt": "2026-01-01T00:00:01Z", "event": {"type": "poke"}, "state": "on"}
+    page = {"transitions": [row], "cursor": "c" * 70_000}
+    async with serving({**ROUTES, "/machines/dup/i/a/events": page}) as server:
+        app = app_for(server, tmp_path, machine="dup", instance="a")
+        async with app.run_test(size=(120, 40)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 1, what="the row")
+            history.focus()
+            await pilot.press("end")
+            shown = lambda: " ".join(history.render_line(i).text for i in range(3))  # noqa: E731
+            await wait_for(pilot, lambda: "too long for a URL" in shown(), what="why")
+            assert "unexpected" not in shown()
+            assert app.is_running
