@@ -117,7 +117,10 @@ def _retry_after(response: httpx.Response) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        moment = email.utils.parsedate_to_datetime(value)
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (ValueError, TypeError, OverflowError):  # "soon", a 32nd of October
+            return None
         if moment is None:
             return None
         seconds = moment.timestamp() - time.time()

@@ -144,6 +144,20 @@ async def test_429_waits_for_retry_after(bad: Misbehaving) -> None:
     assert len(bad.requests) == 2
 
 
+@pytest.mark.parametrize(
+    "when", ["soon", "Mon, 32 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 99999 07:28:00 GMT"]
+)
+async def test_a_retry_after_that_is_not_a_time_is_waited_out_as_usual(
+    bad: Misbehaving, when: str
+) -> None:
+    """A Retry-After no parser reads (a proxy's own words, a 32nd of October) is ignored:
+    the client waits as it would without one, and asks again; it raised ValueError."""
+    bad.script = [error(503, **{"retry-after": when}), OK_MACHINES]
+    async with client_for(bad) as client:
+        page = await client.list_machines()
+    assert page.items == [] and len(bad.requests) == 2
+
+
 async def test_429_every_time_is_rate_limited(bad: Misbehaving) -> None:
     bad.script = [error(429, **{"retry-after": "0"})] * 3
     async with client_for(bad) as client:
