@@ -9,8 +9,10 @@ transition), "dim" (tags, invocations).
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from grandalf.graphs import Edge, Graph, Vertex
 from grandalf.layouts import SugiyamaLayout
@@ -156,6 +158,28 @@ class _EdgeView:
         self.points = points
 
 
+class _Kept:
+    """The last few layouts grandalf made, by what was laid out (any thread may draw)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._held: dict[tuple[object, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> Any:
+        with self._lock:
+            return self._held.get(key)
+
+    def put(self, key: tuple[object, ...], value: Any) -> None:
+        with self._lock:
+            self._held[key] = value
+            while len(self._held) > self.size:
+                del self._held[next(iter(self._held))]
+
+
+_PLACED = _Kept(64)  # a chart has a layout per compound state (and per fold)
+
+
 def draw(chart: Chart, options: Options | None = None) -> Drawing:
     """The whole chart: the machine's states laid out, with no box around them."""
     options = options or Options()
@@ -269,24 +293,7 @@ class _Layout:
                 edge = Edge(a, b)
                 edge.view = _EdgeView()
                 edges.append(edge)
-        graph = Graph([*vertices.values(), *(v for v, _, _ in labels.values())], edges)
-        placed: list[tuple[float, float, float, float, Vertex]] = []
-        offset = 0.0
-        for component in graph.C:
-            layout = SugiyamaLayout(component)
-            layout.xspace, layout.yspace = X_GAP, Y_GAP
-            layout.route_edge = route_with_lines
-            layout.init_all()
-            layout.draw()
-            vs = list(component.sV)
-            left = min(v.view.xy[0] - v.view.w / 2 for v in vs)
-            right = max(v.view.xy[0] + v.view.w / 2 for v in vs)
-            for v in vs:
-                x, y = v.view.xy
-                placed.append((x - left + offset, y, v.view.w, v.view.h, v))
-            for e in component.sE:
-                e.view.points = [(x - left + offset, y) for x, y in getattr(e.view, "points", [])]
-            offset += right - left + X_GAP
+        placed = self._place(vertices, labels, edges)
         # Bends of long and backward edges may lie outside the boxes: the canvas holds
         # them too.
         bends = [point for e in edges for point in e.view.points[1:-1]]
@@ -320,6 +327,55 @@ class _Layout:
             x, y, _, _ = rects[cid]
             canvas.blit(block, x, y)
         return canvas
+
+    def _place(
+        self,
+        vertices: dict[str, Vertex],
+        labels: dict[tuple[str, str], tuple[Vertex, list[str], bool]],
+        edges: list[Edge],
+    ) -> list[tuple[float, float, float, float, Vertex]]:
+        """Where grandalf puts each box and label, and the points of each edge. Two thirds
+        of drawing a large chart, and the same for every drawing of one screen whose boxes
+        keep their sizes (a focus, a lit state, a highlighted transition: styles only),
+        so it is kept for the next."""
+        label_vertices = [v for v, _, _ in labels.values()]
+        key: tuple[object, ...] = (
+            tuple((v.data, v.view.w, v.view.h) for v in [*vertices.values(), *label_vertices]),
+            tuple((e.v[0].data, e.v[1].data) for e in edges),
+        )
+        by_data = {v.data: v for v in [*vertices.values(), *label_vertices]}
+        kept = _PLACED.get(key)
+        if kept is not None:
+            boxes, points = kept
+            for edge, edge_points in zip(edges, points, strict=True):
+                edge.view.points = list(edge_points)
+            return [(x, y, w, h, by_data[data]) for x, y, w, h, data in boxes]
+        graph = Graph([*vertices.values(), *label_vertices], edges)
+        placed: list[tuple[float, float, float, float, Vertex]] = []
+        offset = 0.0
+        for component in graph.C:
+            layout = SugiyamaLayout(component)
+            layout.xspace, layout.yspace = X_GAP, Y_GAP
+            layout.route_edge = route_with_lines
+            layout.init_all()
+            layout.draw()
+            vs = list(component.sV)
+            left = min(v.view.xy[0] - v.view.w / 2 for v in vs)
+            right = max(v.view.xy[0] + v.view.w / 2 for v in vs)
+            for v in vs:
+                x, y = v.view.xy
+                placed.append((x - left + offset, y, v.view.w, v.view.h, v))
+            for e in component.sE:
+                e.view.points = [(x - left + offset, y) for x, y in getattr(e.view, "points", [])]
+            offset += right - left + X_GAP
+        _PLACED.put(
+            key,
+            (
+                [(x, y, w, h, v.data) for x, y, w, h, v in placed],
+                [list(getattr(e.view, "points", [])) for e in edges],
+            ),
+        )
+        return placed
 
     def _side_by_side(self, state: State, blocks: dict[str, Canvas]) -> Canvas:
         width = sum(b.width for b in blocks.values()) + X_GAP * max(0, len(blocks) - 1)

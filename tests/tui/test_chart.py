@@ -303,3 +303,94 @@ async def test_following_an_instance_with_no_chart_open_loads_no_dialog(
         )
         monkeypatch.setattr(builtins, "__import__", real_import)
     assert imported == []
+
+
+RING = '''
+"""A ring of {n} states, each with a skip: a chart too large to draw on the UI thread."""
+from statemachine import State, StateChart
+from smb_tui.local import MachineDefinition, MachineVersion
+
+states = [State(initial=(i == 0), name=f"s{{i}}") for i in range({n})]
+attrs = {{f"s{{i}}": state for i, state in enumerate(states)}}
+for i in range({n}):
+    attrs[f"next_{{i}}"] = states[i].to(states[(i + 1) % {n}], event="next")
+    attrs[f"skip_{{i}}"] = states[i].to(states[(i + 7) % {n}], event="skip")
+Ring = type("Ring", (StateChart,), attrs)
+machine = MachineDefinition(slug="ring", versions=[MachineVersion("v1", Ring)])
+'''
+
+
+async def test_a_large_chart_is_drawn_off_the_ui_thread_and_keys_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drawing 399 states takes seconds: done on the UI thread, M, each Tab and each
+    live update froze the dashboard that long. The screen opens at once saying it is
+    drawing; keys pressed meanwhile are taken, and the last one's drawing is shown.
+    (The real drawing, held until the keys are in, so that no timing decides.)"""
+    import threading
+
+    from smb_tui.tui.screens.modals import chart as chart_screen
+    from tests.conftest import start_server
+    from tests.tui.helpers import make_app
+
+    go = threading.Event()
+    real_draw = chart_screen.draw
+
+    def held_draw(*args: Any, **kwargs: Any) -> Any:
+        go.wait(5)  # on the UI thread (as before) this held every key for 5 s
+        return real_draw(*args, **kwargs)
+
+    monkeypatch.setattr(chart_screen, "draw", held_draw)
+    (tmp_path / "machines").mkdir()
+    (tmp_path / "machines" / "ring.py").write_text(RING.format(n=100))
+    with start_server(tmp_path, machines_dir=tmp_path / "machines", demo=False) as server:
+        with client(server) as http:
+            http.post("/machines/ring", json={"slug": "r1"})
+        app = make_app(server, "ring", "r1")
+        async with app.run_test(size=(160, 50)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count > 0 and not history.loading_page)
+            history.focus()
+            await pilot.press("M")
+            await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen), what="the chart")
+            screen = app.screen
+            assert isinstance(screen, ChartScreen)
+            said = lambda: str(screen.query_one("#chart-row").render())  # noqa: E731
+            assert "drawing 100 states" in said()  # up before its drawing
+            await pilot.press("tab", "tab")  # taken while it draws
+            assert screen.focus_id == "s1" and not go.is_set()
+            go.set()
+            await wait_for(pilot, lambda: "drawing" not in said(), timeout=30, what="drawn")
+            x, y, w, _ = screen.drawing.boxes["s1"]
+            styles = {style for a, b, style in screen.drawing.spans[y] if a < x + w and b > x}
+            assert styles == {"focus"}  # the drawing shown is the last one asked for
+
+
+def test_a_layout_is_made_once_for_drawings_that_differ_only_in_styles(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """grandalf's layout is two thirds of drawing a large chart: a focus, a lit state or a
+    highlighted transition changes no box's size, so the layout made for the first
+    drawing is used again, and gives the very drawing a fresh layout gives."""
+    from smb_tui.core import chart_draw
+
+    made: list[object] = []
+    real = chart_draw.SugiyamaLayout
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chart_draw, "SugiyamaLayout", counted)
+    monkeypatch.setattr(chart_draw, "_PLACED", chart_draw._Kept(64))
+    chart = from_definition(definition(server, "checkout"))
+    first = draw(chart, Options(active={"browsing"}))
+    layouts = len(made)
+    assert layouts > 0
+    focused = draw(chart, Options(active={"unpaid"}, focus="checkout", hot="start_checkout"))
+    assert len(made) == layouts  # laid out once
+    monkeypatch.setattr(chart_draw, "_PLACED", chart_draw._Kept(64))
+    fresh = draw(chart, Options(active={"unpaid"}, focus="checkout", hot="start_checkout"))
+    assert len(made) == 2 * layouts
+    assert (focused.lines, focused.spans, focused.boxes) == (fresh.lines, fresh.spans, fresh.boxes)
+    assert first.boxes == focused.boxes
