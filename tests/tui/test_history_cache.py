@@ -3,6 +3,7 @@ and dropped, not trusted, when the server's history is not the one it kept."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from smb_tui.core.history_cache import CACHE_PAGE_ROWS, CacheCursor, HistoryCach
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.dashboard import DashboardScreen
+from smb_tui.tui.screens.modals import ExportHistory
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, free_port, start_server, unique
 from tests.conftest import history as fetch_all
@@ -714,6 +716,15 @@ async def test_reading_far_below_the_top_news_goes_to_the_cache_and_home_brings_
             assert max(held) <= 6 + 30 + 10, held  # news held up to the window, then not
             assert history.row(history.cursor).as_json() == looked_at
             assert "↑ 200 new (Home)" in str(history.border_subtitle)
+            # E now: the rows held are not the whole history (the newest are not among
+            # them), so the export reads the server's; it wrote the held rows only.
+            target = tmp_path / "behind.jsonl"
+            await pilot.press("E")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExportHistory), what="form")
+            app.screen.query_one("#export-path", Input).value = str(target)
+            await pilot.press("enter")
+            await wait_for(pilot, target.exists, what="the export")
+            assert [json.loads(line) for line in target.read_text().splitlines()] == fresh
             await pilot.press("home")  # the newest, from the cache (or the server)
             if cached:
                 await settled(pilot, history)

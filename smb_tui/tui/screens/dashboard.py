@@ -11,6 +11,7 @@ flows (`admin_flows.py`) and the dialogs (`modals/`) are apart already.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -94,8 +95,11 @@ KEY_ACTIONS = {
 
 
 async def _held(rows: Sequence[Row], oldest_first: bool) -> AsyncIterator[Transition]:
-    """Rows already loaded, as the transitions they came from."""
-    for row in reversed(rows) if oldest_first else rows:
+    """Rows already loaded, as the transitions they came from; letting the screen run
+    every thousand (a million rows held took the dashboard's keys for seconds)."""
+    for index, row in enumerate(reversed(rows) if oldest_first else rows):
+        if index % 1000 == 999:
+            await asyncio.sleep(0)
         yield Transition.model_validate(row.as_json())
 
 
@@ -429,7 +433,7 @@ class DashboardScreen(AuthoringFlows):
         history = self.query_one(TransitionHistory)
         fmt = export.format_for(choice.path)
         items: AsyncIterator[Transition]
-        if history.at_end and history.has_source and not history.failed:
+        if history.holds_whole_history:
             rows = history.loaded_rows()
             items = _held(rows, choice.oldest_first)
         else:
@@ -464,7 +468,7 @@ class DashboardScreen(AuthoringFlows):
             self.notify("Open an instance with a history first", markup=False)
             return
         title = f"States of {safe(session.machine)}/{safe(session.instance)}"
-        self.app.push_screen(StateGraphScreen(title, graph_of(rows), history.at_end))
+        self.app.push_screen(StateGraphScreen(title, graph_of(rows), history.holds_whole_history))
 
     @on(TransitionHistory.FilterRequested)
     def _filter_history(self) -> None:

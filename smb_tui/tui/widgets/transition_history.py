@@ -231,6 +231,12 @@ class TransitionHistory(ScrollView, can_focus=True):
         """Why the last page failed, if it did."""
         return self.buffer.error
 
+    @property
+    def holds_whole_history(self) -> bool:
+        """Every transition is held here: down to the start, none failed, and none of the
+        newest kept in the cache (or only counted) while the view is far below them."""
+        return self.buffer.at_end and self.has_source and not self.failed and not self.buffer.behind
+
     def loaded_rows(self) -> list[Row]:
         """Every row held, newest first."""
         return self.buffer.newest(self.buffer.loaded)
