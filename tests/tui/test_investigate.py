@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Input, OptionList, RichLog, Select, Static, TextArea
 
 from smb_tui.api.auth import StaticToken
@@ -357,6 +358,41 @@ async def test_the_state_map_counts_states_and_events_and_marks_loops(
         assert "traffic-light" in header
         await pilot.press("escape")
         assert not isinstance(app.screen, StateGraphScreen)
+
+
+async def test_a_long_history_is_mapped_off_the_ui_thread_and_keys_go_on(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAPPED_AT_ONCE rows (a million took 1.5 s) the map is made on a thread: the
+    history still takes keys meanwhile, and the map opens when it is made. (The real
+    map, held until the key is in, here past 2 rows, so that no timing decides.)"""
+    import threading
+
+    from smb_tui.tui.screens import dashboard
+
+    go = threading.Event()
+    real = dashboard.graph_of
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        go.wait(5)  # on the UI thread (as before) this held the keys for 5 s
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard, "graph_of", held)
+    monkeypatch.setattr(dashboard, "MAPPED_AT_ONCE", 2)
+    app, slug = app_on_new_instance(server, "traffic-light", "map-apart")
+    with client(server) as http:
+        for event in ["timer", "timer", "timer"]:
+            http.post(f"/machines/traffic-light/i/{slug}/events", json={"event": event})
+    async with app.run_test(size=(120, 40)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count == 4 and history.at_end)
+        await pilot.press("5", "m", "j")
+        assert history.cursor == 1 and not go.is_set()  # the key taken while it maps
+        assert any("Mapping 4 transitions" in n.message for n in app._notifications)
+        go.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, StateGraphScreen), what="map")
+        lines = [str(static.render()) for static in app.screen.query("#graph-lines Static")]
+        assert lines[0].startswith("● green  (now)  2 times"), lines[0]
 
 
 async def test_versions_are_listed_with_what_the_instance_runs_now_and_next(

@@ -94,6 +94,9 @@ KEY_ACTIONS = {
 }
 
 
+MAPPED_AT_ONCE = 20_000  # rows the state map (m) is made of on the UI thread (~30 ms)
+
+
 async def _held(rows: Sequence[Row], oldest_first: bool) -> AsyncIterator[Transition]:
     """Rows already loaded, as the transitions they came from; letting the screen run
     every thousand (a million rows held took the dashboard's keys for seconds)."""
@@ -459,8 +462,6 @@ class DashboardScreen(AuthoringFlows):
 
     @on(TransitionHistory.GraphRequested)
     def _graph_requested(self) -> None:
-        from smb_tui.tui.screens.modals import StateGraphScreen
-
         history = self.query_one(TransitionHistory)
         session = self.session
         rows = history.loaded_rows()
@@ -468,7 +469,20 @@ class DashboardScreen(AuthoringFlows):
             self.notify("Open an instance with a history first", markup=False)
             return
         title = f"States of {safe(session.machine)}/{safe(session.instance)}"
-        self.app.push_screen(StateGraphScreen(title, graph_of(rows), history.holds_whole_history))
+        self._open_graph(title, rows, history.holds_whole_history)
+
+    @work(group="graph", exclusive=True, exit_on_error=False)
+    async def _open_graph(self, title: str, rows: list[Row], complete: bool) -> None:
+        """The map of `rows`: made on a thread when they are many (a million rows held
+        took 1.5 s, all of it the keys'), the screen opened when it is made."""
+        from smb_tui.tui.screens.modals import StateGraphScreen
+
+        if len(rows) <= MAPPED_AT_ONCE:
+            graph = graph_of(rows)
+        else:
+            self.notify(f"Mapping {len(rows):,} transitions…", markup=False, timeout=3)
+            graph = await asyncio.to_thread(graph_of, rows)
+        self.app.push_screen(StateGraphScreen(title, graph, complete))
 
     @on(TransitionHistory.FilterRequested)
     def _filter_history(self) -> None:
