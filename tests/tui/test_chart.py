@@ -266,11 +266,31 @@ async def test_where_the_server_gives_no_definition_the_named_bundle_is_drawn(
             screen = await open_chart(pilot)
             assert "The definition in" in screen.note and "gives no definitions" in screen.note
             assert styles_at(screen, "switch.broken") == {"active"}
-        # And with no bundle named: drawn from the history, saying so.
+        # And with no bundle named: drawn from the history, saying so; from many rows
+        # (here past 1, held until a key is in) on a thread, the keys taken meanwhile.
+        import threading
+
+        from smb_tui.core import chart as chart_module
+        from smb_tui.tui.screens import authoring_flows
+
+        go, real = threading.Event(), chart_module.from_history
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            go.wait(5)  # on the UI thread this held the keys for 5 s
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(chart_module, "from_history", held)
+        monkeypatch.setattr(authoring_flows, "CHARTED_AT_ONCE", 1)
         app = SmbTui(connection(server), machine="switch", instance="s1")
         async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_chart(pilot)
-            assert screen.note.startswith("Drawn from the 2 transitions loaded")
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 2 and not history.loading_page)
+            history.focus()
+            await pilot.press("M", "j")
+            assert history.cursor == 1 and not go.is_set()
+            go.set()
+            await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen), what="chart")
+            assert app.screen.note.startswith("Drawn from the 2 transitions loaded")
 
 
 async def test_following_an_instance_with_no_chart_open_loads_no_dialog(

@@ -9,8 +9,9 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -24,6 +25,23 @@ from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
 from smb_tui.tui.screens.admin_flows import AdminFlows
 from smb_tui.tui.widgets.transition_history import TransitionHistory
+
+if TYPE_CHECKING:
+    from smb_tui.core.chart import Chart
+    from smb_tui.core.history_buffer import Row
+
+CHARTED_AT_ONCE = 20_000  # rows charted on the UI thread (a million nested: 1.2 s)
+
+
+async def chart_of_rows(rows: Sequence[Row]) -> Chart:
+    """The chart the rows (newest first) show: on a thread when they are many (rows are
+    read only), so that the keys go on meanwhile. ChartTooLarge past its states."""
+    from smb_tui.core.chart import from_history
+
+    def charted() -> Chart:
+        return from_history([(r.event_type, r.state_value) for r in reversed(rows)])
+
+    return charted() if len(rows) <= CHARTED_AT_ONCE else await asyncio.to_thread(charted)
 
 
 class CommandFailed(Exception):
@@ -319,7 +337,7 @@ class AuthoringFlows(AdminFlows):
         named for the machine (`--bundle M=FILE`, a profile's `[bundles]`), evaluated by
         `smb-tui chart` in a process of its own; else the chart of what the loaded history
         shows. The chart says which."""
-        from smb_tui.core.chart import ChartTooLarge, from_definition, from_history
+        from smb_tui.core.chart import ChartTooLarge, from_definition
         from smb_tui.tui.screens.modals import ChartScreen
 
         history = self.query_one(TransitionHistory)
@@ -344,7 +362,7 @@ class AuthoringFlows(AdminFlows):
                     reason = f"{reason}; {safe(bundle)}: {safe(failed)}"
             if chart is None:
                 try:
-                    chart = from_history([(r.event_type, r.state_value) for r in reversed(rows)])
+                    chart = await chart_of_rows(rows)
                 except ChartTooLarge as too_large:
                     self.notify(f"No chart: {safe(too_large)}", markup=False, severity="warning")
                     return
