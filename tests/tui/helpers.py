@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -61,3 +64,20 @@ def static_text(widget: Static) -> str:
 
 def composer_status(app: Any) -> str:
     return static_text(app.screen.query_one("#composer-status", Static))
+
+
+def held_until_set(
+    monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str
+) -> threading.Event:
+    """`module.name`, a function, made to wait (5 s at most) for the event returned
+    before it runs: work that must not hold the UI thread shows whether it does (keys
+    taken while it waits), with no timing deciding. It runs as ever once the event is set."""
+    go = threading.Event()
+    real = getattr(module, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        go.wait(5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    return go

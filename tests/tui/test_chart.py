@@ -268,18 +268,11 @@ async def test_where_the_server_gives_no_definition_the_named_bundle_is_drawn(
             assert styles_at(screen, "switch.broken") == {"active"}
         # And with no bundle named: drawn from the history, saying so; from many rows
         # (here past 1, held until a key is in) on a thread, the keys taken meanwhile.
-        import threading
-
         from smb_tui.core import chart as chart_module
         from smb_tui.tui.screens import authoring_flows
+        from tests.tui.helpers import held_until_set
 
-        go, real = threading.Event(), chart_module.from_history
-
-        def held(*args: Any, **kwargs: Any) -> Any:
-            go.wait(5)  # on the UI thread this held the keys for 5 s
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(chart_module, "from_history", held)
+        go = held_until_set(monkeypatch, chart_module, "from_history")
         monkeypatch.setattr(authoring_flows, "CHARTED_AT_ONCE", 1)
         app = SmbTui(connection(server), machine="switch", instance="s1")
         async with app.run_test(size=(120, 40)) as pilot:
@@ -347,20 +340,11 @@ async def test_a_large_chart_is_drawn_off_the_ui_thread_and_keys_go_on(
     live update froze the dashboard that long. The screen opens at once saying it is
     drawing; keys pressed meanwhile are taken, and the last one's drawing is shown.
     (The real drawing, held until the keys are in, so that no timing decides.)"""
-    import threading
-
     from smb_tui.tui.screens.modals import chart as chart_screen
     from tests.conftest import start_server
-    from tests.tui.helpers import make_app
+    from tests.tui.helpers import held_until_set, make_app
 
-    go = threading.Event()
-    real_draw = chart_screen.draw
-
-    def held_draw(*args: Any, **kwargs: Any) -> Any:
-        go.wait(5)  # on the UI thread (as before) this held every key for 5 s
-        return real_draw(*args, **kwargs)
-
-    monkeypatch.setattr(chart_screen, "draw", held_draw)
+    go = held_until_set(monkeypatch, chart_screen, "draw")
     (tmp_path / "machines").mkdir()
     (tmp_path / "machines" / "ring.py").write_text(RING.format(n=100))
     with start_server(tmp_path, machines_dir=tmp_path / "machines", demo=False) as server:

@@ -366,18 +366,10 @@ async def test_a_long_history_is_mapped_off_the_ui_thread_and_keys_go_on(
     """Past MAPPED_AT_ONCE rows (a million took 1.5 s) the map is made on a thread: the
     history still takes keys meanwhile, and the map opens when it is made. (The real
     map, held until the key is in, here past 2 rows, so that no timing decides.)"""
-    import threading
-
     from smb_tui.tui.screens import dashboard
+    from tests.tui.helpers import held_until_set
 
-    go = threading.Event()
-    real = dashboard.graph_of
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        go.wait(5)  # on the UI thread (as before) this held the keys for 5 s
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(dashboard, "graph_of", held)
+    go = held_until_set(monkeypatch, dashboard, "graph_of")
     monkeypatch.setattr(dashboard, "MAPPED_AT_ONCE", 2)
     app, slug = app_on_new_instance(server, "traffic-light", "map-apart")
     with client(server) as http:
