@@ -179,8 +179,10 @@ class ChartScreen(Modal[None]):
         key = _key(options)
         held = self._drawn_for.get(key)
         if held is not None:
+            self._pending = None  # what was asked for before is not wanted now
             self._show(held, self._generation)
         elif len(self.chart.by_id) <= DRAWN_AT_ONCE:
+            self._pending = None
             self._show(_draw(self.chart, options), self._generation)
         else:
             self._pending = (options, self._generation)
@@ -217,12 +219,12 @@ class ChartScreen(Modal[None]):
     def _show(self, drawing: Drawing | str, made: int) -> None:
         """`drawing` on the screen: the one asked for last, or (while that one is drawn)
         the newest made before it."""
-        if isinstance(drawing, str):
-            self.query_one(ChartCanvas).say(f"Not drawn: {safe(drawing)}")
-            return
         if made < self._shown_made:
             return  # a newer drawing is on screen already
         self._shown_made = made
+        if isinstance(drawing, str):
+            self.query_one(ChartCanvas).say(f"Not drawn: {safe(drawing)}")
+            return
         self.drawing = drawing
         self.query_one(ChartCanvas).show(drawing)
         if made == self._generation and self._scroll_to_focus:
@@ -237,7 +239,7 @@ class ChartScreen(Modal[None]):
         row = self.query_one("#chart-row", Static)
         drawing = (
             Text(f"  ⧗ drawing {len(self.chart.by_id) - 1:,} states…", style="bold yellow")
-            if self._busy or self._pending is not None
+            if self._shown_made < self._generation  # a newer drawing is wanted
             else Text()
         )
         if self.at >= 0:
