@@ -333,6 +333,21 @@ async def test_t_jumps_to_a_time_across_pages_and_a_bad_time_moves_nothing(
             assert stamp in history.render_line(row_line).text
 
 
+async def map_lines(pilot: Any) -> list[str]:
+    """The state map's lines, once its screen is pushed and composed (the map is made
+    by a worker, and a screen pushed is composed after)."""
+    app = pilot.app
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, StateGraphScreen)
+            and bool(app.screen.query("#graph-lines Static"))
+        ),
+        what="the map's lines",
+    )
+    return [str(static.render()) for static in app.screen.query("#graph-lines Static")]
+
+
 async def test_the_state_map_counts_states_and_events_and_marks_loops(
     server: ServerThread,
 ) -> None:
@@ -344,8 +359,7 @@ async def test_the_state_map_counts_states_and_events_and_marks_loops(
         history = app.screen.query_one(TransitionHistory)
         await wait_for(pilot, lambda: history.row_count == 8 and history.at_end)
         await pilot.press("5", "m")
-        await wait_for(pilot, lambda: isinstance(app.screen, StateGraphScreen), what="map")
-        lines = [str(static.render()) for static in app.screen.query("#graph-lines Static")]
+        lines = await map_lines(pilot)
         # green -> yellow -> red -> green; repair on green stays; yellow -> fault -> blinking
         # -> repair -> red: now red.
         assert lines[0].startswith("● red  (now)  2 times")
@@ -382,8 +396,7 @@ async def test_a_long_history_is_mapped_off_the_ui_thread_and_keys_go_on(
         assert history.cursor == 1 and not go.is_set()  # the key taken while it maps
         assert any("Mapping 4 transitions" in n.message for n in app._notifications)
         go.set()
-        await wait_for(pilot, lambda: isinstance(app.screen, StateGraphScreen), what="map")
-        lines = [str(static.render()) for static in app.screen.query("#graph-lines Static")]
+        lines = await map_lines(pilot)
         assert lines[0].startswith("● green  (now)  2 times"), lines[0]
 
 
