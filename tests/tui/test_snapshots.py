@@ -188,7 +188,16 @@ def test_search(snap_compare: Any, frozen_server: ServerThread, size: tuple[int,
 @pytest.mark.parametrize("size", SIZES)
 def test_state_map(snap_compare: Any, frozen_server: ServerThread, size: tuple[int, int]) -> None:
     async def state_map(pilot: Pilot[Any]) -> None:
-        await pilot.press("m")
+        from smb_tui.tui.screens.modals import StateGraphScreen
+
+        await pilot.press("m")  # made by a worker: its screen is awaited, not assumed
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, StateGraphScreen)
+                and bool(pilot.app.screen.query("#graph-lines Static"))
+            ),
+        )
 
     app = make_app(frozen_server, "checkout", "cart-bob")
     assert snap_compare(app, terminal_size=size, run_before=run(state_map))
