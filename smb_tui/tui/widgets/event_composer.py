@@ -225,9 +225,8 @@ class EventComposer(Vertical):
         super().__init__(id=id)
         self.can_act_as = False
         self.sent_types: list[str] = []
-        self.history_types: list[str] = []
         # The newest event of each type in the history (as far as it is loaded): the
-        # payload box's example for the type typed.
+        # suggestions, and the payload box's example for the type typed.
         self.history_events: dict[str, Any] = {}
         self.sending = False
         self._target: str | None = None
@@ -284,10 +283,14 @@ class EventComposer(Vertical):
             # What the line said no longer holds: the instance is back.
             self._status(Text(f"Ready to send to {safe(name)}.", style="dim"), "target")
 
+    @property
+    def history_types(self) -> list[str]:
+        """The event types seen in the history, as they came."""
+        return list(self.history_events)
+
     def clear(self) -> None:
         """Another instance opened: what was typed for the last one is not sent here, and
         its history suggests nothing here."""
-        self.history_types = []
         self.history_events = {}
         self._update_suggester()
         self.query_one("#event-type", Input).value = ""
@@ -320,7 +323,6 @@ class EventComposer(Vertical):
         if not new:
             return
         known.update(new)
-        self.history_types = list(known)
         self._update_suggester()
         self._show_example()
 

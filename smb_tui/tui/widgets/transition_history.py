@@ -139,10 +139,6 @@ class TransitionHistory(ScrollView, can_focus=True):
             super().__init__()
             self.events = events
 
-        @property
-        def event_types(self) -> list[str]:
-            return list(self.events)
-
         def can_replace(self, message: Message) -> bool:
             if not isinstance(message, TransitionHistory.Loaded):
                 return False
