@@ -269,11 +269,11 @@ async def test_where_the_server_gives_no_definition_the_named_bundle_is_drawn(
         # And with no bundle named: drawn from the history, saying so; from many rows
         # (here past 1, held until a key is in) on a thread, the keys taken meanwhile.
         from smb_tui.core import chart as chart_module
-        from smb_tui.tui.screens import authoring_flows
+        from smb_tui.tui import apart
         from tests.tui.helpers import held_until_set
 
         go = held_until_set(monkeypatch, chart_module, "from_history")
-        monkeypatch.setattr(authoring_flows, "CHARTED_AT_ONCE", 1)
+        monkeypatch.setattr(apart, "ROWS_AT_ONCE", 1)
         app = SmbTui(connection(server), machine="switch", instance="s1")
         async with app.run_test(size=(120, 40)) as pilot:
             history = app.screen.query_one(TransitionHistory)

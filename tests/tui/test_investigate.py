@@ -377,14 +377,15 @@ async def test_the_state_map_counts_states_and_events_and_marks_loops(
 async def test_a_long_history_is_mapped_off_the_ui_thread_and_keys_go_on(
     server: ServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past MAPPED_AT_ONCE rows (a million took 1.5 s) the map is made on a thread: the
+    """Past ROWS_AT_ONCE rows (a million took 1.5 s) the map is made on a thread: the
     history still takes keys meanwhile, and the map opens when it is made. (The real
     map, held until the key is in, here past 2 rows, so that no timing decides.)"""
+    from smb_tui.tui import apart
     from smb_tui.tui.screens import dashboard
     from tests.tui.helpers import held_until_set
 
     go = held_until_set(monkeypatch, dashboard, "graph_of")
-    monkeypatch.setattr(dashboard, "MAPPED_AT_ONCE", 2)
+    monkeypatch.setattr(apart, "ROWS_AT_ONCE", 2)
     app, slug = app_on_new_instance(server, "traffic-light", "map-apart")
     with client(server) as http:
         for event in ["timer", "timer", "timer"]:

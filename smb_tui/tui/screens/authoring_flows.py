@@ -23,6 +23,7 @@ from smb_tui.api.errors import Conflict, NotFound, StateBackedError
 from smb_tui.config import Connection, is_local_url
 from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
+from smb_tui.tui.apart import made_apart
 from smb_tui.tui.screens.admin_flows import AdminFlows
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 
@@ -30,18 +31,16 @@ if TYPE_CHECKING:
     from smb_tui.core.chart import Chart
     from smb_tui.core.history_buffer import Row
 
-CHARTED_AT_ONCE = 20_000  # rows charted on the UI thread (a million nested: 1.2 s)
-
 
 async def chart_of_rows(rows: Sequence[Row]) -> Chart:
-    """The chart the rows (newest first) show: on a thread when they are many (rows are
-    read only), so that the keys go on meanwhile. ChartTooLarge past its states."""
+    """The chart the rows (newest first) show, on a thread when they are many.
+    ChartTooLarge past its states."""
     from smb_tui.core.chart import from_history
 
     def charted() -> Chart:
         return from_history([(r.event_type, r.state_value) for r in reversed(rows)])
 
-    return charted() if len(rows) <= CHARTED_AT_ONCE else await asyncio.to_thread(charted)
+    return await made_apart(len(rows), charted)
 
 
 class CommandFailed(Exception):

@@ -39,6 +39,7 @@ from smb_tui.core.history_buffer import Row
 from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, HistoryCache
 from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
+from smb_tui.tui.apart import made_apart
 from smb_tui.tui.clipboard import copy_and_say
 from smb_tui.tui.screens.authoring_flows import AuthoringFlows
 from smb_tui.tui.state_graph import graph_of
@@ -92,9 +93,6 @@ KEY_ACTIONS = {
     "versions",
     "query_index",
 }
-
-
-MAPPED_AT_ONCE = 20_000  # rows the state map (m) is made of on the UI thread (~30 ms)
 
 
 async def _held(rows: Sequence[Row], oldest_first: bool) -> AsyncIterator[Transition]:
@@ -473,15 +471,14 @@ class DashboardScreen(AuthoringFlows):
 
     @work(group="graph", exclusive=True, exit_on_error=False)
     async def _open_graph(self, title: str, rows: list[Row], complete: bool) -> None:
-        """The map of `rows`: made on a thread when they are many (a million rows held
-        took 1.5 s, all of it the keys'), the screen opened when it is made."""
+        """The map of `rows` (on a thread when they are many), the screen opened when it
+        is made."""
         from smb_tui.tui.screens.modals import StateGraphScreen
 
-        if len(rows) <= MAPPED_AT_ONCE:
-            graph = graph_of(rows)
-        else:
+        def going() -> None:
             self.notify(f"Mapping {len(rows):,} transitions…", markup=False, timeout=3)
-            graph = await asyncio.to_thread(graph_of, rows)
+
+        graph = await made_apart(len(rows), lambda: graph_of(rows), going)
         self.app.push_screen(StateGraphScreen(title, graph, complete))
 
     @on(TransitionHistory.FilterRequested)
