@@ -16,7 +16,6 @@ import ipaddress
 import os
 import secrets
 import shlex
-import socket
 import sys
 from typing import Any
 
@@ -140,10 +139,10 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr,
         )
     port = args.port
+    from smb_tui.local.options import listening_socket
+
     try:  # the port free (or one chosen), before a URL is shown for it
-        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((args.host, port))
+        with listening_socket(args.host, port) as probe:
             port = probe.getsockname()[1]
     except OSError as error:
         return cannot_listen("serve", args.host, args.port, error)
