@@ -121,11 +121,14 @@ def event_type(event: Any) -> str:
     return "?"
 
 
+def event_payload(event: Any) -> dict[str, Any]:
+    """The event's payload: everything but its `type` ({} for an event sent as a name)."""
+    return {k: v for k, v in event.items() if k != "type"} if isinstance(event, dict) else {}
+
+
 def payload_summary(event: Any, limit: int = 80) -> str:
     """The event's payload (everything but `type`) as compact JSON, cut to `limit`."""
-    if not isinstance(event, dict):
-        return ""
-    payload = {k: v for k, v in event.items() if k != "type"}
+    payload = event_payload(event)
     if not payload:
         return ""
     return short_json(payload, limit)

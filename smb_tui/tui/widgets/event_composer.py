@@ -18,7 +18,13 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Static, TextArea
 
 from smb_tui.api.errors import OutcomeUnknown, RejectedByAuthorizer
-from smb_tui.core.describe import context_changes, parse_object, state_summary
+from smb_tui.core.describe import (
+    context_changes,
+    event_payload,
+    parse_object,
+    short_json,
+    state_summary,
+)
 from smb_tui.core.instance_session import InstanceSnapshot, SendReport, refusal
 from smb_tui.core.text import safe
 from smb_tui.tui.palette import Role, tone
@@ -125,19 +131,13 @@ class PayloadArea(TextArea):
 
     example: dict[str, Any] | None = None  # without its `type`
 
-    def show_example(self, example: dict[str, Any] | None) -> None:
-        self.example = example
-        if not example:
+    def show_example(self, event: Any) -> None:
+        """The payload of `event` (one from the history, or None) as the box's hint."""
+        self.example = event_payload(event) or None
+        if self.example is None:
             self.placeholder = PAYLOAD_PLACEHOLDER
             return
-        try:
-            shown = json.dumps(example, ensure_ascii=False, separators=(",", ":"))
-        except (ValueError, TypeError, RecursionError):  # nested past what Python writes
-            self.example = None
-            self.placeholder = PAYLOAD_PLACEHOLDER
-            return
-        if len(shown) > EXAMPLE_SHOWN:
-            shown = shown[: EXAMPLE_SHOWN - 1] + "…"
+        shown = short_json(self.example, EXAMPLE_SHOWN)
         # A server's text: made safe, and never read as markup (a plain string would be).
         self.placeholder = Content(f"e.g. {safe(shown)}  (the history's; → takes it)")
 
@@ -306,7 +306,7 @@ class EventComposer(Vertical):
             if isinstance(event, dict)
             else ""
         )
-        payload = {k: v for k, v in event.items() if k != "type"} if isinstance(event, dict) else {}
+        payload = event_payload(event)
         self.query_one("#event-type", Input).value = safe(kind)
         self.query_one("#payload", TextArea).text = editable_json(payload) if payload else ""
         self._status(
@@ -329,10 +329,7 @@ class EventComposer(Vertical):
     @on(Input.Changed, "#event-type")
     def _show_example(self) -> None:
         event = self.history_events.get(self.query_one("#event-type", Input).value.strip())
-        example = (
-            {k: v for k, v in event.items() if k != "type"} if isinstance(event, dict) else None
-        )
-        self.query_one("#payload", PayloadArea).show_example(example or None)
+        self.query_one("#payload", PayloadArea).show_example(event)
 
     def _update_suggester(self) -> None:
         # A type that would show escaped cannot be typed back as it is: not suggested.
