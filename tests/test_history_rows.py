@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from smb_tui.api.models import Page, Transition
-from smb_tui.core.history_buffer import HistoryBuffer, Row, _usual_time
+from smb_tui.core.history_buffer import HistoryBuffer, Row, _usual_time, rows_of
 from smb_tui.core.history_cache import HistoryCache, row_data
 
 
@@ -150,6 +150,52 @@ def test_ten_thousand_rows_held_take_under_a_megabyte() -> None:
         tracemalloc.stop()
     assert buffer.loaded == 10_000
     assert held < 1_000_000, f"{held:,} bytes for 10,000 rows"
+
+
+def test_a_page_of_rows_is_what_row_of_makes_of_each() -> None:
+    """`rows_of` makes the usual row without a call: each row is still the one `Row.of`
+    makes (its time to the bit, its time as written, its kind), usual or not, seen
+    before or not, in any order."""
+    rng = random.Random(18)
+    events: list[object] = [
+        {"type": "increment"},
+        {"type": "pay", "amount": 3},
+        {"amount": 3, "type": "pay"},  # the same keys in another order: another kind
+        "a bare string event",
+        {"type": "deep", "x": [[[[[[1]]]]]]},
+    ]
+    states: list[object] = ["counting", "frozen", "", "{'a': 'b'}", {"a": "b"}, {"a": {"b": "c"}}]
+    times = [
+        "2026-12-05T07:35:45.815Z",
+        "2026-12-05T07:35:59.999Z",
+        "2026-12-05T07:36:00.000Z",
+        "1969-12-31T23:59:59.999Z",
+        "2026-12-05T07:35:45Z",
+        "2026-12-05T07:35:45.815+00:00",
+        "2026-12-05T07:35:45.8150Z",
+        "2026-12-05T07:35:60.000Z",
+        "2026-12-05T07:35:\u0660\u0660.000Z",
+        "2026-12-05T07:35:45.815ZZ",
+        "not a time",
+    ]
+    for _ in range(3):  # kinds and minutes not seen, then seen
+        page = [
+            transition(rng.choice(times), rng.choice(events), rng.choice(states))
+            for _ in range(300)
+        ]
+        made, one_by_one = rows_of(page), [Row.of(t) for t in page]
+        assert len(made) == len(one_by_one)
+        for row, alone, sent in zip(made, one_by_one, page, strict=True):
+            assert type(row) is type(alone)
+            assert float(row).hex() == float(alone).hex()
+            assert row.created_at == alone.created_at == sent.created_at
+            assert row.kind is alone.kind
+            assert (row.event, row.state_value) == (sent.event, sent.state)
+    # A string state that reads like a dict's repr is not that dict's kind.
+    named = rows_of([transition("2026-12-05T07:35:45.815Z", {"type": "x"}, "{'a': 'b'}")])
+    valued = rows_of([transition("2026-12-05T07:35:45.815Z", {"type": "x"}, {"a": "b"})])
+    assert named[0].kind is not valued[0].kind
+    assert named[0].state_value == "{'a': 'b'}" and valued[0].state_value == {"a": "b"}
 
 
 def test_the_usual_times_are_read_as_datetime_reads_them() -> None:

@@ -89,21 +89,28 @@ class Kind:
     cached: str  # the event and state as the history cache writes them ("" if it cannot)
 
 
-# Kinds by event and state: most rows of a history are one of a few.
+# Kinds by event and state: most rows of a history are one of a few. By the event's key
+# and the state's; a state that is a string (most are) keys its own table as it is, with
+# no repr made of it (a string can read like a dict's repr: not one table).
 _KINDS: dict[tuple[str, str], Kind] = {}
+_KINDS_IN_NAMED_STATE: dict[tuple[str, str], Kind] = {}
 
 
 def _kind(event: Any, state_value: Any) -> Kind:
+    named, keyed = state_value.__class__ is str, True
     try:
-        event_key, state_key = _key(event), _key(state_value)
+        event_key = _key(event)
+        state_key = state_value if named else _key(state_value)
     except RecursionError:  # nested past what repr walks: a kind of its own
         event_key = state_key = ""
+        keyed = False
     type_only = isinstance(event, dict) and len(event) == 1 and isinstance(event.get("type"), str)
     # The same event (keys in the order sent) in the same state is one Kind; events with
     # long payloads rarely repeat, and are not looked up (the table stays small).
-    key = (event_key, state_key) if 0 < len(event_key) <= 250 and state_key else None
+    kinds = _KINDS_IN_NAMED_STATE if named else _KINDS
+    key = (event_key, state_key) if keyed and len(event_key) <= 250 else None
     if key is not None:
-        held = _KINDS.get(key)
+        held = kinds.get(key)
         if held is not None:
             return held
     kind_text = event_type(event)
@@ -118,12 +125,12 @@ def _kind(event: Any, state_value: Any) -> Kind:
         payload=_shared(payload),
         state=_shared(safe(state_summary(state_value))),
         event=event,
-        state_value=_shared_state(state_value, state_key) if state_key else state_value,
+        state_value=_shared_state(state_value, state_key) if keyed else state_value,
         haystack=_shared(f"{kind_text}\n{haystack_tail}".lower()),
         cached=_cached_form(event, state_value),
     )
-    if key is not None and len(_KINDS) < _SHARED_MAX:
-        _KINDS[key] = kind
+    if key is not None and len(kinds) < _SHARED_MAX:
+        kinds[key] = kind
     return kind
 
 
@@ -265,8 +272,11 @@ class _WrittenRow(Row):
 
 _ZERO = timedelta(0)
 _USUAL = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z", re.ASCII)
-_SECONDS = re.compile(r":([0-5]\d)\.(\d{3})Z", re.ASCII)  # the rest of a minute seen
 _MINUTES: dict[str, int] = {}  # `2026-12-05T07:36` -> its first second since the epoch
+# The rest of a time in a minute seen, in two parts looked up (no pattern, no int()):
+# `:57.` -> 57,000 ms and `054Z` -> 54 ms. Only these very strings are found.
+_SECOND_MS = {f":{second:02d}.": second * 1000 for second in range(60)}
+_MS = {f"{ms:03d}Z": ms for ms in range(1000)}
 
 
 def _usual_time(written: str) -> float | None:
@@ -275,13 +285,13 @@ def _usual_time(written: str) -> float | None:
     None for any other form, which `Row.of` reads the long way. The same float as
     `datetime.timestamp()` gives: both divide the same whole number of microseconds.
     A history's rows share their minutes: once one is read, the rest of a time is two
-    numbers."""
+    lookups."""
     minute = _MINUTES.get(written[:16])
     if minute is not None:
-        rest = _SECONDS.fullmatch(written, 16)
-        if rest is None:
+        second, millis = _SECOND_MS.get(written[16:20]), _MS.get(written[20:])
+        if second is None or millis is None:
             return None
-        return ((minute + int(rest[1])) * 1000 + int(rest[2])) / 1000
+        return (minute * 1000 + second + millis) / 1000
     match = _USUAL.fullmatch(written)
     if match is None:
         return None
@@ -297,6 +307,34 @@ def _usual_time(written: str) -> float | None:
     if len(_MINUTES) < _SHARED_MAX:
         _MINUTES[written[:16]] = minute
     return ((minute + s) * 1000 + int(ms)) / 1000
+
+
+def rows_of(transitions: Sequence[Transition]) -> list[Row]:
+    """`Row.of` each transition of a page. The usual row (its time as State Backed writes
+    it, in a minute seen before; its event seen before in a state that is a string) is
+    made here without a call: a row in half the time (5 -> 2.5 us a row in an End, where
+    rows were a fifth of the time)."""
+    rows: list[Row] = []
+    append = rows.append
+    kinds, minutes, seconds, millis = _KINDS_IN_NAMED_STATE, _MINUTES, _SECOND_MS, _MS
+    make = float.__new__
+    for transition in transitions:
+        state, written = transition.state, transition.created_at
+        if state.__class__ is str:
+            try:
+                kind = kinds.get((repr(transition.event), state))
+            except RecursionError:
+                kind = None
+            minute = minutes.get(written[:16])
+            if kind is not None and minute is not None:
+                second, ms = seconds.get(written[16:20]), millis.get(written[20:])
+                if second is not None and ms is not None:
+                    row = make(Row, (minute * 1000 + second + ms) / 1000)
+                    row.kind = kind
+                    append(row)
+                    continue
+        append(Row.of(transition))
+    return rows
 
 
 def events_by_type(rows: Sequence[Row]) -> dict[str, Any]:
@@ -574,7 +612,7 @@ class HistoryBuffer:
 
     def add_page(self, page: Page[Transition], from_cache: bool = False) -> list[Row]:
         """Append a fetched page: work in proportion to the page, not to the rows held."""
-        rows = [Row.of(t) for t in page.items]
+        rows = rows_of(page.items)
         if not from_cache and self.cache is not None:
             if all(row.kind.cached for row in rows):
                 fetched_with = self.next_cursor if self.pages else None

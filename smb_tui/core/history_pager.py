@@ -26,7 +26,7 @@ from typing import Any, Literal
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.models import Page, Transition
 from smb_tui.api.sending import asking_ahead, started
-from smb_tui.core.history_buffer import HistoryBuffer, Row, events_by_type
+from smb_tui.core.history_buffer import HistoryBuffer, Row, events_by_type, rows_of
 from smb_tui.core.history_cache import CacheCursor, CachedHistory, CacheUnavailable, FetchPage
 from smb_tui.core.text import safe
 
@@ -176,7 +176,7 @@ class HistoryPager:
             except CacheUnavailable as error:
                 self.cache_failed(str(error))
             return None
-        return [Row.of(t) for t in new]
+        return rows_of(new)
 
     def next_request(self) -> str | Literal[False] | None:
         """The cursor of the next page to ask for, marked as asked (None: the first
@@ -245,7 +245,7 @@ class HistoryPager:
         self.refreshing = False
         if page is None:
             return News([])
-        rows = [Row.of(t) for t in page.items]
+        rows = rows_of(page.items)
         new = self.buffer.new_rows_in(rows)
         if new is None:  # over a page of news: from the top again, cache and all
             return News([], reload=True) if not self.buffer.loading else None
