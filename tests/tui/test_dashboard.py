@@ -98,6 +98,43 @@ async def test_history_fetches_cursor_pages_as_you_scroll(long_server: ServerThr
         assert not isinstance(app.screen, TransitionDetail)
 
 
+async def test_pages_taken_in_lay_out_nothing_else_and_the_scrollbar_knows_them(
+    long_server: ServerThread,
+) -> None:
+    """More rows under a scrollbar already shown move nothing else on the screen: no
+    layout of the dashboard for them (End took pages in with one every half second, each
+    15-20 ms), while the scrollbar and the scrolling still know every row."""
+    app = make_app(long_server, "counter", "busy")
+    async with app.run_test(size=(100, 30)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100, what="the first page")
+        history.focus()
+        await pilot.pause(0.2)
+        assert history.show_vertical_scrollbar
+        layouts = 0
+        lay_out = app.screen._refresh_layout
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal layouts
+            layouts += 1
+            return lay_out(*args, **kwargs)
+
+        app.screen._refresh_layout = counted  # type: ignore[method-assign]
+        for _ in range(40):
+            await pilot.press("pagedown")
+        await wait_for(pilot, lambda: history.row_count >= 300, what="more pages")
+        await wait_for(pilot, lambda: not history.loading_page, what="the pages")
+        await pilot.pause(0.1)
+        assert layouts == 0
+        scrollbar = history.vertical_scrollbar
+        assert scrollbar.window_virtual_size == history.row_count + 1
+        assert (
+            history.max_scroll_y == history.row_count + 1 - history.scrollable_content_region.height
+        )
+        history.scroll_end(animate=False, immediate=True)  # to the last row known
+        assert history.scroll_offset.y == history.max_scroll_y > 200
+
+
 async def test_history_reaches_the_real_end_with_a_marker_and_lets_go_after(
     tmp_path: Path,
 ) -> None:

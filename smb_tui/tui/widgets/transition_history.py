@@ -586,7 +586,16 @@ class TransitionHistory(ScrollView, can_focus=True):
 
     def _resize(self) -> None:
         # Rows fit the width, so no horizontal scrolling: only the height is virtual.
-        self.virtual_size = Size(0, self.row_count + 1)
+        height = self.row_count + 1
+        if self.show_vertical_scrollbar and height >= self.virtual_size.height:
+            # More rows under a scrollbar already shown: nothing else on the screen moves,
+            # so no layout of the whole dashboard (15-20 ms, twice a second while End
+            # loads pages); only the scrollbar learns the new height.
+            self.set_reactive(TransitionHistory.virtual_size, Size(0, height))
+            self.vertical_scrollbar.window_virtual_size = height
+            self.vertical_scrollbar.refresh()
+        else:
+            self.virtual_size = Size(0, height)
         self._show_position()
         self.refresh()
 
