@@ -187,6 +187,13 @@ def main() -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
+        # The demo seeds its busy counter (10,000 events through the engine) at start:
+        # measured before it is done, the first rows waited on it (cold opens 58-180 ms).
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{base_url}/machines/quote/i/car-1", headers=headers).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the demo never finished seeding")
+            time.sleep(0.2)
         for size in sizes:
             slug = name_of(size)
             httpx.post(f"{base_url}/machines/counter", json={"slug": slug}, headers=headers)
@@ -313,10 +320,17 @@ async def measure(target: Connection, sizes: list[int], cache_path: Path | None)
 
 
 async def open_and_paint(pilot: Any, screen: Any, history: TransitionHistory, slug: str) -> float:
-    """Open `slug` (nothing of it seen before): ms to its first page of rows painted."""
-    history.load(None)
+    """Open `slug` (nothing of it seen before): ms to its first page of rows painted.
+
+    Straight from the instance open before, as a user goes from one to the next: opening
+    empties the history at once (the rows counted are the new instance's). Emptying it
+    first (`load(None)`) took the K binding away and back with the cache on, a redraw of
+    the footer in each open that no user's open has (it made the cache look 50 ms
+    slower)."""
     started = time.perf_counter()
     screen.open_instance(slug)
+    if history.row_count:  # the rows before it still there: nothing to time
+        return float("nan")
     if not await until(pilot, lambda: history.row_count >= 100):
         return float("nan")
     await pilot.pause(0)  # the paint that follows
