@@ -136,6 +136,49 @@ async def test_pages_taken_in_lay_out_nothing_else_and_the_scrollbar_knows_them(
         assert history.scroll_offset.y == history.max_scroll_y > 200
 
 
+async def test_a_drawing_pass_looks_up_the_history_style_once(
+    long_server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its style is the same for every line of a pass: looked up once a pass, not once or
+    three times a line (it walks the widget's ancestors: 40% of drawing new rows). The
+    lines are still drawn in it: a row's last cell has the pane's background."""
+    app = make_app(long_server, "counter", "busy")
+    async with app.run_test(size=(100, 30)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count >= 100, what="the first page")
+        await pilot.pause(0.2)
+        lookups = passes = lines = 0
+        style_of = TransitionHistory.rich_style.fget  # type: ignore[attr-defined]
+        render_lines = TransitionHistory.render_lines
+        render_line = TransitionHistory.render_line
+
+        def looked_up(widget: TransitionHistory) -> Any:
+            nonlocal lookups
+            lookups += 1
+            return style_of(widget)
+
+        def pass_(widget: TransitionHistory, crop: Any) -> Any:
+            nonlocal passes
+            passes += 1
+            return render_lines(widget, crop)
+
+        def line(widget: TransitionHistory, y: int) -> Any:
+            nonlocal lines
+            lines += 1
+            return render_line(widget, y)
+
+        monkeypatch.setattr(TransitionHistory, "rich_style", property(looked_up))
+        monkeypatch.setattr(TransitionHistory, "render_lines", pass_)
+        monkeypatch.setattr(TransitionHistory, "render_line", line)
+        history._lines.clear()  # every row drawn anew
+        history.refresh()
+        await pilot.pause(0.1)
+        assert passes >= 1 and lines >= history.scrollable_content_region.height
+        assert lookups == passes
+        last = history.render_line(1)._segments[-1]  # (row 0 has the cursor)
+        assert last.style is not None and last.style.bgcolor == history.rich_style.bgcolor
+
+
 async def test_history_reaches_the_real_end_with_a_marker_and_lets_go_after(
     tmp_path: Path,
 ) -> None:

@@ -48,6 +48,7 @@ from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, FetchPag
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.core.text import safe
 from smb_tui.tui.clipboard import copy_and_say
+from smb_tui.tui.widgets.pass_style import StyledOncePerPass
 
 __all__ = ["Row", "TransitionHistory"]
 
@@ -59,7 +60,7 @@ MARK_WINDOW = 1.0  # seconds: how much older than its state's `ts` a transition 
 TimeMode = Literal["age", "utc", "local"]
 
 
-class TransitionHistory(ScrollView, can_focus=True):
+class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
     """Transitions in the server's order, fetched page by page as you scroll."""
 
     COMPONENT_CLASSES = {
@@ -652,7 +653,7 @@ class TransitionHistory(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self.base_style
         if index < self.row_count:
             row = self.row(index)
             selected = index == self.cursor
@@ -746,8 +747,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         line.append_text(state)
         if selected:
             line.stylize(self._style("cursor"))
-        line.stylize_before(self.rich_style)
-        return Strip(line.render(self.app.console)).crop_extend(0, width, self.rich_style)
+        base = self.base_style
+        line.stylize_before(base)
+        return Strip(line.render(self.app.console)).crop_extend(0, width, base)
 
     def _counted(self) -> str:
         """`4,711 transitions`; under a filter `no match among 4,711 transitions`,
@@ -795,8 +797,9 @@ class TransitionHistory(ScrollView, can_focus=True):
         text.no_wrap = True
         if selected:
             text.stylize(self._style("cursor"))
-        text.stylize_before(self.rich_style)
-        return Strip(text.render(self.app.console)).crop_extend(0, width, self.rich_style)
+        base = self.base_style
+        text.stylize_before(base)
+        return Strip(text.render(self.app.console)).crop_extend(0, width, base)
 
     # -- actions -------------------------------------------------------------------------
 

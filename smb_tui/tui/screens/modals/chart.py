@@ -29,6 +29,7 @@ from smb_tui.core.chart_draw import STYLES, Drawing, Options, draw
 from smb_tui.core.history_buffer import Row
 from smb_tui.core.text import safe
 from smb_tui.tui.screens.modals.base import Modal
+from smb_tui.tui.widgets.pass_style import StyledOncePerPass
 
 _AFTER = re.compile(r"^(xstate\.after\([^)]*\))#.*$")
 DRAWN_AT_ONCE = 60  # states: a chart this small is drawn in a few ms, on the UI thread
@@ -54,7 +55,7 @@ def event_kind(event_type: str) -> str:
     return match[1] if match else event_type
 
 
-class ChartCanvas(ScrollView, can_focus=True):
+class ChartCanvas(StyledOncePerPass, ScrollView, can_focus=True):
     """The drawing, made into lines of the screen only as they come into view: a chart
     of 399 states is 2,800 lines of 1,500 cells, which a Static measured and styled whole
     each time it changed (seconds on the UI thread, after the drawing itself)."""
@@ -80,7 +81,7 @@ class ChartCanvas(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self.base_style
         row = y + scroll_y
         if not 0 <= row < len(self.lines):
             return Strip.blank(width, base)
