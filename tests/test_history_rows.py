@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from smb_tui.api.models import Page, Transition
+from smb_tui.api.models import Page, Transition, Transitions
 from smb_tui.core.history_buffer import HistoryBuffer, Row, _usual_time, rows_of
 from smb_tui.core.history_cache import HistoryCache, row_data
 
@@ -183,14 +183,19 @@ def test_a_page_of_rows_is_what_row_of_makes_of_each() -> None:
             transition(rng.choice(times), rng.choice(events), rng.choice(states))
             for _ in range(300)
         ]
+        # And a page as the client reads it: its JSON objects, no model made of them.
+        read = Transitions([json.loads(t.model_dump_json(by_alias=True)) for t in page])
         made, one_by_one = rows_of(page), [Row.of(t) for t in page]
-        assert len(made) == len(one_by_one)
-        for row, alone, sent in zip(made, one_by_one, page, strict=True):
-            assert type(row) is type(alone)
-            assert float(row).hex() == float(alone).hex()
-            assert row.created_at == alone.created_at == sent.created_at
-            assert row.kind is alone.kind
-            assert (row.event, row.state_value) == (sent.event, sent.state)
+        from_records = rows_of(read)
+        assert read._models is None
+        assert len(made) == len(one_by_one) == len(from_records)
+        for row, record_row, alone, sent in zip(made, from_records, one_by_one, page, strict=True):
+            for got in (row, record_row):
+                assert type(got) is type(alone)
+                assert float(got).hex() == float(alone).hex()
+                assert got.created_at == alone.created_at == sent.created_at
+                assert got.kind is alone.kind
+                assert (got.event, got.state_value) == (sent.event, sent.state)
     # A string state that reads like a dict's repr is not that dict's kind.
     named = rows_of([transition("2026-12-05T07:35:45.815Z", {"type": "x"}, "{'a': 'b'}")])
     valued = rows_of([transition("2026-12-05T07:35:45.815Z", {"type": "x"}, {"a": "b"})])
@@ -314,5 +319,31 @@ def test_a_transition_nested_too_deep_to_cache_is_shown_and_said_once(tmp_path: 
         assert buffer.loaded == 11 and buffer.cache is None
         assert said == ["a transition is nested too deeply to cache; going on without"]
         assert history.page() is None  # nothing of it was written
+    finally:
+        cache.close()
+
+
+def test_a_page_as_the_client_reads_it_is_cached_without_a_model_made(tmp_path: Path) -> None:
+    """Rows and the cache's copy are made from the page's JSON objects: no Transition is
+    made of them (that was half of the dashboard's work on a page), and the cache gives
+    back the times as they were written, an unusual one too."""
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    try:
+        history = cache.history("http://a", None, "m", "i")
+        buffer = HistoryBuffer(None, history)
+        records = [
+            {"createdAt": f"2026-12-05T07:35:{n:02d}.815Z", "event": {"type": "go"}, "state": "on"}
+            for n in range(50)
+        ] + [{"createdAt": "2026-12-05T07:35:45+00:00", "event": "bare", "state": {"a": "b"}}]
+        page = Transitions(records)
+        buffer.add_page(Page[Transition].model_construct(items=page, cursor="next"))
+        cache.flush()
+        assert page._models is None
+        back = history.page()
+        assert back is not None
+        assert [t.created_at for t in back.items] == [r["createdAt"] for r in records]
+        assert [(t.event, t.state) for t in back.items] == [
+            (r["event"], r["state"]) for r in records
+        ]
     finally:
         cache.close()

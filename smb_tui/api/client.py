@@ -61,6 +61,7 @@ from smb_tui.api.models import (
     StatechartDefinition,
     TokenResponse,
     Transition,
+    Transitions,
     check_slug,
     event_json,
 )
@@ -1106,7 +1107,10 @@ def _page(body: Any, key: str, kind: type[T]) -> Page[T]:
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
         raise ProtocolError(f"the server's answer has no {key!r} list; check the URL")
     try:
-        items = _items(kind).validate_python(body[key])  # one call a page, not one an item
+        if kind is Transition:
+            items: Sequence[Any] = _transitions(body[key])
+        else:
+            items = _items(kind).validate_python(body[key])  # one call a page, not an item
     except ValidationError as error:
         raise ProtocolError(
             f"the server's answer is not a list of {kind.__name__} as the State Backed API"
@@ -1114,6 +1118,31 @@ def _page(body: Any, key: str, kind: type[T]) -> Page[T]:
         ) from None
     # Built, not validated again: pydantic would walk the items just validated.
     return _page_of(kind).model_construct(items=items, cursor=_cursor(body))
+
+
+_ONE_TRANSITION = TypeAdapter(Transition)
+
+
+def _transitions(items: list[Any]) -> Transitions:
+    """A page of transitions, each checked to be one (ValidationError if one is not), and
+    kept as sent: a model is made of each only when asked for. The usual one (`createdAt`
+    and a `state` that are strings, an `event` that is a string or an object) is checked
+    here; any other is validated by pydantic, and kept as it reads it."""
+    records: list[dict[str, Any]] = []
+    for item in items:
+        if (
+            item.__class__ is dict
+            and item.get("createdAt").__class__ is str
+            and item.get("state").__class__ is str
+            and item.get("event").__class__ in (str, dict)
+        ):
+            records.append(item)
+            continue
+        model = _ONE_TRANSITION.validate_python(item)  # raises for what is no transition
+        record = {k: v for k, v in item.items() if k not in ("createdAt", "created_at")}
+        record.update(createdAt=model.created_at, event=model.event, state=model.state)
+        records.append(record)
+    return Transitions(records)
 
 
 __all__ = ["ApiError", "Reconnected", "StateBackedClient", "delete_confirmation"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter
 from typing_extensions import TypeAliasType
 
 from smb_tui.api.errors import InvalidSlug
@@ -202,8 +203,54 @@ T = TypeVar("T", bound=BaseModel)
 class Page(BaseModel, Generic[T]):
     """One page of a list, and the cursor of the next (None on the last page)."""
 
-    items: list[T]
+    items: Sequence[T]
     cursor: str | None = None
+
+
+class Transitions(Sequence[Transition]):
+    """A page's transitions: the JSON objects as the server sent them (`records`), each
+    already checked to be a `Transition`, and the models made of them when first asked
+    for, all at once. What only needs their fields (the dashboard's rows, the history
+    cache) reads the records: pydantic making a model of each row was half of what the
+    dashboard did with a page."""
+
+    __slots__ = ("_models", "records")
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        # Each has `createdAt` (str), `event` and `state` as the model reads them.
+        self.records = records
+        self._models: list[Transition] | None = None
+
+    def _all(self) -> list[Transition]:
+        if self._models is None:
+            self._models = _TRANSITIONS.validate_python(self.records)
+        return self._models
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @overload
+    def __getitem__(self, index: int) -> Transition: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Transition]: ...
+    def __getitem__(self, index: int | slice) -> Transition | list[Transition]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Transition]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._all() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # compares as the list it stands for
+
+    def __repr__(self) -> str:
+        return f"Transitions({self._all()!r})"
+
+
+_TRANSITIONS = TypeAdapter(list[Transition])
 
 
 # -- The answers' envelopes, as the wire has them. The local server documents its routes

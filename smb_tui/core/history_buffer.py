@@ -19,7 +19,7 @@ from typing import Any, Self, overload
 
 from smb_tui.api.client import MAX_EMPTY_PAGES
 from smb_tui.api.errors import EmptyPages
-from smb_tui.api.models import Page, Transition
+from smb_tui.api.models import Page, Transition, Transitions
 from smb_tui.core.describe import event_type, payload_summary, state_summary
 from smb_tui.core.history_cache import (
     MATCH_ROWS,
@@ -166,8 +166,12 @@ class Row(float):
 
     @classmethod
     def of(cls, transition: Transition) -> Row:
-        written = transition.created_at
-        kind = _kind(transition.event, transition.state)
+        return cls.made(transition.created_at, transition.event, transition.state)
+
+    @classmethod
+    def made(cls, written: str, event: Any, state: Any) -> Row:
+        """The row of a transition given as its three fields (`of` reads them)."""
+        kind = _kind(event, state)
         at = _usual_time(written)
         if at is not None:
             return Row(at, kind)
@@ -313,7 +317,10 @@ def rows_of(transitions: Sequence[Transition]) -> list[Row]:
     """`Row.of` each transition of a page. The usual row (its event seen before in a state
     that is a string, its time as State Backed writes it) is made here with its kind
     looked up in place, no call to `_kind`: with `_usual_time`'s lookups, a row in half
-    the time (5 -> 2.5 us a row in an End, where rows were a fifth of the time)."""
+    the time (5 -> 2.5 us a row in an End, where rows were a fifth of the time). A page
+    as the client reads it (`Transitions`) is read from its records: no model is made."""
+    if isinstance(transitions, Transitions):
+        return _rows_of_records(transitions.records)
     rows: list[Row] = []
     append = rows.append
     kinds = _KINDS_IN_NAMED_STATE
@@ -333,6 +340,37 @@ def rows_of(transitions: Sequence[Transition]) -> list[Row]:
                 continue
         append(Row.of(transition))
     return rows
+
+
+def _rows_of_records(records: list[dict[str, Any]]) -> list[Row]:
+    """`rows_of` on a page's records (each `{createdAt, event, state}` as checked by the
+    client): the same rows, read from the JSON objects."""
+    rows: list[Row] = []
+    append = rows.append
+    kinds = _KINDS_IN_NAMED_STATE
+    make = float.__new__
+    for record in records:
+        state, event = record["state"], record["event"]
+        if state.__class__ is str:
+            try:
+                kind = kinds.get((repr(event), state))
+            except RecursionError:
+                kind = None
+            at = None if kind is None else _usual_time(record["createdAt"])
+            if kind is not None and at is not None:
+                row = make(Row, at)
+                row.kind = kind
+                append(row)
+                continue
+        append(Row.made(record["createdAt"], event, state))
+    return rows
+
+
+def created_ats(transitions: Sequence[Transition]) -> list[str]:
+    """Each transition's time as written (from the records of a page read by the client)."""
+    if isinstance(transitions, Transitions):
+        return [record["createdAt"] for record in transitions.records]
+    return [transition.created_at for transition in transitions]
 
 
 def events_by_type(rows: Sequence[Row]) -> dict[str, Any]:
@@ -618,8 +656,8 @@ class HistoryBuffer:
                 # state, made once for all the rows of that kind.
                 cached = CachedRows.of(
                     [
-                        row_data(t.created_at, row.kind.cached)
-                        for t, row in zip(page.items, rows, strict=True)
+                        row_data(written, row.kind.cached)
+                        for written, row in zip(created_ats(page.items), rows, strict=True)
                     ]
                 )
                 self._unwritten.append((cached, page.cursor, fetched_with))

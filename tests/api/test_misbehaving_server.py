@@ -32,6 +32,7 @@ from smb_tui.api import (
     TlsError,
 )
 from smb_tui.api.logs import LogsReader
+from smb_tui.api.models import Transition, Transitions
 from smb_tui.core.history_buffer import HistoryBuffer
 from tests.raw_http import read_request
 
@@ -200,6 +201,56 @@ async def test_a_body_of_the_wrong_shape(bad: Misbehaving) -> None:
     async with client_for(bad) as client:
         with pytest.raises(ProtocolError, match="'machines'"):
             await client.list_machines()
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"state": "on", "event": {"type": "go"}},  # no time
+        {"createdAt": 1767225600000, "state": "on", "event": "go"},  # a time that is a number
+        {"createdAt": "2026-01-01T00:00:00Z", "state": ["on"], "event": "go"},
+        {"createdAt": "2026-01-01T00:00:00Z", "state": {"on": 1}, "event": "go"},
+        {"createdAt": "2026-01-01T00:00:00Z", "state": "on", "event": ["go"]},
+        {"createdAt": "2026-01-01T00:00:00Z", "state": "on"},  # no event
+        "a transition",
+        None,
+    ],
+)
+async def test_a_page_with_one_item_that_is_no_transition_fails_whole(
+    bad: Misbehaving, item: object
+) -> None:
+    """Read from the JSON objects (a model made of each only when asked for), a page is
+    still checked whole when it comes: one bad item anywhere fails it, as a fetch."""
+    items = [TRANSITION] * 50 + [item] + [TRANSITION] * 49
+    bad.script = [(200, {}, json.dumps({"transitions": items, "cursor": "2"}))]
+    async with client_for(bad) as client:
+        with pytest.raises(ProtocolError, match="not a list of Transition"):
+            await client.list_transitions("m", "i")
+
+
+async def test_a_page_of_transitions_reads_as_pydantic_reads_it(bad: Misbehaving) -> None:
+    """The usual items are kept as sent and the others as pydantic reads them (a nested
+    state, the field's own name for the time); the models, made when asked for, keep
+    what State Backed may add."""
+    items = [
+        {**TRANSITION, "extra": {"kept": True}},
+        {"createdAt": "2026-01-01T00:00:01Z", "state": {"on": {"high": "x"}}, "event": "go"},
+        {"created_at": "2026-01-01T00:00:02Z", "state": "off", "event": {"type": "stop"}},
+    ]
+    bad.script = [(200, {}, json.dumps({"transitions": items}))]
+    async with client_for(bad) as client:
+        page = await client.list_transitions("m", "i")
+    assert isinstance(page.items, Transitions) and page.items._models is None
+    assert [r["createdAt"] for r in page.items.records] == [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:01Z",
+        "2026-01-01T00:00:02Z",
+    ]
+    expected = [Transition.model_validate(item) for item in items]
+    assert list(page.items) == expected and page.items == expected
+    assert page.items[0].model_extra == {"extra": {"kept": True}}
+    assert page.items[1].state == {"on": {"high": "x"}} and page.items[-1].created_at.endswith("2Z")
+    assert page.items[1:] == expected[1:] and len(page.items) == 3
 
 
 async def test_a_repeated_cursor_ends_paging_with_an_error(bad: Misbehaving) -> None:
