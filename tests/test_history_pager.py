@@ -190,3 +190,28 @@ async def test_news_while_news_loads_costs_one_more_fetch(
     assert pager.wants_news()
     again = await pager.fetch_news()
     assert again is not None and again.rows == []
+
+
+async def test_a_seek_keeps_the_newest_event_types_only_as_many_as_suggested(
+    server: ServerThread, api: StateBackedClient
+) -> None:
+    """A history whose every event has a type of its own (an end user's doing): a seek
+    gathers the newest EVENT_TYPES_KEPT of them, each with its newest event, not all."""
+    slug = unique("types")
+    count = history_pager.EVENT_TYPES_KEPT + 200
+    with client(server) as http:
+        assert http.post("/machines/counter", json={"slug": slug}).status_code == 200
+        for n in range(count):
+            event = {"type": f"kind-{n:04d}", "n": n}
+            assert http.post(f"/machines/counter/i/{slug}/events", json={"event": event}).is_success
+    pager = pager_on(api, slug)
+    await first_page(pager)
+    first = pager.buffer.loaded  # the newest types, taken in before the seek
+    progress = [p async for p in pager.seek(pager.start_seeking("start"))][-1]
+    assert progress.done and pager.buffer.at_end and pager.buffer.loaded == count + 1
+    kept = progress.event_types
+    assert len(kept) == history_pager.EVENT_TYPES_KEPT
+    # The newest types the seek saw, newest first, each with its own event.
+    newest = count - 1 - first
+    assert list(kept) == [f"kind-{n:04d}" for n in range(newest, newest - len(kept), -1)]
+    assert all(kept[t]["n"] == int(t[5:]) for t in kept)

@@ -34,6 +34,10 @@ Mode = Literal["idle", "start", "search"]
 # Seconds between progress reports while seeking: each redraws and lays the screen out
 # again (20-30 ms with the dashboard's panes), so twice a second, not four times.
 PROGRESS_EVERY = 0.5
+# The event types a seek gathers (the newest of each, for the composer to suggest): as
+# many as the composer keeps. A history of a million distinct types (an end user's
+# events) held them all, and copied them a few times a second.
+EVENT_TYPES_KEPT = 500
 
 
 _held_off: list[int] = []  # the oldest generation's threshold, once per seek under way
@@ -345,8 +349,11 @@ class HistoryPager:
                         with asking_ahead(ask_early):
                             pending = (page.cursor, await started(fetch(page.cursor)))
                     rows = buffer.add_page(page)
-                    for event_type, event in events_by_type(rows).items():
-                        types.setdefault(event_type, event)
+                    if len(types) < EVENT_TYPES_KEPT:
+                        for event_type, event in events_by_type(rows).items():
+                            types.setdefault(event_type, event)
+                            if len(types) == EVENT_TYPES_KEPT:
+                                break
                     buffer.loading = pending is not None
                     if until is not None and until():
                         break

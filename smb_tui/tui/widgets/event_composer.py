@@ -25,6 +25,7 @@ from smb_tui.core.describe import (
     short_json,
     state_summary,
 )
+from smb_tui.core.history_pager import EVENT_TYPES_KEPT
 from smb_tui.core.instance_session import InstanceSnapshot, SendReport, refusal
 from smb_tui.core.text import safe
 from smb_tui.tui.palette import Role, tone
@@ -117,7 +118,7 @@ def editable_json(payload: dict[str, Any]) -> str:
 PAYLOAD_PLACEHOLDER = 'payload {"amount": 12}'
 # Event types kept from a history: a machine has a few dozen; a history whose every event
 # has a type of its own (an end user's doing) keeps the first few hundred, not all.
-MAX_SUGGESTED = 500
+MAX_SUGGESTED = EVENT_TYPES_KEPT  # as many as a seek gathers
 EXAMPLE_SHOWN = 40  # characters of an example payload in the empty box (on one line)
 
 
