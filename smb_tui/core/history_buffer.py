@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter, itemgetter
 from typing import Any, Self, overload
 
 from smb_tui.api.client import MAX_EMPTY_PAGES
@@ -320,50 +321,32 @@ def rows_of(transitions: Sequence[Transition]) -> list[Row]:
     the time (5 -> 2.5 us a row in an End, where rows were a fifth of the time). A page
     as the client reads it (`Transitions`) is read from its records: no model is made."""
     if isinstance(transitions, Transitions):
-        return _rows_of_records(transitions.records)
+        fields = map(_RECORD_FIELDS, transitions.records)
+    else:
+        fields = map(_MODEL_FIELDS, transitions)
     rows: list[Row] = []
     append = rows.append
     kinds = _KINDS_IN_NAMED_STATE
     make = float.__new__
-    for transition in transitions:
-        state = transition.state
-        if state.__class__ is str:
-            try:
-                kind = kinds.get((repr(transition.event), state))
-            except RecursionError:
-                kind = None
-            at = None if kind is None else _usual_time(transition.created_at)
-            if kind is not None and at is not None:
-                row = make(Row, at)
-                row.kind = kind
-                append(row)
-                continue
-        append(Row.of(transition))
-    return rows
-
-
-def _rows_of_records(records: list[dict[str, Any]]) -> list[Row]:
-    """`rows_of` on a page's records (each `{createdAt, event, state}` as checked by the
-    client): the same rows, read from the JSON objects."""
-    rows: list[Row] = []
-    append = rows.append
-    kinds = _KINDS_IN_NAMED_STATE
-    make = float.__new__
-    for record in records:
-        state, event = record["state"], record["event"]
+    for written, event, state in fields:
         if state.__class__ is str:
             try:
                 kind = kinds.get((repr(event), state))
             except RecursionError:
                 kind = None
-            at = None if kind is None else _usual_time(record["createdAt"])
+            at = None if kind is None else _usual_time(written)
             if kind is not None and at is not None:
                 row = make(Row, at)
                 row.kind = kind
                 append(row)
                 continue
-        append(Row.made(record["createdAt"], event, state))
+        append(Row.made(written, event, state))
     return rows
+
+
+# A transition's time as written, event and state: from a record, from a model.
+_RECORD_FIELDS = itemgetter("createdAt", "event", "state")
+_MODEL_FIELDS = attrgetter("created_at", "event", "state")
 
 
 def created_ats(transitions: Sequence[Transition]) -> list[str]:
