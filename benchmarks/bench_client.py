@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import fill_history, instance_id
+from common import fill_history, instance_id, wait_for_demo_seeding
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_xstate import Server  # the server, in a process of its own
@@ -94,11 +94,7 @@ async def main() -> None:
     node = official_client()
     try:
         with httpx.Client(base_url=server.base_url, headers=server.headers) as http:
-            deadline = time.monotonic() + 120  # the demo's seeding, done before measuring
-            while http.get("/machines/quote/i/car-1").status_code != 200:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the demo never finished seeding")
-                time.sleep(0.2)
+            wait_for_demo_seeding(http)
         credentials = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "bench"})
         async with StateBackedClient(credentials, server.base_url) as client:
             for size in (10_000, 100_000):

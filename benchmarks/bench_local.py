@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 import websockets
-from common import fill_history, instance_id
+from common import fill_history, instance_id, wait_for_demo_seeding
 
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
@@ -125,13 +125,7 @@ def throughput(folder: Path, seconds: float) -> None:
     token = server.headers["authorization"].split()[1]
     try:
         with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as http:
-            # The demo seeds its instances (10,000 events) after start-up: the last one it
-            # makes says it is done, and no figure shares the server with it.
-            deadline = time.monotonic() + 120
-            while http.get("/machines/quote/i/car-1").status_code != 200:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the demo never finished seeding")
-                time.sleep(0.2)
+            wait_for_demo_seeding(http)
             for n in range(8):
                 http.post("/machines/counter", json={"slug": f"t-{n}"}).raise_for_status()
                 context = {"public": {"title": "bench", "comments": 0}}

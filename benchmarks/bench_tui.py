@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import fill_history, instance_id
+from common import fill_history, instance_id, wait_for_demo_seeding
 from textual import events
 
 from smb_tui.api.auth import KeyCredentials
@@ -187,13 +187,8 @@ def main() -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        # The demo seeds its busy counter (10,000 events through the engine) at start:
-        # measured before it is done, the first rows waited on it (cold opens 58-180 ms).
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{base_url}/machines/quote/i/car-1", headers=headers).status_code != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the demo never finished seeding")
-            time.sleep(0.2)
+        with httpx.Client(base_url=base_url, headers=headers) as http:
+            wait_for_demo_seeding(http)
         for size in sizes:
             slug = name_of(size)
             httpx.post(f"{base_url}/machines/counter", json={"slug": slug}, headers=headers)

@@ -8,11 +8,24 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 from smb_tui.local.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # the tests' helpers: what the app sent (tests.http_log)
+
+
+def wait_for_demo_seeding(http: httpx.Client) -> None:
+    """Until the demo has seeded its instances (10,000 events through the engine, after
+    start-up): the last one it makes says it is done, and no figure shares the server
+    with it (cold opens measured meanwhile waited on it: 58-180 ms)."""
+    deadline = time.monotonic() + 120
+    while http.get("/machines/quote/i/car-1").status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the demo never finished seeding")
+        time.sleep(0.2)
 
 
 def instance_id(db: Path, machine: str, slug: str) -> int:
