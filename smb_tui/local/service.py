@@ -39,6 +39,7 @@ from smb_tui.local.engines.seam import (
     Message,
     Outcome,
     Refused,
+    StateView,
     Step,
 )
 from smb_tui.local.engines.statechart import StatechartEngine, machine_failure
@@ -144,8 +145,13 @@ class LocalService:
             raise ApiError(500, f"instance refers to unknown version {version_id!r}")
         return version
 
-    def state_body(self, definition: MachineDefinition, row: InstanceRow) -> dict[str, JSON]:
-        view = self.engine.view(self._version(definition, row.version_id), row.snapshot)
+    def state_body(
+        self, definition: MachineDefinition, row: InstanceRow, view: StateView | None = None
+    ) -> dict[str, JSON]:
+        """The instance's state as State Backed answers it; `view`: its state, when the
+        caller has it already."""
+        if view is None:
+            view = self.engine.view(self._version(definition, row.version_id), row.snapshot)
         public = row.snapshot.context.get("public")
         return {
             "ts": row.ts,
@@ -276,17 +282,10 @@ class LocalService:
         self, principal: Principal, machine: str, slug: str, before: int | None
     ) -> Page[str]:
         """A page of the instance's transitions, newest first, if its authorizer lets
-        `principal` read it: each the JSON text of one wire item. The event and state
-        are stored as JSON text, and go out as they are (plain JSON, checked before they
-        were stored): a page is not parsed and encoded again."""
-        await self.read_instance(principal, machine, slug)
-        _, row = self.instance(machine, slug)
-        page = self.store.list_transitions(row.id, before, self.settings.page_size)
-        items = [
-            f'{{"createdAt":{json.dumps(t.created_at)},"state":{t.state},"event":{t.event}}}'
-            for t in page.items
-        ]
-        return Page(items, page.cursor)
+        `principal` read it: each the JSON text of one wire item, as the store writes it
+        (a page is not parsed and encoded again)."""
+        _, row, _ = await self._readable(principal, machine, slug)
+        return self.store.transition_items(row.id, before, self.settings.page_size)
 
     def check_index(self, machine: str, index: str) -> None:
         """404 unless the machine exists and has the index."""
@@ -416,6 +415,13 @@ class LocalService:
         return Answer(self.state_body(definition, row), [])
 
     async def read_instance(self, principal: Principal, machine: str, slug: str) -> dict[str, JSON]:
+        definition, row, view = await self._readable(principal, machine, slug)
+        return self.state_body(definition, row, view)
+
+    async def _readable(
+        self, principal: Principal, machine: str, slug: str
+    ) -> tuple[MachineDefinition, InstanceRow, StateView]:
+        """The instance (and its state), once its authorizer lets `principal` read it."""
         definition, row = self.instance(machine, slug)
         version = self._version(definition, row.version_id)
         view = self.engine.view(version, row.snapshot)
@@ -425,7 +431,7 @@ class LocalService:
                 "read", machine, slug, principal.auth_context, row.snapshot.context, view.value
             ),
         )
-        return self.state_body(definition, row)
+        return definition, row, view
 
     async def send_event(
         self,

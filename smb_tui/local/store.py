@@ -229,13 +229,6 @@ class InstanceListRow:
 
 
 @dataclass(frozen=True)
-class TransitionRow:
-    created_at: str
-    event: str  # JSON text, as stored
-    state: str  # JSON text, as stored
-
-
-@dataclass(frozen=True)
 class IndexRow:
     slug: str
     value: JSON
@@ -610,19 +603,23 @@ class Store:
             [(instance_id, at, json.dumps(event), json.dumps(state)) for at, event, state in rows],
         )
 
-    def list_transitions(
-        self, instance_id: int, before: int | None, limit: int
-    ) -> Page[TransitionRow]:
-        """Newest first."""
-        rows, cursor = self._keyset(
-            "SELECT id, created_at, event, state FROM transitions"
+    def transition_items(self, instance_id: int, before: int | None, limit: int) -> Page[str]:
+        """A page of the instance's transitions, newest first, each the JSON text of one
+        wire item (`{"createdAt", "state", "event"}`). SQLite writes the items: the event
+        and state are stored as JSON text (plain JSON, checked before they were stored)
+        and go in as they are, the time quoted by `json_quote`."""
+        rows = self.connection.execute(
+            "SELECT id, '{\"createdAt\":' || json_quote(created_at) || ',\"state\":' || state"
+            " || ',\"event\":' || event || '}' FROM transitions"
             " WHERE instance_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-            (instance_id, before if before is not None else 2**62),
-            limit,
-            lambda row: row["id"],
+            (instance_id, before if before is not None else 2**62, limit + 1),
         )
-        items = [TransitionRow(r["created_at"], r["event"], r["state"]) for r in rows]
-        return Page(items, cursor)
+        rows.row_factory = None  # plain tuples: no sqlite3.Row made for each item
+        page = rows.fetchall()
+        more = len(page) > limit
+        if more:
+            del page[limit:]
+        return Page([item for _, item in page], encode_cursor(page[-1][0]) if more else None)
 
     # -- timers ------------------------------------------------------------------------
 
