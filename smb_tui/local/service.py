@@ -759,6 +759,12 @@ class LocalService:
             self.store.set_status(row.id, status)
 
     async def set_desired_version(self, machine: str, slug: str, version_id: str) -> None:
+        """Under the instance's lock, as an event is: an event running meanwhile commits
+        the desired version it read, and would undo one set in between."""
+        async with self.locks.hold(machine, slug):
+            self._set_desired_version(machine, slug, version_id)
+
+    def _set_desired_version(self, machine: str, slug: str, version_id: str) -> None:
         definition, row = self.instance(machine, slug)
         if definition.version_by_id(version_id) is None:
             raise ApiError(

@@ -396,3 +396,54 @@ def test_a_history_state_leads_back_after_the_server_restarts(tmp_path: Path) ->
     with start_server(tmp_path, demo=False) as server, client(server) as http:
         back = http.post("/machines/player/i/radio/events", json={"event": "power_on_as_left"})
         assert back.json()["state"] == {"on": {"playing": "fast"}}
+
+
+SLOW_LAMP = """
+import asyncio
+from statemachine import State, StateChart
+from smb_tui.local import MachineDefinition, MachineVersion
+
+
+async def warm_up(machine, **_):
+    await asyncio.sleep(0.6)
+
+
+class Lamp(StateChart):
+    off = State(initial=True)
+    warming = State(invoke=warm_up)
+    on = State()
+    switch = off.to(warming) | on.to(off)
+    done_invoke_warming = warming.to(on)
+
+
+machine = MachineDefinition(
+    slug="lamp",
+    versions=[MachineVersion("v1", Lamp), MachineVersion("v2", Lamp, migrate=lambda s: s)],
+)
+"""
+
+
+def test_a_desired_version_set_while_an_event_runs_is_kept(tmp_path: Path) -> None:
+    """The event's commit wrote the desired version it had read before it ran: a PUT
+    answered 201 meanwhile was undone, and the instance never upgraded."""
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    (machines / "lamp.py").write_text(SLOW_LAMP)
+    server = start_server(tmp_path, demo=False, machines_dir=machines)
+    with server, client(server) as http:
+        v2, v1 = (v["id"] for v in http.get("/machines/lamp/v").json()["versions"])
+        http.post("/machines/lamp", json={"slug": "desk", "machineVersionId": v1})
+        with ThreadPoolExecutor(max_workers=1) as pool, client(server) as sender:
+            switched = pool.submit(
+                sender.post, "/machines/lamp/i/desk/events", json={"event": "switch"}
+            )
+            time.sleep(0.2)  # the event is running: its service takes 0.6 s
+            assert not switched.done()
+            put = http.put("/machines/lamp/i/desk/v", json={"targetMachineVersionId": v2})
+            assert put.status_code == 201
+            assert switched.result().json()["state"] == "on"
+        admin = http.get("/machines/lamp/i/desk/admin").json()
+        assert admin["machineVersion"]["id"] == v1
+        assert admin["desiredMachineVersion"]["id"] == v2
+        http.post("/machines/lamp/i/desk/events", json={"event": "switch"})
+        assert http.get("/machines/lamp/i/desk/admin").json()["machineVersion"]["id"] == v2
