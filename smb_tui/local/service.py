@@ -546,8 +546,8 @@ class LocalService:
         self, machine: str, slug: str, events: Sequence[dict[str, JSON]]
     ) -> None:
         """Apply many events as the system in one run and one transaction (demo seeding)."""
-        definition, row = self.instance(machine, slug)
         async with self.locks.hold(machine, slug):
+            definition, row = self.instance(machine, slug)  # as it is now: under the lock
             version = self._version(definition, row.version_id)
             outcome = await self._run(
                 definition,

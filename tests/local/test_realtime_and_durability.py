@@ -21,7 +21,7 @@ import websockets
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
-from tests.conftest import MACHINES, client, free_port, start_server, unique
+from tests.conftest import MACHINES, client, free_port, history, start_server, unique
 from tests.local.conftest import next_message, run_official, subscribe
 
 
@@ -412,8 +412,12 @@ class Lamp(StateChart):
     off = State(initial=True)
     warming = State(invoke=warm_up)
     on = State()
-    switch = off.to(warming) | on.to(off)
+    switch = off.to(warming, on="count") | on.to(off, on="count")
+    bump = off.to.itself(on="count") | on.to.itself(on="count")
     done_invoke_warming = warming.to(on)
+
+    def count(self):
+        self.model.context["n"] = self.model.context.get("n", 0) + 1
 
 
 machine = MachineDefinition(
@@ -447,3 +451,34 @@ def test_a_desired_version_set_while_an_event_runs_is_kept(tmp_path: Path) -> No
         assert admin["desiredMachineVersion"]["id"] == v2
         http.post("/machines/lamp/i/desk/events", json={"event": "switch"})
         assert http.get("/machines/lamp/i/desk/admin").json()["machineVersion"]["id"] == v2
+
+
+def test_events_applied_by_the_server_itself_wait_for_the_running_event(tmp_path: Path) -> None:
+    """The demo's seeding (apply_events) read the instance before it waited for its lock:
+    an event sent meanwhile (the dashboard opens on the seeded instance) was undone."""
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    (machines / "lamp.py").write_text(SLOW_LAMP)
+    server = start_server(tmp_path, demo=False, machines_dir=machines)
+    with server, client(server) as http:
+        http.post("/machines/lamp", json={"slug": "desk"})
+        with ThreadPoolExecutor(max_workers=1) as pool, client(server) as sender:
+            switched = pool.submit(
+                sender.post, "/machines/lamp/i/desk/events", json={"event": "switch"}
+            )
+            time.sleep(0.2)  # the event is running: its service takes 0.6 s
+            assert not switched.done()
+            service, loop = server.server.service, server.server.loop
+            assert service is not None and loop is not None
+            asyncio.run_coroutine_threadsafe(
+                service.apply_events("lamp", "desk", [{"type": "bump"}]), loop
+            ).result(timeout=10)
+            assert switched.result().status_code == 200
+        admin = http.get("/machines/lamp/i/desk/admin").json()
+        assert admin["context"] == {"n": 2}
+        assert [t["event"]["type"] for t in history(http, "lamp", "desk")] == [
+            "bump",
+            "done.invoke.warming",
+            "switch",
+            "xstate.init",
+        ]
