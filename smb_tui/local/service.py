@@ -702,8 +702,20 @@ class LocalService:
             self.scheduler.wake()
         if outcome.spawns or outcome.sends:
             self.delivery.wake()
-        saved = store.get_instance_by_id(instance_id)
-        assert saved is not None
+        if row is None:
+            saved = store.get_instance_by_id(instance_id)
+            assert saved is not None
+        else:
+            # What was just written, not read back: every write to an instance holds its
+            # lock, as this commit's caller does, so nothing else changed it meanwhile.
+            saved = dataclasses.replace(
+                row,
+                snapshot=snapshot,
+                ts=ts,
+                version_id=version_id,
+                desired_version_id=desired,
+                pending_events=list(pending),
+            )
         await self._publish(definition, saved)
         return saved
 
