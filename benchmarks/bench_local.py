@@ -42,6 +42,7 @@ SCRATCH = Path(__file__).resolve().parent.parent / "tests" / "machines"
 
 LOAD = Path(__file__).with_name("load.py")
 BARE = Path(__file__).with_name("bare.py")
+STUB = Path(__file__).with_name("engine_stub")  # its sitecustomize takes the engine out
 SHAPES = [(1, 1), (8, 1), (50, 1), (8, 8), (50, 8)]  # (senders, instances)
 
 
@@ -113,14 +114,46 @@ def sqlite_floor(folder: Path, count: int = 5000) -> float:
     return rate
 
 
+def without_engine(folder: Path, seconds: float) -> dict[tuple[int, int], float]:
+    """Events/s of the server with the python engine's run taken out (an event keeps the
+    state it found: benchmarks/engine_stub): what its own layers allow, HTTP to commit."""
+    from bench_xstate import Server
+
+    stub = {"PYTHONPATH": str(STUB), "SMB_BENCH_NO_ENGINE": "1"}
+    (folder / "stub").mkdir(exist_ok=True)
+    server = Server(None, folder / "stub", folder, demo=True, env=stub)
+    token = server.headers["authorization"].split()[1]
+    try:
+        with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as http:
+            wait_for_demo_seeding(http)
+            for n in range(8):
+                http.post("/machines/counter", json={"slug": f"s-{n}"}).raise_for_status()
+        return {
+            (senders, instances): load(
+                server.base_url,
+                token,
+                "/machines/counter/i/s-{n}/events",
+                senders,
+                instances,
+                seconds,
+                '{"event": {"type": "increment"}}',
+            )["per_s"]
+            for senders, instances in SHAPES
+        }
+    finally:
+        server.stop()
+
+
 def throughput(folder: Path, seconds: float) -> None:
     """The server in its own process, the load from another: both engines, against the
-    bare stack and the SQLite floor measured in the same run."""
+    bare stack, the SQLite floor and the server without its engine, measured in the same
+    run."""
     from bench_xstate import Server, unguarded_ticket
 
     floor = sqlite_floor(folder)
     bare = bare_stack(seconds)
     framework = bare_stack(seconds, fastapi=True)
+    bare_server = without_engine(folder, seconds)
     server = Server(None, unguarded_ticket(folder / "machines"), folder, demo=True)
     token = server.headers["authorization"].split()[1]
     try:
@@ -134,7 +167,7 @@ def throughput(folder: Path, seconds: float) -> None:
         print(
             f"{'senders':>8} {'instances':>9} {'bare stack/s':>13} {'FastAPI/s':>10} "
             f"{'python/s':>9} {'p99 ms':>7} {'xstate/s':>9} {'p99 ms':>7} {'python/bare':>12} "
-            f"{'FastAPI/bare':>13}"
+            f"{'FastAPI/bare':>13} {'no engine/s':>12} {'no engine/bare':>15}"
         )
         for senders, instances in SHAPES:
             python = load(
@@ -161,7 +194,9 @@ def throughput(folder: Path, seconds: float) -> None:
                 f"{framework[(senders, instances)]:>10,.0f} {python['per_s']:>9,.0f} "
                 f"{python['p99_ms']:>7.0f} {xstate['per_s']:>9,.0f} {xstate['p99_ms']:>7.0f} "
                 f"{python['per_s'] / reference:>12.2f} "
-                f"{framework[(senders, instances)] / reference:>13.2f}"
+                f"{framework[(senders, instances)] / reference:>13.2f} "
+                f"{bare_server[(senders, instances)]:>12,.0f} "
+                f"{bare_server[(senders, instances)] / reference:>15.2f}"
             )
     finally:
         server.stop()

@@ -54,10 +54,18 @@ def unguarded_ticket(folder: Path) -> Path:
 class Server:
     """`smb-tui local` from `tree` (None: this one) in a process of its own."""
 
-    def __init__(self, tree: Path | None, machines: Path, tmp: Path, demo: bool = False) -> None:
+    def __init__(
+        self,
+        tree: Path | None,
+        machines: Path,
+        tmp: Path,
+        demo: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`env`: more environment for the server's process."""
         self.key = LocalKey.generate()
         port = _free_port()
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         if tree is not None:
             env["PYTHONPATH"] = str(tree)
         arguments = ["local", "--machines", str(machines), "--port", str(port)]
