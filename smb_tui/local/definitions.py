@@ -104,14 +104,22 @@ class MachineDefinition:
     # Migrations between any two versions, forward or back: (from id, to id) -> migration
     # (besides each version's own `migrate`, from the version before it).
     migrations: Mapping[tuple[str, str], Migration | object] = field(default_factory=dict)
+    # Each version by its id, and each id by the version object: found once, not hashed
+    # and searched for on every event (a machine --watch has saved 500 times has 500).
+    _by_id: dict[str, MachineVersion] = field(init=False, repr=False, compare=False)
+    _ids: dict[int, tuple[MachineVersion, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.versions:
             raise ValueError(f"machine {self.slug!r} has no versions")
-        ids = [self.version_id(v) for v in self.versions]
+        ids = [self._made_id(v) for v in self.versions]
         if len(set(ids)) != len(ids):
             labels = [v.label for v in self.versions]
             raise ValueError(f"machine {self.slug!r} repeats a version label: {labels}")
+        object.__setattr__(self, "_by_id", dict(zip(ids, self.versions, strict=True)))
+        object.__setattr__(
+            self, "_ids", {id(v): (v, i) for v, i in zip(self.versions, ids, strict=True)}
+        )
 
     @property
     def current(self) -> MachineVersion:
@@ -125,13 +133,19 @@ class MachineDefinition:
 
     def version_id(self, version: MachineVersion) -> str:
         """A stable id, so a restarted server keeps pointing instances at their version."""
+        known = self._ids.get(id(version))
+        if known is not None and known[0] is version:
+            return known[1]
+        return self._made_id(version)
+
+    def _made_id(self, version: MachineVersion) -> str:
         if version.id is not None:
             return version.id
         digest = hashlib.sha256(f"{self.slug}\0{version.label}".encode()).hexdigest()[:16]
         return f"mv_{digest}"
 
     def version_by_id(self, version_id: str) -> MachineVersion | None:
-        return next((v for v in self.versions if self.version_id(v) == version_id), None)
+        return self._by_id.get(version_id)
 
     def migration_path(self, from_id: str, to_id: str) -> list[MachineVersion] | None:
         """The versions to migrate through, in order, each carrying (as `migrate`) the

@@ -3,6 +3,7 @@ as it says."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -127,3 +128,32 @@ def test_a_migration_that_returns_no_snapshot_is_said_and_changes_nothing(
         assert said in refused.json()["error"]
         admin = http.get("/machines/lamp/i/desk/admin").json()
         assert admin["state"] == "off" and admin["machineVersion"]["id"] == v1
+
+
+def test_versions_are_found_by_id_in_a_machine_grown_one_version_at_a_time() -> None:
+    """Ids are found once per definition (not hashed and searched for each event): one
+    grown by --watch, and a version copied with another migration, still find theirs."""
+    from statemachine import State, StateChart
+
+    from smb_tui.local.definitions import MachineDefinition, MachineVersion
+
+    class Lamp(StateChart):
+        off = State(initial=True)
+        on = State()
+        switch = off.to(on) | on.to(off)
+
+    definition = MachineDefinition("lamp", [MachineVersion("v1", Lamp)])
+    for n in range(2, 300):
+        version = MachineVersion(f"v{n}", Lamp, migrate=lambda snapshot: snapshot)
+        definition = dataclasses.replace(definition, versions=[*definition.versions, version])
+    ids = [definition.version_id(v) for v in definition.versions]
+    assert len(set(ids)) == 299 and all(i.startswith("mv_") for i in ids)
+    assert [definition.version_by_id(i) for i in ids] == list(definition.versions)
+    assert definition.current.label == "v299"
+    copied = dataclasses.replace(definition.versions[5], migrate=None)
+    assert definition.version_id(copied) == ids[5]
+    other = MachineDefinition("desk-lamp", list(definition.versions))
+    assert other.version_id(definition.versions[0]) != ids[0]  # the id names the machine
+    assert definition.version_by_id("mv_nothing") is None
+    path = definition.migration_path(ids[0], ids[3])
+    assert path is not None and [v.label for v in path] == ["v2", "v3", "v4"]
