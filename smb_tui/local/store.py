@@ -87,6 +87,10 @@ CREATE TABLE IF NOT EXISTS logs (
     log TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_time ON logs (timestamp, id);
+-- A page of one machine's or instance's lines reads those lines only, not every line
+-- after `from` (a million lines of others: 180 ms a page). A line printed costs ~14 us more.
+CREATE INDEX IF NOT EXISTS logs_by_machine ON logs (machine, timestamp, id);
+CREATE INDEX IF NOT EXISTS logs_by_instance ON logs (machine, instance, timestamp, id);
 -- One row per instance, index and value: an index selector that finds an array (or a
 -- JSONPath with [*]) gives an instance one entry per element, as State Backed's do.
 CREATE TABLE IF NOT EXISTS index_entries (
