@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS machine_versions (
     label TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+-- A machine's versions, newest first, without walking those of every machine made later.
+CREATE INDEX IF NOT EXISTS machine_versions_by_machine ON machine_versions (machine, seq);
 CREATE TABLE IF NOT EXISTS instances (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     machine TEXT NOT NULL REFERENCES machines(slug),
@@ -71,6 +73,9 @@ CREATE TABLE IF NOT EXISTS timers (
     tries INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS timers_by_time ON timers (fire_at);
+-- An event replaces its instance's timers by key: without this, each delete read every
+-- timer held (100,000 instances waiting: 12.8 ms an event). Also deleting an instance.
+CREATE INDEX IF NOT EXISTS timers_by_instance ON timers (instance_id, state_id);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sender TEXT NOT NULL,

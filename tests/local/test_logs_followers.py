@@ -4,14 +4,12 @@ once, with nothing skipped."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 
 import httpx
 
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
-from smb_tui.local.store import Store
 from tests.conftest import client, unique
 from tests.local.conftest import run_official
 
@@ -66,46 +64,3 @@ def test_the_official_clients_logs_watch_gets_each_line_once(server: ServerThrea
     # One read, one that finds it is caught up and waits (30 s, cut short): the server
     # gave the follower nothing to loop on (it used to ask again at once, for ever).
     assert seen["requests"] <= 3, seen
-
-
-def test_a_page_of_one_instances_logs_reads_its_lines_not_everyones(tmp_path: Path) -> None:
-    """A page for one instance (or machine) scanned every line after `from`, whoever's:
-        with a million lines of others, 180 ms a page on the server's loop. Counted in SQLite's
-        own steps (ten instructions each), the page costs beside 40,000 lines of others about what
-    it costs beside 40 (a B-tree a level deeper), not a thousand times as much."""
-    store = Store(tmp_path / "logs.db")
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def lines(count: int, instance: str, machine: str = "busy") -> None:
-        with store.transaction() as db:
-            store.add_logs(
-                db,
-                [
-                    (start + timedelta(milliseconds=n), machine, instance, "v", "stdout", "x")
-                    for n in range(count)
-                ],
-            )
-
-    def steps(machine: str, instance: str | None) -> tuple[int, int]:
-        counted = [0]
-
-        def step() -> int:
-            counted[0] += 1
-            return 0
-
-        store.connection.set_progress_handler(step, 10)
-        try:
-            found = store.list_logs("2000-01-01T00:00:00Z", None, machine, instance, None, 100)
-        finally:
-            store.connection.set_progress_handler(None, 10)
-        return len(found), counted[0]
-
-    lines(3, "quiet", "calm")
-    lines(40, "chatty")
-    few = steps("calm", "quiet"), steps("calm", None), steps("absent", None)
-    lines(40_000, "chatty")
-    many = steps("calm", "quiet"), steps("calm", None), steps("absent", None)
-    assert [found for found, _ in many] == [3, 3, 0]
-    for (_, before), (_, after) in zip(few, many, strict=True):
-        assert after <= 2 * before + 10, (few, many)
-    store.close()
