@@ -23,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -112,6 +114,76 @@ def sqlite_floor(folder: Path, count: int = 5000) -> float:
     rate = count / (time.perf_counter() - started)
     store.close()
     return rate
+
+
+def store_at_size(folder: Path, sizes: tuple[int, ...] = (1_000, 100_000)) -> None:
+    """What one request's reads and writes cost in the store beside `size` rows of other
+    instances and machines (through the store's own methods): an event replacing its
+    instance's timers beside that many instances waiting on one; a page of a quiet
+    instance's logs beside ten times as many lines of others; a machine's current
+    version beside that many versions of another. Flat from one size to the other is
+    the target (tests/local/test_store_at_size.py holds it in SQLite's steps)."""
+    figures: dict[str, list[float]] = {"timers": [], "logs": [], "version": []}
+    for size in sizes:
+        store = Store(folder / f"at-size-{size}.db")
+        store.ensure_machine("quiet", [("quiet-v1", "v1")])  # made first: the others' are newer
+        store.ensure_machine("busy", [(f"busy-v{n}", f"v{n}") for n in range(size)])
+        with store.transaction() as db:
+            ids = [
+                store.insert_instance(db, "busy", f"i{n}", "busy-v0", Snapshot(["w"], {}), 1)
+                for n in range(size)
+            ]
+            for instance in ids:
+                store.replace_timers(db, instance, [], [("w", "{}", 1e10 + instance)])
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        for first in range(0, size * 10, 100_000):
+            with store.transaction() as db:
+                store.add_logs(
+                    db,
+                    [
+                        (start + timedelta(milliseconds=n), "busy", f"i{n % 1000}", "v", "o", "x")
+                        for n in range(first, min(first + 100_000, size * 10))
+                    ],
+                )
+        with store.transaction() as db:
+            store.add_logs(db, [(start, "quiet", "one", "v", "o", "x")])
+
+        timers, logs, version = at_size_figures(store, ids[0])
+        figures["timers"].append(timers)
+        figures["logs"].append(logs)
+        figures["version"].append(version)
+        store.close()
+    said = {
+        "timers": "an event's timers replaced, beside N instances waiting on a timer",
+        "logs": "a page of a quiet instance's logs, beside 10 x N lines of others",
+        "version": "a machine's current version, beside N versions of another machine",
+    }
+    for name, values in figures.items():
+        spread = ", ".join(f"{size:,}: {ms:.3f} ms" for size, ms in zip(sizes, values, strict=True))
+        print(f"{said[name]}: {spread} (medians of 50)")
+
+
+def at_size_figures(store: Store, instance: int) -> tuple[float, float, float]:
+    """Medians of 50, in ms: an event's timers replaced, a quiet instance's logs page, a
+    quiet machine's current version."""
+
+    def event() -> None:
+        with store.transaction() as db:
+            store.replace_timers(db, instance, ["left", "w"], [("w", "{}", 2e10)])
+
+    def median_ms(work: Callable[[], object]) -> float:
+        times = []
+        for _ in range(50):
+            started = time.perf_counter()
+            work()
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    return (
+        median_ms(event),
+        median_ms(lambda: store.list_logs("2000-01-01T00:00:00Z", None, "quiet", "one", None, 100)),
+        median_ms(lambda: store.current_version("quiet")),
+    )
 
 
 def without_engine(folder: Path, seconds: float) -> dict[tuple[int, int], float]:
@@ -306,8 +378,14 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput figure")
     parser.add_argument("--throughput-only", action="store_true")
+    parser.add_argument(
+        "--at-size-only", action="store_true", help="only the store's work beside many rows"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="smb-bench-"))
+    if args.at_size_only:
+        store_at_size(folder)
+        return
     throughput(folder, args.seconds)
     if args.throughput_only:
         return
@@ -315,6 +393,7 @@ def main() -> None:
     options = ServerOptions(
         db=folder / "bench.db", key=key, busy_history=10, port=0, machines_dir=SCRATCH
     )
+    store_at_size(folder)
     with ServerThread(options) as server:
         headers = {"authorization": f"Bearer {sign_key_token(key, {'sub': 'bench'})}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=120) as http:
