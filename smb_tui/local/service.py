@@ -454,6 +454,10 @@ class LocalService:
             )
         async with self.locks.hold(machine, slug):
             _, row = self.instance(machine, slug)  # read under the lock: as it is now
+            if spent_timer is not None and self.store.timer(spent_timer) is None:
+                # Timers fire side by side: an event due before this one (it held the
+                # lock first) left the state and so cancelled it. Nothing to do.
+                return Answer(self.state_body(definition, row), [])
             if row.status == "paused":
                 raise ApiError(
                     409,
@@ -834,9 +838,12 @@ class LocalService:
                 sent if isinstance(sent, dict) else {"type": str(sent)},
             )
             sender = {"machineName": machine, "machineInstanceName": slug}
-            with self.store.transaction() as db:
-                self.store.add_outbox(db, sender, outbox_items([], [message]))
-                self.store.delete_timer(db, timer_id)
+            async with self.locks.hold(machine, slug):  # after the events due before it
+                if self.store.timer(timer_id) is None:
+                    return  # cancelled meanwhile: an event before it left the state
+                with self.store.transaction() as db:
+                    self.store.add_outbox(db, sender, outbox_items([], [message]))
+                    self.store.delete_timer(db, timer_id)
             self.delivery.wake()
             return
         await self.send_event(None, machine, slug, event, spent_timer=timer_id)

@@ -673,9 +673,10 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
-    def next_timer(self) -> TimerRow | None:
-        row = self._one("SELECT * FROM timers ORDER BY fire_at, id LIMIT 1")
-        return TimerRow(**dict(row)) if row else None
+    def next_timers(self, count: int) -> list[TimerRow]:
+        """The first `count` timers to fall due, in the order they do."""
+        rows = self._all("SELECT * FROM timers ORDER BY fire_at, id LIMIT ?", count)
+        return [TimerRow(**dict(row)) for row in rows]
 
     def timer(self, timer_id: int) -> TimerRow | None:
         row = self._one("SELECT * FROM timers WHERE id = ?", timer_id)

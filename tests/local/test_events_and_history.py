@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smb_tui.local import scheduler
 from smb_tui.local.clock import ManualClock
 from smb_tui.local.server import ServerThread
-from tests.conftest import SHORT_HISTORY, client, history, start_server, unique, until
+from tests.conftest import MACHINES, SHORT_HISTORY, client, history, start_server, unique, until
 
 
 def test_nested_and_parallel_state_values_tags_and_done(http: httpx.Client) -> None:
@@ -381,3 +382,140 @@ def test_huge_and_odd_values_are_stored_not_a_500(http: httpx.Client) -> None:
         "/machines/counter/indexes/count/query", params={"op": "gt", "value": "1e29"}
     ).json()["instances"]
     assert slug in [entry["slug"] for entry in ranked]
+
+
+SLOW_AFTER_A_WHILE = """
+import asyncio
+from statemachine import State, StateChart
+from smb_tui.local import MachineDefinition, MachineVersion
+
+
+async def work(machine, **_):
+    await asyncio.sleep(1.5)
+
+
+class Slow(StateChart):
+    idle = State(initial=True)
+    waiting = State()
+    working = State(invoke=work)
+    done = State(final=True)
+    start = idle.to(waiting)
+    timeout = waiting.to(working)
+    done_invoke_working = working.to(done)
+
+
+machine = MachineDefinition(
+    slug="slow",
+    versions=[MachineVersion("v1", Slow, after={"waiting": [(0.3, "timeout")]})],
+)
+"""
+
+
+def test_a_delayed_event_that_runs_long_holds_up_no_other_instances_timers(
+    tmp_path: Path,
+) -> None:
+    """Timers fired one after another: a delayed event whose machine then ran a service
+    for seconds held every other instance's delayed transitions until it settled."""
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    (machines / "slow.py").write_text(SLOW_AFTER_A_WHILE)
+    (machines / "blink.py").write_text((MACHINES / "blink.py").read_text())
+    clock = ManualClock(1_780_000_000.0)
+    with (
+        start_server(
+            tmp_path, demo=False, clock=clock, machines_dir=machines, settle_timeout=5.0
+        ) as server,
+        client(server) as http,
+    ):
+        http.post("/machines/slow", json={"slug": "s"})
+        http.post("/machines/slow/i/s/events", json={"event": "start"})
+        http.post("/machines/blink", json={"slug": "lamp"})
+        http.post("/machines/blink/i/lamp/events", json={"event": "switch_on"})
+        clock.advance(0.3)  # both due: the slow one's first (made first), then the lamp's
+        until(lambda: state_of(http, "lamp") == "off", "the lamp's delayed transition")
+        # The lamp went off while the slow instance's delayed event was still running.
+        assert http.get("/machines/slow/i/s").json()["state"] == "waiting"
+        until(lambda: http.get("/machines/slow/i/s").json()["state"] == "done", "the slow one")
+
+
+TWO_TIMERS = """
+import asyncio
+from statemachine import State, StateChart
+from smb_tui.local import MachineDefinition, MachineVersion
+
+
+async def cool_down(machine, **_):
+    await asyncio.sleep(0.2)
+
+
+class Two(StateChart):
+    off = State(initial=True)
+    on = State()
+    cooling = State(invoke=cool_down)
+    switch_on = off.to(on)
+    first = on.to(cooling)
+    second = on.to(off)
+    done_invoke_cooling = cooling.to(off)
+
+
+machine = MachineDefinition(
+    slug="two",
+    versions=[MachineVersion("v1", Two, after={"on": [(0.3, "first"), (0.31, "second")]})],
+)
+"""
+
+
+def test_a_delayed_event_cancelled_by_the_one_due_before_it_never_fires(tmp_path: Path) -> None:
+    """Both due at once, fired side by side: the first leaves the state (and runs a
+    service a while), which cancels the second, while the second waits for the instance."""
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    (machines / "two.py").write_text(TWO_TIMERS)
+    clock = ManualClock(1_780_000_000.0)
+    with (
+        start_server(tmp_path, demo=False, clock=clock, machines_dir=machines) as server,
+        client(server) as http,
+    ):
+        db = sqlite3.connect(server.server.options.db)
+        http.post("/machines/two", json={"slug": "t"})
+        http.post("/machines/two/i/t/events", json={"event": "switch_on"})
+        assert db.execute("SELECT count(*) FROM timers").fetchone()[0] == 2
+        clock.advance(0.5)
+        until(lambda: db.execute("SELECT count(*) FROM timers").fetchone()[0] == 0, "the timers")
+        events = [t["event"]["type"] for t in history(http, "two", "t")]
+        assert events == [
+            "done.invoke.cooling",
+            "xstate.after(300)#two.on",
+            "switch_on",
+            "xstate.init",
+        ]
+        db.close()
+
+
+def test_delayed_events_past_the_most_fired_at_once_wait_their_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most MAX_FIRING run at once (two here); the others fire as those end, none lost."""
+    monkeypatch.setattr(scheduler, "MAX_FIRING", 2)
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    (machines / "two.py").write_text(TWO_TIMERS)
+    clock = ManualClock(1_780_000_000.0)
+    with (
+        start_server(tmp_path, demo=False, clock=clock, machines_dir=machines) as server,
+        client(server) as http,
+    ):
+        for n in range(6):
+            http.post("/machines/two", json={"slug": f"t{n}"})
+            http.post(f"/machines/two/i/t{n}/events", json={"event": "switch_on"})
+        firing = server.server.service.scheduler._firing  # type: ignore[union-attr]
+        most = [0]
+
+        def all_off() -> bool:
+            most[0] = max(most[0], len(firing))
+            states = [http.get(f"/machines/two/i/t{n}").json()["state"] for n in range(6)]
+            return states == ["off"] * 6
+
+        clock.advance(0.5)
+        until(all_off, "every instance's delayed events")
+        assert 1 <= most[0] <= 2
