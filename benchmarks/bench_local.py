@@ -72,6 +72,16 @@ def load(
     return figures
 
 
+def rates(url: str, token: str, template: str, seconds: float) -> dict[tuple[int, int], float]:
+    """Events/s of `increment`s to `template`'s instances, for each of SHAPES."""
+    return {
+        (senders, instances): load(
+            url, token, template, senders, instances, seconds, '{"event": {"type": "increment"}}'
+        )["per_s"]
+        for senders, instances in SHAPES
+    }
+
+
 def bare_stack(seconds: float, fastapi: bool = False) -> dict[tuple[int, int], float]:
     """Events/s of Starlette and uvicorn alone, answering the same POST (benchmarks/bare.py);
     `fastapi`: through a FastAPI route declared as the server's, answering a constant."""
@@ -81,18 +91,7 @@ def bare_stack(seconds: float, fastapi: bool = False) -> dict[tuple[int, int], f
     )
     try:
         wait_listening(port)
-        return {
-            (senders, instances): load(
-                f"http://127.0.0.1:{port}",
-                "t",
-                "/machines/m/i/i{n}/events",
-                senders,
-                instances,
-                seconds,
-                '{"event": {"type": "increment"}}',
-            )["per_s"]
-            for senders, instances in SHAPES
-        }
+        return rates(f"http://127.0.0.1:{port}", "t", "/machines/m/i/i{n}/events", seconds)
     finally:
         process.terminate()
         process.wait(10)
@@ -200,18 +199,7 @@ def without_engine(folder: Path, seconds: float) -> dict[tuple[int, int], float]
             wait_for_demo_seeding(http)
             for n in range(8):
                 http.post("/machines/counter", json={"slug": f"s-{n}"}).raise_for_status()
-        return {
-            (senders, instances): load(
-                server.base_url,
-                token,
-                "/machines/counter/i/s-{n}/events",
-                senders,
-                instances,
-                seconds,
-                '{"event": {"type": "increment"}}',
-            )["per_s"]
-            for senders, instances in SHAPES
-        }
+        return rates(server.base_url, token, "/machines/counter/i/s-{n}/events", seconds)
     finally:
         server.stop()
 

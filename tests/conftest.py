@@ -92,6 +92,15 @@ def start_server(tmp: Path, **options: object) -> ServerThread:
     return ServerThread(settings).start()
 
 
+def server_with_machines(tmp: Path, modules: dict[str, str], **options: object) -> ServerThread:
+    """A server with no demo, of the machines in `modules` (file name -> Python source)."""
+    machines = tmp / "machines"
+    machines.mkdir()
+    for name, source in modules.items():
+        (machines / name).write_text(source)
+    return start_server(tmp, demo=False, machines_dir=machines, **options)
+
+
 ORDER_SEED = 1846709709  # the seed that found the last two order dependencies
 
 

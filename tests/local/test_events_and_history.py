@@ -14,7 +14,16 @@ import pytest
 from smb_tui.local import scheduler
 from smb_tui.local.clock import ManualClock
 from smb_tui.local.server import ServerThread
-from tests.conftest import MACHINES, SHORT_HISTORY, client, history, start_server, unique, until
+from tests.conftest import (
+    MACHINES,
+    SHORT_HISTORY,
+    client,
+    history,
+    server_with_machines,
+    start_server,
+    unique,
+    until,
+)
 
 
 def test_nested_and_parallel_state_values_tags_and_done(http: httpx.Client) -> None:
@@ -416,15 +425,10 @@ def test_a_delayed_event_that_runs_long_holds_up_no_other_instances_timers(
 ) -> None:
     """Timers fired one after another: a delayed event whose machine then ran a service
     for seconds held every other instance's delayed transitions until it settled."""
-    machines = tmp_path / "machines"
-    machines.mkdir()
-    (machines / "slow.py").write_text(SLOW_AFTER_A_WHILE)
-    (machines / "blink.py").write_text((MACHINES / "blink.py").read_text())
     clock = ManualClock(1_780_000_000.0)
+    modules = {"slow.py": SLOW_AFTER_A_WHILE, "blink.py": (MACHINES / "blink.py").read_text()}
     with (
-        start_server(
-            tmp_path, demo=False, clock=clock, machines_dir=machines, settle_timeout=5.0
-        ) as server,
+        server_with_machines(tmp_path, modules, clock=clock, settle_timeout=5.0) as server,
         client(server) as http,
     ):
         http.post("/machines/slow", json={"slug": "s"})
@@ -468,12 +472,9 @@ machine = MachineDefinition(
 def test_a_delayed_event_cancelled_by_the_one_due_before_it_never_fires(tmp_path: Path) -> None:
     """Both due at once, fired side by side: the first leaves the state (and runs a
     service a while), which cancels the second, while the second waits for the instance."""
-    machines = tmp_path / "machines"
-    machines.mkdir()
-    (machines / "two.py").write_text(TWO_TIMERS)
     clock = ManualClock(1_780_000_000.0)
     with (
-        start_server(tmp_path, demo=False, clock=clock, machines_dir=machines) as server,
+        server_with_machines(tmp_path, {"two.py": TWO_TIMERS}, clock=clock) as server,
         client(server) as http,
     ):
         db = sqlite3.connect(server.server.options.db)
@@ -497,12 +498,9 @@ def test_delayed_events_past_the_most_fired_at_once_wait_their_turn(
 ) -> None:
     """At most MAX_FIRING run at once (two here); the others fire as those end, none lost."""
     monkeypatch.setattr(scheduler, "MAX_FIRING", 2)
-    machines = tmp_path / "machines"
-    machines.mkdir()
-    (machines / "two.py").write_text(TWO_TIMERS)
     clock = ManualClock(1_780_000_000.0)
     with (
-        start_server(tmp_path, demo=False, clock=clock, machines_dir=machines) as server,
+        server_with_machines(tmp_path, {"two.py": TWO_TIMERS}, clock=clock) as server,
         client(server) as http,
     ):
         for n in range(6):

@@ -21,7 +21,15 @@ import websockets
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.server import ServerThread
-from tests.conftest import MACHINES, client, free_port, history, start_server, unique
+from tests.conftest import (
+    MACHINES,
+    client,
+    free_port,
+    history,
+    server_with_machines,
+    start_server,
+    unique,
+)
 from tests.local.conftest import next_message, run_official, subscribe
 
 
@@ -430,10 +438,7 @@ machine = MachineDefinition(
 def test_a_desired_version_set_while_an_event_runs_is_kept(tmp_path: Path) -> None:
     """The event's commit wrote the desired version it had read before it ran: a PUT
     answered 201 meanwhile was undone, and the instance never upgraded."""
-    machines = tmp_path / "machines"
-    machines.mkdir()
-    (machines / "lamp.py").write_text(SLOW_LAMP)
-    server = start_server(tmp_path, demo=False, machines_dir=machines)
+    server = server_with_machines(tmp_path, {"lamp.py": SLOW_LAMP})
     with server, client(server) as http:
         v2, v1 = (v["id"] for v in http.get("/machines/lamp/v").json()["versions"])
         http.post("/machines/lamp", json={"slug": "desk", "machineVersionId": v1})
@@ -456,10 +461,7 @@ def test_a_desired_version_set_while_an_event_runs_is_kept(tmp_path: Path) -> No
 def test_events_applied_by_the_server_itself_wait_for_the_running_event(tmp_path: Path) -> None:
     """The demo's seeding (apply_events) read the instance before it waited for its lock:
     an event sent meanwhile (the dashboard opens on the seeded instance) was undone."""
-    machines = tmp_path / "machines"
-    machines.mkdir()
-    (machines / "lamp.py").write_text(SLOW_LAMP)
-    server = start_server(tmp_path, demo=False, machines_dir=machines)
+    server = server_with_machines(tmp_path, {"lamp.py": SLOW_LAMP})
     with server, client(server) as http:
         http.post("/machines/lamp", json={"slug": "desk"})
         with ThreadPoolExecutor(max_workers=1) as pool, client(server) as sender:
