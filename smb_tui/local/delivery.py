@@ -3,9 +3,13 @@
 from a spawned instance), delivered after that run, in order, as the sending instance.
 
 Durable: the service writes them to the store's outbox in the run's own transaction, and
-the deliverer takes them from there, oldest first, deleting each once it is delivered (or
-given up on); a server that stopped with some left delivers them when it starts again. At
-least once: one delivered just before a crash, and not yet deleted, is delivered again.
+the deliverer takes them from there, deleting each once it is delivered (or given up
+on); a server that stopped with some left delivers them when it starts again. At least
+once: one delivered just before a crash, and not yet deleted, is delivered again.
+
+In order to each receiver (a spawn, then the events sent to what it spawned), receivers
+side by side (up to MAX_RECEIVERS at once): one whose machine runs a service a while
+holds up no other instance's events.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -20,7 +25,7 @@ from smb_tui.local.auth import SENDER_CLAIM, Principal
 from smb_tui.local.definitions import JSON
 from smb_tui.local.engines.seam import Message, Spawn
 from smb_tui.local.errors import ApiError
-from smb_tui.local.store import Store
+from smb_tui.local.store import OutboxRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ DELIVERY_TRIES = 5  # an event between instances, as State Backed retries one
 # chain of events between instances (each delivered because of the one before) is cut
 # at this many, with the reason in the logs of the instance that sent the last.
 MAX_HOPS = 100
+MAX_RECEIVERS = 64  # instances being delivered to at once; the others wait their turn
 
 
 class Instances(Protocol):
@@ -63,8 +69,8 @@ def outbox_items(
 
 
 class Deliverer:
-    """Delivers the store's outbox, oldest first; `undelivered(sender, text)` is told what
-    could not be delivered, to say in the sender's logs."""
+    """Delivers the store's outbox, in order to each receiver; `undelivered(sender, text)`
+    is told what could not be delivered, to say in the sender's logs."""
 
     def __init__(
         self,
@@ -76,22 +82,51 @@ class Deliverer:
         self.store = store
         self.undelivered = undelivered
         self._delivering: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._read_up_to = 0  # the newest outbox row taken into a queue
+        self._queues: dict[tuple[str, str], deque[OutboxRow]] = {}  # by receiver
+        self._busy: dict[tuple[str, str], asyncio.Task[None]] = {}  # receivers served now
 
     def wake(self) -> None:
         """Something was added to the outbox (or the server started): deliver it."""
+        self._wake.set()
         if self._delivering is None or self._delivering.done():
             self._delivering = asyncio.create_task(self._deliver_all())
 
     async def _deliver_all(self) -> None:
-        while (row := self.store.next_outbox()) is not None:
-            try:
-                body = dict(row.body)
-                hops = int(body.pop("hops", 1))  # rows written before hops were counted: 1
-                item = Spawn(**body) if row.kind == "spawn" else Message(**body)
-                await self._deliver(row.sender, item, hops)
-            except Exception:  # one message must not end the deliverer
-                log.exception("delivering outbox item %s failed", row.id)
-            self.store.delete_outbox(row.id)
+        """Take new rows into their receivers' queues, serve each receiver with a queue,
+        until none is left."""
+        while True:
+            self._wake.clear()
+            for row in self.store.outbox_after(self._read_up_to):
+                self._read_up_to = row.id
+                self._queues.setdefault(_receiver(row), deque()).append(row)
+            for receiver in self._queues:
+                if receiver not in self._busy and len(self._busy) < MAX_RECEIVERS:
+                    task = asyncio.create_task(self._deliver_to(receiver))
+                    self._busy[receiver] = task
+            if not self._busy:
+                return
+            await self._wake.wait()  # rows added, or a receiver's queue ran out
+
+    async def _deliver_to(self, receiver: tuple[str, str]) -> None:
+        queue = self._queues[receiver]
+        try:
+            while queue:
+                row = queue.popleft()
+                try:
+                    body = dict(row.body)
+                    hops = int(body.pop("hops", 1))  # rows written before hops were counted: 1
+                    item = Spawn(**body) if row.kind == "spawn" else Message(**body)
+                    await self._deliver(row.sender, item, hops)
+                except Exception:  # one message must not end the deliverer
+                    log.exception("delivering outbox item %s failed", row.id)
+                self.store.delete_outbox(row.id)
+        finally:
+            if not queue:
+                del self._queues[receiver]
+            del self._busy[receiver]
+            self._wake.set()
 
     async def _deliver(self, sender: dict[str, str], item: Spawn | Message, hops: int) -> None:
         """As the sending instance (the receiver's authorizers see
@@ -149,3 +184,13 @@ class Deliverer:
     def _say(self, sender: dict[str, str], what: str, error: ApiError) -> None:
         text = f"smb-tui local: {what} was not delivered: {error.error} ({error.code})"
         self.undelivered(sender, text)
+
+
+def _receiver(row: OutboxRow) -> tuple[str, str]:
+    """The instance a row goes to (spawns it, or gets its event); a row that names none
+    (not one this server wrote) is a receiver of its own."""
+    body = row.body if isinstance(row.body, dict) else {}
+    machine, instance = body.get("machine"), body.get("instance")
+    if isinstance(machine, str) and isinstance(instance, str):
+        return machine, instance
+    return "", f"row {row.id}"

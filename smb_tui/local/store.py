@@ -663,11 +663,13 @@ class Store:
             [(json.dumps(sender), kind, json.dumps(body)) for kind, body in items],
         )
 
-    def next_outbox(self) -> OutboxRow | None:
-        row = self._one("SELECT * FROM outbox ORDER BY id LIMIT 1")
-        if row is None:
-            return None
-        return OutboxRow(row["id"], json.loads(row["sender"]), row["kind"], json.loads(row["body"]))
+    def outbox_after(self, after: int) -> list[OutboxRow]:
+        """The outbox's rows newer than row `after`, oldest first."""
+        rows = self._all("SELECT * FROM outbox WHERE id > ? ORDER BY id", after)
+        return [
+            OutboxRow(row["id"], json.loads(row["sender"]), row["kind"], json.loads(row["body"]))
+            for row in rows
+        ]
 
     def delete_outbox(self, item_id: int) -> None:
         with self.transaction() as db:

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import websockets
 
+from smb_tui.local import delivery
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.clock import ManualClock
 from smb_tui.local.delivery import MAX_HOPS
@@ -213,6 +214,7 @@ def test_a_module_that_does_not_load_is_named_and_the_others_load(
         slugs = [m["slug"] for m in http.get("/machines").json()["machines"]]
     assert slugs == [
         "aggregate",
+        "courier",
         "crew",
         "door",
         "echo",
@@ -841,7 +843,7 @@ def test_events_between_instances_left_undelivered_are_delivered_after_a_restart
         until(lambda: delivered() is not None, "the delivery after the restart")
         assert delivered() == {"totalRating": 3, "count": 1}
     left = Store(tmp_path / "local.db")
-    assert left.next_outbox() is None  # delivered, and gone from the outbox
+    assert left.outbox_after(0) == []  # delivered, and gone from the outbox
     left.close()
 
 
@@ -888,3 +890,81 @@ def test_a_persistent_instance_invoked_is_made_and_reached_by_the_invocation_s_i
         until(lambda: host_context()["heard"] == 1, "the guest's sendParent")
         assert http.post(f"/machines/family/i/{host}/events", json={"event": "again"}).is_success
         until(lambda: guest().get("greeted") == 2, "a later send, in a later run")
+
+
+def test_an_event_to_a_slow_instance_holds_up_no_event_to_another(xserver: ServerThread) -> None:
+    """Events between instances were delivered one at a time, oldest first: one whose
+    receiver ran a service a while held up every other instance's. Now each receiver's
+    come in order, and receivers are served side by side."""
+    with client(xserver, sub="owner") as http:
+        sender, slow, quick = unique("courier"), unique("courier"), unique("courier")
+        for slug in (sender, slow, quick):
+            http.post("/machines/courier", json={"slug": slug})
+        dispatch = {
+            "type": "dispatch",
+            "first": {"instance": slow, "event": {"type": "nap", "ms": 800}},
+            "second": {"instance": quick, "event": {"type": "mark"}},
+        }
+        sent = http.post(f"/machines/courier/i/{sender}/events", json={"event": dispatch})
+        assert sent.is_success
+
+        def marked() -> bool:
+            answer = http.get(f"/machines/courier/i/{quick}").json()
+            return bool(answer["publicContext"] == {"marked": True})
+
+        def napped() -> list[str]:
+            return [t["event"]["type"] for t in history(http, "courier", slow)]
+
+        until(marked, "the quick one's event")
+        assert napped() == ["xstate.init"]  # its event still running (stored as it settles)
+        until(lambda: len(napped()) > 1, "the slow one's event")
+        assert napped() == ["done.invoke.courier.napping:invocation[0]", "nap", "xstate.init"]
+
+
+def test_events_to_one_instance_arrive_in_the_order_they_were_sent(xserver: ServerThread) -> None:
+    """Receivers are served side by side, each one's events one after another: the mark
+    sent second waits for the nap sent first to settle."""
+    with client(xserver, sub="owner") as http:
+        sender, receiver = unique("courier"), unique("courier")
+        for slug in (sender, receiver):
+            http.post("/machines/courier", json={"slug": slug})
+        dispatch = {
+            "type": "dispatch",
+            "first": {"instance": receiver, "event": {"type": "nap", "ms": 300}},
+            "second": {"instance": receiver, "event": {"type": "mark"}},
+        }
+        sent = http.post(f"/machines/courier/i/{sender}/events", json={"event": dispatch})
+        assert sent.is_success
+
+        def received() -> list[str]:
+            return [t["event"]["type"] for t in history(http, "courier", receiver)]
+
+        until(lambda: "mark" in received(), "both events")
+        assert received() == [
+            "mark",
+            "done.invoke.courier.napping:invocation[0]",
+            "nap",
+            "xstate.init",
+        ]
+
+
+def test_receivers_past_the_most_served_at_once_wait_their_turn(
+    xserver: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "MAX_RECEIVERS", 1)
+    with client(xserver, sub="owner") as http:
+        sender, first, second = unique("courier"), unique("courier"), unique("courier")
+        for slug in (sender, first, second):
+            http.post("/machines/courier", json={"slug": slug})
+        dispatch = {
+            "type": "dispatch",
+            "first": {"instance": first, "event": {"type": "nap", "ms": 100}},
+            "second": {"instance": second, "event": {"type": "mark"}},
+        }
+        sent = http.post(f"/machines/courier/i/{sender}/events", json={"event": dispatch})
+        assert sent.is_success
+
+        def events(slug: str) -> list[str]:
+            return [t["event"]["type"] for t in history(http, "courier", slug)]
+
+        until(lambda: "mark" in events(second) and "nap" in events(first), "both receivers")
