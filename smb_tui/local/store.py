@@ -617,18 +617,15 @@ class Store:
         wire item (`{"createdAt", "state", "event"}`). SQLite writes the items: the event
         and state are stored as JSON text (plain JSON, checked before they were stored)
         and go in as they are, the time quoted by `json_quote`."""
-        rows = self.connection.execute(
+        rows, cursor = self._keyset(
             "SELECT id, '{\"createdAt\":' || json_quote(created_at) || ',\"state\":' || state"
             " || ',\"event\":' || event || '}' FROM transitions"
             " WHERE instance_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-            (instance_id, before if before is not None else 2**62, limit + 1),
+            (instance_id, before if before is not None else 2**62),
+            limit,
+            lambda row: row[0],
         )
-        rows.row_factory = None  # plain tuples: no sqlite3.Row made for each item
-        page = rows.fetchall()
-        more = len(page) > limit
-        if more:
-            del page[limit:]
-        return Page([item for _, item in page], encode_cursor(page[-1][0]) if more else None)
+        return Page([row[1] for row in rows], cursor)
 
     # -- timers ------------------------------------------------------------------------
 
