@@ -778,24 +778,21 @@ class LocalService:
         """Under the instance's lock, as an event is: an event running meanwhile commits
         the desired version it read, and would undo one set in between."""
         async with self.locks.hold(machine, slug):
-            self._set_desired_version(machine, slug, version_id)
-
-    def _set_desired_version(self, machine: str, slug: str, version_id: str) -> None:
-        definition, row = self.instance(machine, slug)
-        if definition.version_by_id(version_id) is None:
-            raise ApiError(
-                400,
-                f"machine {machine!r} has no version {version_id!r}",
-                "invalid-parameter",
-                "targetMachineVersionId",
-            )
-        if definition.migration_path(row.version_id, version_id) is None:
-            raise ApiError(
-                400,
-                f"no migrations lead from version {row.version_id} to {version_id}",
-                "no-migration-path",
-            )
-        self.store.set_desired_version(row.id, version_id)
+            definition, row = self.instance(machine, slug)
+            if definition.version_by_id(version_id) is None:
+                raise ApiError(
+                    400,
+                    f"machine {machine!r} has no version {version_id!r}",
+                    "invalid-parameter",
+                    "targetMachineVersionId",
+                )
+            if definition.migration_path(row.version_id, version_id) is None:
+                raise ApiError(
+                    400,
+                    f"no migrations lead from version {row.version_id} to {version_id}",
+                    "no-migration-path",
+                )
+            self.store.set_desired_version(row.id, version_id)
 
     async def delete_instance(self, machine: str, slug: str, confirmation: str) -> None:
         async with self.locks.hold(machine, slug):

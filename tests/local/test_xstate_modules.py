@@ -24,6 +24,7 @@ import websockets
 from smb_tui.local import delivery
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.clock import ManualClock
+from smb_tui.local.definitions import JSON
 from smb_tui.local.delivery import MAX_HOPS
 from smb_tui.local.server import ServerThread
 from tests.conftest import client, history, start_server, unique, until
@@ -892,55 +893,63 @@ def test_a_persistent_instance_invoked_is_made_and_reached_by_the_invocation_s_i
         until(lambda: guest().get("greeted") == 2, "a later send, in a later run")
 
 
+def couriers(http: httpx.Client, count: int) -> list[str]:
+    """`count` new courier instances: the sender first, then its receivers."""
+    slugs = [unique("courier") for _ in range(count)]
+    for slug in slugs:
+        http.post("/machines/courier", json={"slug": slug}).raise_for_status()
+    return slugs
+
+
+def dispatch(
+    http: httpx.Client, sender: str, first: tuple[str, JSON], second: tuple[str, JSON]
+) -> None:
+    """`sender` sends the first (receiver, event), then the second, in one run."""
+    event = {
+        "type": "dispatch",
+        "first": {"instance": first[0], "event": first[1]},
+        "second": {"instance": second[0], "event": second[1]},
+    }
+    sent = http.post(f"/machines/courier/i/{sender}/events", json={"event": event})
+    assert sent.is_success
+
+
+def received(http: httpx.Client, slug: str) -> list[str]:
+    """The types of a courier's events, newest first."""
+    return [t["event"]["type"] for t in history(http, "courier", slug)]
+
+
 def test_an_event_to_a_slow_instance_holds_up_no_event_to_another(xserver: ServerThread) -> None:
     """Events between instances were delivered one at a time, oldest first: one whose
     receiver ran a service a while held up every other instance's. Now each receiver's
     come in order, and receivers are served side by side."""
     with client(xserver, sub="owner") as http:
-        sender, slow, quick = unique("courier"), unique("courier"), unique("courier")
-        for slug in (sender, slow, quick):
-            http.post("/machines/courier", json={"slug": slug})
-        dispatch = {
-            "type": "dispatch",
-            "first": {"instance": slow, "event": {"type": "nap", "ms": 800}},
-            "second": {"instance": quick, "event": {"type": "mark"}},
-        }
-        sent = http.post(f"/machines/courier/i/{sender}/events", json={"event": dispatch})
-        assert sent.is_success
+        sender, slow, quick = couriers(http, 3)
+        dispatch(http, sender, (slow, {"type": "nap", "ms": 800}), (quick, {"type": "mark"}))
 
         def marked() -> bool:
             answer = http.get(f"/machines/courier/i/{quick}").json()
             return bool(answer["publicContext"] == {"marked": True})
 
-        def napped() -> list[str]:
-            return [t["event"]["type"] for t in history(http, "courier", slow)]
-
         until(marked, "the quick one's event")
-        assert napped() == ["xstate.init"]  # its event still running (stored as it settles)
-        until(lambda: len(napped()) > 1, "the slow one's event")
-        assert napped() == ["done.invoke.courier.napping:invocation[0]", "nap", "xstate.init"]
+        # The slow one's event still runs (stored as it settles).
+        assert received(http, slow) == ["xstate.init"]
+        until(lambda: len(received(http, slow)) > 1, "the slow one's event")
+        assert received(http, slow) == [
+            "done.invoke.courier.napping:invocation[0]",
+            "nap",
+            "xstate.init",
+        ]
 
 
 def test_events_to_one_instance_arrive_in_the_order_they_were_sent(xserver: ServerThread) -> None:
     """Receivers are served side by side, each one's events one after another: the mark
     sent second waits for the nap sent first to settle."""
     with client(xserver, sub="owner") as http:
-        sender, receiver = unique("courier"), unique("courier")
-        for slug in (sender, receiver):
-            http.post("/machines/courier", json={"slug": slug})
-        dispatch = {
-            "type": "dispatch",
-            "first": {"instance": receiver, "event": {"type": "nap", "ms": 300}},
-            "second": {"instance": receiver, "event": {"type": "mark"}},
-        }
-        sent = http.post(f"/machines/courier/i/{sender}/events", json={"event": dispatch})
-        assert sent.is_success
-
-        def received() -> list[str]:
-            return [t["event"]["type"] for t in history(http, "courier", receiver)]
-
-        until(lambda: "mark" in received(), "both events")
-        assert received() == [
+        sender, receiver = couriers(http, 2)
+        dispatch(http, sender, (receiver, {"type": "nap", "ms": 300}), (receiver, {"type": "mark"}))
+        until(lambda: "mark" in received(http, receiver), "both events")
+        assert received(http, receiver) == [
             "mark",
             "done.invoke.courier.napping:invocation[0]",
             "nap",
@@ -953,18 +962,9 @@ def test_receivers_past_the_most_served_at_once_wait_their_turn(
 ) -> None:
     monkeypatch.setattr(delivery, "MAX_RECEIVERS", 1)
     with client(xserver, sub="owner") as http:
-        sender, first, second = unique("courier"), unique("courier"), unique("courier")
-        for slug in (sender, first, second):
-            http.post("/machines/courier", json={"slug": slug})
-        dispatch = {
-            "type": "dispatch",
-            "first": {"instance": first, "event": {"type": "nap", "ms": 100}},
-            "second": {"instance": second, "event": {"type": "mark"}},
-        }
-        sent = http.post(f"/machines/courier/i/{sender}/events", json={"event": dispatch})
-        assert sent.is_success
-
-        def events(slug: str) -> list[str]:
-            return [t["event"]["type"] for t in history(http, "courier", slug)]
-
-        until(lambda: "mark" in events(second) and "nap" in events(first), "both receivers")
+        sender, first, second = couriers(http, 3)
+        dispatch(http, sender, (first, {"type": "nap", "ms": 100}), (second, {"type": "mark"}))
+        until(
+            lambda: "mark" in received(http, second) and "nap" in received(http, first),
+            "both receivers",
+        )
