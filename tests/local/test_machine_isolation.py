@@ -378,3 +378,38 @@ def test_sigterm_stops_a_server_whose_machine_runs_away(modules: Path, tmp_path:
     finally:
         server.kill()
         server.wait()
+
+
+def test_the_server_serves_while_its_workers_start_and_runs_no_machine_code_before_all_are(
+    modules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What needs no machine code (the machine list) is answered while the pool's other
+    workers start; an event waits for all of them, so that a runaway never has the
+    only worker to itself."""
+    release = threading.Event()
+    start_worker = WorkerPool._start_worker
+
+    async def held(pool: WorkerPool) -> None:
+        import asyncio
+
+        await asyncio.to_thread(release.wait, 30)  # a worker slow to start
+        await start_worker(pool)
+
+    monkeypatch.setattr(WorkerPool, "_start_worker", held)
+    try:
+        with start_server(tmp_path, machines_dir=modules, demo=False, workers=2) as server:
+            pool = pool_of(server)
+            with client(server, sub="owner") as http, ThreadPoolExecutor(1) as threads:
+                machines = http.get("/machines").json()["machines"]
+                assert "hostile" in [m["slug"] for m in machines]
+                assert len([w for w in pool.workers if w.ready]) == 1  # the other: held
+                slug = unique("hostile")
+                created = threads.submit(http.post, "/machines/hostile", json={"slug": slug})
+                time.sleep(0.5)
+                assert not created.done()  # its machine code waits for the whole pool
+                assert not [w for w in pool.workers if w.busy]
+                release.set()
+                assert created.result(timeout=30).status_code == 200
+                assert len([w for w in pool.workers if w.ready]) == 2
+    finally:
+        release.set()

@@ -287,6 +287,7 @@ class WorkerPool:
         self.replaced = 0  # workers started after one died
         self._changed: asyncio.Event | None = None
         self._starting: set[asyncio.Task[None]] = set()
+        self._first_start: asyncio.Task[object] | None = None  # the workers started with it
         self.closed = False
         _pools.add(self)
 
@@ -337,10 +338,12 @@ class WorkerPool:
         return key
 
     async def start(self) -> None:
-        """On the server's loop: the first worker attached, the others started; all ready
-        before the server serves, so that the first runaway already has a worker beside it
-        (a runaway also stalls the other calls in its own worker: mini-racer resolves a
-        host call's promise with a blocking call into the busy isolate)."""
+        """On the server's loop: the first worker attached, the others started. The server
+        serves meanwhile (what runs no machine code is answered at once), but no call
+        goes to a worker until all of them are ready, so that the first runaway already
+        has a worker beside it (a runaway also stalls the other calls in its own worker:
+        mini-racer resolves a host call's promise with a blocking call into the busy
+        isolate)."""
         self._changed = asyncio.Event()
         for worker in self.workers:
             await worker.attach(self._died)
@@ -348,7 +351,9 @@ class WorkerPool:
         while len(self.workers) + len(self._starting) < self.size:
             self._spawn()
         if self._starting:
-            await asyncio.wait(set(self._starting), timeout=START_SECONDS)
+            self._first_start = asyncio.create_task(
+                asyncio.wait(set(self._starting), timeout=START_SECONDS)
+            )
 
     def _spawn(self) -> None:
         task = asyncio.create_task(self._start_worker())
@@ -380,6 +385,10 @@ class WorkerPool:
     async def pick(self) -> WorkerProcess:
         """The ready worker with the fewest calls in flight (waiting for one, if all
         are being replaced)."""
+        if self._first_start is not None:
+            if not self._first_start.done():  # shielded: one caller's cancel is its own
+                await asyncio.shield(self._first_start)
+            self._first_start = None
         deadline = time.monotonic() + START_SECONDS
         while True:
             ready = [w for w in self.workers if w.ready and not w.dead]
@@ -397,7 +406,7 @@ class WorkerPool:
 
     async def aclose(self) -> None:
         self.closed = True
-        for task in list(self._starting):
+        for task in [*self._starting, *filter(None, [self._first_start])]:
             task.cancel()
         for worker in list(self.workers):
             await worker.aclose()
