@@ -65,7 +65,7 @@ from smb_tui.api.models import (
     check_slug,
     event_json,
 )
-from smb_tui.api.network import AsyncioBackend
+from smb_tui.api.network import AsyncioBackend, TrustOnFirstUse
 from smb_tui.api.sending import mark_sent, next_cursor_to, request_sent, started, taken
 from smb_tui.api.wire import decode_services, delete_confirmation
 
@@ -211,7 +211,10 @@ class StateBackedClient:
         self.settle_deadline = max(deadline, (settle_timeout.read or 0.0) + 30.0)
         self.max_response_bytes = max_response_bytes
         self._http = _Http(
-            base_url=self.base_url, timeout=timeout, headers={"user-agent": "smb-tui"}
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={"user-agent": "smb-tui"},
+            verify=TrustOnFirstUse(),
         )
 
     def __repr__(self) -> str:
