@@ -1029,3 +1029,36 @@ async def test_exporting_held_rows_lets_the_screen_run_between_them() -> None:
     beside.cancel()
     assert len(written) == 5_000 and written[0].event == {"type": "tick"}
     assert ticks - seen_at_start >= 4  # once a thousand rows, at least
+
+
+@pytest.mark.parametrize(("width", "breakpoint"), [(120, "-wide"), (80, "-narrow")])
+async def test_the_first_frame_styles_the_screen_once(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch, width: int, breakpoint: str
+) -> None:
+    """Each class set on the screen after its styles are worked out restyles every widget
+    on it: the width's breakpoint, where the focus starts and the composer's "send as"
+    are set before, so that the screen is styled as a whole once."""
+    from textual.app import App
+
+    from smb_tui.tui.screens.dashboard import DashboardScreen
+
+    styled: list[object] = []
+    update_styles = App.update_styles
+
+    def counted(app: App[object], node: Any, animate: bool = True) -> None:
+        styled.append(node)
+        update_styles(app, node, animate)
+
+    monkeypatch.setattr(App, "update_styles", counted)
+    app = make_app(server)
+    async with app.run_test(size=(width, 40)) as pilot:
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: len(machines.items) >= 6, what="machines")
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        assert screen.has_class(breakpoint, "-picking")
+        assert screen.query_one(EventComposer).has_class("-can-act-as")
+        assert sum(node is screen for node in styled) == 1
+        assert not [node for node in styled if isinstance(node, EventComposer)]
+        await pilot.press("4")  # the composer: no longer picking
+        assert not screen.has_class("-picking")

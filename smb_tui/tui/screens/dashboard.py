@@ -205,9 +205,17 @@ class DashboardScreen(AuthoringFlows):
     def on_mount(self) -> None:
         for name in PANES:
             self._title(name)
-        self.query_one(EventComposer).allow_acting_as(self.connection.can_act_as)
-        self.query_one(MachineList).load(self.client.list_machines)
         machine, instance = self._open_at_start
+        # The classes the first frame needs, set before its styles are worked out (each
+        # set later restyles every widget on the screen, a few ms each): the width's
+        # breakpoint (Textual sets it on the first resize, which then finds it set),
+        # where the focus starts, and whether the composer may send as another user.
+        widths = self.HORIZONTAL_BREAKPOINTS
+        wide = self._get_breakpoint_classes(self.app.size.width, widths)
+        self.update_classes({name: name in wide for _, name in widths}, update=False)
+        self.set_class(not (machine and instance), "-picking", update=False)
+        self.query_one(EventComposer).allow_acting_as(self.connection.can_act_as, update=False)
+        self.query_one(MachineList).load(self.client.list_machines)
         if machine:
             self.choose_machine(machine)
             if instance:

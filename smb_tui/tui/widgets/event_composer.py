@@ -254,10 +254,11 @@ class EventComposer(Vertical):
             yield Button("Send ^s", id="send", variant="primary", compact=True)
         yield Static(Text("Open an instance to send it events.", style="dim"), id="composer-status")
 
-    def allow_acting_as(self, can_act_as: bool) -> None:
-        """Only key credentials can mint a token for another end user."""
+    def allow_acting_as(self, can_act_as: bool, update: bool = True) -> None:
+        """Only key credentials can mint a token for another end user. `update`: False
+        before the screen's first styles are worked out."""
         self.can_act_as = can_act_as
-        self.set_class(can_act_as, "-can-act-as")
+        self.set_class(can_act_as, "-can-act-as", update=update)
 
     def watch_snapshot(self, snapshot: InstanceSnapshot) -> None:
         if not self.is_mounted:

@@ -26,6 +26,7 @@ def _shown(screen: Screen) -> tuple[object, ...]:
 
 class WholeFooter(Footer):
     _shown: tuple[object, ...] | None = None  # what the keys mounted show
+    _composed_for = 0  # the terminal's width when the keys were chosen
 
     def bindings_changed(self, screen: Screen) -> None:
         """Rebuilt only when what it shows changes: a rebuild mounts every key anew (10-30
@@ -41,7 +42,8 @@ class WholeFooter(Footer):
     def compose(self) -> ComposeResult:
         keys = [key for key in super().compose() if isinstance(key, FooterKey)]
         palette = [key for key in keys if key.has_class("-command-palette")]
-        room = self.app.size.width - sum(_width(key) + 1 for key in palette)
+        self._composed_for = self.app.size.width
+        room = self._composed_for - sum(_width(key) + 1 for key in palette)
         for key in keys:
             if key in palette:
                 continue
@@ -52,4 +54,7 @@ class WholeFooter(Footer):
         yield from palette
 
     def on_resize(self) -> None:
-        self.call_after_refresh(self.recompose)
+        # Not on the first resize (the keys were chosen for this width): a rebuild before
+        # the first frame mounts every key again.
+        if self.app.size.width != self._composed_for:
+            self.call_after_refresh(self.recompose)
