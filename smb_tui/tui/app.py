@@ -62,8 +62,8 @@ class SmbTui(App[None]):
     TITLE = "smb-tui"
     # The screens' stylesheets, read with the app's: a screen's own CSS_PATH is read when
     # it is first shown, and reading one parses every rule of the app again and restyles
-    # every widget (the dashboard's first frame came out without its borders, and the
-    # first dialog opened waited for it). The screens keep theirs for any other app.
+    # every widget, before the dashboard's first frame and when the first dialog opens.
+    # The screens keep theirs, for any other app (Textual reads a file once).
     CSS_PATH = ["screens/dashboard.tcss", "screens/modals/modals.tcss"]
     BINDINGS = [Binding("q", "quit", "Quit")]
 
