@@ -1062,3 +1062,30 @@ async def test_the_first_frame_styles_the_screen_once(
         assert not [node for node in styled if isinstance(node, EventComposer)]
         await pilot.press("4")  # the composer: no longer picking
         assert not screen.has_class("-picking")
+
+
+async def test_no_screen_makes_the_app_parse_its_stylesheet_again(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A screen's own stylesheet read when it is first shown makes Textual parse every
+    rule of the app again and restyle every widget: the dashboard's and the dialogs'
+    are read with the app's."""
+    from textual.css.stylesheet import Stylesheet
+
+    from smb_tui.tui.screens.modals.help import HelpScreen
+
+    reparsed: list[object] = []
+    reparse = Stylesheet.reparse
+
+    def counted(stylesheet: Stylesheet) -> None:
+        reparsed.append(stylesheet)
+        reparse(stylesheet)
+
+    monkeypatch.setattr(Stylesheet, "reparse", counted)
+    app = make_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: len(machines.items) >= 6, what="machines")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the keys")
+        assert reparsed == []
