@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual import on
-from textual.app import App, SystemCommand
+from textual.app import App, AutopilotCallbackType, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
@@ -24,6 +27,9 @@ from smb_tui.tui.demo import DemoServer, start_demo
 from smb_tui.tui.screens.dashboard import DashboardScreen, typing_in
 from smb_tui.tui.screens.not_connected import NotConnected
 from smb_tui.tui.settings import load_theme, save_theme
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
 
 
 def wants_no_colour(environ: Mapping[str, str]) -> bool:
@@ -97,24 +103,76 @@ class SmbTui(App[None]):
         self.open_at_start = (machine, instance)
         self.demo_server = demo_server
         self.copy_to = copy_to
+        self._first_shown = asyncio.Event()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(settle_memory)
         if self.demo_server is not None:
             self._watch_demo(self.demo_server)
         saved = load_theme(self.settings_path) if self.settings_path is not None else None
         if saved is not None and saved in self.available_themes:
             self.theme = saved
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        first: Screen[Any]
         if self.connection is None:
-            self.push_screen(NotConnected(self.reason))
-            return
-        try:
-            dashboard = self._dashboard(self.connection)
-        except ConfigurationError as error:
-            self.push_screen(NotConnected(str(error)))
-            return
-        self.push_screen(dashboard)
+            first = NotConnected(self.reason)
+        else:
+            try:
+                first = self._dashboard(self.connection)
+            except ConfigurationError as error:
+                first = NotConnected(str(error))
+        # Shown once the app has started, not from here: Textual starts an app inside a
+        # batch of updates that holds every frame back, and a screen pushed now was drawn
+        # in it (thrown away) and again after it, which ended only once the screen's own
+        # start had run (0.1 s later to the first frame).
+        self.call_later(self._show_first, first)
+
+    def _show_first(self, screen: Screen[Any]) -> None:
+        if not (self._closing or self._closed):  # else quit before it was shown
+            self.push_screen(screen)
+            self.call_after_refresh(settle_memory)
+        self._first_shown.set()
+
+    # What drives the app from outside (tests, screenshots) starts once the first screen
+    # is shown, as it did when that came with the start.
+
+    async def _until_first_shown(self, pilot: Pilot[Any]) -> None:
+        shown = asyncio.ensure_future(self._first_shown.wait())
+        running = {shown} if self._task is None else {shown, self._task}
+        await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)  # or it ended
+        shown.cancel()
+        await pilot.pause()
+
+    @asynccontextmanager
+    async def run_test(self, *args: Any, **kwargs: Any) -> AsyncIterator[Pilot[None]]:
+        async with super().run_test(*args, **kwargs) as pilot:
+            await self._until_first_shown(pilot)
+            yield pilot
+
+    async def run_async(
+        self,
+        *,
+        headless: bool = False,
+        inline: bool = False,
+        inline_no_clear: bool = False,
+        mouse: bool = True,
+        size: tuple[int, int] | None = None,
+        auto_pilot: AutopilotCallbackType | None = None,
+    ) -> None:
+        driver = auto_pilot
+
+        async def once_shown(pilot: Pilot[object]) -> None:
+            await self._until_first_shown(pilot)
+            if driver is not None:
+                await driver(pilot)
+
+        return await super().run_async(
+            headless=headless,
+            inline=inline,
+            inline_no_clear=inline_no_clear,
+            mouse=mouse,
+            size=size,
+            auto_pilot=None if auto_pilot is None else once_shown,
+        )
 
     def _dashboard(self, connection: Connection) -> DashboardScreen:
         client = StateBackedClient(connection.auth, connection.base_url, org_id=connection.org_id)

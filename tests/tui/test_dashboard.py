@@ -1089,3 +1089,30 @@ async def test_no_screen_makes_the_app_parse_its_stylesheet_again(
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the keys")
         assert reparsed == []
+
+
+async def test_the_first_frame_is_not_drawn_to_be_thrown_away(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Textual starts an app inside a batch of updates that holds every frame back: a
+    first screen pushed then was drawn in it for nothing, and its first frame came
+    after the screen's own start had run. It is pushed once the app has started."""
+    from textual.app import App
+
+    from smb_tui.tui.screens.dashboard import DashboardScreen
+
+    held_back: list[object] = []
+    display = App._display
+
+    def noted(app: App[object], screen: Any, renderable: Any) -> None:
+        if app._batch_count and renderable is not None:
+            held_back.append(screen)
+        display(app, screen, renderable)
+
+    monkeypatch.setattr(App, "_display", noted)
+    app = make_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app.screen, DashboardScreen)  # run_test waits for it
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: len(machines.items) >= 6, what="machines")
+    assert not [screen for screen in held_back if isinstance(screen, DashboardScreen)]
