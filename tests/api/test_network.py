@@ -180,6 +180,27 @@ async def test_a_server_whose_certificate_is_not_trusted_is_a_tls_error(
         await server.aclose()
 
 
+async def test_what_is_trusted_is_read_at_the_first_tls_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not when the client is made (35 ms on the way to the dashboard's first frame, for
+    a server on http:// that never needs it): SSL_CERT_FILE set after still counts."""
+    authority, context = make_certificates(tmp_path)
+    server = serving(answering([machines(1)]), context)
+    base_url = await anext(server)
+    client = StateBackedClient(StaticToken("t"), base_url)
+    pool = client._http._transport._pool  # type: ignore[attr-defined]
+    assert pool._ssl_context.cert_store_stats()["x509_ca"] == 0  # nothing read yet
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority))
+    try:
+        async with client:
+            page = await client.list_machines()
+    finally:
+        await server.aclose()
+    assert [m.slug for m in page.items] == ["m0"]
+    assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED and pool._ssl_context.check_hostname
+
+
 async def test_an_answer_larger_than_the_read_ahead_arrives_whole() -> None:
     body = machines(40, pad=20_000)  # 1.6 MB in UTF-8
     server = serving(answering([body]))
