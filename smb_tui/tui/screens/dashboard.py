@@ -210,9 +210,10 @@ class DashboardScreen(AuthoringFlows):
         # set later restyles every widget on the screen, a few ms each): the width's
         # breakpoint (Textual sets it on the first resize, which then finds it set),
         # where the focus starts, and whether the composer may send as another user.
-        widths = self.HORIZONTAL_BREAKPOINTS
-        wide = self._get_breakpoint_classes(self.app.size.width, widths)
-        self.update_classes({name: name in wide for _, name in widths}, update=False)
+        width, widths = self.app.size.width, sorted(self.HORIZONTAL_BREAKPOINTS, reverse=True)
+        chosen = next((name for least, name in widths if width >= least), None)
+        for _, name in widths:  # as Textual chooses: the widest breakpoint the width reaches
+            self.set_class(name == chosen, name, update=False)
         self.set_class(not (machine and instance), "-picking", update=False)
         self.query_one(EventComposer).allow_acting_as(self.connection.can_act_as, update=False)
         self.query_one(MachineList).load(self.client.list_machines)
