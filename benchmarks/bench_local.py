@@ -17,7 +17,6 @@ import base64
 import gc
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import httpx
 import websockets
-from common import fill_history, instance_id, wait_for_demo_seeding
+from common import fill_history, free_port, instance_id, wait_for_demo_seeding, wait_listening
 
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
@@ -260,24 +259,6 @@ def throughput(folder: Path, seconds: float) -> None:
             )
     finally:
         server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def rss_mb() -> float:

@@ -19,7 +19,6 @@ import pty
 import select
 import shutil
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -30,6 +29,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
+from common import free_port, wait_for_demo_seeding, wait_listening
+
+from smb_tui.core.keys import LocalKey
+from smb_tui.local.auth import sign_key_token
 
 LEAST_APP = """
 from textual.app import App
@@ -82,48 +87,26 @@ def summary(figures: list[float | None]) -> str:
     return f"{statistics.median(got):.2f} s (runs {min(got):.2f}-{max(got):.2f}{missing})"
 
 
-def until_idle(pid: int, timeout: float = 120) -> None:
-    """Until process `pid` has used no CPU for half a second."""
-
-    def cpu() -> int:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-
-    deadline, used = time.monotonic() + timeout, -1
-    while time.monotonic() < deadline:
-        now = cpu()
-        if now == used:
-            return
-        used = now
-        time.sleep(0.5)
-
-
 @contextmanager
 def running_server(home: Path, env: dict[str, str]) -> Iterator[list[str]]:
     """`smb-tui local` with the demo machines on a free port, serving: yields the
     dashboard's arguments to reach it (its key's secret in a file, mode 0600)."""
-    from smb_tui.core.keys import LocalKey
-
-    key = LocalKey.generate()
+    key, port = LocalKey.generate(), free_port()
     secret = home / "secret"
     secret.touch(mode=0o600)
     secret.write_text(key.secret)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "smb_tui", "local", "--port", str(port), "--db",
          str(home / "running.db"), "--key-id", key.key_id, f"--secret-file={secret}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        until_idle(server.pid)  # the demo data seeded: not on the other core meanwhile
+        wait_listening(port)
+        token = sign_key_token(key, {"sub": "bench"})
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {token}"}
+        ) as http:
+            wait_for_demo_seeding(http)  # not on the other core while the dashboard starts
         yield [
             "--api-url", f"http://127.0.0.1:{port}", "--key-id", key.key_id,
             f"--secret-file={secret}", "--no-cache",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import fill_history, instance_id, wait_for_demo_seeding
+from common import fill_history, free_port, instance_id, wait_for_demo_seeding, wait_listening
 from textual import events
 
 from smb_tui.api.auth import KeyCredentials
@@ -66,13 +65,6 @@ NAMES = {10_000: "ten-k", 100_000: "hundred-k", 1_000_000: "million"}
 # varies by 2x from run to run); 10,000 rows each: a cold open reads one page of them.
 COLD = [f"cold-{n}" for n in range(1, 7)]
 SEARCH = "decrem"  # typed a letter at a time; every 10th row of the filled histories
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rss_mb() -> float:
@@ -181,12 +173,7 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{port}"
     try:
         headers = {"authorization": f"Bearer {sign_key_token(key, {'sub': 'bench'})}"}
-        for _ in range(300):
-            try:
-                httpx.get(f"{base_url}/machines", headers=headers)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_listening(port)
         with httpx.Client(base_url=base_url, headers=headers) as http:
             wait_for_demo_seeding(http)
         for size in sizes:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+from common import free_port
 
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
@@ -64,7 +65,7 @@ class Server:
     ) -> None:
         """`env`: more environment for the server's process."""
         self.key = LocalKey.generate()
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, **(env or {})}
         if tree is not None:
             env["PYTHONPATH"] = str(tree)
@@ -106,15 +107,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def load(server: Server, instances: int, seconds: float, prefix: str) -> float:

@@ -1,8 +1,10 @@
-"""What the benchmarks share: filling a long history fast, straight into SQLite."""
+"""What the benchmarks share: a free port and waiting for a server on it, filling a long
+history fast, straight into SQLite."""
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from datetime import UTC, datetime
@@ -15,6 +17,24 @@ from smb_tui.local.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # the tests' helpers: what the app sent (tests.http_log)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
 
 
 def wait_for_demo_seeding(http: httpx.Client) -> None:
