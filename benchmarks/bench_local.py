@@ -22,10 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import websockets
@@ -194,13 +196,20 @@ def without_engine(folder: Path, seconds: float) -> dict[tuple[int, int], float]
     server = Server(None, folder / "stub", folder, demo=True, env=stub)
     token = server.headers["authorization"].split()[1]
     try:
-        with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as http:
-            wait_for_demo_seeding(http)
+        with seeded(server) as http:
             for n in range(8):
                 http.post("/machines/counter", json={"slug": f"s-{n}"}).raise_for_status()
         return rates(server.base_url, token, "/machines/counter/i/s-{n}/events", seconds)
     finally:
         server.stop()
+
+
+@contextmanager
+def seeded(server: Any) -> Iterator[httpx.Client]:
+    """A client of `server` (bench_xstate's), once the demo has seeded its instances."""
+    with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as http:
+        wait_for_demo_seeding(http)
+        yield http
 
 
 def throughput(folder: Path, seconds: float) -> None:
@@ -216,8 +225,7 @@ def throughput(folder: Path, seconds: float) -> None:
     server = Server(None, unguarded_ticket(folder / "machines"), folder, demo=True)
     token = server.headers["authorization"].split()[1]
     try:
-        with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as http:
-            wait_for_demo_seeding(http)
+        with seeded(server) as http:
             for n in range(8):
                 http.post("/machines/counter", json={"slug": f"t-{n}"}).raise_for_status()
                 context = {"public": {"title": "bench", "comments": 0}}
