@@ -15,12 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from smb_tui.api.auth import AnonymousSession, KeyCredentials, StaticToken, TokenSource
-from smb_tui.api.client import PRODUCTION_URL
+from smb_tui.api.auth import AnonymousSession, KeyCredentials, StaticToken
+from smb_tui.api.wire import PRODUCTION_URL
 from smb_tui.core.keys import load_or_create_key
 from smb_tui.paths import config_path, default_key_path
+
+if TYPE_CHECKING:
+    from smb_tui.api.auth import TokenSource
+    from smb_tui.api.client import StateBackedClient
 
 LOCAL_PROFILE = "local"
 LOCAL_URL = "http://127.0.0.1:8787"
@@ -108,6 +112,14 @@ class Connection:
     profile: str | None
     can_act_as: bool  # key credentials: may mint tokens for any end user
     bundles: Mapping[str, str] = field(default_factory=dict)  # machine -> its code
+
+    def client(self) -> StateBackedClient:
+        """A client for this connection; ConfigurationError if its base URL is not one.
+        The client's module (httpx, pydantic, the models) loads here when first needed:
+        the dashboard draws its first frame before."""
+        from smb_tui.api.client import StateBackedClient
+
+        return StateBackedClient(self.auth, self.base_url, org_id=self.org_id)
 
 
 def read_profiles(path: Path | None = None) -> dict[str, Profile]:

@@ -56,3 +56,14 @@ def test_token_signing_and_realtime_load_when_first_used() -> None:
     ).stdout
     for heavy in ("jwt", "websockets"):
         assert f"'{heavy}'" not in loaded, heavy
+
+
+def test_the_client_and_its_models_load_after_the_first_frame() -> None:
+    """httpx, httpcore, pydantic and the models are a third of the dashboard's imports:
+    it draws its first frame without them, then makes its client (which loads them)."""
+    probe = "import sys, smb_tui.tui.app, smb_tui.cli; print(sorted(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    for heavy in ("smb_tui.api.client", "smb_tui.api.models", "httpx", "httpcore", "pydantic"):
+        assert f"'{heavy}'" not in loaded, heavy

@@ -76,7 +76,7 @@ _FROM = {
     "KeyCredentials": "smb_tui.api.auth",
     "StaticToken": "smb_tui.api.auth",
     "TokenSource": "smb_tui.api.auth",
-    "PRODUCTION_URL": "smb_tui.api.client",
+    "PRODUCTION_URL": "smb_tui.api.wire",
     "Reconnected": "smb_tui.api.client",
     "StateBackedClient": "smb_tui.api.client",
     "delete_confirmation": "smb_tui.api.client",

@@ -31,6 +31,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from smb_tui.api.auth import TokenSource
 from smb_tui.api.errors import (
+    MAX_EMPTY_PAGES,
     ApiError,
     ConfigurationError,
     ConnectionFailed,
@@ -67,12 +68,11 @@ from smb_tui.api.models import (
 )
 from smb_tui.api.network import AsyncioBackend, TrustOnFirstUse
 from smb_tui.api.sending import mark_sent, next_cursor_to, request_sent, started, taken
-from smb_tui.api.wire import decode_services, delete_confirmation
+from smb_tui.api.wire import PRODUCTION_URL, decode_services, delete_confirmation
 
 if TYPE_CHECKING:
     from websockets import ClientConnection
 
-PRODUCTION_URL = "https://api.statebacked.dev"
 # Reads answer fast or not at all; sending an event waits for the instance to settle,
 # which State Backed allows 90 s, so those calls wait well past that.
 READ_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -80,9 +80,6 @@ SETTLE_TIMEOUT = httpx.Timeout(15.0, connect=5.0, read=120.0)
 # The shortest settle time-out State Backed documents (the reference says 10 s, the
 # guides 90 s): an answer slower than this may have come before the instance settled.
 SETTLE_LIMIT = 10.0
-# A page may be empty and still have a cursor (State Backed does not say it cannot),
-# but a server that does so again and again would be followed for ever.
-MAX_EMPTY_PAGES = 10
 READ_DEADLINE = 30.0  # seconds one read may take in all, however slowly bytes come
 MAX_RESPONSE_BYTES = 64_000_000  # a page of 100 contexts of 400 kB is 40 MB
 RETRY_STATUSES = frozenset({429, 502, 503, 504})

@@ -151,6 +151,12 @@ class RepeatedCursor(ProtocolError):
     hint = "the server returned a cursor it returned before; stopped paging to avoid a loop"
 
 
+# A page may be empty and still have a cursor (State Backed does not say it cannot),
+# but a server that does so again and again would be followed for ever: more than this
+# many in a row is EmptyPages.
+MAX_EMPTY_PAGES = 10
+
+
 class EmptyPages(ProtocolError):
     hint = (
         "the server sent page after page with nothing in it, each with a new cursor;"

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, unquote
 
+PRODUCTION_URL = "https://api.statebacked.dev"
+
 # Machine, instance, version and index names.
 SLUG = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 

@@ -6,11 +6,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 
-from smb_tui.api.models import StateValue
+if TYPE_CHECKING:
+    from smb_tui.api.models import StateValue
 
 
 def version_label(info: object) -> str:

@@ -16,22 +16,25 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
-from typing import Any, Self, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
-from smb_tui.api.client import MAX_EMPTY_PAGES
-from smb_tui.api.errors import EmptyPages
-from smb_tui.api.models import Page, Transition, Transitions
+from smb_tui.api.errors import MAX_EMPTY_PAGES, EmptyPages
 from smb_tui.core.describe import event_type, payload_summary, state_summary
 from smb_tui.core.history_cache import (
     MATCH_ROWS,
-    CachedHistory,
     CachedRows,
     CacheUnavailable,
-    FetchPage,
     event_state_json,
     row_data,
 )
 from smb_tui.core.text import safe
+
+if TYPE_CHECKING:  # the models load with the client, once the dashboard has drawn
+    from smb_tui.api.models import Page, Transition
+    from smb_tui.core.history_cache import (
+        CachedHistory,
+        FetchPage,
+    )
 
 # While deferred, pages are written this many at a time (or at each redraw, if sooner):
 # few transactions, and little text waiting in memory among the rows kept (a redraw's
@@ -254,6 +257,8 @@ class Row(float):
         return {"createdAt": self.created_at, "event": self.event, "state": self.state_value}
 
     def transition(self) -> Transition:
+        from smb_tui.api.models import Transition
+
         return Transition.model_construct(
             created_at=self.created_at, event=self.event, state=self.state_value
         )
@@ -320,6 +325,8 @@ def rows_of(transitions: Sequence[Transition]) -> list[Row]:
     looked up in place, no call to `_kind`: with `_usual_time`'s lookups, a row in half
     the time (5 -> 2.5 us a row in an End, where rows were a fifth of the time). A page
     as the client reads it (`Transitions`) is read from its records: no model is made."""
+    from smb_tui.api.models import Transitions
+
     if isinstance(transitions, Transitions):
         fields = map(_RECORD_FIELDS, transitions.records)
     else:
@@ -351,6 +358,8 @@ _MODEL_FIELDS = attrgetter("created_at", "event", "state")
 
 def created_ats(transitions: Sequence[Transition]) -> list[str]:
     """Each transition's time as written (from the records of a page read by the client)."""
+    from smb_tui.api.models import Transitions
+
     if isinstance(transitions, Transitions):
         return [record["createdAt"] for record in transitions.records]
     return [transition.created_at for transition in transitions]

@@ -44,12 +44,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from smb_tui.api.errors import StateBackedError
-from smb_tui.api.models import Page, Transition
 from smb_tui.paths import cache_dir, private_file
+
+if TYPE_CHECKING:  # the models load with the client, once the dashboard has drawn
+    from smb_tui.api.models import Page, Transition
 
 DEFAULT_CAP_BYTES = 256 * 1024 * 1024
 MAX_CATCH_UP_PAGES = 50  # newer pages to fetch looking for the cached ones before giving up
@@ -84,7 +86,7 @@ COMMIT;
 """
 
 
-FetchPage = Callable[[str | None], Awaitable[Page[Transition]]]
+FetchPage = Callable[[str | None], Awaitable["Page[Transition]"]]
 
 
 class CacheUnavailable(Exception):
@@ -161,11 +163,11 @@ def _in_chunks(pages: Sequence[CachedRows]) -> list[CachedRows]:
     return [CachedRows.joined(chunk) for chunk in chunks]
 
 
-def _transition(body: dict[str, Any]) -> Transition:
-    # Validated when it was first fetched; built without validating again.
-    return Transition.model_construct(
-        created_at=body["createdAt"], event=body["event"], state=body["state"]
-    )
+def _transitions(bodies: Sequence[dict[str, Any]]) -> list[Transition]:
+    from smb_tui.api.models import Transition
+
+    made = Transition.model_construct  # validated when it was first fetched: not again
+    return [made(created_at=b["createdAt"], event=b["event"], state=b["state"]) for b in bodies]
 
 
 class CacheCursor(str):
@@ -338,9 +340,10 @@ class CachedHistory:
         more = limit is not None and len(rows) > limit
         rows = rows[:limit] if more else rows
         cursor = CacheCursor(self.id, rows[-1][0]) if more else None if complete else next_cursor
-        return Page[Transition].model_construct(
-            items=[_transition(row) for _, row in rows], cursor=cursor
-        )
+        from smb_tui.api.models import Page, Transition
+
+        items = _transitions([row for _, row in rows])
+        return Page[Transition].model_construct(items=items, cursor=cursor)
 
     def _rows(self, below: CacheCursor | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
         """The cached rows (under `below`), newest first, as (seq, the row read), read a

@@ -21,14 +21,18 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from smb_tui.api.errors import StateBackedError
-from smb_tui.api.models import Page, Transition
 from smb_tui.api.sending import asking_ahead, started
-from smb_tui.core.history_buffer import HistoryBuffer, Row, events_by_type, rows_of
-from smb_tui.core.history_cache import CacheCursor, CachedHistory, CacheUnavailable, FetchPage
+from smb_tui.core.history_buffer import HistoryBuffer, events_by_type, rows_of
+from smb_tui.core.history_cache import CacheCursor, CacheUnavailable
 from smb_tui.core.text import safe
+
+if TYPE_CHECKING:
+    from smb_tui.api.models import Page, Transition
+    from smb_tui.core.history_buffer import Row
+    from smb_tui.core.history_cache import CachedHistory, FetchPage
 
 Mode = Literal["idle", "start", "search"]
 # Seconds between progress reports while seeking: each redraws and lays the screen out

@@ -12,10 +12,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from smb_tui.api.auth import KeyCredentials
-from smb_tui.api.client import Reconnected, StateBackedClient
 from smb_tui.api.errors import (
     MissingScope,
     NotFound,
@@ -23,7 +22,10 @@ from smb_tui.api.errors import (
     StateBackedError,
     TransportError,
 )
-from smb_tui.api.models import AdministrativeInstanceState, InstanceUpdate, State
+
+if TYPE_CHECKING:  # loaded with the client, once the dashboard has drawn its first frame
+    from smb_tui.api.client import StateBackedClient
+    from smb_tui.api.models import AdministrativeInstanceState, InstanceUpdate, State
 
 # loading: nothing read yet; ready: state is current; stale: state is what was last
 # read, and the last try to read or follow failed; not-found: 404; error: no state.
@@ -88,7 +90,7 @@ class SendReport:
         )
 
 
-ClientFor = Callable[[dict[str, Any] | None], StateBackedClient]
+ClientFor = Callable[[dict[str, Any] | None], "StateBackedClient"]
 
 
 class InstanceSession:
@@ -236,6 +238,8 @@ class InstanceSession:
     # -- live ----------------------------------------------------------------------------
 
     def apply_update(self, update: InstanceUpdate) -> bool:
+        from smb_tui.api.models import State
+
         held = self.snapshot.state
         state = State(
             ts=update.ts if update.ts is not None else (held.ts + 1 if held else 0),
@@ -293,6 +297,9 @@ class InstanceSession:
 
     async def follow(self) -> None:
         """Live updates until closed; on a reconnect, read again what may have been missed."""
+        from smb_tui.api.client import Reconnected
+        from smb_tui.api.models import InstanceUpdate
+
         try:
             async for update in self.client.subscribe(
                 self.machine, self.instance, on_status=self.set_live

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -18,18 +17,20 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
 
-from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import ConfigurationError
-from smb_tui.config import Connection
 from smb_tui.core.history_cache import CacheUnavailable, HistoryCache
 from smb_tui.core.text import safe
-from smb_tui.tui.demo import DemoServer, start_demo
+from smb_tui.tui.demo import start_demo
 from smb_tui.tui.screens.dashboard import DashboardScreen, typing_in
 from smb_tui.tui.screens.not_connected import NotConnected
 from smb_tui.tui.settings import load_theme, save_theme
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
+
+    from smb_tui.api.client import StateBackedClient
+    from smb_tui.config import Connection
+    from smb_tui.tui.demo import DemoServer
 
 
 def wants_no_colour(environ: Mapping[str, str]) -> bool:
@@ -43,18 +44,6 @@ class DemoFailed(Message):
     def __init__(self, why: str) -> None:
         super().__init__()
         self.why = why
-
-
-def settle_memory() -> None:
-    """Once a process, after the first paint: what start-up made (Textual, the models'
-    schemas, the screens; most of what the process holds) is set aside from Python's
-    cycle collector, which otherwise walks all of it again at each full collection (an
-    End over 100,000 rows makes four or five). What is set aside is never collected as
-    a cycle: start-up's objects live as long as the app, and its garbage then is small.
-    (Collecting the youngest objects less often as well saved about as much again, but
-    held more memory: not done.)"""
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
 
 
 STARTED = "as started"  # the profile switcher's name for where the app started
@@ -116,10 +105,9 @@ class SmbTui(App[None]):
         if self.connection is None:
             first = NotConnected(self.reason)
         else:
-            try:
-                first = self._dashboard(self.connection)
-            except ConfigurationError as error:
-                first = NotConnected(str(error))
+            # Its client is made once its first frame is out (a base URL that is not one
+            # then puts NotConnected in its place: `_not_connected`).
+            first = self._dashboard(self.connection)
         # Shown once the app has started, not from here: Textual starts an app inside a
         # batch of updates that holds every frame back, and a screen pushed now was drawn
         # in it (thrown away) and again after it, which ended only once the screen's own
@@ -129,7 +117,6 @@ class SmbTui(App[None]):
     def _show_first(self, screen: Screen[Any]) -> None:
         if not (self._closing or self._closed):  # else quit before it was shown
             self.push_screen(screen)
-            self.call_after_refresh(settle_memory)
         self._first_shown.set()
 
     # What drives the app from outside (tests, screenshots) starts once the first screen
@@ -174,8 +161,9 @@ class SmbTui(App[None]):
             auto_pilot=None if auto_pilot is None else once_shown,
         )
 
-    def _dashboard(self, connection: Connection) -> DashboardScreen:
-        client = StateBackedClient(connection.auth, connection.base_url, org_id=connection.org_id)
+    def _dashboard(
+        self, connection: Connection, client: StateBackedClient | None = None
+    ) -> DashboardScreen:
         machine, instance = self.open_at_start
         cache = None
         if self.cache_path is not None:
@@ -183,7 +171,11 @@ class SmbTui(App[None]):
                 cache = HistoryCache(self.cache_path)
             except CacheUnavailable as error:
                 self.notify(str(error), severity="warning", timeout=10, markup=False)
-        return DashboardScreen(client, connection, machine, instance, cache)
+        return DashboardScreen(connection, machine, instance, cache, client=client)
+
+    @on(DashboardScreen.NotConnected)
+    def _not_connected(self, event: DashboardScreen.NotConnected) -> None:
+        self.switch_screen(NotConnected(event.why))
 
     @on(NotConnected.DemoRequested)
     def _start_demo(self) -> None:
@@ -200,7 +192,7 @@ class SmbTui(App[None]):
 
     @on(DashboardScreen.ProfileSwitchRequested)
     def _choose_profile(self) -> None:
-        from smb_tui.api.client import PRODUCTION_URL
+        from smb_tui.api.wire import PRODUCTION_URL
         from smb_tui.config import LOCAL_PROFILE, LOCAL_URL, ConfigError, read_profiles
         from smb_tui.tui.screens.modals import ChooseProfile
 
@@ -245,7 +237,8 @@ class SmbTui(App[None]):
                 if name == STARTED and self.started_with is not None
                 else resolve(Profile(), name, environ={})
             )
-            dashboard = self._dashboard(connection)
+            # Its client made first: a bad base URL is said here, and nothing changes.
+            dashboard = self._dashboard(connection, connection.client())
         except (ConfigError, ConfigurationError) as error:
             self.notify(
                 f"Profile {safe(name)}: {safe(error)}", severity="error", timeout=10, markup=False

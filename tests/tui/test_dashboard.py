@@ -1116,3 +1116,56 @@ async def test_the_first_frame_is_not_drawn_to_be_thrown_away(
         machines = app.screen.query_one(MachineList)
         await wait_for(pilot, lambda: len(machines.items) >= 6, what="machines")
     assert not [screen for screen in held_back if isinstance(screen, DashboardScreen)]
+
+
+async def test_the_first_frame_is_drawn_before_the_client_is_made(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making the client loads its module, with httpx, pydantic and the models (a third
+    of the dashboard's imports): the dashboard draws its first frame, then makes it and
+    asks for the machines, and opens the instance it was started on."""
+    from textual.app import App
+
+    from smb_tui.config import Connection
+    from smb_tui.tui.screens.dashboard import DashboardScreen
+
+    frames: list[object] = []
+    frames_before_client: list[int] = []
+    display, made = App._display, Connection.client
+
+    def noted(app: App[object], screen: Any, renderable: Any) -> None:
+        if renderable is not None and isinstance(screen, DashboardScreen):
+            frames.append(screen)
+        display(app, screen, renderable)
+
+    def client(self: Connection) -> Any:
+        frames_before_client.append(len(frames))
+        return made(self)
+
+    monkeypatch.setattr(App, "_display", noted)
+    monkeypatch.setattr(Connection, "client", client)
+    app, slug = app_on_new_instance(server, "counter", "first-frame")
+    async with app.run_test(size=(120, 40)) as pilot:
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: len(machines.items) >= 6, what="machines")
+        view = app.screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.snapshot.instance == slug, what="the instance")
+        await wait_for(pilot, lambda: view.snapshot.phase == "ready", what="its state")
+    assert len(frames_before_client) == 1  # one client, made once the first frame was out
+    assert frames_before_client[0] >= 1
+
+
+async def test_a_base_url_that_is_not_one_says_so_in_place_of_the_dashboard(
+    server: ServerThread,
+) -> None:
+    from dataclasses import replace
+
+    from smb_tui.tui.app import SmbTui
+    from smb_tui.tui.screens.not_connected import NotConnected
+    from tests.tui.helpers import connection
+
+    app = SmbTui(replace(connection(server), base_url="http://127.0.0.1:port"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NotConnected), what="NotConnected")
+        said = " ".join(static_text(s) for s in app.screen.query(Static))
+        assert "'http://127.0.0.1:port' is not a URL" in said

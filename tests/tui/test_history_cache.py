@@ -311,18 +311,18 @@ async def test_reopening_a_large_cache_reads_one_page_of_it_before_the_first_pai
         assert len(fresh) > 2 * CACHE_PAGE_ROWS
 
         built, parsed = [0], [0]
-        real, read = history_cache._transition, history_cache.CachedHistory._read
+        real, read = history_cache._transitions, history_cache.CachedHistory._read
 
-        def counted(data: dict[str, Any]) -> Transition:
-            built[0] += 1
-            return real(data)
+        def counted(bodies: list[dict[str, Any]]) -> list[Transition]:
+            built[0] += len(bodies)
+            return real(bodies)
 
         def read_counted(self: history_cache.CachedHistory, data: str) -> list[Any]:
             rows = read(self, data)
             parsed[0] += len(rows)
             return rows
 
-        monkeypatch.setattr(history_cache, "_transition", counted)
+        monkeypatch.setattr(history_cache, "_transitions", counted)
         monkeypatch.setattr(history_cache.CachedHistory, "_read", read_counted)
         app = make_app(server, "counter", "busy", cache_path=cache)
         with logged_requests() as sent:

@@ -6,25 +6,30 @@ routes between them, and gives these flows what they act on."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from textual import work
 from textual.screen import Screen
 
-from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import StateBackedError
-from smb_tui.api.models import IndexEntry, MachineVersionInfo, Page
 from smb_tui.core.describe import version_label
-from smb_tui.core.instance_session import InstanceSession
 from smb_tui.core.text import safe
+
+if TYPE_CHECKING:
+    from smb_tui.api.client import StateBackedClient
+    from smb_tui.api.models import IndexEntry, MachineVersionInfo, Page
+    from smb_tui.core.instance_session import InstanceSession
 
 
 class AdminFlows(Screen[None]):
     """The admin keys' flows, on the dashboard they belong to."""
 
-    client: StateBackedClient
     machine: str | None  # the machine chosen
     session: InstanceSession | None  # the instance open
+
+    @property
+    def client(self) -> StateBackedClient:
+        raise NotImplementedError
 
     def choose_machine(self, machine: str) -> None:
         raise NotImplementedError

@@ -18,18 +18,19 @@ from textual import on, work
 from textual.screen import Screen
 from textual.widgets import Static
 
-from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import Conflict, NotFound, StateBackedError
-from smb_tui.config import Connection, is_local_url
-from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
+from smb_tui.config import is_local_url
 from smb_tui.core.text import safe
 from smb_tui.tui.apart import made_apart
 from smb_tui.tui.screens.admin_flows import AdminFlows
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 
 if TYPE_CHECKING:
+    from smb_tui.api.client import StateBackedClient
+    from smb_tui.config import Connection
     from smb_tui.core.chart import Chart
     from smb_tui.core.history_buffer import Row
+    from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 
 
 async def chart_of_rows(rows: Sequence[Row]) -> Chart:
@@ -196,11 +197,7 @@ class AuthoringFlows(AdminFlows):
         made on that version."""
         machine, instance = session.machine, session.instance
         same = target is self.connection
-        client = (
-            self.client
-            if same
-            else StateBackedClient(target.auth, target.base_url, org_id=target.org_id)
-        )
+        client = self.client if same else target.client()
         source = f"{machine}/{instance} ({self.connection.base_url})"
         try:
             admin = await self.client.get_instance_admin(machine, instance)

@@ -12,7 +12,9 @@ flows (`admin_flows.py`) and the dialogs (`modals/`) are apart already.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,15 +30,10 @@ from textual.widget import Widget
 from textual.widgets import Button, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from smb_tui import export
 from smb_tui.api.auth import KeyCredentials
-from smb_tui.api.client import StateBackedClient
-from smb_tui.api.errors import OutcomeUnknown, StateBackedError
-from smb_tui.api.models import State, Transition
-from smb_tui.config import Connection
+from smb_tui.api.errors import ConfigurationError, OutcomeUnknown, StateBackedError
 from smb_tui.core.describe import context_changes
-from smb_tui.core.history_buffer import Row
-from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, HistoryCache
+from smb_tui.core.history_cache import CacheUnavailable
 from smb_tui.core.instance_session import InstanceSession, InstanceSnapshot
 from smb_tui.core.text import safe
 from smb_tui.tui.apart import made_apart
@@ -53,8 +50,15 @@ from smb_tui.tui.widgets.paged_list import PagedList
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from smb_tui.tui.widgets.whole_footer import WholeFooter
 
-if TYPE_CHECKING:  # the dialogs load when first opened: not on the way to the first paint
-    from smb_tui.tui.screens.modals import ExportChoice
+if TYPE_CHECKING:
+    # Loaded when first used, not on the way to the first frame: the dialogs, and the
+    # client with its models (httpx and pydantic: a third of the dashboard's imports).
+    from smb_tui.api.client import StateBackedClient
+    from smb_tui.api.models import State, Transition
+    from smb_tui.config import Connection
+    from smb_tui.core.history_buffer import Row
+    from smb_tui.core.history_cache import CachedHistory, HistoryCache
+    from smb_tui.tui.screens.modals import ExportChoice, Resend
 
 STATUS_TEXT = {"live": "● live", "reconnecting": "↻ reconnecting", "offline": "○ offline"}
 PANES = {
@@ -98,6 +102,8 @@ KEY_ACTIONS = {
 async def _held(rows: Sequence[Row], oldest_first: bool) -> AsyncIterator[Transition]:
     """Rows already loaded, as the transitions they came from; letting the screen run
     every thousand (a million rows held took the dashboard's keys for seconds)."""
+    from smb_tui.api.models import Transition
+
     for index, row in enumerate(reversed(rows) if oldest_first else rows):
         if index % 1000 == 999:
             await asyncio.sleep(0)
@@ -158,18 +164,27 @@ class DashboardScreen(AuthoringFlows):
 
     snapshot: reactive[InstanceSnapshot] = reactive(InstanceSnapshot, always_update=True)
 
+    class NotConnected(Message):
+        """The connection's base URL is not one a client can use (said by the client when
+        first made): the app shows why in place of this screen."""
+
+        def __init__(self, why: str) -> None:
+            super().__init__()
+            self.why = why
+
     def __init__(
         self,
-        client: StateBackedClient,
         connection: Connection,
         open_machine: str | None = None,
         open_instance: str | None = None,
         cache: HistoryCache | None = None,
         copy_of: str | None = None,
+        client: StateBackedClient | None = None,
     ) -> None:
-        """`copy_of`: this dashboard shows a copy (on a local server) of that instance."""
+        """`copy_of`: this dashboard shows a copy (on a local server) of that instance.
+        `client`: the one to use; by default one for `connection`, made when first needed."""
         super().__init__()
-        self.client = client
+        self._client = client
         self.connection = connection
         self.cache = cache
         self._cache_file = cache  # closed with the screen, even after it failed
@@ -178,11 +193,21 @@ class DashboardScreen(AuthoringFlows):
         self.machine: str | None = None
         self.session: InstanceSession | None = None
         self._open_at_start = (open_machine, open_instance)
+        self._connected = False  # the first requests made, once the first frame was out
+
+    @property
+    def client(self) -> StateBackedClient:
+        """The connection's client, made when first asked for: the dashboard's first frame
+        is drawn before its module (httpx, pydantic and the models) is loaded.
+        ConfigurationError when the connection's base URL is not a URL the client takes."""
+        if self._client is None:
+            self._client = self.connection.client()
+        return self._client
 
     def copy_screen(
         self, client: StateBackedClient, target: Connection, machine: str, slug: str, source: str
     ) -> DashboardScreen:
-        return DashboardScreen(client, target, machine, slug, None, copy_of=source)
+        return DashboardScreen(target, machine, slug, None, copy_of=source, client=client)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -216,11 +241,6 @@ class DashboardScreen(AuthoringFlows):
             self.set_class(name == chosen, name, update=False)
         self.set_class(not (machine and instance), "-picking", update=False)
         self.query_one(EventComposer).allow_acting_as(self.connection.can_act_as, update=False)
-        self.query_one(MachineList).load(self.client.list_machines)
-        if machine:
-            self.choose_machine(machine)
-            if instance:
-                self.open_instance(instance)
         self.set_interval(1, self._show_status)
         self._show_status()
         # Opened on an instance: the instance has the focus (and, narrow, the screen).
@@ -228,6 +248,42 @@ class DashboardScreen(AuthoringFlows):
         if machine:
             start = "#state-tree" if instance else "#instance-options"
         self.set_focus(self.query_one(start))
+        # The first requests once the first frame is out: they load the client's module.
+        # (Told through the machine list, which has no other use for the signal: the
+        # screen's own subscription must stay.)
+        self.screen_layout_refresh_signal.subscribe(self.query_one(MachineList), self._drawn)
+
+    def _drawn(self, _: object) -> None:
+        self.screen_layout_refresh_signal.unsubscribe(self.query_one(MachineList))
+        if self._connected:  # (two layouts may have told it before it ran)
+            return
+        self._connected = True
+        # The process's first dashboard: what start-up made (Textual, the screens, then
+        # the client's module and its models' schemas: most of what the process will
+        # hold) is set aside from Python's cycle collector, which otherwise walks all of
+        # it again at each full collection (one came with the client's module, 40-50 ms
+        # before the machines; an End over 100,000 rows makes four or five). What is set
+        # aside is never collected as a cycle: start-up's objects live as long as the
+        # app, and its garbage then is small. (Collecting the youngest objects less often
+        # as well saved about as much again, but held more memory: not done.)
+        starting = gc.get_freeze_count() == 0
+        if starting:
+            gc.freeze()
+        self._connect()
+        if starting:
+            gc.freeze()
+
+    def _connect(self) -> None:
+        try:
+            self.query_one(MachineList).load(self.client.list_machines)
+        except ConfigurationError as error:
+            self.post_message(self.NotConnected(str(error)))
+            return
+        machine, instance = self._open_at_start
+        if machine and self.machine is None:  # (unless one was chosen in the meantime)
+            self.choose_machine(machine)
+            if instance:
+                self.open_instance(instance)
 
     def _title(self, pane: str, what: str | None = None) -> None:
         """`[n] Title`: the number first, so that a narrow pane keeps it."""
@@ -378,9 +434,7 @@ class DashboardScreen(AuthoringFlows):
         auth = self.connection.auth
         if acting is None or not isinstance(auth, KeyCredentials):
             return self.client
-        return StateBackedClient(
-            auth.with_auth_context(acting), self.connection.base_url, org_id=self.connection.org_id
-        )
+        return replace(self.connection, auth=auth.with_auth_context(acting)).client()
 
     @on(EventComposer.SendRequested)
     def _send_requested(self, event: EventComposer.SendRequested) -> None:
@@ -400,7 +454,7 @@ class DashboardScreen(AuthoringFlows):
 
     @on(TransitionHistory.Opened)
     def _transition_opened(self, event: TransitionHistory.Opened) -> None:
-        from smb_tui.tui.screens.modals import Resend, TransitionDetail
+        from smb_tui.tui.screens.modals import TransitionDetail
 
         def to_composer(answer: Resend | None) -> None:
             if answer is not None:
@@ -440,6 +494,8 @@ class DashboardScreen(AuthoringFlows):
     @work(group="export", exclusive=True, exit_on_error=False)
     async def _export(self, machine: str, instance: str, choice: ExportChoice) -> None:
         """The rows already loaded when they are the whole history; else every page."""
+        from smb_tui import export
+
         history = self.query_one(TransitionHistory)
         fmt = export.format_for(choice.path)
         items: AsyncIterator[Transition]
@@ -757,7 +813,8 @@ class DashboardScreen(AuthoringFlows):
         self._close_session()
         if self._cache_file is not None:
             self._cache_file.close()  # after its writes queued: none is lost at exit
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def key_sections(app_bindings: Sequence[BindingType]) -> list[tuple[str, Sequence[BindingType]]]:

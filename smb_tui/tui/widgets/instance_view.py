@@ -7,7 +7,7 @@ when what it shows is loading, stale, gone or failed.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,12 +15,14 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static, Tree
 
-from smb_tui.api.models import StateValue
 from smb_tui.core.describe import pretty_json, version_label
 from smb_tui.core.instance_session import InstanceSnapshot
 from smb_tui.core.text import safe
 from smb_tui.tui.palette import tone
 from smb_tui.tui.widgets.json_tree import JsonTree
+
+if TYPE_CHECKING:
+    from smb_tui.api.models import StateValue
 
 NOTHING_OPEN = "No instance open. Pick a machine, then an instance."
 

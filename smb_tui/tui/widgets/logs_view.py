@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 from textual import work
@@ -25,12 +25,14 @@ from textual.reactive import reactive
 from textual.widgets import Input, RichLog, Static
 from textual.worker import Worker, WorkerState
 
-from smb_tui.api.client import StateBackedClient
 from smb_tui.api.errors import StateBackedError
-from smb_tui.api.logs import LogsReader
-from smb_tui.api.models import LogEntry
 from smb_tui.core.text import safe
 from smb_tui.tui.palette import tone
+
+if TYPE_CHECKING:  # loaded with the client, once the dashboard has drawn its first frame
+    from smb_tui.api.client import StateBackedClient
+    from smb_tui.api.logs import LogsReader
+    from smb_tui.api.models import LogEntry
 
 Scope = Literal["instance", "machine", "version"]
 SCOPES: tuple[Scope, ...] = ("instance", "machine", "version")
@@ -181,6 +183,8 @@ class LogsView(Vertical, can_focus=False):
             if since
             else ("1970-01-01T00:00:00.000Z")
         )
+        from smb_tui.api.logs import LogsReader
+
         self.reader = LogsReader(
             self.client,
             start,

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import Input, OptionList
 
-from smb_tui.api.models import MachineSummary
 from smb_tui.core.describe import version_label
 from smb_tui.core.text import safe
 from smb_tui.tui.widgets.filtered_list import FilteredList
 from smb_tui.tui.widgets.paged_list import PagedList
 
+if TYPE_CHECKING:  # loaded with the client, once the dashboard has drawn its first frame
+    from smb_tui.api.models import MachineSummary
 
-class MachineOptions(PagedList[MachineSummary]):
+
+class MachineOptions(PagedList["MachineSummary"]):
     def item_id(self, item: MachineSummary) -> str:
         return item.slug
 

@@ -7,9 +7,8 @@ come twice): an item is found by its position; items the server repeats are show
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from pydantic import BaseModel
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
@@ -18,11 +17,15 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from smb_tui.api.errors import StateBackedError
-from smb_tui.api.models import Page
 from smb_tui.core.text import safe
 from smb_tui.tui.palette import tone
 
-T = TypeVar("T", bound=BaseModel)
+if TYPE_CHECKING:  # loaded with the client, once the dashboard has drawn its first frame
+    from pydantic import BaseModel
+
+    from smb_tui.api.models import Page
+
+T = TypeVar("T", bound="BaseModel")
 LOAD_MORE_ID = "__load_more__"
 ERROR_ID = "__error__"
 

@@ -19,7 +19,7 @@ import json
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -34,21 +34,25 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smb_tui.api.models import Page, Transition
 from smb_tui.api.wire import UPGRADE_EVENT
 from smb_tui.core.describe import (
-    StateChange,
     clock_time,
     relative_time,
     short_event,
     state_change,
 )
-from smb_tui.core.history_buffer import AskedCursors, HistoryBuffer, Row, events_by_type
-from smb_tui.core.history_cache import CachedHistory, CacheUnavailable, FetchPage
+from smb_tui.core.history_buffer import Row, events_by_type
+from smb_tui.core.history_cache import CacheUnavailable
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.core.text import safe
 from smb_tui.tui.clipboard import copy_and_say
 from smb_tui.tui.widgets.pass_style import StyledOncePerPass
+
+if TYPE_CHECKING:
+    from smb_tui.api.models import Page, Transition
+    from smb_tui.core.describe import StateChange
+    from smb_tui.core.history_buffer import AskedCursors, HistoryBuffer
+    from smb_tui.core.history_cache import CachedHistory, FetchPage
 
 __all__ = ["Row", "TransitionHistory"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -18,13 +18,16 @@ from textual.widgets import (
     TextArea,
 )
 
-from smb_tui.api.models import SLUG, MachineVersionInfo
+from smb_tui.api.models import SLUG
 from smb_tui.core.describe import (
     parse_object,
 )
 from smb_tui.core.text import safe
 from smb_tui.tui.screens.modals.base import Modal
 from smb_tui.tui.screens.modals.versions import unique_versions, version_option
+
+if TYPE_CHECKING:
+    from smb_tui.api.models import MachineVersionInfo
 
 
 class NewInstance(Modal[tuple[str, dict[str, Any], str | None] | None]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -20,13 +21,15 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from smb_tui.api.models import MachineVersionInfo
 from smb_tui.core.describe import (
     version_label,
 )
 from smb_tui.core.text import safe
 from smb_tui.tui.palette import tone
 from smb_tui.tui.screens.modals.base import Modal
+
+if TYPE_CHECKING:
+    from smb_tui.api.models import MachineVersionInfo
 
 
 def version_option(
