@@ -1131,10 +1131,15 @@ async def test_the_first_frame_is_drawn_before_the_client_is_made(
 
     frames: list[object] = []
     frames_before_client: list[int] = []
+    machines_at_first_frame: list[str] = []
     display, made = App._display, Connection.client
 
     def noted(app: App[object], screen: Any, renderable: Any) -> None:
         if renderable is not None and isinstance(screen, DashboardScreen):
+            if not frames:
+                options = screen.query_one(MachineList).options
+                shown = (options.get_option_at_index(n) for n in range(options.option_count))
+                machines_at_first_frame.extend(str(option.prompt) for option in shown)
             frames.append(screen)
         display(app, screen, renderable)
 
@@ -1153,6 +1158,7 @@ async def test_the_first_frame_is_drawn_before_the_client_is_made(
         await wait_for(pilot, lambda: view.snapshot.phase == "ready", what="its state")
     assert len(frames_before_client) == 1  # one client, made once the first frame was out
     assert frames_before_client[0] >= 1
+    assert machines_at_first_frame == ["Loading…"]  # not an empty pane
 
 
 async def test_a_base_url_that_is_not_one_says_so_in_place_of_the_dashboard(

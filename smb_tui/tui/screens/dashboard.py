@@ -251,7 +251,9 @@ class DashboardScreen(AuthoringFlows):
         # The first requests once the first frame is out: they load the client's module.
         # (Told through the machine list, which has no other use for the signal: the
         # screen's own subscription must stay.)
-        self.screen_layout_refresh_signal.subscribe(self.query_one(MachineList), self._drawn)
+        machines = self.query_one(MachineList)
+        machines.options.expect()
+        self.screen_layout_refresh_signal.subscribe(machines, self._drawn)
 
     def _drawn(self, _: object) -> None:
         self.screen_layout_refresh_signal.unsubscribe(self.query_one(MachineList))

@@ -75,6 +75,12 @@ class PagedList(OptionList, Generic[T]):
         if fetch is not None:
             self._load_next()
 
+    def expect(self) -> None:
+        """Loading… from now, before `load` is given what fetches: the dashboard's first
+        frame is drawn before its client is made."""
+        self._loading = True
+        self._rebuild()
+
     def reload(self) -> None:
         """Read the list again without moving what the user looks at: what is shown stays
         until as many items as before have come again (or the end), and the highlight
