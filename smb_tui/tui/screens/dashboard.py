@@ -249,11 +249,13 @@ class DashboardScreen(AuthoringFlows):
             start = "#state-tree" if instance else "#instance-options"
         self.set_focus(self.query_one(start))
         # The first requests once the first frame is out: they load the client's module.
-        # (Told through the machine list, which has no other use for the signal: the
-        # screen's own subscription must stay.)
+        # Told by the screen's layout signal (through the machine list, which has no
+        # other use for it: the screen's own subscription must stay); Textual sends it
+        # from the app's second layout on, so, were this the first, by the refresh after.
         machines = self.query_one(MachineList)
         machines.options.expect()
         self.screen_layout_refresh_signal.subscribe(machines, self._drawn)
+        self.call_after_refresh(self._drawn, self)
 
     def _drawn(self, _: object) -> None:
         self.screen_layout_refresh_signal.unsubscribe(self.query_one(MachineList))
