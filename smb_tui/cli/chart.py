@@ -65,14 +65,11 @@ async def _from_bundle(path: Path) -> Any:
 
 
 async def _from_server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
-    from smb_tui.api import StateBackedClient
 
     connection, reason = chosen_connection(args, parser)
     if connection is None:
         raise ValueError(reason)
-    async with StateBackedClient(
-        connection.auth, connection.base_url, org_id=connection.org_id
-    ) as client:
+    async with connection.client() as client:
         return await client.get_definition(args.machine_name, args.version)
 
 

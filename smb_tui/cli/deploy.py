@@ -136,7 +136,6 @@ def run_smply_session(args: argparse.Namespace) -> int:
 
 
 def run_deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from smb_tui.api import StateBackedClient
     from smb_tui.api.errors import NotFound, StateBackedError
     from smb_tui.core.text import safe
 
@@ -163,9 +162,7 @@ def run_deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(f"  {args.machine_name}: {step}", file=sys.stderr, flush=True)
 
     async def main() -> str:
-        async with StateBackedClient(
-            connection.auth, connection.base_url, org_id=connection.org_id
-        ) as client:
+        async with connection.client() as client:
             try:
                 await client.get_machine(args.machine_name)
             except NotFound:

@@ -83,7 +83,6 @@ def reader_gone() -> int:
 
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from smb_tui import export
-    from smb_tui.api import StateBackedClient
     from smb_tui.api.errors import StateBackedError
     from smb_tui.core.text import safe
 
@@ -108,9 +107,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             bar.update(task, completed=count)
 
     async def main() -> int:
-        async with StateBackedClient(
-            connection.auth, connection.base_url, org_id=connection.org_id
-        ) as client:
+        async with connection.client() as client:
             with export.output(args.output, sys.stdout) as out:
                 if args.what == "history":
                     items: Any = export.history(

@@ -60,7 +60,6 @@ def line_of(entry: Any) -> str:
 
 
 def run_logs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from smb_tui.api.client import StateBackedClient
     from smb_tui.api.errors import ConnectionFailed, StateBackedError, TimedOut
     from smb_tui.api.logs import LogsReader
     from smb_tui.cli.export import iso_moment, reader_gone
@@ -86,9 +85,7 @@ def run_logs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             out.write(line_of(entry) + "\n")
 
     async def main() -> int:
-        async with StateBackedClient(
-            connection.auth, connection.base_url, org_id=connection.org_id
-        ) as client:
+        async with connection.client() as client:
             reader = LogsReader(
                 client,
                 start,

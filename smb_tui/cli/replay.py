@@ -94,7 +94,6 @@ def _history_file(path: Path) -> list[Any]:
 
 
 async def _history_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
-    from smb_tui.api import StateBackedClient
     from smb_tui.local.replay import Recorded, ReplayError
 
     if args.history is not None:
@@ -102,9 +101,7 @@ async def _history_of(args: argparse.Namespace, parser: argparse.ArgumentParser)
     connection, reason = chosen_connection(args, parser)
     if connection is None:
         raise ReplayError(reason)
-    async with StateBackedClient(
-        connection.auth, connection.base_url, org_id=connection.org_id
-    ) as client:
+    async with connection.client() as client:
         return [
             Recorded(
                 t.created_at,
@@ -153,16 +150,13 @@ def run_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return fail(f"no bundle at {safe(str(args.bundle))}")
 
     async def on_server(history: list[Any]) -> Any:
-        from smb_tui.api import StateBackedClient
         from smb_tui.local.replay import Divergence, Report
 
         connection, reason = chosen_connection(args, parser)
         if connection is None:
             raise ReplayError(reason)
         rows = [{"createdAt": r.created_at, "event": r.event, "state": r.state} for r in history]
-        async with StateBackedClient(
-            connection.auth, connection.base_url, org_id=connection.org_id
-        ) as client:
+        async with connection.client() as client:
             answer = await client.replay_history(args.machine_name, args.version, rows, context)
         report = Report(rows=int(answer.get("rows", 0)))
         for d in answer["divergences"]:
