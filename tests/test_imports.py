@@ -67,3 +67,18 @@ def test_the_client_and_its_models_load_after_the_first_frame() -> None:
     ).stdout
     for heavy in ("smb_tui.api.client", "smb_tui.api.models", "httpx", "httpcore", "pydantic"):
         assert f"'{heavy}'" not in loaded, heavy
+
+
+def test_the_client_loads_httpx_without_its_command_line() -> None:
+    """httpx imports its command-line client (click, pygments) when click is installed,
+    as uvicorn installs it: 20-40 ms of the dashboard's way to its machines. The client
+    holds it out, and leaves it importable for anyone who asks afterwards."""
+    probe = (
+        "import sys, smb_tui.api.client, httpx;"
+        "print('httpx._main' in sys.modules, 'click' in sys.modules, callable(httpx.main));"
+        "import httpx._main; print(httpx._main.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "False", "True", "httpx._main"]

@@ -26,7 +26,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
-import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from smb_tui.api.auth import TokenSource
@@ -44,6 +43,7 @@ from smb_tui.api.errors import (
     TlsError,
     error_for,
 )
+from smb_tui.api.lean_httpx import httpx
 from smb_tui.api.models import (
     STOPPED_SERVICES_HEADER,
     AdministrativeInstanceState,
