@@ -298,19 +298,32 @@ class HistoryPager:
         pending: tuple[str | None, asyncio.Future[Page[Transition]]] | None = None
         early: tuple[str, asyncio.Future[Page[Transition]]] | None = None
         awaited: asyncio.Future[Page[Transition]] | None = None
+        after_early: str | None = None  # the cursor the early page's bytes end with
 
         async def ask_early(cursor: str) -> None:
-            # From the page awaited now only: one page ahead, never a chain of them.
-            nonlocal early
-            if (
+            # One page ahead of the page awaited, never a chain of them.
+            nonlocal early, after_early
+            if fetch is None or not self.seeking or generation != self.generation:
+                return
+            if early is not None and asyncio.current_task() is early[1]:
+                # The page asked for early has its bytes in before the loop awaits it
+                # (the page before it is still being read: the client's work after the
+                # bytes awaits more than once): its next page is asked for as soon as
+                # the loop takes it on, not once it is parsed.
+                after_early = cursor
+            elif (
                 asyncio.current_task() is awaited
                 and early is None
-                and fetch is not None
-                and self.seeking
-                and generation == self.generation
                 and cursor not in buffer.requested_cursors
             ):
-                buffer.requested_cursors.append(cursor)
+                await ask(cursor)
+
+        async def ask(cursor: str) -> None:
+            nonlocal early
+            assert fetch is not None
+            buffer.requested_cursors.append(cursor)
+            # In a context that asks ahead in its turn: the request cleared its own hook.
+            with asking_ahead(ask_early):
                 early = (cursor, await started(fetch(cursor)))
 
         buffer.defer_cache_writes()  # written with each redraw, not each page
@@ -340,9 +353,12 @@ class HistoryPager:
                         return
                     if early is not None and early[0] == page.cursor:
                         pending, early = early, None  # asked for from this page's bytes
+                        ahead, after_early = after_early, None
+                        if ahead is not None and ahead not in buffer.requested_cursors:
+                            await ask(ahead)
                     elif early is not None:  # the parsed page holds another cursor: not that one
                         self._forget(early, generation)
-                        early = None
+                        early = after_early = None
                     if (
                         pending is None
                         and page.cursor is not None
