@@ -1161,6 +1161,91 @@ async def test_the_first_frame_is_drawn_before_the_client_is_made(
     assert machines_at_first_frame == ["Loading…"]  # not an empty pane
 
 
+async def test_the_dashboard_starts_focused_on_the_machines_with_its_footer_built_once(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the way to the first machines, each step done once: the focus goes straight to
+    the machine list (Textual's own choice was the first box, then the focus moved, and
+    the footer's keys were built for each, 10 ms apiece), and the machine list sets its
+    options for Loading... and then for the machines (it set them four times)."""
+    from textual.screen import Screen
+
+    from smb_tui.tui.widgets.machine_list import MachineOptions
+    from smb_tui.tui.widgets.whole_footer import WholeFooter
+
+    focused: list[str | None] = []
+    rebuilds: list[int] = []
+    option_sets: list[int] = []
+    set_focus, recompose, set_options = (
+        Screen.set_focus,
+        WholeFooter.recompose,
+        MachineOptions.set_options,
+    )
+
+    def focusing(self: Screen[Any], widget: Any, *args: Any, **kwargs: Any) -> None:
+        focused.append(getattr(widget, "id", None))
+        set_focus(self, widget, *args, **kwargs)
+
+    async def rebuilding(self: WholeFooter) -> None:
+        rebuilds.append(1)
+        await recompose(self)
+
+    def setting(self: MachineOptions, options: Any) -> Any:
+        option_sets.append(1)
+        return set_options(self, options)
+
+    monkeypatch.setattr(Screen, "set_focus", focusing)
+    monkeypatch.setattr(WholeFooter, "recompose", rebuilding)
+    monkeypatch.setattr(MachineOptions, "set_options", setting)
+    app = make_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        machines = app.screen.query_one(MachineList)
+        await wait_for(pilot, lambda: len(machines.items) >= 6, what="machines")
+        await pilot.pause(0.2)
+        assert app.screen.focused is machines.options
+        assert set(focused) == {"machine-options"}
+    assert len(rebuilds) == 1
+    assert len(option_sets) == 2
+
+
+async def test_footer_changes_while_a_rebuild_waits_are_shown_by_that_rebuild(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started on an instance, the focus moves and the instance's keys come while the
+    footer's first rebuild waits for a refresh: that one rebuild shows them all (each
+    change had a rebuild of its own: five where two do), and the keys shown are the
+    instance's."""
+    from textual.widgets._footer import FooterKey
+
+    from smb_tui.tui.widgets.whole_footer import WholeFooter, _shown
+
+    told: list[object] = []
+    rebuilds: list[int] = []
+    changed, recompose = WholeFooter.bindings_changed, WholeFooter.recompose
+
+    def telling(self: WholeFooter, screen: Any) -> None:
+        if screen is self.screen and self.is_attached and _shown(screen) != self._shown:
+            told.append(_shown(screen))
+        changed(self, screen)
+
+    async def rebuilding(self: WholeFooter) -> None:
+        rebuilds.append(1)
+        await recompose(self)
+
+    monkeypatch.setattr(WholeFooter, "bindings_changed", telling)
+    monkeypatch.setattr(WholeFooter, "recompose", rebuilding)
+    app, _ = app_on_new_instance(server, "counter", "footer")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        view = screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.snapshot.can_send, what="the instance")
+        await pilot.pause(0.3)
+        shown = {key.key for key in screen.query(FooterKey)}
+        assert "a" in shown  # the instance's keys: an event can be sent
+    assert len(told) >= 2
+    assert 1 <= len(rebuilds) < len(told)
+
+
 async def test_a_base_url_that_is_not_one_says_so_in_place_of_the_dashboard(
     server: ServerThread,
 ) -> None:

@@ -116,6 +116,10 @@ def typing_in(widget: Widget | None) -> bool:
 
 class DashboardScreen(AuthoringFlows):
     CSS_PATH = "dashboard.tcss"
+    # Where Textual puts the focus once the screen is composed, before it is mounted
+    # (the app's "*" chose the machine filter's box, and the focus then moved on: the
+    # footer's keys were rebuilt for each, 10 ms apiece before the machines were drawn).
+    AUTO_FOCUS = "#machine-options"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # the lists give way below 100
     # Short descriptions fit the footer at 80 columns; the help screen adds the tooltips.
     # Destructive actions are capitals, and each still asks for the instance's name.

@@ -52,6 +52,7 @@ class PagedList(OptionList, Generic[T]):
         self.filter_text = ""
         self._shown: list[T] = []  # the items behind the options, in their order
         self._keep: str | None = None  # an item to highlight again once a reload has it
+        self._note_shown: list[tuple[str, str | None, bool]] | None = None  # of an empty list
 
     # -- what subclasses say -------------------------------------------------------------
 
@@ -71,9 +72,10 @@ class PagedList(OptionList, Generic[T]):
         self._fetch = fetch
         self.items, self._cursor, self._more, self._error = [], None, fetch is not None, None
         self._loading, self._keep = False, None
-        self._rebuild()
-        if fetch is not None:
-            self._load_next()
+        if fetch is None:
+            self._rebuild()
+        else:
+            self._load_next()  # Loading… in place of what was shown
 
     def expect(self) -> None:
         """Loading… from now, before `load` is given what fetches: the dashboard's first
@@ -152,6 +154,7 @@ class PagedList(OptionList, Generic[T]):
 
     def redraw(self) -> None:
         """Build the rows again from the items held (after a change of theme)."""
+        self._note_shown = None
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -185,6 +188,13 @@ class PagedList(OptionList, Generic[T]):
             options.append(Option(Text("More… (Enter)", style="italic dim"), id=LOAD_MORE_ID))
         elif not self.items and self._fetch is not None:
             options.append(Option(Text("(none)", style="italic dim"), disabled=True))
+        # An empty list whose note is the one shown already (Loading… as the dashboard
+        # starts, then again as it loads) keeps its option: setting options lays out the
+        # screen (15 ms, on the way to the first machines).
+        note = None if self._shown else [(str(o.prompt), o.id, o.disabled) for o in options]
+        if note is not None and note == self._note_shown:
+            return
+        self._note_shown = note
         self.set_options(options)
         # set_options forgets the highlight: keep it on the same item, or start at the top.
         ids = [self.item_id(item) for item in self._shown]

@@ -27,17 +27,26 @@ def _shown(screen: Screen) -> tuple[object, ...]:
 class WholeFooter(Footer):
     _shown: tuple[object, ...] | None = None  # what the keys mounted show
     _composed_for = 0  # the terminal's width when the keys were chosen
+    _rebuild_waiting = False  # a rebuild is asked for and has not started
 
     def bindings_changed(self, screen: Screen) -> None:
         """Rebuilt only when what it shows changes: a rebuild mounts every key anew (10-30
         ms), and opening an instance or moving the focus asked for several in a row that
-        showed the same keys."""
+        showed the same keys. Changes that come while a rebuild waits for the next
+        refresh are shown by it: it reads the bindings when it runs."""
         shown = _shown(screen) if screen is self.screen and self.is_attached else None
         if shown is not None and shown == self._shown:
             return
         # Not rebuilt while the app is not focused (Footer waits for focus to come back).
         self._shown = shown if screen.app.app_focus else None
+        if self._rebuild_waiting:
+            return
         super().bindings_changed(screen)
+        self._rebuild_waiting = screen.app.app_focus and shown is not None
+
+    async def recompose(self) -> None:
+        self._rebuild_waiting = False
+        await super().recompose()
 
     def compose(self) -> ComposeResult:
         keys = [key for key in super().compose() if isinstance(key, FooterKey)]
