@@ -163,12 +163,22 @@ def test_a_page_of_rows_is_what_row_of_makes_of_each() -> None:
         {"amount": 3, "type": "pay"},  # the same keys in another order: another kind
         "a bare string event",
         {"type": "deep", "x": [[[[[[1]]]]]]},
+        # `{"type": ...}` alone is found by its type: only when the type is a string.
+        {"type": "increment "},
+        {"type": 5},
+        {"type": None},
+        {"type": ["a", "list"]},
+        {"type": {"type": "increment"}},
+        {"kind": "increment"},
+        {},
     ]
     states: list[object] = ["counting", "frozen", "", "{'a': 'b'}", {"a": "b"}, {"a": {"b": "c"}}]
     times = [
         "2026-12-05T07:35:45.815Z",
+        "2026-12-05T07:35:45.001Z",  # the same second: its start looked up once
         "2026-12-05T07:35:59.999Z",
         "2026-12-05T07:36:00.000Z",
+        "2026-12-05T08:35:45.815Z",  # the same second in another hour
         "1969-12-31T23:59:59.999Z",
         "2026-12-05T07:35:45Z",
         "2026-12-05T07:35:45.815+00:00",
@@ -178,7 +188,7 @@ def test_a_page_of_rows_is_what_row_of_makes_of_each() -> None:
         "2026-12-05T07:35:45.815ZZ",
         "not a time",
     ]
-    for _ in range(3):  # kinds and minutes not seen, then seen
+    for _ in range(6):  # kinds and minutes not seen, then seen
         page = [
             transition(rng.choice(times), rng.choice(events), rng.choice(states))
             for _ in range(300)
