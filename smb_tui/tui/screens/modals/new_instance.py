@@ -18,7 +18,7 @@ from textual.widgets import (
     TextArea,
 )
 
-from smb_tui.api.models import SLUG
+from smb_tui.api.wire import SLUG
 from smb_tui.core.describe import (
     parse_object,
 )
