@@ -228,21 +228,36 @@ def test_credentials_in_the_api_url_never_reach_the_cache_file(tmp_path: Path) -
 DASHBOARD_LIKE = """
 import asyncio, sys, time
 from smb_tui.api import KeyCredentials, StateBackedClient
-from smb_tui.core.history_buffer import HistoryBuffer, Row
+from smb_tui.core.history_buffer import HistoryBuffer, Row, rows_of
 from smb_tui.core import history_cache
 from smb_tui.core.history_cache import CACHE_PAGE_ROWS, CacheCursor, HistoryCache
 
 base, key_id, secret, cache_path, seconds = sys.argv[1:6]
+PAUSE = float(sys.argv[6]) if len(sys.argv) > 6 else 0.01  # between looks at the news
 
 async def main():
     auth = KeyCredentials(key_id, secret, {"sub": "demo-user"})
     async with StateBackedClient(auth, base) as client:
         fetch = lambda cursor: client.list_transitions("counter", "shared", cursor)
         cache = HistoryCache(__import__("pathlib").Path(cache_path))
-        buffer = HistoryBuffer(fetch, cache.history(base, None, "counter", "shared"))
-        cached = buffer.cache.page()
-        if cached is not None:
+
+        async def reloaded():
+            # Over a page of news since the last look: as the widget does, anew from the
+            # cache and the pages newer than it (or from the server, if they never meet).
+            cache.flush()
+            buffer = HistoryBuffer(fetch, cache.history(base, None, "counter", "shared"))
+            cached = buffer.cache.page()
+            if cached is None:
+                return buffer
             buffer.add_page(cached, from_cache=True)
+            newer = await buffer.cache.newer_than_cached(fetch)
+            if newer is None:
+                buffer.cache.drop()
+                return HistoryBuffer(fetch, cache.history(base, None, "counter", "shared"))
+            buffer.add_newest(rows_of(newer))
+            return buffer
+
+        buffer = await reloaded()
         stop = time.monotonic() + float(seconds)
         while time.monotonic() < stop:
             # As the widget does: older pages until the start, and the news at the top.
@@ -252,9 +267,11 @@ async def main():
                 buffer.add_page(await fetch(cursor))
             first = [Row.of(t) for t in (await fetch(None)).items]
             new = buffer.new_rows_in(first)
-            if new:
+            if new is None:
+                buffer = await reloaded()
+            elif new:
                 buffer.add_newest(new)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(PAUSE)
 
 asyncio.run(main())
 """
