@@ -38,15 +38,10 @@ class WholeFooter(Footer):
         if shown is not None and shown == self._shown:
             return
         # Not rebuilt while the app is not focused (Footer waits for focus to come back).
-        first = self._shown is None and not self.children
         self._shown = shown if screen.app.app_focus else None
         if self._rebuild_waiting:
             return
-        if first and self._shown is not None:
-            self._bindings_ready = True
-            self.call_next(self.recompose)
-        else:
-            super().bindings_changed(screen)
+        super().bindings_changed(screen)
         self._rebuild_waiting = screen.app.app_focus and shown is not None
 
     async def recompose(self) -> None:
