@@ -66,6 +66,15 @@ def test_the_client_and_its_models_load_after_the_first_frame() -> None:
         assert f"'{heavy}'" not in loaded, heavy
 
 
+def test_the_logs_pane_loads_its_log_when_first_shown() -> None:
+    """Textual's RichLog loads rich.pretty, and with it attrs where installed (10-15 ms):
+    the logs pane makes its log when first shown, not on the way to the first frame."""
+    probe = "import sys, smb_tui.tui.app; print(sorted(sys.modules))"
+    loaded = printed_by(probe)
+    for heavy in ("textual.widgets._rich_log", "rich.pretty", "attr"):
+        assert f"'{heavy}'" not in loaded, heavy
+
+
 def test_the_client_loads_httpx_without_its_command_line() -> None:
     """httpx imports its command-line client (click, pygments) when click is installed,
     as uvicorn installs it: 20-40 ms of the dashboard's way to its machines. The client

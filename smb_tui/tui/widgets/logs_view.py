@@ -22,14 +22,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.core.text import safe
 from smb_tui.tui.palette import tone
 
-if TYPE_CHECKING:  # loaded with the client, once the dashboard has drawn its first frame
+if TYPE_CHECKING:  # loaded when first used: the log with the pane, the rest with the client
+    from textual.widgets import RichLog
+
     from smb_tui.api.client import StateBackedClient
     from smb_tui.api.logs import LogsReader
     from smb_tui.api.models import LogEntry
@@ -135,14 +137,27 @@ class LogsView(Vertical, can_focus=False):
     def compose(self) -> ComposeResult:
         yield Static("Open an instance to read its logs.", id="logs-status")
         yield Input(placeholder="filter the lines (Esc clears)", id="logs-filter")
-        yield RichLog(id="logs-log", wrap=False, markup=False, highlight=False, max_lines=MAX_LINES)
+        # The lines' log comes when the pane is first shown (`lines_log`): Textual's
+        # RichLog loads rich.pretty (and attrs, where installed, 10-15 ms), on the way
+        # to a first frame that shows the history in this place.
 
     def on_mount(self) -> None:
         self.set_interval(FOLLOW_SECONDS, self._poll)
 
     @property
     def lines_log(self) -> RichLog:
-        return self.query_one("#logs-log", RichLog)
+        return self._made_log()
+
+    def _made_log(self) -> RichLog:
+        """The log the lines are written to, made the first time it is asked for."""
+        from textual.widgets import RichLog
+
+        found = self.query("#logs-log")
+        if found:
+            return found.only_one(RichLog)
+        log = RichLog(id="logs-log", wrap=False, markup=False, highlight=False, max_lines=MAX_LINES)
+        self.mount(log)
+        return log
 
     def show(self, client: StateBackedClient, target: LogsTarget | None) -> None:
         """Read the logs of `target` (None: nothing open) from the start of the range,
@@ -161,6 +176,7 @@ class LogsView(Vertical, can_focus=False):
 
     def activate(self) -> None:
         """The pane is shown: read what changed while it was hidden."""
+        self._made_log()  # to be shown and focused
         if self._dirty:
             self._dirty = False
             self.reload()
