@@ -7,7 +7,7 @@ cores) and the dashboard alone against a server already running, as on call.
     python benchmarks/bench_startup.py [--runs 5]
 
 Also the import of the dashboard's module next to `textual.app` alone (fresh
-interpreters, medians).
+interpreters, the two and a bare interpreter in turn, medians of 15 rounds or --runs).
 """
 
 from __future__ import annotations
@@ -116,13 +116,22 @@ def running_server(home: Path, env: dict[str, str]) -> Iterator[list[str]]:
         server.wait(10)
 
 
-def import_seconds(module: str, runs: int, env: dict[str, str]) -> float:
-    taken = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", f"import {module}"], env=env, check=True)
-        taken.append(time.perf_counter() - started)
-    return statistics.median(taken)
+IMPORTED = ("textual.app", "smb_tui.tui.app", "sys")
+IMPORT_ROUNDS = 15  # a round is under a second: more than --runs, for a steadier ratio
+
+
+def import_times(rounds: int, env: dict[str, str]) -> dict[str, list[float]]:
+    """Each round imports textual.app, the dashboard's module and nothing (the
+    interpreter's own start) in fresh processes, one after the other, so that the
+    machine's mood of the moment weighs on the three alike (run one module's imports
+    after another's, the ratio moved 1.34-1.68 in an hour on the same code)."""
+    taken: dict[str, list[float]] = {module: [] for module in IMPORTED}
+    for _ in range(rounds):
+        for module in IMPORTED:
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import {module}"], env=env, check=True)
+            taken[module].append(time.perf_counter() - started)
+    return taken
 
 
 def main() -> None:
@@ -165,13 +174,18 @@ def main() -> None:
             ]
         print(f"smb-tui on a running server, painted:     {summary([r[0] for r in runs])}")
         print(f"smb-tui on a running server, machines:    {summary([r[1] for r in runs])}")
-        bare = import_seconds("textual.app", args.runs, env)
-        ours = import_seconds("smb_tui.tui.app", args.runs, env)
-        python = import_seconds("sys", args.runs, env)
+        rounds = max(IMPORT_ROUNDS, args.runs)
+        taken = import_times(rounds, env)
+        bare, ours, python = (statistics.median(taken[module]) for module in IMPORTED)
+        ratios = sorted(
+            (mine - start) / (theirs - start)
+            for theirs, mine, start in zip(*(taken[module] for module in IMPORTED), strict=True)
+        )
         print(
             f"import smb_tui.tui.app {ours - python:.2f} s vs textual.app {bare - python:.2f} s"
-            f" ({(ours - python) / (bare - python):.2f}x; the interpreter's own start,"
-            f" {python:.2f} s, taken off both)"
+            f" ({statistics.median(ratios):.2f}x, round by round {ratios[0]:.2f}-{ratios[-1]:.2f},"
+            f" medians of {rounds}; the interpreter's own start, {python:.2f} s, taken off"
+            " both)"
         )
     finally:
         shutil.rmtree(home, ignore_errors=True)
