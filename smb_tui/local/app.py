@@ -57,10 +57,11 @@ from smb_tui.local.auth import (
     exchange_anonymous,
     without_sender,
 )
+from smb_tui.local.body_limit import JSON_BODY_LIMIT, BodyLimit
 from smb_tui.local.cursors import Cursors
 from smb_tui.local.definitions import JSON, SLUG, SLUG_PATTERN
 from smb_tui.local.deploy import Deployments
-from smb_tui.local.deploy_routes import add_deploy_routes
+from smb_tui.local.deploy_routes import MAX_UPLOAD_BODY, add_deploy_routes
 from smb_tui.local.identity import Identity
 from smb_tui.local.identity_routes import add_identity_routes
 from smb_tui.local.plain_json import NotPlainJson, plain_json
@@ -138,6 +139,8 @@ _ERRORS = {
     " `rejected-by-machine-authorizer`",
     404: "No such machine, instance or index",
     409: "`invalid-state`: the instance exists already, or is paused",
+    413: "The request body is over 4 MB (10 MB and its form for an upload); nothing was"
+    " read past that",
     500: "`machine-error`: the machine's code failed, or `machine-cpu-limit`,"
     " `machine-memory-limit`: it went past a limit; nothing was stored",
 }
@@ -147,7 +150,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The error answers a route gives, each `{error, code?, parameter?}`."""
     return {
         status: {"model": ErrorBody, "description": _ERRORS[status]}
-        for status in (400, 403, *statuses)
+        for status in (400, 403, 413, *statuses)
     }
 
 
@@ -329,6 +332,8 @@ def create_app(
         description="A local server speaking the State Backed HTTP API.",
         lifespan=lifespan,
     )
+    # Innermost of the layers (added first): its 413s pass CORS on the way out.
+    app.add_middleware(BodyLimit, limit=JSON_BODY_LIMIT, upload_limit=MAX_UPLOAD_BODY)
     # The official client is made for web apps: a user's app in a browser may call us.
     app.add_middleware(
         CORSMiddleware,

@@ -15,6 +15,7 @@ from smb_tui.local.deploy import MAX_UNZIPPED, Deployments
 from smb_tui.local.service import ApiError
 
 FORM_SLACK = 64 * 1024  # the form's fields and boundaries around the bundle
+MAX_UPLOAD_BODY = MAX_UNZIPPED + FORM_SLACK
 # No `from __future__ import annotations` here: FastAPI reads these annotations at run time.
 MachineSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="The machine's slug")]
 
@@ -164,10 +165,8 @@ def add_deploy_routes(app: FastAPI, deployments: Deployments, deployer: Any) -> 
 
     @app.post("/uploads/{token}", status_code=204, include_in_schema=False)
     async def upload(request: Request, token: str) -> Response:
-        """The code upload URL: a form, no Authorization header (as S3's presigned POST)."""
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_UNZIPPED + FORM_SLACK:
-            raise ApiError(400, "the upload is larger than a bundle may be (10 MB)")
+        """The code upload URL: a form, no Authorization header (as S3's presigned POST).
+        Its body is capped at MAX_UPLOAD_BODY as it comes (`body_limit.py`)."""
         try:
             async with request.form(max_files=1, max_fields=50, max_part_size=64 * 1024) as form:
                 file = form.get("file")

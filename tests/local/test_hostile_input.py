@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -302,3 +304,94 @@ def test_secrets_compared_with_text_that_is_not_ascii_are_refused_not_a_500(
         )
         assert deleted.status_code == 400
         assert http.get(f"/machines/counter/i/{slug}").status_code == 200
+
+
+def test_a_body_declared_over_the_cap_is_refused_before_it_is_read(
+    server: ServerThread, http: httpx.Client
+) -> None:
+    """Only the headers go: the 413 comes without the server waiting for 5 MB (it held
+    every body whole before a route saw it: 300 MB took it from 69 to 550 MB)."""
+    slug = new_instance(http)
+    port = int(server.base_url.rsplit(":", 1)[1])
+    token = http.headers["authorization"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {EVENTS.format(slug)} HTTP/1.1\r\nhost: x\r\nauthorization: {token}\r\n"
+            "content-type: application/json\r\ncontent-length: 5000000\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            more = sock.recv(65536)
+            if not more:
+                break
+            answer += more
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert b"over 4 MB" in body and b"nothing was changed" in body, body
+    still_usable(http, slug, transitions=1)
+
+
+def test_a_body_that_grows_past_the_cap_is_refused(http: httpx.Client) -> None:
+    """Sent in chunks, with no length declared: a 413, and the instance unchanged (the
+    route saw the whole body and refused the event by its size, 64 MB held)."""
+    slug = new_instance(http)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"event": {"type": "put", "key": "k", "value": "'
+        for _ in range(64):
+            yield b"a" * (1024 * 1024)
+        yield b'"}}'
+
+    answer = http.post(
+        EVENTS.format(slug), content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 413, answer.text
+    assert answer.json() == {
+        "error": "the request body is over 4 MB, more than any request of this API takes;"
+        " nothing was changed"
+    }
+    still_usable(http, slug, transitions=1)
+
+
+async def test_the_app_is_given_no_byte_past_the_cap() -> None:
+    """What the routes read of a body that grows past the cap: up to the cap, then the
+    refusal (a 413), never the rest of it."""
+    from smb_tui.local.body_limit import BodyLimit, BodyTooLarge
+
+    read: list[int] = []
+
+    async def route(scope: object, receive: Any, send: object) -> None:
+        while True:
+            message = await receive()
+            read.append(len(message["body"]))
+            if not message["more_body"]:
+                return
+
+    pieces = iter([b"x" * 400] * 10)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": next(pieces), "more_body": True}
+
+    limited = BodyLimit(route, limit=1000, upload_limit=4000)
+    scope = {"type": "http", "path": "/machines/m/i/i/events", "headers": []}
+    with pytest.raises(BodyTooLarge) as refused:
+        await limited(scope, receive, None)
+    assert refused.value.status_code == 413
+    assert sum(read) <= 1000  # the piece that passed the cap was not handed on
+    upload = {"type": "http", "path": "/uploads/token", "headers": []}
+    read.clear()
+    pieces = iter([b"x" * 400] * 11)
+    with pytest.raises(BodyTooLarge):
+        await limited(upload, receive, None)
+    assert 3600 <= sum(read) <= 4000  # an upload's own, larger cap
+
+
+def test_an_event_under_the_cap_but_over_the_limit_says_which_limit(http: httpx.Client) -> None:
+    """The cap is far above what the API takes: an event of 1 MB gets the event's own
+    message (400 kB), not the body's."""
+    slug = new_instance(http)
+    event = {"event": {"type": "put", "key": "k", "value": "a" * (1024 * 1024)}}
+    answer = http.post(EVENTS.format(slug), json=event)
+    assert answer.status_code == 400, answer.text
+    assert "over the 400 kB limit" in answer.json()["error"]
+    still_usable(http, slug, transitions=1)
