@@ -4,7 +4,8 @@ uvicorn and Starlette hold a request's whole body before a route sees it, and no
 in between bounds it: one POST of 300 MB took the local server from 69 to 550 MB, only
 for the route to refuse an event over 400 kB. A body declared larger than the cap is
 refused before any of it is read; one that grows past it as it comes (chunked) is
-refused at the byte that passes it.
+refused once it passes it, and no route is handed a byte past the cap (uvicorn reads
+and drops what the client goes on sending).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from starlette.responses import JSONResponse
 # room for a value written with escapes (`\u00e9` is six bytes for one character).
 JSON_BODY_LIMIT = 4 * 1024 * 1024
 UPLOAD_PATH = "/uploads/"  # a bundle's form (10 MB unzipped): its own, larger cap
-
 
 TOO_LARGE = (
     f"the request body is over {JSON_BODY_LIMIT // (1024 * 1024)} MB, more than any request"
