@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.widgets import Input, Static, TextArea, Tree
 
 from smb_tui.local.server import ServerThread
@@ -1260,3 +1261,39 @@ async def test_a_base_url_that_is_not_one_says_so_in_place_of_the_dashboard(
         await wait_for(pilot, lambda: isinstance(app.screen, NotConnected), what="NotConnected")
         said = " ".join(static_text(s) for s in app.screen.query(Static))
         assert "'http://127.0.0.1:port' is not a URL" in said
+
+
+async def test_a_session_change_while_the_screen_is_taken_down_shows_nothing(
+    server: ServerThread,
+) -> None:
+    """Textual removes a screen's widgets, in no set order, before the screen's own
+    unmount closes its session: a live update's timer that fired in between raised
+    NoMatches from the status line (the machine list's options gone, the logs pane still
+    there, which was all the old guard looked at), logged as an error at every exit under
+    load. With every pane there, a missing widget is still raised."""
+    from smb_tui.tui.screens.dashboard import DashboardScreen
+    from smb_tui.tui.widgets.machine_list import MachineOptions
+
+    app, _ = app_on_new_instance(server, "counter", "taken-down")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        view = screen.query_one(InstanceView)
+        await wait_for(pilot, lambda: view.snapshot.can_send, what="the instance")
+        session = screen.session
+        assert session is not None
+        show = screen._show_session
+
+        def faulty(snapshot: Any) -> None:
+            screen.query_one("#no-such-pane")
+
+        screen._show_session = faulty  # type: ignore[method-assign]
+        with pytest.raises(NoMatches):
+            session.set_live("reconnecting")
+        screen._show_session = show  # type: ignore[method-assign]
+        assert session.snapshot.live == "reconnecting"
+        await screen.query_one(MachineOptions).remove()  # as the teardown may, first
+        # Live again: the status line asks whether a pane failed (the machine list's
+        # options among them), which raised NoMatches.
+        session.set_live("live")
+        assert session.snapshot.live == "live"

@@ -24,6 +24,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -389,8 +390,24 @@ class DashboardScreen(AuthoringFlows):
             pane.redraw()
 
     def _session_changed(self, snapshot: InstanceSnapshot) -> None:
-        if not self.query(LogsView):
-            return  # the screen is being taken down: its panes are gone already
+        try:
+            self._show_session(snapshot)
+        except NoMatches:
+            if not self._taken_down():
+                raise  # a pane missing while the screen stands: a fault, said as one
+
+    def _taken_down(self) -> bool:
+        """Textual removes a screen's widgets, in no set order, before the screen's own
+        unmount closes the session: a live update's timer that fires in between finds
+        some panes gone (the machine list's options, say, with the logs still there)."""
+        return not all(
+            self.query(selector)
+            for pane in PANES.values()
+            for selector in pane[:2]
+            if selector != "#logs-log"  # made when the logs are first shown
+        )
+
+    def _show_session(self, snapshot: InstanceSnapshot) -> None:
         previous = self.snapshot
         self.snapshot = snapshot
         if _offers(previous) != _offers(snapshot):
