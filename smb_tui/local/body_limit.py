@@ -15,16 +15,20 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from smb_tui.local.deploy import MAX_UNZIPPED, UPLOAD_PATH
+
 # Ten times the largest value the API takes (a context or an event, 400 kB as JSON):
 # room for a value written with escapes (`\u00e9` is six bytes for one character).
 JSON_BODY_LIMIT = 4 * 1024 * 1024
-UPLOAD_PATH = "/uploads/"  # a bundle's form (10 MB unzipped): its own, larger cap
 
 TOO_LARGE = (
     f"the request body is over {JSON_BODY_LIMIT // (1024 * 1024)} MB, more than any request"
     " of this API takes; nothing was changed"
 )
-UPLOAD_TOO_LARGE = "the upload is larger than a bundle may be (10 MB); nothing was kept"
+UPLOAD_TOO_LARGE = (
+    f"the upload is larger than a bundle may be ({MAX_UNZIPPED // (1024 * 1024)} MB);"
+    " nothing was kept"
+)
 
 
 class BodyTooLarge(HTTPException):
@@ -47,7 +51,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = scope["path"].startswith(UPLOAD_PATH)
+        upload = scope["path"].startswith(UPLOAD_PATH)  # a bundle's form: its own cap
         limit = self.upload_limit if upload else self.limit
         refusal = UPLOAD_TOO_LARGE if upload else TOO_LARGE
         for name, value in scope["headers"]:

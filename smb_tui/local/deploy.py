@@ -40,6 +40,7 @@ from smb_tui.local.service import ApiError, LocalService
 
 MAX_GZIPPED = 1024 * 1024  # State Backed's limits for a bundle
 MAX_UNZIPPED = 10 * 1024 * 1024
+UPLOAD_PATH = "/uploads/"  # where a bundle is posted, under the server's own URL
 PENDING_SECONDS = 3600.0  # an upload not finalized within it is forgotten
 MAX_PENDING = 256
 SIGNATURE_FIELD = "x-smb-upload-signature"
@@ -149,7 +150,7 @@ class Deployments:
         name = "machineVersionId" if kind == "version" else "machineVersionMigrationId"
         return {
             name: f"{pending.id}.{self._sign(pending, 'id')}",
-            "codeUploadUrl": f"{upload_base.rstrip('/')}/uploads/{pending.token}",
+            "codeUploadUrl": f"{upload_base.rstrip('/')}{UPLOAD_PATH}{pending.token}",
             "codeUploadFields": {
                 "key": f"{machine}/{pending.id}.js",
                 SIGNATURE_FIELD: self._sign(pending, "upload"),

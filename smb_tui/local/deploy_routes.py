@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 
 from smb_tui.api.models import ErrorBody
 from smb_tui.local.definitions import SLUG_PATTERN
-from smb_tui.local.deploy import MAX_UNZIPPED, Deployments
+from smb_tui.local.deploy import MAX_UNZIPPED, UPLOAD_PATH, Deployments
 from smb_tui.local.service import ApiError
 
 FORM_SLACK = 64 * 1024  # the form's fields and boundaries around the bundle
@@ -163,7 +163,7 @@ def add_deploy_routes(app: FastAPI, deployments: Deployments, deployer: Any) -> 
         made = await deployments.finalize_migration(machineSlug, signedMachineVersionMigrationId)
         return JSONResponse({"machineVersionMigrationId": made})
 
-    @app.post("/uploads/{token}", status_code=204, include_in_schema=False)
+    @app.post(UPLOAD_PATH + "{token}", status_code=204, include_in_schema=False)
     async def upload(request: Request, token: str) -> Response:
         """The code upload URL: a form, no Authorization header (as S3's presigned POST).
         Its body is capped at MAX_UPLOAD_BODY as it comes (`body_limit.py`)."""
