@@ -1,7 +1,7 @@
 """A lean HTTP/1.1 load generator, run in a process of its own so that the figures are
 the server's: `senders` keep-alive connections, each POSTing as soon as it has its
-answer, spread over `instances` paths, for `seconds`. Prints JSON: events/s and
-latency percentiles. Raw asyncio streams, not httpx: the client must cost less than
+answer, spread over `instances` paths, for `seconds`. Prints JSON: events/s, latency
+percentiles and the longest wait. Raw asyncio streams, not httpx: the client must cost less than
 the server it measures.
 
     python benchmarks/load.py URL TOKEN PATH_TEMPLATE SENDERS INSTANCES SECONDS [BODY]
@@ -71,7 +71,8 @@ async def main() -> None:
     def at(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000
 
-    print(json.dumps({"per_s": sum(counts) / elapsed, "p50_ms": at(0.5), "p99_ms": at(0.99)}))
+    figures = {"per_s": sum(counts) / elapsed, "p50_ms": at(0.5), "p99_ms": at(0.99)}
+    print(json.dumps({**figures, "max_ms": latencies[-1] * 1000}))
 
 
 if __name__ == "__main__":

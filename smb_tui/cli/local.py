@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import gc
 import ipaddress
 import os
 import signal
@@ -121,9 +122,17 @@ def local_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run_local(args: argparse.Namespace) -> int:
+    gc.disable()  # until it serves (`set_start_up_aside`); on again however it ends
+    try:
+        return _serve(args)
+    finally:
+        gc.enable()
+
+
+def _serve(args: argparse.Namespace) -> int:
     from smb_tui.core.keys import LocalKey
     from smb_tui.local.options import listening_socket
-    from smb_tui.local.server import LocalServer, ServerOptions
+    from smb_tui.local.server import LocalServer, ServerOptions, set_start_up_aside
     from smb_tui.paths import data_dir
 
     if args.secret_file is not None:
@@ -185,6 +194,7 @@ def run_local(args: argparse.Namespace) -> int:
 
     async def announce() -> None:
         await asyncio.to_thread(server.started.wait)
+        set_start_up_aside()
         if not server.base_url:
             return  # it did not start; uvicorn said why
         print(f"State Backed API on {server.base_url}", flush=True)

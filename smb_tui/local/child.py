@@ -14,6 +14,7 @@ from KEY_PATH (mode 0600).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -24,7 +25,8 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     fd, db, log_file, key_path = argv
-    from smb_tui.local.server import LocalServer, ServerOptions
+    gc.disable()  # until it serves (`set_start_up_aside`)
+    from smb_tui.local.server import LocalServer, ServerOptions, set_start_up_aside
 
     options = ServerOptions(
         db=Path(db),
@@ -40,6 +42,8 @@ def main(argv: list[str]) -> int:
 
     def say_when(event: threading.Event, what: str) -> None:
         event.wait()
+        if what == "serving":
+            set_start_up_aside()
         if server.base_url or what == "seeded":
             print(what, flush=True)
 

@@ -252,6 +252,48 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
         assert process.wait(10) == 0, "SIGTERM should end the server cleanly"
 
 
+WATCH_THE_COLLECTOR = """
+import gc, os, signal, sys, threading, time, urllib.request
+
+def watch(port):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until it serves
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while not gc.get_freeze_count() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print(gc.isenabled(), gc.get_freeze_count(), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=watch, args=(sys.argv[sys.argv.index("--port") + 1],)).start()
+from smb_tui.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_serving_process_keeps_what_its_start_made_out_of_the_collector(
+    tmp_path: Path,
+) -> None:
+    """`smb-tui local`, once it serves: Python's cycle collector on (it is off while the
+    server starts), and what the start made (tens of thousands of objects that live as
+    long as the process) set aside, so that no full collection walks it all again."""
+    command = local_command(tmp_path / "gc.db", free_port())
+    process = subprocess.run(
+        [sys.executable, "-c", WATCH_THE_COLLECTOR, *command[3:]],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    enabled, frozen = process.stdout.splitlines()[-1].split()  # after its own lines
+    assert enabled == "True"
+    assert int(frozen) > 10_000, "start-up's objects should be set aside from the collector"
+    assert process.returncode == 0, process.stderr
+
+
 def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     key, port = LocalKey.generate(), free_port()
     first = start_process(tmp_path / "a.db", key, port)
