@@ -11,6 +11,7 @@ neither client shares its process with the server.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import shutil
@@ -151,4 +152,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()  # --help, not a run
     asyncio.run(main())
