@@ -90,7 +90,11 @@ class Kind:
     event: Any
     state_value: Any
     haystack: str  # what a search looks in: the event type and the whole payload, lower case
-    cached: str  # the event and state as the history cache writes them ("" if it cannot)
+    # The event and state as the history cache writes them ("" if it cannot), made once
+    # for the many rows of a kind; None for a kind that is one row's own (a long event,
+    # rarely repeated): made when its row is written, not held beside the event (with
+    # non-ASCII escaped it is up to six times the event's size).
+    cached: str | None
 
 
 # Kinds by event and state: most rows of a history are one of a few. By the event's key
@@ -133,7 +137,7 @@ def _kind(event: Any, state_value: Any) -> Kind:
         event=event,
         state_value=_shared_state(state_value, state_key) if keyed else state_value,
         haystack=_shared(f"{kind_text}\n{haystack_tail}".lower()),
-        cached=_cached_form(event, state_value),
+        cached=_cached_form(event, state_value) if key is not None else None,
     )
     if key is not None and len(kinds) < _SHARED_MAX:
         kinds[key] = kind
@@ -663,14 +667,20 @@ class HistoryBuffer:
         """Append a fetched page: work in proportion to the page, not to the rows held."""
         rows = rows_of(page.items)
         if not from_cache and self.cache is not None:
-            if all(row.kind.cached for row in rows):
+            # Each row as the cache keeps it: its time, then its kind's event and state,
+            # made once for all the rows of that kind (now, for a kind of one row).
+            forms = [
+                _cached_form(row.kind.event, row.kind.state_value)
+                if row.kind.cached is None
+                else row.kind.cached
+                for row in rows
+            ]
+            if all(forms):
                 fetched_with = self.next_cursor if self.pages else None
-                # Each row as the cache keeps it: its time, then its kind's event and
-                # state, made once for all the rows of that kind.
                 cached = CachedRows.of(
                     [
-                        row_data(written, row.kind.cached)
-                        for written, row in zip(created_ats(page.items), rows, strict=True)
+                        row_data(written, form)
+                        for written, form in zip(created_ats(page.items), forms, strict=True)
                     ]
                 )
                 self._unwritten.append((cached, page.cursor, fetched_with))
