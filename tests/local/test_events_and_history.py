@@ -367,6 +367,31 @@ def test_event_payload_round_trips_as_json(http: httpx.Client) -> None:
     assert json.loads(json.dumps(history(http, "scratch", slug)[0]["event"]))["value"] == value
 
 
+def test_a_page_of_history_sends_text_as_it_was_sent_not_escaped(http: httpx.Client) -> None:
+    """A page of history is JSON as JavaScript writes it: compact, its text as it is.
+    Escaped (`\\u6f22` for 漢), 100 events of 400 kB of text (as State Backed measures
+    them, in UTF-8) made a page of 80 MB, over the 64 MB the client reads of an answer:
+    such a history could not be read at all."""
+    slug = unique("wire")
+    http.post("/machines/scratch", json={"slug": slug})
+    text = "漢字 żółw 🐢 " * 3_000
+    for n in range(3):  # no state takes a note: recorded, the context left alone
+        sent = http.post(
+            f"/machines/scratch/i/{slug}/events",
+            json={"event": {"type": "note", "n": n, "text": text}},
+        )
+        assert sent.status_code == 200, sent.text
+    page = http.get(f"/machines/scratch/i/{slug}/events")
+    items = page.json()["transitions"]
+    assert [item["event"] for item in items[:3]] == [
+        {"type": "note", "n": n, "text": text} for n in (2, 1, 0)
+    ]
+    as_sent = sum(
+        len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) for item in items
+    )
+    assert len(page.content) < as_sent + 100, f"{len(page.content):,} bytes for {as_sent:,}"
+
+
 def test_machine_code_that_breaks_the_context_is_a_500_and_changes_nothing(
     http: httpx.Client,
 ) -> None:
