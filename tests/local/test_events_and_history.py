@@ -354,6 +354,37 @@ def test_logs_page_at_100_entries(http: httpx.Client) -> None:
     assert len(seen) == 105
 
 
+def test_what_machine_code_prints_is_kept_within_what_a_follower_can_read(
+    http: httpx.Client,
+) -> None:
+    """A line of 200,000 characters is kept cut at 64,000, and says so; a run that prints
+    10,005 lines keeps 10,000 and says how many more it printed. With no limit, one print
+    of 70 MB made every page of logs from it on larger than a client reads (64 MB): no
+    follower got past it, ever."""
+    slug = unique("loud")
+    http.post("/machines/scratch", json={"slug": slug})
+    for event in (
+        {"type": "shout", "size": 200_000},
+        {"type": "shout", "lines": 10_005, "size": 3},
+    ):
+        sent = http.post(f"/machines/scratch/i/{slug}/events", json={"event": event})
+        assert sent.status_code == 200, sent.text
+    entries, start = [], "2000-01-01T00:00:00Z"
+    while True:
+        page = http.get("/logs", params={"from": start, "instance": slug}).json()
+        if not page["logs"]:
+            break
+        entries += page["logs"]
+        start = page["maxTimestamp"]
+    long, *lines, said = [(entry["outputType"], entry["log"]) for entry in entries]
+    assert long == (
+        "stdout",
+        "x" * 64_000 + "… [smb-tui local kept 64,000 of this line's 200,000 characters]",
+    )
+    assert lines == [("stdout", "xxx")] * 10_000
+    assert said == ("stderr", "smb-tui local: 5 more lines of this run not kept (at most 10,000)")
+
+
 def test_event_payload_round_trips_as_json(http: httpx.Client) -> None:
     slug = unique("payload")
     http.post("/machines/scratch", json={"slug": slug})

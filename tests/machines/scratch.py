@@ -33,6 +33,7 @@ class Scratch(StateChart):
     try_unguarded = ready.to(unguarded)
     reset = failed.to(ready) | unguarded.to(ready)
     corrupt = ready.to.itself(on="break_context")
+    shout = ready.to.itself(on="print_lines")
 
     def store(self, payload: dict[str, Any]) -> None:
         self.model.context.setdefault("public", {})[str(payload.get("key"))] = payload.get("value")
@@ -43,6 +44,10 @@ class Scratch(StateChart):
 
     def break_context(self) -> None:
         self.model.context["not_json"] = {1, 2}  # the server must refuse to store this
+
+    def print_lines(self, payload: dict[str, Any]) -> None:
+        for _ in range(int(payload.get("lines", 1))):
+            print("x" * int(payload.get("size", 1)))
 
     def plan(self, payload: dict[str, Any]) -> None:
         self.model.context["job_seconds"] = payload.get("seconds", 5)
