@@ -63,6 +63,7 @@ MAX_EVENT_BYTES = MAX_CONTEXT_BYTES
 # store. A line of 64,000 characters keeps a page of 100 under 40 MB, however escaped.
 MAX_LOG_CHARS = 64_000
 MAX_LOG_LINES = 10_000
+MAX_RUN_LOG_CHARS = 4_000_000  # all of one run's lines
 
 Subscriber = Callable[[dict[str, JSON]], None]
 
@@ -935,24 +936,25 @@ def _log_rows(
 
 
 def _kept(logs: Sequence[LogLine]) -> list[LogLine]:
-    """What is kept of one run's lines: at most MAX_LOG_LINES, each cut at MAX_LOG_CHARS;
-    a line cut, or lines left out, say so in the logs themselves."""
-    kept = [
-        line
-        if len(line.text) <= MAX_LOG_CHARS
-        else replace(
-            line,
-            text=f"{line.text[:MAX_LOG_CHARS]}… [smb-tui local kept {MAX_LOG_CHARS:,} of"
-            f" this line's {len(line.text):,} characters]",
-        )
-        for line in logs[:MAX_LOG_LINES]
-    ]
-    if len(logs) > MAX_LOG_LINES:
-        last = logs[-1]
-        said = f"{len(logs) - MAX_LOG_LINES:,} more lines of this run not kept"
-        kept.append(
-            LogLine(last.timestamp, "stderr", f"smb-tui local: {said} (at most {MAX_LOG_LINES:,})")
-        )
+    """What is kept of one run's lines: each cut at MAX_LOG_CHARS, and no more lines once
+    MAX_LOG_LINES or MAX_RUN_LOG_CHARS are reached; a line cut, or lines left out, say so
+    in the logs themselves."""
+    kept: list[LogLine] = []
+    room = MAX_RUN_LOG_CHARS
+    for line in logs:
+        if len(kept) == MAX_LOG_LINES or room <= 0:
+            said = f"{len(logs) - len(kept):,} more lines of this run not kept"
+            limits = f"at most {MAX_LOG_LINES:,} lines, {MAX_RUN_LOG_CHARS:,} characters a run"
+            kept.append(LogLine(logs[-1].timestamp, "stderr", f"smb-tui local: {said} ({limits})"))
+            break
+        if len(line.text) > MAX_LOG_CHARS:
+            line = replace(
+                line,
+                text=f"{line.text[:MAX_LOG_CHARS]}… [smb-tui local kept {MAX_LOG_CHARS:,} of"
+                f" this line's {len(line.text):,} characters]",
+            )
+        kept.append(line)
+        room -= len(line.text)
     return kept
 
 

@@ -358,7 +358,8 @@ def test_what_machine_code_prints_is_kept_within_what_a_follower_can_read(
     http: httpx.Client,
 ) -> None:
     """A line of 200,000 characters is kept cut at 64,000, and says so; a run that prints
-    10,005 lines keeps 10,000 and says how many more it printed. With no limit, one print
+    10,005 lines keeps 10,000 and says how many more it printed, as does one past
+    4,000,000 characters in all. With no limit, one print
     of 70 MB made every page of logs from it on larger than a client reads (64 MB): no
     follower got past it, ever."""
     slug = unique("loud")
@@ -382,7 +383,20 @@ def test_what_machine_code_prints_is_kept_within_what_a_follower_can_read(
         "x" * 64_000 + "… [smb-tui local kept 64,000 of this line's 200,000 characters]",
     )
     assert lines == [("stdout", "xxx")] * 10_000
-    assert said == ("stderr", "smb-tui local: 5 more lines of this run not kept (at most 10,000)")
+    assert said == (
+        "stderr",
+        "smb-tui local: 5 more lines of this run not kept (at most 10,000 lines,"
+        " 4,000,000 characters a run)",
+    )
+    # And a run's characters in all: lines are kept while under 4,000,000 (67 of 60,000).
+    http.post(
+        f"/machines/scratch/i/{slug}/events",
+        json={"event": {"type": "shout", "lines": 100, "size": 60_000}},
+    )
+    page = http.get("/logs", params={"from": start, "instance": slug}).json()["logs"]
+    assert [len(entry["log"]) for entry in page[:67]] == [60_000] * 67
+    assert page[67]["log"].startswith("smb-tui local: 33 more lines of this run not kept")
+    assert len(page) == 68
 
 
 def test_event_payload_round_trips_as_json(http: httpx.Client) -> None:
