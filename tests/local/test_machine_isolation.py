@@ -124,6 +124,25 @@ def test_a_timer_flood_is_refused_at_once_and_the_server_keeps_answering(
         assert hostile(http, slug, "hello").status_code == 200
 
 
+def test_what_machine_code_logs_is_kept_cut_or_refuses_the_event_past_what_is_read(
+    xserver: ServerThread,
+) -> None:
+    """A line of 1,000,000 characters is kept cut at 64,000; 70 MB logged in one run is
+    more than the server reads of a worker's answer: the event is refused saying so (it
+    said the worker had died), the worker replaced, and the next event runs."""
+    with client(xserver, sub="owner") as http:
+        slug = new(http, "hostile")
+        answer = hostile(http, slug, {"type": "shout", "size": 1_000_000})
+        assert answer.status_code == 200, answer.text
+        (line,) = logs_of(http, "hostile", slug)
+        assert line.startswith("x" * 64_000 + "… [smb-tui local kept 64,000 of")
+        answer = hostile(http, slug, {"type": "shout", "size": 10_000_000, "lines": 7})
+        assert answer.status_code == 500
+        assert answer.json()["code"] == "machine-memory-limit"
+        assert "answered more than 64 MB (what it logged" in answer.json()["error"]
+        assert hostile(http, slug, "hello").status_code == 200
+
+
 def test_after_a_memory_bomb_small_events_run(xserver: ServerThread) -> None:
     with client(xserver, sub="owner") as http:
         slug = new(http, "errands")

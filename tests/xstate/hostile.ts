@@ -27,6 +27,7 @@ export default createMachine<Context>(
           timerFlood: { actions: "timerFlood" },
           remember: { actions: "remember" },
           hello: { actions: note(() => ({ hello: true })) },
+          shout: { actions: "shout" },
           lateLog: "logging",
           stall: "stalled",
           slow: "slow",
@@ -70,6 +71,9 @@ export default createMachine<Context>(
         setTimeout(() => {
           for (;;) {}
         }, 20);
+      },
+      shout: (_, event: any) => {
+        for (let i = 0; i < (event.lines ?? 1); i++) console.log("x".repeat(event.size ?? 1));
       },
       timerFlood: () => {
         for (let i = 0; i < 30000; i++) setTimeout(() => {}, 1);

@@ -32,6 +32,7 @@ from smb_tui.local.engines.xstate_worker import (
 SLACK_SECONDS = 0.5  # the pipe and the worker's own work, on top of a deadline
 WORKER_MEMORY_BYTES = 1024 * 1024 * 1024  # a worker's resident memory, all its isolates
 START_SECONDS = 30.0  # a new worker: Python, V8, every module
+ANSWER_BYTES = 64 * 1024 * 1024  # one answer from a worker, the largest read
 _keys = itertools.count(1)
 _pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class WorkerProcess:
     # --- on the server's loop
     async def attach(self, on_death: Callable[[WorkerProcess], None]) -> None:
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+        reader = asyncio.StreamReader(limit=ANSWER_BYTES)
         await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader),
             self.process.stdout,  # type: ignore[arg-type]
@@ -172,8 +173,16 @@ class WorkerProcess:
                         future.set_result(_result(answer))
                     except Exception as error:
                         future.set_exception(error)
-        except (ValueError, ConnectionError):
+        except json.JSONDecodeError:
             pass  # a worker that says nonsense is as good as dead
+        except ValueError:  # a line past the reader's limit
+            self.why = LimitReached(
+                f"the machine's run answered more than {ANSWER_BYTES // 2**20} MB (what it"
+                " logged, or a state that large)",
+                "machine-memory-limit",
+            )
+        except ConnectionError:
+            pass
         finally:
             self.dead = True
             self.kill()
