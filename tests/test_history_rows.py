@@ -403,3 +403,33 @@ def test_rows_of_long_events_hold_each_event_once_beside_what_a_search_looks_in(
         assert len(buffer.row(0).haystack) > len(text)  # searched whole
     finally:
         cache.close()
+
+
+def test_pages_of_long_events_are_written_without_waiting_for_sixteen(tmp_path: Path) -> None:
+    """While a seek defers the cache's writes, pages wait to be written together, sixteen
+    at a time; pages of long events go as soon as 4 MB of text waits (sixteen pages of
+    100 rows of 100 kB of CJK text held 320 MB on their way to the disk)."""
+    text = "漢" * 100_000  # escaped by the cache as 600 kB
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    try:
+        history = cache.history("http://a", None, "m", "i")
+        buffer = HistoryBuffer(None, history)
+        buffer.defer_cache_writes()
+        for n in range(4):  # two rows a page: 1.2 MB of cache text each
+            records = [
+                {
+                    "createdAt": f"2026-12-05T07:35:{2 * n + i:02d}.815Z",
+                    "event": {"type": "note", "text": f"{2 * n + i}{text}"},
+                    "state": "on",
+                }
+                for i in range(2)
+            ]
+            items = Transitions(records)
+            buffer.add_page(Page[Transition].model_construct(items=items, cursor=f"c{n}"))
+        cache.flush()
+        back = history.page()
+        assert back is not None, "nothing written: all four pages still wait"
+        assert len(back.items) == 8
+        assert [t.event["text"][:1] for t in back.items] == [str(n) for n in range(8)]
+    finally:
+        cache.close()

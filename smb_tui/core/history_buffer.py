@@ -40,6 +40,9 @@ if TYPE_CHECKING:  # the models load with the client, once the dashboard has dra
 # few transactions, and little text waiting in memory among the rows kept (a redraw's
 # worth, a few hundred pages, left their memory scattered: 5 MB over 100,000 rows).
 WRITE_PAGES_TOGETHER = 16
+# Or as soon as this much text waits: sixteen pages of long events (100 rows of 100 kB of
+# CJK text, escaped, is 20 MB a page) held 320 MB at once on their way to the disk.
+WRITE_TEXT_TOGETHER = 4_000_000
 _SHARED: dict[str, str] = {}
 _SHARED_MAX = 65_536  # distinct strings (and kinds) kept; past it, rows keep their own
 
@@ -476,6 +479,7 @@ class HistoryBuffer:
         self._server_cursor_below: dict[Row, str] = {}
         self._deferring = False
         self._unwritten: list[tuple[CachedRows, str | None, str | None]] = []
+        self._unwritten_text = 0  # characters in `_unwritten`
         self._writes: list[Future[None]] = []  # queued on the cache's writer thread
         # Told why, once, as soon as the cache fails (the history goes on without it).
         self.cache_failed: Callable[[str], None] = lambda why: None
@@ -648,7 +652,7 @@ class HistoryBuffer:
     def cache_off(self, why: str) -> None:
         """Go on without the cache, and say why (once: it is gone after)."""
         if self.cache is not None:
-            self.cache, self._unwritten = None, []
+            self.cache, self._unwritten, self._unwritten_text = None, [], 0
             self.cache_failed(why)
 
     def defer_cache_writes(self) -> None:
@@ -657,7 +661,7 @@ class HistoryBuffer:
         self._deferring = True
 
     def write_cache(self, stop_deferring: bool = False) -> None:
-        pages, self._unwritten = self._unwritten, []
+        pages, self._unwritten, self._unwritten_text = self._unwritten, [], 0
         if stop_deferring:
             self._deferring = False
         if pages:
@@ -684,7 +688,12 @@ class HistoryBuffer:
                     ]
                 )
                 self._unwritten.append((cached, page.cursor, fetched_with))
-                if not self._deferring or len(self._unwritten) >= WRITE_PAGES_TOGETHER:
+                self._unwritten_text += len(cached.text)
+                if (
+                    not self._deferring
+                    or len(self._unwritten) >= WRITE_PAGES_TOGETHER
+                    or self._unwritten_text >= WRITE_TEXT_TOGETHER
+                ):
                     self.write_cache()
             else:  # nested past what JSON encodes here: shown, never cached
                 self.cache_off("a transition is nested too deeply to cache; going on without")
