@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from smb_tui.api.auth import KeyCredentials
 from smb_tui.config import Connection
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
-from smb_tui.local.store import Store
+from smb_tui.local.store import Store, stored_json
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 
@@ -50,7 +49,7 @@ def fill(db: Path, instance: int, count: int, kb: int, character: str) -> None:
                 (
                     instance,
                     iso_at(start + n),
-                    json.dumps({"type": "note", "n": n, "text": f"{n}{text}"}, ensure_ascii=False),
+                    stored_json({"type": "note", "n": n, "text": f"{n}{text}"}),
                     '"counting"',
                 )
                 for n in range(count)

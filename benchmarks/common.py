@@ -3,7 +3,6 @@ history fast, straight into SQLite."""
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from smb_tui.local.store import Store
+from smb_tui.local.store import Store, stored_json
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -63,13 +62,13 @@ def fill_history(db: Path, instance_id: int, count: int, varied: bool = False) -
     store = Store(db)
     start = time.time() - count / 1000
     batch = 50_000
-    plain = json.dumps({"type": "increment"})
+    plain = stored_json({"type": "increment"})
 
     def event(n: int) -> str:
         if varied and n % 1000 == 999:
-            return json.dumps({"type": "freeze", "why": f"maintenance window {n}"})
+            return stored_json({"type": "freeze", "why": f"maintenance window {n}"})
         if varied and n % 10 == 9:
-            return json.dumps({"type": "decrement", "by": n % 7})
+            return stored_json({"type": "decrement", "by": n % 7})
         return plain
 
     with store.transaction() as connection:

@@ -609,7 +609,10 @@ class Store:
     ) -> None:
         db.executemany(
             "INSERT INTO transitions (instance_id, created_at, event, state) VALUES (?, ?, ?, ?)",
-            [(instance_id, at, _wire(event), _wire(state)) for at, event, state in rows],
+            [
+                (instance_id, at, stored_json(event), stored_json(state))
+                for at, event, state in rows
+            ],
         )
 
     def transition_items(self, instance_id: int, before: int | None, limit: int) -> Page[str]:
@@ -799,7 +802,7 @@ class Store:
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _wire(value: JSON) -> str:
+def stored_json(value: JSON) -> str:
     """A value as a page of history sends it, which is as stored: compact, its text as it
     is, as JavaScript's JSON.stringify writes it. Escaped (`\\u6f22` for 漢), an event of
     400 kB of text as State Backed measures it (UTF-8) went out at up to three times
