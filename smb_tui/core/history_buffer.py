@@ -109,10 +109,12 @@ _KINDS_IN_NAMED_STATE: dict[tuple[str, str], Kind] = {}
 _TYPE_KINDS: dict[tuple[str, str], Kind] = {}
 
 
-def _kind(event: Any, state_value: Any) -> Kind:
+def _kind(event: Any, state_value: Any, event_key: str | None = None) -> Kind:
+    """The kind of a transition of `event` in `state_value` (`event_key`: the event's
+    `_key`, when the caller has made it already: for a long event, a pass over all of it)."""
     named, keyed = state_value.__class__ is str, True
     try:
-        event_key = _key(event)
+        event_key = _key(event) if event_key is None else event_key
         state_key = state_value if named else _key(state_value)
     except RecursionError:  # nested past what repr walks: a kind of its own
         event_key = state_key = ""
@@ -130,8 +132,10 @@ def _kind(event: Any, state_value: Any) -> Kind:
     if type_only:
         payload = haystack_tail = ""
     else:
-        payload = safe(payload_summary(event, 200))
+        # The payload's JSON made once (for a long event, the most of a row's cost): the
+        # line shows its start, as `payload_summary(event, 200)` cuts it.
         haystack_tail = payload_summary(event, 1 << 20)
+        payload = safe(_cut(haystack_tail, 200))
     kind = Kind(
         # One copy of each string a history repeats (its event types, states, payloads).
         event_type=_shared(safe(kind_text)),
@@ -147,6 +151,10 @@ def _kind(event: Any, state_value: Any) -> Kind:
         if named and type_only:  # `rows_of` finds it by the type, with no repr
             _TYPE_KINDS[(event["type"], state_value)] = kind
     return kind
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _cached_form(event: Any, state_value: Any) -> str:
@@ -184,9 +192,9 @@ class Row(float):
         return cls.made(transition.created_at, transition.event, transition.state)
 
     @classmethod
-    def made(cls, written: str, event: Any, state: Any) -> Row:
+    def made(cls, written: str, event: Any, state: Any, event_key: str | None = None) -> Row:
         """The row of a transition given as its three fields (`of` reads them)."""
-        kind = _kind(event, state)
+        kind = _kind(event, state, event_key)
         at = _usual_time(written)
         if at is not None:
             return Row(at, kind)
@@ -359,9 +367,14 @@ def rows_of(transitions: Sequence[Transition]) -> list[Row]:
                     kind = types.get((event_type, state))
             if kind is None:
                 try:
-                    kind = kinds.get((repr(event), state))
+                    event_key = repr(event)
                 except RecursionError:
-                    kind = None
+                    append(Row.made(written, event, state))
+                    continue
+                kind = kinds.get((event_key, state))
+                if kind is None:  # its repr made once (a long event's is a pass over it)
+                    append(Row.made(written, event, state, event_key))
+                    continue
             ms = None if kind is None else millis.get(written[20:])
             if kind is not None and ms is not None:
                 second = written[:20]
