@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from smb_tui.api import KeyCredentials, StateBackedClient
 from smb_tui.api.models import Page, Transition, Transitions
-from smb_tui.core import history_pager
+from smb_tui.core import history_buffer, history_pager
+from smb_tui.core.history_buffer import Row
+from smb_tui.core.history_cache import MATCH_ROWS
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.local.demo import BUSY_HISTORY
 from smb_tui.local.server import ServerThread
@@ -270,6 +272,38 @@ async def test_news_while_news_loads_costs_one_more_fetch(
     assert pager.wants_news()
     again = await pager.fetch_news()
     assert again is not None and again.rows == []
+
+
+async def test_news_makes_rows_of_the_new_transitions_not_of_the_whole_first_page(
+    api: StateBackedClient, server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each update fetches the first page again (the API has no other way to news); of
+    it, only the new transitions and the run that finds the held ones are made rows: a
+    hundred rows of long events made on every update kept the dashboard busy."""
+    slug = unique("pager-few")
+    with client(server) as http:
+        http.post("/machines/counter", json={"slug": slug}).raise_for_status()
+        for _ in range(120):
+            http.post(f"/machines/counter/i/{slug}/events", json={"event": "increment"})
+    pager = pager_on(api, slug)
+    await first_page(pager)
+    with client(server) as http:
+        for _ in range(2):
+            http.post(f"/machines/counter/i/{slug}/events", json={"event": "decrement"})
+    made: list[int] = []
+    rows_of = history_buffer.rows_of
+
+    def counted(transitions: Sequence[Transition]) -> list[Row]:
+        made.append(len(transitions))
+        return rows_of(transitions)
+
+    monkeypatch.setattr(history_buffer, "rows_of", counted)
+    monkeypatch.setattr(history_pager, "rows_of", counted)
+    assert pager.wants_news()
+    news = await pager.fetch_news()
+    assert news is not None and [r.event_type for r in news.rows] == ["decrement"] * 2
+    assert news.page_rows == 100
+    assert sum(made) <= 2 + MATCH_ROWS, f"{made}: rows made of a page with 2 new"
 
 
 async def test_a_seek_keeps_the_newest_event_types_only_as_many_as_suggested(

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from smb_tui.api.models import Page, Transition, Transitions
-from smb_tui.core.history_buffer import HistoryBuffer, Row, _usual_time, rows_of
-from smb_tui.core.history_cache import HistoryCache, row_data
+from smb_tui.core.history_buffer import HistoryBuffer, PageRows, Row, _usual_time, rows_of
+from smb_tui.core.history_cache import MATCH_ROWS, HistoryCache, row_data
 
 
 def transition(created_at: str, event: object, state: object = "counting") -> Transition:
@@ -433,3 +433,27 @@ def test_pages_of_long_events_are_written_without_waiting_for_sixteen(tmp_path: 
         assert [t.event["text"][:1] for t in back.items] == [str(n) for n in range(8)]
     finally:
         cache.close()
+
+
+def test_news_in_the_first_page_makes_only_the_rows_it_looks_at() -> None:
+    """Finding what is new in the first page fetched again makes the new rows and the run
+    that finds the ones held, not every row of the page (a hundred rows of long events,
+    on each update); the rows made are those `rows_of` makes."""
+    records = [
+        {
+            "createdAt": f"2026-12-05T07:{n // 60:02d}:{n % 60:02d}.815Z",
+            "event": {"type": "note", "n": n, "text": "x" * 1000},
+            "state": "on",
+        }
+        for n in reversed(range(110))  # newest first
+    ]
+    buffer = HistoryBuffer()
+    buffer.add_page(Page[Transition].model_construct(items=Transitions(records[3:103]), cursor="c"))
+    page = PageRows(Transitions(records[:100]))
+    new = buffer.new_rows_in(page)
+    assert new == rows_of(Transitions(records[:3]))
+    assert page.made <= 3 + MATCH_ROWS, f"{page.made} rows made to find 3 new ones"
+    whole = rows_of(Transitions(records[:100]))
+    again = PageRows(Transitions(records[:100]))
+    assert again[5] == whole[5] and again[-1] == whole[-1] and again[2:9] == whole[2:9]
+    assert list(again) == whole and len(again) == 100

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -390,6 +390,56 @@ def rows_of(transitions: Sequence[Transition]) -> list[Row]:
                 continue
         append(Row.made(written, event, state))
     return rows
+
+
+class PageRows(Sequence[Row]):
+    """A page's rows, each made when first looked at, from the first on (finding news in
+    the first page fetched again needs the few new rows and the run after them, not a
+    hundred rows of long events made each time). Made, they are what `rows_of` makes."""
+
+    __slots__ = ("_items", "_records", "_rows")
+
+    def __init__(self, transitions: Sequence[Transition]) -> None:
+        from smb_tui.api.models import Transitions
+
+        self._records = isinstance(transitions, Transitions)
+        self._items: Sequence[Any] = (
+            transitions.records if isinstance(transitions, Transitions) else list(transitions)
+        )
+        self._rows: list[Row] = []
+
+    @property
+    def made(self) -> int:
+        """How many rows were made so far."""
+        return len(self._rows)
+
+    def _make(self, end: int) -> None:
+        if end > len(self._rows):
+            from smb_tui.api.models import Transitions
+
+            more = self._items[len(self._rows) : end]
+            self._rows.extend(rows_of(Transitions(list(more)) if self._records else more))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Row]:
+        self._make(len(self))
+        return iter(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        if isinstance(index, slice):
+            self._make(index.indices(len(self))[1])
+            return self._rows[index]
+        at = index + len(self) if index < 0 else index
+        if not 0 <= at < len(self):
+            raise IndexError(index)
+        self._make(at + 1)
+        return self._rows[at]
 
 
 # A transition's time as written, event and state: from a record, from a model.
@@ -827,4 +877,4 @@ class HistoryBuffer:
         return None
 
 
-__all__ = ["HistoryBuffer", "Kind", "Row"]
+__all__ = ["HistoryBuffer", "Kind", "PageRows", "Row"]

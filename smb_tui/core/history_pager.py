@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.sending import asking_ahead, started
-from smb_tui.core.history_buffer import HistoryBuffer, events_by_type, rows_of
+from smb_tui.core.history_buffer import HistoryBuffer, PageRows, events_by_type, rows_of
 from smb_tui.core.history_cache import CacheCursor, CacheUnavailable
 from smb_tui.core.text import safe
 
@@ -253,7 +253,7 @@ class HistoryPager:
         self.refreshing = False
         if page is None:
             return News([])
-        rows = rows_of(page.items)
+        rows = PageRows(page.items)  # made as far as the news is looked for
         new = self.buffer.new_rows_in(rows)
         if new is None:  # over a page of news: from the top again, cache and all
             return News([], reload=True) if not self.buffer.loading else None
