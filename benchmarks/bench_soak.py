@@ -1,10 +1,12 @@
 """Soak: the dashboard left open on a live instance that another client drives.
 
     python benchmarks/bench_soak.py [--minutes 10] [--rates 5,50] [--machine counter|xstate]
+                                    [--payload-kb 0]
 
 For each rate: `smb-tui local` in its own process, a sender in another process sending
 `increment` to `counter/soak-*` (or, `--machine xstate`, `comment` to the demo's ticket
-on V8, `tally/soak-*`) at that many events/s, and the real app here (headless,
+on V8, `tally/soak-*`) at that many events/s (`--payload-kb`: each with that much text,
+as end users' long events are), and the real app here (headless,
 Textual's Pilot, 120x40) open on that instance with the history focused, pressing j and k
 in turn. Prints, per minute: the app's RSS, the time from a key press to the history's
 cursor having moved (median, p95; keys not handled within 2 s are counted apart), and the
@@ -41,8 +43,9 @@ from smb_tui.tui.widgets.transition_history import TransitionHistory
 SENDER = """
 import asyncio, sys, time
 import httpx
-base, token, slug, rate, seconds, out, machine, event, key = sys.argv[1:10]
+base, token, slug, rate, seconds, out, machine, event, key, kb = sys.argv[1:11]
 rate, seconds = float(rate), float(seconds)
+payload = {"text": "x" * (int(kb) * 1000)} if int(kb) else {}
 
 async def main():
     headers = {"authorization": f"Bearer {token}"}
@@ -54,7 +57,7 @@ async def main():
             while time.monotonic() - start < seconds:
                 due = start + sent / rate
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
-                answer = await http.post(path, json={"event": {"type": event}})
+                answer = await http.post(path, json={"event": {"type": event, **payload}})
                 count = answer.json()["publicContext"][key]
                 log.write(f"{count} {time.time()}\\n")
                 sent += 1
@@ -126,6 +129,7 @@ async def soak(
     trace: bool = False,
     cached: bool = True,
     kind: str = "counter",
+    payload_kb: int = 0,
 ) -> None:
     machine, context, event, count_key = MACHINES[kind]
     machines = unguarded_ticket(tmp / "machines") if kind == "xstate" else tmp / "none"
@@ -143,7 +147,7 @@ async def soak(
             http.post(f"/machines/{machine}", json=body).raise_for_status()
         token = server.headers["authorization"].split(" ", 1)[1]
         arguments = [server.base_url, token, slug, str(rate), str(minutes * 60 + 5), str(sent_log)]
-        arguments += [machine, event, count_key]
+        arguments += [machine, event, count_key, str(payload_kb)]
         sender = subprocess.Popen([sys.executable, "-c", SENDER, *arguments])
         auth = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "bench"})
         connection = Connection(server.base_url, auth, None, "soak", can_act_as=True)
@@ -233,11 +237,20 @@ def main() -> None:
         default="counter",
         help="counter: a python-statemachine chart; xstate: the demo's ticket on V8",
     )
+    parser.add_argument(
+        "--payload-kb", type=int, default=0, help="each event with this many kB of text"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for rate in args.rates.split(","):
             soaking = soak(
-                float(rate), args.minutes, Path(tmp), args.trace, not args.no_cache, args.machine
+                float(rate),
+                args.minutes,
+                Path(tmp),
+                args.trace,
+                not args.no_cache,
+                args.machine,
+                args.payload_kb,
             )
             asyncio.run(soaking)
 

@@ -456,6 +456,12 @@ def created_ats(transitions: Sequence[Transition]) -> list[str]:
     return [transition.created_at for transition in transitions]
 
 
+def own_text(rows: Sequence[Row]) -> int:
+    """The characters of text `rows` hold of their own: a long event's row holds its event
+    and its search text whole (about twice this); rows of a shared kind, nothing of it."""
+    return sum(len(row.kind.haystack) for row in rows if row.kind.cached is None)
+
+
 def events_by_type(rows: Sequence[Row]) -> dict[str, Any]:
     """The event types of `rows` (newest first), each with the newest of its events as
     the server sent it: the composer's suggestions, and an example payload for each."""
@@ -877,4 +883,4 @@ class HistoryBuffer:
         return None
 
 
-__all__ = ["HistoryBuffer", "Kind", "PageRows", "Row"]
+__all__ = ["HistoryBuffer", "Kind", "PageRows", "Row", "own_text"]

@@ -24,6 +24,7 @@ from smb_tui.core.keys import LocalKey
 from smb_tui.local.server import ServerThread
 from smb_tui.tui.screens.dashboard import DashboardScreen
 from smb_tui.tui.screens.modals import ExportHistory
+from smb_tui.tui.widgets import transition_history
 from smb_tui.tui.widgets.transition_history import TransitionHistory
 from tests.conftest import client, free_port, start_server, unique
 from tests.conftest import history as fetch_all
@@ -612,15 +613,17 @@ async def test_cached_rows_dropped_by_another_dashboard_are_said_and_r_reloads(
 
 
 async def flood(
-    pilot: Pilot[None], server: ServerThread, history: TransitionHistory, slug: str
+    pilot: Pilot[None], server: ServerThread, history: TransitionHistory, slug: str, text: str = ""
 ) -> list[int]:
-    """200 live updates to counter/`slug`, 10 at a time, each burst waited for until the
-    history shows it; the rows held after each burst."""
+    """200 live updates to counter/`slug`, 10 at a time (each with `text`, if any), each
+    burst waited for until the history shows it; the rows held after each burst."""
     held: list[int] = []
     with client(server) as http:
         for burst in range(20):
             for n in range(10):
-                event = {"type": "increment", "n": burst * 10 + n}
+                event: dict[str, object] = {"type": "increment", "n": burst * 10 + n}
+                if text:
+                    event["text"] = text
                 http.post(f"/machines/counter/i/{slug}/events", json={"event": event})
             await wait_for(
                 pilot,
@@ -668,6 +671,33 @@ async def test_left_open_on_a_busy_instance_it_holds_a_window_and_the_cache_the_
             other.close()
             await pilot.press("home")
             assert history.buffer.loaded == len(fresh) + 5
+
+
+async def test_a_busy_instance_of_long_events_holds_a_window_of_their_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of long events are held whole, each its own: the window past the view is as
+    many of them as hold HELD_TEXT of their text, not `window_rows` (5,000 rows of 300 kB
+    events held 3 GB). The rest comes back from the cache as before."""
+    monkeypatch.setattr(transition_history, "HELD_TEXT", 600_000)  # 30 rows of 20,000
+    monkeypatch.setattr(transition_history, "MIN_WINDOW_ROWS", 10)
+    cache = tmp_path / "cache" / "history.sqlite3"
+    with start_server(tmp_path, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": "long"}).raise_for_status()
+        app = make_app(server, "counter", "long", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            assert history.window_rows == 5_000
+            await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
+            held = await flood(pilot, server, history, "long", text="x" * 20_000)
+            assert max(held) <= 2 * 30 + 2 * history.size.height + 10, held
+            with client(server) as http:
+                fresh = fetch_all(http, "counter", "long")
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history)
+            assert rows_of(history) == fresh
 
 
 async def test_without_a_cache_a_busy_instance_holds_a_window_and_the_server_the_rest(

@@ -41,7 +41,7 @@ from smb_tui.core.describe import (
     short_event,
     state_change,
 )
-from smb_tui.core.history_buffer import Row, events_by_type
+from smb_tui.core.history_buffer import Row, events_by_type, own_text
 from smb_tui.core.history_cache import CacheUnavailable
 from smb_tui.core.history_pager import HistoryPager
 from smb_tui.core.text import safe
@@ -58,6 +58,11 @@ __all__ = ["Row", "TransitionHistory"]
 
 NOTHING_OPEN = "  Open an instance to see its transitions."
 MAX_CONTEXT_MARKS = 1_000  # rows marked with the context change seen: the newest kept
+# Rows of long events (each its own, held whole) past the view: as many as hold this much
+# of their text, at least MIN_WINDOW_ROWS (5,000 rows of 300 kB events held 3 GB).
+HELD_TEXT = 16_000_000
+MIN_WINDOW_ROWS = 50
+WINDOW_SAMPLE = 200  # the newest rows, whose size says what a row holds
 MAX_PENDING_MARKS = 100
 MARK_SLACK = 0.002  # seconds: a state's `ts` is in ms, a transition's time may be finer
 MARK_WINDOW = 1.0  # seconds: how much older than its state's `ts` a transition may be
@@ -389,7 +394,7 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
             self.unseen += added
             self.cursor += added
             self.scroll_to(y=self.scroll_offset.y + added, animate=False, immediate=True)
-            if self.unseen > self.window_rows:
+            if self.unseen > self._window():
                 # Far below the top, news is kept in the cache and counted; Home shows it.
                 self.buffer.hold_no_newer()
         self.trim()
@@ -435,12 +440,22 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         `window_rows` are held below those: the rest is in the cache, and comes back
         from it if the view goes down. With news far above the view kept in the cache
         too (`hold_no_newer`), what is held follows the view, not the updates seen."""
-        height = max(self.size.height, 1)
-        keep = max(self.cursor, self.scroll_offset.y + height) + height + self.window_rows
-        if self.buffer.loaded <= keep + self.window_rows or self.pager.seeking:
+        height, window = max(self.size.height, 1), self._window()
+        keep = max(self.cursor, self.scroll_offset.y + height) + height + window
+        if self.buffer.loaded <= keep + window or self.pager.seeking:
             return
         if self.buffer.trim(keep):
             self._resize()
+
+    def _window(self) -> int:
+        """`window_rows`, or fewer where the rows are long events, each held whole: as
+        many as hold HELD_TEXT of their own text (at least MIN_WINDOW_ROWS)."""
+        sample = self.buffer.newest(WINDOW_SAMPLE)
+        own = own_text(sample)
+        if not own:
+            return self.window_rows
+        fits = int(HELD_TEXT * len(sample) / own)
+        return max(MIN_WINDOW_ROWS, min(self.window_rows, fits))
 
     def newest(self, count: int) -> list[Row]:
         return self.buffer.newest(count)
