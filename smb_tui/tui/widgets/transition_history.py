@@ -58,14 +58,14 @@ __all__ = ["Row", "TransitionHistory"]
 
 NOTHING_OPEN = "  Open an instance to see its transitions."
 MAX_CONTEXT_MARKS = 1_000  # rows marked with the context change seen: the newest kept
+MAX_PENDING_MARKS = 100
+MARK_SLACK = 0.002  # seconds: a state's `ts` is in ms, a transition's time may be finer
+MARK_WINDOW = 1.0  # seconds: how much older than its state's `ts` a transition may be
 # Rows of long events (each its own, held whole) past the view: as many as hold this much
 # of their text, at least MIN_WINDOW_ROWS (5,000 rows of 300 kB events held 3 GB).
 HELD_TEXT = 16_000_000
 MIN_WINDOW_ROWS = 50
 WINDOW_SAMPLE = 200  # the newest rows, whose size says what a row holds
-MAX_PENDING_MARKS = 100
-MARK_SLACK = 0.002  # seconds: a state's `ts` is in ms, a transition's time may be finer
-MARK_WINDOW = 1.0  # seconds: how much older than its state's `ts` a transition may be
 TimeMode = Literal["age", "utc", "local"]
 
 
@@ -436,8 +436,8 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         self._pending_marks.extend(waiting)
 
     def trim(self) -> None:
-        """Hold the rows down to `window_rows` below the view, once a further
-        `window_rows` are held below those: the rest is in the cache, and comes back
+        """Hold the rows down to a window (`_window`) below the view, once a further
+        window is held below those: the rest is in the cache, and comes back
         from it if the view goes down. With news far above the view kept in the cache
         too (`hold_no_newer`), what is held follows the view, not the updates seen."""
         height, window = max(self.size.height, 1), self._window()
