@@ -23,13 +23,12 @@ from typing import Any
 
 import httpx
 from bench_tui import rss_mb, until
-from common import free_port, instance_id, iso_at, wait_for_demo_seeding, wait_listening
+from bench_xstate import Server  # the server, in a process of its own
+from common import instance_id, iso_at, wait_for_demo_seeding
 from textual import events
 
 from smb_tui.api.auth import KeyCredentials
 from smb_tui.config import Connection
-from smb_tui.core.keys import LocalKey
-from smb_tui.local.auth import sign_key_token
 from smb_tui.local.store import Store, stored_json
 from smb_tui.tui.app import SmbTui
 from smb_tui.tui.widgets.transition_history import TransitionHistory
@@ -99,18 +98,12 @@ def main() -> None:
         asyncio.run(measure(base_url, key_id, secret, slug))
         return
     folder = Path(tempfile.mkdtemp(prefix="smb-bench-"))
-    key, db, port = LocalKey.generate(), folder / "bench.db", free_port()
-    env = {**os.environ, "STATEBACKED_SECRET_KEY": key.secret}  # not on a command line
-    server = subprocess.Popen(
-        [sys.executable, "-m", "smb_tui", "local", "--port", str(port), "--db", str(db),
-         "--key-id", key.key_id],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
+    (folder / "none").mkdir()  # no machines of our own: the demo's counter
+    server = Server(None, folder / "none", folder, demo=True)
+    db = folder / f"{server.base_url.rsplit(':', 1)[1]}.db"
+    env = {**os.environ, "STATEBACKED_SECRET_KEY": server.key.secret}  # not on a command line
     try:
-        headers = {"authorization": f"Bearer {sign_key_token(key, {'sub': 'bench'})}"}
-        wait_listening(port)
-        with httpx.Client(base_url=base_url, headers=headers) as http:
+        with httpx.Client(base_url=server.base_url, headers=server.headers) as http:
             wait_for_demo_seeding(http)
             for name, character in TEXTS.items():
                 http.post("/machines/counter", json={"slug": name}).raise_for_status()
@@ -118,13 +111,12 @@ def main() -> None:
         print(f"{args.count:,} transitions of {args.kb} kB each (in UTF-8), the history cache on")
         for name in TEXTS:
             subprocess.run(
-                [sys.executable, __file__, "--count", str(args.count), "--child", base_url,
-                 key.key_id, name],
+                [sys.executable, __file__, "--count", str(args.count), "--child",
+                 server.base_url, server.key.key_id, name],
                 check=False, env=env,
             )  # fmt: skip
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
 
 if __name__ == "__main__":
