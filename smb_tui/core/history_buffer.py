@@ -99,6 +99,11 @@ class Kind:
     # non-ASCII escaped it is up to six times the event's size).
     cached: str | None
 
+    @property
+    def own(self) -> bool:
+        """One row's own kind (a long event): held whole by its row, shared by none."""
+        return self.cached is None
+
 
 # Kinds by event and state: most rows of a history are one of a few. By the event's key
 # and the state's; a state that is a string (most are) keys its own table as it is, with
@@ -459,7 +464,7 @@ def created_ats(transitions: Sequence[Transition]) -> list[str]:
 def own_text(rows: Sequence[Row]) -> int:
     """The characters of text `rows` hold of their own: a long event's row holds its event
     and its search text whole (about twice this); rows of a shared kind, nothing of it."""
-    return sum(len(row.kind.haystack) for row in rows if row.kind.cached is None)
+    return sum(len(row.kind.haystack) for row in rows if row.kind.own)
 
 
 def events_by_type(rows: Sequence[Row]) -> dict[str, Any]:
@@ -744,7 +749,7 @@ class HistoryBuffer:
             # made once for all the rows of that kind (now, for a kind of one row).
             forms = [
                 _cached_form(row.kind.event, row.kind.state_value)
-                if row.kind.cached is None
+                if row.kind.cached is None  # (row.kind.own, said so that mypy narrows it)
                 else row.kind.cached
                 for row in rows
             ]

@@ -7,6 +7,8 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -612,6 +614,21 @@ async def test_cached_rows_dropped_by_another_dashboard_are_said_and_r_reloads(
             assert rows_of(history) == fresh
 
 
+@asynccontextmanager
+async def opened_live(
+    tmp_path: Path, slug: str, cache_path: Path | None
+) -> AsyncIterator[tuple[ServerThread, Pilot[None], TransitionHistory]]:
+    """A server with pages of 20, counter/`slug` made and the dashboard open on it, live."""
+    with start_server(tmp_path, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": slug}).raise_for_status()
+        app = make_app(server, "counter", slug, cache_path=cache_path)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
+            yield server, pilot, history
+
+
 async def flood(
     pilot: Pilot[None], server: ServerThread, history: TransitionHistory, slug: str, text: str = ""
 ) -> list[int]:
@@ -639,38 +656,32 @@ async def test_left_open_on_a_busy_instance_it_holds_a_window_and_the_cache_the_
 ) -> None:
     monkeypatch.setattr(TransitionHistory, "window_rows", 30)
     cache = tmp_path / "cache" / "history.sqlite3"
-    with start_server(tmp_path, page_size=20) as server:
+    async with opened_live(tmp_path, "flood", cache) as (server, pilot, history):
+        held = await flood(pilot, server, history, "flood")
         with client(server) as http:
-            http.post("/machines/counter", json={"slug": "flood"}).raise_for_status()
-        app = make_app(server, "counter", "flood", cache_path=cache)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
-            held = await flood(pilot, server, history, "flood")
-            with client(server) as http:
-                fresh = fetch_all(http, "counter", "flood")
-            assert len(fresh) == 201
-            # Held: never more than twice the window, two screens and a burst.
-            assert max(held) <= 2 * 30 + 2 * history.size.height + 10, held
-            assert history.row_count < len(fresh)
-            # Going down brings the rest back from the cache, in the server's order.
-            history.focus()
-            await pilot.press("end")
-            await settled(pilot, history)
-            assert rows_of(history) == fresh
-            assert any(isinstance(c, CacheCursor) for c in history.requested_cursors)
-            # Looking down there, news trims nothing under the view.
-            with client(server) as http:
-                send(http, "flood", 5)
-            await wait_for(pilot, lambda: history.buffer.loaded == len(fresh) + 5)
-            assert history.cursor >= len(fresh)
-            # Back at the top, with the cache dropped by another dashboard: nothing is
-            # trimmed that the cache could not bring back.
-            other = HistoryCache(cache)
-            other.history(server.base_url, None, "counter", "flood").drop()
-            other.close()
-            await pilot.press("home")
-            assert history.buffer.loaded == len(fresh) + 5
+            fresh = fetch_all(http, "counter", "flood")
+        assert len(fresh) == 201
+        # Held: never more than twice the window, two screens and a burst.
+        assert max(held) <= 2 * 30 + 2 * history.size.height + 10, held
+        assert history.row_count < len(fresh)
+        # Going down brings the rest back from the cache, in the server's order.
+        history.focus()
+        await pilot.press("end")
+        await settled(pilot, history)
+        assert rows_of(history) == fresh
+        assert any(isinstance(c, CacheCursor) for c in history.requested_cursors)
+        # Looking down there, news trims nothing under the view.
+        with client(server) as http:
+            send(http, "flood", 5)
+        await wait_for(pilot, lambda: history.buffer.loaded == len(fresh) + 5)
+        assert history.cursor >= len(fresh)
+        # Back at the top, with the cache dropped by another dashboard: nothing is
+        # trimmed that the cache could not bring back.
+        other = HistoryCache(cache)
+        other.history(server.base_url, None, "counter", "flood").drop()
+        other.close()
+        await pilot.press("home")
+        assert history.buffer.loaded == len(fresh) + 5
 
 
 async def test_a_busy_instance_of_long_events_holds_a_window_of_their_size(
@@ -682,22 +693,16 @@ async def test_a_busy_instance_of_long_events_holds_a_window_of_their_size(
     monkeypatch.setattr(transition_history, "HELD_TEXT", 600_000)  # 30 rows of 20,000
     monkeypatch.setattr(transition_history, "MIN_WINDOW_ROWS", 10)
     cache = tmp_path / "cache" / "history.sqlite3"
-    with start_server(tmp_path, page_size=20) as server:
+    async with opened_live(tmp_path, "long", cache) as (server, pilot, history):
+        assert history.window_rows == 5_000
+        held = await flood(pilot, server, history, "long", text="x" * 20_000)
+        assert max(held) <= 2 * 30 + 2 * history.size.height + 10, held
         with client(server) as http:
-            http.post("/machines/counter", json={"slug": "long"}).raise_for_status()
-        app = make_app(server, "counter", "long", cache_path=cache)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            assert history.window_rows == 5_000
-            await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
-            held = await flood(pilot, server, history, "long", text="x" * 20_000)
-            assert max(held) <= 2 * 30 + 2 * history.size.height + 10, held
-            with client(server) as http:
-                fresh = fetch_all(http, "counter", "long")
-            history.focus()
-            await pilot.press("end")
-            await settled(pilot, history)
-            assert rows_of(history) == fresh
+            fresh = fetch_all(http, "counter", "long")
+        history.focus()
+        await pilot.press("end")
+        await settled(pilot, history)
+        assert rows_of(history) == fresh
 
 
 async def test_without_a_cache_a_busy_instance_holds_a_window_and_the_server_the_rest(
@@ -706,24 +711,18 @@ async def test_without_a_cache_a_busy_instance_holds_a_window_and_the_server_the
     """--no-cache: what is held still follows the view, not the updates seen; the rows
     dropped come back from the server, from where one of its pages ended."""
     monkeypatch.setattr(TransitionHistory, "window_rows", 30)
-    with start_server(tmp_path, page_size=20) as server:
+    async with opened_live(tmp_path, "flood", None) as (server, pilot, history):
+        assert history.buffer.cache is None
+        held = await flood(pilot, server, history, "flood")
         with client(server) as http:
-            http.post("/machines/counter", json={"slug": "flood"}).raise_for_status()
-        app = make_app(server, "counter", "flood", cache_path=None)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            assert history.buffer.cache is None
-            await wait_for(pilot, lambda: history.row_count == 1 and "live" in app.sub_title)
-            held = await flood(pilot, server, history, "flood")
-            with client(server) as http:
-                fresh = fetch_all(http, "counter", "flood")
-            assert len(fresh) == 201
-            assert max(held) <= 2 * 30 + 2 * history.size.height + 20 + 10, held
-            assert history.row_count < len(fresh)
-            history.focus()
-            await pilot.press("end")  # the rest, from the server, in its order
-            await settled(pilot, history)
-            assert rows_of(history) == fresh
+            fresh = fetch_all(http, "counter", "flood")
+        assert len(fresh) == 201
+        assert max(held) <= 2 * 30 + 2 * history.size.height + 20 + 10, held
+        assert history.row_count < len(fresh)
+        history.focus()
+        await pilot.press("end")  # the rest, from the server, in its order
+        await settled(pilot, history)
+        assert rows_of(history) == fresh
 
 
 @pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])

@@ -389,15 +389,16 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
             self._show_position()  # counted in the border, held in the cache
             return
         added = self.row_count - shown  # under a filter, only the rows that match
+        window = self._window()
         self._resize()
         if added and not following:
             self.unseen += added
             self.cursor += added
             self.scroll_to(y=self.scroll_offset.y + added, animate=False, immediate=True)
-            if self.unseen > self._window():
+            if self.unseen > window:
                 # Far below the top, news is kept in the cache and counted; Home shows it.
                 self.buffer.hold_no_newer()
-        self.trim()
+        self.trim(window)
         self.refresh()
 
     def _reload_top(self) -> None:
@@ -435,12 +436,13 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         self._pending_marks.clear()
         self._pending_marks.extend(waiting)
 
-    def trim(self) -> None:
+    def trim(self, window: int | None = None) -> None:
         """Hold the rows down to a window (`_window`) below the view, once a further
         window is held below those: the rest is in the cache, and comes back
         from it if the view goes down. With news far above the view kept in the cache
         too (`hold_no_newer`), what is held follows the view, not the updates seen."""
-        height, window = max(self.size.height, 1), self._window()
+        height = max(self.size.height, 1)
+        window = self._window() if window is None else window
         keep = max(self.cursor, self.scroll_offset.y + height) + height + window
         if self.buffer.loaded <= keep + window or self.pager.seeking:
             return
