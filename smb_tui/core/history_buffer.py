@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -544,6 +544,10 @@ class HistoryBuffer:
         self.search_text = ""
         self._newer_hits: list[int] = []
         self._older_hits: list[int] = []
+        # The kinds of the rows that match, by id (at least those; None: not yet known).
+        # Rows share a few kinds: typing on looks at each kind once, and at the rows only
+        # when a kind stops matching.
+        self._hit_kinds: dict[int, Kind] | None = None
         # While the view is far below the top, news goes to the cache and is counted,
         # not held: the newest rows known (for finding news in a page) and how many.
         self._top_seen: list[Row] | None = None
@@ -605,17 +609,33 @@ class HistoryBuffer:
             self.search_text = text
         needle = text.lower()
         newer, older = self._newer, self._older
-        if narrowing:
-            # Typing on: what matches now matched before, so only those rows are looked at.
-            self._newer_hits = [i for i in self._newer_hits if needle in newer[i].kind.haystack]
-            self._older_hits = [i for i in self._older_hits if needle in older[i].kind.haystack]
-            return
         if not text:
-            self._newer_hits, self._older_hits = [], []
+            self._newer_hits, self._older_hits, self._hit_kinds = [], [], None
             return
-        # One pass over the rows, as a plain scan makes it (no call per row).
-        self._newer_hits = [i for i, row in enumerate(newer) if needle in row.kind.haystack]
-        self._older_hits = [i for i, row in enumerate(older) if needle in row.kind.haystack]
+        if not narrowing:
+            self._hit_kinds = None
+            # One pass over the rows, as a plain scan makes it (no call per row).
+            self._newer_hits = [i for i, row in enumerate(newer) if needle in row.kind.haystack]
+            self._older_hits = [i for i, row in enumerate(older) if needle in row.kind.haystack]
+            return
+        # Typing on: what matches now matched before, so only the kinds of those rows are
+        # looked at (found once, on the first letter typed on), and the rows themselves
+        # only when some kind no longer matches.
+        if self._hit_kinds is None:
+            self._hit_kinds = {}
+            self._note_kinds(newer[i] for i in self._newer_hits)
+            self._note_kinds(older[i] for i in self._older_hits)
+        kinds = self._hit_kinds
+        kept = {key: kind for key, kind in kinds.items() if needle in kind.haystack}
+        if len(kept) < len(kinds):
+            self._hit_kinds = kept
+            self._newer_hits = [i for i in self._newer_hits if id(newer[i].kind) in kept]
+            self._older_hits = [i for i in self._older_hits if id(older[i].kind) in kept]
+
+    def _note_kinds(self, rows: Iterable[Row]) -> None:
+        """Rows that match: their kinds among those of the hits (if those are known)."""
+        if self._hit_kinds is not None:
+            self._hit_kinds.update({id(row.kind): row.kind for row in rows})
 
     def unfiltered_index(self, index: int) -> int:
         """Where the row shown at `index` under the filter is in the whole history."""
@@ -774,8 +794,9 @@ class HistoryBuffer:
         if self.cache is None and rows and isinstance(page.cursor, str):
             self._server_cursor_below[rows[-1]] = page.cursor
         if self.filter_text:
-            start = len(self._older)
+            start, hits = len(self._older), len(self._older_hits)
             self._older_hits.extend(start + i for i, row in enumerate(rows) if self._matches(row))
+            self._note_kinds(rows[i - start] for i in self._older_hits[hits:])
         self._older.extend(rows)
         self.pages += 1
         self.next_cursor = page.cursor
@@ -864,12 +885,12 @@ class HistoryBuffer:
             self._top_seen = [*rows, *self._top_seen][:MATCH_ROWS]
             self.newer_not_held += len(rows)
             return
-        if self.filter_text:
-            start = len(self._newer)
-            self._newer_hits.extend(
-                start + i for i, row in enumerate(reversed(rows)) if self._matches(row)
-            )
+        start, hits = len(self._newer), len(self._newer_hits)
         self._newer.extend(reversed(rows))
+        if self.filter_text:
+            newer = self._newer
+            self._newer_hits.extend(i for i in range(start, len(newer)) if self._matches(newer[i]))
+            self._note_kinds(newer[i] for i in self._newer_hits[hits:])
 
     def new_rows_in(self, first_page: Sequence[Row]) -> list[Row] | None:
         """Given the server's first page again, the rows that are new (newest first).

@@ -4,6 +4,7 @@ an event from the history again."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -593,6 +594,65 @@ def test_typing_on_narrows_the_matches_and_deleting_widens_them() -> None:
         assert found[text] == whole, text
     assert len(found["APR"]) == 10 and found["apri"] == found["APR"]
     assert len(found["ap"]) == 20 and len(found[""]) == 30
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_typing_pages_and_news_under_a_filter_match_a_plain_scan(seed: int) -> None:
+    """Typing on looks at the kinds of the matches, not at every match: whatever order
+    letters, pages and news come in, what is shown is what a scan of every row finds.
+    Rows share kinds (a few events, many times over) and some are each their own."""
+    rng = random.Random(seed)
+    events: list[dict[str, Any]] = [
+        {"type": "increment"},
+        {"type": "decrement", "by": 2},
+        {"type": "decrement", "by": 3},
+        {"type": "freeze", "why": "deploy"},
+        {"type": "DECLARE", "what": "déjà vu"},
+    ]
+
+    def made() -> Transition:
+        event = dict(rng.choice(events))
+        if rng.random() < 0.3:
+            event["n"] = rng.random()  # a kind of its own
+        return Transition.model_validate(
+            {"createdAt": "2026-12-07T10:00:00Z", "event": event, "state": "counting"}
+        )
+
+    buffer = HistoryBuffer()
+    words = ["decrement", "declare", "freeze", "increment", "déjà"]
+    word, typed, done = rng.choice(words), "", []
+    for _ in range(150):
+        step = rng.random()
+        if step < 0.15:
+            buffer.add_page(Page[Transition](items=[made() for _ in range(rng.randrange(8))]))
+        elif step < 0.3:
+            buffer.add_newest([Row.of(made()) for _ in range(rng.randrange(4))])
+        elif step < 0.4 and typed:
+            typed = typed[:-1]  # a letter deleted: widened
+            buffer.set_filter(typed)
+        elif step < 0.45:
+            word, typed = rng.choice(words), ""  # cleared, another word to type
+            buffer.set_filter(typed)
+        elif len(typed) < len(word):
+            typed = word[: len(typed) + 1]  # typed on: narrowed
+            buffer.set_filter(typed.upper() if rng.random() < 0.2 else typed)
+        done.append(typed)
+        shown = [buffer.unfiltered_index(i) for i in range(len(buffer))]
+        whole = [
+            i
+            for i in range(buffer.loaded)
+            if not typed or typed.lower() in _unfiltered_row(buffer, i).haystack
+        ]
+        assert shown == whole, (seed, done)
+
+
+def _unfiltered_row(buffer: HistoryBuffer, index: int) -> Row:
+    with_filter = buffer.filter_text
+    buffer.filter_text = ""  # (row() as unfiltered, without touching the hits)
+    try:
+        return buffer.row(index)
+    finally:
+        buffer.filter_text = with_filter
 
 
 async def test_the_logs_pane_never_shows_the_previous_instance(server: ServerThread) -> None:
