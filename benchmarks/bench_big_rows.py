@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -80,9 +81,11 @@ async def measure(base_url: str, key_id: str, secret: str, slug: str) -> None:
     if not reached:
         print(f"{slug}: End did not reach the start in time")
         return
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     print(
-        f"{slug}: End to the start of {history.row_count:,} rows in {took:.1f} s; RSS"
-        f" {before:.0f} -> {after:.0f} MB (+{after - before:.0f} MB)"
+        f"{slug}: End to the start of {history.buffer.reached:,} rows ({history.row_count:,}"
+        f" held) in {took:.1f} s; RSS {before:.0f} -> {after:.0f} MB (+{after - before:.0f}"
+        f" MB), at most {peak:.0f} MB"
     )
 
 

@@ -43,6 +43,10 @@ WRITE_PAGES_TOGETHER = 16
 # Or as soon as this much text waits: sixteen pages of long events (100 rows of 100 kB of
 # CJK text, escaped, is 20 MB a page) held 320 MB at once on their way to the disk.
 WRITE_TEXT_TOGETHER = 4_000_000
+# Text queued for the cache's writer thread past which a seek waits for it, so that pages
+# are fetched no faster than a slow disk takes them: a few pages of the longest events
+# (100 of 400 kB of CJK text, escaped, is 240 MB of text; of ASCII, 40 MB).
+WRITES_WAITING_TEXT = 64_000_000
 _SHARED: dict[str, str] = {}
 _SHARED_MAX = 65_536  # distinct strings (and kinds) kept; past it, rows keep their own
 
@@ -552,13 +556,17 @@ class HistoryBuffer:
         # not held: the newest rows known (for finding news in a page) and how many.
         self._top_seen: list[Row] | None = None
         self.newer_not_held = 0
+        # Rows seen above those held, let go while far below them (`drop_newest`).
+        self.dropped_above = 0
+        self.own_held = 0  # characters of text the rows held hold of their own (`own_text`)
         # Without a cache: the server's cursor of the rows below each row where one of its
         # pages ended, so that rows below the window can be dropped and fetched again.
         self._server_cursor_below: dict[Row, str] = {}
         self._deferring = False
         self._unwritten: list[tuple[CachedRows, str | None, str | None]] = []
         self._unwritten_text = 0  # characters in `_unwritten`
-        self._writes: list[Future[None]] = []  # queued on the cache's writer thread
+        self._writes: list[tuple[Future[None], int]] = []  # on the writer thread, with their text
+        self.writing_text = 0  # characters of text those hold
         # Told why, once, as soon as the cache fails (the history goes on without it).
         self.cache_failed: Callable[[str], None] = lambda why: None
 
@@ -566,6 +574,11 @@ class HistoryBuffer:
     def loaded(self) -> int:
         """Every row fetched, whatever the filter."""
         return len(self._newer) + len(self._older)
+
+    @property
+    def reached(self) -> int:
+        """Every row fetched down to the oldest held, counting those let go above."""
+        return self.dropped_above + self.loaded
 
     def __len__(self) -> int:
         """The rows shown: all of them, or those the filter lets through."""
@@ -708,15 +721,17 @@ class HistoryBuffer:
         self.loading, self.error = False, error
         self.requested_cursors.remove(cursor)  # retrying asks for it again
 
-    def _keep(self, write: Callable[[CachedHistory], None]) -> None:
+    def _keep(self, write: Callable[[CachedHistory], None], text: int = 0) -> None:
         """Write to the cache, on its writer thread (in the order asked); if it fails,
-        the cache is turned off and `cache_failed` told why, on the loop at once."""
+        the cache is turned off and `cache_failed` told why, on the loop at once. `text`:
+        the characters the write holds until it is done (`writes_caught_up`)."""
         history = self.cache
         if history is None:
             return
         self.collect_writes()
         written = history.cache.write_behind(lambda: write(history))
-        self._writes.append(written)
+        self._writes.append((written, text))
+        self.writing_text += text
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on a loop (a script): said at the next collect
@@ -735,10 +750,13 @@ class HistoryBuffer:
 
     def collect_writes(self) -> None:
         """Take in the cache writes done since: the first that failed turns it off."""
-        while self._writes and self._writes[0].done():
-            error = self._writes.pop(0).exception()
+        while self._writes and self._writes[0][0].done():
+            written, text = self._writes.pop(0)
+            self.writing_text -= text
+            error = written.exception()
             if isinstance(error, CacheUnavailable):
                 self._writes.clear()
+                self.writing_text = 0
                 self.cache_off(str(error))
             elif error is not None:
                 raise error  # a bug, not the disk: as loud as it was on this thread
@@ -755,11 +773,21 @@ class HistoryBuffer:
         self._deferring = True
 
     def write_cache(self, stop_deferring: bool = False) -> None:
-        pages, self._unwritten, self._unwritten_text = self._unwritten, [], 0
+        pages, text = self._unwritten, self._unwritten_text
+        self._unwritten, self._unwritten_text = [], 0
         if stop_deferring:
             self._deferring = False
         if pages:
-            self._keep(lambda cache: cache.add_older_pages(pages))
+            self._keep(lambda cache: cache.add_older_pages(pages), text)
+
+    async def writes_caught_up(self, limit: int) -> None:
+        """Wait until the writes queued hold at most `limit` characters of text (a seek
+        fetches no faster than the cache takes what it fetched)."""
+        while self.writing_text > limit and self._writes:
+            # Shielded: a seek stopped meanwhile must not cancel the write it waited on.
+            with contextlib.suppress(Exception):  # a failure is taken in below, as always
+                await asyncio.shield(asyncio.wrap_future(self._writes[0][0]))
+            self.collect_writes()
 
     def add_page(self, page: Page[Transition], from_cache: bool = False) -> list[Row]:
         """Append a fetched page: work in proportion to the page, not to the rows held."""
@@ -798,6 +826,7 @@ class HistoryBuffer:
             self._older_hits.extend(start + i for i, row in enumerate(rows) if self._matches(row))
             self._note_kinds(rows[i - start] for i in self._older_hits[hits:])
         self._older.extend(rows)
+        self.own_held += own_text(rows)
         self.pages += 1
         self.next_cursor = page.cursor
         self.at_end = page.cursor is None
@@ -831,7 +860,7 @@ class HistoryBuffer:
             return self._trim_at_page_end(keep)
         # Found in the cache under the newest row seen (held, or not while behind).
         top, last = self.newest_known(1)[0], self.row(keep - 1)
-        depth = self.newer_not_held + keep - 1
+        depth = self.newer_not_held + self.dropped_above + keep - 1
         try:
             self.cache.cache.flush()  # the rows just queued are looked for too (a few)
             cursor = self.cache.cursor_below(top.transition(), last.transition(), depth)
@@ -860,12 +889,39 @@ class HistoryBuffer:
         """Hold the newest `keep` rows; `cursor` reads on below them."""
         newer = len(self._newer)
         if keep <= newer:
+            self.own_held -= own_text(self._newer[: newer - keep]) + own_text(self._older)
             del self._newer[: newer - keep]  # oldest first: the oldest go
             self._older.clear()
         else:
+            self.own_held -= own_text(self._older[keep - newer :])
             del self._older[keep - newer :]
         self.next_cursor, self.at_end = cursor, False
         self.requested_cursors.clear()
+
+    def drop_newest(self, count: int) -> None:
+        """Let go of the newest `count` rows held (far below them, in a history of long
+        events: each row holds its event whole). As with news while behind, they are in
+        the cache, or without one on the server, and the top is read again when wanted."""
+        if self.filter_text or not 0 < count < self.loaded:
+            return
+        if self._top_seen is None:
+            self._top_seen = self.newest(MATCH_ROWS)
+        newer = len(self._newer)
+        gone = (
+            self._newer[newer - count :]
+            if count <= newer
+            else [*self._newer, *self._older[: count - newer]]
+        )
+        if count <= newer:
+            del self._newer[newer - count :]
+        else:
+            self._newer.clear()
+            del self._older[: count - newer]
+        self.own_held -= own_text(gone)
+        self.dropped_above += count
+        if self._server_cursor_below:
+            for row in gone:
+                self._server_cursor_below.pop(row, None)
 
     def retry(self) -> bool:
         if self.error is None:
@@ -887,6 +943,7 @@ class HistoryBuffer:
             return
         start, hits = len(self._newer), len(self._newer_hits)
         self._newer.extend(reversed(rows))
+        self.own_held += own_text(rows)
         if self.filter_text:
             newer = self._newer
             self._newer_hits.extend(i for i in range(start, len(newer)) if self._matches(newer[i]))

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from smb_tui.api.errors import StateBackedError
 from smb_tui.api.sending import asking_ahead, started
-from smb_tui.core.history_buffer import HistoryBuffer, PageRows, events_by_type, rows_of
+from smb_tui.core.history_buffer import (
+    WRITES_WAITING_TEXT,
+    HistoryBuffer,
+    PageRows,
+    events_by_type,
+    rows_of,
+)
 from smb_tui.core.history_cache import CacheCursor, CacheUnavailable
 from smb_tui.core.text import safe
 
@@ -38,6 +44,10 @@ Mode = Literal["idle", "start", "search"]
 # Seconds between progress reports while seeking: each redraws and lays the screen out
 # again (20-30 ms with the dashboard's panes), so twice a second, not four times.
 PROGRESS_EVERY = 0.5
+# Or once the rows taken in since hold this much text of their own (long events, each held
+# whole): the view lets go of rows far above it at each report, not after 0.5 s of pages
+# of 40 MB.
+PROGRESS_TEXT = 4_000_000
 # The event types a seek gathers (the newest of each, for the composer to suggest): as
 # many as the composer keeps. A history of a million distinct types (an end user's
 # events) held them all, and copied them a few times a second.
@@ -294,6 +304,7 @@ class HistoryPager:
         drawn = time.monotonic()
         types: dict[str, Any] = {}
         buffer = self.buffer
+        own_reported = buffer.own_held
         fetch = buffer.fetch
         pending: tuple[str | None, asyncio.Future[Page[Transition]]] | None = None
         early: tuple[str, asyncio.Future[Page[Transition]]] | None = None
@@ -369,6 +380,10 @@ class HistoryPager:
                         with asking_ahead(ask_early):
                             pending = (page.cursor, await started(fetch(page.cursor)))
                     rows = buffer.add_page(page)
+                    if buffer.writing_text > WRITES_WAITING_TEXT:
+                        await buffer.writes_caught_up(WRITES_WAITING_TEXT)
+                        if generation != self.generation:
+                            return
                     if len(types) < EVENT_TYPES_KEPT:
                         for event_type, event in events_by_type(rows).items():
                             types.setdefault(event_type, event)
@@ -377,10 +392,14 @@ class HistoryPager:
                     buffer.loading = pending is not None
                     if until is not None and until():
                         break
-                    if time.monotonic() - drawn > PROGRESS_EVERY:
+                    if (
+                        time.monotonic() - drawn > PROGRESS_EVERY
+                        or buffer.own_held - own_reported > PROGRESS_TEXT
+                    ):
                         drawn = time.monotonic()
                         buffer.write_cache()
                         yield SeekProgress(dict(types))
+                        own_reported = buffer.own_held
             finally:
                 buffer.write_cache(stop_deferring=True)
                 for left in (pending, early):  # stopped with a page on its way: forget it

@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,8 +20,8 @@ from textual.widgets import Input, TextArea
 
 from smb_tui.api.models import Transition
 from smb_tui.api.wire import delete_confirmation
-from smb_tui.core import history_cache
-from smb_tui.core.history_buffer import WRITE_PAGES_TOGETHER
+from smb_tui.core import history_buffer, history_cache, history_pager
+from smb_tui.core.history_buffer import WRITE_PAGES_TOGETHER, own_text
 from smb_tui.core.history_cache import CACHE_PAGE_ROWS, CacheCursor, HistoryCache
 from smb_tui.core.keys import LocalKey
 from smb_tui.local.server import ServerThread
@@ -232,7 +233,7 @@ DASHBOARD_LIKE = """
 import asyncio, sys, time
 from smb_tui.api import KeyCredentials, StateBackedClient
 from smb_tui.core.history_buffer import HistoryBuffer, Row, rows_of
-from smb_tui.core import history_cache
+from smb_tui.core import history_buffer, history_cache, history_pager
 from smb_tui.core.history_cache import CACHE_PAGE_ROWS, CacheCursor, HistoryCache
 
 base, key_id, secret, cache_path, seconds = sys.argv[1:6]
@@ -697,12 +698,69 @@ async def test_a_busy_instance_of_long_events_holds_a_window_of_their_size(
         assert history.window_rows == 5_000
         held = await flood(pilot, server, history, "long", text="x" * 20_000)
         assert max(held) <= 2 * 30 + 2 * history.size.height + 10, held
+        buffer = history.buffer  # the text held is counted as rows come and go
+        assert buffer.own_held == own_text([buffer.row(i) for i in range(buffer.loaded)])
         with client(server) as http:
             fresh = fetch_all(http, "counter", "long")
         history.focus()
         await pilot.press("end")
         await settled(pilot, history)
-        assert rows_of(history) == fresh
+        assert rows_of(history) == fresh[-history.row_count :]
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
+async def test_end_over_long_events_lets_go_of_the_rows_far_above_and_home_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    """End over a history of long events held every row it brought, each whole (10,000
+    of 400 kB: 8 GB). Far below them, the rows above the view past HELD_TEXT of their
+    text are let go, as those below are near the top: the position and the count still
+    say where the view is in the whole history, and Home reads the top again."""
+    monkeypatch.setattr(transition_history, "HELD_TEXT", 400_000)  # 20 rows of 20,000
+    monkeypatch.setattr(transition_history, "MIN_WINDOW_ROWS", 10)
+    monkeypatch.setattr(history_pager, "PROGRESS_TEXT", 200_000)  # a report every page
+    peak: list[int] = []
+    trim_above = TransitionHistory._trim_above
+
+    def watched(self: TransitionHistory) -> None:
+        peak.append(self.buffer.loaded)
+        trim_above(self)
+
+    monkeypatch.setattr(TransitionHistory, "_trim_above", watched)
+    cache = tmp_path / "cache" / "history.sqlite3" if cached else None
+    with start_server(tmp_path, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": "long"}).raise_for_status()
+            for n in range(300):
+                event = {"type": "increment", "n": n, "text": f"{n}" * 20_000}
+                http.post("/machines/counter/i/long/events", json={"event": event})
+            fresh = fetch_all(http, "counter", "long")
+        app = make_app(server, "counter", "long", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count >= 20)
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history, timeout=60)
+            buffer = history.buffer
+            # Held at most: 2 x HELD_TEXT (40 rows), a page, two screens; not 301.
+            assert max(peak) <= 40 + 20 + 2 * history.size.height, peak
+            assert buffer.loaded < 150 and buffer.dropped_above == len(fresh) - buffer.loaded
+            assert buffer.own_held == own_text([buffer.row(i) for i in range(buffer.loaded)])
+            assert rows_of(history) == fresh[-history.row_count :]
+            end = history.render_line(history.row_count - history.scroll_offset.y).text
+            assert f"start of history: {len(fresh)} transitions" in end
+            subtitle = str(history.border_subtitle)
+            assert f"{len(fresh)} / {len(fresh)}" in subtitle
+            assert f"↑ {buffer.dropped_above} newer not held (Home)" in subtitle
+            await pilot.press("home")
+            await wait_for(
+                pilot,
+                lambda: not history.buffer.behind and history.row_count >= 20,
+                what="the newest rows again",
+            )
+            assert history.cursor == 0 and history.row(0).as_json() == fresh[0]
+            assert "not held" not in str(history.border_subtitle)
 
 
 async def test_without_a_cache_a_busy_instance_holds_a_window_and_the_server_the_rest(
@@ -821,6 +879,50 @@ async def test_a_seek_to_the_start_writes_the_cache_a_few_times_not_once_a_page(
     assert max(by_the_seek) <= WRITE_PAGES_TOGETHER, writes  # ...a few pages waiting at most
     # ...and not on the UI's thread: SQLite writes while the rows are made and drawn.
     assert threads and all(name.startswith("smb-tui-cache") for name in threads), threads
+    other = HistoryCache(cache)
+    held = other.history(server.base_url, None, "counter", "busy").page(limit=None)
+    other.close()
+    assert held is not None and [t.model_dump(by_alias=True) for t in held.items] == fresh
+
+
+async def test_a_seek_fetches_no_faster_than_the_cache_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a slow disk, pages waiting for the cache's writer are bounded: the seek waits
+    for the writes once they hold WRITES_WAITING_TEXT (each page fetched was queued whole
+    until written, however many), and the cache holds every row after."""
+    monkeypatch.setattr(history_buffer, "WRITES_WAITING_TEXT", 5_000)
+    monkeypatch.setattr(history_pager, "WRITES_WAITING_TEXT", 5_000)
+    monkeypatch.setattr(history_buffer, "WRITE_PAGES_TOGETHER", 1)  # a write a page
+    write = history_cache.CachedHistory.add_older_pages
+    waiting: list[int] = []
+
+    def slow(self: history_cache.CachedHistory, pages: list[object]) -> None:
+        time.sleep(0.05)
+        write(self, pages)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history_cache.CachedHistory, "add_older_pages", slow)
+    cache = tmp_path / "cache" / "history.sqlite3"
+    with start_server(tmp_path, page_size=10, busy_history=300) as server:
+        with client(server) as http:
+            fresh = fetch_all(http, "counter", "busy")
+        app = make_app(server, "counter", "busy", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count >= 10)
+            add_page = history.buffer.add_page
+
+            def watched(page: Any, from_cache: bool = False) -> Any:
+                waiting.append(history.buffer.writing_text)
+                return add_page(page, from_cache)
+
+            monkeypatch.setattr(history.buffer, "add_page", watched)
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history, timeout=60)
+            assert rows_of(history) == fresh
+    page_text = len(json.dumps(fresh[:10]))  # about one page's text, as the cache holds it
+    assert len(waiting) >= 25 and max(waiting) <= 5_000 + 2 * page_text, waiting
     other = HistoryCache(cache)
     held = other.history(server.base_url, None, "counter", "busy").page(limit=None)
     other.close()

@@ -358,6 +358,7 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         rows = self.pager.add_page(page)
         self.post_message(self.Loaded(events_by_type(rows)))
         self._resize()
+        self._trim_above()
         if not self.pager.seeking:
             self.prefetch()
 
@@ -448,6 +449,30 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
             return
         if self.buffer.trim(keep):
             self._resize()
+
+    def _trim_above(self) -> None:
+        """Far down a history of long events (End, or paging down), let go of the rows
+        above the view past HELD_TEXT of their own text (at least MIN_WINDOW_ROWS, at
+        most `window_rows`), once twice that is held: each holds its event whole, and End
+        over 10,000 rows of 400 kB events held them all (8 GB). Home reads the top again.
+        Rows of shared kinds hold nothing of their own: those are all kept, as before."""
+        buffer = self.buffer
+        if buffer.own_held <= 2 * HELD_TEXT or buffer.filter_text:
+            return
+        height = max(self.size.height, 1)
+        top = min(self.cursor, self.scroll_offset.y)
+        kept, text = 0, 0  # rows above the view kept, and their text
+        while kept < min(top, self.window_rows) and (text < HELD_TEXT or kept < MIN_WINDOW_ROWS):
+            text += own_text([buffer.row(top - 1 - kept)])
+            kept += 1
+        drop = top - kept - height
+        if drop <= 0:
+            return
+        buffer.drop_newest(drop)
+        self.cursor -= drop
+        self._resize()
+        self.scroll_to(y=max(0, self.scroll_offset.y - drop), animate=False, immediate=True)
+        self._show_position()
 
     def _window(self) -> int:
         """`window_rows`, or fewer where the rows are long events, each held whole: as
@@ -666,9 +691,12 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         unseen = self.unseen + self.buffer.newer_not_held
         if unseen:
             parts.append(f"↑ {unseen:,} new (Home)")
+        above = self.buffer.dropped_above  # seen, not held: counted in the position
+        if above:
+            parts.append(f"↑ {above:,} newer not held (Home)")
         if count:
             more = "" if self.at_end else "+"
-            parts.append(f"{min(self.cursor + 1, count):,} / {count:,}{more}")
+            parts.append(f"{above + min(self.cursor + 1, count):,} / {above + count:,}{more}")
         self.border_subtitle = Text("  ".join(parts))
 
     def render_line(self, y: int) -> Strip:
@@ -775,7 +803,7 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
     def _counted(self) -> str:
         """`4,711 transitions`; under a filter `no match among 4,711 transitions`,
         `1 match among 4,711 transitions`, `3 matches among …`."""
-        count = self.buffer.loaded
+        count = self.buffer.reached
         transitions = f"{count:,} transition{'s' if count != 1 else ''}"
         if not self.buffer.filter_text:
             return transitions
@@ -791,20 +819,20 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         elif self.searching:
             matches = len(self.buffer)
             text = Text(
-                f"  Searched {buffer.loaded:,} transitions, {matches:,}"
+                f"  Searched {buffer.reached:,} transitions, {matches:,}"
                 f" match{'es' if matches != 1 else ''}; searching older… (Esc stops)",
                 self._style("note"),
             )
         elif self.pager.jump_target is not None and self.pager.seeking:
             target = clock_time(self.pager.jump_target)
             text = Text(
-                f"  Loading page {buffer.pages + 1} to reach {target} UTC: {buffer.loaded:,}"
+                f"  Loading page {buffer.pages + 1} to reach {target} UTC: {buffer.reached:,}"
                 " transitions so far… (Esc stops)",
                 self._style("note"),
             )
         elif buffer.loading and self.pager.seeking:
             text = Text(
-                f"  Loading page {buffer.pages + 1}, {buffer.loaded:,} of ? rows… (Esc stops)",
+                f"  Loading page {buffer.pages + 1}, {buffer.reached:,} of ? rows… (Esc stops)",
                 self._style("note"),
             )
         elif buffer.loading:
@@ -885,6 +913,7 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
                 self._resize()
                 if follow_cursor:
                     self._move(self.row_count)
+                self._trim_above()
         if progress is None or not progress.done:
             return  # loaded again meanwhile
         if progress.event_types:
@@ -892,6 +921,7 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         self._resize()  # first: the scroll a move asks for is clamped to the rows known
         if follow_cursor:
             self._move(self.row_count)
+            self._trim_above()
         if self.pager.jump_target is not None and not progress.stopped:
             self._land(self.pager.jump_target)
         self.pager.jump_target = None
