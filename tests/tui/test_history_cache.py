@@ -891,7 +891,6 @@ async def test_a_seek_fetches_no_faster_than_the_cache_writes(
     """On a slow disk, pages waiting for the cache's writer are bounded: the seek waits
     for the writes once they hold WRITES_WAITING_TEXT (each page fetched was queued whole
     until written, however many), and the cache holds every row after."""
-    monkeypatch.setattr(history_buffer, "WRITES_WAITING_TEXT", 5_000)
     monkeypatch.setattr(history_pager, "WRITES_WAITING_TEXT", 5_000)
     monkeypatch.setattr(history_buffer, "WRITE_PAGES_TOGETHER", 1)  # a write a page
     write = history_cache.CachedHistory.add_older_pages
