@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from smb_tui.api.models import Page, Transition, Transitions
+from smb_tui.core import history_cache
 from smb_tui.core.history_buffer import HistoryBuffer, PageRows, Row, _usual_time, rows_of
 from smb_tui.core.history_cache import MATCH_ROWS, HistoryCache, row_data
 
@@ -258,14 +259,16 @@ def test_the_usual_times_are_read_as_datetime_reads_them() -> None:
     ],
 )
 def test_a_row_is_cached_as_caches_already_on_disk_hold_it(event: object, state: object) -> None:
-    """Caches written before hold each row as one compact JSON object; a row written now
-    (its kind's part made once) is the very same text, so old caches still match."""
+    """Caches hold each row as one compact JSON object (written before with non-ASCII
+    escaped); rows are matched as the cache's encoder writes what it read back: a row
+    written now (its kind's part made once) is that very text, so old caches still match."""
     t = transition("2026-12-05T07:35:45.815Z", event, state)
     row = Row.of(t)
-    before = json.JSONEncoder(separators=(",", ":")).encode(
+    written_before = json.JSONEncoder(separators=(",", ":")).encode(
         {"createdAt": t.created_at, "event": t.event, "state": t.state}
     )
-    assert row_data(t.created_at, row.kind.cached) == before
+    read_back = history_cache._ENCODE(json.loads(written_before))
+    assert row_data(t.created_at, row.kind.cached) == read_back
     again = Row.of(transition("2026-12-05T07:35:45.816Z", event, state))
     assert again.kind is row.kind  # made once
 
@@ -409,7 +412,7 @@ def test_pages_of_long_events_are_written_without_waiting_for_sixteen(tmp_path: 
     """While a seek defers the cache's writes, pages wait to be written together, sixteen
     at a time; pages of long events go as soon as 4 MB of text waits (sixteen pages of
     100 rows of 100 kB of CJK text held 320 MB on their way to the disk)."""
-    text = "漢" * 100_000  # escaped by the cache as 600 kB
+    text = "漢" * 600_000
     cache = HistoryCache(tmp_path / "history.sqlite3")
     try:
         history = cache.history("http://a", None, "m", "i")

@@ -41,11 +41,11 @@ if TYPE_CHECKING:  # the models load with the client, once the dashboard has dra
 # worth, a few hundred pages, left their memory scattered: 5 MB over 100,000 rows).
 WRITE_PAGES_TOGETHER = 16
 # Or as soon as this much text waits: sixteen pages of long events (100 rows of 100 kB of
-# CJK text, escaped, is 20 MB a page) held 320 MB at once on their way to the disk.
+# CJK text, then written escaped, were 20 MB a page) held 320 MB on their way to the disk.
 WRITE_TEXT_TOGETHER = 4_000_000
 # Text queued for the cache's writer thread past which a seek waits for it, so that pages
 # are fetched no faster than a slow disk takes them: a few pages of the longest events
-# (100 of 400 kB of CJK text, escaped, is 240 MB of text; of ASCII, 40 MB).
+# (100 events of 400 kB of ASCII are 40,000,000 characters; of CJK text, 13,000,000).
 WRITES_WAITING_TEXT = 64_000_000
 _SHARED: dict[str, str] = {}
 _SHARED_MAX = 65_536  # distinct strings (and kinds) kept; past it, rows keep their own
@@ -99,8 +99,7 @@ class Kind:
     haystack: str  # what a search looks in: the event type and the whole payload, lower case
     # The event and state as the history cache writes them ("" if it cannot), made once
     # for the many rows of a kind; None for a kind that is one row's own (a long event,
-    # rarely repeated): made when its row is written, not held beside the event (with
-    # non-ASCII escaped it is up to six times the event's size).
+    # rarely repeated): made when its row is written, not held beside the event.
     cached: str | None
 
     @property

@@ -105,7 +105,12 @@ def _without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one a row
+# One encoder, not one a row; text as JSON.stringify writes it (compact, unescaped): with
+# non-ASCII escaped, a row of CJK text was six times its characters, on disk and waiting
+# to be written. Rows are only ever compared as this encoder writes what was read, so
+# files written escaped before match as they did.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ENCODE_ESCAPED = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _data(transition: Transition) -> str:
@@ -143,10 +148,20 @@ class CachedRows:
         full = [page.text[1:-1] for page in pages if page.count]
         return cls("[" + ",".join(full) + "]", sum(page.count for page in pages))
 
-    @property
-    def size(self) -> int:
-        """The bytes of its rows, without the brackets and commas that join them."""
-        return len(self.text) - 1 - self.count if self.count else 0
+
+def _stored(rows: CachedRows) -> tuple[str, int]:
+    """`rows`' text as the file keeps it, and its size in bytes (UTF-8, as SQLite keeps
+    it; the cap counts these). A lone surrogate (JSON may escape one; UTF-8 has none)
+    cannot be kept unescaped: that chunk is kept escaped, as files were before."""
+    if not rows.count:
+        return rows.text, 0
+    try:
+        text = rows.text
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        text = _ENCODE_ESCAPED(json.loads(rows.text))
+        size = len(text)
+    return text, size - 1 - rows.count  # without the brackets and commas that join them
 
 
 def _in_chunks(pages: Sequence[CachedRows]) -> list[CachedRows]:
@@ -517,22 +532,23 @@ class CachedHistory:
         not per row); then, in one more, the bytes they add, the time, and when given
         `below`: the cursor of the rows below them and whether those are the start of
         history."""
+        text, size = _stored(rows)
         if rows.count:
             self.cache._db.execute(
                 "INSERT INTO chunks (history_id, top, count, data) VALUES (?, ?, ?, ?)",
-                (self.id, top, rows.count, rows.text),
+                (self.id, top, rows.count, text),
             )
         if below is not None:
             cursor, complete = below
             self.cache._db.execute(
                 "UPDATE histories SET bytes = bytes + ?, used = ?, next_cursor = ?,"
                 " complete = ? WHERE id = ?",
-                (rows.size, time.time(), cursor, int(complete), self.id),
+                (size, time.time(), cursor, int(complete), self.id),
             )
         elif rows.count:
             self.cache._db.execute(
                 "UPDATE histories SET bytes = bytes + ?, used = ? WHERE id = ?",
-                (rows.size, time.time(), self.id),
+                (size, time.time(), self.id),
             )
 
     def drop(self) -> None:

@@ -138,6 +138,52 @@ async def test_cached_history_equals_a_fresh_fetch_through_news_recreation_and_r
         assert [t.event for t in kept.items] == [row["event"] for row in fresh]
 
 
+async def test_text_is_cached_unescaped_and_caches_written_escaped_still_match(
+    tmp_path: Path,
+) -> None:
+    """Rows are kept as JSON.stringify writes them: é, ☃ and CJK as themselves (escaped,
+    CJK took six times its characters), the size counted in UTF-8 bytes. A file written
+    escaped, as before, still matches: re-opened with news, its rows are used, not
+    fetched again."""
+    cache = tmp_path / "cache" / "history.sqlite3"
+    texts = ["é ☃ 😀", "漢字かな交じり文" * 3, "plain"]
+    with start_server(tmp_path, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": "text"}).raise_for_status()
+            for n in range(40):
+                event = {"type": "increment", "note": texts[n % 3]}
+                http.post("/machines/counter/i/text/events", json={"event": event})
+        app = make_app(server, "counter", "text", cache_path=cache)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count >= 20)
+            history.focus()
+            await pilot.press("end")
+            await settled(pilot, history)
+        with sqlite3.connect(cache) as db:
+            chunks = db.execute("SELECT rowid, count, data FROM chunks").fetchall()
+            (cached_bytes,) = db.execute("SELECT bytes FROM histories").fetchone()
+        kept = "".join(data for _, _, data in chunks)
+        assert "漢字かな交じり文" in kept and "é ☃ 😀" in kept and "\\u" not in kept
+        assert cached_bytes == sum(len(data.encode()) - 1 - count for _, count, data in chunks)
+        # Written escaped, as files were before.
+        with sqlite3.connect(cache) as db:
+            for rowid, _, data in chunks:
+                escaped = json.dumps(json.loads(data), separators=(",", ":"))
+                db.execute("UPDATE chunks SET data = ? WHERE rowid = ?", (escaped, rowid))
+        with client(server) as http:
+            send(http, "text", 3)
+            fresh = fetch_all(http, "counter", "text")
+        app = make_app(server, "counter", "text", cache_path=cache)
+        with logged_requests() as sent:
+            async with app.run_test(size=(100, 30)) as pilot:
+                history = app.screen.query_one(TransitionHistory)
+                await settled(pilot, history)
+                assert history.from_cache == 41
+                assert sent.count("GET", "/i/text/events") == 1
+                assert rows_of(history) == fresh
+
+
 async def test_a_corrupt_cache_is_said_and_the_history_still_shows(
     server: ServerThread, tmp_path: Path
 ) -> None:
@@ -375,6 +421,7 @@ def test_a_cached_row_reads_back_exactly_as_the_server_sent_it(tmp_path: Path) -
         {"text": 'é\u202e"\\/\n\t\x00\x1b[31m[bold]', "emoji": "\U0001f600", "ctl": "\x9b"},
         {"same": 1, "list": [None, True, False, [], {}], "nested": {"a": {"b": {"c": [1]}}}},
         {"k" * 300: "v" * 5_000},
+        {"half": "\ud800 alone"},  # no UTF-8 for it: its chunk is kept escaped
     ]
     older = [
         Transition.model_construct(
