@@ -22,6 +22,7 @@ from smb_tui.api.errors import MAX_EMPTY_PAGES, EmptyPages
 from smb_tui.core.describe import event_type, payload_summary, state_summary
 from smb_tui.core.history_cache import (
     MATCH_ROWS,
+    CacheCursor,
     CachedRows,
     CacheUnavailable,
     event_state_json,
@@ -921,6 +922,39 @@ class HistoryBuffer:
         if self._server_cursor_below:
             for row in gone:
                 self._server_cursor_below.pop(row, None)
+
+    def bring_back_above(self, count: int) -> int:
+        """Read back from the cache up to `count` of the rows let go above those held
+        (`drop_newest`), the nearest ones; how many came back. 0 when none can (no cache,
+        or it no longer holds them where they were): the top is to be read again."""
+        history = self.cache
+        count = min(count, self.dropped_above)
+        if history is None or count <= 0 or self.filter_text or not self.loaded:
+            return 0
+        top, held_top = self.newest_known(1)[0], self.newest(1)[0]
+        try:
+            history.cache.flush()
+            at = history.cursor_below(
+                top.transition(), held_top.transition(), self.newer_not_held + self.dropped_above
+            )
+            # The `count` rows just above the row held at the top: seqs at+count .. at+1.
+            page = (
+                None
+                if at is None
+                else history.page(count, CacheCursor(at.history_id, at.seq + count + 1))
+            )
+        except CacheUnavailable as error:
+            self.cache_off(str(error))
+            return 0
+        if page is None or len(page.items) != count:
+            return 0
+        rows = rows_of(page.items)
+        self._newer.extend(reversed(rows))
+        self.own_held += own_text(rows)
+        self.dropped_above -= count
+        if not self.dropped_above and not self.newer_not_held:
+            self._top_seen = None  # all held again, to the top: news is held again
+        return count
 
     def retry(self) -> bool:
         if self.error is None:

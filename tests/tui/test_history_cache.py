@@ -755,6 +755,14 @@ async def test_a_busy_instance_of_long_events_holds_a_window_of_their_size(
         assert rows_of(history) == fresh[-history.row_count :]
 
 
+def assert_drawn_lines_hold_only_rows_held(history: TransitionHistory) -> None:
+    """The lines drawn are kept by their row: rows let go must not stay there (2,048 of
+    them, each of a long event whole, held 400 MB past the rows held)."""
+    held = {id(history.buffer.row(i)) for i in range(history.buffer.loaded)}
+    drawn = [key[0] for key in history._lines.keys()]  # noqa: SIM118 (LRUCache: no iteration)
+    assert drawn and all(id(row) in held for row in drawn)
+
+
 @pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
 async def test_end_over_long_events_lets_go_of_the_rows_far_above_and_home_reads_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
@@ -762,7 +770,8 @@ async def test_end_over_long_events_lets_go_of_the_rows_far_above_and_home_reads
     """End over a history of long events held every row it brought, each whole (10,000
     of 400 kB: 8 GB). Far below them, the rows above the view past HELD_TEXT of their
     text are let go, as those below are near the top: the position and the count still
-    say where the view is in the whole history, and Home reads the top again."""
+    say where the view is in the whole history. Going up reads them back from the cache
+    (without one, Home reads the top again)."""
     monkeypatch.setattr(transition_history, "HELD_TEXT", 400_000)  # 20 rows of 20,000
     monkeypatch.setattr(transition_history, "MIN_WINDOW_ROWS", 10)
     monkeypatch.setattr(history_pager, "PROGRESS_TEXT", 200_000)  # a report every page
@@ -795,18 +804,40 @@ async def test_end_over_long_events_lets_go_of_the_rows_far_above_and_home_reads
             assert buffer.loaded < 150 and buffer.dropped_above == len(fresh) - buffer.loaded
             assert buffer.own_held == own_text([buffer.row(i) for i in range(buffer.loaded)])
             assert rows_of(history) == fresh[-history.row_count :]
+            assert_drawn_lines_hold_only_rows_held(history)
             end = history.render_line(history.row_count - history.scroll_offset.y).text
             assert f"start of history: {len(fresh)} transitions" in end
             subtitle = str(history.border_subtitle)
             assert f"{len(fresh)} / {len(fresh)}" in subtitle
             assert f"↑ {buffer.dropped_above} newer not held (Home)" in subtitle
+            with client(server) as http:  # news meanwhile: counted, not held
+                send(http, "long", 2)
+                now = fetch_all(http, "counter", "long")
+            await wait_for(pilot, lambda: history.buffer.newer_not_held == 2, what="the news")
+            if cached:
+                # Going up reads the rows let go back from the cache, a few screens at a
+                # time, the view staying on its row; the rows far below are let go.
+                held: list[int] = []
+                for _ in range(100):
+                    if history.cursor == 0:
+                        break
+                    await pilot.press("pageup")
+                    held.append(history.buffer.loaded)
+                    at = history.cursor
+                    assert history.row(at).as_json() == fresh[history.buffer.dropped_above + at]
+                assert history.cursor == 0 and not history.buffer.dropped_above, held
+                assert history.row(0).as_json() == fresh[0]
+                assert max(held) < 150, held
+                assert_drawn_lines_hold_only_rows_held(history)
+                subtitle = str(history.border_subtitle)
+                assert "not held" not in subtitle and "↑ 2 new (Home)" in subtitle
             await pilot.press("home")
             await wait_for(
                 pilot,
                 lambda: not history.buffer.behind and history.row_count >= 20,
                 what="the newest rows again",
             )
-            assert history.cursor == 0 and history.row(0).as_json() == fresh[0]
+            assert history.cursor == 0 and history.row(0).as_json() == now[0]
             assert "not held" not in str(history.border_subtitle)
 
 

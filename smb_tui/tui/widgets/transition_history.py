@@ -206,6 +206,7 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         # news): headless; this widget keeps the keys, the view and the drawing.
         self.pager = HistoryPager(self._cache_failed)
         self._uncache_offered = False  # as check_action says before any history
+        self._bringing = False  # reading rows back above those held (`_bring_back_above`)
         self.blank_note = NOTHING_OPEN
         self._stale_note = ""
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
@@ -365,9 +366,11 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
     def prefetch(self) -> None:
         """Ask for the next page when the view or the cursor is within a screen of the end
         (not while seeking: End, a search or a time jump asks for every page itself, and a
-        page asked for here first made it wait for that one)."""
+        page asked for here first made it wait for that one); near the top of the rows held
+        with rows let go above them, read some of those back."""
         if self.pager.seeking:
             return
+        self._bring_back_above()
         height = max(self.size.height, 1)
         nearest = max(self.scroll_offset.y + height, self.cursor)
         if nearest + height >= self.row_count:
@@ -448,6 +451,7 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         if self.buffer.loaded <= keep + window or self.pager.seeking:
             return
         if self.buffer.trim(keep):
+            self._lines.clear()  # (its keys hold rows: of long events, each whole)
             self._resize()
 
     def _trim_above(self) -> None:
@@ -469,10 +473,34 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         if drop <= 0:
             return
         buffer.drop_newest(drop)
+        self._lines.clear()  # (its keys hold rows: of long events, each whole)
         self.cursor -= drop
         self._resize()
         self.scroll_to(y=max(0, self.scroll_offset.y - drop), animate=False, immediate=True)
         self._show_position()
+
+    def _bring_back_above(self) -> None:
+        """Within a screen of the top of the rows held, with rows let go above them
+        (`_trim_above`), read back two screens of those from the cache, the view staying
+        where it is, and let go of the rows far below. Without a cache, Home reads the top."""
+        buffer = self.buffer
+        height = max(self.size.height, 1)
+        if (
+            self._bringing
+            or not buffer.dropped_above
+            or min(self.cursor, self.scroll_offset.y) >= height
+        ):
+            return
+        self._bringing = True
+        try:
+            came = buffer.bring_back_above(max(MIN_WINDOW_ROWS, 2 * height))
+            if came:
+                self._resize()
+                self.scroll_to(y=self.scroll_offset.y + came, animate=False, immediate=True)
+                self.cursor += came
+                self.trim()
+        finally:
+            self._bringing = False
 
     def _window(self) -> int:
         """`window_rows`, or fewer where the rows are long events, each held whole: as
