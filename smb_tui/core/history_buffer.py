@@ -937,11 +937,12 @@ class HistoryBuffer:
             at = history.cursor_below(
                 top.transition(), held_top.transition(), self.newer_not_held + self.dropped_above
             )
-            # The `count` rows just above the row held at the top: seqs at+count .. at+1.
+            # The `count` rows just above the row held at the top: seqs at+count .. at+1,
+            # all of them (a few screens), however long: none may be left out between.
             page = (
                 None
                 if at is None
-                else history.page(count, CacheCursor(at.history_id, at.seq + count + 1))
+                else history.page(count, CacheCursor(at.history_id, at.seq + count + 1), 2**62)
             )
         except CacheUnavailable as error:
             self.cache_off(str(error))

@@ -57,6 +57,9 @@ DEFAULT_CAP_BYTES = 256 * 1024 * 1024
 MAX_CATCH_UP_PAGES = 50  # newer pages to fetch looking for the cached ones before giving up
 MATCH_ROWS = 5  # a run this long of the newest cached rows identifies where they are
 CACHE_PAGE_ROWS = 1000  # cached rows read at a time: a screen's worth many times over
+# ...or fewer, as many as hold this much text (at least one): 1,000 rows of long events
+# (an end user's 400 kB each) were 400 MB read at once, on each re-open and each page.
+CACHE_PAGE_TEXT = 16_000_000
 CHUNK_ROWS = 2000  # rows kept together (pages written together, up to this many)
 
 SCHEMA = """
@@ -339,21 +342,29 @@ class CachedHistory:
         return (next_cursor, bool(complete), *((0, -1) if low is None else (low, high)))
 
     def page(
-        self, limit: int | None = CACHE_PAGE_ROWS, below: CacheCursor | None = None
+        self,
+        limit: int | None = CACHE_PAGE_ROWS,
+        below: CacheCursor | None = None,
+        text: int = CACHE_PAGE_TEXT,
     ) -> Page[Transition] | None:
         """The newest `limit` cached rows (all: None), or those below `below`, newest
-        first. Its cursor: a CacheCursor while more are cached below them, then the
-        server's cursor of the next older page, None at the start of history. None when
-        nothing is cached (or the cache cannot continue to the server)."""
+        first; with a limit, no more than hold `text` characters (at least one row). Its
+        cursor: a CacheCursor while more are cached below them, then the server's cursor
+        of the next older page, None at the start of history. None when nothing is
+        cached (or the cache cannot continue to the server)."""
         next_cursor, complete, *_ = self._state()
         if below is None and not complete and next_cursor is None:
             return None
-        # One more than asked: are there more below?
-        rows = list(itertools.islice(self._rows(below), None if limit is None else limit + 1))
+        rows: list[tuple[int, dict[str, Any]]] = []
+        more, taken = False, 0
+        for seq, row, size in self._sized_rows(below):
+            if limit is not None and (len(rows) == limit or (rows and taken + size > text)):
+                more = True  # one more than taken: there are more below
+                break
+            rows.append((seq, row))
+            taken += size
         if not rows:
             return None
-        more = limit is not None and len(rows) > limit
-        rows = rows[:limit] if more else rows
         cursor = CacheCursor(self.id, rows[-1][0]) if more else None if complete else next_cursor
         from smb_tui.api.models import Page, Transition
 
@@ -363,12 +374,19 @@ class CachedHistory:
     def _rows(self, below: CacheCursor | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
         """The cached rows (under `below`), newest first, as (seq, the row read), read a
         chunk at a time as they are taken."""
+        for seq, row, _ in self._sized_rows(below):
+            yield seq, row
+
+    def _sized_rows(
+        self, below: CacheCursor | None = None
+    ) -> Iterator[tuple[int, dict[str, Any], int]]:
+        """As `_rows`, with the characters of text each row took (its chunk's share)."""
         at = None if below is None else below.seq - 1  # the first seq wanted
         while (chunk := self._chunk(at)) is not None:
             top, count, data = chunk
-            rows = self._read(data)
+            rows, size = self._read(data), len(data) // max(count, 1)
             for index in range(0 if at is None else max(0, top - at), len(rows)):
-                yield top - index, rows[index]
+                yield top - index, rows[index], size
             at = top - count  # the seq just under this chunk
 
     def _read(self, data: str) -> list[dict[str, Any]]:

@@ -444,6 +444,45 @@ def test_a_cached_row_reads_back_exactly_as_the_server_sent_it(tmp_path: Path) -
     assert held.newest(len(payloads) + 1) == [history_cache._data(t) for t in newer + older]
 
 
+def test_a_page_read_from_the_cache_holds_at_most_its_text_in_rows_of_long_events(
+    tmp_path: Path,
+) -> None:
+    """A page read back is CACHE_PAGE_ROWS rows, or as many as hold `text` characters
+    (at least one): 1,000 rows of 400 kB events were 400 MB read at once. Paged through
+    by its cursors, every row comes back once, in order."""
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    held = cache.history("http://127.0.0.1:1", None, "counter", "long")
+    rows = [
+        Transition.model_construct(
+            created_at=f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z",
+            event={"type": "note", "n": n, "text": "x" * (20_000 if n % 7 else 200)},
+            state="s",
+        )
+        for n in reversed(range(60))
+    ]
+    held.add_older(rows[:25], "c1")
+    held.add_older(rows[25:], None, fetched_with="c1")
+    read: list[Transition] = []
+    sizes: list[int] = []
+    below: CacheCursor | None = None
+    while True:
+        page = held.page(below=below, text=100_000)
+        assert page is not None
+        read.extend(page.items)
+        sizes.append(len(page.items))
+        if not isinstance(page.cursor, CacheCursor):
+            assert page.cursor is None  # the start of history: all of it cached
+            break
+        below = page.cursor
+    assert [t.event["n"] for t in read] == [t.event["n"] for t in rows]
+    assert max(sizes) <= 6 and len(sizes) >= 10, sizes
+    whole = held.page(limit=None)  # no limit, no budget: every row
+    assert whole is not None and len(whole.items) == 60
+    one = held.page(text=1)  # at least one row, whatever its size
+    assert one is not None and len(one.items) == 1
+    cache.close()
+
+
 def test_appending_a_page_reads_no_row_already_held(tmp_path: Path) -> None:
     cache = HistoryCache(tmp_path / "history.sqlite3")
     held = cache.history("http://127.0.0.1:1", None, "counter", "grows")
