@@ -14,14 +14,20 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from smb_tui.api import StateBackedClient
+from smb_tui.api.errors import StateBackedError
 from smb_tui.api.logs import LogsReader
-from smb_tui.api.models import LogEntry, Page, Transition
-from smb_tui.core.history_cache import CachedHistory, CacheUnavailable
+from smb_tui.api.models import LogEntry, Page, Transition, Transitions
+from smb_tui.core.history_cache import (
+    CACHE_PAGE_ROWS,
+    CacheCursor,
+    CachedHistory,
+    CacheUnavailable,
+)
 from smb_tui.core.text import safe
 
 Format = Literal["jsonl", "csv"]
@@ -32,6 +38,7 @@ def format_for(path: Path | None) -> Format:
     return "csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl"
 
 
+PAGE_ROWS = CACHE_PAGE_ROWS  # transitions read from the history cache at a time
 HISTORY_COLUMNS = ("createdAt", "eventType", "event", "state")
 LOG_COLUMNS = ("timestamp", "machineName", "instanceName", "machineVersionId", "outputType", "log")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -118,37 +125,89 @@ async def history(
     cache: CachedHistory | None = None,
 ) -> AsyncIterator[Transition]:
     """Every transition, newest first as the API pages them, or oldest first. From the
-    history cache when it holds all of it (then only the newer pages are fetched)."""
-    held = await _cached(client, machine, instance, cache)
-    if held is None and not oldest_first:
-        async for transition in client.transitions(machine, instance):
+    history cache when it holds all of it (then only the newer pages are fetched). A
+    page at a time, whatever the history's size: oldest first, the pages wait in a
+    temporary file, not in memory (an end user's events can be 400 kB each)."""
+    newer = await _newer_than_cached(client, machine, instance, cache)
+    pages: AsyncIterator[Sequence[Transition]]
+    if newer is None or cache is None:
+        pages = (page.items async for page in client.transition_pages(machine, instance))
+    else:
+        pages = _cached_pages(newer, cache)
+    if oldest_first:
+        pages = _reversed(pages)
+    async for items in pages:
+        for transition in items:
             yield transition
-        return
-    if held is None:
-        held = [transition async for transition in client.transitions(machine, instance)]
-    for transition in reversed(held) if oldest_first else held:
-        yield transition
 
 
-async def _cached(
+async def _newer_than_cached(
     client: StateBackedClient, machine: str, instance: str, cache: CachedHistory | None
 ) -> list[Transition] | None:
-    """The whole history from the cache and the pages newer than it; None: not cached
-    to the start, or the cache is not this history's."""
+    """The pages newer than the cached ones, fetched; None: not cached to the start, or
+    the cache is not this history's."""
     if cache is None:
         return None
     try:
-        page = cache.page(limit=None)  # the whole history: an export writes all of it
-        if page is None or page.cursor is not None:
+        if not cache.complete():
             return None
 
         async def fetch(cursor: str | None) -> Page[Transition]:
             return await client.list_transitions(machine, instance, cursor)
 
-        newer = await cache.newer_than_cached(fetch)
+        return await cache.newer_than_cached(fetch)
     except CacheUnavailable:
         return None
-    return None if newer is None else [*newer, *page.items]
+
+
+async def _cached_pages(
+    newer: list[Transition], cache: CachedHistory
+) -> AsyncIterator[Sequence[Transition]]:
+    """`newer`, then the cached rows, newest first, a page of them at a time."""
+    if newer:
+        yield newer
+    below: CacheCursor | None = None
+    while True:
+        try:
+            page = cache.page(PAGE_ROWS, below)
+        except CacheUnavailable as error:
+            raise StateBackedError(f"the history cache failed while exporting ({error})") from None
+        if page is None or not (page.cursor is None or isinstance(page.cursor, CacheCursor)):
+            # Dropped or cut short by another dashboard since it was found whole.
+            raise StateBackedError(
+                "the history cache changed while exporting; export again (or --no-cache)"
+            )
+        yield page.items
+        if page.cursor is None:
+            return
+        below = page.cursor
+
+
+async def _reversed(
+    pages: AsyncIterator[Sequence[Transition]],
+) -> AsyncIterator[Sequence[Transition]]:
+    """`pages` and their transitions in the other order, held in a private temporary
+    file meanwhile (a line a page; only where each starts is kept in memory)."""
+    with tempfile.TemporaryFile("w+b") as spool:
+        starts: list[int] = []
+        items: Sequence[Transition] = ()
+        records: list[dict[str, Any]] = []
+        async for items in pages:
+            records = (
+                items.records
+                if isinstance(items, Transitions)
+                else [transition.model_dump(by_alias=True) for transition in items]
+            )
+            starts.append(spool.tell())
+            # json's escapes: a lone surrogate (an end user's) is written as JSON has it.
+            spool.write(json.dumps(records).encode() + b"\n")
+        del items, records  # the last page is in the file too: not held while read back
+        end = spool.tell()
+        for start in reversed(starts):
+            spool.seek(start)
+            line = spool.read(end - start)
+            end = start
+            yield Transitions(json.loads(line)[::-1])  # each read as it was written
 
 
 async def logs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smb_tui import export
+from smb_tui.api import KeyCredentials, StateBackedClient
 from smb_tui.api.models import Transition
 from smb_tui.cli import main
 from smb_tui.core.history_cache import HistoryCache, default_cache_path
@@ -301,3 +304,39 @@ def test_debug_writes_each_request_and_never_a_secret(
     # The query as sent, escaped (the time's colons).
     assert any("GET /logs?" in line and "instance=busy" in line and "%3A" in line for line in lines)
     assert server.key.secret not in text and "Bearer" not in text and "eyJ" not in text
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["server", "cache"])
+async def test_oldest_first_holds_a_page_not_the_history_and_keeps_every_value(
+    server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    """Oldest first, the transitions wait in a temporary file, not in memory (an end
+    user's events can be 400 kB each; the whole history was held as a list), and come
+    back as the server sent them, values an end user chose included. From the cache,
+    a page of it at a time."""
+    monkeypatch.setattr(export, "PAGE_ROWS", 20)  # the cache read 20 rows at a time
+    slug = unique("oldest-first")
+    odd: list[object] = [2**80, 1e300, "é\u202e\x1b[31m漢字", {"deep": [[[{"a": None}]]]}, True]
+    with client(server) as http:
+        http.post("/machines/counter", json={"slug": slug}).raise_for_status()
+        for n in range(150):
+            event = {"type": "increment", "n": n, "odd": odd[n % len(odd)]}
+            http.post(f"/machines/counter/i/{slug}/events", json={"event": event})
+        fresh = history(http, "counter", slug)
+    credentials = KeyCredentials(server.key.key_id, server.key.secret, {"sub": "export"})
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    held = cache.history(server.base_url, None, "counter", slug)
+    if cached:
+        held.add_older([Transition.model_validate(row) for row in fresh], None)
+    alive: list[int] = []
+    async with StateBackedClient(credentials, server.base_url) as api:
+        out: list[dict[str, object]] = []
+        items = export.history(api, "counter", slug, True, held if cached else None)
+        async for transition in items:
+            if not out:
+                gc.collect()
+                alive.append(sum(1 for o in gc.get_objects() if isinstance(o, Transition)))
+            out.append(transition.model_dump(by_alias=True))
+    cache.close()
+    assert out == fresh[::-1]
+    assert alive[0] <= 60, alive  # of 151: a page (of 50 from the server) and the test's

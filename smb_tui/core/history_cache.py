@@ -341,6 +341,10 @@ class CachedHistory:
         next_cursor, complete, low, high = found or (None, 0, None, None)
         return (next_cursor, bool(complete), *((0, -1) if low is None else (low, high)))
 
+    def complete(self) -> bool:
+        """It holds the history to its start (the first transition is among its rows)."""
+        return self._state()[1]
+
     def page(
         self,
         limit: int | None = CACHE_PAGE_ROWS,
