@@ -40,7 +40,9 @@ def private_file(path: Path) -> None:
     if str(path) == ":memory:":
         return
     if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+        # exist_ok: another process (a second dashboard started with this one) made it
+        # meanwhile, and neither may fail for it.
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     os.chmod(path, 0o600)

@@ -327,6 +327,48 @@ asyncio.run(main())
 """
 
 
+OPEN_AT = """
+import sys, time
+from pathlib import Path
+from smb_tui.core.history_cache import CacheUnavailable, HistoryCache
+while time.time() < float(sys.argv[2]):
+    pass  # all at once
+try:
+    HistoryCache(Path(sys.argv[1])).close()
+except CacheUnavailable as error:
+    sys.exit(str(error))
+"""
+
+
+def test_dashboards_started_together_all_open_a_new_cache(tmp_path: Path) -> None:
+    """Several dashboards started at the same moment on a cache not made yet: each opens
+    it. One made the folder under another (FileExistsError), or found SQLite answering
+    "database is locked" to WAL mode at once, without waiting: it went on without the
+    cache (30 of 90 processes, 6 at a time)."""
+    import subprocess
+    import sys
+
+    failed: list[str] = []
+    for round_ in range(3):
+        path = tmp_path / f"round{round_}" / "cache" / "history.sqlite3"
+        at = str(time.time() + 1.5)  # after every process has imported what it needs
+        opening = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_AT, str(path), at],
+                cwd=Path(__file__).resolve().parents[2],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        for process in opening:
+            _, error = process.communicate(timeout=60)
+            if process.returncode:
+                failed.append(error)
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert not failed, failed
+
+
 def test_two_dashboards_writing_one_cache_keep_exactly_the_servers_rows(tmp_path: Path) -> None:
     """Two panes on one incident, while events keep coming: the shared cache holds each
     of the server's transitions once, in the server's order."""
