@@ -458,8 +458,9 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         """Far down a history of long events (End, or paging down), let go of the rows
         above the view past HELD_TEXT of their own text (at least MIN_WINDOW_ROWS, at
         most `window_rows`), once twice that is held: each holds its event whole, and End
-        over 10,000 rows of 400 kB events held them all (8 GB). Home reads the top again.
-        Rows of shared kinds hold nothing of their own: those are all kept, as before."""
+        over 10,000 rows of 400 kB events held them all (8 GB). Going up reads them back
+        from the cache (`_bring_back_above`); Home reads the top again. Rows of shared
+        kinds hold nothing of their own: those are all kept, as before."""
         buffer = self.buffer
         if buffer.own_held <= 2 * HELD_TEXT or buffer.filter_text:
             return
