@@ -48,6 +48,11 @@ PROGRESS_EVERY = 0.5
 # whole): the view lets go of rows far above it at each report, not after 0.5 s of pages
 # of 40 MB.
 PROGRESS_TEXT = 4_000_000
+# Under a filter (a search, or End while one is on) every row brought is held (the
+# matches are positions among them): over a history of long events the seek stops once
+# they hold this much text of their own (about 300-400 MB), and says why, instead of
+# taking the machine's memory.
+SEARCH_HELD_TEXT = 128_000_000
 # The event types a seek gathers (the newest of each, for the composer to suggest): as
 # many as the composer keeps. A history of a million distinct types (an end user's
 # events) held them all, and copied them a few times a second.
@@ -124,6 +129,7 @@ class HistoryPager:
         self.refresh_again = False  # news came meanwhile: fetch it once more after
         self.from_cache = 0  # rows shown from the cache at the last load
         self.cache_failed = cache_failed
+        self.why_stopped: str | None = None  # a search stopped short, and why
 
     # -- state ---------------------------------------------------------------------------
 
@@ -152,6 +158,7 @@ class HistoryPager:
         self.buffer = HistoryBuffer(through, cache)
         self.buffer.cache_failed = self.cache_failed
         self.mode = "idle"
+        self.why_stopped = None
         self.refreshing = self.refresh_again = False
         self.from_cache = 0
         if fetch is None or cache is None:
@@ -285,6 +292,7 @@ class HistoryPager:
 
     def start_seeking(self, mode: Mode) -> int:
         self.mode = mode
+        self.why_stopped = None
         return self.generation
 
     def stop(self) -> bool:
@@ -341,6 +349,14 @@ class HistoryPager:
         with full_collections_held_off():  # the rows taken in are kept
             try:
                 while self.seeking and generation == self.generation and fetch is not None:
+                    if buffer.filter_text and buffer.own_held > SEARCH_HELD_TEXT:
+                        self.why_stopped = (
+                            f"Search stopped at {buffer.reached:,} transitions: their long"
+                            f" events fill {buffer.own_held / 1e6:.0f} M characters. Narrow"
+                            " it to a time (t), or export the history (E) and search that"
+                        )
+                        self.mode = "idle"
+                        break
                     if pending is None:
                         if buffer.loading:  # a page asked for by scrolling: let it land first
                             await asyncio.sleep(0.01)

@@ -922,6 +922,41 @@ async def test_end_over_long_events_lets_go_of_the_rows_far_above_and_home_reads
             assert "not held" not in str(history.border_subtitle)
 
 
+async def test_a_search_over_long_events_stops_at_what_it_may_hold_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search holds every row it brings (its matches are positions among them): over a
+    history of long events it stops once they hold SEARCH_HELD_TEXT, says so where the
+    history ends, and loads no more a page at a time behind it."""
+    monkeypatch.setattr(history_pager, "SEARCH_HELD_TEXT", 1_000_000)  # 50 rows of 20,000
+    with start_server(tmp_path, page_size=20) as server:
+        with client(server) as http:
+            http.post("/machines/counter", json={"slug": "long"}).raise_for_status()
+            for n in range(200):
+                event = {"type": "increment", "n": n, "text": str(n).ljust(20_000, "x")}
+                http.post("/machines/counter/i/long/events", json={"event": event})
+        app = make_app(server, "counter", "long", cache_path=None)
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await wait_for(pilot, lambda: history.row_count >= 20)
+            history.set_filter("increment")
+            await wait_for(pilot, lambda: history.pager.why_stopped is not None, what="a stop")
+            await pilot.pause(0.5)
+            held = history.buffer.loaded
+            assert held < 201 and not history.at_end and not history.searching
+            # Stopped at the first page past the bound (a page asked ahead is let go).
+            assert 1_000_000 < history.buffer.own_held <= 1_000_000 + 20 * 20_100
+            end = history.render_line(history.row_count - history.scroll_offset.y).text
+            assert f"Search stopped at {held:,} transitions" in end
+            history.focus()
+            await pilot.press("end")  # under the filter, End stops there too
+            await pilot.pause(0.5)
+            assert history.buffer.loaded == held
+            history.set_filter("incr")  # typed on: stopped again before any page
+            await pilot.pause(0.5)
+            assert history.buffer.loaded == held and history.pager.why_stopped is not None
+
+
 async def test_without_a_cache_a_busy_instance_holds_a_window_and_the_server_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -368,8 +368,8 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
         (not while seeking: End, a search or a time jump asks for every page itself, and a
         page asked for here first made it wait for that one); near the top of the rows held
         with rows let go above them, read some of those back."""
-        if self.pager.seeking:
-            return
+        if self.pager.seeking or (self.pager.why_stopped and self.buffer.filter_text):
+            return  # (a search stopped for what it held: not gone on with a page at a time)
         self._bring_back_above()
         height = max(self.size.height, 1)
         nearest = max(self.scroll_offset.y + height, self.cursor)
@@ -866,6 +866,8 @@ class TransitionHistory(StyledOncePerPass, ScrollView, can_focus=True):
             )
         elif buffer.loading:
             text = Text("  Loading more transitions…", self._style("note"))
+        elif self.pager.why_stopped and buffer.filter_text:
+            text = Text(f"  {self.pager.why_stopped}", self._style("error"))
         elif buffer.at_end:
             text = Text(f"  ── start of history: {self._counted()} ──", self._style("note"))
         elif buffer.fetch is None:
