@@ -30,6 +30,7 @@ from smb_tui.tui.screens.modals import (
     TransitionDetail,
     VersionsScreen,
 )
+from smb_tui.tui.widgets import logs_view
 from smb_tui.tui.widgets.instance_view import InstanceView
 from smb_tui.tui.widgets.logs_view import LogsView
 from smb_tui.tui.widgets.transition_history import TransitionHistory
@@ -155,6 +156,35 @@ def test_the_state_before_is_the_older_row_whatever_the_filter() -> None:
 
 def log_texts(app: SmbTui) -> list[str]:
     return [strip.text for strip in app.screen.query_one("#logs-log", RichLog).lines]
+
+
+async def test_the_logs_pane_keeps_a_bound_of_text_however_long_the_lines_printed(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines are what machine code printed: each is shown to SHOWN_CHARS (the rest said),
+    and the lines kept for a filter are the newest that hold MAX_TEXT characters (50,000
+    lines of 64,000 characters were gigabytes, followed for an hour)."""
+    monkeypatch.setattr(logs_view, "MAX_TEXT", 1_000_000)
+    app, slug = app_on_new_instance(server, "scratch", "logs-long")
+    with client(server) as http:
+        for n in range(4):  # 10 lines of 60,000 characters each: 2,400,000 in all
+            shout = {"type": "shout", "lines": 10, "size": 60_000, "n": n}
+            http.post(f"/machines/scratch/i/{slug}/events", json={"event": shout})
+        last = {"type": "put", "key": "last", "value": 1}
+        http.post(f"/machines/scratch/i/{slug}/events", json={"event": last})
+    async with app.run_test(size=(120, 36)) as pilot:
+        logs = app.screen.query_one(LogsView)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: logs.lines == 41, what="every line read")
+        texts = log_texts(app)
+        assert len(texts) == 41 and "stored last" in texts[-1]
+        assert all(len(text) < logs_view.SHOWN_CHARS + 80 for text in texts)
+        assert "… [59,000 more characters]" in texts[0]
+        kept = list(logs._entries)
+        assert sum(len(entry.log) for entry in kept) <= 1_000_000
+        assert len(kept) == 17 and kept[-1].log.startswith("stored last")  # the newest
+        await pilot.press("slash", *"last")  # a filter chooses among those kept
+        await wait_for(pilot, lambda: len(log_texts(app)) == 1, what="the one match")
 
 
 async def test_logs_pane_shows_stdout_and_stderr_apart_and_hostile_text_made_safe(

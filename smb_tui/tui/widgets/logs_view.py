@@ -50,6 +50,11 @@ RANGES: tuple[tuple[str, timedelta | None], ...] = (
 PAGES_AT_ONCE = 50  # 5,000 lines, then Enter loads more: a huge range never floods us
 FOLLOW_SECONDS = 2.0
 MAX_LINES = 50_000  # what the pane keeps (and a filter chooses from)
+# ...and no more text than this in all, the oldest going first: lines are what machine
+# code printed (State Backed sets no limit on one; smb-tui local keeps 64,000
+# characters), and 50,000 long ones, followed for an hour, were gigabytes.
+MAX_TEXT = 16_000_000
+SHOWN_CHARS = 1_000  # of one line in the pane (the rest is said; `smb-tui logs` has it)
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,19 @@ def log_lines(entry: LogEntry, show_instance: bool) -> list[Text]:
         head.append(safe(entry.instance_name), tone("accent"))
         head.append(" ")
     first, *rest = entry.log.split("\n") or [""]
-    head.append(safe(first), style)
-    return [head, *(Text("    " + safe(line), style, no_wrap=True, end="") for line in rest)]
+    head.append(safe(_shown(first)), style)
+    return [
+        head,
+        *(Text("    " + safe(_shown(line)), style, no_wrap=True, end="") for line in rest),
+    ]
+
+
+def _shown(line: str) -> str:
+    """A line as the pane shows it: its first SHOWN_CHARS characters, the rest counted
+    (the pane draws every character it holds, and held each long line whole)."""
+    if len(line) <= SHOWN_CHARS:
+        return line
+    return f"{line[:SHOWN_CHARS]}… [{len(line) - SHOWN_CHARS:,} more characters]"
 
 
 class LogsView(Vertical, can_focus=False):
@@ -132,6 +148,7 @@ class LogsView(Vertical, can_focus=False):
         self.filter_text = ""
         # The lines read, for a filter to choose from: as many as the log keeps.
         self._entries: deque[LogEntry] = deque(maxlen=MAX_LINES)
+        self._entries_text = 0  # characters of `_entries`' lines (at most MAX_TEXT)
         self.shown = 0  # lines the filter lets through
 
     def compose(self) -> ComposeResult:
@@ -186,6 +203,7 @@ class LogsView(Vertical, can_focus=False):
         self.workers.cancel_group(self, "logs")
         self.lines_log.clear()
         self._entries.clear()
+        self._entries_text = 0
         self.shown = 0
         self.lines, self.error, self.stale_since, self.reader = 0, None, None, None
         self._polling = False
@@ -242,9 +260,21 @@ class LogsView(Vertical, can_focus=False):
         log = self.lines_log
         # New lines never move a view the user scrolled up to read.
         at_bottom = log.is_vertical_scroll_end or log.max_scroll_y == 0
-        self._entries.extend(entries)
+        self._keep(entries)
         self._write(entries, scroll_end=at_bottom)
         self.lines += len(entries)
+
+    def _keep(self, entries: list[LogEntry]) -> None:
+        """`entries` among those a filter chooses from; the oldest go past MAX_LINES
+        or MAX_TEXT characters in all."""
+        kept = self._entries
+        for entry in entries:
+            if len(kept) == MAX_LINES:
+                self._entries_text -= len(kept[0].log)  # (the deque lets it go)
+            kept.append(entry)
+            self._entries_text += len(entry.log)
+        while self._entries_text > MAX_TEXT and len(kept) > 1:
+            self._entries_text -= len(kept.popleft().log)
 
     def _write(self, entries: Iterable[LogEntry], scroll_end: bool) -> None:
         log = self.lines_log
