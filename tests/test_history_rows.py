@@ -16,7 +16,14 @@ import pytest
 
 from smb_tui.api.models import Page, Transition, Transitions
 from smb_tui.core import history_cache
-from smb_tui.core.history_buffer import HistoryBuffer, PageRows, Row, _usual_time, rows_of
+from smb_tui.core.history_buffer import (
+    HistoryBuffer,
+    PageRows,
+    Row,
+    _usual_time,
+    own_text,
+    rows_of,
+)
 from smb_tui.core.history_cache import MATCH_ROWS, HistoryCache, row_data
 
 
@@ -460,3 +467,16 @@ def test_news_in_the_first_page_makes_only_the_rows_it_looks_at() -> None:
     again = PageRows(Transitions(records[:100]))
     assert again[5] == whole[5] and again[-1] == whole[-1] and again[2:9] == whole[2:9]
     assert list(again) == whole and len(again) == 100
+
+
+def test_the_text_a_long_row_holds_is_counted_in_the_bytes_python_holds() -> None:
+    """The window of long events is as many rows as hold HELD_TEXT: counted in characters,
+    a row of CJK text (two bytes a character in Python) or of emoji (four) was held three
+    or four times over what a row of ASCII of the same size was."""
+    at = "2026-12-07T10:00:00.000Z"
+    rows = [Row.of(transition(at, {"type": "note", "text": c * 10_000})) for c in "x漢\U0001f600"]
+    ascii_, cjk, emoji = (own_text([row]) for row in rows)
+    assert 10_000 < ascii_ < 10_200
+    assert 2 * 10_000 < cjk < 2 * 10_200 and 4 * 10_000 < emoji < 4 * 10_200
+    short = Row.of(transition(at, {"type": "note", "n": 1}))
+    assert own_text([short]) == 0  # a shared kind: nothing of its own

@@ -44,14 +44,14 @@ Mode = Literal["idle", "start", "search"]
 # Seconds between progress reports while seeking: each redraws and lays the screen out
 # again (20-30 ms with the dashboard's panes), so twice a second, not four times.
 PROGRESS_EVERY = 0.5
-# Or once the rows taken in since hold this much text of their own (long events, each held
-# whole): the view lets go of rows far above it at each report, not after 0.5 s of pages
-# of 40 MB.
+# Or once the rows taken in since hold this many bytes of text of their own (long events,
+# each held whole): the view lets go of rows far above it at each report, not after 0.5 s
+# of pages of 40 MB.
 PROGRESS_TEXT = 4_000_000
 # Under a filter (a search, or End while one is on) every row brought is held (the
 # matches are positions among them): over a history of long events the seek stops once
-# they hold this much text of their own (about 300-400 MB), and says why, instead of
-# taking the machine's memory.
+# they hold this many bytes of text of their own (about 300 MB in all), and says why,
+# instead of taking the machine's memory.
 SEARCH_HELD_TEXT = 128_000_000
 # The event types a seek gathers (the newest of each, for the composer to suggest): as
 # many as the composer keeps. A history of a million distinct types (an end user's
@@ -352,7 +352,7 @@ class HistoryPager:
                     if buffer.filter_text and buffer.own_held > SEARCH_HELD_TEXT:
                         self.why_stopped = (
                             f"Search stopped at {buffer.reached:,} transitions: their long"
-                            f" events fill {buffer.own_held / 1e6:.0f} M characters. Narrow"
+                            f" events fill {buffer.own_held / 1e6:.0f} MB. Narrow"
                             " it to a time (t), or export the history (E) and search that"
                         )
                         self.mode = "idle"

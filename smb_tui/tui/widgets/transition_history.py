@@ -61,8 +61,9 @@ MAX_CONTEXT_MARKS = 1_000  # rows marked with the context change seen: the newes
 MAX_PENDING_MARKS = 100
 MARK_SLACK = 0.002  # seconds: a state's `ts` is in ms, a transition's time may be finer
 MARK_WINDOW = 1.0  # seconds: how much older than its state's `ts` a transition may be
-# Rows of long events (each its own, held whole) past the view: as many as hold this much
-# of their text, at least MIN_WINDOW_ROWS (5,000 rows of 300 kB events held 3 GB).
+# Rows of long events (each its own, held whole) past the view: as many as hold this many
+# bytes of their text (`own_text`), at least MIN_WINDOW_ROWS (5,000 rows of 300 kB events
+# held 3 GB).
 HELD_TEXT = 16_000_000
 MIN_WINDOW_ROWS = 50
 WINDOW_SAMPLE = 200  # the newest rows, whose size says what a row holds
