@@ -525,6 +525,42 @@ def test_a_page_read_from_the_cache_holds_at_most_its_text_in_rows_of_long_event
     cache.close()
 
 
+def test_finding_where_the_view_is_in_the_cache_reads_the_chunks_it_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trim finds the rows it keeps in the cache under the newest row: nearly always
+    the cache's newest, so one chunk is read, not the newest 1,000 rows (of long events,
+    400 MB parsed for each trim of a live view)."""
+    cache = HistoryCache(tmp_path / "history.sqlite3")
+    held = cache.history("http://127.0.0.1:1", None, "counter", "chunks")
+    rows = [
+        Transition.model_construct(
+            created_at=f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z",
+            event={"type": "t", "n": n},
+            state="s",
+        )
+        for n in reversed(range(100))
+    ]
+    cursor = None
+    for page in range(10):  # ten chunks of ten rows
+        following = f"c{page + 1}" if page < 9 else None
+        held.add_older(rows[page * 10 : page * 10 + 10], following, fetched_with=cursor)
+        cursor = following
+    read: list[int] = []
+    parse = history_cache.CachedHistory._read
+
+    def counted(self: history_cache.CachedHistory, data: str) -> list[dict[str, Any]]:
+        read.append(len(data))
+        return parse(self, data)
+
+    monkeypatch.setattr(history_cache.CachedHistory, "_read", counted)
+    found = held.cursor_below(rows[0], rows[5], 5)
+    assert found is not None and len(read) <= 2, read
+    assert held.page(1, found) is not None
+    assert held.page(1, found).items[0].event == rows[6].event  # (read below the row kept)
+    cache.close()
+
+
 def test_appending_a_page_reads_no_row_already_held(tmp_path: Path) -> None:
     cache = HistoryCache(tmp_path / "history.sqlite3")
     held = cache.history("http://127.0.0.1:1", None, "counter", "grows")
