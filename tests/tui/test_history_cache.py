@@ -48,6 +48,19 @@ async def settled(pilot: Pilot[None], history: TransitionHistory, timeout: float
     )
 
 
+async def cached_to_the_start(server: ServerThread, slug: str, cache: Path) -> int:
+    """counter/`slug` opened with `cache`, End pressed, closed once the start of history is
+    reached: every page of it is cached. How many rows the opening read from the cache."""
+    app = make_app(server, "counter", slug, cache_path=cache)
+    async with app.run_test(size=(100, 30)) as pilot:
+        history = app.screen.query_one(TransitionHistory)
+        await wait_for(pilot, lambda: history.row_count > 0)
+        history.focus()
+        await pilot.press("end")
+        await settled(pilot, history, timeout=60)
+        return history.from_cache
+
+
 def send(http: httpx.Client, slug: str, count: int) -> None:
     for n in range(count):
         event = {"type": "increment", "n": n}
@@ -65,14 +78,7 @@ async def test_cached_history_equals_a_fresh_fetch_through_news_recreation_and_r
             send(http, "kept", 60)  # 61 transitions: four pages of 20
 
         # First opening: End loads every page, and they are kept.
-        app = make_app(server, "counter", "kept", cache_path=cache)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            await wait_for(pilot, lambda: history.row_count >= 20)
-            history.focus()
-            await pilot.press("end")
-            await settled(pilot, history)
-            assert history.from_cache == 0
+        assert await cached_to_the_start(server, "kept", cache) == 0
         assert oct(cache.stat().st_mode & 0o777) == "0o600"
 
         # New transitions: painted from the cache, then only the newest page fetched.
@@ -153,13 +159,7 @@ async def test_text_is_cached_unescaped_and_caches_written_escaped_still_match(
             for n in range(40):
                 event = {"type": "increment", "note": texts[n % 3]}
                 http.post("/machines/counter/i/text/events", json={"event": event})
-        app = make_app(server, "counter", "text", cache_path=cache)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            await wait_for(pilot, lambda: history.row_count >= 20)
-            history.focus()
-            await pilot.press("end")
-            await settled(pilot, history)
+        await cached_to_the_start(server, "text", cache)
         with sqlite3.connect(cache) as db:
             chunks = db.execute("SELECT rowid, count, data FROM chunks").fetchall()
             (cached_bytes,) = db.execute("SELECT bytes FROM histories").fetchone()
@@ -410,13 +410,7 @@ async def test_reopening_a_large_cache_reads_one_page_of_it_before_the_first_pai
     with start_server(tmp_path, page_size=100, busy_history=3_000) as server:
         with client(server) as http:
             fresh = fetch_all(http, "counter", "busy")
-        app = make_app(server, "counter", "busy", cache_path=cache)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            await wait_for(pilot, lambda: history.row_count > 0)
-            history.focus()
-            await pilot.press("end")
-            await settled(pilot, history, timeout=60)
+        await cached_to_the_start(server, "busy", cache)
         assert len(fresh) > 2 * CACHE_PAGE_ROWS
 
         built, parsed = [0], [0]
@@ -749,13 +743,7 @@ async def test_cached_rows_dropped_by_another_dashboard_are_said_and_r_reloads(
     with start_server(tmp_path, page_size=100, busy_history=2_500) as server:
         with client(server) as http:
             fresh = fetch_all(http, "counter", "busy")
-        app = make_app(server, "counter", "busy", cache_path=cache)
-        async with app.run_test(size=(100, 30)) as pilot:
-            history = app.screen.query_one(TransitionHistory)
-            await wait_for(pilot, lambda: history.row_count > 0)
-            history.focus()
-            await pilot.press("end")
-            await settled(pilot, history, timeout=60)
+        await cached_to_the_start(server, "busy", cache)
 
         app = make_app(server, "counter", "busy", cache_path=cache)
         async with app.run_test(size=(100, 30)) as pilot:
