@@ -131,7 +131,7 @@ async def history(
     newer = await _newer_than_cached(client, machine, instance, cache)
     pages: AsyncIterator[Sequence[Transition]]
     if newer is None or cache is None:
-        pages = (page.items async for page in client.transition_pages(machine, instance))
+        pages = _server_pages(client, machine, instance)
     else:
         pages = _cached_pages(newer, cache)
     if oldest_first:
@@ -158,6 +158,16 @@ async def _newer_than_cached(
         return await cache.newer_than_cached(fetch)
     except CacheUnavailable:
         return None
+
+
+async def _server_pages(
+    client: StateBackedClient, machine: str, instance: str
+) -> AsyncIterator[Sequence[Transition]]:
+    """The history's pages from the server; an export that stops closes the walk (and
+    the page it asked for ahead), as `client.transitions` does."""
+    async with contextlib.aclosing(client.transition_pages(machine, instance)) as walk:
+        async for page in walk:
+            yield page.items
 
 
 async def _cached_pages(
