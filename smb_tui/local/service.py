@@ -19,7 +19,7 @@ import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from smb_tui.api.wire import UPGRADE_EVENT, delete_confirmation, encode_services
@@ -39,6 +39,7 @@ from smb_tui.local.engines.seam import (
     Message,
     Outcome,
     Refused,
+    RunLog,
     StateView,
     Step,
 )
@@ -57,13 +58,6 @@ COPY_EVENT = "smb-tui.copy"  # the first transition of an instance copied from e
 # State Backed documents no limit of its own for an event; an event is stored with its
 # transition, as the context is, so it gets the context's limit (a 2 MB event was taken).
 MAX_EVENT_BYTES = MAX_CONTEXT_BYTES
-# What is kept of what machine code prints in one run. State Backed documents no limits;
-# with none, one `console.log` of 70 MB made every page of logs from it on larger than a
-# client reads (64 MB), so no follower got past it, and a print in a loop filled the
-# store. A line of 64,000 characters keeps a page of 100 under 40 MB, however escaped.
-MAX_LOG_CHARS = 64_000
-MAX_LOG_LINES = 10_000
-MAX_RUN_LOG_CHARS = 4_000_000  # all of one run's lines
 
 Subscriber = Callable[[dict[str, JSON]], None]
 
@@ -931,31 +925,8 @@ def _log_rows(
             line.output_type,
             line.text,
         )
-        for line in _kept(logs)
+        for line in RunLog.of(logs)
     ]
-
-
-def _kept(logs: Sequence[LogLine]) -> list[LogLine]:
-    """What is kept of one run's lines: each cut at MAX_LOG_CHARS, and no more lines once
-    MAX_LOG_LINES or MAX_RUN_LOG_CHARS are reached; a line cut, or lines left out, say so
-    in the logs themselves."""
-    kept: list[LogLine] = []
-    room = MAX_RUN_LOG_CHARS
-    for line in logs:
-        if len(kept) == MAX_LOG_LINES or room <= 0:
-            said = f"{len(logs) - len(kept):,} more lines of this run not kept"
-            limits = f"at most {MAX_LOG_LINES:,} lines, {MAX_RUN_LOG_CHARS:,} characters a run"
-            kept.append(LogLine(logs[-1].timestamp, "stderr", f"smb-tui local: {said} ({limits})"))
-            break
-        if len(line.text) > MAX_LOG_CHARS:
-            line = replace(
-                line,
-                text=f"{line.text[:MAX_LOG_CHARS]}… [smb-tui local kept {MAX_LOG_CHARS:,} of"
-                f" this line's {len(line.text):,} characters]",
-            )
-        kept.append(line)
-        room -= len(line.text)
-    return kept
 
 
 def _index_entries(value: JSON) -> list[str | int | float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -397,6 +398,38 @@ def test_what_machine_code_prints_is_kept_within_what_a_follower_can_read(
     assert [len(entry["log"]) for entry in page[:67]] == [60_000] * 67
     assert page[67]["log"].startswith("smb-tui local: 33 more lines of this run not kept")
     assert len(page) == 68
+
+
+def test_a_run_that_prints_in_a_loop_holds_only_what_is_kept_while_it_runs(
+    http: httpx.Client,
+) -> None:
+    """A python machine printing 150,000 lines of 300 characters in one event (45 MB of
+    text): the server holds the 10,000 lines it keeps while the code runs, and counts
+    the rest; it held every line (over 60 MB) and cut them once the run had ended, so a
+    print in a loop could take the server's memory."""
+    slug = unique("loop")
+    http.post("/machines/scratch", json={"slug": slug})
+    tracemalloc.start()
+    try:
+        sent = http.post(
+            f"/machines/scratch/i/{slug}/events",
+            json={"event": {"type": "shout", "lines": 150_000, "size": 300}},
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sent.status_code == 200, sent.text
+    assert peak < 25_000_000, peak
+    entries, start = [], "2000-01-01T00:00:00Z"
+    while True:
+        page = http.get("/logs", params={"from": start, "instance": slug}).json()
+        if not page["logs"]:
+            break
+        entries += page["logs"]
+        start = page["maxTimestamp"]
+    *lines, said = entries
+    assert len(lines) == 10_000
+    assert said["log"].startswith("smb-tui local: 140,000 more lines of this run not kept")
 
 
 def test_event_payload_round_trips_as_json(http: httpx.Client) -> None:

@@ -8,7 +8,7 @@ charts, in the server's process) and `xstate` (XState modules, on V8 in worker p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,6 +62,76 @@ class LogLine:
     timestamp: float
     output_type: str
     text: str
+
+
+# What is kept of what machine code prints in one run. State Backed documents no limits;
+# with none, one `console.log` of 70 MB made every page of logs from it on larger than a
+# client reads (64 MB), so no follower got past it, and a print in a loop filled the
+# store. A line of 64,000 characters keeps a page of 100 under 40 MB, however escaped.
+MAX_LOG_CHARS = 64_000
+MAX_LOG_LINES = 10_000
+MAX_RUN_LOG_CHARS = 4_000_000  # all of one run's lines
+
+
+@dataclass(frozen=True)
+class CutLine(LogLine):
+    """A line cut at MAX_LOG_CHARS, saying so at its end (not cut again)."""
+
+
+@dataclass(frozen=True)
+class LinesLeftOut(LogLine):
+    """The line that says `count` lines of a run were not kept (it counts as them when
+    a run's lines are kept again, as a cut line is not cut again: keeping what was kept
+    changes nothing)."""
+
+    count: int
+
+
+class RunLog:
+    """What is kept of one run's lines, taken as they come: each cut at MAX_LOG_CHARS,
+    and none once MAX_LOG_LINES or MAX_RUN_LOG_CHARS are reached, only counted. An
+    engine that hears prints as they happen holds no more than this, however many a
+    loop makes (a python machine's hundred thousand lines were held whole, then cut)."""
+
+    def __init__(self) -> None:
+        self._lines: list[LogLine] = []
+        self._room = MAX_RUN_LOG_CHARS
+        self._left_out = 0
+        self._last_at = 0.0
+
+    @classmethod
+    def of(cls, lines: Iterable[LogLine]) -> list[LogLine]:
+        run = cls()
+        for line in lines:
+            run.add(line)
+        return run.kept()
+
+    def add(self, line: LogLine) -> None:
+        if isinstance(line, LinesLeftOut) or self._left_out or self._full():
+            self._left_out += line.count if isinstance(line, LinesLeftOut) else 1
+            self._last_at = line.timestamp
+            return
+        if len(line.text) > MAX_LOG_CHARS and not isinstance(line, CutLine):
+            line = CutLine(
+                line.timestamp,
+                line.output_type,
+                f"{line.text[:MAX_LOG_CHARS]}… [smb-tui local kept {MAX_LOG_CHARS:,} of"
+                f" this line's {len(line.text):,} characters]",
+            )
+        self._lines.append(line)
+        self._room -= len(line.text)
+
+    def _full(self) -> bool:
+        return len(self._lines) == MAX_LOG_LINES or self._room <= 0
+
+    def kept(self) -> list[LogLine]:
+        """The lines kept, and a last one saying how many more there were, if any."""
+        if not self._left_out:
+            return list(self._lines)
+        said = f"{self._left_out:,} more lines of this run not kept"
+        limits = f"at most {MAX_LOG_LINES:,} lines, {MAX_RUN_LOG_CHARS:,} characters a run"
+        text = f"smb-tui local: {said} ({limits})"
+        return [*self._lines, LinesLeftOut(self._last_at, "stderr", text, self._left_out)]
 
 
 @dataclass(frozen=True)

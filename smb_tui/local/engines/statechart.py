@@ -33,6 +33,7 @@ from smb_tui.local.engines.seam import (
     LogLine,
     MachineError,
     Outcome,
+    RunLog,
     StateView,
     Step,
     Timer,
@@ -377,7 +378,8 @@ class StatechartEngine:
         recorder = _Recorder()
         model = InstanceModel(snapshot, context)
         chart_class = _recording_chart(version.chart)
-        with capture_prints(recorder.outcome.logs, self.clock):
+        printed = RunLog()  # what the code prints: as much as is kept, the rest counted
+        with capture_prints(printed, self.clock):
             try:
                 machine = chart_class(model=model, listeners=[recorder])
                 machine._smb_recorder = recorder  # type: ignore[attr-defined]
@@ -406,9 +408,10 @@ class StatechartEngine:
                         )
                 await _settle(machine, recorder.outcome, settle_timeout)
             except MachineError as error:
-                raise MachineError(str(error), recorder.outcome.logs) from error
+                raise MachineError(str(error), printed.kept()) from error
             except Exception as error:
-                raise machine_failure(error, recorder.outcome.logs, self.clock) from error
+                raise machine_failure(error, printed.kept(), self.clock) from error
+        recorder.outcome.logs = printed.kept()
         if recorder.unhandled:
             # An exception in an action becomes error.execution (SCXML); where no state
             # takes that event, XState would have thrown: the event fails.
@@ -572,7 +575,7 @@ def _state_value(children: list[State], active: set[str], parallel: bool) -> JSO
 
 
 # What machine code prints becomes the instance's logs, as on State Backed.
-_log_sink: contextvars.ContextVar[tuple[list[LogLine], Callable[[], float]] | None] = (
+_log_sink: contextvars.ContextVar[tuple[RunLog, Callable[[], float]] | None] = (
     contextvars.ContextVar("smb_log_sink", default=None)
 )
 
@@ -590,7 +593,7 @@ class _RoutedStream(io.TextIOBase):
             return self.target.write(text)
         sink, clock = routed
         if text.strip():
-            sink.append(LogLine(clock(), self.output_type, text.rstrip("\n")))
+            sink.add(LogLine(clock(), self.output_type, text.rstrip("\n")))
         return len(text)
 
     def flush(self) -> None:
@@ -598,7 +601,7 @@ class _RoutedStream(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def capture_prints(sink: list[LogLine], clock: Callable[[], float] = time.time) -> Iterator[None]:
+def capture_prints(sink: RunLog, clock: Callable[[], float] = time.time) -> Iterator[None]:
     if not isinstance(sys.stdout, _RoutedStream):
         sys.stdout = _RoutedStream(sys.stdout, "stdout")
     if not isinstance(sys.stderr, _RoutedStream):
