@@ -24,7 +24,7 @@ from smb_tui.core.keys import LocalKey
 from smb_tui.local.auth import sign_key_token
 from smb_tui.local.engines.xstate_pool import WorkerPool
 from smb_tui.local.server import ServerThread
-from tests.conftest import client, history, start_server, unique
+from tests.conftest import client, history, server_with_machines, start_server, unique
 
 
 def hostile(http: httpx.Client, slug: str, event: object) -> httpx.Response:
@@ -432,3 +432,139 @@ def test_the_server_serves_while_its_workers_start_and_runs_no_machine_code_befo
                 assert len([w for w in pool.workers if w.ready]) == 2
     finally:
         release.set()
+
+
+def test_a_python_machine_that_loops_for_ever_is_stopped_and_the_server_goes_on(
+    server: ServerThread,
+) -> None:
+    """Python machines run in the server's process: an action looping for ever held the
+    loop, every other request and SIGTERM, for good. It is stopped once it has spent the
+    XState engine's CPU limit (1 s) without letting the loop turn: a 500 with that code,
+    what it printed in the logs, nothing stored; other requests are answered meanwhile
+    by the time it is stopped, and after it."""
+    with client(server) as http:
+        slug = new(http, "scratch")
+        before = history(http, "scratch", slug)
+        with ThreadPoolExecutor(1) as pool:
+            spinning = pool.submit(
+                http.post, f"/machines/scratch/i/{slug}/events", json={"event": "spin"}
+            )
+            with client(server) as other:
+                listed = other.get("/machines", timeout=30)  # waits while the loop is held
+                assert listed.status_code == 200
+            stopped = spinning.result(timeout=30)
+        assert stopped.status_code == 500
+        assert stopped.json()["code"] == "machine-cpu-limit"
+        assert "1 s CPU limit" in stopped.json()["error"]
+        assert history(http, "scratch", slug) == before  # nothing stored
+        assert http.get(f"/machines/scratch/i/{slug}").json()["publicContext"] == {}
+        assert "spinning" in logs_of(http, "scratch", slug)
+        # The instance and the server go on: a short spin is not stopped.
+        sent = http.post(
+            f"/machines/scratch/i/{slug}/events",
+            json={"event": {"type": "spin", "seconds": 0.2}},
+        )
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["publicContext"] == {"spun": True}
+
+
+def test_sigterm_stops_a_server_whose_python_machine_loops_for_ever(tmp_path: Path) -> None:
+    """SIGTERM while a python machine loops: the loop is stopped, the event answered with
+    the CPU limit, and the server ends (it ignored SIGTERM for good)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    key = LocalKey.generate()
+    machines = Path(__file__).parent.parent / "machines"
+    command = [sys.executable, "-c", "import sys; from smb_tui.cli import main; sys.exit(main())"]
+    command += ["local", "--no-demo", "--port", str(port)]
+    command += ["--machines", str(machines), "--db", str(tmp_path / "local.db")]
+    command += ["--key-id", key.key_id, f"--secret={key.secret}"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    token = sign_key_token(key, {"sub": "owner"})
+    try:
+        http = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {token}"}
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                http.get("/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        http.post("/machines/scratch", json={"slug": "away"}, timeout=10)
+        with ThreadPoolExecutor(1) as pool:
+            spinning = pool.submit(
+                http.post, "/machines/scratch/i/away/events", json={"event": "spin"}, timeout=30
+            )
+            time.sleep(0.3)
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=15) == 0
+            assert spinning.result().json()["code"] == "machine-cpu-limit"
+    finally:
+        server.kill()
+        server.wait()
+
+
+SPINNERS = """
+from statemachine import State, StateChart
+from smb_tui.local import MachineDefinition, MachineVersion
+
+
+def spin(*_):
+    while True:
+        pass
+
+
+class Gate(StateChart):
+    shut = State(initial=True)
+    ajar = State()
+    nudge = shut.to(ajar, cond="stuck") | shut.to.itself() | ajar.to(shut)
+
+    def stuck(self, payload):
+        if payload.get("spin"):
+            spin()
+        return False
+
+
+def careful(request):
+    if request.auth_context.get("sub") == "spinner":
+        spin()
+    return True
+
+
+machine = MachineDefinition(
+    slug="gate",
+    versions=[MachineVersion("v1", Gate, allow_write=careful)],
+    indexes={"stuck": lambda context: spin() if context.get("spin") else 1},
+)
+"""
+
+
+def test_a_guard_an_authorizer_and_an_index_selector_that_loop_are_stopped(
+    tmp_path: Path,
+) -> None:
+    """Each kind of python machine code the server calls is stopped as an action is: a
+    guard fails its event (500), an authorizer refuses it (403), an index selector
+    selects nothing and the event is stored."""
+    with (
+        server_with_machines(tmp_path, {"gate.py": SPINNERS}) as server,
+        client(server, sub="someone") as http,
+    ):
+        slug = new(http, "gate")
+        guard = http.post(
+            f"/machines/gate/i/{slug}/events",
+            json={"event": {"type": "nudge", "spin": True}},
+        )
+        assert guard.status_code == 500 and guard.json()["code"] == "machine-cpu-limit"
+        with client(server, sub="spinner") as spinner:
+            refused = spinner.post(f"/machines/gate/i/{slug}/events", json={"event": "nudge"})
+        assert refused.status_code == 403
+        assert "CPU limit" in "\n".join(logs_of(http, "gate", slug))
+        indexed = http.post("/machines/gate", json={"slug": unique("gate"), "context": {"spin": 1}})
+        assert indexed.status_code == 200, indexed.text
+        assert (
+            http.post(f"/machines/gate/i/{slug}/events", json={"event": "nudge"}).status_code == 200
+        )

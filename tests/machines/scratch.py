@@ -1,6 +1,7 @@
 """Test machine: a context to write into, a slow service, and code that prints."""
 
 import asyncio
+import time
 from typing import Any
 
 from statemachine import State, StateChart
@@ -34,6 +35,7 @@ class Scratch(StateChart):
     reset = failed.to(ready) | unguarded.to(ready)
     corrupt = ready.to.itself(on="break_context")
     shout = ready.to.itself(on="print_lines")
+    spin = ready.to.itself(on="spin_for")
 
     def store(self, payload: dict[str, Any]) -> None:
         self.model.context.setdefault("public", {})[str(payload.get("key"))] = payload.get("value")
@@ -48,6 +50,15 @@ class Scratch(StateChart):
     def print_lines(self, payload: dict[str, Any]) -> None:
         for _ in range(int(payload.get("lines", 1))):
             print("x" * int(payload.get("size", 1)))
+
+    def spin_for(self, payload: dict[str, Any]) -> None:
+        """Busy for `seconds` of CPU time, or for ever without it."""
+        self.model.context.setdefault("public", {})["spun"] = True
+        print("spinning")
+        seconds = payload.get("seconds")
+        started = time.thread_time()
+        while seconds is None or time.thread_time() - started < seconds:
+            pass
 
     def plan(self, payload: dict[str, Any]) -> None:
         self.model.context["job_seconds"] = payload.get("seconds", 5)

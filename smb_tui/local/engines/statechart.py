@@ -29,6 +29,7 @@ from statemachine.event import Event
 from statemachine.orderedset import OrderedSet
 
 from smb_tui.local.definitions import JSON, AuthRequest, IndexSelector, MachineVersion, Snapshot
+from smb_tui.local.engines.loop_guard import CPU_SECONDS, HeldTooLong, guarded, watching
 from smb_tui.local.engines.seam import (
     LogLine,
     MachineError,
@@ -239,19 +240,34 @@ class StatechartEngine:
         )
         return _with_timers(outcome, version, machine)
 
+    @guarded
     async def authorize(self, version: MachineVersion, request: AuthRequest) -> bool:
         authorizer = version.allow_read if request.type == "read" else version.allow_write
-        return bool(authorizer(request))
+        try:
+            with watching():
+                return bool(authorizer(request))
+        except HeldTooLong:
+            raise _past_cpu_limit() from None
 
+    @guarded
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
         if not callable(to.migrate):
             raise MachineError(f"version {to.label!r} has no migration")
-        return _migrated(to.migrate(snapshot))
+        try:
+            with watching():
+                return _migrated(to.migrate(snapshot))
+        except HeldTooLong:
+            raise _past_cpu_limit() from None
 
+    @guarded
     def index_values(
         self, version: MachineVersion, snapshot: Snapshot, indexes: Mapping[str, IndexSelector]
     ) -> dict[str, JSON]:
-        return select_indexes(indexes, snapshot.context)
+        try:
+            with watching():
+                return select_indexes(indexes, snapshot.context)
+        except HeldTooLong:
+            return dict.fromkeys(indexes)  # as a selector that raises: no value
 
     async def at_state(
         self, version: MachineVersion, value: JSON, context: dict[str, JSON]
@@ -367,6 +383,7 @@ class StatechartEngine:
         done = any(states[s].final and states[s].parent is None for s in active if s in states)
         return StateView(_state_value(list(chart.states), active, False), tags, done)
 
+    @guarded
     async def _run(
         self,
         version: MachineVersion,
@@ -375,10 +392,27 @@ class StatechartEngine:
         events: list[dict[str, JSON]],
         settle_timeout: float,
     ) -> Outcome:
+        printed = RunLog()  # what the code prints: as much as is kept, the rest counted
+        try:
+            with watching():
+                return await self._running(
+                    version, snapshot, context, events, settle_timeout, printed
+                )
+        except HeldTooLong:
+            raise _past_cpu_limit(printed.kept()) from None
+
+    async def _running(
+        self,
+        version: MachineVersion,
+        snapshot: Snapshot | None,
+        context: dict[str, JSON],
+        events: list[dict[str, JSON]],
+        settle_timeout: float,
+        printed: RunLog,
+    ) -> Outcome:
         recorder = _Recorder()
         model = InstanceModel(snapshot, context)
         chart_class = _recording_chart(version.chart)
-        printed = RunLog()  # what the code prints: as much as is kept, the rest counted
         with capture_prints(printed, self.clock):
             try:
                 machine = chart_class(model=model, listeners=[recorder])
@@ -469,6 +503,15 @@ def _with_timers(outcome: Outcome, version: MachineVersion, machine: str) -> Out
     ]
     outcome.cancelled = list(dict.fromkeys(outcome.exited))
     return outcome
+
+
+def _past_cpu_limit(logs: Sequence[LogLine] = ()) -> MachineError:
+    return MachineError(
+        f"the machine's code held the server past its {CPU_SECONDS:g} s CPU limit for one"
+        " event, and was stopped",
+        logs,
+        "machine-cpu-limit",
+    )
 
 
 def machine_failure(
