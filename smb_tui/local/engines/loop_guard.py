@@ -21,8 +21,8 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import CodeType
 from typing import TypeVar
@@ -54,7 +54,7 @@ class _Watched:
 _guarded: set[CodeType] = set()
 _watched: dict[int, _Watched] = {}
 _lock = threading.Lock()
-_busy = threading.Event()  # set while any guarded call runs
+_busy = threading.Event()  # set while guarded calls may run
 _watchdog: threading.Thread | None = None
 
 
@@ -64,35 +64,39 @@ def guarded(function: F) -> F:
     return function
 
 
-@contextmanager
-def watching() -> Iterator[None]:
-    """Watch this thread's loop while the block runs (a guarded function's body)."""
-    if not _HAS_THREAD_CLOCKS:  # no CPU clock of another thread to read (Windows)
-        yield
-        return
-    ident = threading.get_ident()
-    try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None  # no loop to take turns: CPU_SECONDS from the first call, in all
-    with _lock:
+class _Watching:
+    """`with watching():` watch this thread's loop while the block runs (a guarded
+    function's body). A class, not a generator: two or three of these an event."""
+
+    def __enter__(self) -> None:
+        ident = threading.get_ident()
         watched = _watched.get(ident)
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None  # no loop to take turns: CPU_SECONDS from the first call, in all
         if watched is None or watched.loop is not loop:
-            watched = _watched[ident] = _Watched(loop, time.pthread_getcpuclockid(ident))
+            with _lock:
+                watched = _watched[ident] = _Watched(loop, time.pthread_getcpuclockid(ident))
         if not watched.calls:
             watched.turned_at, watched.asked = time.thread_time(), False
         watched.calls += 1
-        _busy.set()
-        _start_watchdog()
-    try:
-        yield
-    finally:
-        with _lock:
+        if not _busy.is_set():  # the watchdog clears it when it finds nothing to watch
+            _busy.set()
+            _start_watchdog()
+
+    def __exit__(self, *_: object) -> None:
+        watched = _watched.get(threading.get_ident())
+        if watched is not None and watched.calls:
             watched.calls -= 1
-            if not watched.calls and _watched.get(ident) is watched:
-                del _watched[ident]
-            if not _watched:
-                _busy.clear()
+
+
+_WATCHING = _Watching()
+
+
+def watching() -> AbstractContextManager[None]:
+    """Watch this thread's loop while the block runs (a guarded function's body)."""
+    return _WATCHING if _HAS_THREAD_CLOCKS else nullcontext()
 
 
 def _start_watchdog() -> None:
@@ -107,8 +111,14 @@ def _watch() -> None:
         _busy.wait()
         time.sleep(TICK_SECONDS)
         with _lock:
+            # Cleared first, then looked at: a call that starts meanwhile sets it again.
+            _busy.clear()
             for ident, watched in list(_watched.items()):
-                _check(ident, watched)
+                if watched.calls:
+                    _busy.set()
+                    _check(ident, watched)
+                elif watched.loop is None or watched.loop.is_closed():
+                    del _watched[ident]  # its server has stopped
 
 
 def _check(ident: int, watched: _Watched) -> None:
