@@ -129,7 +129,11 @@ def test_what_machine_code_logs_is_kept_cut_or_refuses_the_event_past_what_is_re
 ) -> None:
     """A line of 1,000,000 characters is kept cut at 64,000; 70 MB logged in one run is
     more than the server reads of a worker's answer: the event is refused saying so (it
-    said the worker had died), the worker replaced, and the next event runs."""
+    said the worker had died), the worker replaced, and the next event runs. Seventy MB
+    of lines and their answer's 70 MB of JSON are also past the isolate's 128 MB: which
+    limit comes first depends on what the heap held before (the order tests ran in), and
+    either is `machine-memory-limit` (the heap's, met after the run, was "the machine's
+    code failed")."""
     with client(xserver, sub="owner") as http:
         slug = new(http, "hostile")
         answer = hostile(http, slug, {"type": "shout", "size": 1_000_000})
@@ -138,8 +142,9 @@ def test_what_machine_code_logs_is_kept_cut_or_refuses_the_event_past_what_is_re
         assert line.startswith("x" * 64_000 + "… [smb-tui local kept 64,000 of")
         answer = hostile(http, slug, {"type": "shout", "size": 10_000_000, "lines": 7})
         assert answer.status_code == 500
-        assert answer.json()["code"] == "machine-memory-limit"
-        assert "answered more than 64 MB (what it logged" in answer.json()["error"]
+        assert answer.json()["code"] == "machine-memory-limit", answer.text
+        error = answer.json()["error"]
+        assert "answered more than 64 MB (what it logged" in error or "128 MB memory" in error
         assert hostile(http, slug, "hello").status_code == 200
 
 

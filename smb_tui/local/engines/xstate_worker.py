@@ -265,11 +265,18 @@ class Context:
         """Wait until the isolate is idle: promise callbacks the run left queued run after
         its last call returns, and a loop of them must be charged to this run, not to the
         next. Past the CPU limit the isolate is stopped and made anew."""
+        from py_mini_racer import JSOOMException
+
         try:
             await asyncio.wait_for(self.racer.eval_cancelable("0"), CPU_SECONDS)
         except TimeoutError as error:
             await self.reopen()
             raise CpuLimit() from error
+        except JSOOMException as error:
+            # The heap the run left (its answer made, or a refill after it) is past the
+            # limit: as when a call runs out, never "the machine's code failed".
+            await self.reopen()
+            raise MemoryLimit() from error
 
     def _end(self, run_id: int) -> None:
         run = self.runs.pop(int(run_id), None)
