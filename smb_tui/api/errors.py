@@ -120,6 +120,14 @@ class ServerError(ApiError):
     hint = "the server failed; try again, and report it if it persists"
 
 
+class MachineFailed(ServerError):
+    """The machine's own code failed on the request (smb-tui local's codes: it raised,
+    or ran past its CPU or memory limit, or its worker died): nothing was stored, and
+    trying again fails the same way until the code changes."""
+
+    hint = "the machine's code failed on this event, and nothing was stored; see its logs"
+
+
 class TransportError(StateBackedError):
     """No usable answer came back."""
 
@@ -177,6 +185,15 @@ _BY_CODE: dict[tuple[int, str], type[ApiError]] = {
     (403, "missing-user"): MissingUser,
     (403, "missing-org"): MissingOrg,
     (409, "invalid-state"): InvalidState,
+    **{
+        (500, code): MachineFailed
+        for code in (
+            "machine-error",
+            "machine-cpu-limit",
+            "machine-memory-limit",
+            "machine-worker-lost",
+        )
+    },
 }
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequest,

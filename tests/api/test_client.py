@@ -19,6 +19,7 @@ from smb_tui.api import (
     InvalidSlug,
     InvalidState,
     KeyCredentials,
+    MachineFailed,
     MissingScope,
     MissingUser,
     NoMigrationPath,
@@ -182,6 +183,25 @@ async def test_errors_map_to_types_and_keep_the_server_message(
     async with StateBackedClient(nobody, server.base_url) as anonymous_user:
         with pytest.raises(MissingUser):
             await anonymous_user.get_instance("counter", "small")
+
+
+async def test_a_machine_whose_code_fails_is_its_own_error_not_the_servers(
+    api: StateBackedClient,
+) -> None:
+    """A 500 for the machine's own code (it raised, or ran past its limits) said "the
+    server failed; try again, and report it if it persists": trying again fails the same
+    way, and there is nothing to report but the machine's code."""
+    slug = unique("failing")
+    await api.create_instance("scratch", slug)
+    with pytest.raises(MachineFailed) as looped:
+        await api.send_event("scratch", slug, "spin")
+    assert looped.value.code == "machine-cpu-limit"
+    assert str(looped.value).startswith("the machine's code failed on this event")
+    assert "1 s CPU limit" in str(looped.value)
+    with pytest.raises(MachineFailed) as raised:
+        await api.send_event("scratch", slug, "corrupt")
+    assert raised.value.code == "machine-error"
+    assert "try again" not in str(raised.value)
 
 
 async def test_wrong_key_and_expired_token_are_forbidden(server: ServerThread) -> None:
