@@ -463,7 +463,11 @@ def test_a_python_machine_that_loops_for_ever_is_stopped_and_the_server_goes_on(
         assert "1 s CPU limit" in stopped.json()["error"]
         assert history(http, "scratch", slug) == before  # nothing stored
         assert http.get(f"/machines/scratch/i/{slug}").json()["publicContext"] == {}
-        assert "spinning" in logs_of(http, "scratch", slug)
+        printed = logs_of(http, "scratch", slug)
+        assert printed[0] == "spinning"
+        # Where it was stopped: the line of the loop, for its author.
+        assert printed[1].startswith("smb-tui local: stopped past its 1 s CPU limit, here:")
+        assert "in spin_for" in printed[1] and "HeldTooLong" in printed[1]
         # The instance and the server go on: a short spin is not stopped.
         sent = http.post(
             f"/machines/scratch/i/{slug}/events",

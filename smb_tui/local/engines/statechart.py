@@ -246,8 +246,8 @@ class StatechartEngine:
         try:
             with watching():
                 return bool(authorizer(request))
-        except HeldTooLong:
-            raise _past_cpu_limit() from None
+        except HeldTooLong as stopped:
+            raise _past_cpu_limit(stopped, (), self.clock) from None
 
     @guarded
     async def migrate(self, to: MachineVersion, snapshot: Snapshot) -> Snapshot:
@@ -256,8 +256,8 @@ class StatechartEngine:
         try:
             with watching():
                 return _migrated(to.migrate(snapshot))
-        except HeldTooLong:
-            raise _past_cpu_limit() from None
+        except HeldTooLong as stopped:
+            raise _past_cpu_limit(stopped, (), self.clock) from None
 
     @guarded
     def index_values(
@@ -398,8 +398,8 @@ class StatechartEngine:
                 return await self._running(
                     version, snapshot, context, events, settle_timeout, printed
                 )
-        except HeldTooLong:
-            raise _past_cpu_limit(printed.kept()) from None
+        except HeldTooLong as stopped:
+            raise _past_cpu_limit(stopped, printed.kept(), self.clock) from None
 
     async def _running(
         self,
@@ -505,11 +505,21 @@ def _with_timers(outcome: Outcome, version: MachineVersion, machine: str) -> Out
     return outcome
 
 
-def _past_cpu_limit(logs: Sequence[LogLine] = ()) -> MachineError:
+def _past_cpu_limit(
+    stopped: HeldTooLong, logs: Sequence[LogLine] = (), clock: Callable[[], float] = time.time
+) -> MachineError:
+    """The event's failure, with where the code was when it was stopped (stderr): the
+    loop to look at."""
+    trace = "".join(traceback.format_exception(stopped)).rstrip()
+    where = LogLine(
+        clock(),
+        "stderr",
+        f"smb-tui local: stopped past its {CPU_SECONDS:g} s CPU limit, here:\n{trace}",
+    )
     return MachineError(
         f"the machine's code held the server past its {CPU_SECONDS:g} s CPU limit for one"
         " event, and was stopped",
-        logs,
+        [*logs, where],
         "machine-cpu-limit",
     )
 
