@@ -8,6 +8,7 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -355,6 +356,17 @@ def test_logs_page_at_100_entries(http: httpx.Client) -> None:
     assert len(seen) == 105
 
 
+def every_log_entry(http: httpx.Client, slug: str) -> list[dict[str, Any]]:
+    """Every log entry of instance `slug`, page after page from the start."""
+    entries, start = [], "2000-01-01T00:00:00Z"
+    while True:
+        page = http.get("/logs", params={"from": start, "instance": slug}).json()
+        if not page["logs"]:
+            return entries
+        entries += page["logs"]
+        start = page["maxTimestamp"]
+
+
 def test_what_machine_code_prints_is_kept_within_what_a_follower_can_read(
     http: httpx.Client,
 ) -> None:
@@ -371,13 +383,7 @@ def test_what_machine_code_prints_is_kept_within_what_a_follower_can_read(
     ):
         sent = http.post(f"/machines/scratch/i/{slug}/events", json={"event": event})
         assert sent.status_code == 200, sent.text
-    entries, start = [], "2000-01-01T00:00:00Z"
-    while True:
-        page = http.get("/logs", params={"from": start, "instance": slug}).json()
-        if not page["logs"]:
-            break
-        entries += page["logs"]
-        start = page["maxTimestamp"]
+    entries = every_log_entry(http, slug)
     long, *lines, said = [(entry["outputType"], entry["log"]) for entry in entries]
     assert long == (
         "stdout",
@@ -394,6 +400,7 @@ def test_what_machine_code_prints_is_kept_within_what_a_follower_can_read(
         f"/machines/scratch/i/{slug}/events",
         json={"event": {"type": "shout", "lines": 100, "size": 60_000}},
     )
+    start = entries[-1]["timestamp"]  # a page's maxTimestamp: its last entry's
     page = http.get("/logs", params={"from": start, "instance": slug}).json()["logs"]
     assert [len(entry["log"]) for entry in page[:67]] == [60_000] * 67
     assert page[67]["log"].startswith("smb-tui local: 33 more lines of this run not kept")
@@ -422,13 +429,7 @@ def test_a_run_that_prints_in_a_loop_holds_only_what_is_kept_while_it_runs(
         tracemalloc.stop()
     assert sent.status_code == 200, sent.text
     assert peak < 25_000_000, peak
-    entries, start = [], "2000-01-01T00:00:00Z"
-    while True:
-        page = http.get("/logs", params={"from": start, "instance": slug}).json()
-        if not page["logs"]:
-            break
-        entries += page["logs"]
-        start = page["maxTimestamp"]
+    entries = every_log_entry(http, slug)
     *lines, said = entries
     assert len(lines) == 2_667  # 4,000,000 characters' worth
     assert said["log"].startswith("smb-tui local: 27,333 more lines of this run not kept")

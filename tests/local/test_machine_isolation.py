@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -367,14 +368,19 @@ def test_no_v8_in_the_servers_process_and_a_thread_made_first_is_safe(modules: P
     assert "v8 here: False" in done.stdout
 
 
-def test_sigterm_stops_a_server_whose_machine_runs_away(modules: Path, tmp_path: Path) -> None:
+@contextmanager
+def local_process(
+    machines: Path, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
+    """`smb-tui local` on `machines` in a process of its own, once it answers, and a client
+    of it (as `owner`); killed after, whatever the test did to it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     key = LocalKey.generate()
     command = [sys.executable, "-c", "import sys; from smb_tui.cli import main; sys.exit(main())"]
     command += ["local", "--no-demo", "--port", str(port)]
-    command += ["--machines", str(modules), "--db", str(tmp_path / "local.db")]
+    command += ["--machines", str(machines), "--db", str(tmp_path / "local.db")]
     command += ["--key-id", key.key_id, f"--secret={key.secret}"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     token = sign_key_token(key, {"sub": "owner"})
@@ -390,6 +396,14 @@ def test_sigterm_stops_a_server_whose_machine_runs_away(modules: Path, tmp_path:
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.1)
+        yield server, http
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_sigterm_stops_a_server_whose_machine_runs_away(modules: Path, tmp_path: Path) -> None:
+    with local_process(modules, tmp_path) as (server, http):
         http.post("/machines/hostile", json={"slug": "away"}, timeout=10)
         with ThreadPoolExecutor(1) as pool:
             runaway = pool.submit(
@@ -399,9 +413,6 @@ def test_sigterm_stops_a_server_whose_machine_runs_away(modules: Path, tmp_path:
             server.send_signal(signal.SIGTERM)
             assert server.wait(timeout=15) == 0  # having cut the runaway and answered it
             assert runaway.result().json()["code"] == "machine-cpu-limit"
-    finally:
-        server.kill()
-        server.wait()
 
 
 def test_the_server_serves_while_its_workers_start_and_runs_no_machine_code_before_all_are(
@@ -480,29 +491,7 @@ def test_a_python_machine_that_loops_for_ever_is_stopped_and_the_server_goes_on(
 def test_sigterm_stops_a_server_whose_python_machine_loops_for_ever(tmp_path: Path) -> None:
     """SIGTERM while a python machine loops: the loop is stopped, the event answered with
     the CPU limit, and the server ends (it ignored SIGTERM for good)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    key = LocalKey.generate()
-    machines = Path(__file__).parent.parent / "machines"
-    command = [sys.executable, "-c", "import sys; from smb_tui.cli import main; sys.exit(main())"]
-    command += ["local", "--no-demo", "--port", str(port)]
-    command += ["--machines", str(machines), "--db", str(tmp_path / "local.db")]
-    command += ["--key-id", key.key_id, f"--secret={key.secret}"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    token = sign_key_token(key, {"sub": "owner"})
-    try:
-        http = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {token}"}
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                http.get("/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+    with local_process(Path(__file__).parent.parent / "machines", tmp_path) as (server, http):
         http.post("/machines/scratch", json={"slug": "away"}, timeout=10)
         with ThreadPoolExecutor(1) as pool:
             spinning = pool.submit(
@@ -512,9 +501,6 @@ def test_sigterm_stops_a_server_whose_python_machine_loops_for_ever(tmp_path: Pa
             server.send_signal(signal.SIGTERM)
             assert server.wait(timeout=15) == 0
             assert spinning.result().json()["code"] == "machine-cpu-limit"
-    finally:
-        server.kill()
-        server.wait()
 
 
 SPINNERS = """

@@ -4,7 +4,7 @@ The statechart algorithm is python-statemachine's; this module records each step
 transition, names delayed transitions and invoked services' events as XState does, and
 routes what machine code prints into the instance's logs.
 
-Why one module of ~450 lines: it is the engine for one library, whole. The recorder,
+Why one module of ~650 lines: it is the engine for one library, whole. The recorder,
 the XState-style names of delayed and invoked events and the capture of prints all work
 on python-statemachine's objects at once; apart, each would be a piece of its algorithm.
 """
