@@ -513,10 +513,17 @@ def spin(*_):
         pass
 
 
+async def busy_job(**_):
+    spin()
+
+
 class Gate(StateChart):
     shut = State(initial=True)
     ajar = State()
+    working = State(invoke=busy_job)
     nudge = shut.to(ajar, cond="stuck") | shut.to.itself() | ajar.to(shut)
+    work = shut.to(working)
+    done_invoke_working = working.to(shut)
 
     def stuck(self, payload):
         if payload.get("spin"):
@@ -542,7 +549,8 @@ def test_a_guard_an_authorizer_and_an_index_selector_that_loop_are_stopped(
     tmp_path: Path,
 ) -> None:
     """Each kind of python machine code the server calls is stopped as an action is: a
-    guard fails its event (500), an authorizer refuses it (403), an index selector
+    guard fails its event (500), as does an invoked service (a task of its own; the
+    event went on as if it had ended), an authorizer refuses it (403), an index selector
     selects nothing and the event is stored."""
     with (
         server_with_machines(tmp_path, {"gate.py": SPINNERS}) as server,
@@ -554,6 +562,10 @@ def test_a_guard_an_authorizer_and_an_index_selector_that_loop_are_stopped(
             json={"event": {"type": "nudge", "spin": True}},
         )
         assert guard.status_code == 500 and guard.json()["code"] == "machine-cpu-limit"
+        service = http.post(f"/machines/gate/i/{slug}/events", json={"event": "work"})
+        assert service.status_code == 500 and service.json()["code"] == "machine-cpu-limit"
+        assert any("in busy_job" in line for line in logs_of(http, "gate", slug))
+        assert http.get(f"/machines/gate/i/{slug}").json()["state"] == "shut"
         with client(server, sub="spinner") as spinner:
             refused = spinner.post(f"/machines/gate/i/{slug}/events", json={"event": "nudge"})
         assert refused.status_code == 403

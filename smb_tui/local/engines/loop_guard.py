@@ -11,8 +11,10 @@ the guarded function turns into the engine's `machine-cpu-limit` failure.
 CPU time, as the XState engine counts it: machine code that waits (time.sleep) is not
 stopped, and code inside one long C call (a huge regex) only once that call returns. The
 server's own work that holds the loop is never interrupted: its stack holds no guarded
-frame. An invoked service's task is not guarded (an exception out of a task's own stack
-would end the loop); a service that loops holds the server as before.
+frame. An async invoked service runs in a task of its own, under python-statemachine's
+runner, which the engine marks guarded: the task ends with HeldTooLong, which the event
+waiting for it raises. (A plain-function service runs in a thread of the library's
+executor, off the loop: it holds no request, and is left to run.)
 """
 
 from __future__ import annotations

@@ -20,12 +20,13 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, TextIO
 
 from statemachine import State, StateChart
 from statemachine.event import Event
+from statemachine.invoke import Invocation, InvokeManager
 from statemachine.orderedset import OrderedSet
 
 from smb_tui.local.definitions import JSON, AuthRequest, IndexSelector, MachineVersion, Snapshot
@@ -587,6 +588,10 @@ async def _settle(machine: StateChart, outcome: Outcome, timeout: float) -> None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        stopped = _held_too_long(manager._active.values())
+        if stopped is not None:  # a service the loop guard stopped fails the event
+            manager.cancel_all()
+            raise stopped
         running = {
             invocation.invokeid: invocation.task
             for invocation in manager._active.values()
@@ -608,6 +613,22 @@ async def _settle(machine: StateChart, outcome: Outcome, timeout: float) -> None
             await asyncio.wait(running.values(), timeout=1)
             return
         await asyncio.wait(running.values(), timeout=remaining)
+
+
+def _held_too_long(invocations: Iterable[Invocation]) -> HeldTooLong | None:
+    """What stopped an invoked service's task that held the loop, if one was."""
+    for invocation in invocations:
+        task = invocation.task
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
+            if isinstance(error, HeldTooLong):
+                return error
+    return None
+
+
+# An invoked service's coroutine runs in a task of its own, under the library's runner:
+# its frames are machine code the loop guard may stop (the event waits for it in _settle).
+guarded(InvokeManager._run_async_handler)
 
 
 def _state_value(children: list[State], active: set[str], parallel: bool) -> JSON:
