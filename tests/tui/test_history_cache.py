@@ -61,6 +61,24 @@ async def cached_to_the_start(server: ServerThread, slug: str, cache: Path) -> i
         return history.from_cache
 
 
+@asynccontextmanager
+async def reopened_after_news(
+    server: ServerThread, slug: str, cache: Path, news: int = 3
+) -> AsyncIterator[tuple[Pilot[None], TransitionHistory, Any, list[dict[str, Any]]]]:
+    """Counter instance `slug` opened again on `cache` once another client has sent it
+    `news` events, settled: its pilot, history, the requests it made (logged) and the
+    server's rows of it."""
+    with client(server) as http:
+        send(http, slug, news)
+        fresh = fetch_all(http, "counter", slug)
+    app = make_app(server, "counter", slug, cache_path=cache)
+    with logged_requests() as sent:
+        async with app.run_test(size=(100, 30)) as pilot:
+            history = app.screen.query_one(TransitionHistory)
+            await settled(pilot, history)
+            yield pilot, history, sent, fresh
+
+
 def send(http: httpx.Client, slug: str, count: int) -> None:
     for n in range(count):
         event = {"type": "increment", "n": n}
@@ -82,27 +100,20 @@ async def test_cached_history_equals_a_fresh_fetch_through_news_recreation_and_r
         assert oct(cache.stat().st_mode & 0o777) == "0o600"
 
         # New transitions: painted from the cache, then only the newest page fetched.
-        with client(server) as http:
-            send(http, "kept", 3)
-            fresh = fetch_all(http, "counter", "kept")
-        app = make_app(server, "counter", "kept", cache_path=cache)
-        with logged_requests() as sent:
-            async with app.run_test(size=(100, 30)) as pilot:
-                history = app.screen.query_one(TransitionHistory)
-                await settled(pilot, history)
-                assert history.from_cache == 61
-                assert sent.count("GET", "/i/kept/events") == 1
-                assert rows_of(history) == fresh
-                history.focus()
-                await pilot.press("K")  # forget it: fetched anew from the server
-                await wait_for(
-                    pilot,
-                    lambda: sent.count("GET", "/i/kept/events") >= 2 and history.row_count >= 20,
-                )
-                assert history.from_cache == 0
-                await pilot.press("end")
-                await settled(pilot, history)
-                assert rows_of(history) == fresh
+        async with reopened_after_news(server, "kept", cache) as (pilot, history, sent, fresh):
+            assert history.from_cache == 61
+            assert sent.count("GET", "/i/kept/events") == 1
+            assert rows_of(history) == fresh
+            history.focus()
+            await pilot.press("K")  # forget it: fetched anew from the server
+            await wait_for(
+                pilot,
+                lambda: sent.count("GET", "/i/kept/events") >= 2 and history.row_count >= 20,
+            )
+            assert history.from_cache == 0
+            await pilot.press("end")
+            await settled(pilot, history)
+            assert rows_of(history) == fresh
 
         # Deleted and made again under the same name: the cache is not its history.
         with client(server) as http:
@@ -171,17 +182,10 @@ async def test_text_is_cached_unescaped_and_caches_written_escaped_still_match(
             for rowid, _, data in chunks:
                 escaped = json.dumps(json.loads(data), separators=(",", ":"))
                 db.execute("UPDATE chunks SET data = ? WHERE rowid = ?", (escaped, rowid))
-        with client(server) as http:
-            send(http, "text", 3)
-            fresh = fetch_all(http, "counter", "text")
-        app = make_app(server, "counter", "text", cache_path=cache)
-        with logged_requests() as sent:
-            async with app.run_test(size=(100, 30)) as pilot:
-                history = app.screen.query_one(TransitionHistory)
-                await settled(pilot, history)
-                assert history.from_cache == 41
-                assert sent.count("GET", "/i/text/events") == 1
-                assert rows_of(history) == fresh
+        async with reopened_after_news(server, "text", cache) as (_, history, sent, fresh):
+            assert history.from_cache == 41
+            assert sent.count("GET", "/i/text/events") == 1
+            assert rows_of(history) == fresh
 
 
 async def test_a_corrupt_cache_is_said_and_the_history_still_shows(
